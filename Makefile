@@ -1,0 +1,39 @@
+# visionloop task file. `make serve` and `make test` are all a newcomer needs.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+DATA   ?= ./var
+
+.PHONY: install serve test lint fix typecheck bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[ml,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/visionloop serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check visionloop tests bench
+	$(BIN)/ruff check visionloop tests bench
+	$(BIN)/mypy
+
+fix: $(STAMP)
+	$(BIN)/ruff format visionloop tests bench
+	$(BIN)/ruff check --fix visionloop tests bench
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

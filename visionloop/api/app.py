@@ -1,0 +1,27 @@
+"""create_app(): the ASGI application. Routers stay thin: parse, call one use case, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from visionloop import __version__
+from visionloop.api import errors
+from visionloop.api.projects import router as projects_router
+from visionloop.core.services import Services
+from visionloop.settings import Settings
+
+
+def create_app(services: Services, settings: Settings) -> FastAPI:
+    app = FastAPI(title="visionloop", version=__version__, docs_url="/docs")
+    app.state.services = services
+    app.state.settings = settings
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(projects_router, prefix="/api/v1")
+    return app

@@ -1,0 +1,431 @@
+"""The ``visionloop`` command line: serve, projects, datasets, buckets and the database."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from visionloop import __version__
+from visionloop.core.entities import DatasetType, ImportReport
+from visionloop.core.services import Services
+from visionloop.errors import InvalidInput, VisionloopError
+from visionloop.settings import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Context:
+    def __init__(self, overrides: dict[str, Any], config: str | None) -> None:
+        self.overrides = overrides
+        self.config = config
+        self._services: Services | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.overrides, config_file=self.config)
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            from visionloop.bootstrap import build_services
+
+            self._services = build_services(self.settings)
+        return self._services
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def _emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        render()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="visionloop")
+@click.option("--data-dir", envvar="VISIONLOOP_DATA_DIR", help="Data folder (default ./var).")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML config file.")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
+    """visionloop: self-hosted custom labels, image analysis and human review."""
+    ctx.obj = Context({"data_dir": data_dir}, config)
+
+
+# --- serve ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 8080).")
+@click.option("--data-dir", help="Data folder (default ./var).")
+@pass_ctx
+def serve(ctx: Context, host: str | None, port: int | None, data_dir: str | None) -> None:
+    """Run the HTTP server (native API, AWS-compatible API, docs)."""
+    import uvicorn
+
+    from visionloop.api.app import create_app
+    from visionloop.bootstrap import build_services
+
+    overrides = {**ctx.overrides, "host": host, "port": port}
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    settings = load_settings(overrides, config_file=ctx.config)
+    app = create_app(build_services(settings), settings)
+    err_console.print(
+        f"visionloop {__version__} on http://{settings.host}:{settings.port}  (data in {settings.data_dir})"
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+
+
+# --- projects ------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def project() -> None:
+    """Create, list and delete projects."""
+
+
+@project.command("create")
+@click.argument("name")
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "multi_label", "object_detection"]),
+    default="classification",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def project_create(ctx: Context, name: str, task: str, as_json: bool) -> None:
+    """Create a project."""
+    from visionloop.core.projects import create_project
+
+    p = create_project(ctx.services, name, task)
+    data = {"name": p.name, "task": p.task.value, "created_at": p.created_at.isoformat()}
+    _emit(data, as_json, lambda: console.print(f"created project [bold]{p.name}[/] ({p.task.value})"))
+
+
+@project.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def project_list(ctx: Context, as_json: bool) -> None:
+    """List projects."""
+    items = ctx.services.repo.list_projects()
+    data = [{"name": p.name, "task": p.task.value, "created_at": p.created_at.isoformat()} for p in items]
+
+    def render() -> None:
+        table = Table("name", "task", "created")
+        for p in items:
+            table.add_row(p.name, p.task.value, p.created_at.strftime("%Y-%m-%d %H:%M"))
+        console.print(table)
+
+    _emit(data, as_json, render)
+
+
+@project.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def project_delete(ctx: Context, name: str, yes: bool) -> None:
+    """Delete a project with its datasets."""
+    from visionloop.core.projects import delete_project, get_project
+
+    get_project(ctx.services, name)
+    if not yes and not click.confirm(f"Delete project {name!r} and all its datasets?", default=False):
+        raise click.Abort()
+    delete_project(ctx.services, name)
+    console.print(f"deleted project {name}")
+
+
+# --- datasets ------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def dataset() -> None:
+    """Import, inspect, split and export datasets."""
+
+
+@contextmanager
+def _progress(enabled: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _guess_format(source: str) -> str:
+    if source.startswith("s3://") and source.endswith("/"):
+        return "folder"
+    if source.endswith((".manifest", ".jsonl", ".manifest.json")) or source.startswith("s3://"):
+        return "manifest"
+    if source.endswith(".json"):
+        return "coco"
+    if os.path.isdir(source):
+        return "folder"
+    raise InvalidInput(f"cannot tell what {source!r} is; pass --format folder, manifest or coco")
+
+
+def _print_report(report: ImportReport, seconds: float) -> None:
+    console.print(
+        f"imported [bold green]{report.imported}[/], skipped {report.skipped}, "
+        f"failed [bold red]{report.failed}[/] in {seconds:.1f} s; {len(report.labels)} labels"
+    )
+    problems = [i for i in report.issues if i.code not in ("MERGED",)]
+    if problems:
+        table = Table("input", "code", "reason", title="not imported")
+        for issue in problems[:50]:
+            table.add_row(issue.ref, issue.code, issue.message)
+        console.print(table)
+        if len(problems) > 50:
+            console.print(f"… and {len(problems) - 50} more (use --json for all)")
+
+
+@dataset.command("import")
+@click.argument("project_name", metavar="PROJECT")
+@click.argument("source")
+@click.option(
+    "--type", "dataset_type", type=click.Choice(["train", "test"]), default="train", show_default=True
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "folder", "manifest", "coco"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--images-dir", help="COCO only: folder the file_name paths are relative to.")
+@click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
+@pass_ctx
+def dataset_import(
+    ctx: Context,
+    project_name: str,
+    source: str,
+    dataset_type: str,
+    fmt: str,
+    images_dir: str | None,
+    as_json: bool,
+) -> None:
+    """Import SOURCE: a folder per label (local or s3://bucket/prefix/), a Ground Truth manifest
+    (file or s3://bucket/key) or a COCO detection JSON."""
+    import time
+
+    from visionloop.core import datasets
+
+    fmt = _guess_format(source) if fmt == "auto" else fmt
+    started = time.perf_counter()
+    with _progress(not as_json and sys.stderr.isatty(), f"importing {fmt}") as update:
+        if fmt == "folder":
+            report = datasets.import_folder(ctx.services, project_name, source, dataset_type, update)
+        elif fmt == "manifest":
+            report = datasets.import_manifest(ctx.services, project_name, source, dataset_type, update)
+        else:
+            report = datasets.import_coco(
+                ctx.services, project_name, source, dataset_type, images_dir, update
+            )
+    seconds = time.perf_counter() - started
+    _emit({**report.to_dict(), "seconds": round(seconds, 2)}, as_json, lambda: _print_report(report, seconds))
+
+
+@dataset.command("stats")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def dataset_stats(ctx: Context, project_name: str, as_json: bool) -> None:
+    """Images, labelled/unlabelled counts, per-label counts and warnings."""
+    from visionloop.core.stats import dataset_stats as compute
+
+    st = compute(ctx.services, project_name)
+
+    def render() -> None:
+        console.print(
+            f"{st.images} images ({st.train_images} train, {st.test_images} test), "
+            f"{st.labeled} labelled, {st.unlabeled} unlabelled"
+        )
+        table = Table("label", "train", "test", "train boxes", "test boxes")
+        for lc in st.labels:
+            table.add_row(lc.label, str(lc.train), str(lc.test), str(lc.train_boxes), str(lc.test_boxes))
+        console.print(table)
+        for w in st.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+
+    _emit(st.to_dict(), as_json, render)
+
+
+@dataset.command("split")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--test-fraction", type=float, default=0.2, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def dataset_split(ctx: Context, project_name: str, test_fraction: float, seed: int, as_json: bool) -> None:
+    """Move a stratified share of TRAIN into an empty TEST dataset."""
+    from visionloop.core.splitting import split_dataset
+
+    rec = split_dataset(ctx.services, project_name, test_fraction, seed)
+    data = {
+        "seed": rec.seed,
+        "test_fraction": rec.test_fraction,
+        "train": rec.train_count,
+        "test": rec.test_count,
+    }
+    _emit(
+        data,
+        as_json,
+        lambda: console.print(f"split with seed {rec.seed}: {rec.train_count} train, {rec.test_count} test"),
+    )
+
+
+@dataset.command("export")
+@click.argument("project_name", metavar="PROJECT")
+@click.option(
+    "--type", "dataset_type", type=click.Choice(["train", "test"]), default="train", show_default=True
+)
+@click.option("--bucket", default="exports", show_default=True, help="Bucket that receives the manifest.")
+@click.option("--prefix", help="Key prefix (default PROJECT/TYPE).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Also write the manifest to this file.")
+@pass_ctx
+def dataset_export(
+    ctx: Context, project_name: str, dataset_type: str, bucket: str, prefix: str | None, output: str | None
+) -> None:
+    """Export a dataset as a SageMaker Ground Truth manifest."""
+    from visionloop.core.exporting import export_manifest
+
+    uri, text = export_manifest(ctx.services, project_name, DatasetType(dataset_type), bucket, prefix)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    console.print(f"wrote {text.count(chr(10))} lines to {uri}" + (f" and {output}" if output else ""))
+
+
+# --- buckets -------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def bucket() -> None:
+    """List and copy objects in buckets (folders under <data-dir>/buckets/)."""
+
+
+@bucket.command("ls")
+@click.argument("target", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def bucket_ls(ctx: Context, target: str | None, as_json: bool) -> None:
+    """List buckets, or the objects under s3://BUCKET[/PREFIX]."""
+    from visionloop.core.keys import parse_s3_prefix
+
+    store = ctx.services.buckets
+    if not target:
+        names = store.list_buckets()
+
+        def render_names() -> None:
+            for n in names:
+                click.echo(n)
+
+        _emit(names, as_json, render_names)
+        return
+    name, prefix = parse_s3_prefix(target if target.startswith("s3://") else f"s3://{target}")
+    objects = list(store.list_objects(name, prefix))
+    data = [{"key": o.key, "size": o.size, "modified": o.modified.isoformat()} for o in objects]
+
+    def render() -> None:
+        for o in objects:
+            click.echo(f"{o.modified:%Y-%m-%d %H:%M}  {o.size:>10}  s3://{name}/{o.key}")
+
+    _emit(data, as_json, render)
+
+
+@bucket.command("put")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("target")
+@pass_ctx
+def bucket_put(ctx: Context, file: str, target: str) -> None:
+    """Copy FILE to s3://BUCKET/KEY (a TARGET ending in '/' keeps the file name)."""
+    from visionloop.core.keys import check_bucket, parse_s3_uri
+
+    if target.endswith("/"):
+        target += os.path.basename(file)
+    ref = parse_s3_uri(target)
+    ctx.services.buckets.create_bucket(check_bucket(ref.bucket))
+    ctx.services.buckets.put(ref.bucket, ref.key, Path(file).read_bytes())
+    console.print(f"put {file} → {ref.uri()}")
+
+
+@bucket.command("sync")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.argument("target")
+@pass_ctx
+def bucket_sync(ctx: Context, folder: str, target: str) -> None:
+    """Copy every file under FOLDER to s3://BUCKET/PREFIX/, skipping files already there unchanged."""
+    from visionloop.core.keys import check_key, parse_s3_prefix
+
+    name, prefix = parse_s3_prefix(target)
+    store = ctx.services.buckets
+    store.create_bucket(name)
+    existing = {o.key: o.size for o in store.list_objects(name, prefix)}
+    copied = same = 0
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fname in sorted(filenames):
+            if fname.startswith("."):
+                continue
+            path = os.path.join(dirpath, fname)
+            key = check_key(prefix + os.path.relpath(path, folder).replace(os.sep, "/"))
+            data = Path(path).read_bytes()
+            if existing.get(key) == len(data) and store.get(name, key) == data:
+                same += 1
+                continue
+            store.put(name, key, data)
+            copied += 1
+    console.print(f"copied {copied} files to s3://{name}/{prefix} ({same} already up to date)")
+
+
+# --- database ------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("migrate")
+@pass_ctx
+def db_migrate(ctx: Context) -> None:
+    """Apply the schema migrations (the server and CLI also do this on start)."""
+    from visionloop.storage.sql import SqlRepository
+
+    SqlRepository(ctx.settings.resolved_database_url)
+    console.print("database is at the newest schema")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except VisionloopError as e:
+        err_console.print(f"[bold red]error:[/] {e.message}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,112 @@
+"""COCO detection files: ``images``, ``annotations`` with pixel ``[x, y, w, h]``, ``categories``."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from visionloop.core.entities import ImportIssue
+from visionloop.core.importing import Candidate, file_loader
+from visionloop.core.keys import check_key
+from visionloop.core.labels import check_label
+from visionloop.core.manifests import MAX_BOXES_PER_IMAGE, PixelBox
+from visionloop.errors import InvalidInput, InvalidManifest, NotFound
+
+
+def coco_candidates(
+    path: str | os.PathLike[str], images_dir: str | None = None
+) -> Iterator[Candidate | ImportIssue]:
+    """Candidates for every image of a COCO file; images are read from ``images_dir`` (default: the
+    ``images/`` folder beside the file if it exists, else the file's folder)."""
+    doc = _load(os.fspath(path))
+    base = images_dir or _default_images_dir(os.fspath(path))
+    categories: dict[Any, str] = {}
+    for i, cat in enumerate(doc.get("categories") or []):
+        try:
+            categories[cat["id"]] = check_label(cat.get("name"))
+        except (KeyError, TypeError, InvalidInput) as e:
+            yield ImportIssue(
+                f"categories[{i}]", "ERROR_INVALID_LABEL_ATTRIBUTE_FORMAT", f"invalid category: {e}"
+            )
+    images: dict[Any, dict[str, Any]] = {}
+    for i, img in enumerate(doc.get("images") or []):
+        if not isinstance(img, dict) or "id" not in img or not isinstance(img.get("file_name"), str):
+            yield ImportIssue(
+                f"images[{i}]", "ERROR_MISSING_SOURCE_REF", "image needs an 'id' and a 'file_name'"
+            )
+            continue
+        images[img["id"]] = img
+    boxes: dict[Any, list[PixelBox]] = defaultdict(list)
+    bad_images: dict[Any, str] = {}
+    for i, ann in enumerate(doc.get("annotations") or []):
+        issue = _annotation(i, ann, images, categories, boxes, bad_images)
+        if issue is not None:
+            yield issue
+    for image_id, img in images.items():
+        name = img["file_name"]
+        if image_id in bad_images:
+            yield ImportIssue(name, "ERROR_INVALID_BOUNDING_BOX", bad_images[image_id])
+            continue
+        try:
+            check_key(name)
+        except InvalidInput as e:
+            yield ImportIssue(name, "ERROR_INVALID_SOURCE_REF_FORMAT", str(e))
+            continue
+        found = boxes.get(image_id, [])
+        if len(found) > MAX_BOXES_PER_IMAGE:
+            yield ImportIssue(name, "ERROR_TOO_MANY_BOUNDING_BOXES", f"{len(found)} boxes; the limit is 50")
+            continue
+        kind = "detection" if found else "unlabeled"
+        yield Candidate(name, name, file_loader(os.path.join(base, name)), (), tuple(found), kind)
+
+
+def _annotation(
+    i: int,
+    ann: Any,
+    images: dict[Any, dict[str, Any]],
+    categories: dict[Any, str],
+    boxes: dict[Any, list[PixelBox]],
+    bad_images: dict[Any, str],
+) -> ImportIssue | None:
+    ref = f"annotations[{i}]"
+    if not isinstance(ann, dict):
+        return ImportIssue(ref, "ERROR_INVALID_BOUNDING_BOX", "annotation is not an object")
+    if ann.get("image_id") not in images:
+        return ImportIssue(ref, "ERROR_INVALID_BOUNDING_BOX", f"unknown image_id {ann.get('image_id')!r}")
+    if ann.get("category_id") not in categories:
+        msg = f"{ref}: unknown category_id {ann.get('category_id')!r}"
+        bad_images.setdefault(ann["image_id"], msg)
+        return None
+    bbox = ann.get("bbox")
+    if (
+        not isinstance(bbox, list)
+        or len(bbox) != 4
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox)
+    ):
+        bad_images.setdefault(ann["image_id"], f"{ref}: 'bbox' must be [x, y, width, height] in pixels")
+        return None
+    x, y, w, h = (float(v) for v in bbox)
+    boxes[ann["image_id"]].append(PixelBox(categories[ann["category_id"]], x, y, w, h))
+    return None
+
+
+def _load(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise NotFound(f"COCO file {path!r} does not exist") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidManifest(f"COCO file {path!r} is not valid JSON: {e}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
+        raise InvalidManifest(f"COCO file {path!r} has no 'images' list")
+    return doc
+
+
+def _default_images_dir(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    images = os.path.join(folder, "images")
+    return images if os.path.isdir(images) else folder

@@ -1,0 +1,181 @@
+"""Domain entities: plain dataclasses, no framework imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class TaskType(StrEnum):
+    """What a project's models learn."""
+
+    CLASSIFICATION = "classification"  # one label per image
+    MULTI_LABEL = "multi_label"  # any number of labels per image
+    DETECTION = "object_detection"  # labelled boxes
+
+
+class DatasetType(StrEnum):
+    TRAIN = "train"
+    TEST = "test"
+
+
+class EntrySource(StrEnum):
+    """How an entry came into a dataset."""
+
+    IMPORT = "import"
+    UPLOAD = "upload"
+    HUMAN_REVIEW = "human_review"
+
+
+@dataclass(frozen=True)
+class Box:
+    """A labelled bounding box in ratios of the image size, origin top-left (Rekognition's convention)."""
+
+    label: str
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    task: TaskType
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: int
+    project_id: int
+    type: DatasetType
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the image inspector learns from an image's bytes."""
+
+    format: str  # "JPEG" or "PNG"
+    width: int  # after EXIF orientation
+    height: int
+    size_bytes: int
+    content_hash: str  # sha256 hex of the bytes
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry about to be added to a dataset (its image is already stored)."""
+
+    image: ImageInfo
+    source_ref: str
+    labels: tuple[str, ...] = ()
+    boxes: tuple[Box, ...] = ()
+    source: EntrySource = EntrySource.IMPORT
+    review_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    id: int
+    dataset_id: int
+    content_hash: str
+    source_ref: str
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+    labels: tuple[str, ...]
+    boxes: tuple[Box, ...]
+    source: EntrySource
+    created_at: datetime
+    review_ref: str | None = None
+
+    @property
+    def all_labels(self) -> tuple[str, ...]:
+        """Image-level labels plus the labels of its boxes, sorted, without repeats."""
+        return tuple(sorted(set(self.labels) | {b.label for b in self.boxes}))
+
+    @property
+    def is_labeled(self) -> bool:
+        return bool(self.labels or self.boxes)
+
+
+@dataclass(frozen=True)
+class ImportIssue:
+    """One input the import could not take, with a reason the user can act on."""
+
+    ref: str  # file path, "line 12", or s3:// reference
+    code: str  # a Custom Labels style code, e.g. ERROR_INVALID_IMAGE
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"ref": self.ref, "code": self.code, "message": self.message}
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    skipped: int = 0  # duplicates already present or repeated in the input
+    failed: int = 0
+    issues: list[ImportIssue] = field(default_factory=list)
+    labels: set[str] = field(default_factory=set)
+    entry_ids: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "imported": self.imported,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "labels": sorted(self.labels),
+            "issues": [i.to_dict() for i in self.issues],
+        }
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    label: str
+    train: int
+    test: int
+    train_boxes: int = 0
+    test_boxes: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    images: int
+    labeled: int
+    unlabeled: int
+    train_images: int
+    test_images: int
+    labels: tuple[LabelCount, ...]
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "images": self.images,
+            "labeled": self.labeled,
+            "unlabeled": self.unlabeled,
+            "train_images": self.train_images,
+            "test_images": self.test_images,
+            "labels": [lc.__dict__ for lc in self.labels],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """A recorded automatic TRAIN/TEST split: reproducible from its seed and fraction."""
+
+    id: int
+    project_id: int
+    seed: int
+    test_fraction: float
+    created_at: datetime
+    test_hashes: tuple[str, ...]
+    train_count: int
+    test_count: int

@@ -1,0 +1,339 @@
+"""Importing labelled images into a dataset: from a folder tree, a Ground Truth manifest, a COCO file, or
+one uploaded image. Every input is validated; valid entries are kept, the rest are reported with a
+reason; importing the same data twice adds nothing."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from visionloop.core.entities import (
+    Box,
+    Dataset,
+    EntrySource,
+    ImageInfo,
+    ImportIssue,
+    ImportReport,
+    NewEntry,
+    Project,
+    TaskType,
+)
+from visionloop.core.images import TRAINING_LIMITS, ImageLimits, check_image, store_images
+from visionloop.core.keys import parse_s3_prefix, parse_s3_uri
+from visionloop.core.manifests import PixelBox
+from visionloop.core.services import Services
+from visionloop.errors import ImageTooLarge, InvalidImage, InvalidInput, NotFound, VisionloopError
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+BATCH = 256
+BOX_TOLERANCE_PX = 1.0  # rounding slack for boxes that touch the image border
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One image to import: where it comes from, how to read it, and its labels."""
+
+    ref: str  # shown to the user in issues
+    source_ref: str  # recorded on the entry
+    load: Callable[[], bytes]
+    labels: tuple[str, ...] = ()
+    boxes: tuple[PixelBox, ...] = ()
+    kind: str = "classification"  # or "detection" / "unlabeled"
+
+
+@dataclass
+class _Checked:
+    candidate: Candidate
+    data: bytes = b""
+    info: ImageInfo | None = None
+    boxes: tuple[Box, ...] = ()
+    issue: ImportIssue | None = None
+
+
+@dataclass
+class _Pending:
+    entry: NewEntry
+    ref: str
+    data: bytes
+    extra_labels: list[str] = field(default_factory=list)
+
+
+def run_import(
+    svc: Services,
+    project: Project,
+    dataset: Dataset,
+    items: Iterable[Candidate | ImportIssue],
+    *,
+    source: EntrySource = EntrySource.IMPORT,
+    limits: ImageLimits = TRAINING_LIMITS,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> ImportReport:
+    """Validate and add ``items`` to ``dataset``. Issues already found by a parser are reported as failed."""
+    report = ImportReport()
+    candidates: list[Candidate] = []
+    for item in items:
+        if isinstance(item, ImportIssue):
+            _fail(report, item)
+        else:
+            candidates.append(item)
+    total = len(candidates)
+    if progress:
+        progress(0, total)
+
+    known = _known_hashes(svc, project)
+    pending: dict[str, _Pending] = {}
+    workers = workers or min(8, (os.cpu_count() or 2) * 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, checked in enumerate(
+            pool.map(lambda c: _check(c, project.task, svc, limits), candidates), start=1
+        ):
+            _collect(report, checked, project.task, known, pending, source)
+            if progress:
+                progress(done, total)
+
+    new_entries = list(pending.values())
+    for start in range(0, len(new_entries), BATCH):
+        chunk = new_entries[start : start + BATCH]
+        store_images(svc.store, [(p.entry.image.content_hash, p.data) for p in chunk])
+        report.entry_ids += svc.repo.add_entries(dataset.id, [p.entry for p in chunk], svc.clock.now())
+    labels = sorted(
+        {lab for p in new_entries for lab in p.entry.labels}
+        | {b.label for p in new_entries for b in p.entry.boxes}
+    )
+    if labels:
+        svc.repo.add_labels(project.id, labels)
+    report.imported = len(new_entries)
+    report.labels = set(labels)
+    return report
+
+
+def _fail(report: ImportReport, issue: ImportIssue) -> None:
+    report.failed += 1
+    report.issues.append(issue)
+
+
+def _known_hashes(svc: Services, project: Project) -> dict[str, str]:
+    """Content hashes already in the project's datasets, mapped to the dataset type."""
+    known: dict[str, str] = {}
+    for ds in svc.repo.list_datasets(project.id):
+        for h in svc.repo.entry_hashes(ds.id):
+            known[h] = ds.type.value.upper()
+    return known
+
+
+def _check(c: Candidate, task: TaskType, svc: Services, limits: ImageLimits) -> _Checked:
+    out = _Checked(c)
+    try:
+        _check_kind(c, task)
+        data = c.load()
+        info = check_image(data, svc.inspector, limits)
+        out.data, out.info = data, info
+        out.boxes = tuple(_ratio_box(b, info, i) for i, b in enumerate(c.boxes))
+    except NotFound as e:
+        out.issue = ImportIssue(c.ref, "ERROR_INVALID_SOURCE_REF", str(e))
+    except (InvalidImage, ImageTooLarge) as e:
+        code = (
+            "ERROR_INVALID_IMAGE_DIMENSION"
+            if isinstance(e, ImageTooLarge) and "px" in str(e)
+            else "ERROR_INVALID_IMAGE"
+        )
+        out.issue = ImportIssue(c.ref, code, str(e))
+    except _BoxError as e:
+        out.issue = ImportIssue(c.ref, "ERROR_INVALID_BOUNDING_BOX", str(e))
+    except _KindError as e:
+        out.issue = ImportIssue(c.ref, "ERROR_UNSUPPORTED_USE_CASE_TYPE", str(e))
+    except InvalidInput as e:
+        code = "ERROR_INVALID_IMAGE_DIMENSION" if "px" in str(e) else "ERROR_INVALID_IMAGE"
+        out.issue = ImportIssue(c.ref, code, str(e))
+    except VisionloopError as e:
+        out.issue = ImportIssue(c.ref, "ERROR_INVALID_IMAGE", str(e))
+    except OSError as e:
+        out.issue = ImportIssue(
+            c.ref, "ERROR_INVALID_SOURCE_REF", f"cannot read the image: {e.strerror or e}"
+        )
+    return out
+
+
+class _BoxError(Exception):
+    pass
+
+
+class _KindError(Exception):
+    pass
+
+
+def _check_kind(c: Candidate, task: TaskType) -> None:
+    if c.kind == "detection" and task is not TaskType.DETECTION:
+        raise _KindError(f"bounding boxes cannot be imported into a {task.value} project")
+    if c.kind == "classification" and task is TaskType.DETECTION:
+        raise _KindError("image-level labels cannot be imported into an object_detection project; give boxes")
+    if task is TaskType.CLASSIFICATION and len(c.labels) > 1:
+        raise _KindError(
+            f"the project is single-label but the image has {len(c.labels)} labels: {', '.join(c.labels)}"
+        )
+
+
+def _ratio_box(b: PixelBox, info: ImageInfo, i: int) -> Box:
+    w, h = info.width, info.height
+    if b.width <= 0 or b.height <= 0:
+        raise _BoxError(f"box {i} ({b.label}) has a zero or negative size")
+    t = BOX_TOLERANCE_PX
+    if b.left < -t or b.top < -t or b.left + b.width > w + t or b.top + b.height > h + t:
+        raise _BoxError(
+            f"box {i} ({b.label}) at left={b.left:g} top={b.top:g} width={b.width:g} height={b.height:g} "
+            f"lies outside the {w}x{h} image"
+        )
+    left, top = max(0.0, b.left), max(0.0, b.top)
+    right, bottom = min(float(w), b.left + b.width), min(float(h), b.top + b.height)
+    return Box(b.label, left / w, top / h, (right - left) / w, (bottom - top) / h)
+
+
+def _collect(
+    report: ImportReport,
+    checked: _Checked,
+    task: TaskType,
+    known: dict[str, str],
+    pending: dict[str, _Pending],
+    source: EntrySource,
+) -> None:
+    c = checked.candidate
+    if checked.issue is not None:
+        _fail(report, checked.issue)
+        return
+    assert checked.info is not None
+    digest = checked.info.content_hash
+    if digest in known:
+        report.skipped += 1
+        report.issues.append(
+            ImportIssue(c.ref, "DUPLICATE", f"the same image is already in the {known[digest]} dataset")
+        )
+        return
+    previous = pending.get(digest)
+    if previous is None:
+        entry = NewEntry(checked.info, c.source_ref, c.labels, checked.boxes, source)
+        pending[digest] = _Pending(entry, c.ref, checked.data)
+        return
+    merged = _merge(previous.entry, c.labels, checked.boxes, task)
+    if merged is None:
+        _fail(
+            report,
+            ImportIssue(
+                c.ref,
+                "DUPLICATE_CONFLICT",
+                f"the same image as {previous.ref} but with other labels "
+                f"({', '.join(c.labels) or 'none'} vs {', '.join(previous.entry.labels) or 'none'})",
+            ),
+        )
+        return
+    if merged == previous.entry:
+        report.skipped += 1
+        report.issues.append(ImportIssue(c.ref, "DUPLICATE", f"the same image as {previous.ref}"))
+        return
+    previous.entry = merged
+    report.issues.append(ImportIssue(c.ref, "MERGED", f"the same image as {previous.ref}; labels merged"))
+
+
+def _merge(entry: NewEntry, labels: Sequence[str], boxes: Sequence[Box], task: TaskType) -> NewEntry | None:
+    """Merge a repeated image: multi-label projects union the labels; otherwise labels must agree."""
+    if task is TaskType.MULTI_LABEL:
+        union = tuple(dict.fromkeys((*entry.labels, *labels)))
+        return NewEntry(entry.image, entry.source_ref, union, entry.boxes, entry.source, entry.review_ref)
+    if tuple(labels) == entry.labels and tuple(boxes) == entry.boxes:
+        return entry
+    return None
+
+
+# --- sources -------------------------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def folder_candidates(root: str | os.PathLike[str]) -> Iterator[Candidate]:
+    """Images under ``root``: each image is labelled with the name of its innermost folder (Custom Labels'
+    automatic labelling); images directly in ``root`` are unlabelled. Hidden files are ignored."""
+    base = os.fspath(root)
+    if not os.path.isdir(base):
+        raise NotFound(f"folder {base!r} does not exist")
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel_dir = os.path.relpath(dirpath, base)
+        label = None if rel_dir == "." else os.path.basename(dirpath)
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, base).replace(os.sep, "/")
+            yield _folder_candidate(rel, label, file_loader(path))
+
+
+def bucket_folder_candidates(svc: Services, uri: str) -> Iterator[Candidate]:
+    """Like folder_candidates, for a bucket prefix ``s3://bucket/prefix/``."""
+    bucket, prefix = parse_s3_prefix(uri)
+    for obj in svc.buckets.list_objects(bucket, prefix):
+        rel = obj.key[len(prefix) :]
+        if not rel.lower().endswith(IMAGE_SUFFIXES) or any(p.startswith(".") for p in rel.split("/")):
+            continue
+        parts = rel.split("/")
+        label = parts[-2] if len(parts) > 1 else None
+        uri_obj = f"s3://{bucket}/{obj.key}"
+        yield _folder_candidate(uri_obj, label, _bucket_loader(svc, bucket, obj.key), source_ref=uri_obj)
+
+
+def _folder_candidate(
+    rel: str, label: str | None, load: Callable[[], bytes], source_ref: str | None = None
+) -> Candidate:
+    if label is None:
+        return Candidate(rel, source_ref or rel, load, kind="unlabeled")
+    return Candidate(rel, source_ref or rel, load, (label.strip(),), kind="classification")
+
+
+def file_loader(path: str) -> Callable[[], bytes]:
+    def load() -> bytes:
+        size = os.path.getsize(path)
+        if size > TRAINING_LIMITS.max_bytes:
+            raise ImageTooLarge(
+                f"the file is {size:,} bytes; the limit is {TRAINING_LIMITS.max_bytes:,} bytes"
+            )
+        with open(path, "rb") as f:
+            return f.read()
+
+    return load
+
+
+def _bucket_loader(svc: Services, bucket: str, key: str) -> Callable[[], bytes]:
+    return lambda: svc.buckets.get(bucket, key)
+
+
+def manifest_candidates(svc: Services, parsed: Iterable[object]) -> Iterator[Candidate | ImportIssue]:
+    """Turn parsed manifest lines into candidates whose images are read from the buckets."""
+    from visionloop.core.manifests import ManifestLine
+
+    for item in parsed:
+        if isinstance(item, ImportIssue):
+            yield item
+            continue
+        assert isinstance(item, ManifestLine)
+        ref = parse_s3_uri(item.source_ref)
+        yield Candidate(
+            f"line {item.line_no} ({item.source_ref})",
+            item.source_ref,
+            _bucket_loader(svc, ref.bucket, ref.key),
+            item.labels,
+            item.boxes,
+            item.kind,
+        )
+
+
+def upload_candidate(data: bytes, name: str, labels: Sequence[str], boxes: Sequence[PixelBox]) -> Candidate:
+    kind = "detection" if boxes else ("classification" if labels else "unlabeled")
+    return Candidate(name, f"upload:{name}", lambda: data, tuple(labels), tuple(boxes), kind)
+
+
+def too_many_invalid(report: ImportReport, total_lines: int, fraction: float) -> bool:
+    """Custom Labels fails a manifest whose invalid lines exceed ``fraction`` of all lines."""
+    return total_lines > 0 and report.failed > math.floor(fraction * total_lines)

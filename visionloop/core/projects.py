@@ -1,0 +1,63 @@
+"""Use cases for projects and their TRAIN / TEST datasets."""
+
+from __future__ import annotations
+
+import re
+
+from visionloop.core.entities import Dataset, DatasetType, Project, TaskType
+from visionloop.core.services import Services
+from visionloop.errors import AlreadyExists, InvalidInput, NotFound
+
+_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
+
+
+def check_project_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(f"invalid project name {name!r}: use 1-255 letters, digits, '_', '.' or '-'")
+    return name
+
+
+def parse_task(task: str | TaskType) -> TaskType:
+    try:
+        return TaskType(task)
+    except ValueError:
+        choices = ", ".join(t.value for t in TaskType)
+        raise InvalidInput(f"unknown task {task!r}; choose one of: {choices}") from None
+
+
+def create_project(svc: Services, name: str, task: str | TaskType = TaskType.CLASSIFICATION) -> Project:
+    return svc.repo.create_project(check_project_name(name), parse_task(task), svc.clock.now())
+
+
+def get_project(svc: Services, name: str) -> Project:
+    return svc.repo.get_project(name)
+
+
+def delete_project(svc: Services, name: str) -> None:
+    """Delete the project with its datasets and entries (the stored images stay content-addressed)."""
+    svc.repo.delete_project(svc.repo.get_project(name).id)
+
+
+def get_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:
+    ds = svc.repo.find_dataset(project.id, type)
+    if ds is None:
+        raise NotFound(f"project {project.name!r} has no {type.value.upper()} dataset")
+    return ds
+
+
+def ensure_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:
+    """The project's dataset of ``type``, created empty if it does not exist yet."""
+    ds = svc.repo.find_dataset(project.id, type)
+    if ds is not None:
+        return ds
+    try:
+        return svc.repo.create_dataset(project.id, type, svc.clock.now())
+    except AlreadyExists:  # created concurrently
+        return get_dataset(svc, project, type)
+
+
+def parse_dataset_type(value: str | DatasetType) -> DatasetType:
+    try:
+        return DatasetType(str(value).lower())
+    except ValueError:
+        raise InvalidInput(f"unknown dataset type {value!r}; choose train or test") from None

@@ -1,0 +1,16 @@
+"""The ports a use case works with, bundled. bootstrap.build_services() fills it with adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from visionloop.core.ports import Clock, ImageInspector, ObjectStore, Repository, SystemClock
+
+
+@dataclass
+class Services:
+    repo: Repository
+    store: ObjectStore  # internal store: images by content hash, model artifacts
+    buckets: ObjectStore  # user data in named buckets (S3Object / s3:// references)
+    inspector: ImageInspector
+    clock: Clock = field(default_factory=SystemClock)

@@ -1,0 +1,404 @@
+"""The metadata repository on SQLAlchemy Core: SQLite by default (WAL mode, one writer at a time),
+PostgreSQL by URL. The schema is created and upgraded by Alembic migrations."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from visionloop.core.entities import (
+    Box,
+    Dataset,
+    DatasetEntry,
+    DatasetType,
+    EntrySource,
+    NewEntry,
+    Project,
+    SplitRecord,
+    TaskType,
+)
+from visionloop.core.ports import EntryFilter
+from visionloop.errors import AlreadyExists, NotFound, StorageError
+from visionloop.storage import schema as t
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def create_db_engine(url: str) -> Engine:
+    if url.startswith("sqlite:"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _naive(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+class SqlRepository:
+    """Implements core.ports.Repository."""
+
+    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+        self.url = url
+        self.engine = create_db_engine(url)
+        self._write_lock = threading.Lock()
+        if auto_migrate:
+            migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One writer at a time in this process; SQLite's busy timeout orders writers across processes."""
+        with self._write_lock:
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except OperationalError as e:
+                raise StorageError(f"database write failed: {e.orig}") from e
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as e:
+            raise StorageError(f"database read failed: {e.orig}") from e
+
+    # --- projects ------------------------------------------------------------------------------------
+
+    def create_project(self, name: str, task: TaskType, now: datetime) -> Project:
+        try:
+            with self._write() as conn:
+                pid = conn.execute(
+                    insert(t.projects).values(name=name, task=task.value, created_at=_naive(now))
+                ).inserted_primary_key
+        except IntegrityError:
+            raise AlreadyExists(f"a project named {name!r} already exists") from None
+        assert pid is not None
+        return Project(int(pid[0]), name, task, _utc(now))
+
+    def get_project(self, name: str) -> Project:
+        with self._read() as conn:
+            row = conn.execute(select(t.projects).where(t.projects.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"project {name!r} does not exist")
+        return _project(row._mapping)
+
+    def list_projects(self) -> list[Project]:
+        with self._read() as conn:
+            rows = conn.execute(select(t.projects).order_by(t.projects.c.created_at, t.projects.c.id)).all()
+        return [_project(r._mapping) for r in rows]
+
+    def delete_project(self, project_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(delete(t.projects).where(t.projects.c.id == project_id))
+
+    # --- datasets ------------------------------------------------------------------------------------
+
+    def create_dataset(self, project_id: int, type: DatasetType, now: datetime) -> Dataset:
+        try:
+            with self._write() as conn:
+                values = {
+                    "project_id": project_id,
+                    "type": type.value,
+                    "created_at": _naive(now),
+                    "updated_at": _naive(now),
+                }
+                key = conn.execute(insert(t.datasets).values(**values)).inserted_primary_key
+        except IntegrityError:
+            raise AlreadyExists(f"the project already has a {type.value.upper()} dataset") from None
+        assert key is not None
+        return Dataset(int(key[0]), project_id, type, _utc(now), _utc(now))
+
+    def find_dataset(self, project_id: int, type: DatasetType) -> Dataset | None:
+        with self._read() as conn:
+            row = conn.execute(
+                select(t.datasets).where(
+                    t.datasets.c.project_id == project_id, t.datasets.c.type == type.value
+                )
+            ).first()
+        return None if row is None else _dataset(row._mapping)
+
+    def list_datasets(self, project_id: int) -> list[Dataset]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.datasets)
+                .where(t.datasets.c.project_id == project_id)
+                .order_by(t.datasets.c.type.desc())
+            ).all()
+        return [_dataset(r._mapping) for r in rows]
+
+    def delete_dataset(self, dataset_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(delete(t.datasets).where(t.datasets.c.id == dataset_id))
+
+    # --- entries -------------------------------------------------------------------------------------
+
+    def add_entries(self, dataset_id: int, entries: Sequence[NewEntry], now: datetime) -> list[int]:
+        ts = _naive(now)
+        ids: list[int] = []
+        try:
+            with self._write() as conn:
+                for e in entries:
+                    key = conn.execute(
+                        insert(t.entries).values(
+                            dataset_id=dataset_id,
+                            content_hash=e.image.content_hash,
+                            source_ref=e.source_ref,
+                            format=e.image.format,
+                            width=e.image.width,
+                            height=e.image.height,
+                            size_bytes=e.image.size_bytes,
+                            labels=json.dumps(list(e.labels)),
+                            boxes=_boxes_json(e.boxes),
+                            source=e.source.value,
+                            review_ref=e.review_ref,
+                            created_at=ts,
+                            updated_at=ts,
+                        )
+                    ).inserted_primary_key
+                    assert key is not None
+                    ids.append(int(key[0]))
+                rows = [
+                    {"entry_id": i, "label": lab}
+                    for i, e in zip(ids, entries, strict=True)
+                    for lab in _all_labels(e.labels, e.boxes)
+                ]
+                if rows:
+                    conn.execute(insert(t.entry_labels), rows)
+                conn.execute(update(t.datasets).where(t.datasets.c.id == dataset_id).values(updated_at=ts))
+        except IntegrityError as e:
+            raise AlreadyExists(f"an image is already in the dataset: {e.orig}") from None
+        return ids
+
+    def _entries_query(self, dataset_id: int, where: EntryFilter | None) -> Select[Any]:
+        q = select(t.entries).where(t.entries.c.dataset_id == dataset_id)
+        if where is None:
+            return q
+        if where.label is not None:
+            q = q.where(
+                t.entries.c.id.in_(
+                    select(t.entry_labels.c.entry_id).where(t.entry_labels.c.label == where.label)
+                )
+            )
+        if where.labeled is not None:
+            has = t.entries.c.id.in_(select(t.entry_labels.c.entry_id))
+            q = q.where(has if where.labeled else ~has)
+        if where.source is not None:
+            q = q.where(t.entries.c.source == where.source.value)
+        if where.source_ref_contains:
+            q = q.where(t.entries.c.source_ref.contains(where.source_ref_contains, autoescape=True))
+        return q
+
+    def list_entries(
+        self, dataset_id: int, where: EntryFilter | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[DatasetEntry]:
+        q = self._entries_query(dataset_id, where).order_by(t.entries.c.id).offset(offset)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        return [_entry(r._mapping) for r in rows]
+
+    def count_entries(self, dataset_id: int, where: EntryFilter | None = None) -> int:
+        sub = self._entries_query(dataset_id, where).subquery()
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+
+    def entry_hashes(self, dataset_id: int) -> set[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.entries.c.content_hash).where(t.entries.c.dataset_id == dataset_id)
+            ).all()
+        return {r[0] for r in rows}
+
+    def get_entry(self, entry_id: int) -> DatasetEntry:
+        with self._read() as conn:
+            row = conn.execute(select(t.entries).where(t.entries.c.id == entry_id)).first()
+        if row is None:
+            raise NotFound(f"dataset entry {entry_id} does not exist")
+        return _entry(row._mapping)
+
+    def set_entry_labels(
+        self, entry_id: int, labels: Sequence[str], boxes: Sequence[Box], now: datetime
+    ) -> None:
+        with self._write() as conn:
+            done = conn.execute(
+                update(t.entries)
+                .where(t.entries.c.id == entry_id)
+                .values(labels=json.dumps(list(labels)), boxes=_boxes_json(boxes), updated_at=_naive(now))
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"dataset entry {entry_id} does not exist")
+            conn.execute(delete(t.entry_labels).where(t.entry_labels.c.entry_id == entry_id))
+            rows = [{"entry_id": entry_id, "label": lab} for lab in _all_labels(labels, boxes)]
+            if rows:
+                conn.execute(insert(t.entry_labels), rows)
+
+    def move_entries(self, entry_ids: Sequence[int], to_dataset_id: int, now: datetime) -> None:
+        with self._write() as conn:
+            for start in range(0, len(entry_ids), 500):
+                chunk = list(entry_ids[start : start + 500])
+                conn.execute(
+                    update(t.entries)
+                    .where(t.entries.c.id.in_(chunk))
+                    .values(dataset_id=to_dataset_id, updated_at=_naive(now))
+                )
+
+    def delete_entries(self, entry_ids: Sequence[int]) -> None:
+        with self._write() as conn:
+            for start in range(0, len(entry_ids), 500):
+                conn.execute(
+                    delete(t.entries).where(t.entries.c.id.in_(list(entry_ids[start : start + 500])))
+                )
+
+    # --- labels --------------------------------------------------------------------------------------
+
+    def add_labels(self, project_id: int, names: Sequence[str]) -> None:
+        with self._write() as conn:
+            have = {
+                r[0] for r in conn.execute(select(t.labels.c.name).where(t.labels.c.project_id == project_id))
+            }
+            rows = [{"project_id": project_id, "name": n} for n in dict.fromkeys(names) if n not in have]
+            if rows:
+                conn.execute(insert(t.labels), rows)
+
+    def list_labels(self, project_id: int) -> list[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.labels.c.name).where(t.labels.c.project_id == project_id).order_by(t.labels.c.name)
+            )
+            return [r[0] for r in rows]
+
+    # --- splits --------------------------------------------------------------------------------------
+
+    def record_split(
+        self,
+        project_id: int,
+        seed: int,
+        test_fraction: float,
+        test_hashes: Sequence[str],
+        train_count: int,
+        now: datetime,
+    ) -> SplitRecord:
+        values = {
+            "project_id": project_id,
+            "seed": seed,
+            "test_fraction": test_fraction,
+            "test_hashes": json.dumps(list(test_hashes)),
+            "train_count": train_count,
+            "test_count": len(test_hashes),
+            "created_at": _naive(now),
+        }
+        with self._write() as conn:
+            key = conn.execute(insert(t.splits).values(**values)).inserted_primary_key
+        assert key is not None
+        return SplitRecord(
+            int(key[0]),
+            project_id,
+            seed,
+            test_fraction,
+            _utc(now),
+            tuple(test_hashes),
+            train_count,
+            len(test_hashes),
+        )
+
+    def list_splits(self, project_id: int) -> list[SplitRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.splits).where(t.splits.c.project_id == project_id).order_by(t.splits.c.id)
+            ).all()
+        return [
+            SplitRecord(
+                r.id,
+                r.project_id,
+                r.seed,
+                r.test_fraction,
+                _utc(r.created_at),
+                tuple(json.loads(r.test_hashes)),
+                r.train_count,
+                r.test_count,
+            )
+            for r in rows
+        ]
+
+
+def _all_labels(labels: Sequence[str], boxes: Sequence[Box]) -> list[str]:
+    return sorted(set(labels) | {b.label for b in boxes})
+
+
+def _boxes_json(boxes: Sequence[Box]) -> str:
+    return json.dumps(
+        [
+            {"label": b.label, "left": b.left, "top": b.top, "width": b.width, "height": b.height}
+            for b in boxes
+        ]
+    )
+
+
+def _project(m: Any) -> Project:
+    return Project(m["id"], m["name"], TaskType(m["task"]), _utc(m["created_at"]))
+
+
+def _dataset(m: Any) -> Dataset:
+    return Dataset(
+        m["id"], m["project_id"], DatasetType(m["type"]), _utc(m["created_at"]), _utc(m["updated_at"])
+    )
+
+
+def _entry(m: Any) -> DatasetEntry:
+    return DatasetEntry(
+        id=m["id"],
+        dataset_id=m["dataset_id"],
+        content_hash=m["content_hash"],
+        source_ref=m["source_ref"],
+        format=m["format"],
+        width=m["width"],
+        height=m["height"],
+        size_bytes=m["size_bytes"],
+        labels=tuple(json.loads(m["labels"])),
+        boxes=tuple(Box(**b) for b in json.loads(m["boxes"])),
+        source=EntrySource(m["source"]),
+        created_at=_utc(m["created_at"]),
+        review_ref=m["review_ref"],
+    )
