@@ -1,0 +1,313 @@
+"""Confidence calibration and calibration error, in plain numpy.
+
+Fit a :class:`Calibrator` on *held-out* logits: the out-of-fold predictions of the cross-validation run
+on the training set. Never fit it on the test set, whose job is to measure the calibrated model.
+
+* Single-label (``kind="softmax"``): temperature scaling, ``softmax(z / T)``. T minimises the mean
+  negative log-likelihood; the search is a deterministic golden-section search on log T within bounds
+  (the NLL is convex in 1/T, hence unimodal in log T). It never changes the arg-max label.
+* Multi-label (``kind="sigmoid"``): by default one temperature shared by all labels, ``sigmoid(z / T)``
+  fitted on the binary cross-entropy of every (image, label) pair: one parameter stays stable with the
+  few positives a label has. ``method="platt"`` fits ``sigmoid(a_j z + b_j)`` per label instead (Platt
+  scaling with Platt's smoothed targets, Newton's method), for heads whose labels are miscalibrated in
+  different ways.
+
+Calibration error: :func:`expected_calibration_error` bins predictions by confidence into ``n_bins``
+equal-width bins ``(k/n, (k+1)/n]`` and averages ``|accuracy - mean confidence|`` weighted by bin size.
+For single-label pass the top-label confidence and whether the top label is right
+(:func:`top_label_confidence`); for multi-label pass every (image, label) probability with whether that
+label is present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from visionloop.errors import InvalidInput, NotFitted
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+Kind = Literal["softmax", "sigmoid"]
+Method = Literal["temperature", "platt"]
+
+DEFAULT_BOUNDS = (0.05, 20.0)
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+
+
+def softmax(logits: npt.ArrayLike) -> FloatArray:
+    """Row-wise softmax, stable for large logits."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    out: FloatArray = e / e.sum(axis=-1, keepdims=True)
+    return out
+
+
+def sigmoid(logits: npt.ArrayLike) -> FloatArray:
+    """Element-wise logistic function, stable for large logits."""
+    z = np.asarray(logits, dtype=np.float64)
+    out: FloatArray = np.exp(-np.logaddexp(0.0, -z))
+    return out
+
+
+def softmax_nll(logits: FloatArray, y: npt.NDArray[np.int64], temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of the true classes under ``softmax(logits / T)``."""
+    z = logits / temperature
+    m = z.max(axis=1)
+    log_norm = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+    return float(np.mean(log_norm - z[np.arange(z.shape[0]), y]))
+
+
+def sigmoid_nll(logits: FloatArray, y: FloatArray, temperature: float = 1.0) -> float:
+    """Mean binary cross-entropy of 0/1 targets under ``sigmoid(logits / T)``."""
+    u = logits / temperature
+    return float(np.mean(np.logaddexp(0.0, u) - y * u))
+
+
+def golden_section_minimize(
+    f: Callable[[float], float], lo: float, hi: float, tol: float = 1e-6, max_iter: int = 200
+) -> float:
+    """Minimiser of a unimodal function on [lo, hi] by golden-section search (deterministic)."""
+    a, b = lo, hi
+    c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(max_iter):
+        if b - a <= tol:
+            break
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - _GOLDEN * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + _GOLDEN * (b - a)
+            fd = f(d)
+    return (a + b) / 2.0
+
+
+def fit_temperature(
+    logits: npt.ArrayLike,
+    y: npt.ArrayLike,
+    kind: Kind = "softmax",
+    bounds: tuple[float, float] = DEFAULT_BOUNDS,
+) -> float:
+    """Temperature minimising the held-out NLL; y = class indices (softmax) or a 0/1 matrix (sigmoid)."""
+    z = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(y, dtype=np.int64)
+    targets = labels.astype(np.float64)
+
+    def objective(log_t: float) -> float:
+        t = float(np.exp(log_t))
+        return softmax_nll(z, labels, t) if kind == "softmax" else sigmoid_nll(z, targets, t)
+
+    log_t = golden_section_minimize(objective, float(np.log(bounds[0])), float(np.log(bounds[1])))
+    return float(np.exp(log_t))
+
+
+def fit_platt(scores: npt.ArrayLike, y: npt.ArrayLike, max_iter: int = 100) -> tuple[float, float]:
+    """Slope and intercept of ``sigmoid(a * score + b)`` (Platt 1999; Lin, Lin & Weng 2007).
+
+    Uses Platt's smoothed targets, so separable data gives finite parameters, and Newton's method with
+    a backtracking line search on the (convex) cross-entropy. Starts from the identity (a=1, b=0).
+    """
+    z = np.asarray(scores, dtype=np.float64).ravel()
+    pos = np.asarray(y, dtype=bool).ravel()
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    t = np.where(pos, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+    params = np.array([1.0, 0.0])
+
+    def loss(p: FloatArray) -> float:
+        u = p[0] * z + p[1]
+        return float(np.sum(np.logaddexp(0.0, u) - t * u))
+
+    current = loss(params)
+    for _ in range(max_iter):
+        prob = sigmoid(params[0] * z + params[1])
+        grad = np.array([np.dot(prob - t, z), np.sum(prob - t)])
+        if np.max(np.abs(grad)) < 1e-8 * max(1, z.size):
+            break
+        w = prob * (1.0 - prob)
+        hessian = np.array([[np.dot(w, z * z), np.dot(w, z)], [np.dot(w, z), np.sum(w)]]) + 1e-12 * np.eye(2)
+        step = -np.linalg.solve(hessian, grad)
+        params, current, moved = _backtrack(loss, params, current, step, float(grad @ step))
+        if not moved:
+            break
+    return float(params[0]), float(params[1])
+
+
+def _backtrack(
+    loss: Callable[[FloatArray], float], params: FloatArray, current: float, step: FloatArray, slope: float
+) -> tuple[FloatArray, float, bool]:
+    """Armijo backtracking: the largest step 2^-k that decreases the loss enough."""
+    size = 1.0
+    while size >= 1e-10:
+        candidate = params + size * step
+        value = loss(candidate)
+        if value < current + 1e-4 * size * slope:
+            return candidate, value, True
+        size /= 2.0
+    return params, current, False
+
+
+# ---------------------------------------------------------------------------------------------------
+# calibration error
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    """One bar of a reliability diagram; mean confidence and accuracy are None for an empty bin."""
+
+    lower: float
+    upper: float
+    count: int
+    mean_confidence: float | None
+    accuracy: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lower": self.lower,
+            "upper": self.upper,
+            "count": self.count,
+            "mean_confidence": self.mean_confidence,
+            "accuracy": self.accuracy,
+        }
+
+
+def top_label_confidence(probs: npt.ArrayLike, y_true: npt.ArrayLike) -> tuple[FloatArray, BoolArray]:
+    """Single-label: each image's highest probability and whether that label is the true one."""
+    p = np.asarray(probs, dtype=np.float64)
+    top = np.argmax(p, axis=1)
+    correct: BoolArray = top == np.asarray(y_true, dtype=np.int64)
+    confidence: FloatArray = p[np.arange(p.shape[0]), top]
+    return confidence, correct
+
+
+def reliability_table(
+    probs: npt.ArrayLike, correct: npt.ArrayLike, n_bins: int = 15
+) -> tuple[ReliabilityBin, ...]:
+    """Equal-width confidence bins (k/n, (k+1)/n] with count, mean confidence and accuracy (all bins)."""
+    conf, hit = _check_confidences(probs, correct, n_bins)
+    index = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    counts = np.bincount(index, minlength=n_bins)
+    conf_sum = np.bincount(index, weights=conf, minlength=n_bins)
+    hit_sum = np.bincount(index, weights=hit.astype(np.float64), minlength=n_bins)
+    return tuple(
+        ReliabilityBin(
+            lower=k / n_bins,
+            upper=(k + 1) / n_bins,
+            count=int(counts[k]),
+            mean_confidence=float(conf_sum[k] / counts[k]) if counts[k] else None,
+            accuracy=float(hit_sum[k] / counts[k]) if counts[k] else None,
+        )
+        for k in range(n_bins)
+    )
+
+
+def expected_calibration_error(probs: npt.ArrayLike, correct: npt.ArrayLike, n_bins: int = 15) -> float:
+    """Σ_bins (count / n) · |accuracy − mean confidence| over equal-width confidence bins."""
+    table = reliability_table(probs, correct, n_bins)
+    total = sum(b.count for b in table)
+    return float(
+        sum(
+            b.count / total * abs(b.accuracy - b.mean_confidence)
+            for b in table
+            if b.accuracy is not None and b.mean_confidence is not None
+        )
+    )
+
+
+def _check_confidences(
+    probs: npt.ArrayLike, correct: npt.ArrayLike, n_bins: int
+) -> tuple[FloatArray, BoolArray]:
+    conf = np.asarray(probs, dtype=np.float64).ravel()
+    hit = np.asarray(correct, dtype=bool).ravel()
+    if conf.size == 0 or conf.size != hit.size:
+        raise InvalidInput("need as many correctness flags as confidences, and at least one")
+    if not np.all(np.isfinite(conf)) or conf.min() < 0.0 or conf.max() > 1.0 or n_bins < 1:
+        raise InvalidInput("confidences must be within 0..1 and n_bins ≥ 1")
+    return conf, hit
+
+
+# ---------------------------------------------------------------------------------------------------
+# the calibrator
+
+
+class Calibrator:
+    """Maps a head's logits to calibrated probabilities (estimator contract: fit stores state in ``*_``)."""
+
+    def __init__(
+        self,
+        kind: Kind = "softmax",
+        method: Method = "temperature",
+        bounds: tuple[float, float] = DEFAULT_BOUNDS,
+    ) -> None:
+        self.kind = kind
+        self.method = method
+        self.bounds = bounds
+        self.temperature_: float | None = None
+        self.slopes_: FloatArray | None = None
+        self.intercepts_: FloatArray | None = None
+
+    def fit(self, logits: npt.ArrayLike, y: npt.ArrayLike) -> Self:
+        """Fit on held-out logits [n, n_labels]; y = class indices (softmax) or a 0/1 matrix (sigmoid)."""
+        z, target = self._validate(logits, y)
+        if self.method == "platt":
+            pairs = [fit_platt(z[:, j], target[:, j]) for j in range(z.shape[1])]
+            self.slopes_ = np.array([a for a, _ in pairs])
+            self.intercepts_ = np.array([b for _, b in pairs])
+        else:
+            self.temperature_ = fit_temperature(z, target, self.kind, self.bounds)
+        return self
+
+    def transform(self, logits: npt.ArrayLike) -> FloatArray:
+        """Calibrated probabilities for logits [n, n_labels]."""
+        z = np.asarray(logits, dtype=np.float64)
+        if self.slopes_ is not None and self.intercepts_ is not None:
+            return sigmoid(z * self.slopes_ + self.intercepts_)
+        if self.temperature_ is None:
+            raise NotFitted("Calibrator.transform() called before fit()")
+        scaled = z / self.temperature_
+        return softmax(scaled) if self.kind == "softmax" else sigmoid(scaled)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable parameters and fitted state."""
+        return {
+            "kind": self.kind,
+            "method": self.method,
+            "bounds": list(self.bounds),
+            "temperature": self.temperature_,
+            "slopes": None if self.slopes_ is None else self.slopes_.tolist(),
+            "intercepts": None if self.intercepts_ is None else self.intercepts_.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibrator:
+        """Rebuild a calibrator saved with :meth:`to_dict`."""
+        calibrator = cls(data["kind"], data["method"], (float(data["bounds"][0]), float(data["bounds"][1])))
+        calibrator.temperature_ = None if data["temperature"] is None else float(data["temperature"])
+        if data["slopes"] is not None:
+            calibrator.slopes_ = np.array(data["slopes"], dtype=np.float64)
+            calibrator.intercepts_ = np.array(data["intercepts"], dtype=np.float64)
+        return calibrator
+
+    def _validate(self, logits: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+        if self.kind not in ("softmax", "sigmoid") or self.method not in ("temperature", "platt"):
+            raise InvalidInput(f"unknown calibration kind/method {self.kind!r}/{self.method!r}")
+        if self.method == "platt" and self.kind != "sigmoid":
+            raise InvalidInput("Platt scaling is per label: use it with kind='sigmoid'")
+        if not 0.0 < self.bounds[0] < self.bounds[1]:
+            raise InvalidInput("temperature bounds must satisfy 0 < low < high")
+        z = np.asarray(logits, dtype=np.float64)
+        if z.ndim != 2 or z.shape[0] == 0 or not np.all(np.isfinite(z)):
+            raise InvalidInput("logits must be a finite, non-empty [n, n_labels] matrix")
+        target = np.asarray(y, dtype=np.int64)
+        shape, limit = (z.shape[:1], z.shape[1]) if self.kind == "softmax" else (z.shape, 2)
+        if target.shape != shape or target.min() < 0 or target.max() >= limit:
+            raise InvalidInput(
+                "y must be class indices (softmax) or a 0/1 matrix shaped like logits (sigmoid)"
+            )
+        return z, target
