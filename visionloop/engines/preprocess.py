@@ -1,0 +1,171 @@
+"""Image bytes → normalised float32 NCHW batches, decoded once and in parallel.
+
+Pillow releases the GIL while it decodes and resizes, so a thread pool scales over cores.
+JPEGs are decoded at a reduced scale with ``Image.draft`` when the target is much smaller.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from visionloop.errors import InvalidImage
+
+# Bump when the pixels produced for a given Preprocessing change (it keys the embedding cache).
+PREPROCESS_VERSION = "1"
+
+ResizeMode = Literal["shorter", "squash"]
+Interpolation = Literal["bicubic", "bilinear", "nearest"]
+_RESAMPLE = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a backbone wants its pixels.
+
+    ``resize_mode="shorter"`` resizes the short side to ``resize_size``, ``"squash"`` resizes
+    both sides to ``resize_size`` (ignoring the aspect ratio); both then centre-crop ``input_size``.
+    ``mean`` and ``std`` are in 0–255 pixel units: ``x = (pixel - mean) / std``.
+    """
+
+    input_size: int
+    resize_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    resize_mode: ResizeMode = "shorter"
+    interpolation: Interpolation = "bicubic"
+
+    @property
+    def id(self) -> str:
+        """A stable string naming these pixels (used in cache keys)."""
+        mean = ",".join(f"{v:g}" for v in self.mean)
+        std = ",".join(f"{v:g}" for v in self.std)
+        return (
+            f"p{PREPROCESS_VERSION}-{self.resize_mode}{self.resize_size}-crop{self.input_size}"
+            f"-{self.interpolation}-m{mean}-s{std}"
+        )
+
+
+def decode_image(data: bytes, draft_size: int | None = None) -> Image.Image:
+    """Decode bytes to an RGB image, upright per its EXIF orientation, alpha flattened on white.
+
+    ``draft_size`` lets a JPEG decode at the smallest scale whose sides stay ≥ that size.
+    """
+    try:
+        image = Image.open(io.BytesIO(data))
+        if draft_size is not None and image.format == "JPEG":
+            image.draft("RGB", (draft_size, draft_size))
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)
+    except Image.DecompressionBombError as exc:
+        raise InvalidImage(f"image too large to decode: {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImage(f"cannot decode image: {exc}") from exc
+    return _to_rgb(image)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def resize_and_crop(image: Image.Image, p: Preprocessing) -> Image.Image:
+    """Resize per ``p`` and centre-crop to ``p.input_size`` square."""
+    size, width, height = p.input_size, image.width, image.height
+    side = max(p.resize_size, size)
+    if p.resize_mode == "squash":
+        sx, sy = side / width, side / height
+    else:
+        sx = sy = side / min(width, height)
+    left, top = (round(width * sx) - size) / 2, (round(height * sy) - size) / 2
+    # Resampling only the crop window of the source equals resize-then-crop, for less work.
+    box = (left / sx, top / sy, (left + size) / sx, (top + size) / sy)
+    return image.resize((size, size), _RESAMPLE[p.interpolation], box=box)
+
+
+def to_array(image: Image.Image, p: Preprocessing, out: np.ndarray | None = None) -> np.ndarray:
+    """Normalise an RGB image of the input size into a float32 CHW array (written to ``out``)."""
+    hwc = np.asarray(image, dtype=np.uint8)
+    if out is None:
+        out = np.empty((3, p.input_size, p.input_size), dtype=np.float32)
+    mean = np.asarray(p.mean, dtype=np.float32)[:, None, None]
+    inv_std = (1.0 / np.asarray(p.std, dtype=np.float64)).astype(np.float32)[:, None, None]
+    np.subtract(hwc.transpose(2, 0, 1), mean, out=out, dtype=np.float32)
+    np.multiply(out, inv_std, out=out)
+    return out
+
+
+def preprocess_image(
+    data: bytes, p: Preprocessing, *, flip: bool = False, out: np.ndarray | None = None
+) -> np.ndarray:
+    """One image's bytes → float32 CHW array; ``flip`` mirrors it left–right (test-time augmentation)."""
+    draft = max(p.resize_size, p.input_size)
+    image = resize_and_crop(decode_image(data, draft_size=draft), p)
+    if flip:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return to_array(image, p, out=out)
+
+
+class PendingBatch:
+    """A batch whose images are being preprocessed in a thread pool."""
+
+    def __init__(self, array: np.ndarray, futures: list[Future[np.ndarray]]) -> None:
+        self._array = array
+        self._futures = futures
+
+    def result(self) -> np.ndarray:
+        """Wait for every image and return the NCHW batch; the first bad image raises InvalidImage."""
+        for index, future in enumerate(self._futures):
+            try:
+                future.result()
+            except InvalidImage as exc:
+                self.cancel()
+                raise InvalidImage(f"image {index} of the batch: {exc.message}", index=index) from exc
+        return self._array
+
+    def cancel(self) -> None:
+        """Drop the images not started yet."""
+        for future in self._futures:
+            future.cancel()
+
+
+def submit_batch(
+    images: Sequence[bytes], p: Preprocessing, executor: Executor, *, flip: bool = False
+) -> PendingBatch:
+    """Start preprocessing ``images`` on ``executor``, one task per image, into one NCHW array."""
+    array = np.empty((len(images), 3, p.input_size, p.input_size), dtype=np.float32)
+    futures = [
+        executor.submit(preprocess_image, data, p, flip=flip, out=array[i]) for i, data in enumerate(images)
+    ]
+    return PendingBatch(array, futures)
+
+
+def preprocess_batch(
+    images: Sequence[bytes], p: Preprocessing, *, flip: bool = False, executor: Executor | None = None
+) -> np.ndarray:
+    """Preprocess many images in parallel into a float32 NCHW array."""
+    if executor is not None:
+        return submit_batch(images, p, executor, flip=flip).result()
+    with ThreadPoolExecutor(max_workers=default_workers()) as pool:
+        return submit_batch(images, p, pool, flip=flip).result()
+
+
+def default_workers() -> int:
+    """Threads for decoding: one per core."""
+    return os.cpu_count() or 1
