@@ -90,10 +90,12 @@ def resize_and_crop(image: Image.Image, p: Preprocessing) -> Image.Image:
     size, width, height = p.input_size, image.width, image.height
     side = max(p.resize_size, size)
     if p.resize_mode == "squash":
-        sx, sy = side / width, side / height
+        new_w = new_h = side
     else:
-        sx = sy = side / min(width, height)
-    left, top = (round(width * sx) - size) / 2, (round(height * sy) - size) / 2
+        scale = side / min(width, height)
+        new_w, new_h = round(width * scale), round(height * scale)
+    sx, sy = new_w / width, new_h / height
+    left, top = round((new_w - size) / 2), round((new_h - size) / 2)
     # Resampling only the crop window of the source equals resize-then-crop, for less work.
     box = (left / sx, top / sy, (left + size) / sx, (top + size) / sy)
     return image.resize((size, size), _RESAMPLE[p.interpolation], box=box)
