@@ -8,7 +8,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from visionloop.core.entities import (
     Box,
@@ -23,6 +23,7 @@ from visionloop.core.entities import (
 )
 from visionloop.core.images import TRAINING_LIMITS, ImageLimits, check_image, store_images
 from visionloop.core.keys import parse_s3_prefix, parse_s3_uri
+from visionloop.core.labels import InvalidLabel, check_label
 from visionloop.core.manifests import PixelBox
 from visionloop.core.services import Services
 from visionloop.errors import ImageTooLarge, InvalidImage, InvalidInput, NotFound, VisionloopError
@@ -130,6 +131,10 @@ def _check(c: Candidate, task: TaskType, svc: Services, limits: ImageLimits) -> 
     out = _Checked(c)
     try:
         _check_kind(c, task)
+        labels = tuple(dict.fromkeys(check_label(lab) for lab in c.labels))
+        if labels != c.labels:
+            c = replace(c, labels=labels)
+            out.candidate = c
         data = c.load()
         info = check_image(data, svc.inspector, limits)
         out.data, out.info = data, info
@@ -147,6 +152,8 @@ def _check(c: Candidate, task: TaskType, svc: Services, limits: ImageLimits) -> 
         out.issue = ImportIssue(c.ref, "ERROR_INVALID_BOUNDING_BOX", str(e))
     except _KindError as e:
         out.issue = ImportIssue(c.ref, "ERROR_UNSUPPORTED_USE_CASE_TYPE", str(e))
+    except InvalidLabel as e:
+        out.issue = ImportIssue(c.ref, "ERROR_INVALID_LABEL_NAME_LENGTH", str(e))
     except InvalidInput as e:
         code = "ERROR_INVALID_IMAGE_DIMENSION" if "px" in str(e) else "ERROR_INVALID_IMAGE"
         out.issue = ImportIssue(c.ref, code, str(e))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from visionloop.errors import InvalidKey
 
-_BUCKET = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-_]{1,254}$")
+_BUCKET = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-_]{2,254}$")
 MAX_KEY_LENGTH = 1024
 
 

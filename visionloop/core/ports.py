@@ -75,6 +75,8 @@ class EntryFilter:
 class Repository(Protocol):
     """Metadata storage for projects, datasets and their entries."""
 
+    def close(self) -> None: ...
+
     # projects
     def create_project(self, name: str, task: TaskType, now: datetime) -> Project: ...
 

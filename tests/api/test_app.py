@@ -1,0 +1,88 @@
+"""The native API in-process (httpx over ASGI), and once through a real server on a free port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from visionloop.api.app import create_app
+from visionloop.core.services import Services
+from visionloop.settings import Settings
+
+
+@pytest.fixture
+def client(services: Services, settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(services, settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_healthz_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/docs").status_code == 200
+    assert "/api/v1/projects" in client.get("/openapi.json").json()["paths"]
+
+
+def test_projects_crud_and_error_envelope(client: TestClient) -> None:
+    r = client.post("/api/v1/projects", json={"name": "fruit", "task": "multi_label"})
+    assert r.status_code == 201 and r.json()["task"] == "multi_label"
+    r = client.post("/api/v1/projects", json={"name": "fruit"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "AlreadyExists"
+    r = client.post("/api/v1/projects", json={"name": "bad name"})
+    assert r.status_code == 400 and "invalid project name" in r.json()["error"]["message"]
+    r = client.post("/api/v1/projects", json={"task": "x"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "ValidationError"
+    r = client.post("/api/v1/projects", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert client.get("/api/v1/projects/ghost").status_code == 404
+    assert client.get("/api/v1/projects/fruit/stats").json()["images"] == 0
+    assert [p["name"] for p in client.get("/api/v1/projects").json()["projects"]] == ["fruit"]
+    assert client.delete("/api/v1/projects/fruit").status_code == 204
+    assert client.get("/api/v1/projects/fruit").status_code == 404
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_real_server(tmp_path: Path) -> None:
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "visionloop",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "var"),
+    ]
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(log.read_text()) from None
+                time.sleep(0.2)
+        assert r.status_code == 200
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/projects", json={"name": "p"})
+        assert r.status_code == 201
+        assert (tmp_path / "var" / "visionloop.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

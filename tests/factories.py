@@ -1,0 +1,77 @@
+"""Plain functions that build test data: images, projects, manifests."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from visionloop.core.entities import Project, TaskType
+from visionloop.core.projects import create_project
+from visionloop.core.services import Services
+
+
+def image_bytes(
+    width: int = 96, height: int = 80, color: tuple[int, int, int] = (200, 30, 30), fmt: str = "JPEG"
+) -> bytes:
+    """A real image; different colours give different content hashes."""
+    img = Image.new("RGB", (width, height), color)
+    for x in range(0, width, 7):  # some structure so JPEG encoding is not trivial
+        img.putpixel((x, (x * 3) % height), (x % 256, 255 - x % 256, 128))
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def unique_colour(i: int) -> tuple[int, int, int]:
+    return (i % 256, (i // 256) % 256, (i * 37) % 256)
+
+
+def make_project(svc: Services, name: str = "demo", task: TaskType = TaskType.CLASSIFICATION) -> Project:
+    return create_project(svc, name, task)
+
+
+def write_folder_dataset(root: Path, labels: dict[str, int], size: tuple[int, int] = (96, 80)) -> Path:
+    """``root/<label>/<label>_<i>.jpg`` with distinct images; returns root."""
+    n = 0
+    for label, count in labels.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            n += 1
+            (root / label / f"{label}_{i}.jpg").write_bytes(image_bytes(*size, color=unique_colour(n)))
+    return root
+
+
+def classification_line(source_ref: str, label: str, attr: str = "label") -> str:
+    meta = {
+        "class-name": label,
+        "confidence": 1,
+        "type": "groundtruth/image-classification",
+        "human-annotated": "yes",
+        "creation-date": "2024-01-01T00:00:00",
+    }
+    return json.dumps({"source-ref": source_ref, attr: 0, f"{attr}-metadata": meta})
+
+
+def detection_line(
+    source_ref: str, boxes: list[tuple[str, int, int, int, int]], size: tuple[int, int]
+) -> str:
+    names = sorted({b[0] for b in boxes})
+    ids = {n: i for i, n in enumerate(names)}
+    value: dict[str, Any] = {
+        "image_size": [{"width": size[0], "height": size[1], "depth": 3}],
+        "annotations": [
+            {"class_id": ids[n], "left": x, "top": y, "width": w, "height": h} for n, x, y, w, h in boxes
+        ],
+    }
+    meta = {
+        "objects": [{"confidence": 1} for _ in boxes],
+        "class-map": {str(i): n for n, i in ids.items()},
+        "type": "groundtruth/object-detection",
+        "human-annotated": "yes",
+        "creation-date": "2024-01-01T00:00:00",
+    }
+    return json.dumps({"source-ref": source_ref, "bounding-box": value, "bounding-box-metadata": meta})
