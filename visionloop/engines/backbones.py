@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     import torch
 
 # Bump when the exported graph changes for the same weights (it keys the ONNX cache).
-EXPORT_VERSION = "1"
+EXPORT_VERSION = "2"
+# Output names unlikely to clash with a value inside an exported graph (CLIP has one named "embedding").
+EMBEDDING_OUTPUT, LOGITS_OUTPUT = "visionloop_embedding", "visionloop_logits"
 _DATA = Path(__file__).with_name("data")
 
 
@@ -67,7 +69,7 @@ class Backbone:
     @property
     def output_names(self) -> tuple[str, ...]:
         """ONNX outputs: the embedding, then the logits when there is a head."""
-        return ("embedding", "logits") if self.spec.num_classes else ("embedding",)
+        return (EMBEDDING_OUTPUT, LOGITS_OUTPUT) if self.spec.num_classes else (EMBEDDING_OUTPUT,)
 
     def torch_module(self) -> torch.nn.Module:
         """A fresh torch module (eval mode) mapping NCHW images to the same outputs as the ONNX model."""
@@ -114,7 +116,7 @@ class Backbone:
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Preprocessed NCHW batch → (embeddings, logits or None)."""
         out = self.session.run(np.ascontiguousarray(batch, dtype=np.float32))
-        return out["embedding"], out.get("logits")
+        return out[EMBEDDING_OUTPUT], out.get(LOGITS_OUTPUT)
 
     def _batches(
         self, images: Sequence[bytes], batch_size: int, flip: bool
