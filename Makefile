@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= ./var
+CODE   := visionloop tests $(wildcard bench)
 
 .PHONY: install serve test lint fix typecheck bench clean
 
@@ -21,13 +22,13 @@ serve: $(STAMP)
 	$(BIN)/visionloop serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check visionloop tests bench
-	$(BIN)/ruff check visionloop tests bench
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/ruff check $(CODE)
 	$(BIN)/mypy
 
 fix: $(STAMP)
-	$(BIN)/ruff format visionloop tests bench
-	$(BIN)/ruff check --fix visionloop tests bench
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
 
 test: lint
 	$(BIN)/pytest

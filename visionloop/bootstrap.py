@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from visionloop.core.ports import TrainingEngine
 from visionloop.core.services import Services
 from visionloop.imaging import PillowInspector
 from visionloop.settings import Settings
@@ -16,3 +17,10 @@ def build_services(settings: Settings) -> Services:
         buckets=open_object_store(settings.resolved_buckets_url),
         inspector=PillowInspector(),
     )
+
+
+def build_engine(settings: Settings) -> TrainingEngine:
+    """The machine-learning engine (imported lazily: serving without training needs none of it)."""
+    from visionloop.engines.classification import ClassificationEngine
+
+    return ClassificationEngine(cache_dir=settings.resolved_cache_dir)

@@ -62,6 +62,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("region", "us-east-1", "AWS region written into ARNs of the Rekognition-compatible API."),
     Setting("account_id", "123456789012", "12-digit AWS account id written into ARNs.", _account),
     Setting("log_level", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", _level),
+    Setting(
+        "workers",
+        1,
+        "Job worker processes the server starts (0: none; run `visionloop worker` yourself).",
+        int,
+    ),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -78,6 +84,7 @@ class Settings:
     region: str = "us-east-1"
     account_id: str = "123456789012"
     log_level: str = "INFO"
+    workers: int = 1
 
     @property
     def data_path(self) -> Path:

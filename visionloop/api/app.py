@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from visionloop import __version__
 from visionloop.api import errors
 from visionloop.api.projects import router as projects_router
+from visionloop.api.versions import router as versions_router
 from visionloop.core.services import Services
 from visionloop.settings import Settings
 
@@ -24,4 +25,5 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(projects_router, prefix="/api/v1")
+    app.include_router(versions_router, prefix="/api/v1")
     return app

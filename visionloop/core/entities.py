@@ -179,3 +179,82 @@ class SplitRecord:
     test_hashes: tuple[str, ...]
     train_count: int
     test_count: int
+
+
+class VersionStatus(StrEnum):
+    """Rekognition Custom Labels' model version lifecycle."""
+
+    TRAINING_IN_PROGRESS = "TRAINING_IN_PROGRESS"
+    TRAINING_COMPLETED = "TRAINING_COMPLETED"
+    TRAINING_FAILED = "TRAINING_FAILED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    FAILED = "FAILED"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    DELETING = "DELETING"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    id: int
+    project_id: int
+    name: str
+    status: VersionStatus
+    status_message: str
+    created_at: datetime
+    backbone: str
+    mode: str
+    snapshot_id: str  # sha256 of the dataset snapshot the version was trained on
+    training_ended_at: datetime | None = None
+    f1: float | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)  # assumed threshold per label, 0..1
+    artifact_key: str | None = None
+    artifact_checksum: str | None = None
+    evaluation: dict[str, object] | None = None  # metrics, as the engine reported them
+    params: dict[str, object] = field(default_factory=dict)  # recipe and chosen hyper-parameters
+    training_seconds: float | None = None
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str  # "train"
+    project_id: int
+    version_id: int | None
+    status: JobStatus
+    progress: float  # 0..1
+    stage: str
+    message: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    eta_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status.value,
+            "progress": round(self.progress, 4),
+            "stage": self.stage,
+            "message": self.message,
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
+            "created_at": self.created_at.isoformat(),
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float  # 0..100
+    box: Box | None = None

@@ -3,7 +3,7 @@ visionloop.imaging implement them; tests use the real adapters on temporary dire
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -15,6 +15,9 @@ from visionloop.core.entities import (
     DatasetType,
     EntrySource,
     ImageInfo,
+    Job,
+    JobStatus,
+    ModelVersion,
     NewEntry,
     Project,
     SplitRecord,
@@ -133,3 +136,85 @@ class Repository(Protocol):
     ) -> SplitRecord: ...
 
     def list_splits(self, project_id: int) -> list[SplitRecord]: ...
+
+    # model versions
+    def create_version(
+        self, project_id: int, name: str, backbone: str, mode: str, snapshot_id: str, now: datetime
+    ) -> ModelVersion: ...
+
+    def get_version(self, project_id: int, name: str) -> ModelVersion: ...
+
+    def get_version_by_id(self, version_id: int) -> ModelVersion: ...
+
+    def list_versions(self, project_id: int) -> list[ModelVersion]: ...
+
+    def update_version(self, version_id: int, **changes: object) -> ModelVersion: ...
+
+    def delete_version(self, version_id: int) -> None: ...
+
+    # jobs
+    def create_job(self, kind: str, project_id: int, version_id: int | None, now: datetime) -> Job: ...
+
+    def get_job(self, job_id: int) -> Job: ...
+
+    def list_jobs(self, project_id: int | None = None, status: JobStatus | None = None) -> list[Job]: ...
+
+    def claim_job(self, now: datetime, job_id: int | None = None) -> Job | None: ...
+
+    def update_job(self, job_id: int, **changes: object) -> Job: ...
+
+
+# --- machine learning ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    content_hash: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Everything an engine needs to train and evaluate one model version."""
+
+    project: str
+    version: str
+    version_arn: str
+    task: TaskType
+    labels: tuple[str, ...]  # the label set, sorted; label indices refer to it
+    train: tuple[TrainingExample, ...]
+    test: tuple[TrainingExample, ...]
+    backbone: str
+    mode: str  # "fast" or "best"
+    seed: int
+    max_seconds: float | None
+    hyperparams: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    files: Mapping[str, bytes]  # the artifact, file name -> bytes
+    f1: float
+    thresholds: Mapping[str, float]  # assumed threshold per label, 0..1
+    evaluation: Mapping[str, object]  # metrics as JSON-ready data
+    summary: Mapping[str, object]  # Rekognition's EvaluationResultSummary document
+    params: Mapping[str, object]  # recipe and chosen hyper-parameters
+
+
+ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, stage)
+
+
+class LoadedModel(Protocol):
+    labels: tuple[str, ...]
+
+    def predict(self, images: Sequence[bytes]) -> list[list[float]]:
+        """Calibrated probabilities (0..1), one list per image in the order of ``labels``."""
+        ...
+
+
+class TrainingEngine(Protocol):
+    def train(
+        self, spec: TrainingSpec, load_image: Callable[[str], bytes], progress: ProgressFn
+    ) -> TrainedModel: ...
+
+    def load(self, files: Mapping[str, bytes]) -> LoadedModel: ...

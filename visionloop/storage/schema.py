@@ -86,3 +86,44 @@ splits = Table(
     Column("test_count", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
 )
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_message", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("backbone", String(255), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("snapshot_id", String(64), nullable=False),
+    Column("training_ended_at", DateTime, nullable=True),
+    Column("f1", Float, nullable=True),
+    Column("thresholds", Text, nullable=False),  # JSON {label: 0..1}
+    Column("artifact_key", Text, nullable=True),
+    Column("artifact_checksum", String(64), nullable=True),
+    Column("evaluation", Text, nullable=True),  # JSON
+    Column("params", Text, nullable=False),  # JSON
+    Column("training_seconds", Float, nullable=True),
+    UniqueConstraint("project_id", "name", name="uq_versions_project_name"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("progress", Float, nullable=False),
+    Column("stage", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("eta_seconds", Float, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=True),
+    Column("finished_at", DateTime, nullable=True),
+    Index("ix_jobs_status", "status", "id"),
+)

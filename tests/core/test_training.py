@@ -1,0 +1,162 @@
+"""Training flow with the colour engine (a real, tiny engine): snapshots, automatic split, lifecycle,
+failures, artifacts with checksums, jobs and prediction thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.factories import image_bytes, make_project, write_folder_dataset
+from visionloop.core import datasets
+from visionloop.core.entities import DatasetType, JobStatus, TaskType, VersionStatus
+from visionloop.core.images import content_hash
+from visionloop.core.projects import get_dataset
+from visionloop.core.services import Services
+from visionloop.core.training import (
+    MODELS_BUCKET,
+    ModelCache,
+    TrainingOptions,
+    find_version,
+    load_artifact,
+    predict,
+    request_training,
+    run_training_job,
+)
+from visionloop.engines.fake import ColourEngine
+from visionloop.errors import AlreadyExists, InvalidInput, NotFound, NotReady, StorageError
+from visionloop.workflows.worker import recover_interrupted_jobs, run_job
+
+REGION, ACCOUNT = "us-east-1", "123456789012"
+
+
+@pytest.fixture
+def project(services: Services, tmp_path: Path) -> str:
+    root = tmp_path / "d"
+    # red and blue images are easy to tell apart by colour
+    for label, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+        (root / label).mkdir(parents=True)
+        for i in range(10):
+            (root / label / f"{i}.jpg").write_bytes(
+                image_bytes(color=(colour[0] - i, colour[1] + i, colour[2]))
+            )
+    make_project(services, "colours")
+    datasets.import_folder(services, "colours", str(root))
+    return "colours"
+
+
+def test_training_splits_snapshots_and_completes(services: Services, project: str) -> None:
+    version, job = request_training(services, project)
+    assert version.name == "v1" and version.status is VersionStatus.TRAINING_IN_PROGRESS
+    assert job.status is JobStatus.QUEUED
+    p = services.repo.get_project(project)
+    assert services.repo.count_entries(get_dataset(services, p, DatasetType.TEST).id) == 4  # automatic 20 %
+    assert len(services.repo.list_splits(p.id)) == 1
+    claimed = services.repo.claim_job(services.clock.now())
+    assert claimed is not None and claimed.id == job.id and claimed.status is JobStatus.RUNNING
+    assert services.repo.claim_job(services.clock.now()) is None
+    done = run_training_job(services, ColourEngine(), claimed, REGION, ACCOUNT)
+    assert (
+        done.status is VersionStatus.TRAINING_COMPLETED
+        and done.status_message == "The model is ready to run."
+    )
+    assert done.f1 == 1.0 and done.training_seconds is not None
+    job = services.repo.get_job(job.id)
+    assert job.status is JobStatus.SUCCEEDED and job.progress == 1.0
+    keys = [o.key for o in services.store.list_objects(MODELS_BUCKET)]
+    assert f"{done.artifact_key}/EvaluationResultSummary-colours-v1.json" in keys
+    # a second version reuses the recorded split and gets the next name
+    v2, _ = request_training(services, project, TrainingOptions(mode="best", seed=3))
+    assert v2.name == "v2" and v2.snapshot_id == version.snapshot_id
+    with pytest.raises(AlreadyExists):
+        request_training(services, project, TrainingOptions(version_name="v1"))
+
+
+def test_prediction_uses_assumed_thresholds_unless_min_confidence(
+    services: Services, project: str, tmp_path: Path
+) -> None:
+    _, job = request_training(services, project)
+    engine = ColourEngine()
+    run_job(services, engine, services.repo.claim_job(services.clock.now()) or job, REGION, ACCOUNT)
+    version = find_version(services, project, None)
+    cache = ModelCache(services, engine)
+    red = image_bytes(color=(230, 10, 10))
+    [[top]] = predict(cache, version, [red])
+    assert top.label == "red" and top.confidence > 50
+    [everything] = predict(cache, version, [red], min_confidence=0)
+    assert [p.label for p in everything] == ["red", "blue"]
+    assert predict(cache, version, [red], min_confidence=0, max_results=1)[0][0].label == "red"
+    with pytest.raises(InvalidInput):
+        predict(cache, version, [red], min_confidence=101)
+    # a fresh process (a new cache and engine) loads the artifact and predicts the same
+    again = predict(ModelCache(services, ColourEngine()), version, [red], min_confidence=0)
+    assert again == [everything]
+
+
+def test_failures_end_as_training_failed_with_a_message(
+    services: Services, project: str, tmp_path: Path
+) -> None:
+    _, job = request_training(services, project, TrainingOptions(hyperparams={"bogus": 1}))
+    claimed = services.repo.claim_job(services.clock.now())
+    assert claimed is not None
+    v = run_training_job(services, ColourEngine(), claimed, REGION, ACCOUNT)
+    assert v.status is VersionStatus.TRAINING_FAILED and "unknown hyper-parameters: bogus" in v.status_message
+    assert services.repo.get_job(job.id).status is JobStatus.FAILED
+    with pytest.raises(NotReady):
+        predict(ModelCache(services, ColourEngine()), v, [b""])
+    # an unexpected engine error is recorded too, then re-raised for the log
+    request_training(services, project)
+    claimed = services.repo.claim_job(services.clock.now())
+    assert claimed is not None
+    with pytest.raises(RuntimeError):
+        run_training_job(services, ColourEngine(fail_with=RuntimeError("boom")), claimed, REGION, ACCOUNT)
+    failed = services.repo.get_version_by_id(claimed.version_id or 0)
+    assert failed.status is VersionStatus.TRAINING_FAILED and "boom" in failed.status_message
+
+
+def test_label_without_training_images(services: Services, tmp_path: Path) -> None:
+    root = write_folder_dataset(tmp_path / "d", {"a": 3, "b": 3})
+    make_project(services, "p")
+    datasets.import_folder(services, "p", str(root))
+    datasets.add_image(services, "p", image_bytes(color=(0, 250, 0)), "c.jpg", ["c"], dataset_type="test")
+    request_training(services, "p")
+    claimed = services.repo.claim_job(services.clock.now())
+    assert claimed is not None
+    v = run_training_job(services, ColourEngine(), claimed, REGION, ACCOUNT)
+    assert (
+        v.status is VersionStatus.TRAINING_FAILED and v.status_message == "label 'c' has no training images"
+    )
+
+
+def test_training_request_errors(services: Services) -> None:
+    make_project(services, "det", TaskType.DETECTION)
+    with pytest.raises(NotFound):
+        request_training(services, "det")  # no TRAIN dataset yet
+    with pytest.raises(InvalidInput):
+        request_training(services, "det", TrainingOptions(mode="turbo"))
+
+
+def test_corrupted_artifact_is_detected(services: Services, project: str) -> None:
+    request_training(services, project)
+    claimed = services.repo.claim_job(services.clock.now())
+    assert claimed is not None
+    v = run_training_job(services, ColourEngine(), claimed, REGION, ACCOUNT)
+    assert load_artifact(services, v)
+    services.store.put(MODELS_BUCKET, f"{v.artifact_key}/centroids.npy", b"tampered")
+    with pytest.raises(StorageError, match="corrupt"):
+        load_artifact(services, v)
+
+
+def test_interrupted_jobs_are_failed_on_recovery(services: Services, project: str) -> None:
+    version, job = request_training(services, project)
+    services.repo.claim_job(services.clock.now())
+    [failed] = recover_interrupted_jobs(services)
+    assert failed.id == job.id and failed.status is JobStatus.FAILED
+    v = services.repo.get_version_by_id(version.id)
+    assert v.status is VersionStatus.TRAINING_FAILED and "interrupted" in v.status_message
+
+
+def test_snapshot_is_content_addressed(services: Services, project: str) -> None:
+    v, _ = request_training(services, project)
+    body = services.store.get("snapshots", f"{v.snapshot_id}.json")
+    assert content_hash(body) == v.snapshot_id

@@ -1,0 +1,85 @@
+"""Real training end to end through the CLI: the bundled EfficientNet-Lite0 backbone via ONNX Runtime on
+the aws-logos photos, evaluation, and prediction from a fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import shared_dataset
+from visionloop.cli import cli
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    logos = shared_dataset("aws-logos")
+    data = tmp_path_factory.mktemp("train") / "var"
+    labelled = tmp_path_factory.mktemp("labelled")
+    for label in ("amazon_logo", "aws_logo"):
+        (labelled / label).mkdir()
+        for f in (logos / label).iterdir():
+            (labelled / label / f.name).write_bytes(f.read_bytes())
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["--data-dir", str(data), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("project", "create", "logos")
+    run("dataset", "import", "logos", str(labelled))
+    out = json.loads(run("train", "logos", "--json"))
+    return data, out
+
+
+def test_training_completes_with_an_evaluation(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    _, version = trained
+    assert version["status"] == "TRAINING_COMPLETED", version["status_message"]
+    ev = version["evaluation"]
+    assert {m["label"] for m in ev["per_label"]} == {"amazon_logo", "aws_logo"}
+    assert 0 <= version["f1"] <= 1 and ev["n_images"] == 2
+    assert any("only 1 test image;" in w for w in ev["warnings"]), ev["warnings"]
+    assert version["params"]["backbone"] == "efficientnet-lite0"
+    assert version["params"]["library_versions"]["visionloop"]
+
+
+def test_jobs_and_evaluate_commands(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    data, _ = trained
+    result = CliRunner().invoke(cli, ["--data-dir", str(data), "jobs", "list", "--json"])
+    [job] = json.loads(result.output)
+    assert job["status"] == "SUCCEEDED" and job["progress"] == 1.0
+    result = CliRunner().invoke(cli, ["--data-dir", str(data), "evaluate", "logos"])
+    assert result.exit_code == 0 and "amazon_logo" in result.output and "macro F1" in result.output
+
+
+def test_predict_in_a_fresh_process_is_identical(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    data, _ = trained
+    images = sorted((shared_dataset("aws-logos") / "inference_images").iterdir())[:3]
+    cmd = [
+        sys.executable,
+        "-m",
+        "visionloop",
+        "--data-dir",
+        str(data),
+        "predict",
+        "logos/v1",
+        *map(str, images),
+    ]
+    first = subprocess.run(
+        [*cmd, "--min-confidence", "0", "--json"], capture_output=True, text=True, check=True
+    )
+    second = subprocess.run(
+        [*cmd, "--min-confidence", "0", "--json"], capture_output=True, text=True, check=True
+    )
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert a == b
+    for item in a["predictions"]:
+        assert [lab["name"] for lab in item["labels"]] and abs(
+            sum(lab["confidence"] for lab in item["labels"]) - 100
+        ) < 0.1
+    bad = subprocess.run([*cmd[:-3], __file__], capture_output=True, text=True)
+    assert bad.returncode == 1 and "not a readable JPEG or PNG" in bad.stderr

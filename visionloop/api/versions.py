@@ -1,0 +1,75 @@
+"""Native REST: model versions (train, describe with metrics) and jobs (progress)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from visionloop.api.deps import ServicesDep
+from visionloop.core import training
+from visionloop.core.entities import ModelVersion
+from visionloop.core.projects import get_project
+
+router = APIRouter(tags=["model versions"])
+
+
+class TrainIn(BaseModel):
+    version_name: str | None = None
+    backbone: str = training.DEFAULT_BACKBONE
+    mode: str = "fast"
+    seed: int = 0
+    max_seconds: float | None = Field(default=None, gt=0)
+    hyperparams: dict[str, Any] | None = None
+
+
+def version_json(v: ModelVersion, full: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": v.name,
+        "status": v.status.value,
+        "status_message": v.status_message,
+        "backbone": v.backbone,
+        "mode": v.mode,
+        "f1": v.f1,
+        "created_at": v.created_at.isoformat(),
+        "training_ended_at": v.training_ended_at.isoformat() if v.training_ended_at else None,
+        "training_seconds": v.training_seconds,
+        "snapshot_id": v.snapshot_id,
+        "thresholds": v.thresholds,
+    }
+    if full:
+        data["evaluation"] = v.evaluation
+        data["params"] = v.params
+    return data
+
+
+@router.post("/projects/{project}/versions", status_code=202)
+def train(project: str, body: TrainIn, svc: ServicesDep) -> dict[str, Any]:
+    opts = training.TrainingOptions(
+        body.version_name, body.backbone, body.mode, body.seed, body.max_seconds, body.hyperparams
+    )
+    version, job = training.request_training(svc, project, opts)
+    return {"version": version_json(version, full=False), "job": job.to_dict()}
+
+
+@router.get("/projects/{project}/versions")
+def list_versions(project: str, svc: ServicesDep) -> dict[str, Any]:
+    p = get_project(svc, project)
+    return {"versions": [version_json(v, full=False) for v in svc.repo.list_versions(p.id)]}
+
+
+@router.get("/projects/{project}/versions/{version}")
+def describe_version(project: str, version: str, svc: ServicesDep) -> dict[str, Any]:
+    return version_json(training.get_version(svc, project, version))
+
+
+@router.get("/jobs")
+def list_jobs(svc: ServicesDep, project: str | None = None) -> dict[str, Any]:
+    pid = get_project(svc, project).id if project else None
+    return {"jobs": [j.to_dict() for j in svc.repo.list_jobs(pid)]}
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: int, svc: ServicesDep) -> dict[str, Any]:
+    return svc.repo.get_job(job_id).to_dict()

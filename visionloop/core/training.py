@@ -1,0 +1,328 @@
+"""Use cases for model versions: request training (snapshot the datasets, queue a job), run a training
+job through a TrainingEngine, store the artifact with a checksum, and predict with a trained version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from visionloop.core.entities import (
+    DatasetType,
+    Job,
+    JobStatus,
+    ModelVersion,
+    Prediction,
+    Project,
+    TaskType,
+    VersionStatus,
+)
+from visionloop.core.ids import version_arn
+from visionloop.core.images import load_image
+from visionloop.core.ports import LoadedModel, TrainingEngine, TrainingExample, TrainingSpec
+from visionloop.core.projects import get_dataset, get_project
+from visionloop.core.services import Services
+from visionloop.core.splitting import split_dataset
+from visionloop.errors import InvalidInput, NotFound, NotReady, StorageError, VisionloopError
+
+MODELS_BUCKET = "models"
+SNAPSHOTS_BUCKET = "snapshots"
+DEFAULT_BACKBONE = "efficientnet-lite0"
+MODES = ("fast", "best")
+_VERSION_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
+READY_MESSAGE = "The model is ready to run."
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    version_name: str | None = None
+    backbone: str = DEFAULT_BACKBONE
+    mode: str = "fast"
+    seed: int = 0
+    max_seconds: float | None = None
+    hyperparams: Mapping[str, object] | None = None
+
+
+def request_training(
+    svc: Services, project_name: str, options: TrainingOptions | None = None
+) -> tuple[ModelVersion, Job]:
+    """Snapshot the project's datasets, create a version in TRAINING_IN_PROGRESS and queue its job.
+    With no TEST images, 20% of TRAIN is split off first (stratified, seeded, recorded)."""
+    opts = options or TrainingOptions()
+    project = get_project(svc, project_name)
+    if opts.mode not in MODES:
+        raise InvalidInput(f"unknown training mode {opts.mode!r}; choose fast or best")
+    if opts.max_seconds is not None and opts.max_seconds <= 0:
+        raise InvalidInput("max_seconds must be positive")
+    name = opts.version_name or _next_version_name(svc, project)
+    if not _VERSION_NAME.match(name):
+        raise InvalidInput(f"invalid version name {name!r}: use 1-255 letters, digits, '_', '.' or '-'")
+    train = get_dataset(svc, project, DatasetType.TRAIN)
+    test = svc.repo.find_dataset(project.id, DatasetType.TEST)
+    if (test is None or svc.repo.count_entries(test.id) == 0) and svc.repo.count_entries(train.id) > 0:
+        split_dataset(svc, project.name)
+        test = svc.repo.find_dataset(project.id, DatasetType.TEST)
+    snapshot = _snapshot(svc, train.id, test.id if test else None)
+    body = json.dumps(snapshot, sort_keys=True, separators=(",", ":")).encode()
+    snapshot_id = hashlib.sha256(body).hexdigest()
+    if not svc.store.exists(SNAPSHOTS_BUCKET, f"{snapshot_id}.json"):
+        svc.store.put(SNAPSHOTS_BUCKET, f"{snapshot_id}.json", body)
+    now = svc.clock.now()
+    version = svc.repo.create_version(project.id, name, opts.backbone, opts.mode, snapshot_id, now)
+    version = svc.repo.update_version(
+        version.id,
+        params={
+            "requested": {
+                "backbone": opts.backbone,
+                "mode": opts.mode,
+                "seed": opts.seed,
+                "max_seconds": opts.max_seconds,
+                "hyperparams": dict(opts.hyperparams or {}),
+            }
+        },
+    )
+    job = svc.repo.create_job("train", project.id, version.id, now)
+    return version, job
+
+
+def _next_version_name(svc: Services, project: Project) -> str:
+    taken = {v.name for v in svc.repo.list_versions(project.id)}
+    n = len(taken) + 1
+    while f"v{n}" in taken:
+        n += 1
+    return f"v{n}"
+
+
+def _snapshot(svc: Services, train_id: int, test_id: int | None) -> dict[str, Any]:
+    def rows(dataset_id: int | None) -> list[dict[str, Any]]:
+        if dataset_id is None:
+            return []
+        return [
+            {"hash": e.content_hash, "labels": list(e.labels), "boxes": [b.__dict__ for b in e.boxes]}
+            for e in svc.repo.list_entries(dataset_id)
+        ]
+
+    return {"train": rows(train_id), "test": rows(test_id)}
+
+
+# --- running a training job ----------------------------------------------------------------------------
+
+
+class _JobProgress:
+    """Writes a job's progress, stage and ETA, at most every half second."""
+
+    def __init__(self, svc: Services, job: Job) -> None:
+        self.svc, self.job = svc, job
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last < 0.5 and fraction < 1.0:
+                return
+            self.last = now
+        fraction = min(max(fraction, 0.0), 1.0)
+        elapsed = now - self.started
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0.02 else None
+        self.svc.repo.update_job(self.job.id, progress=fraction, stage=stage, eta_seconds=eta)
+
+
+def run_training_job(
+    svc: Services, engine: TrainingEngine, job: Job, region: str, account: str
+) -> ModelVersion:
+    """Train the job's version. Every failure ends as TRAINING_FAILED with a readable message."""
+    if job.version_id is None:
+        raise InvalidInput(f"job {job.id} has no model version")
+    version = svc.repo.get_version_by_id(job.version_id)
+    project = svc.repo.list_projects()
+    proj = next(p for p in project if p.id == version.project_id)
+    started = time.monotonic()
+    try:
+        spec = _spec(svc, proj, version, region, account)
+        trained = engine.train(spec, lambda h: load_image(svc.store, h), _JobProgress(svc, job))
+        key, checksum = _store_artifact(svc, proj, version, trained.files)
+        seconds = time.monotonic() - started
+        version = svc.repo.update_version(
+            version.id,
+            status=VersionStatus.TRAINING_COMPLETED,
+            status_message=READY_MESSAGE,
+            training_ended_at=svc.clock.now(),
+            f1=trained.f1,
+            thresholds=dict(trained.thresholds),
+            evaluation=dict(trained.evaluation),
+            params={**version.params, **dict(trained.params)},
+            artifact_key=key,
+            artifact_checksum=checksum,
+            training_seconds=seconds,
+        )
+        svc.store.put(MODELS_BUCKET, f"{key}/{summary_name(proj.name, version.name)}", _json(trained.summary))
+        svc.repo.update_job(
+            job.id,
+            status=JobStatus.SUCCEEDED,
+            progress=1.0,
+            stage="done",
+            eta_seconds=0.0,
+            finished_at=svc.clock.now(),
+        )
+        return version
+    except Exception as e:  # the job must end, whatever happened
+        message = e.message if isinstance(e, VisionloopError) else f"internal error: {type(e).__name__}: {e}"
+        svc.repo.update_version(
+            version.id,
+            status=VersionStatus.TRAINING_FAILED,
+            status_message=message,
+            training_ended_at=svc.clock.now(),
+            training_seconds=time.monotonic() - started,
+        )
+        svc.repo.update_job(job.id, status=JobStatus.FAILED, message=message, finished_at=svc.clock.now())
+        if not isinstance(e, VisionloopError):
+            raise
+        return svc.repo.get_version_by_id(version.id)
+
+
+def summary_name(project: str, version: str) -> str:
+    return f"EvaluationResultSummary-{project}-{version}.json"
+
+
+def _spec(svc: Services, project: Project, version: ModelVersion, region: str, account: str) -> TrainingSpec:
+    if project.task is TaskType.DETECTION:
+        raise InvalidInput(
+            "training object detection models is not available yet; "
+            "only classification projects can be trained"
+        )
+    snap = json.loads(svc.store.get(SNAPSHOTS_BUCKET, f"{version.snapshot_id}.json"))
+    train = tuple(TrainingExample(r["hash"], tuple(r["labels"])) for r in snap["train"] if r["labels"])
+    test = tuple(TrainingExample(r["hash"], tuple(r["labels"])) for r in snap["test"] if r["labels"])
+    if not train:
+        raise InvalidInput("the TRAIN dataset has no labelled images")
+    if not test:
+        raise InvalidInput(
+            "the TEST dataset has no labelled images; add test images or train with an automatic split"
+        )
+    train_labels = {lab for ex in train for lab in ex.labels}
+    test_labels = {lab for ex in test for lab in ex.labels}
+    for label in sorted(test_labels - train_labels):
+        raise InvalidInput(f"label '{label}' has no training images")
+    if project.task is TaskType.CLASSIFICATION and len(train_labels) < 2:
+        raise InvalidInput("a classification model needs at least 2 labels with training images")
+    requested = dict(version.params.get("requested", {}))  # type: ignore[call-overload]
+    return TrainingSpec(
+        project=project.name,
+        version=version.name,
+        version_arn=version_arn(region, account, project.name, version.name, version.created_at),
+        task=project.task,
+        labels=tuple(sorted(train_labels)),
+        train=train,
+        test=test,
+        backbone=version.backbone,
+        mode=version.mode,
+        seed=int(requested.get("seed", 0)),
+        max_seconds=requested.get("max_seconds"),
+        hyperparams=dict(requested.get("hyperparams") or {}),
+    )
+
+
+def _json(doc: Mapping[str, object]) -> bytes:
+    return json.dumps(doc, indent=2, sort_keys=False).encode()
+
+
+def _store_artifact(
+    svc: Services, project: Project, version: ModelVersion, files: Mapping[str, bytes]
+) -> tuple[str, str]:
+    key = f"{project.name}/{version.name}-{version.id}"
+    manifest = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
+    svc.store.put_many(MODELS_BUCKET, [(f"{key}/{name}", data) for name, data in files.items()])
+    body = _json({"files": manifest})
+    svc.store.put(MODELS_BUCKET, f"{key}/artifact.json", body)
+    return key, hashlib.sha256(body).hexdigest()
+
+
+def load_artifact(svc: Services, version: ModelVersion) -> dict[str, bytes]:
+    """The version's artifact files, each verified against the checksums stored with it."""
+    if version.artifact_key is None or version.artifact_checksum is None:
+        raise NotReady(f"model version {version.name!r} has no trained model ({version.status.value})")
+    body = svc.store.get(MODELS_BUCKET, f"{version.artifact_key}/artifact.json")
+    if hashlib.sha256(body).hexdigest() != version.artifact_checksum:
+        raise StorageError(f"the artifact of model version {version.name!r} is corrupt (checksum mismatch)")
+    files = {}
+    for name, digest in json.loads(body)["files"].items():
+        data = svc.store.get(MODELS_BUCKET, f"{version.artifact_key}/{name}")
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise StorageError(f"artifact file {name!r} of model version {version.name!r} is corrupt")
+        files[name] = data
+    return files
+
+
+# --- prediction ----------------------------------------------------------------------------------------
+
+
+class ModelCache:
+    """Loaded models by version id, loaded once per process."""
+
+    def __init__(self, svc: Services, engine: TrainingEngine) -> None:
+        self.svc, self.engine = svc, engine
+        self._models: dict[int, LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, version: ModelVersion) -> LoadedModel:
+        with self._lock:
+            model = self._models.get(version.id)
+            if model is None:
+                model = self.engine.load(load_artifact(self.svc, version))
+                self._models[version.id] = model
+            return model
+
+    def evict(self, version_id: int) -> None:
+        with self._lock:
+            self._models.pop(version_id, None)
+
+
+def get_version(svc: Services, project_name: str, version_name: str) -> ModelVersion:
+    project = get_project(svc, project_name)
+    return svc.repo.get_version(project.id, version_name)
+
+
+def predict(
+    cache: ModelCache,
+    version: ModelVersion,
+    images: Sequence[bytes],
+    min_confidence: float | None = None,
+    max_results: int | None = None,
+) -> list[list[Prediction]]:
+    """Labels per image sorted by confidence (0-100). Without ``min_confidence`` each label's own assumed
+    threshold applies, as Rekognition does; ``min_confidence=0`` returns every label."""
+    if min_confidence is not None and not 0 <= min_confidence <= 100:
+        raise InvalidInput("min_confidence must be between 0 and 100")
+    if max_results is not None and max_results < 0:
+        raise InvalidInput("max_results must not be negative")
+    if version.status in (VersionStatus.TRAINING_IN_PROGRESS, VersionStatus.TRAINING_FAILED):
+        raise NotReady(f"model version {version.name!r} is {version.status.value}")
+    model = cache.get(version)
+    out = []
+    for probs in model.predict(images):
+        preds = []
+        for label, p in zip(model.labels, probs, strict=True):
+            cut = (min_confidence / 100) if min_confidence is not None else version.thresholds.get(label, 0.5)
+            if p >= cut:
+                preds.append(Prediction(label, round(100 * p, 3)))
+        preds.sort(key=lambda pr: (-pr.confidence, pr.label))
+        out.append(preds[:max_results] if max_results is not None else preds)
+    return out
+
+
+def find_version(svc: Services, project_name: str, version_name: str | None) -> ModelVersion:
+    """The named version, or the newest successfully trained one."""
+    project = get_project(svc, project_name)
+    if version_name:
+        return svc.repo.get_version(project.id, version_name)
+    trained = [v for v in svc.repo.list_versions(project.id) if v.artifact_key]
+    if not trained:
+        raise NotFound(f"project {project_name!r} has no trained model version")
+    return trained[-1]

@@ -1,0 +1,68 @@
+"""The job worker: claims queued jobs one at a time and runs them. The server starts one worker process
+(`visionloop worker`); the CLI runs a job it just queued in the foreground through the same code."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from visionloop.core.entities import Job, JobStatus, VersionStatus
+from visionloop.core.ports import TrainingEngine
+from visionloop.core.services import Services
+from visionloop.core.training import run_training_job
+
+log = logging.getLogger("visionloop.worker")
+INTERRUPTED = "interrupted: the worker stopped before the job finished (server restart?); train again"
+
+
+def recover_interrupted_jobs(svc: Services) -> list[Job]:
+    """Jobs left RUNNING by a worker that died are marked FAILED, and their versions TRAINING_FAILED,
+    so that nothing stays 'in progress' forever. Call only when no other worker runs."""
+    failed = []
+    for job in svc.repo.list_jobs(status=JobStatus.RUNNING):
+        now = svc.clock.now()
+        failed.append(
+            svc.repo.update_job(job.id, status=JobStatus.FAILED, message=INTERRUPTED, finished_at=now)
+        )
+        if job.version_id is not None:
+            version = svc.repo.get_version_by_id(job.version_id)
+            if version.status is VersionStatus.TRAINING_IN_PROGRESS:
+                svc.repo.update_version(
+                    version.id,
+                    status=VersionStatus.TRAINING_FAILED,
+                    status_message=INTERRUPTED,
+                    training_ended_at=now,
+                )
+    return failed
+
+
+def run_job(svc: Services, engine: TrainingEngine, job: Job, region: str, account: str) -> Job:
+    if job.kind == "train":
+        run_training_job(svc, engine, job, region, account)
+    else:
+        svc.repo.update_job(job.id, status=JobStatus.FAILED, message=f"unknown job kind {job.kind!r}")
+    return svc.repo.get_job(job.id)
+
+
+def run_worker(
+    svc: Services,
+    engine: TrainingEngine,
+    region: str,
+    account: str,
+    stop: threading.Event,
+    poll_seconds: float = 1.0,
+    recover: bool = True,
+) -> None:
+    """Run queued jobs until ``stop`` is set; with ``recover``, first fail the jobs a dead worker left."""
+    if recover:
+        recover_interrupted_jobs(svc)
+    while not stop.is_set():
+        job = svc.repo.claim_job(svc.clock.now())
+        if job is None:
+            stop.wait(poll_seconds)
+            continue
+        log.info("running job %s (%s)", job.id, job.kind)
+        try:
+            run_job(svc, engine, job, region, account)
+        except Exception:  # already recorded on the job and version; keep serving other jobs
+            log.exception("job %s failed", job.id)
