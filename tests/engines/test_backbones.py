@@ -12,7 +12,7 @@ import torch
 
 from visionloop.engines import registry
 from visionloop.engines.backbones import Backbone, imagenet_class_names
-from visionloop.engines.onnx_runtime import cached_onnx, is_valid
+from visionloop.engines.onnx_runtime import cached_onnx, default_cache_dir, is_valid
 from visionloop.engines.preprocess import Preprocessing
 from visionloop.engines.registry import BackboneSpec, create_backbone, list_backbones, register_backbone
 from visionloop.errors import NotFound
@@ -166,6 +166,16 @@ def test_onnx_cache_detects_damage(tmp_path: Path, damage: str) -> None:
     assert cached_onnx(tmp_path, "m/1", export) == path
     assert path.read_bytes() == good and is_valid(path)
     assert calls == [1, 1]
+
+
+def test_cache_dir_defaults_to_the_environment_then_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VISIONLOOP_CACHE_DIR", str(tmp_path))
+    assert create_backbone("efficientnet-lite0").cache_dir == tmp_path / "onnx"
+    monkeypatch.delenv("VISIONLOOP_CACHE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "visionloop" / "onnx"
 
 
 def test_valid_onnx_cache_is_not_exported_again(tmp_path: Path) -> None:
