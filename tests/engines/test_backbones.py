@@ -15,7 +15,7 @@ from visionloop.engines.backbones import Backbone, imagenet_class_names
 from visionloop.engines.onnx_runtime import cached_onnx, default_cache_dir, is_valid
 from visionloop.engines.preprocess import Preprocessing
 from visionloop.engines.registry import BackboneSpec, create_backbone, list_backbones, register_backbone
-from visionloop.errors import NotFound
+from visionloop.errors import InvalidImage, NotFound
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,6 +82,13 @@ def test_batched_and_single_embeddings_agree(backbone: Backbone, jpegs: list[byt
     batched = backbone.embed(jpegs, batch_size=32)
     singles = np.concatenate([backbone.embed([image]) for image in jpegs])
     np.testing.assert_allclose(batched, singles, atol=1e-5, rtol=0)
+
+
+def test_a_bad_image_is_reported_by_its_position(lite0: Backbone, make_jpeg: Callable[..., bytes]) -> None:
+    images = [make_jpeg(seed) for seed in range(5)] + [b"not an image", make_jpeg(9)]
+    with pytest.raises(InvalidImage) as info:
+        lite0.embed(images, batch_size=2)
+    assert info.value.details["index"] == 5 and "image 5" in str(info.value)
 
 
 def test_onnx_agrees_with_torch(backbone: Backbone, jpegs: list[bytes]) -> None:

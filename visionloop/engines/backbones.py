@@ -125,14 +125,16 @@ class Backbone:
         if batch_size < 1:
             raise ValueError("batch_size must be ≥ 1")
         pool, p = self._executor(), self.spec.preprocessing
-        starts = list(range(0, len(images), batch_size))
-        pending: PendingBatch | None = None
-        for i, start in enumerate(starts):
-            current = pending or submit_batch(images[start : start + batch_size], p, pool, flip=flip)
-            pending = None
-            if i + 1 < len(starts):
-                nxt = starts[i + 1]
-                pending = submit_batch(images[nxt : nxt + batch_size], p, pool, flip=flip)
+
+        def submit(start: int) -> PendingBatch | None:
+            if start >= len(images):
+                return None
+            return submit_batch(images[start : start + batch_size], p, pool, flip=flip, offset=start)
+
+        pending = submit(0)
+        for start in range(0, len(images), batch_size):
+            current, pending = pending, submit(start + batch_size)
+            assert current is not None
             try:
                 batch = current.result()
             except BaseException:

@@ -127,9 +127,10 @@ def preprocess_image(
 class PendingBatch:
     """A batch whose images are being preprocessed in a thread pool."""
 
-    def __init__(self, array: np.ndarray, futures: list[Future[np.ndarray]]) -> None:
+    def __init__(self, array: np.ndarray, futures: list[Future[np.ndarray]], offset: int = 0) -> None:
         self._array = array
         self._futures = futures
+        self._offset = offset
 
     def result(self) -> np.ndarray:
         """Wait for every image and return the NCHW batch; the first bad image raises InvalidImage."""
@@ -138,7 +139,8 @@ class PendingBatch:
                 future.result()
             except InvalidImage as exc:
                 self.cancel()
-                raise InvalidImage(f"image {index} of the batch: {exc.message}", index=index) from exc
+                position = self._offset + index
+                raise InvalidImage(f"image {position}: {exc.message}", index=position) from exc
         return self._array
 
     def cancel(self) -> None:
@@ -148,14 +150,17 @@ class PendingBatch:
 
 
 def submit_batch(
-    images: Sequence[bytes], p: Preprocessing, executor: Executor, *, flip: bool = False
+    images: Sequence[bytes], p: Preprocessing, executor: Executor, *, flip: bool = False, offset: int = 0
 ) -> PendingBatch:
-    """Start preprocessing ``images`` on ``executor``, one task per image, into one NCHW array."""
+    """Start preprocessing ``images`` on ``executor``, one task per image, into one NCHW array.
+
+    ``offset`` is the position of ``images[0]`` in the caller's list, for error messages.
+    """
     array = np.empty((len(images), 3, p.input_size, p.input_size), dtype=np.float32)
     futures = [
         executor.submit(preprocess_image, data, p, flip=flip, out=array[i]) for i, data in enumerate(images)
     ]
-    return PendingBatch(array, futures)
+    return PendingBatch(array, futures, offset)
 
 
 def preprocess_batch(
