@@ -13,7 +13,7 @@ CODE   := visionloop tests $(wildcard bench)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -e ".[ml,test]"
+	$(BIN)/python -m pip install --quiet -e ".[ml,hf,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
