@@ -313,3 +313,23 @@ def _gif() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (100, 100)).save(buf, "GIF")
     return buf.getvalue()
+
+
+def test_generated_ground_truth_manifest_of_real_photos(services: Services) -> None:
+    root = shared_dataset("grocery-produce")
+    services.buckets.create_bucket("groceries")
+    lines = []
+    for label in ("Banana", "Kiwi", "Leek"):
+        for path in sorted((root / label).glob("*.jpg"))[:8]:
+            key = f"{label}/{path.name}"
+            services.buckets.put("groceries", key, path.read_bytes())
+            lines.append(classification_line(f"s3://groceries/{key}", label, attr="produce"))
+    services.buckets.put("groceries", "train.manifest", "\n".join(lines).encode())
+    make_project(services, "gt")
+    report = datasets.import_manifest(services, "gt", "s3://groceries/train.manifest")
+    assert (report.imported, report.failed) == (24, 0)
+    assert {lc.label: lc.train for lc in dataset_stats(services, "gt").labels} == {
+        "Banana": 8,
+        "Kiwi": 8,
+        "Leek": 8,
+    }
