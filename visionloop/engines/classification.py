@@ -103,12 +103,14 @@ class ClassificationEngine:
             max_seconds=budget,
             hyperparams=dict(spec.hyperparams),
         )
+        fit_seconds = time.monotonic() - started - embed_seconds
         progress(0.85, "calibrating")
         calibrator = Calibrator("sigmoid" if multi else "softmax").fit(
             head.oof_logits_, _targets(head.oof_labels_, len(spec.labels), multi)
         )
 
         progress(0.9, "evaluating on the TEST dataset")
+        evaluate_started = time.monotonic()
         probs = calibrator.transform(head.logits(x_test))
         truth: list[Any] = [set(y) for y in y_test] if multi else [y[0] for y in y_test]
         evaluation = evaluate_classification(
@@ -142,8 +144,11 @@ class ClassificationEngine:
             "mode": spec.mode,
             "seed": spec.seed,
             "timings": {
-                "embed_seconds": round(embed_seconds, 2),
-                "total_seconds": round(time.monotonic() - started, 2),
+                "embed_seconds": round(embed_seconds, 3),
+                "fit_seconds": round(fit_seconds, 3),
+                "evaluate_seconds": round(time.monotonic() - evaluate_started, 3),
+                "total_seconds": round(time.monotonic() - started, 3),
+                "images_embedded": n_total,
             },
             "library_versions": _library_versions(),
         }
