@@ -19,6 +19,19 @@ def new_entry(i: int, labels: tuple[str, ...] = (), boxes: tuple[Box, ...] = ())
     return NewEntry(info, f"s3://bkt/{i}.jpg", labels, boxes, EntrySource.IMPORT)
 
 
+def _head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from visionloop.storage.sql import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> SqlRepository:
     return SqlRepository(f"sqlite:///{tmp_path / 'meta.db'}")
@@ -27,9 +40,10 @@ def repo(tmp_path: Path) -> SqlRepository:
 def test_wal_mode_and_schema_from_migrations(repo: SqlRepository, tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "meta.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == _head_revision()
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"projects", "datasets", "entries", "entry_labels", "labels", "splits"} <= tables
+    expected = {"projects", "datasets", "entries", "entry_labels", "labels", "splits", "model_versions"}
+    assert expected | {"jobs"} <= tables
     # migrating again is a no-op and keeps data
     repo.create_project("p", TaskType.CLASSIFICATION, NOW)
     again = SqlRepository(repo.url)
