@@ -83,3 +83,13 @@ def test_predict_in_a_fresh_process_is_identical(trained: tuple[Path, dict]) -> 
         ) < 0.1
     bad = subprocess.run([*cmd[:-3], __file__], capture_output=True, text=True)
     assert bad.returncode == 1 and "not a readable JPEG or PNG" in bad.stderr
+
+
+def test_same_seed_same_model(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    data, first = trained
+    result = CliRunner().invoke(cli, ["--data-dir", str(data), "train", "logos", "--version-name", "again", "--json"])
+    again = json.loads(result.output)
+    assert again["status"] == "TRAINING_COMPLETED"
+    assert again["f1"] == first["f1"]
+    assert again["evaluation"]["per_label"] == first["evaluation"]["per_label"]
+    assert again["params"]["head"] == first["params"]["head"]
