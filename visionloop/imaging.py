@@ -38,7 +38,8 @@ class PillowInspector:
                     if width * height > limit:
                         raise ImageTooLarge(
                             f"the image is {width}x{height} px ({width * height:,} pixels); "
-                            f"the limit is {limit:,} pixels"
+                            f"the limit is {limit:,} pixels",
+                            code="ERROR_INVALID_IMAGE_DIMENSION",
                         )
                     orientation = img.getexif().get(0x0112, 1)
                     if fmt == "JPEG":

@@ -12,6 +12,7 @@ from visionloop.core.ports import ImageInspector, ObjectStore
 from visionloop.errors import ImageTooLarge, InvalidImage, InvalidInput
 
 IMAGES_BUCKET = "images"  # bucket of the internal store holding every dataset image by content hash
+DIMENSION_ERROR = "ERROR_INVALID_IMAGE_DIMENSION"
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,26 @@ def check_image(data: bytes, inspector: ImageInspector, limits: ImageLimits = TR
     if not data:
         raise InvalidInput("the image is empty")
     if len(data) > limits.max_bytes:
-        raise ImageTooLarge(f"the image is {len(data):,} bytes; the limit is {limits.max_bytes:,} bytes")
+        raise ImageTooLarge(
+            f"the image is {len(data):,} bytes; the limit is {limits.max_bytes:,} bytes",
+            code="ERROR_INVALID_IMAGE",
+        )
     info = inspector.inspect(data, max_pixels=limits.max_side * limits.max_side)
     if info.format not in limits.formats:
         raise InvalidImage(f"the image is {info.format}; only {' and '.join(limits.formats)} are accepted")
     w, h = info.width, info.height
+    code = DIMENSION_ERROR
     if max(w, h) > limits.max_side:
-        raise ImageTooLarge(f"the image is {w}x{h} px; each side must be at most {limits.max_side} px")
+        raise ImageTooLarge(
+            f"the image is {w}x{h} px; each side must be at most {limits.max_side} px", code=code
+        )
     if min(w, h) < limits.min_side:
-        raise InvalidInput(f"the image is {w}x{h} px; each side must be at least {limits.min_side} px")
+        raise InvalidInput(
+            f"the image is {w}x{h} px; each side must be at least {limits.min_side} px", code=code
+        )
     if max(w, h) / min(w, h) > limits.max_aspect:
         raise InvalidInput(
-            f"the image is {w}x{h} px; the aspect ratio must be at most {limits.max_aspect:g}:1"
+            f"the image is {w}x{h} px; the aspect ratio must be at most {limits.max_aspect:g}:1", code=code
         )
     return info
 

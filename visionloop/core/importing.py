@@ -24,9 +24,9 @@ from visionloop.core.entities import (
 from visionloop.core.images import TRAINING_LIMITS, ImageLimits, check_image, store_images
 from visionloop.core.keys import parse_s3_prefix, parse_s3_uri
 from visionloop.core.labels import InvalidLabel, check_label
-from visionloop.core.manifests import PixelBox
+from visionloop.core.manifests import ManifestLine, PixelBox
 from visionloop.core.services import Services
-from visionloop.errors import ImageTooLarge, InvalidImage, InvalidInput, NotFound, VisionloopError
+from visionloop.errors import ImageTooLarge, NotFound, VisionloopError
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -141,24 +141,14 @@ def _check(c: Candidate, task: TaskType, svc: Services, limits: ImageLimits) -> 
         out.boxes = tuple(_ratio_box(b, info, i) for i, b in enumerate(c.boxes))
     except NotFound as e:
         out.issue = ImportIssue(c.ref, "ERROR_INVALID_SOURCE_REF", str(e))
-    except (InvalidImage, ImageTooLarge) as e:
-        code = (
-            "ERROR_INVALID_IMAGE_DIMENSION"
-            if isinstance(e, ImageTooLarge) and "px" in str(e)
-            else "ERROR_INVALID_IMAGE"
-        )
-        out.issue = ImportIssue(c.ref, code, str(e))
     except _BoxError as e:
         out.issue = ImportIssue(c.ref, "ERROR_INVALID_BOUNDING_BOX", str(e))
     except _KindError as e:
         out.issue = ImportIssue(c.ref, "ERROR_UNSUPPORTED_USE_CASE_TYPE", str(e))
     except InvalidLabel as e:
         out.issue = ImportIssue(c.ref, "ERROR_INVALID_LABEL_NAME_LENGTH", str(e))
-    except InvalidInput as e:
-        code = "ERROR_INVALID_IMAGE_DIMENSION" if "px" in str(e) else "ERROR_INVALID_IMAGE"
-        out.issue = ImportIssue(c.ref, code, str(e))
-    except VisionloopError as e:
-        out.issue = ImportIssue(c.ref, "ERROR_INVALID_IMAGE", str(e))
+    except VisionloopError as e:  # the image checks: their code says which rule failed
+        out.issue = ImportIssue(c.ref, str(e.details.get("code", "ERROR_INVALID_IMAGE")), str(e))
     except OSError as e:
         out.issue = ImportIssue(
             c.ref, "ERROR_INVALID_SOURCE_REF", f"cannot read the image: {e.strerror or e}"
@@ -316,15 +306,14 @@ def _bucket_loader(svc: Services, bucket: str, key: str) -> Callable[[], bytes]:
     return lambda: svc.buckets.get(bucket, key)
 
 
-def manifest_candidates(svc: Services, parsed: Iterable[object]) -> Iterator[Candidate | ImportIssue]:
+def manifest_candidates(
+    svc: Services, parsed: Iterable[ManifestLine | ImportIssue]
+) -> Iterator[Candidate | ImportIssue]:
     """Turn parsed manifest lines into candidates whose images are read from the buckets."""
-    from visionloop.core.manifests import ManifestLine
-
     for item in parsed:
         if isinstance(item, ImportIssue):
             yield item
             continue
-        assert isinstance(item, ManifestLine)
         ref = parse_s3_uri(item.source_ref)
         yield Candidate(
             f"line {item.line_no} ({item.source_ref})",

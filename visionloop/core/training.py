@@ -141,8 +141,7 @@ def run_training_job(
     if job.version_id is None:
         raise InvalidInput(f"job {job.id} has no model version")
     version = svc.repo.get_version_by_id(job.version_id)
-    project = svc.repo.list_projects()
-    proj = next(p for p in project if p.id == version.project_id)
+    proj = svc.repo.get_project_by_id(version.project_id)
     started = time.monotonic()
     try:
         spec = _spec(svc, proj, version, region, account)

@@ -127,6 +127,13 @@ class SqlRepository:
             raise NotFound(f"project {name!r} does not exist")
         return _project(row._mapping)
 
+    def get_project_by_id(self, project_id: int) -> Project:
+        with self._read() as conn:
+            row = conn.execute(select(t.projects).where(t.projects.c.id == project_id)).first()
+        if row is None:
+            raise NotFound(f"project {project_id} does not exist")
+        return _project(row._mapping)
+
     def list_projects(self) -> list[Project]:
         with self._read() as conn:
             rows = conn.execute(select(t.projects).order_by(t.projects.c.created_at, t.projects.c.id)).all()
@@ -135,6 +142,16 @@ class SqlRepository:
     def delete_project(self, project_id: int) -> None:
         with self._write() as conn:
             conn.execute(delete(t.projects).where(t.projects.c.id == project_id))
+
+    def set_project_task(self, project_id: int, task: TaskType) -> Project:
+        with self._write() as conn:
+            done = conn.execute(
+                update(t.projects).where(t.projects.c.id == project_id).values(task=task.value)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"project {project_id} does not exist")
+            row = conn.execute(select(t.projects).where(t.projects.c.id == project_id)).one()
+        return _project(row._mapping)
 
     # --- datasets ------------------------------------------------------------------------------------
 

@@ -1,0 +1,299 @@
+"""Dataset-entry use cases behind Rekognition's dataset operations: fill a new dataset from a manifest or
+by copying another dataset, list entries as Ground Truth lines with filters, count labels, upsert entries
+keyed by ``source-ref``, distribute TRAIN entries into an empty TEST dataset, and delete a dataset.
+
+A project made through the AWS API has no task of its own yet (Rekognition infers it from the data), so
+the first entries that arrive in a project that has none decide it: boxes make it object detection, any
+image with two or more labels makes it multi-label, otherwise it stays single-label classification."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+from visionloop.core.datasets import import_manifest, read_manifest_text
+from visionloop.core.entities import (
+    Box,
+    Dataset,
+    DatasetEntry,
+    DatasetType,
+    ImportIssue,
+    ImportReport,
+    Project,
+    SplitRecord,
+    TaskType,
+)
+from visionloop.core.images import load_image
+from visionloop.core.importing import BOX_TOLERANCE_PX, Candidate, manifest_candidates, run_import
+from visionloop.core.manifests import ManifestLine, PixelBox, dumps_line, manifest_line, parse_manifest
+from visionloop.core.ports import EntryFilter
+from visionloop.core.services import Services
+from visionloop.core.splitting import split_dataset
+from visionloop.errors import AlreadyExists, InvalidInput
+
+MAX_INVALID_FRACTION = 0.2  # Custom Labels fails a manifest with more invalid lines than this
+PAGE = 1000  # entries read at a time when a filter or a count runs over a whole dataset
+
+
+@dataclass(frozen=True)
+class EntryQuery:
+    """ListDatasetEntries' filters. ``labels`` keeps entries that carry any of them."""
+
+    labels: tuple[str, ...] = ()
+    labeled: bool | None = None
+    source_ref_contains: str | None = None
+    has_errors: bool | None = None
+
+
+@dataclass(frozen=True)
+class LabelStat:
+    label: str
+    entries: int  # entries carrying the label (image-level or on a box)
+    boxes: int
+
+
+@dataclass(frozen=True)
+class EntryCounts:
+    total: int
+    labeled: int
+    labels: int
+    errors: int = 0  # invalid lines are rejected at import, never stored
+
+
+@dataclass
+class UpdateReport:
+    """What UpdateDatasetEntries did: existing entries relabelled, new ones imported."""
+
+    updated: int = 0
+    added: ImportReport = field(default_factory=ImportReport)
+
+
+# --- creating and filling ------------------------------------------------------------------------------
+
+
+def create_dataset(svc: Services, project: Project, dataset_type: DatasetType) -> Dataset:
+    """An empty dataset; AlreadyExists when the project has one of that type."""
+    if svc.repo.find_dataset(project.id, dataset_type) is not None:
+        raise AlreadyExists(f"project {project.name!r} already has a {dataset_type.value.upper()} dataset")
+    return svc.repo.create_dataset(project.id, dataset_type, svc.clock.now())
+
+
+def fill_from_manifest(
+    svc: Services, project: Project, dataset_type: DatasetType, manifest_uri: str
+) -> ImportReport:
+    """Import a Ground Truth manifest; refused whole (InvalidManifest) when more than 20% of its lines
+    are invalid. A project without entries first takes the task the manifest's lines imply."""
+    if _is_blank(svc, project):
+        lines = list(parse_manifest(read_manifest_text(svc, manifest_uri).splitlines()))
+        adopt_task(svc, project, infer_task(p for p in lines if isinstance(p, ManifestLine)))
+    return import_manifest(
+        svc, project.name, manifest_uri, dataset_type, max_invalid_fraction=MAX_INVALID_FRACTION
+    )
+
+
+def copy_entries(svc: Services, project: Project, dataset: Dataset, source: Dataset) -> ImportReport:
+    """Copy the entries of ``source`` (any project) into ``dataset`` through the import checks."""
+    if _is_blank(svc, project):
+        source_project = next(p for p in svc.repo.list_projects() if p.id == source.project_id)
+        project = adopt_task(svc, project, source_project.task)
+    items = [_copy_candidate(svc, e) for e in _all_entries(svc, source)]
+    return run_import(svc, project, dataset, items)
+
+
+def _copy_candidate(svc: Services, e: DatasetEntry) -> Candidate:
+    boxes = tuple(
+        PixelBox(b.label, b.left * e.width, b.top * e.height, b.width * e.width, b.height * e.height)
+        for b in e.boxes
+    )
+    kind = "detection" if boxes else ("classification" if e.labels else "unlabeled")
+    digest = e.content_hash
+    return Candidate(e.source_ref, e.source_ref, lambda: load_image(svc.store, digest), e.labels, boxes, kind)
+
+
+def infer_task(lines: Iterable[ManifestLine]) -> TaskType | None:
+    """The task most labelled lines imply; None when no line is labelled."""
+    detection = classification = 0
+    multi = False
+    for line in lines:
+        if line.kind == "detection":
+            detection += 1
+        elif line.kind == "classification":
+            classification += 1
+            multi = multi or len(line.labels) > 1
+    if not detection and not classification:
+        return None
+    if detection > classification:
+        return TaskType.DETECTION
+    return TaskType.MULTI_LABEL if multi else TaskType.CLASSIFICATION
+
+
+def adopt_task(svc: Services, project: Project, task: TaskType | None) -> Project:
+    """Give a project without entries or model versions the task ``task``; otherwise keep its own."""
+    if task is None or task is project.task or not _is_blank(svc, project):
+        return project
+    return svc.repo.set_project_task(project.id, task)
+
+
+def _is_blank(svc: Services, project: Project) -> bool:
+    datasets = svc.repo.list_datasets(project.id)
+    return not any(svc.repo.count_entries(d.id) for d in datasets) and not svc.repo.list_versions(project.id)
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+def entry_lines(
+    svc: Services, project: Project, dataset: Dataset, query: EntryQuery, offset: int, limit: int
+) -> list[str]:
+    """Entries ``offset .. offset+limit`` (in insertion order) that pass ``query``, each as one Ground
+    Truth JSON line with Rekognition's ``cl-metadata``."""
+    if query.has_errors:
+        return []  # lines with errors are rejected at import, so no stored entry has any
+    where = EntryFilter(
+        label=query.labels[0] if len(query.labels) == 1 else None,
+        labeled=query.labeled,
+        source_ref_contains=query.source_ref_contains,
+    )
+    if len(query.labels) > 1:
+        wanted = set(query.labels)
+        matching = (e for e in _all_entries(svc, dataset, where) if wanted & set(e.all_labels))
+        entries = list(islice(matching, offset, offset + limit))
+    else:
+        entries = svc.repo.list_entries(dataset.id, where, offset, limit)
+    job = f"visionloop/{project.name}/{dataset.type.value}"
+    out = []
+    for e in entries:
+        line = manifest_line(e, e.source_ref, project.task, job)
+        line["cl-metadata"] = {"is_labeled": e.is_labeled}
+        out.append(dumps_line(line))
+    return out
+
+
+def label_stats(svc: Services, dataset: Dataset) -> list[LabelStat]:
+    """Each label of the dataset's entries with its entry and box counts, by name."""
+    entries: Counter[str] = Counter()
+    boxes: Counter[str] = Counter()
+    for e in _all_entries(svc, dataset):
+        entries.update(e.all_labels)
+        boxes.update(b.label for b in e.boxes)
+    return [LabelStat(label, entries[label], boxes[label]) for label in sorted(entries)]
+
+
+def entry_counts(svc: Services, dataset: Dataset) -> EntryCounts:
+    return EntryCounts(
+        total=svc.repo.count_entries(dataset.id),
+        labeled=svc.repo.count_entries(dataset.id, EntryFilter(labeled=True)),
+        labels=len(label_stats(svc, dataset)),
+    )
+
+
+def _all_entries(svc: Services, dataset: Dataset, where: EntryFilter | None = None) -> Iterator[DatasetEntry]:
+    offset = 0
+    while True:
+        page = svc.repo.list_entries(dataset.id, where, offset, PAGE)
+        yield from page
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
+# --- updating ------------------------------------------------------------------------------------------
+
+
+def update_entries(svc: Services, project: Project, dataset: Dataset, ground_truth: bytes) -> UpdateReport:
+    """Upsert Ground Truth lines keyed by ``source-ref``: a line naming an entry of the dataset replaces
+    that entry's labels; any other line is imported as a new entry. Nothing changes when a line cannot
+    be parsed or relabelled (InvalidInput); images that fail the import checks are reported."""
+    try:
+        text = ground_truth.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("the changes are not UTF-8 text") from None
+    parsed = list(parse_manifest(line for line in text.splitlines() if line.strip()))
+    issues = [p for p in parsed if isinstance(p, ImportIssue)]
+    if issues:
+        raise InvalidInput(_issues_message(issues, len(parsed)))
+    lines = [p for p in parsed if isinstance(p, ManifestLine)]
+    if not lines:
+        raise InvalidInput("the changes hold no JSON lines")
+    project = adopt_task(svc, project, infer_task(lines))
+    existing = _entries_by_ref(svc, dataset, {line.source_ref for line in lines})
+    relabels = {
+        existing[ln.source_ref].id: _relabel(ln, existing[ln.source_ref], project.task)
+        for ln in lines
+        if ln.source_ref in existing
+    }
+    now = svc.clock.now()
+    for entry_id, (labels, boxes) in relabels.items():
+        svc.repo.set_entry_labels(entry_id, labels, boxes, now)
+    new = [ln for ln in lines if ln.source_ref not in existing]
+    report = UpdateReport(updated=len(relabels))
+    if new:
+        report.added = run_import(svc, project, dataset, list(manifest_candidates(svc, new)))
+    added = sorted(
+        {lab for labels, boxes in relabels.values() for lab in (*labels, *(b.label for b in boxes))}
+    )
+    if added:
+        svc.repo.add_labels(project.id, added)
+    return report
+
+
+def _issues_message(issues: Sequence[ImportIssue], total: int) -> str:
+    shown = "; ".join(f"{i.ref}: {i.code}: {i.message}" for i in issues[:3])
+    more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
+    return f"{len(issues)} of {total} lines are invalid: {shown}{more}"
+
+
+def _entries_by_ref(svc: Services, dataset: Dataset, refs: set[str]) -> dict[str, DatasetEntry]:
+    if len(refs) == 1:
+        (ref,) = refs
+        found = svc.repo.list_entries(dataset.id, EntryFilter(source_ref_contains=ref))
+        return {e.source_ref: e for e in found if e.source_ref == ref}
+    return {e.source_ref: e for e in _all_entries(svc, dataset) if e.source_ref in refs}
+
+
+def _relabel(
+    line: ManifestLine, entry: DatasetEntry, task: TaskType
+) -> tuple[tuple[str, ...], tuple[Box, ...]]:
+    """The labels and boxes ``line`` gives an existing entry, checked as the import checks them."""
+    where = f"line {line.line_no} ({line.source_ref})"
+    if line.kind == "detection" and task is not TaskType.DETECTION:
+        raise InvalidInput(f"{where}: bounding boxes cannot be added to a {task.value} project")
+    if line.kind == "classification" and task is TaskType.DETECTION:
+        raise InvalidInput(f"{where}: image-level labels cannot be added to an object_detection project")
+    if task is TaskType.CLASSIFICATION and len(line.labels) > 1:
+        raise InvalidInput(f"{where}: the project is single-label but the line has {len(line.labels)} labels")
+    return line.labels, tuple(_ratio_box(b, entry, where) for b in line.boxes)
+
+
+def _ratio_box(b: PixelBox, entry: DatasetEntry, where: str) -> Box:
+    w, h, t = entry.width, entry.height, BOX_TOLERANCE_PX
+    if b.width <= 0 or b.height <= 0:
+        raise InvalidInput(f"{where}: box {b.label!r} has a zero or negative size")
+    if b.left < -t or b.top < -t or b.left + b.width > w + t or b.top + b.height > h + t:
+        raise InvalidInput(f"{where}: box {b.label!r} lies outside the {w}x{h} image")
+    left, top = max(0.0, b.left), max(0.0, b.top)
+    right, bottom = min(float(w), b.left + b.width), min(float(h), b.top + b.height)
+    return Box(b.label, left / w, top / h, (right - left) / w, (bottom - top) / h)
+
+
+# --- distributing and deleting -------------------------------------------------------------------------
+
+
+def distribute_entries(svc: Services, project: Project, train: Dataset, test: Dataset) -> SplitRecord:
+    """Move 20% of TRAIN (stratified by label, seeded) into the project's empty TEST dataset."""
+    if train.type is not DatasetType.TRAIN or test.type is not DatasetType.TEST:
+        raise InvalidInput("give the project's TRAIN dataset and its TEST dataset")
+    if train.project_id != project.id or test.project_id != project.id:
+        raise InvalidInput("both datasets must belong to the same project")
+    if svc.repo.count_entries(test.id):
+        raise InvalidInput(f"the TEST dataset of project {project.name!r} must be empty")
+    if not svc.repo.count_entries(train.id):
+        raise InvalidInput(f"the TRAIN dataset of project {project.name!r} is empty")
+    return split_dataset(svc, project.name)
+
+
+def delete_dataset(svc: Services, dataset: Dataset) -> None:
+    """Delete the dataset and its entries (the images stay in the content-addressed store)."""
+    svc.repo.delete_dataset(dataset.id)
