@@ -8,8 +8,10 @@ from fastapi import FastAPI
 
 from visionloop import __version__
 from visionloop.api import errors
+from visionloop.api.datasets import router as datasets_router
 from visionloop.api.projects import router as projects_router
 from visionloop.api.versions import router as versions_router
+from visionloop.aws.urls import router as aws_router
 from visionloop.core.services import Services
 from visionloop.settings import Settings
 
@@ -25,5 +27,7 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(projects_router, prefix="/api/v1")
+    app.include_router(datasets_router, prefix="/api/v1")
     app.include_router(versions_router, prefix="/api/v1")
+    app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
     return app

@@ -16,6 +16,7 @@ from visionloop.core.importing import (
     too_many_invalid,
     upload_candidate,
 )
+from visionloop.core.images import check_image
 from visionloop.core.keys import parse_s3_uri
 from visionloop.core.manifests import PixelBox, parse_manifest
 from visionloop.core.projects import ensure_dataset, get_project, parse_dataset_type
@@ -121,6 +122,7 @@ def add_image(
     """Add one uploaded image with its labels (or pixel boxes); errors are raised, not reported."""
     project = get_project(svc, project_name)
     dataset = ensure_dataset(svc, project, parse_dataset_type(dataset_type))
+    check_image(data, svc.inspector)  # raises the precise error (too large, not an image, …)
     report = run_import(svc, project, dataset, [upload_candidate(data, name, labels, boxes)], source=source)
     if report.failed or report.skipped:
         issue = report.issues[0]

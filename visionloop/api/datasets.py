@@ -1,0 +1,144 @@
+"""Native REST: datasets — upload images, import a folder / manifest / COCO file, list and relabel
+entries, split, and fetch an entry's image."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from pydantic import BaseModel, Field
+
+from visionloop.api.deps import ServicesDep
+from visionloop.core import datasets, projects
+from visionloop.core.entities import DatasetEntry, EntrySource
+from visionloop.core.images import TRAINING_LIMITS, load_image
+from visionloop.core.labels import check_label
+from visionloop.core.ports import EntryFilter
+from visionloop.core.splitting import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_dataset
+from visionloop.errors import ImageTooLarge, InvalidInput, NotFound
+
+router = APIRouter(tags=["datasets"])
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+
+
+def entry_json(e: DatasetEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "content_hash": e.content_hash,
+        "source_ref": e.source_ref,
+        "format": e.format,
+        "width": e.width,
+        "height": e.height,
+        "size_bytes": e.size_bytes,
+        "labels": list(e.labels),
+        "boxes": [b.__dict__ for b in e.boxes],
+        "source": e.source.value,
+        "created_at": e.created_at.isoformat(),
+    }
+
+
+class ImportIn(BaseModel):
+    source: str = Field(
+        description="A folder on the server, s3://bucket/prefix/, s3://bucket/key.manifest or a COCO file"
+    )
+    format: str = Field("folder", pattern="^(folder|manifest|coco)$")
+    images_dir: str | None = None
+
+
+class SplitIn(BaseModel):
+    test_fraction: float = Field(DEFAULT_TEST_FRACTION, gt=0, lt=1)
+    seed: int = DEFAULT_SEED
+
+
+class LabelsIn(BaseModel):
+    labels: list[str]
+
+
+@router.post("/projects/{project}/datasets/{dataset_type}/images", status_code=201)
+async def upload_image(
+    project: str,
+    dataset_type: str,
+    svc: ServicesDep,
+    file: Annotated[UploadFile, File(description="A JPEG or PNG image")],
+    labels: Annotated[list[str] | None, Form()] = None,
+) -> dict[str, Any]:
+    data = await file.read(TRAINING_LIMITS.max_bytes + 1)
+    if len(data) > TRAINING_LIMITS.max_bytes:
+        raise ImageTooLarge(f"the image is larger than {TRAINING_LIMITS.max_bytes:,} bytes")
+    name = file.filename or "upload"
+    entry = datasets.add_image(
+        svc, project, data, name, labels or [], dataset_type=dataset_type, source=EntrySource.UPLOAD
+    )
+    return entry_json(entry)
+
+
+@router.post("/projects/{project}/datasets/{dataset_type}/import")
+def import_dataset(project: str, dataset_type: str, body: ImportIn, svc: ServicesDep) -> dict[str, Any]:
+    if body.format == "folder":
+        report = datasets.import_folder(svc, project, body.source, dataset_type)
+    elif body.format == "manifest":
+        report = datasets.import_manifest(svc, project, body.source, dataset_type)
+    else:
+        report = datasets.import_coco(svc, project, body.source, dataset_type, body.images_dir)
+    return report.to_dict()
+
+
+@router.get("/projects/{project}/datasets/{dataset_type}/entries")
+def list_entries(
+    project: str,
+    dataset_type: str,
+    svc: ServicesDep,
+    label: str | None = None,
+    labeled: bool | None = None,
+    source: EntrySource | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    p = projects.get_project(svc, project)
+    ds = projects.get_dataset(svc, p, projects.parse_dataset_type(dataset_type))
+    where = EntryFilter(label=label, labeled=labeled, source=source)
+    items = svc.repo.list_entries(ds.id, where, offset, limit)
+    return {
+        "total": svc.repo.count_entries(ds.id, where),
+        "offset": offset,
+        "entries": [entry_json(e) for e in items],
+    }
+
+
+def _project_entry(svc: ServicesDep, project: str, entry_id: int) -> DatasetEntry:
+    p = projects.get_project(svc, project)
+    entry = svc.repo.get_entry(entry_id)
+    if entry.dataset_id not in {d.id for d in svc.repo.list_datasets(p.id)}:
+        raise NotFound(f"dataset entry {entry_id} does not exist in project {project!r}")
+    return entry
+
+
+@router.patch("/projects/{project}/entries/{entry_id}")
+def relabel_entry(project: str, entry_id: int, body: LabelsIn, svc: ServicesDep) -> dict[str, Any]:
+    entry = _project_entry(svc, project, entry_id)
+    p = projects.get_project(svc, project)
+    labels = list(dict.fromkeys(check_label(lab) for lab in body.labels))
+    if p.task.value == "classification" and len(labels) > 1:
+        raise InvalidInput("the project is single-label; give at most one label")
+    if p.task.value == "object_detection":
+        raise InvalidInput("entries of object_detection projects are labelled with boxes, not image labels")
+    svc.repo.set_entry_labels(entry.id, labels, entry.boxes, svc.clock.now())
+    svc.repo.add_labels(p.id, labels)
+    return entry_json(svc.repo.get_entry(entry.id))
+
+
+@router.get("/projects/{project}/entries/{entry_id}/image")
+def entry_image(project: str, entry_id: int, svc: ServicesDep) -> Response:
+    entry = _project_entry(svc, project, entry_id)
+    return Response(load_image(svc.store, entry.content_hash), media_type=CONTENT_TYPES.get(entry.format))
+
+
+@router.post("/projects/{project}/split")
+def split(project: str, body: SplitIn, svc: ServicesDep) -> dict[str, Any]:
+    rec = split_dataset(svc, project, body.test_fraction, body.seed)
+    return {
+        "seed": rec.seed,
+        "test_fraction": rec.test_fraction,
+        "train": rec.train_count,
+        "test": rec.test_count,
+    }
