@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from visionloop.core.coco import coco_candidates
 from visionloop.core.entities import DatasetEntry, DatasetType, EntrySource, ImportIssue, ImportReport
+from visionloop.core.images import check_image
 from visionloop.core.importing import (
     Progress,
     bucket_folder_candidates,
@@ -16,7 +17,6 @@ from visionloop.core.importing import (
     too_many_invalid,
     upload_candidate,
 )
-from visionloop.core.images import check_image
 from visionloop.core.keys import parse_s3_uri
 from visionloop.core.manifests import PixelBox, parse_manifest
 from visionloop.core.projects import ensure_dataset, get_project, parse_dataset_type
