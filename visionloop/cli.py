@@ -636,8 +636,11 @@ def jobs_show(ctx: Context, job_id: int) -> None:
     default=True,
     help="First mark jobs left running by a dead worker as failed (run only one recovering worker).",
 )
+@click.option(
+    "--parent-pid", type=int, hidden=True, help="Stop when this process is gone (set by the server)."
+)
 @pass_ctx
-def worker(ctx: Context, recover: bool) -> None:
+def worker(ctx: Context, recover: bool, parent_pid: int | None) -> None:
     """Run queued jobs until stopped (the server starts its own)."""
     import signal
     import threading
@@ -648,6 +651,10 @@ def worker(ctx: Context, recover: bool) -> None:
     settings = ctx.settings
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if parent_pid is not None:
+        from visionloop.workflows.worker import stop_when_parent_exits
+
+        stop_when_parent_exits(parent_pid, stop)
     err_console.print(f"worker started (data in {settings.data_dir})")
     try:
         run_worker(

@@ -13,7 +13,7 @@ from visionloop.settings import ENV_PREFIX, Settings
 def start_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes]]:
     """Start ``count`` ``visionloop worker`` processes with the server's resolved settings."""
     env = {**os.environ, **{f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in asdict(settings).items()}}
-    cmd = [sys.executable, "-m", "visionloop", "worker", "--no-recover"]
+    cmd = [sys.executable, "-m", "visionloop", "worker", "--no-recover", "--parent-pid", str(os.getpid())]
     return [subprocess.Popen(cmd, env=env) for _ in range(count)]
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from visionloop.core.entities import Job, JobStatus, VersionStatus
@@ -34,6 +35,20 @@ def recover_interrupted_jobs(svc: Services) -> list[Job]:
                     training_ended_at=now,
                 )
     return failed
+
+
+def stop_when_parent_exits(parent_pid: int, stop: threading.Event, poll_seconds: float = 1.0) -> None:
+    """End this worker when the server that started it is gone, however it ended (a server killed by a
+    signal never runs its clean-up). A job cut short stays RUNNING until the next server start marks it
+    failed; every write is atomic, so nothing half-written remains."""
+
+    def watch() -> None:
+        while not stop.wait(poll_seconds):
+            if os.getppid() != parent_pid:
+                log.warning("the server (pid %s) is gone; the worker stops", parent_pid)
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def run_job(svc: Services, engine: TrainingEngine, job: Job, region: str, account: str) -> Job:
