@@ -8,7 +8,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from visionloop.core.entities import (
     Box,
@@ -59,8 +59,6 @@ class _Checked:
 class _Pending:
     entry: NewEntry
     ref: str
-    data: bytes
-    extra_labels: list[str] = field(default_factory=list)
 
 
 def run_import(
@@ -88,19 +86,25 @@ def run_import(
 
     known = _known_hashes(svc, project)
     pending: dict[str, _Pending] = {}
+    to_store: list[tuple[str, bytes]] = []  # image bytes are stored in batches, not held to the end
     workers = workers or min(8, (os.cpu_count() or 2) * 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for done, checked in enumerate(
             pool.map(lambda c: _check(c, project.task, svc, limits), candidates), start=1
         ):
-            _collect(report, checked, project.task, known, pending, source)
+            if _collect(report, checked, project.task, known, pending, source) and checked.info:
+                to_store.append((checked.info.content_hash, checked.data))
+            if len(to_store) >= BATCH:
+                store_images(svc.store, to_store)
+                to_store = []
             if progress:
                 progress(done, total)
+    store_images(svc.store, to_store)
 
+    # entries are added only now: a later copy of the same image may still merge its labels in
     new_entries = list(pending.values())
     for start in range(0, len(new_entries), BATCH):
         chunk = new_entries[start : start + BATCH]
-        store_images(svc.store, [(p.entry.image.content_hash, p.data) for p in chunk])
         report.entry_ids += svc.repo.add_entries(dataset.id, [p.entry for p in chunk], svc.clock.now())
     labels = sorted(
         {lab for p in new_entries for lab in p.entry.labels}
@@ -197,11 +201,12 @@ def _collect(
     known: dict[str, str],
     pending: dict[str, _Pending],
     source: EntrySource,
-) -> None:
+) -> bool:
+    """Record the outcome of one checked candidate; True when it is a new image to store."""
     c = checked.candidate
     if checked.issue is not None:
         _fail(report, checked.issue)
-        return
+        return False
     assert checked.info is not None
     digest = checked.info.content_hash
     if digest in known:
@@ -209,12 +214,12 @@ def _collect(
         report.issues.append(
             ImportIssue(c.ref, "DUPLICATE", f"the same image is already in the {known[digest]} dataset")
         )
-        return
+        return False
     previous = pending.get(digest)
     if previous is None:
         entry = NewEntry(checked.info, c.source_ref, c.labels, checked.boxes, source)
-        pending[digest] = _Pending(entry, c.ref, checked.data)
-        return
+        pending[digest] = _Pending(entry, c.ref)
+        return True
     merged = _merge(previous.entry, c.labels, checked.boxes, task)
     if merged is None:
         _fail(
@@ -226,13 +231,14 @@ def _collect(
                 f"({', '.join(c.labels) or 'none'} vs {', '.join(previous.entry.labels) or 'none'})",
             ),
         )
-        return
+        return False
     if merged == previous.entry:
         report.skipped += 1
         report.issues.append(ImportIssue(c.ref, "DUPLICATE", f"the same image as {previous.ref}"))
-        return
+        return False
     previous.entry = merged
     report.issues.append(ImportIssue(c.ref, "MERGED", f"the same image as {previous.ref}; labels merged"))
+    return False
 
 
 def _merge(entry: NewEntry, labels: Sequence[str], boxes: Sequence[Box], task: TaskType) -> NewEntry | None:
