@@ -1,0 +1,172 @@
+"""The Rekognition backend (moto's models.py): Rekognition's semantics over the core's use cases. It
+resolves ARNs, applies the rules the AWS API adds (ResourceInUse for duplicates and busy resources, a
+dataset's status, tags) and returns views that shapes.py serializes. It knows nothing of HTTP or JSON."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from visionloop.aws.datasets import DatasetsBackend, DatasetView
+from visionloop.aws.exceptions import (
+    InvalidParameterException,
+    ResourceInUseException,
+)
+from visionloop.aws.metadata import Metadata, VersionExtras
+from visionloop.aws.pagination import Page
+from visionloop.aws.resources import Resources
+from visionloop.core import projects, training
+from visionloop.core.entities import DatasetType, ModelVersion, Project, TaskType, VersionStatus
+from visionloop.core.services import Services
+from visionloop.errors import AlreadyExists, VisionloopError
+
+log = logging.getLogger("visionloop.aws")
+
+# a model version in one of these states cannot be deleted
+BUSY = (
+    VersionStatus.TRAINING_IN_PROGRESS,
+    VersionStatus.STARTING,
+    VersionStatus.RUNNING,
+    VersionStatus.STOPPING,
+)
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    arn: str
+    project: Project
+    datasets: list[DatasetView]
+
+
+@dataclass(frozen=True)
+class SummaryRef:
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
+class VersionView:
+    arn: str
+    version: ModelVersion
+    extras: VersionExtras | None
+    summary: SummaryRef | None
+
+
+class RekognitionBackend(DatasetsBackend):
+    def __init__(self, svc: Services, region: str, account: str) -> None:
+        super().__init__(svc, Resources(svc, region, account), Metadata(svc.store))
+
+    # --- projects ------------------------------------------------------------------------------------
+
+    def create_project(self, name: str, tags: dict[str, str]) -> str:
+        try:
+            project = projects.create_project(self.svc, name, TaskType.CLASSIFICATION)
+        except AlreadyExists as e:
+            raise ResourceInUseException(e.message) from None
+        arn = self.res.project_arn(project)
+        self.meta.add_tags(arn, tags)
+        return arn
+
+    def describe_projects(
+        self, names: Sequence[str] | None, page: Page
+    ) -> tuple[list[ProjectView], str | None]:
+        found = self.svc.repo.list_projects()
+        if names is not None:
+            found = [p for p in found if p.name in names]
+        chunk, token = page.slice(found)
+        return [self._project_view(p) for p in chunk], token
+
+    def _project_view(self, p: Project) -> ProjectView:
+        datasets = [self.dataset_view(p, d) for d in self.svc.repo.list_datasets(p.id)]
+        return ProjectView(self.res.project_arn(p), p, datasets)
+
+    def delete_project(self, arn: str) -> str:
+        project = self.res.project(arn)
+        if self.svc.repo.list_versions(project.id):
+            raise ResourceInUseException(
+                f"The project {arn} has model versions; delete them with DeleteProjectVersion first."
+            )
+        for d in self.svc.repo.list_datasets(project.id):
+            self.meta.forget(self.res.dataset_arn(project, d))
+        projects.delete_project(self.svc, project.name)
+        self.meta.forget(arn)
+        return "DELETING"
+
+    # --- model versions ------------------------------------------------------------------------------
+
+    def create_project_version(
+        self, project_arn: str, name: str, extras: VersionExtras, tags: dict[str, str]
+    ) -> str:
+        project = self.res.project(project_arn)
+        if any(v.name == name for v in self.svc.repo.list_versions(project.id)):
+            raise ResourceInUseException(f"The project already has a model version named {name!r}.")
+        if self.svc.repo.find_dataset(project.id, DatasetType.TRAIN) is None:
+            raise InvalidParameterException(
+                f"The project {project_arn} has no TRAIN dataset; create one with CreateDataset."
+            )
+        try:
+            version, _job = training.request_training(
+                self.svc, project.name, training.TrainingOptions(version_name=name)
+            )
+        except AlreadyExists as e:
+            raise ResourceInUseException(e.message) from None
+        arn = self.res.version_arn(project, version)
+        self.meta.set_version_extras(arn, extras)
+        self.meta.add_tags(arn, tags)
+        return arn
+
+    def describe_project_versions(
+        self, project_arn: str, names: Sequence[str] | None, page: Page
+    ) -> tuple[list[VersionView], str | None]:
+        project = self.res.project(project_arn)
+        versions = self.svc.repo.list_versions(project.id)[::-1]  # newest first, as AWS lists them
+        if names is not None:
+            versions = [v for v in versions if v.name in names]
+        chunk, token = page.slice(versions)
+        return [self._version_view(project, v) for v in chunk], token
+
+    def _version_view(self, project: Project, v: ModelVersion) -> VersionView:
+        arn = self.res.version_arn(project, v)
+        extras = self.meta.version_extras(arn)
+        return VersionView(arn, v, extras, self._summary(project, v, extras))
+
+    def _summary(self, project: Project, v: ModelVersion, extras: VersionExtras | None) -> SummaryRef | None:
+        """Where the evaluation summary lies in the OutputConfig bucket. It is copied there from the model
+        artifact the first time a trained version is described (the worker knows no OutputConfig)."""
+        if extras is None or v.artifact_key is None or v.f1 is None:
+            return None
+        name = training.summary_name(project.name, v.name)
+        ref = SummaryRef(extras.bucket, f"{extras.prefix}/{name}" if extras.prefix else name)
+        try:
+            if not self.svc.buckets.exists(ref.bucket, ref.key):
+                data = self.svc.store.get(training.MODELS_BUCKET, f"{v.artifact_key}/{name}")
+                self.svc.buckets.create_bucket(ref.bucket)
+                self.svc.buckets.put(ref.bucket, ref.key, data)
+        except VisionloopError as e:
+            log.warning("cannot copy the evaluation summary to s3://%s/%s: %s", ref.bucket, ref.key, e)
+            return None
+        return ref
+
+    def delete_project_version(self, arn: str) -> str:
+        _project, version = self.res.version(arn)
+        if version.status in BUSY:
+            raise ResourceInUseException(f"The model version {arn} is {version.status.value}.")
+        if version.artifact_key:
+            prefix = f"{version.artifact_key}/"
+            for obj in list(self.svc.store.list_objects(training.MODELS_BUCKET, prefix)):
+                self.svc.store.delete(training.MODELS_BUCKET, obj.key)
+        self.svc.repo.delete_version(version.id)
+        self.meta.forget(arn)
+        return "DELETING"
+
+    # --- tags ----------------------------------------------------------------------------------------
+
+    def tag_resource(self, arn: str, tags: dict[str, str]) -> None:
+        self.meta.add_tags(self.res.existing(arn), tags)
+
+    def untag_resource(self, arn: str, keys: Sequence[str]) -> None:
+        self.meta.remove_tags(self.res.existing(arn), keys)
+
+    def list_tags_for_resource(self, arn: str) -> dict[str, str]:
+        return self.meta.tags(self.res.existing(arn))

@@ -1,0 +1,152 @@
+"""The dataset half of the Rekognition backend. Imports run synchronously inside the request, so a dataset
+is never seen IN_PROGRESS; what AWS reports later as CREATE_FAILED (a manifest with too many invalid lines)
+is recorded as the dataset's status, and the call that created it still succeeds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from visionloop.aws.exceptions import (
+    InvalidParameterException,
+    InvalidS3ObjectException,
+    ResourceAlreadyExistsException,
+)
+from visionloop.aws.metadata import DatasetState, Metadata
+from visionloop.aws.pagination import Page
+from visionloop.aws.resources import Resources
+from visionloop.core import entries
+from visionloop.core.entities import Dataset, DatasetType, ImportReport, Project
+from visionloop.core.keys import ObjectRef, check_bucket, check_key
+from visionloop.core.services import Services
+from visionloop.errors import AlreadyExists, InvalidInput, InvalidKey, NotFound, VisionloopError
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    arn: str
+    dataset: Dataset
+    state: DatasetState
+    counts: entries.EntryCounts | None = None
+
+
+class DatasetsBackend:
+    def __init__(self, svc: Services, res: Resources, meta: Metadata) -> None:
+        self.svc, self.res, self.meta = svc, res, meta
+
+    def dataset_view(self, project: Project, dataset: Dataset, counts: bool = False) -> DatasetView:
+        arn = self.res.dataset_arn(project, dataset)
+        state = self.meta.dataset_state(arn) or DatasetState(
+            "CREATE_COMPLETE", "The dataset is ready.", "SUCCESS", dataset.created_at.timestamp()
+        )
+        if dataset.updated_at.timestamp() > state.updated:
+            state = DatasetState(state.status, state.message, state.code, dataset.updated_at.timestamp())
+        return DatasetView(arn, dataset, state, entries.entry_counts(self.svc, dataset) if counts else None)
+
+    def _record(self, arn: str, status: str, message: str, code: str = "SUCCESS") -> None:
+        self.meta.set_dataset_state(
+            arn, DatasetState(status, message, code, self.svc.clock.now().timestamp())
+        )
+
+    # --- CreateDataset -------------------------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        project_arn: str,
+        dataset_type: DatasetType,
+        manifest: ObjectRef | None,
+        source_arn: str | None,
+        tags: dict[str, str],
+    ) -> str:
+        project = self.res.project(project_arn)
+        if self.svc.repo.find_dataset(project.id, dataset_type) is not None:
+            raise ResourceAlreadyExistsException(
+                f"The project {project_arn} already has a {dataset_type.value.upper()} dataset."
+            )
+        source = self.res.dataset(source_arn)[1] if source_arn else None
+        if manifest is not None:
+            self._check_object(manifest)
+        try:
+            dataset = entries.create_dataset(self.svc, project, dataset_type)
+        except AlreadyExists as e:
+            raise ResourceAlreadyExistsException(e.message) from None
+        arn = self.res.dataset_arn(project, dataset)
+        self.meta.add_tags(arn, tags)
+        try:
+            if manifest is not None:
+                report = entries.fill_from_manifest(self.svc, project, dataset_type, manifest.uri())
+            elif source is not None:
+                report = entries.copy_entries(self.svc, project, dataset, source)
+            else:
+                report = ImportReport()
+        except VisionloopError as e:
+            code = "CLIENT_ERROR" if isinstance(e, InvalidInput | NotFound) else "SERVICE_ERROR"
+            self._record(arn, "CREATE_FAILED", e.message, code)
+            return arn
+        self._record(arn, "CREATE_COMPLETE", _outcome("The dataset was created", report))
+        return arn
+
+    def _check_object(self, ref: ObjectRef) -> None:
+        try:
+            found = self.svc.buckets.exists(check_bucket(ref.bucket), check_key(ref.key))
+        except InvalidKey as e:
+            raise InvalidS3ObjectException(f"Unable to get object s3://{ref.bucket}/{ref.key}: {e}") from None
+        if not found:
+            raise InvalidS3ObjectException(
+                f"Unable to get object metadata from S3 for s3://{ref.bucket}/{ref.key}. "
+                "Check object key, region and/or access permissions."
+            )
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def describe_dataset(self, arn: str) -> DatasetView:
+        project, dataset = self.res.dataset(arn)
+        return self.dataset_view(project, dataset, counts=True)
+
+    def list_dataset_entries(
+        self, arn: str, query: entries.EntryQuery, page: Page
+    ) -> tuple[list[str], str | None]:
+        project, dataset = self.res.dataset(arn)
+        lines = entries.entry_lines(self.svc, project, dataset, query, page.offset, page.limit + 1)
+        return lines[: page.limit], page.token_after(min(len(lines), page.limit), len(lines) > page.limit)
+
+    def list_dataset_labels(self, arn: str, page: Page) -> tuple[list[entries.LabelStat], str | None]:
+        _project, dataset = self.res.dataset(arn)
+        return page.slice(entries.label_stats(self.svc, dataset))
+
+    # --- changing ------------------------------------------------------------------------------------
+
+    def update_dataset_entries(self, arn: str, ground_truth: bytes) -> None:
+        project, dataset = self.res.dataset(arn)
+        report = entries.update_entries(self.svc, project, dataset, ground_truth)
+        outcome = _outcome(f"The dataset was updated: {report.updated} entries relabelled", report.added)
+        self._record(arn, "UPDATE_COMPLETE", outcome)
+
+    def distribute_dataset_entries(self, arns: Sequence[str]) -> None:
+        if len(arns) != 2:
+            raise InvalidParameterException(
+                "Give exactly two datasets: the TRAIN and the TEST dataset of a project."
+            )
+        (p1, d1), (p2, d2) = (self.res.dataset(a) for a in arns)
+        if p1.id != p2.id or d1.type is d2.type:
+            raise InvalidParameterException("Give the TRAIN and the TEST dataset of the same project.")
+        train, test = (d1, d2) if d1.type is DatasetType.TRAIN else (d2, d1)
+        record = entries.distribute_entries(self.svc, p1, train, test)
+        message = f"Entries distributed: {record.train_count} in TRAIN, {record.test_count} in TEST."
+        for d in (train, test):
+            self._record(self.res.dataset_arn(p1, d), "UPDATE_COMPLETE", message)
+
+    def delete_dataset(self, arn: str) -> None:
+        _project, dataset = self.res.dataset(arn)
+        entries.delete_dataset(self.svc, dataset)
+        self.meta.forget(arn)
+
+
+def _outcome(done: str, report: ImportReport) -> str:
+    text = f"{done}: {report.imported} entries added"
+    if report.skipped:
+        text += f", {report.skipped} duplicates skipped"
+    if report.failed:
+        first = next((i for i in report.issues if i.code not in ("DUPLICATE", "MERGED")), report.issues[0])
+        text += f", {report.failed} rejected (first: {first.ref}: {first.code}: {first.message})"
+    return text + "."

@@ -1,0 +1,129 @@
+"""AWS errors as classes that carry their code and HTTP status (moto's exceptions.py), and the one map
+from visionloop.errors to them.
+
+botocore raises ``client.exceptions.<Code>`` when the JSON body's ``__type`` names a modelled error, so
+every error leaves as ``{"__type", "Code", "Message", "message"}``. Client mistakes are 4xx: SDKs retry
+5xx, so only server faults are 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from visionloop import errors
+
+
+class AwsError(Exception):
+    """Base of the errors the AWS layer answers with; the class name is the AWS error code."""
+
+    status = 400
+    default_message = "Request has invalid parameters."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    @property
+    def code(self) -> str:
+        return type(self).__name__
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return {
+            "__type": self.code,
+            "Code": self.code,
+            "Logref": request_id,
+            "Message": self.message,
+            "message": self.message,
+        }
+
+
+# --- modelled in Rekognition's API ---------------------------------------------------------------------
+
+
+class AccessDeniedException(AwsError):
+    default_message = "You are not authorized to perform the action."
+
+
+class ImageTooLargeException(AwsError):
+    default_message = "Image size is too large."
+
+
+class InvalidImageFormatException(AwsError):
+    default_message = "Request has invalid image format."
+
+
+class InvalidPaginationTokenException(AwsError):
+    default_message = "Invalid Token"
+
+
+class InvalidParameterException(AwsError):
+    default_message = "Request has invalid parameters."
+
+
+class InvalidS3ObjectException(AwsError):
+    default_message = (
+        "Unable to get object metadata from S3. Check object key, region and/or access permissions."
+    )
+
+
+class LimitExceededException(AwsError):
+    default_message = "A service limit was exceeded."
+
+
+class ResourceAlreadyExistsException(AwsError):
+    default_message = "The resource already exists."
+
+
+class ResourceInUseException(AwsError):
+    default_message = "The resource is in use."
+
+
+class ResourceNotFoundException(AwsError):
+    default_message = "The resource does not exist."
+
+
+class ResourceNotReadyException(AwsError):
+    default_message = "The resource is not ready."
+
+
+class InternalServerError(AwsError):
+    status = 500
+    default_message = "Amazon Rekognition experienced a service issue. Try your call again."
+
+
+# --- AWS JSON protocol errors (not in the model; botocore raises a plain ClientError) -------------------
+
+
+class UnknownOperationException(AwsError):
+    default_message = "The operation is not supported by this server."
+
+
+class SerializationException(AwsError):
+    default_message = "The request body is not valid JSON of the expected shape."
+
+
+class ValidationException(AwsError):
+    default_message = "The request failed to satisfy a constraint."
+
+
+# --- the one map from the domain errors ------------------------------------------------------------------
+
+DOMAIN: tuple[tuple[type[errors.VisionloopError], type[AwsError]], ...] = (
+    (errors.ImageTooLarge, ImageTooLargeException),
+    (errors.InvalidImage, InvalidImageFormatException),
+    (errors.InvalidInput, InvalidParameterException),  # InvalidKey, InvalidManifest too
+    (errors.NotFound, ResourceNotFoundException),
+    (errors.AlreadyExists, ResourceAlreadyExistsException),
+    (errors.NotReady, ResourceNotReadyException),
+    (errors.Conflict, ResourceInUseException),
+    (errors.NotFitted, InternalServerError),
+    (errors.Unavailable, InternalServerError),
+    (errors.StorageError, InternalServerError),
+)
+
+
+def from_domain(exc: errors.VisionloopError) -> AwsError:
+    """The AWS error for a domain error, keeping its message; unknown kinds are server faults."""
+    for domain, aws in DOMAIN:
+        if isinstance(exc, domain):
+            return aws(exc.message)
+    return InternalServerError(exc.message)

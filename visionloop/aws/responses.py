@@ -1,0 +1,239 @@
+"""One method per supported Rekognition operation, named after it in snake_case (moto's responses.py):
+parse and check the parameters, call the backend once, serialize. Adding an operation is adding a method;
+the dispatcher, the docs' operations table and its test pick it up from this class."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from visionloop.aws import shapes
+from visionloop.aws.backend import RekognitionBackend
+from visionloop.aws.exceptions import InvalidParameterException, UnknownOperationException, from_domain
+from visionloop.aws.metadata import VersionExtras
+from visionloop.aws.pagination import page
+from visionloop.aws.params import BUCKET, NAME, Params, s3_object
+from visionloop.core.entities import DatasetType
+from visionloop.core.entries import EntryQuery
+from visionloop.core.keys import check_bucket, check_key
+from visionloop.errors import VisionloopError
+
+Json = dict[str, Any]
+DESCRIPTION = re.compile(r"^[a-zA-Z0-9\-_. ()':,;?]+$")
+NONBLANK = re.compile(r".*\S.*", re.DOTALL)
+FEATURES = ("CONTENT_MODERATION", "CUSTOM_LABELS")
+MAX_CHANGES_BYTES = 5 * 1024 * 1024
+
+
+class RekognitionResponse:
+    def __init__(self, backend: RekognitionBackend, params: Params) -> None:
+        self.backend = backend
+        self.params = params
+
+    # --- projects ------------------------------------------------------------------------------------
+
+    def create_project(self) -> Json:
+        """Creates a Custom Labels project; the first labelled data it receives decides its task."""
+        p = self.params
+        name = p.required_string("ProjectName", max_len=255, pattern=NAME)
+        if p.enum("Feature", FEATURES) == "CONTENT_MODERATION":
+            raise InvalidParameterException("Only CUSTOM_LABELS projects are supported; adapters are not.")
+        if p.enum("AutoUpdate", ("ENABLED", "DISABLED")) == "ENABLED":
+            raise InvalidParameterException(
+                "AutoUpdate applies to adapter projects, which are not supported."
+            )
+        return {"ProjectArn": self.backend.create_project(name, p.tags())}
+
+    def describe_projects(self) -> Json:
+        """Lists projects with their datasets; ProjectNames and Features filters, pagination."""
+        p = self.params
+        names = p.strings("ProjectNames", min_items=1, max_items=10, max_len=255, pattern=NAME)
+        features = p.strings("Features", min_items=1, max_items=2)
+        for f in features or ():
+            if f not in FEATURES:
+                raise InvalidParameterException(
+                    f"Unknown feature {f!r}; use CUSTOM_LABELS or CONTENT_MODERATION."
+                )
+        if features is not None and "CUSTOM_LABELS" not in features:
+            names = []  # every project here is a Custom Labels project
+        pg = page(p, "DescribeProjects", {"names": names})
+        views, token = self.backend.describe_projects(names, pg)
+        return _paged("ProjectDescriptions", [shapes.project_description(v) for v in views], token)
+
+    def delete_project(self) -> Json:
+        """Deletes a project and its datasets; ResourceInUseException while it has model versions."""
+        return {"Status": self.backend.delete_project(self.params.arn("ProjectArn"))}
+
+    # --- datasets ------------------------------------------------------------------------------------
+
+    def create_dataset(self) -> Json:
+        """Creates the TRAIN or TEST dataset: empty, from a Ground Truth manifest, or a copy."""
+        p = self.params
+        project_arn = p.arn("ProjectArn")
+        dataset_type = DatasetType(str(p.enum("DatasetType", ("TRAIN", "TEST"), required=True)).lower())
+        manifest, source_arn = None, None
+        source = p.struct("DatasetSource")
+        if source is not None:
+            ground_truth = source.struct("GroundTruthManifest")
+            source_arn = source.optional_arn("DatasetArn")
+            if (ground_truth is None) == (source_arn is None):
+                raise InvalidParameterException(
+                    "DatasetSource needs exactly one of GroundTruthManifest and DatasetArn."
+                )
+            if ground_truth is not None:
+                manifest = s3_object(ground_truth.required_struct("S3Object"))
+        arn = self.backend.create_dataset(project_arn, dataset_type, manifest, source_arn, p.tags())
+        return {"DatasetArn": arn}
+
+    def describe_dataset(self) -> Json:
+        """Describes a dataset: status, status message and entry statistics."""
+        view = self.backend.describe_dataset(self.params.arn("DatasetArn"))
+        return {"DatasetDescription": shapes.dataset_description(view)}
+
+    def list_dataset_entries(self) -> Json:
+        """Lists entries as Ground Truth JSON lines, with all four filters and pagination."""
+        p = self.params
+        arn = p.arn("DatasetArn")
+        query = EntryQuery(
+            labels=tuple(p.strings("ContainsLabels", min_items=1, max_items=10, max_len=255) or ()),
+            labeled=p.boolean("Labeled"),
+            source_ref_contains=p.string("SourceRefContains", min_len=1, max_len=2048, pattern=NONBLANK),
+            has_errors=p.boolean("HasErrors"),
+        )
+        pg = page(p, "ListDatasetEntries", {"arn": arn, "query": query.__dict__})
+        lines, token = self.backend.list_dataset_entries(arn, query, pg)
+        return _paged("DatasetEntries", lines, token)
+
+    def list_dataset_labels(self) -> Json:
+        """Lists the labels of a dataset's entries with entry and bounding-box counts."""
+        p = self.params
+        arn = p.arn("DatasetArn")
+        stats, token = self.backend.list_dataset_labels(arn, page(p, "ListDatasetLabels", {"arn": arn}))
+        return _paged("DatasetLabelDescriptions", [shapes.label_description(s) for s in stats], token)
+
+    def update_dataset_entries(self) -> Json:
+        """Adds or relabels entries from Ground Truth JSON lines, keyed by source-ref."""
+        p = self.params
+        arn = p.arn("DatasetArn")
+        changes = p.required_struct("Changes").blob("GroundTruth", required=True, max_bytes=MAX_CHANGES_BYTES)
+        assert changes is not None
+        self.backend.update_dataset_entries(arn, changes)
+        return {}
+
+    def distribute_dataset_entries(self) -> Json:
+        """Moves 20% of the TRAIN entries (stratified by label) into the project's empty TEST dataset."""
+        datasets = self.params.structs("Datasets", min_items=2, max_items=2) or []
+        self.backend.distribute_dataset_entries([d.arn("Arn") for d in datasets])
+        return {}
+
+    def delete_dataset(self) -> Json:
+        """Deletes a dataset and its entries."""
+        self.backend.delete_dataset(self.params.arn("DatasetArn"))
+        return {}
+
+    # --- model versions ------------------------------------------------------------------------------
+
+    def create_project_version(self) -> Json:
+        """Trains a model version on the project's datasets; the evaluation summary goes to OutputConfig."""
+        p = self.params
+        project_arn = p.arn("ProjectArn")
+        name = p.required_string("VersionName", max_len=255, pattern=NAME)
+        output = p.required_struct("OutputConfig")
+        bucket = output.string("S3Bucket", min_len=3, max_len=255, pattern=BUCKET)
+        prefix = output.string("S3KeyPrefix", max_len=1024) or ""
+        if bucket is None:
+            raise InvalidParameterException("OutputConfig.S3Bucket is required.")
+        description = p.string("VersionDescription", min_len=1, max_len=255, pattern=DESCRIPTION)
+        p.string("KmsKeyId", min_len=1, max_len=2048)  # accepted; the local store does not encrypt
+        for legacy in ("TrainingData", "TestingData", "FeatureConfig"):
+            if p.has(legacy):
+                raise InvalidParameterException(
+                    f"{legacy} is not supported: create the project's datasets with CreateDataset instead."
+                )
+        extras = VersionExtras(_checked_bucket(bucket), _checked_prefix(prefix), description)
+        return {"ProjectVersionArn": self.backend.create_project_version(project_arn, name, extras, p.tags())}
+
+    def describe_project_versions(self) -> Json:
+        """Lists model versions newest first, with status, EvaluationResult and pagination."""
+        p = self.params
+        project_arn = p.arn("ProjectArn")
+        names = p.strings("VersionNames", min_items=1, max_items=10, max_len=255, pattern=NAME)
+        pg = page(p, "DescribeProjectVersions", {"arn": project_arn, "names": names})
+        views, token = self.backend.describe_project_versions(project_arn, names, pg)
+        return _paged("ProjectVersionDescriptions", [shapes.version_description(v) for v in views], token)
+
+    def delete_project_version(self) -> Json:
+        """Deletes a model version and its artifact; ResourceInUseException while training or running."""
+        arn = self.params.arn("ProjectVersionArn")
+        return {"Status": self.backend.delete_project_version(arn)}
+
+    # --- tags ----------------------------------------------------------------------------------------
+
+    def tag_resource(self) -> Json:
+        """Adds tags to a project, model version or dataset."""
+        p = self.params
+        self.backend.tag_resource(p.arn("ResourceArn"), p.tags(required=True))
+        return {}
+
+    def untag_resource(self) -> Json:
+        """Removes tags by key."""
+        p = self.params
+        keys = p.strings("TagKeys", max_items=200, max_len=128) or []
+        self.backend.untag_resource(p.arn("ResourceArn"), keys)
+        return {}
+
+    def list_tags_for_resource(self) -> Json:
+        """Lists the tags of a project, model version or dataset."""
+        return {"Tags": self.backend.list_tags_for_resource(self.params.arn("ResourceArn"))}
+
+
+# --- helpers shared by the operations ------------------------------------------------------------------
+
+
+def _checked_bucket(bucket: str) -> str:
+    try:
+        return check_bucket(bucket)
+    except VisionloopError as e:
+        raise InvalidParameterException(f"OutputConfig.S3Bucket: {e}") from None
+
+
+def _checked_prefix(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    if prefix:
+        try:
+            check_key(prefix)
+        except VisionloopError as e:
+            raise InvalidParameterException(f"OutputConfig.S3KeyPrefix: {e}") from None
+    return prefix
+
+
+def _paged(key: str, items: list[Any], token: str | None) -> Json:
+    return {key: items, "NextToken": token} if token else {key: items}
+
+
+# --- dispatch ------------------------------------------------------------------------------------------
+
+Handler = Callable[[RekognitionResponse], Json]
+
+
+def _camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+OPERATIONS: dict[str, Handler] = {
+    _camel(name): fn
+    for name, fn in vars(RekognitionResponse).items()
+    if callable(fn) and not name.startswith("_")
+}
+
+
+def dispatch(backend: RekognitionBackend, operation: str, body: dict[str, Any]) -> Json:
+    """Run ``operation`` (e.g. "CreateProject") on ``body``; domain errors leave as AWS errors."""
+    handler = OPERATIONS.get(operation)
+    if handler is None:
+        raise UnknownOperationException(f"{operation} is not supported by this server.")
+    try:
+        return handler(RekognitionResponse(backend, Params(body)))
+    except VisionloopError as e:
+        raise from_domain(e) from e

@@ -1,0 +1,86 @@
+"""The AWS JSON 1.1 endpoint: ``POST /`` with ``X-Amz-Target: RekognitionService.<Operation>`` and a JSON
+body. Every answer is JSON with ``Content-Type: application/x-amz-json-1.1`` and an ``x-amzn-RequestId``;
+every failure is an AWS error body, never a stack trace."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from visionloop.aws.auth import authenticator
+from visionloop.aws.backend import RekognitionBackend
+from visionloop.aws.exceptions import (
+    AwsError,
+    InternalServerError,
+    SerializationException,
+    UnknownOperationException,
+)
+from visionloop.aws.responses import dispatch
+
+log = logging.getLogger("visionloop.aws")
+CONTENT_TYPE = "application/x-amz-json-1.1"
+TARGET_PREFIX = "RekognitionService."
+
+router = APIRouter()
+
+
+@router.post("/", include_in_schema=False)
+async def aws_json(request: Request) -> Response:
+    body = await request.body()
+    request_id = str(uuid.uuid4())
+    status, doc = await run_in_threadpool(handle, request.app.state, request.headers, body, request_id)
+    headers = {"x-amzn-RequestId": request_id}
+    if status != 200:
+        headers["X-Amzn-ErrorType"] = str(doc["__type"])
+    return Response(json.dumps(doc), status_code=status, media_type=CONTENT_TYPE, headers=headers)
+
+
+def handle(
+    state: Any, headers: Mapping[str, str], body: bytes, request_id: str
+) -> tuple[int, dict[str, Any]]:
+    """Authenticate, decode, dispatch; return (HTTP status, JSON document)."""
+    try:
+        authenticator(state).authenticate("POST", "/", headers, body)
+        operation = _operation(headers.get("x-amz-target"))
+        return 200, dispatch(_backend(state), operation, _decode(body))
+    except AwsError as e:
+        return e.status, e.body(request_id)
+    except Exception:  # a bug or an outage: log it, answer without internals
+        log.exception("request %s failed", request_id)
+        error = InternalServerError()
+        return error.status, error.body(request_id)
+
+
+def _operation(target: str | None) -> str:
+    if not target:
+        raise UnknownOperationException("The request has no X-Amz-Target header.")
+    if not target.startswith(TARGET_PREFIX):
+        raise UnknownOperationException(f"{target} is not an operation of this server.")
+    return target[len(TARGET_PREFIX) :]
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise SerializationException("The request body is not valid JSON.") from None
+    if not isinstance(doc, dict):
+        raise SerializationException("The request body must be a JSON object.")
+    return doc
+
+
+def _backend(state: Any) -> RekognitionBackend:
+    backend: RekognitionBackend | None = getattr(state, "rekognition", None)
+    if backend is None:
+        settings = state.settings
+        backend = RekognitionBackend(state.services, settings.region, settings.account_id)
+        state.rekognition = backend
+    return backend
