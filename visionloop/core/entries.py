@@ -26,12 +26,18 @@ from visionloop.core.entities import (
     TaskType,
 )
 from visionloop.core.images import load_image
-from visionloop.core.importing import BOX_TOLERANCE_PX, Candidate, manifest_candidates, run_import
+from visionloop.core.importing import (
+    BOX_TOLERANCE_PX,
+    Candidate,
+    manifest_candidates,
+    run_import,
+    too_many_invalid,
+)
 from visionloop.core.manifests import ManifestLine, PixelBox, dumps_line, manifest_line, parse_manifest
 from visionloop.core.ports import EntryFilter
 from visionloop.core.services import Services
 from visionloop.core.splitting import split_dataset
-from visionloop.errors import AlreadyExists, InvalidInput
+from visionloop.errors import AlreadyExists, InvalidInput, InvalidManifest
 
 MAX_INVALID_FRACTION = 0.2  # Custom Labels fails a manifest with more invalid lines than this
 PAGE = 1000  # entries read at a time when a filter or a count runs over a whole dataset
@@ -86,18 +92,29 @@ def fill_from_manifest(
     """Import a Ground Truth manifest; refused whole (InvalidManifest) when more than 20% of its lines
     are invalid. A project without entries first takes the task the manifest's lines imply."""
     if _is_blank(svc, project):
-        lines = list(parse_manifest(read_manifest_text(svc, manifest_uri).splitlines()))
-        adopt_task(svc, project, infer_task(p for p in lines if isinstance(p, ManifestLine)))
-    return import_manifest(
+        parsed = parse_manifest(read_manifest_text(svc, manifest_uri).splitlines())
+        adopt_task(svc, project, infer_task(p for p in parsed if isinstance(p, ManifestLine)))
+    report = import_manifest(
         svc, project.name, manifest_uri, dataset_type, max_invalid_fraction=MAX_INVALID_FRACTION
     )
+    # import_manifest refuses on bad lines before importing; lines whose images or labels fail the
+    # import checks count too (Custom Labels adds up every rule), so undo such an import
+    total = report.imported + report.skipped + report.failed + sum(i.code == "MERGED" for i in report.issues)
+    if too_many_invalid(report, total, MAX_INVALID_FRACTION):
+        svc.repo.delete_entries(report.entry_ids)
+        first = next(i for i in report.issues if i.code not in ("DUPLICATE", "MERGED"))
+        raise InvalidManifest(
+            f"{report.failed} of {total} manifest lines are invalid (more than {MAX_INVALID_FRACTION:.0%}); "
+            f"first: {first.ref}: {first.code}: {first.message}",
+            code="ERROR_TOO_MANY_INVALID_ROWS_IN_MANIFEST",
+        )
+    return report
 
 
 def copy_entries(svc: Services, project: Project, dataset: Dataset, source: Dataset) -> ImportReport:
     """Copy the entries of ``source`` (any project) into ``dataset`` through the import checks."""
     if _is_blank(svc, project):
-        source_project = next(p for p in svc.repo.list_projects() if p.id == source.project_id)
-        project = adopt_task(svc, project, source_project.task)
+        project = adopt_task(svc, project, svc.repo.get_project_by_id(source.project_id).task)
     items = [_copy_candidate(svc, e) for e in _all_entries(svc, source)]
     return run_import(svc, project, dataset, items)
 
