@@ -1,0 +1,146 @@
+"""One real server for the whole AWS suite: uvicorn in a thread on a free port, over a data folder in tmp,
+with no worker processes (``workers=0``). Training jobs run in a worker thread of the test process with
+the fake colour engine (a real TrainingEngine), through the worker's own ``run_job``. boto3 talks to the
+server over HTTP exactly as it would to AWS, with dummy credentials."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import count
+
+import boto3
+import pytest
+import uvicorn
+from botocore.config import Config
+
+from tests.factories import classification_line, image_bytes
+from visionloop.api.app import create_app
+from visionloop.bootstrap import build_services
+from visionloop.core.services import Services
+from visionloop.engines.fake import ColourEngine
+from visionloop.settings import Settings, load_settings
+from visionloop.workflows.worker import run_job
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+COLOURS = {"red": (210, 30, 30), "blue": (30, 40, 210), "green": (30, 200, 40)}
+
+
+@dataclass
+class Worker:
+    """Runs queued training jobs with the colour engine while the gate is open."""
+
+    svc: Services
+    settings: Settings
+    gate: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def loop(self) -> None:
+        engine = ColourEngine()
+        while not self.stop.is_set():
+            job = self.svc.repo.claim_job(self.svc.clock.now()) if self.gate.is_set() else None
+            if job is None:
+                self.stop.wait(0.05)
+                continue
+            run_job(self.svc, engine, job, self.settings.region, self.settings.account_id)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        self.gate.clear()
+        try:
+            yield
+        finally:
+            self.gate.set()
+
+
+@dataclass
+class Server:
+    url: str
+    svc: Services  # the server's own services: tests fill buckets through them
+    settings: Settings
+    worker: Worker
+    names: Iterator[int] = field(default_factory=count)
+
+    def name(self, stem: str) -> str:
+        """A project name no other test uses (the server is shared by the session)."""
+        return f"{stem}-{next(self.names)}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("aws") / "var"
+    settings = load_settings(
+        {"data_dir": str(data), "workers": 0, "region": REGION, "account_id": ACCOUNT}, environ={}
+    )
+    svc = build_services(settings)
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(svc, settings), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    http = uvicorn.Server(config)
+    http_thread = threading.Thread(target=http.run, daemon=True)
+    http_thread.start()
+    deadline = time.monotonic() + 20
+    while not http.started:
+        assert http_thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    worker = Worker(build_services(settings), settings)
+    worker.gate.set()
+    worker_thread = threading.Thread(target=worker.loop, daemon=True)
+    worker_thread.start()
+    try:
+        yield Server(f"http://127.0.0.1:{port}", svc, settings, worker)
+    finally:
+        worker.stop.set()
+        http.should_exit = True
+        worker_thread.join(10)
+        http_thread.join(10)
+        worker.svc.repo.close()
+        svc.repo.close()
+
+
+@pytest.fixture(scope="session")
+def rek(server: Server) -> object:
+    """A Rekognition client; no retries, so every error is seen as the server sent it."""
+    return boto3.client(
+        "rekognition",
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )
+
+
+def put_labelled_images(
+    server: Server, bucket: str, prefix: str, counts: dict[str, int], start: int = 0
+) -> list[str]:
+    """Store ``counts[label]`` distinct images per label under ``s3://bucket/prefix/<label>_<i>.jpg``
+    and return their classification manifest lines."""
+    server.svc.buckets.create_bucket(bucket)
+    lines = []
+    for label, n in counts.items():
+        r, g, b = COLOURS[label]
+        for i in range(start, start + n):
+            key = f"{prefix}/{label}_{i}.jpg"
+            server.svc.buckets.put(bucket, key, image_bytes(96, 80, (r + i % 20, g + i % 13, b)))
+            lines.append(classification_line(f"s3://{bucket}/{key}", label))
+    return lines
+
+
+def put_manifest(server: Server, bucket: str, key: str, lines: list[str]) -> dict[str, str]:
+    """Store a manifest and return the S3Object that names it."""
+    server.svc.buckets.create_bucket(bucket)
+    server.svc.buckets.put(bucket, key, ("\n".join(lines) + "\n").encode())
+    return {"Bucket": bucket, "Name": key}
