@@ -40,18 +40,24 @@ class Worker:
     gate: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
 
+    busy: threading.Lock = field(default_factory=threading.Lock)
+
     def loop(self) -> None:
         engine = ColourEngine()
         while not self.stop.is_set():
-            job = self.svc.repo.claim_job(self.svc.clock.now()) if self.gate.is_set() else None
+            with self.busy:
+                job = self.svc.repo.claim_job(self.svc.clock.now()) if self.gate.is_set() else None
+                if job is not None:
+                    run_job(self.svc, engine, job, self.settings.region, self.settings.account_id)
             if job is None:
                 self.stop.wait(0.05)
-                continue
-            run_job(self.svc, engine, job, self.settings.region, self.settings.account_id)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
+        """No job is claimed inside the block (a job being run when it starts is finished first)."""
         self.gate.clear()
+        with self.busy:
+            pass
         try:
             yield
         finally:
