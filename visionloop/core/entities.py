@@ -214,6 +214,17 @@ class ModelVersion:
     evaluation: dict[str, object] | None = None  # metrics, as the engine reported them
     params: dict[str, object] = field(default_factory=dict)  # recipe and chosen hyper-parameters
     training_seconds: float | None = None
+    # serving (StartProjectVersion / StopProjectVersion)
+    min_inference_units: int | None = None  # as last requested; None until first started
+    max_inference_units: int | None = None  # as last requested (equal to min: no autoscaling)
+    inference_units: int = 0  # units serving now
+    started_at: datetime | None = None  # when it last became RUNNING
+    stopped_at: datetime | None = None  # when it last became STOPPED
+    last_used_at: datetime | None = None  # last detection, recorded when it stops
+    load_seconds: float | None = None  # what its last start cost, in seconds
+    idle_timeout_seconds: float | None = None  # stop (scale to zero) after this long without requests
+    auto_start: bool = False  # a request to a version stopped for idleness starts it again
+    idle_stopped_at: datetime | None = None  # set when the idle timeout stopped it
 
 
 class JobStatus(StrEnum):

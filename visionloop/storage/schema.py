@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -107,6 +109,17 @@ model_versions = Table(
     Column("evaluation", Text, nullable=True),  # JSON
     Column("params", Text, nullable=False),  # JSON
     Column("training_seconds", Float, nullable=True),
+    # serving (migration 0003)
+    Column("min_inference_units", Integer, nullable=True),
+    Column("max_inference_units", Integer, nullable=True),
+    Column("inference_units", Integer, nullable=False, server_default="0"),
+    Column("started_at", DateTime, nullable=True),
+    Column("stopped_at", DateTime, nullable=True),
+    Column("last_used_at", DateTime, nullable=True),
+    Column("load_seconds", Float, nullable=True),
+    Column("idle_timeout_seconds", Float, nullable=True),
+    Column("auto_start", Boolean, nullable=False, server_default=false()),
+    Column("idle_stopped_at", DateTime, nullable=True),
     UniqueConstraint("project_id", "name", name="uq_versions_project_name"),
 )
 

@@ -446,6 +446,22 @@ class SqlRepository:
             raise NotFound(f"model version {version_id} does not exist")
         return self.get_version_by_id(version_id)
 
+    def transition_version(
+        self, version_id: int, from_statuses: Sequence[VersionStatus], **changes: object
+    ) -> ModelVersion | None:
+        allowed = {c.name for c in t.model_versions.columns} - {"id", "project_id", "name", "created_at"}
+        values = _encode_changes(changes, allowed)
+        with self._write() as conn:
+            done = conn.execute(
+                update(t.model_versions)
+                .where(
+                    t.model_versions.c.id == version_id,
+                    t.model_versions.c.status.in_([s.value for s in from_statuses]),
+                )
+                .values(**values)
+            )
+        return self.get_version_by_id(version_id) if done.rowcount else None
+
     def delete_version(self, version_id: int) -> None:
         with self._write() as conn:
             conn.execute(delete(t.model_versions).where(t.model_versions.c.id == version_id))
@@ -513,7 +529,14 @@ class SqlRepository:
 
 
 _JSON_VERSION_FIELDS = {"thresholds", "evaluation", "params"}
-_DATETIME_FIELDS = {"training_ended_at", "started_at", "finished_at"}
+_DATETIME_FIELDS = {
+    "training_ended_at",
+    "started_at",
+    "finished_at",
+    "stopped_at",
+    "last_used_at",
+    "idle_stopped_at",
+}
 
 
 def _encode_changes(changes: dict[str, object], allowed: set[str]) -> dict[str, object]:
@@ -552,6 +575,16 @@ def _version(m: Any) -> ModelVersion:
         evaluation=json.loads(m["evaluation"]) if m["evaluation"] else None,
         params=json.loads(m["params"]),
         training_seconds=m["training_seconds"],
+        min_inference_units=m["min_inference_units"],
+        max_inference_units=m["max_inference_units"],
+        inference_units=m["inference_units"],
+        started_at=_utc(m["started_at"]) if m["started_at"] else None,
+        stopped_at=_utc(m["stopped_at"]) if m["stopped_at"] else None,
+        last_used_at=_utc(m["last_used_at"]) if m["last_used_at"] else None,
+        load_seconds=m["load_seconds"],
+        idle_timeout_seconds=m["idle_timeout_seconds"],
+        auto_start=bool(m["auto_start"]),
+        idle_stopped_at=_utc(m["idle_stopped_at"]) if m["idle_stopped_at"] else None,
     )
 
 
