@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.services import Services
 from visionloop.imaging import PillowInspector
 from visionloop.settings import Settings
 from visionloop.storage import open_object_store, open_repository
+
+if TYPE_CHECKING:
+    from visionloop.core.serving import Serving
+    from visionloop.workflows.inference import EngineFactory
 
 
 def build_services(settings: Settings) -> Services:
@@ -19,8 +26,39 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def build_engine(settings: Settings) -> TrainingEngine:
+def build_engine(settings: Settings, num_threads: int | None = None) -> TrainingEngine:
     """The machine-learning engine (imported lazily: serving without training needs none of it)."""
     from visionloop.engines.classification import ClassificationEngine
 
-    return ClassificationEngine(cache_dir=settings.resolved_cache_dir)
+    return ClassificationEngine(cache_dir=settings.resolved_cache_dir, num_threads=num_threads)
+
+
+def fake_engine(num_threads: int = 1) -> TrainingEngine:
+    """The deterministic colour engine (engines.fake), for tests: an EngineFactory like the real one."""
+    from visionloop.engines.fake import ColourEngine
+
+    return ColourEngine()
+
+
+def build_serving(settings: Settings, engine_factory: EngineFactory | None = None) -> Serving:
+    """The inference host (worker processes, created lazily) with the serving policy from settings.
+    Every unit process builds its engine with ``engine_factory(threads)``; the default is the real
+    engine of build_engine."""
+    from visionloop.core.serving import Serving, ServingPolicy
+    from visionloop.workflows.inference import ProcessInferenceHost
+
+    host = ProcessInferenceHost(
+        engine_factory or functools.partial(build_engine, settings),
+        threads=settings.inference_threads,
+        max_batch=settings.inference_max_batch,
+        start_timeout=settings.inference_start_timeout,
+    )
+    policy = ServingPolicy(
+        scale_up_seconds=settings.inference_scale_up_seconds,
+        scale_down_seconds=settings.inference_scale_down_seconds,
+        idle_timeout_seconds=settings.inference_idle_minutes * 60 or None,
+        auto_start=settings.inference_auto_start,
+        auto_start_wait_seconds=settings.inference_start_timeout,
+        restore_on_restart=settings.inference_restore,
+    )
+    return Serving(host, policy)

@@ -45,6 +45,36 @@ def _level(value: str) -> str:
     return level
 
 
+def _bool(value: str) -> bool:
+    low = value.strip().lower()
+    if low in {"1", "true", "yes", "on"}:
+        return True
+    if low in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _non_negative(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError("must be a number ≥ 0")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be ≥ 1")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be ≥ 0")
+    return number
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "./var", "Folder for all embedded data: database, object store, buckets, caches."),
     Setting("host", "127.0.0.1", "Address the server listens on."),
@@ -68,6 +98,59 @@ SETTINGS: tuple[Setting, ...] = (
         "Job worker processes the server starts (0: none; run `visionloop worker` yourself).",
         int,
     ),
+    Setting(
+        "inference_threads",
+        0,
+        "CPU threads for the inference units of one model version, shared equally between its units "
+        "(at least 1 each); 0 means one per core.",
+        _non_negative_int,
+    ),
+    Setting(
+        "inference_max_batch",
+        8,
+        "Most images an inference unit predicts in one batch when requests queue up.",
+        _positive_int,
+    ),
+    Setting(
+        "inference_restore",
+        True,
+        "At start, load again the versions that were RUNNING or STARTING when the server stopped "
+        "(false: mark them STOPPED).",
+        _bool,
+    ),
+    Setting(
+        "inference_scale_up_seconds",
+        2.0,
+        "A version with MaxInferenceUnits above its units gets one more unit when its queue stays "
+        "deep (2 waiting requests per unit) this long.",
+        _non_negative,
+    ),
+    Setting(
+        "inference_scale_down_seconds",
+        60.0,
+        "A version above MinInferenceUnits gives back a unit after it had one to spare this long.",
+        _non_negative,
+    ),
+    Setting(
+        "inference_idle_minutes",
+        0.0,
+        "Default idle timeout: stop (scale to zero) a version nobody called for this many minutes; "
+        "0 means never. A start request can set its own.",
+        _non_negative,
+    ),
+    Setting(
+        "inference_auto_start",
+        False,
+        "Default for starts: a detection request to a version stopped by the idle timeout starts it "
+        "again and waits for it.",
+        _bool,
+    ),
+    Setting(
+        "inference_start_timeout",
+        300.0,
+        "Seconds an inference unit may take to load its model before the start is FAILED.",
+        _non_negative,
+    ),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -85,6 +168,14 @@ class Settings:
     account_id: str = "123456789012"
     log_level: str = "INFO"
     workers: int = 1
+    inference_threads: int = 0
+    inference_max_batch: int = 8
+    inference_restore: bool = True
+    inference_scale_up_seconds: float = 2.0
+    inference_scale_down_seconds: float = 60.0
+    inference_idle_minutes: float = 0.0
+    inference_auto_start: bool = False
+    inference_start_timeout: float = 300.0
 
     @property
     def data_path(self) -> Path:

@@ -4,6 +4,7 @@ visionloop.imaging implement them; tests use the real adapters on temporary dire
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -22,6 +23,7 @@ from visionloop.core.entities import (
     Project,
     SplitRecord,
     TaskType,
+    VersionStatus,
 )
 
 
@@ -154,6 +156,13 @@ class Repository(Protocol):
 
     def update_version(self, version_id: int, **changes: object) -> ModelVersion: ...
 
+    def transition_version(
+        self, version_id: int, from_statuses: Sequence[VersionStatus], **changes: object
+    ) -> ModelVersion | None:
+        """Apply ``changes`` only if the version's status is one of ``from_statuses`` (atomically);
+        None when it is not (or the version is gone)."""
+        ...
+
     def delete_version(self, version_id: int) -> None: ...
 
     # jobs
@@ -222,3 +231,59 @@ class TrainingEngine(Protocol):
     ) -> TrainedModel: ...
 
     def load(self, files: Mapping[str, bytes]) -> LoadedModel: ...
+
+
+# --- serving -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """What an inference host knows about one version's units, at one moment."""
+
+    units: int  # units loaded and serving
+    loading: int  # units being started
+    target: int  # units the pool is asked to keep
+    busy: int  # units working on a batch now
+    queued: int  # requests waiting for a unit
+    idle_seconds: float  # since the last request (or since the pool started)
+    served: int  # images predicted since the pool started
+    restarts: int  # units replaced after they died
+
+
+StartedFn = Callable[[float | None, str | None], None]  # (load seconds, None) or (None, error message)
+
+
+class InferenceHost(Protocol):
+    """Keeps loaded models in inference units (worker processes) and runs predictions on them."""
+
+    def start(
+        self, version_id: int, files: Callable[[], Mapping[str, bytes]], units: int, started: StartedFn
+    ) -> None:
+        """Start ``units`` units in the background, each loading the artifact ``files()`` returns; call
+        ``started`` once all of them serve, or with the error once loading failed (nothing is left)."""
+        ...
+
+    def scale(self, version_id: int, units: int) -> None:
+        """Add (in the background) or remove units until the pool has ``units``."""
+        ...
+
+    def stop(self, version_id: int, stopped: Callable[[], None] | None = None) -> None:
+        """Stop the version's units; queued requests fail with NotReady; then call ``stopped``."""
+        ...
+
+    def submit(self, version_id: int, images: Sequence[bytes]) -> Future[list[dict[str, float]]]:
+        """Queue images for prediction: the future gives, per image, label -> probability (0..1).
+        Raises NotReady when the version has no serving units here."""
+        ...
+
+    def stats(self, version_id: int) -> PoolStats | None: ...
+
+    def versions(self) -> list[int]:
+        """Ids of the versions with a pool (starting, serving or stopping)."""
+        ...
+
+    def wait_ready(self, version_id: int, timeout: float) -> bool:
+        """Block until the version's pool serves (True) or failed, stopped or timed out (False)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,540 @@
+"""Use cases for serving model versions, in Rekognition Custom Labels' lifecycle:
+
+    StartProjectVersion  TRAINING_COMPLETED | STOPPED | FAILED → STARTING → RUNNING | FAILED (with a message)
+    StopProjectVersion   RUNNING | STARTING → STOPPING → STOPPED
+    DeleteProjectVersion refused while RUNNING | STARTING | STOPPING | TRAINING_IN_PROGRESS
+    DetectCustomLabels   only while RUNNING (NotReady otherwise)
+
+A started version is served by 1..n inference units (worker processes behind ports.InferenceHost, see
+visionloop.workflows.inference). ``maintain`` is called periodically by the server: it scales a version
+between MinInferenceUnits and MaxInferenceUnits by its queue, stops (scales to zero) a version idle for
+longer than its idle timeout, and records how many units serve. ``recover_serving`` runs once when the
+server starts, so that no version stays RUNNING or STARTING without units."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from visionloop.core.entities import ModelVersion, Prediction, VersionStatus
+from visionloop.core.images import ImageLimits, check_image
+from visionloop.core.ports import InferenceHost, PoolStats
+from visionloop.core.services import Services
+from visionloop.core.training import MODELS_BUCKET, get_version, load_artifact
+from visionloop.errors import Conflict, ImageTooLarge, InvalidInput, NotFound, NotReady, VisionloopError
+
+log = logging.getLogger("visionloop.serving")
+
+# DetectCustomLabels' image limits: 4 MB as raw bytes, 15 MB as a stored object, 64..4096 px, JPEG/PNG
+DETECT_LIMITS = ImageLimits(max_bytes=4 * 1024 * 1024)
+DETECT_OBJECT_LIMITS = ImageLimits(max_bytes=15 * 1024 * 1024)
+MAX_UNITS = 32  # per version; a start asking for more is refused
+
+STARTABLE = (VersionStatus.TRAINING_COMPLETED, VersionStatus.STOPPED, VersionStatus.FAILED)
+STOPPABLE = (VersionStatus.RUNNING, VersionStatus.STARTING)
+DELETABLE = (
+    VersionStatus.TRAINING_COMPLETED,
+    VersionStatus.TRAINING_FAILED,
+    VersionStatus.STOPPED,
+    VersionStatus.FAILED,
+    VersionStatus.DELETING,  # a delete that was interrupted can be repeated
+)
+STARTING_MESSAGE = "The model is being started."
+RUNNING_MESSAGE = "The model is running."
+STOPPING_MESSAGE = "The model is being stopped."
+STOPPED_MESSAGE = "The model is stopped."
+RESTARTING_MESSAGE = "The model is being started again after a server restart."
+
+
+@dataclass(frozen=True)
+class ServingPolicy:
+    """How the server scales, stops and restarts versions (from the inference_* settings)."""
+
+    scale_up_queue: float = 2.0  # waiting requests per serving unit that make a queue "deep"
+    scale_up_seconds: float = 2.0  # a deep queue for this long adds a unit (up to MaxInferenceUnits)
+    scale_down_seconds: float = 60.0  # a unit to spare for this long is removed (down to MinInferenceUnits)
+    idle_timeout_seconds: float | None = None  # default for starts that give none; None: never
+    auto_start: bool = False  # default for starts that do not say
+    auto_start_wait_seconds: float = 300.0  # how long a request waits for an automatic start
+    restore_on_restart: bool = True  # reload the versions left RUNNING/STARTING by a stopped server
+
+
+@dataclass
+class _ScaleState:
+    deep_since: float | None = None
+    spare_since: float | None = None
+
+
+@dataclass
+class Serving:
+    """The inference host with the serving policy and the autoscaler's memory; one per server."""
+
+    host: InferenceHost
+    policy: ServingPolicy = field(default_factory=ServingPolicy)
+    clock: Callable[[], float] = time.monotonic  # seconds, for the autoscaler's timings
+    _scale: dict[int, _ScaleState] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image given by reference to a user bucket (Rekognition's S3Object)."""
+
+    bucket: str
+    name: str
+
+
+# --- start / stop / delete -----------------------------------------------------------------------------
+
+
+def check_units(min_units: int, max_units: int | None) -> tuple[int, int]:
+    """(min, max) inference units, validated; ``max_units`` None means min (no autoscaling)."""
+    if isinstance(min_units, bool) or not isinstance(min_units, int) or min_units < 1:
+        raise InvalidInput(f"min_inference_units must be an integer ≥ 1, not {min_units!r}")
+    if max_units is None:
+        max_units = min_units
+    if isinstance(max_units, bool) or not isinstance(max_units, int) or max_units < min_units:
+        raise InvalidInput(
+            f"max_inference_units ({max_units!r}) must be an integer ≥ min_inference_units ({min_units})"
+        )
+    if max_units > MAX_UNITS:
+        raise InvalidInput(f"at most {MAX_UNITS} inference units can serve one model version")
+    return min_units, max_units
+
+
+def start_version(
+    svc: Services,
+    serving: Serving,
+    project_name: str,
+    version_name: str,
+    min_units: int = 1,
+    max_units: int | None = None,
+    *,
+    idle_timeout_seconds: float | None = None,
+    auto_start: bool | None = None,
+) -> ModelVersion:
+    """StartProjectVersion: the version goes STARTING now; RUNNING once ``min_units`` units have loaded
+    the model (in the background), or FAILED with the reason. ``idle_timeout_seconds`` (default: the
+    policy's; 0: never) stops it after that long without requests; with ``auto_start`` the next request
+    then starts it again. Raises Conflict when the version's status does not allow a start."""
+    low, high = check_units(min_units, max_units)
+    idle = serving.policy.idle_timeout_seconds if idle_timeout_seconds is None else idle_timeout_seconds
+    if idle is not None and idle < 0:
+        raise InvalidInput("the idle timeout must not be negative")
+    auto = serving.policy.auto_start if auto_start is None else auto_start
+    version = get_version(svc, project_name, version_name)
+    if version.artifact_key is None and version.status in STARTABLE:
+        raise Conflict(f"model version {version.name!r} has no trained model to start")
+    started = svc.repo.transition_version(
+        version.id,
+        STARTABLE,
+        status=VersionStatus.STARTING,
+        status_message=STARTING_MESSAGE,
+        min_inference_units=low,
+        max_inference_units=high,
+        inference_units=0,
+        idle_timeout_seconds=idle or None,
+        auto_start=auto,
+        idle_stopped_at=None,
+    )
+    if started is None:
+        raise _conflict(svc, version, "started", "TRAINING_COMPLETED, STOPPED or FAILED")
+    _launch(svc, serving, started, low)
+    return started
+
+
+def stop_version(svc: Services, serving: Serving, project_name: str, version_name: str) -> ModelVersion:
+    """StopProjectVersion: the version goes STOPPING now and STOPPED once its units are gone."""
+    version = get_version(svc, project_name, version_name)
+    stopping = svc.repo.transition_version(
+        version.id, STOPPABLE, status=VersionStatus.STOPPING, status_message=STOPPING_MESSAGE
+    )
+    if stopping is None:
+        raise _conflict(svc, version, "stopped", "RUNNING or STARTING")
+    _halt(svc, serving, stopping, STOPPED_MESSAGE)
+    return stopping
+
+
+def delete_version(svc: Services, serving: Serving, project_name: str, version_name: str) -> ModelVersion:
+    """DeleteProjectVersion: remove a version that is not in use, with its artifact; returns it as
+    DELETING. The dataset snapshot stays (other versions may share it)."""
+    version = get_version(svc, project_name, version_name)
+    deleting = svc.repo.transition_version(
+        version.id,
+        DELETABLE,
+        status=VersionStatus.DELETING,
+        status_message="The model version is being deleted.",
+    )
+    if deleting is None:
+        raise _conflict(svc, version, "deleted", "stopped, failed or trained")
+    serving.host.stop(version.id)  # nothing to do unless a unit is left over
+    if deleting.artifact_key:
+        try:
+            objects = list(svc.store.list_objects(MODELS_BUCKET, f"{deleting.artifact_key}/"))
+        except NotFound:
+            objects = []
+        for obj in objects:
+            with contextlib.suppress(NotFound):
+                svc.store.delete(MODELS_BUCKET, obj.key)
+    svc.repo.delete_version(version.id)
+    with serving._lock:
+        serving._scale.pop(version.id, None)
+    return deleting
+
+
+def _conflict(svc: Services, version: ModelVersion, verb: str, allowed: str) -> Conflict:
+    try:
+        current = svc.repo.get_version_by_id(version.id).status
+    except NotFound:
+        return Conflict(f"model version {version.name!r} was deleted")
+    return Conflict(
+        f"model version {version.name!r} is {current.value}; only a version that is {allowed} can be {verb}",
+        status=current.value,
+    )
+
+
+def _launch(svc: Services, serving: Serving, version: ModelVersion, units: int) -> None:
+    vid = version.id
+
+    def started(seconds: float | None, error: str | None) -> None:
+        if error is None:
+            done = svc.repo.transition_version(
+                vid,
+                [VersionStatus.STARTING],
+                status=VersionStatus.RUNNING,
+                status_message=RUNNING_MESSAGE,
+                started_at=svc.clock.now(),
+                load_seconds=seconds,
+                inference_units=units,
+            )
+            if done is None:  # stopped or deleted while loading
+                serving.host.stop(vid)
+            else:
+                log.info("model version %s is RUNNING on %d unit(s) (%.2f s)", vid, units, seconds or 0)
+        else:
+            log.warning("model version %s could not be started: %s", vid, error)
+            svc.repo.transition_version(
+                vid,
+                [VersionStatus.STARTING],
+                status=VersionStatus.FAILED,
+                status_message=f"The model could not be started: {error}",
+                inference_units=0,
+            )
+
+    with serving._lock:
+        serving._scale[vid] = _ScaleState()
+    try:
+        serving.host.start(vid, lambda: load_artifact(svc, version), units, started)
+    except VisionloopError as e:  # e.g. a pool for this version is still shutting down
+        started(None, e.message)
+
+
+def _halt(svc: Services, serving: Serving, version: ModelVersion, message: str, idle: bool = False) -> None:
+    vid = version.id
+    stats = serving.host.stats(vid)
+
+    def stopped() -> None:
+        now = svc.clock.now()
+        changes: dict[str, object] = {
+            "status": VersionStatus.STOPPED,
+            "status_message": message,
+            "stopped_at": now,
+            "inference_units": 0,
+            "idle_stopped_at": now if idle else None,
+        }
+        if stats is not None and stats.served:
+            changes["last_used_at"] = now - timedelta(seconds=stats.idle_seconds)
+        svc.repo.transition_version(vid, [VersionStatus.STOPPING], **changes)
+
+    with serving._lock:
+        serving._scale.pop(vid, None)
+    serving.host.stop(vid, stopped)
+
+
+# --- detection -----------------------------------------------------------------------------------------
+
+
+def check_detect_options(min_confidence: float | None, max_results: int | None) -> None:
+    if min_confidence is not None and not 0 <= min_confidence <= 100:
+        raise InvalidInput("min_confidence must be between 0 and 100")
+    if max_results is not None and max_results < 0:
+        raise InvalidInput("max_results must not be negative")
+
+
+def read_image(svc: Services, image: bytes | StoredImage) -> tuple[bytes, ImageLimits]:
+    """The image's bytes and the limits that apply to it (stored objects may be larger)."""
+    if isinstance(image, bytes):
+        return image, DETECT_LIMITS
+    data = svc.buckets.get(image.bucket, image.name)
+    if len(data) > DETECT_OBJECT_LIMITS.max_bytes:
+        raise ImageTooLarge(
+            f"s3://{image.bucket}/{image.name} is {len(data):,} bytes; "
+            f"the limit is {DETECT_OBJECT_LIMITS.max_bytes:,} bytes"
+        )
+    return data, DETECT_OBJECT_LIMITS
+
+
+def submit_detect(
+    svc: Services,
+    serving: Serving,
+    project_name: str,
+    version_name: str,
+    image: bytes | StoredImage,
+    min_confidence: float | None = None,
+    max_results: int | None = None,
+) -> Future[list[Prediction]]:
+    """Check the request and queue it on the version's units; the future gives the labels (see
+    ``detect``). Blocks only to read the image, to check it, and while an automatic start runs."""
+    check_detect_options(min_confidence, max_results)
+    version = get_version(svc, project_name, version_name)
+    data, limits = read_image(svc, image)
+    check_image(data, svc.inspector, limits)
+    version = _ready(svc, serving, version)
+    raw = serving.host.submit(version.id, [data])
+    out: Future[list[Prediction]] = Future()
+
+    def done(f: Future[list[dict[str, float]]]) -> None:
+        if f.cancelled():
+            out.cancel()
+        elif (exc := f.exception()) is not None:
+            out.set_exception(exc)
+        else:
+            out.set_result(to_predictions(f.result()[0], version.thresholds, min_confidence, max_results))
+
+    raw.add_done_callback(done)
+    return out
+
+
+def detect(
+    svc: Services,
+    serving: Serving,
+    project_name: str,
+    version_name: str,
+    image: bytes | StoredImage,
+    min_confidence: float | None = None,
+    max_results: int | None = None,
+) -> list[Prediction]:
+    """DetectCustomLabels: labels sorted by confidence (0-100). Without ``min_confidence`` each label's
+    own assumed threshold applies; ``min_confidence=0`` returns every label. NotReady unless RUNNING."""
+    return submit_detect(
+        svc, serving, project_name, version_name, image, min_confidence, max_results
+    ).result()
+
+
+def to_predictions(
+    probs: Mapping[str, float],
+    thresholds: Mapping[str, float],
+    min_confidence: float | None = None,
+    max_results: int | None = None,
+) -> list[Prediction]:
+    """The rule of core.training.predict: a label is returned when its probability reaches
+    ``min_confidence``/100, or its assumed threshold (0.5 if it has none) when that is not given."""
+    out = []
+    for label, p in probs.items():
+        cut = (min_confidence / 100) if min_confidence is not None else thresholds.get(label, 0.5)
+        if p >= cut:
+            out.append(Prediction(label, round(100 * p, 3)))
+    out.sort(key=lambda pr: (-pr.confidence, pr.label))
+    return out[:max_results] if max_results is not None else out
+
+
+def _ready(svc: Services, serving: Serving, version: ModelVersion) -> ModelVersion:
+    """The version if it is RUNNING; with auto_start, start it (if the idle timeout stopped it) and wait."""
+    if version.status is VersionStatus.RUNNING:
+        return version
+    waking = version.status is VersionStatus.STOPPED and version.idle_stopped_at is not None
+    if version.auto_start and (waking or version.status is VersionStatus.STARTING):
+        if waking:
+            try:
+                proj = svc.repo.get_project_by_id(version.project_id)
+                start_version(
+                    svc,
+                    serving,
+                    proj.name,
+                    version.name,
+                    version.min_inference_units or 1,
+                    version.max_inference_units,
+                    idle_timeout_seconds=version.idle_timeout_seconds or 0,
+                    auto_start=True,
+                )
+            except Conflict:
+                pass  # another request started it first
+        if serving.host.wait_ready(version.id, serving.policy.auto_start_wait_seconds):
+            version = svc.repo.get_version_by_id(version.id)
+            if version.status is VersionStatus.RUNNING:
+                return version
+        version = svc.repo.get_version_by_id(version.id)
+    raise NotReady(_not_ready_message(version), status=version.status.value)
+
+
+def _not_ready_message(v: ModelVersion) -> str:
+    if v.status is VersionStatus.STARTING:
+        cost = f" (its last start took {v.load_seconds:.1f} s)" if v.load_seconds else ""
+        return f"model version {v.name!r} is STARTING; try again when it is RUNNING{cost}"
+    if v.status in (VersionStatus.STOPPED, VersionStatus.TRAINING_COMPLETED, VersionStatus.FAILED):
+        return f"model version {v.name!r} is {v.status.value}; start it first"
+    return f"model version {v.name!r} is {v.status.value}; only a RUNNING version can detect labels"
+
+
+# --- periodic maintenance: scaling, idle timeout, unit counts -------------------------------------------
+
+
+def next_units(
+    state: _ScaleState,
+    stats: PoolStats,
+    min_units: int,
+    max_units: int,
+    policy: ServingPolicy,
+    now: float,
+) -> int:
+    """The unit count to ask for: one more when the queue stayed deep for ``scale_up_seconds``, one
+    fewer when a unit was to spare (no queue, an idle unit) for ``scale_down_seconds``."""
+    target = stats.target
+    if stats.loading:  # let a unit being added arrive before judging again
+        state.deep_since = state.spare_since = None
+        return target
+    deep = stats.queued >= policy.scale_up_queue * max(stats.units, 1)
+    spare = stats.queued == 0 and stats.busy < stats.units
+    state.deep_since = (now if state.deep_since is None else state.deep_since) if deep else None
+    state.spare_since = (now if state.spare_since is None else state.spare_since) if spare else None
+    if (
+        target < max_units
+        and state.deep_since is not None
+        and now - state.deep_since >= policy.scale_up_seconds
+    ):
+        state.deep_since = None
+        return target + 1
+    if (
+        target > min_units
+        and state.spare_since is not None
+        and now - state.spare_since >= policy.scale_down_seconds
+    ):
+        state.spare_since = None
+        return target - 1
+    return max(min(target, max_units), min_units)
+
+
+def maintain(svc: Services, serving: Serving) -> None:
+    """One pass over the served versions: scale each between its min and max units, stop the ones idle
+    beyond their timeout, record the number of units serving, and drop pools of deleted versions."""
+    now = serving.clock()
+    for vid in serving.host.versions():
+        stats = serving.host.stats(vid)
+        if stats is None:
+            continue
+        try:
+            version = svc.repo.get_version_by_id(vid)
+        except NotFound:
+            serving.host.stop(vid)
+            continue
+        if version.status is not VersionStatus.RUNNING:
+            continue
+        if version.idle_timeout_seconds and stats.idle_seconds >= version.idle_timeout_seconds:
+            _stop_idle(svc, serving, version, stats)
+            continue
+        with serving._lock:
+            state = serving._scale.setdefault(vid, _ScaleState())
+        low = version.min_inference_units or 1
+        high = max(version.max_inference_units or low, low)
+        target = next_units(state, stats, low, high, serving.policy, now)
+        if target != stats.target:
+            log.info("model version %s: %d -> %d inference units", vid, stats.target, target)
+            serving.host.scale(vid, target)
+        if stats.units != version.inference_units and stats.units > 0:
+            svc.repo.transition_version(vid, [VersionStatus.RUNNING], inference_units=stats.units)
+
+
+def _stop_idle(svc: Services, serving: Serving, version: ModelVersion, stats: PoolStats) -> None:
+    minutes = (version.idle_timeout_seconds or 0) / 60
+    then = " the next detection starts it again." if version.auto_start else " start it to use it again."
+    message = f"Stopped after {minutes:g} minutes without requests;{then}"
+    stopping = svc.repo.transition_version(
+        version.id, [VersionStatus.RUNNING], status=VersionStatus.STOPPING, status_message=message
+    )
+    if stopping is not None:
+        log.info("model version %s idle for %.0f s: stopping it", version.id, stats.idle_seconds)
+        _halt(svc, serving, stopping, message, idle=True)
+
+
+# --- server start --------------------------------------------------------------------------------------
+
+
+def recover_serving(svc: Services, serving: Serving) -> list[ModelVersion]:
+    """At server start: versions left RUNNING or STARTING are started again (policy
+    ``restore_on_restart``) or marked STOPPED with the reason; STOPPING ones become STOPPED. Returns the
+    versions it changed. Call it only from the one server process that serves this database."""
+    changed = []
+    for project in svc.repo.list_projects():
+        for v in svc.repo.list_versions(project.id):
+            if v.status in STOPPABLE and serving.policy.restore_on_restart and v.artifact_key:
+                again = svc.repo.transition_version(
+                    v.id, STOPPABLE, status=VersionStatus.STARTING, status_message=RESTARTING_MESSAGE
+                )
+                if again is not None and again.id not in serving.host.versions():
+                    _launch(svc, serving, again, again.min_inference_units or 1)
+                    changed.append(again)
+            elif v.status in (*STOPPABLE, VersionStatus.STOPPING):
+                message = f"Stopped: the server restarted while the model was {v.status.value}."
+                done = svc.repo.transition_version(
+                    v.id,
+                    [v.status],
+                    status=VersionStatus.STOPPED,
+                    status_message=message,
+                    stopped_at=svc.clock.now(),
+                    inference_units=0,
+                )
+                if done is not None:
+                    changed.append(done)
+    return changed
+
+
+def serving_state(version: ModelVersion, stats: PoolStats | None) -> dict[str, object]:
+    """The serving side of a version as JSON-ready data (for the wire layers)."""
+    return {
+        "status": version.status.value,
+        "status_message": version.status_message,
+        "min_inference_units": version.min_inference_units,
+        "max_inference_units": version.max_inference_units,
+        "inference_units": stats.units if stats is not None else version.inference_units,
+        "load_seconds": None if version.load_seconds is None else round(version.load_seconds, 3),
+        "idle_timeout_seconds": version.idle_timeout_seconds,
+        "auto_start": version.auto_start,
+        "started_at": version.started_at.isoformat() if version.started_at else None,
+        "stopped_at": version.stopped_at.isoformat() if version.stopped_at else None,
+        "last_used_at": version.last_used_at.isoformat() if version.last_used_at else None,
+        "idle_stopped_at": version.idle_stopped_at.isoformat() if version.idle_stopped_at else None,
+        "queue": None
+        if stats is None
+        else {
+            "queued": stats.queued,
+            "busy_units": stats.busy,
+            "loading_units": stats.loading,
+            "target_units": stats.target,
+            "idle_seconds": round(stats.idle_seconds, 3),
+            "served": stats.served,
+            "unit_restarts": stats.restarts,
+        },
+    }
+
+
+__all__ = [
+    "DETECT_LIMITS",
+    "DETECT_OBJECT_LIMITS",
+    "Serving",
+    "ServingPolicy",
+    "StoredImage",
+    "delete_version",
+    "detect",
+    "maintain",
+    "recover_serving",
+    "start_version",
+    "stop_version",
+    "submit_detect",
+    "to_predictions",
+]
