@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from visionloop import __version__
 from visionloop.api import errors
 from visionloop.api.datasets import router as datasets_router
+from visionloop.api.detect import router as detect_router
 from visionloop.api.projects import router as projects_router
 from visionloop.api.versions import router as versions_router
 from visionloop.aws.urls import router as aws_router
 from visionloop.core.services import Services
+from visionloop.core.serving import Serving, maintain, recover_serving
 from visionloop.settings import Settings
 
 
-def create_app(services: Services, settings: Settings) -> FastAPI:
-    app = FastAPI(title="visionloop", version=__version__, docs_url="/docs")
+def create_app(services: Services, settings: Settings, serving: Serving | None = None) -> FastAPI:
+    """``serving`` (the inference host and its policy) defaults to bootstrap.build_serving(settings).
+    The lifespan brings back the versions a previous server left RUNNING, runs the autoscaler and the
+    idle timeout, and stops every inference unit at shutdown."""
+    if serving is None:
+        from visionloop.bootstrap import build_serving
+
+        serving = build_serving(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from visionloop.workflows.inference import Maintainer
+
+        assert serving is not None
+        await run_in_threadpool(recover_serving, services, serving)
+        maintainer = Maintainer(lambda: maintain(services, serving)).start()
+        try:
+            yield
+        finally:
+            maintainer.stop()
+            await run_in_threadpool(serving.host.close)
+
+    app = FastAPI(title="visionloop", version=__version__, docs_url="/docs", lifespan=lifespan)
     app.state.services = services
     app.state.settings = settings
+    app.state.serving = serving
     errors.install(app)
 
     @app.get("/healthz", tags=["health"])
@@ -29,5 +56,6 @@ def create_app(services: Services, settings: Settings) -> FastAPI:
     app.include_router(projects_router, prefix="/api/v1")
     app.include_router(datasets_router, prefix="/api/v1")
     app.include_router(versions_router, prefix="/api/v1")
+    app.include_router(detect_router, prefix="/api/v1")
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
     return app

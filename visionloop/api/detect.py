@@ -1,0 +1,192 @@
+"""Native REST: serving model versions — start, stop, delete, serving state — and detection.
+
+Detection takes the image as a multipart ``file``, as raw bytes (``Content-Type: image/jpeg``,
+``image/png`` or ``application/octet-stream``), or as JSON ``{"image_base64": …}`` or
+``{"s3_object": {"bucket", "name"}}``. The handler is async and waits on the inference future, so a
+request never holds the event loop or a thread while the model runs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from visionloop.api.deps import ServicesDep
+from visionloop.core import serving
+from visionloop.core.entities import ModelVersion, Prediction
+from visionloop.core.training import get_version
+from visionloop.errors import ImageTooLarge, InvalidInput
+
+router = APIRouter(tags=["serving"])
+
+# a request body may carry at most the largest image, base64-encoded, plus some room for the envelope
+MAX_BODY = serving.DETECT_LIMITS.max_bytes * 4 // 3 + 64 * 1024
+
+
+def get_serving(request: Request) -> serving.Serving:
+    srv: serving.Serving = request.app.state.serving
+    return srv
+
+
+ServingDep = Annotated[serving.Serving, Depends(get_serving)]
+
+
+class StartIn(BaseModel):
+    min_inference_units: int = Field(1, description="Inference units (worker processes) to start, ≥ 1")
+    max_inference_units: int | None = Field(
+        None, description="Scale up to this many units under load; omitted: no scaling"
+    )
+    idle_timeout_minutes: float | None = Field(
+        None, description="Stop after this many minutes without requests; 0: never; omitted: server default"
+    )
+    auto_start: bool | None = Field(
+        None, description="After an idle stop, the next detection starts the version again"
+    )
+
+
+class S3ObjectIn(BaseModel):
+    bucket: str
+    name: str
+
+
+class DetectIn(BaseModel):
+    image_base64: str | None = None
+    s3_object: S3ObjectIn | None = None
+    min_confidence: float | None = None
+    max_results: int | None = None
+
+
+def serving_json(srv: serving.Serving, version: ModelVersion) -> dict[str, Any]:
+    return {"name": version.name, **serving.serving_state(version, srv.host.stats(version.id))}
+
+
+@router.post("/projects/{project}/versions/{version}/start", status_code=202)
+def start(project: str, version: str, body: StartIn, svc: ServicesDep, srv: ServingDep) -> dict[str, Any]:
+    idle = None if body.idle_timeout_minutes is None else body.idle_timeout_minutes * 60
+    v = serving.start_version(
+        svc,
+        srv,
+        project,
+        version,
+        body.min_inference_units,
+        body.max_inference_units,
+        idle_timeout_seconds=idle,
+        auto_start=body.auto_start,
+    )
+    return serving_json(srv, v)
+
+
+@router.post("/projects/{project}/versions/{version}/stop", status_code=202)
+def stop(project: str, version: str, svc: ServicesDep, srv: ServingDep) -> dict[str, Any]:
+    return serving_json(srv, serving.stop_version(svc, srv, project, version))
+
+
+@router.delete("/projects/{project}/versions/{version}", status_code=204)
+def delete(project: str, version: str, svc: ServicesDep, srv: ServingDep) -> Response:
+    serving.delete_version(svc, srv, project, version)
+    return Response(status_code=204)
+
+
+@router.get("/projects/{project}/versions/{version}/serving")
+def serving_state(project: str, version: str, svc: ServicesDep, srv: ServingDep) -> dict[str, Any]:
+    """Status, inference units (min, max, serving now), start cost, idle timeout and the live queue."""
+    return serving_json(srv, get_version(svc, project, version))
+
+
+_DETECT_BODY = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "application/json": {"schema": DetectIn.model_json_schema()},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+        }
+    }
+}
+
+
+@router.post("/projects/{project}/versions/{version}/detect", openapi_extra=_DETECT_BODY)
+async def detect(
+    project: str,
+    version: str,
+    request: Request,
+    svc: ServicesDep,
+    srv: ServingDep,
+    min_confidence: Annotated[float | None, Query(description="0-100; omitted: per-label thresholds")] = None,
+    max_results: Annotated[int | None, Query(description="At most this many labels")] = None,
+) -> dict[str, Any]:
+    """DetectCustomLabels: labels above their thresholds, sorted by confidence (0-100)."""
+    image, body = await _read_image(request)
+    if body is not None:
+        min_confidence = body.min_confidence if body.min_confidence is not None else min_confidence
+        max_results = body.max_results if body.max_results is not None else max_results
+    future = await run_in_threadpool(
+        serving.submit_detect, svc, srv, project, version, image, min_confidence, max_results
+    )
+    labels = await asyncio.wrap_future(future)
+    return {"project": project, "version": version, "labels": [_label(p) for p in labels]}
+
+
+def _label(p: Prediction) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": p.label, "confidence": p.confidence}
+    if p.box is not None:
+        out["box"] = {"left": p.box.left, "top": p.box.top, "width": p.box.width, "height": p.box.height}
+    return out
+
+
+async def _read_image(request: Request) -> tuple[bytes | serving.StoredImage, DetectIn | None]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise ImageTooLarge(
+            f"the request is {int(declared):,} bytes; an image may be at most "
+            f"{serving.DETECT_LIMITS.max_bytes:,} bytes"
+        )
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        async with request.form(max_files=1) as form:
+            file = form.get("file")
+            if not isinstance(file, UploadFile):
+                raise InvalidInput("the form needs the image as a file field named 'file'")
+            return await file.read(serving.DETECT_LIMITS.max_bytes + 1), None
+    body = await _body(request)
+    if kind != "application/json":
+        return body, None
+    try:
+        parsed = DetectIn.model_validate_json(body)
+    except ValidationError as e:
+        raise RequestValidationError(e.errors()) from None
+    return _json_image(parsed), parsed
+
+
+async def _body(request: Request) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ImageTooLarge(f"the request is over {MAX_BODY:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_image(body: DetectIn) -> bytes | serving.StoredImage:
+    if (body.image_base64 is None) == (body.s3_object is None):
+        raise InvalidInput("give exactly one of image_base64 and s3_object")
+    if body.s3_object is not None:
+        return serving.StoredImage(body.s3_object.bucket, body.s3_object.name)
+    try:
+        return base64.b64decode(body.image_base64 or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("image_base64 is not valid base64") from None
