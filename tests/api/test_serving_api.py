@@ -123,7 +123,7 @@ def test_errors(client: TestClient) -> None:
         assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidInput", r.text
     assert client.post(f"{V1}/start", json={"min_inference_units": "many"}).status_code == 422
     assert client.post("/api/v1/projects/ghost/versions/v1/start", json={}).status_code == 404
-    r = client.post(f"{V1}/start", json={})  # min_inference_units defaults to 1
+    r = client.post(f"{V1}/start")  # min_inference_units defaults to 1
     assert r.status_code == 202 and r.json()["min_inference_units"] == 1
     wait_running(client)
     raw = {"content-type": "image/jpeg"}

@@ -39,15 +39,18 @@ ServingDep = Annotated[serving.Serving, Depends(get_serving)]
 
 
 class StartIn(BaseModel):
-    min_inference_units: int = Field(1, description="Inference units (worker processes) to start, ≥ 1")
+    min_inference_units: int = Field(
+        default=1, description="Inference units (worker processes) to start, ≥ 1"
+    )
     max_inference_units: int | None = Field(
-        None, description="Scale up to this many units under load; omitted: no scaling"
+        default=None, description="Scale up to this many units under load; omitted: no scaling"
     )
     idle_timeout_minutes: float | None = Field(
-        None, description="Stop after this many minutes without requests; 0: never; omitted: server default"
+        default=None,
+        description="Stop after this many minutes without requests; 0: never; omitted: server default",
     )
     auto_start: bool | None = Field(
-        None, description="After an idle stop, the next detection starts the version again"
+        default=None, description="After an idle stop, the next detection starts the version again"
     )
 
 
@@ -68,7 +71,10 @@ def serving_json(srv: serving.Serving, version: ModelVersion) -> dict[str, Any]:
 
 
 @router.post("/projects/{project}/versions/{version}/start", status_code=202)
-def start(project: str, version: str, body: StartIn, svc: ServicesDep, srv: ServingDep) -> dict[str, Any]:
+def start(
+    project: str, version: str, svc: ServicesDep, srv: ServingDep, body: StartIn | None = None
+) -> dict[str, Any]:
+    body = body or StartIn()
     idle = None if body.idle_timeout_minutes is None else body.idle_timeout_minutes * 60
     v = serving.start_version(
         svc,
@@ -110,7 +116,22 @@ _DETECT_BODY = {
                     "required": ["file"],
                 }
             },
-            "application/json": {"schema": DetectIn.model_json_schema()},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "image_base64": {"type": "string", "description": "The image, base64-encoded"},
+                        "s3_object": {
+                            "type": "object",
+                            "properties": {"bucket": {"type": "string"}, "name": {"type": "string"}},
+                            "required": ["bucket", "name"],
+                            "description": "An image in one of the server's buckets",
+                        },
+                        "min_confidence": {"type": "number", "minimum": 0, "maximum": 100},
+                        "max_results": {"type": "integer", "minimum": 0},
+                    },
+                }
+            },
             "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
             "image/png": {"schema": {"type": "string", "format": "binary"}},
         }

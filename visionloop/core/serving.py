@@ -35,6 +35,7 @@ log = logging.getLogger("visionloop.serving")
 DETECT_LIMITS = ImageLimits(max_bytes=4 * 1024 * 1024)
 DETECT_OBJECT_LIMITS = ImageLimits(max_bytes=15 * 1024 * 1024)
 MAX_UNITS = 32  # per version; a start asking for more is refused
+RUNNING_CACHE_SECONDS = 1.0  # detection trusts a RUNNING status read this recently (saves 2 queries)
 
 STARTABLE = (VersionStatus.TRAINING_COMPLETED, VersionStatus.STOPPED, VersionStatus.FAILED)
 STOPPABLE = (VersionStatus.RUNNING, VersionStatus.STARTING)
@@ -79,7 +80,32 @@ class Serving:
     policy: ServingPolicy = field(default_factory=ServingPolicy)
     clock: Callable[[], float] = time.monotonic  # seconds, for the autoscaler's timings
     _scale: dict[int, _ScaleState] = field(default_factory=dict, init=False, repr=False)
+    _running: dict[tuple[str, str], tuple[float, ModelVersion]] = field(
+        default_factory=dict, init=False, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def running_version(self, project: str, version: str) -> ModelVersion | None:
+        """A RUNNING version read in the last second (detection asks the host anyway), or None."""
+        hit = self._running.get((project, version))
+        if hit is None or time.monotonic() - hit[0] > RUNNING_CACHE_SECONDS:
+            return None
+        return hit[1]
+
+    def remember(self, project: str, version: ModelVersion) -> None:
+        if version.status is VersionStatus.RUNNING:
+            self._running[(project, version.name)] = (time.monotonic(), version)
+
+    def scale_state(self, version_id: int) -> _ScaleState:
+        with self._lock:
+            return self._scale.setdefault(version_id, _ScaleState())
+
+    def forget(self, version_id: int) -> None:
+        with self._lock:
+            self._scale.pop(version_id, None)
+            for key, (_, v) in list(self._running.items()):
+                if v.id == version_id:
+                    self._running.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -183,8 +209,7 @@ def delete_version(svc: Services, serving: Serving, project_name: str, version_n
             with contextlib.suppress(NotFound):
                 svc.store.delete(MODELS_BUCKET, obj.key)
     svc.repo.delete_version(version.id)
-    with serving._lock:
-        serving._scale.pop(version.id, None)
+    serving.forget(version.id)
     return deleting
 
 
@@ -227,8 +252,7 @@ def _launch(svc: Services, serving: Serving, version: ModelVersion, units: int) 
                 inference_units=0,
             )
 
-    with serving._lock:
-        serving._scale[vid] = _ScaleState()
+    serving.forget(vid)
     try:
         serving.host.start(vid, lambda: load_artifact(svc, version), units, started)
     except VisionloopError as e:  # e.g. a pool for this version is still shutting down
@@ -252,8 +276,7 @@ def _halt(svc: Services, serving: Serving, version: ModelVersion, message: str, 
             changes["last_used_at"] = now - timedelta(seconds=stats.idle_seconds)
         svc.repo.transition_version(vid, [VersionStatus.STOPPING], **changes)
 
-    with serving._lock:
-        serving._scale.pop(vid, None)
+    serving.forget(vid)
     serving.host.stop(vid, stopped)
 
 
@@ -292,11 +315,20 @@ def submit_detect(
     """Check the request and queue it on the version's units; the future gives the labels (see
     ``detect``). Blocks only to read the image, to check it, and while an automatic start runs."""
     check_detect_options(min_confidence, max_results)
-    version = get_version(svc, project_name, version_name)
+    cached = serving.running_version(project_name, version_name)
+    version = cached or get_version(svc, project_name, version_name)
     data, limits = read_image(svc, image)
     check_image(data, svc.inspector, limits)
-    version = _ready(svc, serving, version)
-    raw = serving.host.submit(version.id, [data])
+    try:
+        version = _ready(svc, serving, version)
+        raw = serving.host.submit(version.id, [data])
+    except NotReady:
+        if cached is None:
+            raise
+        serving.forget(cached.id)  # stopped since: read it again for the right answer
+        version = _ready(svc, serving, get_version(svc, project_name, version_name))
+        raw = serving.host.submit(version.id, [data])
+    serving.remember(project_name, version)
     out: Future[list[Prediction]] = Future()
 
     def done(f: Future[list[dict[str, float]]]) -> None:
@@ -438,8 +470,7 @@ def maintain(svc: Services, serving: Serving) -> None:
         if version.idle_timeout_seconds and stats.idle_seconds >= version.idle_timeout_seconds:
             _stop_idle(svc, serving, version, stats)
             continue
-        with serving._lock:
-            state = serving._scale.setdefault(vid, _ScaleState())
+        state = serving.scale_state(vid)
         low = version.min_inference_units or 1
         high = max(version.max_inference_units or low, low)
         target = next_units(state, stats, low, high, serving.policy, now)

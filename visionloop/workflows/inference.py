@@ -131,6 +131,9 @@ class _Unit(threading.Thread):
             self.error = str(e)
             self.loaded.set()
             self.pool.forget(self)
+            if self.pool.ready.is_set():  # a unit added by scaling: leave the count to the autoscaler
+                log.warning("an added unit of model version %s failed: %s", self.pool.version_id, e)
+                self.pool.target = max(1, len(self.pool.live()))
             return
         self.loaded.set()
         failures = 0
@@ -291,7 +294,8 @@ class _Pool:
         self.queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self.units: list[_Unit] = []
         self.target = 0
-        self.ready = threading.Event()
+        self.ready = threading.Event()  # set once the start ended, either way
+        self.accepting = False  # every unit of the start has loaded
         self.failed: str | None = None
         self.closed = False
         self.lock = threading.Lock()
@@ -421,9 +425,10 @@ class ProcessInferenceHost:
             self._notify(started, None, error)
             pool.ready.set()
             return
-        self._notify(started, time.perf_counter() - began, None)
         pool.last_request = self.clock()
-        pool.ready.set()
+        pool.accepting = True  # before the callback: whoever sees RUNNING recorded can submit
+        self._notify(started, time.perf_counter() - began, None)
+        pool.ready.set()  # after it: whoever waited sees RUNNING recorded
 
     @staticmethod
     def _notify(started: StartedFn, seconds: float | None, error: str | None) -> None:
@@ -495,7 +500,7 @@ class ProcessInferenceHost:
 
     def submit(self, version_id: int, images: Sequence[bytes]) -> Future[list[dict[str, float]]]:
         pool = self._pools.get(version_id)
-        if pool is None or not pool.ready.is_set() or pool.failed is not None:
+        if pool is None or not pool.accepting or pool.failed is not None:
             raise NotReady(f"model version {version_id} has no inference units serving here")
         future: Future[list[dict[str, float]]] = Future()
         pool.put(_Request(list(images), future))
