@@ -1,0 +1,265 @@
+"""Serving benchmark: train a small model, serve it with `visionloop serve` (a separate process, on
+loopback), start it with 1 and then 2 inference units, and measure DetectCustomLabels-equivalent
+requests against the native detect endpoint — the image as the raw request body, the default per-label
+thresholds — with 1 and 8 concurrent clients: images/s, p50 and p99 latency.
+
+    .venv/bin/python bench/serve.py [--dataset grocery|logos] [--requests 400] [--units 1,2]
+        [--clients 1,8] [--data-dir DIR] [--json]
+
+--dataset grocery (default when ../shared/datasets/grocery-produce exists): 5 labels x 16 photos of
+grocery-produce (the first files by name) for training; the requests cycle through 64 other photos of
+those labels, 348 px JPEGs of 15-40 KB. --dataset logos: the 10 aws-logos photos for training and the
+10 inference_images as requests. Every client runs the same bounded number of requests (--requests in
+total per measurement). The clients run in this process, the server in another, on the same CPU.
+Also printed: the CPU time the server and its unit processes spent per image (from /proc), which
+does not depend on what else the machine runs: two idle cores can serve at most 2000 / that many
+images per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+GROCERY_LABELS = ("Apple", "Banana", "Carrots", "Lemon", "Tomato")
+
+
+def pick_images(dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
+    """(training files per label, request images)."""
+    if dataset == "logos":
+        root = SHARED / "aws-logos"
+        train = {lab: sorted((root / lab).iterdir()) for lab in ("amazon_logo", "aws_logo")}
+        return train, sorted((root / "inference_images").iterdir())
+    root = SHARED / "grocery-produce"
+    train, requests = {}, []
+    for label in GROCERY_LABELS:
+        files = sorted(p for p in (root / label).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+        train[label] = files[:16]
+        requests += files[16:29]
+    return train, requests[:64]
+
+
+def train(data_dir: Path, files: dict[str, list[Path]]) -> float:
+    from visionloop.bootstrap import build_engine, build_services
+    from visionloop.core.datasets import import_folder
+    from visionloop.core.projects import create_project
+    from visionloop.core.training import request_training
+    from visionloop.settings import load_settings
+    from visionloop.workflows.worker import run_job
+
+    folder = data_dir.parent / "labelled"
+    for label, paths in files.items():
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        for p in paths:
+            (folder / label / p.name).write_bytes(p.read_bytes())
+    settings = load_settings({"data_dir": str(data_dir)}, environ={})
+    svc = build_services(settings)
+    create_project(svc, "bench")
+    import_folder(svc, "bench", str(folder))
+    started = time.perf_counter()
+    request_training(svc, "bench")
+    job = svc.repo.claim_job(svc.clock.now())
+    assert job is not None
+    run_job(svc, build_engine(settings), job, settings.region, settings.account_id)
+    version = svc.repo.get_version(svc.repo.get_project("bench").id, "v1")
+    svc.repo.close()
+    if version.status.value != "TRAINING_COMPLETED":
+        sys.exit(f"training failed: {version.status_message}")
+    return time.perf_counter() - started
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        env = {**os.environ, "VISIONLOOP_WORKERS": "0", "VISIONLOOP_LOG_LEVEL": "WARNING"}
+        cmd = [
+            sys.executable,
+            "-m",
+            "visionloop",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+        ]
+        self.log = data_dir.parent / "server.log"
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not self._healthy():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"the server did not start:\n{self.log.read_text()}")
+            time.sleep(0.1)
+
+    def _healthy(self) -> bool:
+        try:
+            return self.call("GET", "/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            conn.request(method, path, data, {"content-type": "application/json"} if data else {})
+            r = conn.getresponse()
+            return r.status, json.loads(r.read() or b"null")
+        finally:
+            conn.close()
+
+    def wait_status(self, path: str, status: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 300
+        while True:
+            code, state = self.call("GET", f"{path}/serving")
+            if state["status"] == status:
+                return dict(state)
+            if state["status"] == "FAILED" or time.monotonic() > deadline:
+                sys.exit(f"the model did not become {status}: {state}")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and every live descendant (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += times.get(pid, 0.0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+def measure(port: int, path: str, images: list[bytes], clients: int, total: int) -> dict[str, float]:
+    """``clients`` threads, each with its own keep-alive connection, ``total // clients`` requests each."""
+    per_client = max(1, total // clients)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        mine = []
+        barrier.wait()
+        for i in range(per_client):
+            image = images[(k * per_client + i) % len(images)]
+            t = time.perf_counter()
+            conn.request("POST", path, image, {"content-type": "image/jpeg"})
+            r = conn.getresponse()
+            body = r.read()
+            mine.append(time.perf_counter() - t)
+            if r.status != 200:
+                with lock:
+                    errors.append(f"{r.status} {body[:200]!r}")
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    if errors:
+        sys.exit(f"{len(errors)} requests failed, e.g. {errors[0]}")
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "images_per_s": len(latencies) / wall,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    default = "grocery" if (SHARED / "grocery-produce").is_dir() else "logos"
+    parser.add_argument("--dataset", choices=("grocery", "logos"), default=default)
+    parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
+    parser.add_argument("--units", default="1,2")
+    parser.add_argument("--clients", default="1,8")
+    parser.add_argument("--data-dir", help="where to train and serve (default: a temporary folder)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    train_files, request_files = pick_images(args.dataset)
+    images = [p.read_bytes() for p in request_files]
+    with tempfile.TemporaryDirectory(prefix="vl-bench-serve-") as tmp:
+        data = Path(args.data_dir) if args.data_dir else Path(tmp) / "var"
+        seconds = train(data, train_files)
+        sizes = sorted(len(b) for b in images)
+        print(
+            f"dataset {args.dataset}: trained on {sum(map(len, train_files.values()))} images "
+            f"in {seconds:.1f} s; "
+            f"{len(images)} request images, {sizes[0] // 1000}-{sizes[-1] // 1000} KB; "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the server started",
+            flush=True,
+        )
+        server = Server(data)
+        version = "/api/v1/projects/bench/versions/v1"
+        results = []
+        try:
+            for units in (int(u) for u in args.units.split(",")):
+                code, state = server.call("POST", f"{version}/start", {"min_inference_units": units})
+                assert code == 202, state
+                state = server.wait_status(version, "RUNNING")
+                measure(server.port, f"{version}/detect", images, 2, 20)  # warm-up
+                for clients in (int(c) for c in args.clients.split(",")):
+                    cpu = tree_cpu_seconds(server.proc.pid)
+                    r = measure(server.port, f"{version}/detect", images, clients, args.requests)
+                    r["server_cpu_ms_per_image"] = (
+                        1000 * (tree_cpu_seconds(server.proc.pid) - cpu) / r["requests"]
+                    )
+                    r.update(units=units, clients=clients, start_seconds=state["load_seconds"])
+                    results.append(r)
+                    print(
+                        f"units {units}  clients {clients}:  {r['images_per_s']:6.1f} images/s   "
+                        f"p50 {r['p50_ms']:6.1f} ms   p99 {r['p99_ms']:6.1f} ms   "
+                        f"server+units CPU {r['server_cpu_ms_per_image']:5.1f} ms/image   "
+                        f"({r['requests']} requests; start took {state['load_seconds']:.2f} s)",
+                        flush=True,
+                    )
+                server.call("POST", f"{version}/stop")
+                server.wait_status(version, "STOPPED")
+        finally:
+            server.close()
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
