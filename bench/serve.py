@@ -4,7 +4,7 @@ requests against the native detect endpoint — the image as the raw request bod
 thresholds — with 1 and 8 concurrent clients: images/s, p50 and p99 latency.
 
     .venv/bin/python bench/serve.py [--dataset grocery|logos] [--requests 400] [--units 1,2]
-        [--clients 1,8] [--data-dir DIR] [--json]
+        [--clients 1,8] [--threads N] [--data-dir DIR] [--json]
 
 --dataset grocery (default when ../shared/datasets/grocery-produce exists): 5 labels x 16 photos of
 grocery-produce (the first files by name) for training; the requests cycle through 64 other photos of
@@ -81,11 +81,16 @@ def train(data_dir: Path, files: dict[str, list[Path]]) -> float:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, threads: int) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
-        env = {**os.environ, "VISIONLOOP_WORKERS": "0", "VISIONLOOP_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "VISIONLOOP_WORKERS": "0",
+            "VISIONLOOP_LOG_LEVEL": "WARNING",
+            "VISIONLOOP_INFERENCE_THREADS": str(threads),
+        }
         cmd = [
             sys.executable,
             "-m",
@@ -213,6 +218,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
     parser.add_argument("--units", default="1,2")
     parser.add_argument("--clients", default="1,8")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="inference_threads of the server (0: one per core)"
+    )
     parser.add_argument("--data-dir", help="where to train and serve (default: a temporary folder)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -229,7 +237,7 @@ def main() -> None:
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the server started",
             flush=True,
         )
-        server = Server(data)
+        server = Server(data, args.threads)
         version = "/api/v1/projects/bench/versions/v1"
         results = []
         try:

@@ -350,6 +350,7 @@ class FakeHost:
         self.pools: dict[int, PoolStats] = {}
         self.scaled: list[tuple[int, int]] = []
         self.stopped: list[int] = []
+        self.futures: list[Future[list[dict[str, float]]]] = []
 
     def start(
         self, version_id: int, files: Callable[[], Mapping[str, bytes]], units: int, started: StartedFn
@@ -369,7 +370,11 @@ class FakeHost:
             stopped()
 
     def submit(self, version_id: int, images: Sequence[bytes]) -> Future[list[dict[str, float]]]:
-        raise NotReady("the fake host predicts nothing")
+        if version_id not in self.pools:
+            raise NotReady("not here")
+        future: Future[list[dict[str, float]]] = Future()
+        self.futures.append(future)  # the test answers them
+        return future
 
     def stats(self, version_id: int) -> PoolStats | None:
         return self.pools.get(version_id)
@@ -405,6 +410,25 @@ def test_maintain_scales_between_min_and_max(services: Services, project: str, c
     clock.t += 11
     maintain(services, srv)
     assert host.scaled[-1] == (v.id, 1)
+
+
+def test_a_cancelled_request_is_dropped_from_the_queue(
+    services: Services, project: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = FakeHost()
+    srv = Serving(host)
+    start_version(services, srv, project, "v1", 1)
+    kept = submit_detect(services, srv, project, "v1", RED, min_confidence=0)
+    dropped = submit_detect(services, srv, project, "v1", RED)
+    assert dropped.cancel() and host.futures[1].cancelled()
+    host.futures[0].set_result([{"red": 0.9, "blue": 0.1}])
+    assert [(p.label, p.confidence) for p in kept.result(1)] == [("red", 90.0), ("blue", 10.0)]
+    # an answer that arrives after the caller gave up is dropped quietly
+    late = submit_detect(services, srv, project, "v1", RED)
+    host.futures[2].set_running_or_notify_cancel()  # a unit has it already
+    assert late.cancel()
+    host.futures[2].set_result([{"red": 1.0}])
+    assert late.cancelled() and not caplog.records
 
 
 def test_scaling_real_units(services: Services, serving: Serving, project: str, clock: FakeClock) -> None:

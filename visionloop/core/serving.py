@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -332,13 +332,22 @@ def submit_detect(
     out: Future[list[Prediction]] = Future()
 
     def done(f: Future[list[dict[str, float]]]) -> None:
-        if f.cancelled():
-            out.cancel()
-        elif (exc := f.exception()) is not None:
-            out.set_exception(exc)
-        else:
-            out.set_result(to_predictions(f.result()[0], version.thresholds, min_confidence, max_results))
+        try:
+            if f.cancelled():
+                out.cancel()
+            elif (exc := f.exception()) is not None:
+                out.set_exception(exc)
+            else:
+                labels = to_predictions(f.result()[0], version.thresholds, min_confidence, max_results)
+                out.set_result(labels)
+        except InvalidStateError:  # the caller cancelled meanwhile
+            pass
 
+    def abandoned(o: Future[list[Prediction]]) -> None:
+        if o.cancelled():
+            raw.cancel()  # a request still queued is then skipped by the units
+
+    out.add_done_callback(abandoned)
     raw.add_done_callback(done)
     return out
 
@@ -508,6 +517,7 @@ def recover_serving(svc: Services, serving: Serving) -> list[ModelVersion]:
                     v.id, STOPPABLE, status=VersionStatus.STARTING, status_message=RESTARTING_MESSAGE
                 )
                 if again is not None and again.id not in serving.host.versions():
+                    log.info("starting %s/%s again after a server restart", project.name, v.name)
                     _launch(svc, serving, again, again.min_inference_units or 1)
                     changed.append(again)
             elif v.status in (*STOPPABLE, VersionStatus.STOPPING):
@@ -521,6 +531,7 @@ def recover_serving(svc: Services, serving: Serving) -> list[ModelVersion]:
                     inference_units=0,
                 )
                 if done is not None:
+                    log.info("%s/%s: %s", project.name, v.name, message)
                     changed.append(done)
     return changed
 
