@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--subset", choices=["balanced20", "all"], default="balanced20")
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--mode", choices=["fast", "best"], default="fast")
-    ap.add_argument("--backbone", default="efficientnet-lite0")
+    ap.add_argument("--backbone", default="auto")
     ap.add_argument("--max-seconds", type=float)
     ap.add_argument("--binary", metavar="LABEL")
     ap.add_argument("--group-consecutive", type=int, metavar="N")
@@ -146,12 +146,16 @@ def main() -> None:
         n_train = sum(len(v) for v in train.values()) if test else None
         print(f"data set   : {root} ({args.subset}{', binary ' + args.binary if args.binary else ''})")
         print(f"split      : {split_note}; {ev['n_images']} test images, {n_train or 'auto'} train images")
-        print(f"recipe     : mode {args.mode}, backbone {args.backbone}, head {version.params.get('head')}")
+        clf = dict(version.params.get("classifier") or {})  # type: ignore[call-overload]
+        recipe = clf.get("recipe", {})
+        print(
+            f"recipe     : mode {args.mode}, backbones {recipe.get('backbones')}, "
+            f"views {recipe.get('views')}, "
+            f"L2 {clf.get('l2')} chosen by CV {clf.get('cv_macro_f1')}"
+        )
         print(f"import     : {import_seconds:6.1f} s")
         rate = timings["images_embedded"] / max(timings["embed_seconds"], 1e-9)
-        print(
-            f"embed      : {timings['embed_seconds']:6.1f} s  ({rate:.0f} images/s, image + mirror)"
-        )
+        print(f"embed      : {timings['embed_seconds']:6.1f} s  ({rate:.0f} images/s, image + mirror)")
         print(f"fit        : {timings['fit_seconds']:6.1f} s")
         print(f"evaluate   : {timings['evaluate_seconds']:6.1f} s")
         print(f"training   : {train_seconds:6.1f} s  (embed + fit + evaluate, wall)")

@@ -43,7 +43,7 @@ def test_training_completes_with_an_evaluation(trained: tuple[Path, dict]) -> No
     assert {m["label"] for m in ev["per_label"]} == {"amazon_logo", "aws_logo"}
     assert 0 <= version["f1"] <= 1 and ev["n_images"] == 2
     assert any("only 1 test image;" in w for w in ev["warnings"]), ev["warnings"]
-    assert version["params"]["backbone"] == "efficientnet-lite0"
+    assert version["params"]["backbones"] == ["efficientnet-lite2"]
     assert version["params"]["library_versions"]["visionloop"]
 
 
@@ -92,4 +92,4 @@ def test_same_seed_same_model(trained: tuple[Path, dict]) -> None:  # type: igno
     assert again["status"] == "TRAINING_COMPLETED"
     assert again["f1"] == first["f1"]
     assert again["evaluation"]["per_label"] == first["evaluation"]["per_label"]
-    assert again["params"]["head"] == first["params"]["head"]
+    assert again["params"]["classifier"]["l2"] == first["params"]["classifier"]["l2"]

@@ -460,7 +460,9 @@ def _print_evaluation(v: ModelVersion) -> None:
 @cli.command()
 @click.argument("project_name", metavar="PROJECT")
 @click.option("--version-name", help="Name of the new version (default v1, v2, …).")
-@click.option("--backbone", default="efficientnet-lite0", show_default=True, help="Pretrained backbone.")
+@click.option(
+    "--backbone", default="auto", show_default=True, help="Pretrained backbone (auto: the recipe chooses)."
+)
 @click.option("--mode", type=click.Choice(["fast", "best"]), default="fast", show_default=True)
 @click.option("--max-seconds", type=float, help="Training time budget.")
 @click.option("--seed", type=int, default=0, show_default=True)

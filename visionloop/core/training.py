@@ -32,7 +32,7 @@ from visionloop.errors import InvalidInput, NotFound, NotReady, StorageError, Vi
 
 MODELS_BUCKET = "models"
 SNAPSHOTS_BUCKET = "snapshots"
-DEFAULT_BACKBONE = "efficientnet-lite0"
+DEFAULT_BACKBONE = "auto"  # the training recipe chooses (efficientnet-lite2 in fast mode)
 MODES = ("fast", "best")
 _VERSION_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 READY_MESSAGE = "The model is ready to run."

@@ -4,9 +4,11 @@ self-contained artifact that a fresh process loads to identical predictions."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,11 +31,20 @@ from visionloop.engines.calibration import (
 from visionloop.engines.embeddings import EmbeddingCache, embed_with_cache
 from visionloop.engines.evaluation_summary import build_summary
 from visionloop.engines.metrics import evaluate_classification
-from visionloop.engines.registry import create_backbone
+from visionloop.engines.recipe import (
+    PARAMS_FILE,
+    WEIGHTS_FILE,
+    EmbedFn,
+    FittedClassifier,
+    TrainingRecipe,
+    fit_classifier,
+)
 from visionloop.errors import InvalidInput, StorageError
 
 FloatArray = npt.NDArray[np.float64]
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2
+AUTO_BACKBONE = "auto"  # let the training recipe choose the backbone(s)
+EXPERT_HYPERPARAMS = ("backbones", "views", "l2", "l2_grid", "folds")
 
 
 class ClassificationEngine:
@@ -42,17 +53,8 @@ class ClassificationEngine:
     def __init__(self, cache_dir: str | os.PathLike[str], num_threads: int | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.num_threads = num_threads
-        self._backbones: dict[str, Backbone] = {}
         self._cache: EmbeddingCache | None = None
         self._lock = threading.Lock()
-
-    def backbone(self, name: str) -> Backbone:
-        with self._lock:
-            if name not in self._backbones:
-                self._backbones[name] = create_backbone(
-                    name, cache_dir=self.cache_dir / "onnx", num_threads=self.num_threads
-                )
-            return self._backbones[name]
 
     def embeddings(self) -> EmbeddingCache:
         with self._lock:
@@ -62,56 +64,66 @@ class ClassificationEngine:
 
     # --- training ----------------------------------------------------------------------------------
 
+    def _embed_fn(self) -> EmbedFn:
+        """The recipe's embedding step, through the embedding cache (keyed by the bytes' SHA-256)."""
+        cache = self.embeddings()
+
+        def embed(backbone: Backbone, images: Sequence[bytes], flip: bool) -> npt.NDArray[np.float32]:
+            items = [(hashlib.sha256(d).hexdigest(), _constant(d)) for d in images]
+            return embed_with_cache(backbone, cache, items, flip=flip)
+
+        return embed
+
+    def recipe_for(self, spec: TrainingSpec) -> TrainingRecipe:
+        """The training recipe: the mode's defaults, the chosen backbone, an expert's hyper-parameters."""
+        extra: dict[str, Any] = dict(spec.hyperparams)
+        unknown = sorted(set(extra) - set(EXPERT_HYPERPARAMS))
+        if unknown:
+            known = ", ".join(EXPERT_HYPERPARAMS)
+            raise InvalidInput(f"unknown hyper-parameters: {', '.join(unknown)}; known: {known}")
+        for key in ("backbones", "views", "l2_grid"):
+            if key in extra:
+                value = extra[key]
+                extra[key] = tuple(value) if isinstance(value, list | tuple) else (value,)
+        if spec.backbone != AUTO_BACKBONE and "backbones" not in extra:
+            extra["backbones"] = (spec.backbone,)
+        threads = self.num_threads or os.cpu_count() or 1
+        return TrainingRecipe(
+            mode=spec.mode, seed=spec.seed, max_seconds=spec.max_seconds, num_threads=threads, **extra
+        ).resolved()
+
     def train(
         self, spec: TrainingSpec, load_image: Callable[[str], bytes], progress: ProgressFn
     ) -> TrainedModel:
-        from visionloop.engines.linear_head import fit_head
-
         started = time.monotonic()
         multi = spec.task is TaskType.MULTI_LABEL
         index = {label: i for i, label in enumerate(spec.labels)}
-        progress(0.0, "loading backbone")
-        backbone = self.backbone(spec.backbone)
-        n_total = len(spec.train) + len(spec.test)
-
-        def embed(examples: Sequence[Any], offset: int) -> FloatArray:
-            items = [(ex.content_hash, _loader(load_image, ex.content_hash)) for ex in examples]
-            out = []
-            for start in range(0, len(items), 64):
-                chunk = items[start : start + 64]
-                plain = embed_with_cache(backbone, self.embeddings(), chunk)
-                flipped = embed_with_cache(backbone, self.embeddings(), chunk, flip=True)
-                out.append((plain + flipped) / 2)
-                progress(0.6 * (offset + start + len(chunk)) / n_total, "embedding images")
-            return np.concatenate(out).astype(np.float64)
-
-        x_train = embed(spec.train, 0)
-        x_test = embed(spec.test, len(spec.train))
-        embed_seconds = time.monotonic() - started
+        recipe = self.recipe_for(spec)
+        embed = self._embed_fn()
+        progress(0.0, "reading images")
+        train_images = [load_image(ex.content_hash) for ex in spec.train]
         y_train = [[index[label] for label in ex.labels] for ex in spec.train]
         y_test = [[index[label] for label in ex.labels] for ex in spec.test]
-
-        budget = None if spec.max_seconds is None else max(1.0, spec.max_seconds - embed_seconds)
-        progress(0.6, "fitting the classifier")
-        head = fit_head(
-            x_train,
+        clf = fit_classifier(
+            train_images,
             y_train,
             len(spec.labels),
             multi_label=multi,
-            mode=spec.mode,
-            seed=spec.seed,
-            max_seconds=budget,
-            hyperparams=dict(spec.hyperparams),
+            recipe=recipe,
+            progress=lambda f, stage: progress(0.8 * f, stage),
+            embed=embed,
+            cache_dir=self.cache_dir / "onnx",
         )
-        fit_seconds = time.monotonic() - started - embed_seconds
-        progress(0.85, "calibrating")
+        del train_images
+        progress(0.8, "calibrating")
         calibrator = Calibrator("sigmoid" if multi else "softmax").fit(
-            head.oof_logits_, _targets(head.oof_labels_, len(spec.labels), multi)
+            clf.holdout_logits_, _targets(clf.holdout_labels_, len(spec.labels), multi)
         )
 
-        progress(0.9, "evaluating on the TEST dataset")
+        progress(0.85, "evaluating on the TEST dataset")
         evaluate_started = time.monotonic()
-        probs = calibrator.transform(head.logits(x_test))
+        test_images = [load_image(ex.content_hash) for ex in spec.test]
+        probs = calibrator.transform(clf.decision_function(test_images, embed))
         truth: list[Any] = [set(y) for y in y_test] if multi else [y[0] for y in y_test]
         evaluation = evaluate_classification(
             truth,
@@ -136,19 +148,19 @@ class ClassificationEngine:
             reliability=reliability,
         )
         thresholds = evaluation.thresholds(default=0.5)
+        classifier = clf.get_params()
         params = {
-            "backbone": backbone.spec.name,
-            "backbone_fingerprint": backbone.spec.fingerprint,
-            "head": head.get_params(),
+            "backbones": list(recipe.backbones or ()),
+            "classifier": classifier,
             "calibration": calibrator.to_dict(),
             "mode": spec.mode,
             "seed": spec.seed,
             "timings": {
-                "embed_seconds": round(embed_seconds, 3),
-                "fit_seconds": round(fit_seconds, 3),
+                "embed_seconds": round(clf.timings_.get("embed_seconds", 0.0), 3),
+                "fit_seconds": round(clf.timings_.get("fit_seconds", 0.0), 3),
                 "evaluate_seconds": round(time.monotonic() - evaluate_started, 3),
                 "total_seconds": round(time.monotonic() - started, 3),
-                "images_embedded": n_total,
+                "images_embedded": len(spec.train) + len(spec.test),
             },
             "library_versions": _library_versions(),
         }
@@ -156,13 +168,13 @@ class ClassificationEngine:
             "format": ARTIFACT_FORMAT,
             "labels": list(spec.labels),
             "multi_label": multi,
-            "backbone": backbone.spec.name,
-            "backbone_fingerprint": backbone.spec.fingerprint,
             "calibration": calibrator.to_dict(),
             "thresholds": thresholds,
-            "params": params,
         }
-        files = {"model.json": json.dumps(model, indent=2).encode(), "head.npz": head.to_bytes()}
+        with tempfile.TemporaryDirectory() as tmp:
+            clf.save(tmp)
+            files = {name: (Path(tmp) / name).read_bytes() for name in (PARAMS_FILE, WEIGHTS_FILE)}
+        files["model.json"] = json.dumps(model, indent=2).encode()
         evaluation_dict = evaluation.to_dict()
         evaluation_dict["calibration"] = {"ece": ece, "reliability": [b.to_dict() for b in reliability]}
         progress(1.0, "done")
@@ -178,27 +190,22 @@ class ClassificationEngine:
     # --- loading -----------------------------------------------------------------------------------
 
     def load(self, files: Mapping[str, bytes]) -> LoadedClassifier:
-        from visionloop.engines.linear_head import load_head
-
         try:
             model = json.loads(files["model.json"])
-            head = load_head(files["head.npz"])
+            parts = {name: files[name] for name in (PARAMS_FILE, WEIGHTS_FILE)}
         except (KeyError, ValueError) as e:
             raise StorageError(f"the model artifact is incomplete or unreadable: {e}") from None
         if model.get("format") != ARTIFACT_FORMAT:
-            raise StorageError(f"unsupported model artifact format {model.get('format')!r}")
-        backbone = self.backbone(model["backbone"])
-        if backbone.spec.fingerprint != model["backbone_fingerprint"]:
-            raise StorageError(
-                f"backbone {model['backbone']} changed since the model was trained "
-                f"({backbone.spec.fingerprint} vs {model['backbone_fingerprint']}); train again"
-            )
+            raise StorageError(f"unsupported model artifact format {model.get('format')!r}; train again")
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in parts.items():
+                (Path(tmp) / name).write_bytes(data)
+            clf = FittedClassifier.load(tmp, cache_dir=self.cache_dir / "onnx")
         return LoadedClassifier(
             tuple(model["labels"]),
-            backbone,
-            head,
+            clf,
             Calibrator.from_dict(model["calibration"]),
-            model["multi_label"],
+            bool(model["multi_label"]),
         )
 
 
@@ -206,26 +213,24 @@ class LoadedClassifier:
     """A trained version ready to predict (implements core.ports.LoadedModel)."""
 
     def __init__(
-        self, labels: tuple[str, ...], backbone: Backbone, head: Any, calibrator: Calibrator, multi: bool
+        self, labels: tuple[str, ...], classifier: FittedClassifier, calibrator: Calibrator, multi: bool
     ) -> None:
         self.labels = labels
-        self.backbone = backbone
-        self.head = head
+        self.classifier = classifier
         self.calibrator = calibrator
         self.multi_label = multi
 
     def predict_proba(self, images: Sequence[bytes]) -> FloatArray:
         if not images:
             return np.zeros((0, len(self.labels)))
-        x = (self.backbone.embed(images) + self.backbone.embed(images, flip=True)) / 2
-        return self.calibrator.transform(self.head.logits(x.astype(np.float64)))
+        return self.calibrator.transform(self.classifier.decision_function(images))
 
     def predict(self, images: Sequence[bytes]) -> list[list[float]]:
         return [[float(p) for p in row] for row in self.predict_proba(images)]
 
 
-def _loader(load_image: Callable[[str], bytes], digest: str) -> Callable[[], bytes]:
-    return lambda: load_image(digest)
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
 
 
 def _targets(y: Sequence[Sequence[int]] | npt.NDArray[Any], n_labels: int, multi: bool) -> npt.NDArray[Any]:

@@ -1,0 +1,264 @@
+"""The training recipe end to end on a small real subset of grocery-produce (4 labels × 10 photos)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from visionloop.engines.backbones import Backbone
+from visionloop.engines.recipe import (
+    FittedClassifier,
+    TrainingRecipe,
+    fit_classifier,
+)
+from visionloop.errors import InvalidInput, NotFitted, StorageError
+
+LABELS = ("Banana", "Carrots", "Kiwi", "Tomato")
+PER_LABEL = 10
+TRAIN_PER_LABEL = 6
+LITE0 = ("efficientnet-lite0",)
+
+
+class Photos:
+    """Train/test photos: the 10 photos of each label are spread over its sorted file list."""
+
+    def __init__(self, root: Path) -> None:
+        self.train: list[bytes] = []
+        self.test: list[bytes] = []
+        self.y_train: list[int] = []
+        self.y_test: list[int] = []
+        for i, label in enumerate(LABELS):
+            files = sorted((root / label).glob("*.jpg"))
+            picked = files[:: max(1, len(files) // PER_LABEL)][:PER_LABEL]
+            for j, f in enumerate(picked):
+                if j % 5 in (1, 3):  # 4 of 10 to test, interleaved
+                    self.test.append(f.read_bytes())
+                    self.y_test.append(i)
+                else:
+                    self.train.append(f.read_bytes())
+                    self.y_train.append(i)
+
+
+class MemoEmbed:
+    """An ``embed`` hook that remembers embeddings (what the engine's cache does), counting misses."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[tuple[str, bool, int], np.ndarray] = {}
+        self.misses = 0
+
+    def __call__(self, backbone: Backbone, images: Sequence[bytes], flip: bool) -> np.ndarray:
+        key = (backbone.spec.fingerprint, flip, hash(tuple(images)))
+        if key not in self.vectors:
+            self.misses += 1
+            self.vectors[key] = backbone.embed(images, flip=flip)
+        return self.vectors[key]
+
+
+@pytest.fixture(scope="module")
+def photos() -> Photos:
+    root = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "grocery-produce"
+    if not root.is_dir():
+        pytest.skip(f"{root} is absent: the shared datasets are not on this machine")
+    return Photos(root)
+
+
+@pytest.fixture(scope="module")
+def memo() -> MemoEmbed:
+    return MemoEmbed()
+
+
+@pytest.fixture(scope="module")
+def fitted(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> FittedClassifier:
+    """The default recipe (fast mode, EfficientNet-Lite2), trained once for the module."""
+    return fit_classifier(
+        photos.train,
+        [[y] for y in photos.y_train],
+        len(LABELS),
+        recipe=TrainingRecipe(),
+        embed=memo,
+        cache_dir=onnx_cache,
+    )
+
+
+def lite0_fit(photos: Photos, cache: Path, memo: MemoEmbed, **kwargs: Any) -> FittedClassifier:
+    labels: Any = kwargs.pop("labels", [[y] for y in photos.y_train])
+    n_labels = kwargs.pop("n_labels", len(LABELS))
+    multi = kwargs.pop("multi_label", False)
+    progress: Callable[[float, str], None] | None = kwargs.pop("progress", None)
+    recipe = TrainingRecipe(**{"backbones": LITE0, "views": ("full",), **kwargs})
+    return fit_classifier(
+        photos.train,
+        labels,
+        n_labels,
+        multi_label=multi,
+        recipe=recipe,
+        progress=progress,
+        embed=memo,
+        cache_dir=cache,
+    )
+
+
+def test_default_recipe_is_well_above_chance(fitted: FittedClassifier, photos: Photos) -> None:
+    proba = fitted.predict_proba(photos.test)
+    assert proba.shape == (len(photos.test), len(LABELS))
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-9)
+    accuracy = (proba.argmax(1) == np.array(photos.y_test)).mean()
+    assert accuracy >= 0.8  # chance is 0.25
+    params = fitted.get_params()
+    json.dumps(params)  # JSON-serialisable
+    assert params["recipe"]["mode"] == "fast"
+    assert params["recipe"]["backbones"] == ["efficientnet-lite2"]
+    assert params["l2"] in params["recipe"]["l2_grid"]
+
+
+def test_holdout_logits_come_from_every_training_image(fitted: FittedClassifier, photos: Photos) -> None:
+    n = len(photos.train)
+    assert fitted.holdout_logits_.shape == (n, len(LABELS))
+    assert sorted(fitted.holdout_index_.tolist()) == list(range(n))
+    assert fitted.holdout_labels_ == [[photos.y_train[i]] for i in fitted.holdout_index_]
+    oof_accuracy = (fitted.holdout_logits_.argmax(1) == np.array(photos.y_train)).mean()
+    assert oof_accuracy > 0.6
+
+
+def test_same_seed_gives_identical_probabilities(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> None:
+    a = lite0_fit(photos, onnx_cache, memo, seed=3)
+    b = lite0_fit(photos, onnx_cache, memo, seed=3)
+    np.testing.assert_array_equal(a.predict_proba(photos.test), b.predict_proba(photos.test))
+    np.testing.assert_array_equal(a.holdout_logits_, b.holdout_logits_)
+    assert (a.predict_proba(photos.test).argmax(1) == np.array(photos.y_test)).mean() >= 0.75
+
+
+def test_embed_hook_is_used_for_every_view_and_backbone(photos: Photos, onnx_cache: Path) -> None:
+    memo = MemoEmbed()
+    lite0_fit(photos, onnx_cache, memo, views=("full", "zoom-flip"), max_seconds=30)
+    assert memo.misses == 2
+
+
+def test_save_load_in_a_fresh_process_gives_identical_predictions(
+    fitted: FittedClassifier, photos: Photos, onnx_cache: Path, tmp_path: Path
+) -> None:
+    fitted.save(tmp_path / "model")
+    images = tmp_path / "images.npy"
+    np.save(images, np.array(photos.test[:4], dtype=object), allow_pickle=True)
+    out = tmp_path / "proba.npy"
+    code = (
+        "import sys, numpy as np\n"
+        "from visionloop.engines.recipe import FittedClassifier\n"
+        "clf = FittedClassifier.load(sys.argv[1], cache_dir=sys.argv[2])\n"
+        "np.save(sys.argv[4], clf.predict_proba(list(np.load(sys.argv[3], allow_pickle=True))))\n"
+    )
+    args = [str(tmp_path / "model"), str(onnx_cache), str(images), str(out)]
+    subprocess.run([sys.executable, "-c", code, *args], check=True, timeout=120)
+    np.testing.assert_array_equal(np.load(out), fitted.predict_proba(photos.test[:4]))
+    again = FittedClassifier.load(tmp_path / "model", cache_dir=onnx_cache)
+    assert again.get_params()["l2"] == fitted.get_params()["l2"]
+
+
+def test_a_tampered_artifact_is_refused(fitted: FittedClassifier, onnx_cache: Path, tmp_path: Path) -> None:
+    fitted.save(tmp_path)
+    weights = tmp_path / "weights.npz"
+    weights.write_bytes(weights.read_bytes() + b"x")
+    with pytest.raises(StorageError, match="checksum"):
+        FittedClassifier.load(tmp_path, cache_dir=onnx_cache)
+    with pytest.raises(StorageError):
+        FittedClassifier.load(tmp_path / "missing", cache_dir=onnx_cache)
+
+
+def test_multi_label(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> None:
+    # label 0..3 as before, plus label 4 "round fruit" on Kiwi and Tomato photos
+    labels = [[y, 4] if y in (2, 3) else [y] for y in photos.y_train]
+    clf = lite0_fit(photos, onnx_cache, memo, labels=labels, n_labels=5, multi_label=True)
+    proba = clf.predict_proba(photos.test)
+    assert proba.shape == (len(photos.test), 5)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    assert not np.allclose(proba.sum(1), 1.0)
+    truth = np.zeros_like(proba, dtype=bool)
+    for i, y in enumerate(photos.y_test):
+        truth[i, y] = True
+        truth[i, 4] = y in (2, 3)
+    assert ((proba > 0.5) == truth).mean() > 0.85
+    assert clf.holdout_logits_.shape == (len(photos.train), 5)
+    assert all(
+        4 in row
+        for row, y in zip(clf.holdout_labels_, clf.holdout_index_, strict=True)
+        if photos.y_train[y] in (2, 3)
+    )
+
+
+def test_predicting_before_fit_raises_not_fitted(photos: Photos) -> None:
+    clf = FittedClassifier(TrainingRecipe().resolved(), 4, False)
+    with pytest.raises(NotFitted):
+        clf.predict_proba(photos.test[:1])
+    with pytest.raises(NotFitted):
+        clf.save("/nonexistent")
+
+
+def test_max_seconds_is_honoured(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> None:
+    lite0_fit(photos, onnx_cache, memo)  # embeddings in the memo: what is left is the search
+    started = time.monotonic()
+    stages: list[str] = []
+    clf = lite0_fit(
+        photos,
+        onnx_cache,
+        memo,
+        max_seconds=0.05,
+        l2_grid=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3),
+        progress=lambda fraction, stage: stages.append(stage),
+    )
+    assert time.monotonic() - started < 5
+    assert clf.stopped_early_
+    assert len(clf.cv_scores_) < 8
+    assert stages[-1] == "done"
+    assert (clf.predict_proba(photos.test).argmax(1) == np.array(photos.y_test)).mean() >= 0.5
+    assert len(clf.holdout_index_) == len(clf.holdout_logits_) > 0
+
+
+def test_an_expert_l2_skips_the_search(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> None:
+    clf = lite0_fit(photos, onnx_cache, memo, l2=0.05)
+    assert clf.l2_ == 0.05
+    assert list(clf.cv_scores_) == [0.05]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "slow"}, "mode"),
+        ({"l2": -1.0}, "l2"),
+        ({"l2_grid": ()}, "l2_grid"),
+        ({"folds": 1}, "folds"),
+        ({"views": ("sideways",)}, "views"),
+        ({"views": ()}, "views"),
+        ({"max_seconds": 0}, "max_seconds"),
+        ({"backbones": ()}, "backbones"),
+        ({"seed": 1.5}, "seed"),
+    ],
+)
+def test_bad_hyperparameters_are_refused(kwargs: dict[str, Any], message: str, photos: Photos) -> None:
+    recipe = TrainingRecipe(**kwargs)  # stored as given; refused when fitting
+    with pytest.raises(InvalidInput, match=message):
+        fit_classifier(photos.train, [[y] for y in photos.y_train], len(LABELS), recipe=recipe)
+
+
+def test_bad_labels_are_refused(photos: Photos) -> None:
+    with pytest.raises(InvalidInput, match="label indices"):
+        fit_classifier(photos.train, [[9] for _ in photos.y_train], len(LABELS))
+    with pytest.raises(InvalidInput, match="exactly one"):
+        fit_classifier(photos.train, [[0, 1] for _ in photos.y_train], len(LABELS))
+    with pytest.raises(InvalidInput, match="label lists"):
+        fit_classifier(photos.train, [[0]], len(LABELS))
+
+
+def test_recipe_from_dict_refuses_unknown_keys() -> None:
+    assert TrainingRecipe.from_dict({"mode": "best", "l2_grid": [0.1]}).l2_grid == (0.1,)
+    with pytest.raises(InvalidInput, match="unknown hyper-parameters: C"):
+        TrainingRecipe.from_dict({"C": 1.0})
+    best = TrainingRecipe(mode="best").resolved()
+    assert best.backbones == ("efficientnet-lite2", "efficientnet-lite0")
