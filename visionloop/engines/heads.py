@@ -64,7 +64,18 @@ class LinearHead:
 
     Minimises ``mean log-loss + l2 / 2 · ||W||²`` (the bias is not penalised) with full-batch
     L-BFGS; ``l2`` plays the role of ``1 / (C · n)`` in scikit-learn's parametrisation.
+
+    ``num_threads`` defaults to 1: the problem is small (a 600 × 1280 matrix), and with two OpenMP
+    threads on a busy 2-core machine each of L-BFGS's many tiny vector operations can stall on a
+    descheduled thread (measured: 0.3 s per fit alone, 8–23 s beside another busy process).
     """
+
+    # learned state, set by fit (declared here for type checkers; absent before fit)
+    coef_: FloatArray
+    intercept_: FloatArray
+    mean_: FloatArray
+    scale_: FloatArray
+    n_labels_: int
 
     def __init__(
         self,
@@ -74,7 +85,7 @@ class LinearHead:
         multi_label: bool = False,
         standardize: bool = True,
         max_iter: int = 300,
-        num_threads: int = 2,
+        num_threads: int = 1,
     ) -> None:
         self.l2 = l2
         self.n_labels = n_labels
@@ -93,7 +104,11 @@ class LinearHead:
             "max_iter": self.max_iter,
         }
 
-    def fit(self, x: Array, y: Array, sample_weight: Array | None = None) -> LinearHead:
+    def fit(
+        self, x: Array, y: Array, sample_weight: Array | None = None, init: LinearHead | None = None
+    ) -> LinearHead:
+        """Fit on features ``x`` and targets ``y``; ``init`` (a fitted head of the same shape) is a
+        warm start, which makes a path of decreasing penalties on the same data cheaper."""
         import torch
 
         _positive("l2", self.l2, allow_zero=True)
@@ -111,8 +126,11 @@ class LinearHead:
             xt = torch.from_numpy(xs)
             yt = torch.from_numpy(y)
             wt = torch.from_numpy(w)
-            weight = torch.zeros(n_labels, x.shape[1], dtype=torch.float64, requires_grad=True)
-            bias = torch.zeros(n_labels, dtype=torch.float64, requires_grad=True)
+            w0, b0 = np.zeros((n_labels, x.shape[1])), np.zeros(n_labels)
+            if init is not None and getattr(init, "coef_", np.zeros(0)).shape == w0.shape:
+                w0, b0 = init.coef_ * self.scale_, init.intercept_ + init.coef_ @ self.mean_
+            weight = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+            bias = torch.tensor(b0, dtype=torch.float64, requires_grad=True)
             opt = torch.optim.LBFGS(
                 [weight, bias],
                 lr=1.0,
