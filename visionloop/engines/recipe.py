@@ -473,9 +473,7 @@ class _Search:
 
 
 def _make_head(clf: FittedClassifier, l2: float) -> LinearHead:
-    return LinearHead(
-        l2, n_labels=clf.n_labels, multi_label=clf.multi_label, num_threads=clf.recipe.num_threads
-    )
+    return LinearHead(l2, n_labels=clf.n_labels, multi_label=clf.multi_label)
 
 
 def _stack(
@@ -501,6 +499,7 @@ def _search_l2(
     n = len(target)
     best: _Search | None = None
     scores: dict[float, float] = {}
+    previous: dict[int, LinearHead] = {}  # warm starts along the path, per fold
     for gi, l2 in enumerate(grid):
         oof = np.zeros((n, clf.n_labels))
         done: list[npt.NDArray[np.int64]] = []
@@ -508,7 +507,8 @@ def _search_l2(
             if deadline.passed() and (best is not None or done):
                 break
             train = np.setdiff1d(np.arange(n), val)
-            head = _make_head(clf, l2).fit(*_stack(views, target, train))
+            head = _make_head(clf, l2).fit(*_stack(views, target, train), init=previous.get(fi))
+            previous[fi] = head
             oof[val] = np.mean([head.decision_function(v[val]) for v in views], axis=0)
             done.append(val)
             report((gi * len(folds) + fi + 1) / (len(grid) * len(folds)), f"cross-validating (l2={l2:g})")
