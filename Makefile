@@ -33,8 +33,13 @@ fix: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+DATASETS ?= ../shared/datasets
+
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/import_dataset.py $(DATASETS)/grocery-produce
+	$(BIN)/python bench/embed_throughput.py $(DATASETS)/grocery-produce
+	$(BIN)/python bench/train_classification.py $(DATASETS)/grocery-produce --mode fast
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

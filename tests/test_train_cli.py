@@ -87,7 +87,9 @@ def test_predict_in_a_fresh_process_is_identical(trained: tuple[Path, dict]) -> 
 
 def test_same_seed_same_model(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
     data, first = trained
-    result = CliRunner().invoke(cli, ["--data-dir", str(data), "train", "logos", "--version-name", "again", "--json"])
+    result = CliRunner().invoke(
+        cli, ["--data-dir", str(data), "train", "logos", "--version-name", "again", "--json"]
+    )
     again = json.loads(result.output)
     assert again["status"] == "TRAINING_COMPLETED"
     assert again["f1"] == first["f1"]
