@@ -93,7 +93,7 @@ def lite0_fit(photos: Photos, cache: Path, memo: MemoEmbed, **kwargs: Any) -> Fi
     n_labels = kwargs.pop("n_labels", len(LABELS))
     multi = kwargs.pop("multi_label", False)
     progress: Callable[[float, str], None] | None = kwargs.pop("progress", None)
-    recipe = TrainingRecipe(**{"backbones": LITE0, "views": ("full",), **kwargs})
+    recipe = TrainingRecipe(**{"backbones": LITE0, "views": ("full",), "predict_views": ("full",), **kwargs})
     return fit_classifier(
         photos.train,
         labels,
@@ -138,8 +138,10 @@ def test_same_seed_gives_identical_probabilities(photos: Photos, onnx_cache: Pat
 
 def test_embed_hook_is_used_for_every_view_and_backbone(photos: Photos, onnx_cache: Path) -> None:
     memo = MemoEmbed()
-    lite0_fit(photos, onnx_cache, memo, views=("full", "zoom-flip"), max_seconds=30)
-    assert memo.misses == 2
+    clf = lite0_fit(photos, onnx_cache, memo, views=("full", "zoom-flip"), predict_views=("crop",))
+    assert memo.misses == 3  # training views and prediction views
+    clf.predict_proba(photos.test[:2], embed=memo)
+    assert memo.misses == 4  # only the prediction view
 
 
 def test_save_load_in_a_fresh_process_gives_identical_predictions(
@@ -239,6 +241,11 @@ def test_an_expert_l2_skips_the_search(photos: Photos, onnx_cache: Path, memo: M
         ({"max_seconds": 0}, "max_seconds"),
         ({"backbones": ()}, "backbones"),
         ({"seed": 1.5}, "seed"),
+        ({"predict_views": ("full", "full")}, "predict_views"),
+        ({"finetune": "yes"}, "finetune"),
+        ({"mode": "best", "epochs": 0}, "epochs"),
+        ({"mode": "best", "lr": 0.0}, "lr"),
+        ({"mode": "best", "finetune_blocks": 0}, "finetune_blocks"),
     ],
 )
 def test_bad_hyperparameters_are_refused(kwargs: dict[str, Any], message: str, photos: Photos) -> None:
@@ -261,4 +268,7 @@ def test_recipe_from_dict_refuses_unknown_keys() -> None:
     with pytest.raises(InvalidInput, match="unknown hyper-parameters: C"):
         TrainingRecipe.from_dict({"C": 1.0})
     best = TrainingRecipe(mode="best").resolved()
-    assert best.backbones == ("efficientnet-lite2", "efficientnet-lite0")
+    assert best.backbones == ("efficientnet-lite2",)
+    assert best.finetune and best.max_seconds == 600
+    assert TrainingRecipe(mode="best", max_seconds=60).resolved().max_seconds == 60
+    assert TrainingRecipe().resolved().max_seconds is None

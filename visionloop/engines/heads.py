@@ -9,7 +9,9 @@ per label). They return logits; the caller turns them into probabilities (after 
 
 - :class:`LinearHead`: logistic regression (multinomial or one-vs-rest) with an L2 penalty, solved
   full-batch with L-BFGS on standardised features. Deterministic: no randomness at all.
-- :class:`MLPHead`: one hidden layer, dropout, AdamW, seeded; for experts and experiments.
+
+An MLP head (one hidden layer, dropout, feature mixup or noise) was tried and did not beat it on the
+grocery benchmark (``bench/research/exp09_mlp.py``), so it is not kept.
 
 torch is imported inside the methods that need it, so importing this module is cheap.
 """

@@ -1,22 +1,26 @@
 """The default training recipe for custom image classification: what runs when a user presses *train*.
 
-Recipe (chosen on the grocery-produce benchmark, see ``bench/research/README.md``)::
+Chosen on the grocery-produce benchmark (``bench/research/README.md``)::
 
-    images ──► frozen backbone(s), ONNX Runtime, one pass per view ──► embeddings (cached by the caller)
-           ──► logistic-regression head (softmax, or one sigmoid per label), every view a training sample
-           ──► L2 strength chosen by stratified k-fold cross-validation on the training images only
-           ──► prediction: logits averaged over the same views
+    fast (default)  images ──► EfficientNet-Lite2 (ONNX Runtime) on the whole image and its mirror image
+                           ──► embeddings (cached by the caller through ``embed``)
+                           ──► logistic-regression head, both views as training samples, its L2 strength
+                               chosen by stratified k-fold cross-validation on the training images only
+                           ──► prediction: logits averaged over the two views
 
-``fast`` (default) uses EfficientNet-Lite2 on the whole image and its mirror image; ``best`` adds
-EfficientNet-Lite0 (the two embeddings concatenated) and zoomed-in views, a larger search grid and
-more folds. The user never picks hyper-parameters; an expert may pass any field of
-:class:`TrainingRecipe` that is ``None`` by default.
+    best            images ──► Lite2 stem + blocks[:-1] (ONNX Runtime), once per image and per view
+                               (whole, mirrored, zoomed 4/3, zoomed and mirrored) ──► cached activations
+                           ──► fine-tune the last block + head conv + classifier on them (finetune.py),
+                               cross-validated on the same folds as the frozen-feature head; whichever
+                               has the better out-of-fold macro F1 is kept (the other is discarded)
+                           ──► prediction: the fine-tuned network exported to ONNX, two views averaged
 
-The out-of-fold logits of the chosen setting (``holdout_logits_``) are what a calibrator should be
-fitted on: they come from heads that never saw those images.
+The user never picks hyper-parameters; an expert may set any :class:`TrainingRecipe` field that is
+``None`` by default. ``holdout_logits_`` are the out-of-fold logits of the kept model: fit a calibrator
+on them (they come from models that never saw those images).
 
-torch and onnxruntime are imported lazily (by the backbone and the head), so importing this module
-is cheap.
+torch and onnxruntime are imported lazily (by the backbone, the head and the fine-tuner), so importing
+this module is cheap.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ EmbedFn = Callable[["Backbone", Sequence[bytes], bool], npt.NDArray[np.float32]]
 MODES = ("fast", "best")
 FORMAT = 1
 WEIGHTS_FILE = "weights.npz"
+ONNX_FILE = "model.onnx"
+_CHUNK = 32  # images per ONNX Runtime batch
 PARAMS_FILE = "classifier.json"
 
 #: A view is a way of showing an image to the backbone: how much of it (``zoom`` = 1 keeps the
@@ -68,28 +74,39 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fast": {
         "backbones": ("efficientnet-lite2",),
         "views": ("full", "full-flip"),
+        "predict_views": ("full", "full-flip"),
         "l2_grid": (3e-4, 1e-3, 3e-3, 1e-2),
         "folds": 5,
+        "finetune": False,
+        "max_seconds": None,
     },
     "best": {
-        "backbones": ("efficientnet-lite2", "efficientnet-lite0"),
+        "backbones": ("efficientnet-lite2",),
         "views": ("full", "full-flip", "zoom", "zoom-flip"),
-        "l2_grid": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
+        "predict_views": ("full", "full-flip"),
+        "l2_grid": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
         "folds": 5,
+        "finetune": True,
+        "max_seconds": 600.0,
     },
 }
+_FINETUNE_DEFAULTS: dict[str, Any] = {"finetune_blocks": 1, "epochs": 8, "lr": 3e-4}
 
 
 @dataclass(frozen=True)
 class TrainingRecipe:
     """How to train a classifier. ``None`` fields are chosen automatically (by ``mode`` or by CV).
 
-    - ``mode``: ``"fast"`` (default, about a minute for 600 images on 2 cores) or ``"best"``.
-    - ``backbones``: registered backbone names whose embeddings are concatenated.
-    - ``views``: names from :data:`VIEWS`; each is a training sample and test logits are averaged.
-    - ``l2``: the head's L2 strength; ``None`` picks it from ``l2_grid`` by cross-validation.
+    - ``mode``: ``"fast"`` (default; about 30 s for 600 images on 2 cores) or ``"best"`` (fine-tuning,
+      about 5 minutes, at most ``max_seconds``, 600 unless given).
+    - ``max_seconds``: the budget for the whole fit; searches and fine-tuning stop early to honour it.
+    - ``backbones``: registered backbone names whose embeddings are concatenated (one to fine-tune).
+    - ``views``: names from :data:`VIEWS`, each a training sample (augmentation);
+      ``predict_views``: the views whose logits are averaged at prediction (and for validation).
+    - ``l2`` / ``l2_grid``: the linear head's L2 strength, or the candidates cross-validation picks from.
     - ``folds``: cross-validation folds (also what ``holdout_logits_`` come from).
-    - ``max_seconds``: the budget for the whole fit; the search stops early to honour it.
+    - ``finetune``: fine-tune the backbone's last blocks (kept only if it wins on validation, or
+      always with ``force_finetune``); ``finetune_blocks``, ``epochs``, ``lr``: how.
     """
 
     mode: str = "fast"
@@ -97,55 +114,77 @@ class TrainingRecipe:
     max_seconds: float | None = None
     backbones: tuple[str, ...] | None = None
     views: tuple[str, ...] | None = None
+    predict_views: tuple[str, ...] | None = None
     l2: float | None = None
     l2_grid: tuple[float, ...] | None = None
     folds: int | None = None
+    finetune: bool | None = None
+    finetune_blocks: int | None = None
+    epochs: int | None = None
+    lr: float | None = None
+    force_finetune: bool = False
     num_threads: int = 2
 
     def resolved(self) -> TrainingRecipe:
         """This recipe with every ``None`` replaced by the mode's default (validated)."""
         if self.mode not in MODES:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        defaults = _MODE_DEFAULTS[self.mode]
-        r = dataclasses.replace(
-            self,
-            backbones=tuple(self.backbones) if self.backbones is not None else defaults["backbones"],
-            views=tuple(self.views) if self.views is not None else defaults["views"],
-            l2_grid=tuple(self.l2_grid) if self.l2_grid is not None else defaults["l2_grid"],
-            folds=self.folds if self.folds is not None else defaults["folds"],
-        )
+        chosen: dict[str, Any] = {}
+        for name, default in {**_MODE_DEFAULTS[self.mode], **_FINETUNE_DEFAULTS}.items():
+            value = getattr(self, name)
+            chosen[name] = default if value is None else tuple(value) if isinstance(value, list) else value
+        r = dataclasses.replace(self, **chosen)
         r._validate()
         return r
 
     def _validate(self) -> None:
+        def number(name: str, value: Any, low: float = 0.0, strict: bool = False) -> None:
+            ok = (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and (value > low if strict else value >= low)
+            )
+            if not ok:
+                raise InvalidInput(
+                    f"{name} must be a {'positive' if strict else 'non-negative'} number, got {value!r}"
+                )
+
+        def integer(name: str, value: Any, low: int) -> None:
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise InvalidInput(f"{name} must be an integer ≥ {low}, got {value!r}")
+
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise InvalidInput(f"seed must be an integer, got {self.seed!r}")
-        if self.max_seconds is not None and not (
-            isinstance(self.max_seconds, int | float)
-            and math.isfinite(self.max_seconds)
-            and self.max_seconds > 0
-        ):
-            raise InvalidInput(f"max_seconds must be a positive number, got {self.max_seconds!r}")
+        if self.max_seconds is not None:
+            number("max_seconds", self.max_seconds, strict=True)
         if not self.backbones or not all(isinstance(b, str) and b for b in self.backbones):
             raise InvalidInput("backbones must be a non-empty list of backbone names")
-        if not self.views:
-            raise InvalidInput("views must not be empty")
-        unknown = [v for v in self.views if v not in VIEWS]
-        if unknown:
-            raise InvalidInput(f"unknown views {unknown}; known: {', '.join(VIEWS)}")
-        if len(set(self.views)) != len(self.views):
-            raise InvalidInput("views must not repeat")
-        for name, value in [("l2", self.l2), *[("l2_grid", v) for v in self.l2_grid or ()]]:
-            if value is not None and not (
-                isinstance(value, int | float) and math.isfinite(value) and value >= 0
-            ):
-                raise InvalidInput(f"{name} must be a non-negative number, got {value!r}")
+        for name in ("views", "predict_views"):
+            views = getattr(self, name)
+            if not views:
+                raise InvalidInput(f"{name} must not be empty")
+            unknown = [v for v in views if v not in VIEWS]
+            if unknown:
+                raise InvalidInput(f"unknown {name} {unknown}; known: {', '.join(VIEWS)}")
+            if len(set(views)) != len(views):
+                raise InvalidInput(f"{name} must not repeat")
+        if self.l2 is not None:
+            number("l2", self.l2)
+        for value in self.l2_grid or ():
+            number("l2_grid", value)
         if self.l2 is None and not self.l2_grid:
             raise InvalidInput("l2_grid must not be empty when l2 is not given")
-        if not isinstance(self.folds, int) or isinstance(self.folds, bool) or self.folds < 2:
-            raise InvalidInput(f"folds must be an integer ≥ 2, got {self.folds!r}")
-        if not isinstance(self.num_threads, int) or self.num_threads < 1:
-            raise InvalidInput(f"num_threads must be a positive integer, got {self.num_threads!r}")
+        integer("folds", self.folds, 2)
+        integer("num_threads", self.num_threads, 1)
+        for flag in ("finetune", "force_finetune"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidInput(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        integer("finetune_blocks", self.finetune_blocks, 1)
+        integer("epochs", self.epochs, 1)
+        number("lr", self.lr, strict=True)
+        if self.finetune and len(self.backbones) != 1:
+            raise InvalidInput("fine-tuning needs exactly one backbone")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -228,10 +267,11 @@ def _folds(target: npt.NDArray[Any], k: int, seed: int, multi_label: bool) -> li
 
 
 class FittedClassifier:
-    """A trained classifier: backbones, views and a linear head on their embeddings.
+    """A trained classifier: a linear head on frozen backbone views, or a fine-tuned network.
 
     Created by :func:`fit_classifier` or :meth:`load`. ``predict_proba`` gives softmax (single-label)
-    or per-label sigmoid (multi-label) probabilities, uncalibrated.
+    or per-label sigmoid (multi-label) probabilities, uncalibrated. ``kind_`` says which model won:
+    ``"linear"`` or ``"finetuned"``.
     """
 
     def __init__(
@@ -242,18 +282,22 @@ class FittedClassifier:
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.recipe = recipe
-        self.cache_dir = cache_dir
         self.n_labels = n_labels
         self.multi_label = multi_label
+        self.cache_dir = cache_dir
+        self.kind_: str | None = None
         self.head_: LinearHead | None = None
+        self.onnx_: bytes | None = None
         self.l2_: float | None = None
         self.cv_scores_: dict[float, float] = {}
+        self.finetune_report_: dict[str, Any] = {}
         self.holdout_logits_: FloatArray = np.zeros((0, n_labels))
         self.holdout_labels_: list[list[int]] = []
         self.holdout_index_: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.timings_: dict[str, float] = {}
         self.stopped_early_: bool = False
         self._backbones: dict[str, Backbone] = {}
+        self._session: Any = None
 
     # --- features --------------------------------------------------------------------------------
 
@@ -266,16 +310,21 @@ class FittedClassifier:
         return self._backbones[key]
 
     def features(
-        self, images: Sequence[bytes], embed: EmbedFn | None = None, progress: ProgressFn | None = None
-    ) -> list[FloatArray]:
-        """One ``(n, dim)`` float64 array per view: the recipe's backbones' embeddings concatenated."""
+        self,
+        images: Sequence[bytes],
+        embed: EmbedFn | None = None,
+        progress: ProgressFn | None = None,
+        views: Sequence[str] | None = None,
+    ) -> dict[str, FloatArray]:
+        """Per view (default: the prediction views), ``(n, dim)`` float64 embeddings of the recipe's
+        backbones, concatenated."""
         r = self.recipe
-        assert r.views is not None and r.backbones is not None
+        assert r.backbones is not None and r.predict_views is not None
+        wanted = list(views if views is not None else r.predict_views)
         run = embed or _plain_embed
-        out = []
-        total = len(r.views) * len(r.backbones)
-        done = 0
-        for view in r.views:
+        out: dict[str, FloatArray] = {}
+        total, done = len(wanted) * len(r.backbones), 0
+        for view in wanted:
             parts = []
             for name in r.backbones:
                 bb = self._view_backbone(name, view)
@@ -283,41 +332,58 @@ class FittedClassifier:
                 done += 1
                 if progress is not None:
                     progress(done / total, f"embedding images ({name}, {view})")
-            out.append(np.concatenate(parts, axis=1))
+            out[view] = np.concatenate(parts, axis=1)
         return out
 
     # --- prediction ------------------------------------------------------------------------------
 
-    def decision_function_features(self, views: Sequence[FloatArray]) -> FloatArray:
-        """Logits from precomputed view features (as returned by :meth:`features`)."""
-        if self.head_ is None:
-            raise NotFitted("the classifier is used before fit")
-        logits: FloatArray = np.mean([self.head_.decision_function(v) for v in views], axis=0)
-        return logits
-
     def decision_function(self, images: Sequence[bytes], embed: EmbedFn | None = None) -> FloatArray:
-        """Logits ``(n, n_labels)`` for encoded images."""
-        if self.head_ is None:
+        """Logits ``(n, n_labels)`` for encoded images, averaged over the prediction views."""
+        if self.kind_ is None:
             raise NotFitted("the classifier is used before fit")
         if len(images) == 0:
             return np.zeros((0, self.n_labels))
-        return self.decision_function_features(self.features(images, embed))
+        if self.kind_ == "finetuned":
+            return self._finetuned_logits(images)
+        assert self.head_ is not None
+        head = self.head_
+        feats = self.features(images, embed)
+        logits: FloatArray = np.mean([head.decision_function(v) for v in feats.values()], axis=0)
+        return logits
 
     def predict_proba(self, images: Sequence[bytes], embed: EmbedFn | None = None) -> FloatArray:
         """Probabilities ``(n, n_labels)``: softmax, or one sigmoid per label for multi-label."""
         return logits_to_proba(self.decision_function(images, embed), self.multi_label)
 
+    def _finetuned_logits(self, images: Sequence[bytes]) -> FloatArray:
+        r = self.recipe
+        assert r.backbones is not None and r.predict_views is not None and self.onnx_ is not None
+        if self._session is None:
+            self._session = _ort_session(self.onnx_, r.num_threads)
+        outs = []
+        for view in r.predict_views:
+            bb = self._view_backbone(r.backbones[0], view)
+            parts = []
+            for start in range(0, len(images), _CHUNK):
+                batch = bb.preprocess(images[start : start + _CHUNK], flip=VIEWS[view][1])
+                parts.append(self._session.run(None, {"images": batch})[0].astype(np.float64))
+            outs.append(np.concatenate(parts))
+        logits: FloatArray = np.mean(outs, axis=0)
+        return logits
+
     # --- persistence -----------------------------------------------------------------------------
 
     def get_params(self) -> dict[str, Any]:
-        """The resolved recipe and the hyper-parameters chosen for it (JSON-serialisable)."""
+        """The resolved recipe and what was chosen for it (JSON-serialisable)."""
         return {
             "recipe": self.recipe.to_dict(),
             "n_labels": self.n_labels,
             "multi_label": self.multi_label,
+            "kind": self.kind_,
             "head": self.head_.get_params() if self.head_ is not None else None,
             "l2": self.l2_,
             "cv_macro_f1": {f"{k:g}": round(v, 4) for k, v in self.cv_scores_.items()},
+            "finetune": self.finetune_report_,
             "stopped_early": self.stopped_early_,
             "timings": {k: round(v, 2) for k, v in self.timings_.items()},
             "backbone_fingerprints": {
@@ -326,17 +392,24 @@ class FittedClassifier:
         }
 
     def save(self, directory: str | os.PathLike[str]) -> None:
-        """Write ``classifier.json`` and ``weights.npz`` (its SHA-256 recorded in the json)."""
-        if self.head_ is None:
+        """Write ``classifier.json`` and the weights (``weights.npz`` for a linear head, ``model.onnx``
+        for a fine-tuned network), their SHA-256 recorded in the json."""
+        if self.kind_ is None:
             raise NotFitted("the classifier is saved before fit")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        weights = _npz_bytes(self.head_.state())
-        (d / WEIGHTS_FILE).write_bytes(weights)
+        if self.kind_ == "finetuned":
+            assert self.onnx_ is not None
+            name, data = ONNX_FILE, self.onnx_
+        else:
+            assert self.head_ is not None
+            name, data = WEIGHTS_FILE, _npz_bytes(self.head_.state())
+        (d / name).write_bytes(data)
         meta = {
             "format": FORMAT,
             "params": self.get_params(),
-            "weights_sha256": hashlib.sha256(weights).hexdigest(),
+            "weights_file": name,
+            "weights_sha256": hashlib.sha256(data).hexdigest(),
         }
         (d / PARAMS_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
 
@@ -350,29 +423,36 @@ class FittedClassifier:
         d = Path(directory)
         try:
             meta = json.loads((d / PARAMS_FILE).read_text(encoding="utf-8"))
-            weights = (d / WEIGHTS_FILE).read_bytes()
+            name = meta.get("weights_file")
+            if name not in (WEIGHTS_FILE, ONNX_FILE):
+                raise ValueError(f"unexpected weights file {name!r}")
+            data = (d / name).read_bytes()
         except (OSError, ValueError) as exc:
             raise StorageError(f"cannot read the classifier in {d}: {exc}") from exc
         if meta.get("format") != FORMAT:
             raise StorageError(f"unsupported classifier format {meta.get('format')!r}")
-        if hashlib.sha256(weights).hexdigest() != meta.get("weights_sha256"):
-            raise StorageError(f"{d / WEIGHTS_FILE} does not match its checksum")
+        if hashlib.sha256(data).hexdigest() != meta.get("weights_sha256"):
+            raise StorageError(f"{d / name} does not match its checksum")
         params = meta["params"]
         recipe = TrainingRecipe.from_dict(params["recipe"]).resolved()
         clf = cls(recipe, int(params["n_labels"]), bool(params["multi_label"]), cache_dir)
-        with np.load(io.BytesIO(weights)) as z:
-            arrays = {k: z[k] for k in z.files}
-        clf.head_ = LinearHead.from_state(params["head"], arrays)
+        clf.kind_ = params["kind"]
+        if clf.kind_ == "finetuned":
+            clf.onnx_ = data
+        else:
+            with np.load(io.BytesIO(data)) as z:
+                arrays = {k: z[k] for k in z.files}
+            clf.head_ = LinearHead.from_state(params["head"], arrays)
         clf.l2_ = params["l2"]
         clf.cv_scores_ = {float(k): float(v) for k, v in params["cv_macro_f1"].items()}
+        clf.finetune_report_ = dict(params["finetune"])
         clf.timings_ = dict(params["timings"])
         clf.stopped_early_ = bool(params["stopped_early"])
         for key, fingerprint in params["backbone_fingerprints"].items():
-            name, view = key.split("|")
-            bb = clf._view_backbone(name, view)
-            if bb.spec.fingerprint != fingerprint:
+            backbone, view = key.split("|")
+            if clf._view_backbone(backbone, view).spec.fingerprint != fingerprint:
                 raise StorageError(
-                    f"backbone {name} ({view}) changed since the classifier was trained: train again"
+                    f"backbone {backbone} ({view}) changed since the classifier was trained: train again"
                 )
         return clf
 
@@ -420,6 +500,16 @@ def _plain_embed(backbone: Backbone, images: Sequence[bytes], flip: bool) -> npt
     return backbone.embed(images, flip=flip)
 
 
+def _ort_session(model: bytes, num_threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def fit_classifier(
     images: Sequence[bytes],
     labels: Sequence[Sequence[int]],
@@ -434,14 +524,16 @@ def fit_classifier(
     """Train a classifier on encoded images.
 
     ``labels[i]`` lists the label indices of image ``i`` (exactly one for single-label).
-    ``embed`` replaces ``backbone.embed`` (e.g. to read and fill an embedding cache);
-    ``cache_dir`` is where the backbones' ONNX exports are cached (default: the registry's).
-    ``progress(fraction, stage)`` is called as the work advances. The recipe's ``max_seconds``
-    covers embedding and fitting; the hyper-parameter search stops early to honour it (embedding
-    itself cannot be cut short, and one final fit always runs).
+    ``embed`` replaces ``backbone.embed`` for the frozen views (e.g. to read and fill an embedding
+    cache; fine-tuning computes its own activations); ``cache_dir`` is where the backbones' ONNX
+    exports are cached (default: the registry's). ``progress(fraction, stage)`` is called as the
+    work advances. The recipe's ``max_seconds`` covers embedding and fitting: searches and
+    fine-tuning stop early to honour it (embedding itself is not cut short, and one linear head is
+    always fitted).
     """
     started = time.monotonic()
     r = (recipe or TrainingRecipe()).resolved()
+    assert r.views is not None and r.predict_views is not None and r.folds is not None
     target = _targets(labels, n_labels, multi_label)
     if len(images) != len(target):
         raise InvalidInput(f"{len(images)} images but {len(target)} label lists")
@@ -450,18 +542,70 @@ def fit_classifier(
     report = progress or (lambda fraction, stage: None)
     deadline = _Deadline.after(r.max_seconds)
     clf = FittedClassifier(r, n_labels, multi_label, cache_dir)
+    all_views = list(dict.fromkeys([*r.views, *r.predict_views]))
+    share = 0.3 if r.finetune else 0.6
 
     report(0.0, "embedding images")
-    views = clf.features(images, embed, lambda f, s: report(0.6 * f, s))
+    acts: dict[str, npt.NDArray[np.float16]] = {}
+    if r.finetune:
+        acts, feats = _activations(clf, images, all_views, lambda f, s: report(share * f, s))
+    else:
+        feats = clf.features(images, embed, lambda f, s: report(share * f, s), views=all_views)
     clf.timings_["embed_seconds"] = time.monotonic() - started
 
     fit_started = time.monotonic()
-    search = _search_l2(views, target, clf, deadline, lambda f, s: report(0.6 + 0.35 * f, s))
-    report(0.95, "fitting the final head")
-    clf.head_ = _fit_head(views, target, clf, search)
+    folds = _folds(target, r.folds, r.seed, multi_label)
+    train_views = [feats[v] for v in r.views]
+    val_views = [feats[v] for v in r.predict_views]
+    search = _search_l2(train_views, val_views, target, folds, clf, deadline, _part(report, share, 0.1))
+    report(share + 0.1, "fitting the linear head")
+    clf.head_ = _fit_head(train_views, target, clf, search)
+    clf.kind_ = "linear"
     clf.timings_["fit_seconds"] = time.monotonic() - fit_started
+    if r.finetune:
+        ft_started = time.monotonic()
+        _maybe_finetune(clf, acts, target, folds, search, deadline, _part(report, share + 0.1, 0.99))
+        clf.timings_["finetune_seconds"] = time.monotonic() - ft_started
     report(1.0, "done")
     return clf
+
+
+def _part(report: ProgressFn, start: float, end: float) -> ProgressFn:
+    return lambda fraction, stage: report(start + (end - start) * fraction, stage)
+
+
+def _activations(
+    clf: FittedClassifier, images: Sequence[bytes], views: Sequence[str], report: ProgressFn
+) -> tuple[dict[str, npt.NDArray[np.float16]], dict[str, FloatArray]]:
+    """Per view: activations before the last blocks (float16) and the frozen embedding, in one pass."""
+    from visionloop.engines.finetune import prefix_module
+    from visionloop.engines.onnx_runtime import OnnxSession, cached_onnx, export_onnx
+
+    r = clf.recipe
+    assert r.backbones is not None and r.finetune_blocks is not None
+    name, n_blocks = r.backbones[0], r.finetune_blocks
+    base = clf._view_backbone(name, views[0])
+    key = f"{name}-{base.spec.version}-prefix{n_blocks}"
+    path = cached_onnx(
+        base.cache_dir,
+        key,
+        lambda: export_onnx(
+            prefix_module(base.torch_module(), n_blocks), base.spec.input_size, ["activations", "embedding"]
+        ),
+    )
+    session = OnnxSession(path, r.num_threads)
+    acts: dict[str, npt.NDArray[np.float16]] = {}
+    feats: dict[str, FloatArray] = {}
+    for vi, view in enumerate(views):
+        bb = clf._view_backbone(name, view)
+        a_parts, e_parts = [], []
+        for start in range(0, len(images), _CHUNK):
+            out = session.run(bb.preprocess(images[start : start + _CHUNK], flip=VIEWS[view][1]))
+            a_parts.append(out["activations"].astype(np.float16))
+            e_parts.append(out["embedding"].astype(np.float64))
+            report((vi + (start + _CHUNK) / len(images)) / len(views), f"embedding images ({name}, {view})")
+        acts[view], feats[view] = np.concatenate(a_parts), np.concatenate(e_parts)
+    return acts, feats
 
 
 @dataclass
@@ -485,17 +629,18 @@ def _stack(
 
 
 def _search_l2(
-    views: Sequence[FloatArray],
+    train_views: Sequence[FloatArray],
+    val_views: Sequence[FloatArray],
     target: npt.NDArray[Any],
+    folds: Sequence[npt.NDArray[np.int64]],
     clf: FittedClassifier,
     deadline: _Deadline,
     report: ProgressFn,
 ) -> _Search:
     """Cross-validate each candidate L2 strength; keep the best (ties → the stronger penalty)."""
     r = clf.recipe
-    assert r.folds is not None and r.l2_grid is not None
+    assert r.l2_grid is not None
     grid = (r.l2,) if r.l2 is not None else tuple(sorted(set(r.l2_grid), reverse=True))
-    folds = _folds(target, r.folds, r.seed, clf.multi_label)
     n = len(target)
     best: _Search | None = None
     scores: dict[float, float] = {}
@@ -507,9 +652,9 @@ def _search_l2(
             if deadline.passed() and (best is not None or done):
                 break
             train = np.setdiff1d(np.arange(n), val)
-            head = _make_head(clf, l2).fit(*_stack(views, target, train), init=previous.get(fi))
+            head = _make_head(clf, l2).fit(*_stack(train_views, target, train), init=previous.get(fi))
             previous[fi] = head
-            oof[val] = np.mean([head.decision_function(v[val]) for v in views], axis=0)
+            oof[val] = np.mean([head.decision_function(v[val]) for v in val_views], axis=0)
             done.append(val)
             report((gi * len(folds) + fi + 1) / (len(grid) * len(folds)), f"cross-validating (l2={l2:g})")
         if len(done) < len(folds):
@@ -528,19 +673,130 @@ def _search_l2(
     return best
 
 
+def _set_holdout(
+    clf: FittedClassifier, logits: FloatArray, index: npt.NDArray[np.int64], target: npt.NDArray[Any]
+) -> None:
+    clf.holdout_logits_ = logits
+    clf.holdout_index_ = index
+    rows = target[index]
+    clf.holdout_labels_ = (
+        [np.flatnonzero(row).tolist() for row in rows] if clf.multi_label else [[int(t)] for t in rows]
+    )
+
+
 def _fit_head(
     views: Sequence[FloatArray], target: npt.NDArray[Any], clf: FittedClassifier, search: _Search
 ) -> LinearHead:
     clf.l2_ = search.l2
     clf.cv_scores_ = search.scores
     assert search.holdout is not None and search.holdout_index is not None
-    clf.holdout_logits_ = search.holdout
-    clf.holdout_index_ = search.holdout_index
-    rows = target[search.holdout_index]
-    clf.holdout_labels_ = (
-        [np.flatnonzero(row).tolist() for row in rows] if clf.multi_label else [[int(t)] for t in rows]
-    )
+    _set_holdout(clf, search.holdout, search.holdout_index, target)
     return _make_head(clf, search.l2).fit(*_stack(views, target, np.arange(len(target))))
+
+
+# Fixed costs of fine-tuning on top of the training epochs (the ONNX export and its checks), seconds.
+_EXPORT_SECONDS = 30.0
+
+
+def _maybe_finetune(
+    clf: FittedClassifier,
+    acts: Mapping[str, npt.NDArray[np.float16]],
+    target: npt.NDArray[Any],
+    folds: Sequence[npt.NDArray[np.int64]],
+    search: _Search,
+    deadline: _Deadline,
+    report: ProgressFn,
+) -> None:
+    """Cross-validate fine-tuning on the linear head's folds; keep it only if its out-of-fold macro F1
+    beats the linear head's on the same images, and only if the final fit fits in the budget."""
+    from visionloop.engines.finetune import TailFinetuner
+
+    r = clf.recipe
+    assert r.views is not None and r.predict_views is not None and r.backbones is not None
+    base = clf._view_backbone(r.backbones[0], r.views[0])
+    module = base.torch_module()
+    n = len(target)
+    train_views = [acts[v] for v in r.views]
+    val_views = [acts[v] for v in r.predict_views]
+
+    def tuner() -> TailFinetuner:
+        return TailFinetuner(
+            r.finetune_blocks or 1,
+            r.epochs or 1,
+            r.lr or 3e-4,
+            n_labels=clf.n_labels,
+            multi_label=clf.multi_label,
+            seed=r.seed,
+            num_threads=r.num_threads,
+        )
+
+    oof = np.zeros((n, clf.n_labels))
+    done: list[npt.NDArray[np.int64]] = []
+    per_sample: float | None = None
+    steps = len(folds) + 1
+    report_info: dict[str, Any] = {"folds_done": 0, "kept": False}
+    for fi, val in enumerate(folds):
+        train = np.setdiff1d(np.arange(n), val)
+        remaining = _remaining(deadline)
+        if per_sample is not None and remaining is not None:
+            needed = per_sample * (r.epochs or 1) * (len(train) + n) + _EXPORT_SECONDS
+            if needed > remaining:
+                break
+        report(fi / steps, f"fine-tuning, fold {fi + 1} of {len(folds)}")
+        model = tuner().fit(module, [v[train] for v in train_views], target[train], deadline.passed)
+        if model.epochs_run_ < (r.epochs or 1):
+            break  # the deadline passed during the fold
+        per_sample = model.seconds_per_sample_
+        oof[val] = model.decision_function([v[val] for v in val_views])
+        done.append(val)
+    report_info["folds_done"] = len(done)
+    if len(done) < len(folds):
+        clf.stopped_early_ = True
+    if len(done) < 2:
+        report_info["reason"] = "not enough time to cross-validate fine-tuning"
+        clf.finetune_report_ = report_info
+        return
+    seen = np.sort(np.concatenate(done))
+    assert search.holdout is not None and search.holdout_index is not None
+    linear_oof = np.zeros((n, clf.n_labels))
+    linear_oof[search.holdout_index] = search.holdout
+    covered = np.isin(seen, search.holdout_index)
+    seen = seen[covered]
+    score_ft = _macro_f1(oof[seen], target[seen], clf.multi_label)
+    score_linear = _macro_f1(linear_oof[seen], target[seen], clf.multi_label)
+    report_info.update({"cv_macro_f1": round(score_ft, 4), "linear_cv_macro_f1": round(score_linear, 4)})
+    if score_ft <= score_linear and not r.force_finetune:
+        report_info["reason"] = "the linear head was as good on validation"
+        clf.finetune_report_ = report_info
+        return
+    remaining = _remaining(deadline)
+    assert per_sample is not None
+    if remaining is not None and per_sample * (r.epochs or 1) * n + _EXPORT_SECONDS > remaining:
+        clf.stopped_early_ = True
+        report_info["reason"] = "not enough time left for the final fine-tuning"
+        clf.finetune_report_ = report_info
+        return
+    report(len(folds) / steps, "fine-tuning on all training images")
+    model = tuner().fit(module, train_views, target, deadline.passed)
+    if model.epochs_run_ < (r.epochs or 1):
+        clf.stopped_early_ = True
+        report_info["reason"] = "the deadline passed during the final fine-tuning"
+        clf.finetune_report_ = report_info
+        return
+    report(0.97, "exporting the fine-tuned network")
+    from visionloop.engines.onnx_runtime import export_onnx
+
+    clf.onnx_ = export_onnx(model.full_module(module), base.spec.input_size, ["logits"])
+    clf.kind_ = "finetuned"
+    clf._session = None
+    why = "better out-of-fold macro F1" if score_ft > score_linear else "forced by the recipe"
+    report_info.update({"kept": True, "reason": why, **model.get_params()})
+    clf.finetune_report_ = report_info
+    _set_holdout(clf, oof[seen], seen, target)
+
+
+def _remaining(deadline: _Deadline) -> float | None:
+    return None if deadline.end is None else deadline.end - time.monotonic()
 
 
 def _npz_bytes(arrays: Mapping[str, npt.NDArray[Any]]) -> bytes:
