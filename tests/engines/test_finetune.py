@@ -162,8 +162,7 @@ def test_best_mode_fine_tunes_exports_and_reloads_identically(
     proba = best.predict_proba(photos.test)
     assert (proba.argmax(1) == photos.y_test).mean() >= 0.75
     assert best.holdout_logits_.shape == (len(photos.train), 4)
-    best.save(tmp_path / "model")
-    assert (tmp_path / "model" / "model.onnx").is_file()
+    assert best.save(tmp_path / "model") == ["classifier.json", "model.onnx"]
     np.save(tmp_path / "images.npy", np.array(photos.test[:4], dtype=object), allow_pickle=True)
     code = (
         "import sys, numpy as np\n"

@@ -147,7 +147,7 @@ def test_embed_hook_is_used_for_every_view_and_backbone(photos: Photos, onnx_cac
 def test_save_load_in_a_fresh_process_gives_identical_predictions(
     fitted: FittedClassifier, photos: Photos, onnx_cache: Path, tmp_path: Path
 ) -> None:
-    fitted.save(tmp_path / "model")
+    assert fitted.save(tmp_path / "model") == ["classifier.json", "weights.npz"]
     images = tmp_path / "images.npy"
     np.save(images, np.array(photos.test[:4], dtype=object), allow_pickle=True)
     out = tmp_path / "proba.npy"

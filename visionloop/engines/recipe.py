@@ -391,9 +391,10 @@ class FittedClassifier:
             },
         }
 
-    def save(self, directory: str | os.PathLike[str]) -> None:
+    def save(self, directory: str | os.PathLike[str]) -> list[str]:
         """Write ``classifier.json`` and the weights (``weights.npz`` for a linear head, ``model.onnx``
-        for a fine-tuned network), their SHA-256 recorded in the json."""
+        for a fine-tuned network), their SHA-256 recorded in the json; returns the file names written
+        (all of them are needed by :meth:`load`)."""
         if self.kind_ is None:
             raise NotFitted("the classifier is saved before fit")
         d = Path(directory)
@@ -412,6 +413,7 @@ class FittedClassifier:
             "weights_sha256": hashlib.sha256(data).hexdigest(),
         }
         (d / PARAMS_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        return [PARAMS_FILE, name]
 
     @classmethod
     def load(
