@@ -605,7 +605,8 @@ def _activations(
             out = session.run(bb.preprocess(images[start : start + _CHUNK], flip=VIEWS[view][1]))
             a_parts.append(out["activations"].astype(np.float16))
             e_parts.append(out["embedding"].astype(np.float64))
-            report((vi + (start + _CHUNK) / len(images)) / len(views), f"embedding images ({name}, {view})")
+            seen = min(len(images), start + _CHUNK) / len(images)
+            report((vi + seen) / len(views), f"embedding images ({name}, {view})")
         acts[view], feats[view] = np.concatenate(a_parts), np.concatenate(e_parts)
     return acts, feats
 
