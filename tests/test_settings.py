@@ -57,3 +57,52 @@ def test_every_setting_has_help_and_a_field() -> None:
 
     assert [s.name for s in SETTINGS] == [f.name for f in fields(Settings)]
     assert all(s.help for s in SETTINGS)
+
+
+KEYS = "AKID1:abcdefghijklmnop, AKID_2:0123456789/+ABCDEF=:x"
+
+
+def test_access_keys_from_env_and_config_file(tmp_path: Path) -> None:
+    assert load_settings(environ={}).access_keys == ()
+    assert load_settings(environ={"VISIONLOOP_ACCESS_KEYS": " "}).access_keys == ()
+    s = load_settings(environ={"VISIONLOOP_ACCESS_KEYS": KEYS})
+    assert [(k.id, k.secret) for k in s.access_keys] == [
+        ("AKID1", "abcdefghijklmnop"),
+        ("AKID_2", "0123456789/+ABCDEF=:x"),
+    ]
+    assert "abcdefghijklmnop" not in repr(s)
+    for text in (
+        f'access_keys = "{KEYS}"',
+        'access_keys = ["AKID1:abcdefghijklmnop", "AKID_2:0123456789/+ABCDEF=:x"]',
+        '[visionloop.access_keys]\nAKID1 = "abcdefghijklmnop"\nAKID_2 = "0123456789/+ABCDEF=:x"',
+    ):
+        cfg = tmp_path / "keys.toml"
+        cfg.write_text(f"[visionloop]\n{text}\n" if text.startswith("access") else text + "\n")
+        assert load_settings(environ={}, config_file=str(cfg)).access_keys == s.access_keys
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("AKID1", "entry 1 has no ':'"),
+        ("AKID1:sEcReTsEcReTsEcReT,", "entry 2 is not of the form AKID:SECRET"),
+        ("AKID1:sEcReT", "the secret of AKID1 is shorter than 16 characters"),
+        ("AKID1:sEcReT sEcReTsEcReT", "the secret of AKID1 must be printable ASCII without spaces"),
+        ("AKID1:sEcReTsEcReTsEcReT,AKID1:sEcReTsEcReTsEcReT", "AKID1 is given twice"),
+        ("sEcReTsEcReTsEcReT/x:AKID1", "the access key id of entry 1 must be"),
+    ],
+)
+def test_bad_access_keys_fail_without_echoing_secrets(value: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message) as e:
+        load_settings(environ={"VISIONLOOP_ACCESS_KEYS": value})
+    assert "VISIONLOOP_ACCESS_KEYS" in e.value.message and "sEcReT" not in e.value.message
+
+
+def test_bad_access_keys_in_a_config_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "keys.toml"
+    cfg.write_text("access_keys = [1, 2]\n")
+    with pytest.raises(InvalidInput, match="entry 1 is not of the form"):
+        load_settings(environ={}, config_file=str(cfg))
+    cfg.write_text("[access_keys]\nAKID1 = 12345678901234567890\n")
+    with pytest.raises(InvalidInput, match="the secret of AKID1 must be printable ASCII"):
+        load_settings(environ={}, config_file=str(cfg))

@@ -6,9 +6,10 @@ a bad value fails at start with a message naming the setting."""
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,18 @@ class Setting:
     name: str
     default: Any
     help: str
-    cast: Callable[[str], Any] = str
+    cast: Callable[[Any], Any] = str
+    secret: bool = False  # a bad value is reported without echoing it
+    structured: bool = False  # cast also takes TOML arrays and tables (others get str(value))
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """An access key id and its secret: signs AWS-API requests (SigV4) and, sent as a bearer token,
+    authenticates native-API requests. The secret never appears in a repr."""
+
+    id: str
+    secret: str = field(repr=False)
 
 
 def _port(value: str) -> int:
@@ -73,6 +85,45 @@ def _non_negative_int(value: str) -> int:
     if number < 0:
         raise ValueError("must be ≥ 0")
     return number
+
+
+ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+SECRET = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
+MIN_SECRET_LENGTH = 16
+
+
+def _access_keys(value: str | list[Any] | dict[str, Any]) -> tuple[AccessKey, ...]:
+    """``AKID:SECRET,AKID2:SECRET2`` (environment, option or TOML string; empty: no keys), a TOML array
+    of ``AKID:SECRET`` strings, or a TOML table ``{AKID = "SECRET"}``. Errors name the key id, never
+    the secret."""
+    if isinstance(value, dict):
+        pairs: list[tuple[str, Any]] = [(str(k), v) for k, v in value.items()]
+    else:
+        if isinstance(value, str):
+            value = value.split(",") if value.strip() else []
+        pairs = []
+        for n, entry in enumerate(value, 1):
+            if not isinstance(entry, str) or not entry.strip():
+                raise ValueError(f"entry {n} is not of the form AKID:SECRET")
+            key_id, colon, secret = entry.strip().partition(":")
+            if not colon:
+                raise ValueError(f"entry {n} has no ':' between the access key id and the secret")
+            pairs.append((key_id, secret))
+    keys: dict[str, AccessKey] = {}
+    for n, (key_id, secret) in enumerate(pairs, 1):
+        if not ACCESS_KEY_ID.fullmatch(key_id):  # not echoed: it may be a misplaced secret
+            raise ValueError(
+                f"the access key id of entry {n} must be 1-128 letters, digits, '_' or '-' "
+                "(expected AKID:SECRET,AKID2:SECRET2)"
+            )
+        if key_id in keys:
+            raise ValueError(f"access key id {key_id} is given twice")
+        if not isinstance(secret, str) or not SECRET.fullmatch(secret):
+            raise ValueError(f"the secret of {key_id} must be printable ASCII without spaces")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the secret of {key_id} is shorter than {MIN_SECRET_LENGTH} characters")
+        keys[key_id] = AccessKey(key_id, secret)
+    return tuple(keys.values())
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -151,6 +202,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds an inference unit may take to load its model before the start is FAILED.",
         _non_negative,
     ),
+    Setting(
+        "access_keys",
+        (),
+        "Access key pairs AKID:SECRET,AKID2:SECRET2 (secrets of 16+ printable characters). When set, "
+        "AWS-API requests must carry a SigV4 signature by one of them, the native API needs the header "
+        "'Authorization: Bearer <a secret>', and the server may listen on any address; when empty, "
+        "nothing is checked and the server listens on loopback only.",
+        _access_keys,
+        secret=True,
+        structured=True,
+    ),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -176,6 +238,7 @@ class Settings:
     inference_idle_minutes: float = 0.0
     inference_auto_start: bool = False
     inference_start_timeout: float = 300.0
+    access_keys: tuple[AccessKey, ...] = ()
 
     @property
     def data_path(self) -> Path:
@@ -220,9 +283,10 @@ def load_settings(
             values[s.name] = s.default
             continue
         try:
-            values[s.name] = s.cast(str(raw))
+            values[s.name] = s.cast(raw if s.structured and isinstance(raw, list | dict) else str(raw))
         except ValueError as e:
-            raise InvalidInput(f"setting {s.name} from {origin}: {raw!r} is not valid ({e})") from None
+            shown = "the value" if s.secret else repr(raw)
+            raise InvalidInput(f"setting {s.name} from {origin}: {shown} is not valid ({e})") from None
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in values.items() if k in known})
 

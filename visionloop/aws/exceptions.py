@@ -105,6 +105,29 @@ class ValidationException(AwsError):
     default_message = "The request failed to satisfy a constraint."
 
 
+# --- authentication (SigV4; the codes and statuses AWS JSON services answer with) -------------------------
+
+
+class MissingAuthenticationTokenException(AwsError):
+    status = 403
+    default_message = "Missing Authentication Token"
+
+
+class IncompleteSignatureException(AwsError):
+    default_message = "The Authorization header is not a complete AWS4-HMAC-SHA256 signature."
+
+
+class InvalidSignatureException(AwsError):
+    default_message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+    )
+
+
+class UnrecognizedClientException(AwsError):
+    default_message = "The security token included in the request is invalid."
+
+
 # --- the one map from the domain errors ------------------------------------------------------------------
 
 DOMAIN: tuple[tuple[type[errors.VisionloopError], type[AwsError]], ...] = (

@@ -34,7 +34,10 @@ router = APIRouter()
 async def aws_json(request: Request) -> Response:
     body = await request.body()
     request_id = str(uuid.uuid4())
-    status, doc = await run_in_threadpool(handle, request.app.state, request.headers, body, request_id)
+    target = _target(request)
+    status, doc = await run_in_threadpool(
+        handle, request.app.state, request.headers, body, request_id, target
+    )
     headers = {"x-amzn-RequestId": request_id}
     if status != 200:
         headers["X-Amzn-ErrorType"] = str(doc["__type"])
@@ -42,11 +45,11 @@ async def aws_json(request: Request) -> Response:
 
 
 def handle(
-    state: Any, headers: Mapping[str, str], body: bytes, request_id: str
+    state: Any, headers: Mapping[str, str], body: bytes, request_id: str, target: str = "/"
 ) -> tuple[int, dict[str, Any]]:
     """Authenticate, decode, dispatch; return (HTTP status, JSON document)."""
     try:
-        authenticator(state).authenticate("POST", "/", headers, body)
+        authenticator(state).authenticate("POST", target, headers, body)
         operation = _operation(headers.get("x-amz-target"))
         return 200, dispatch(_backend(state), operation, _decode(body))
     except AwsError as e:
@@ -55,6 +58,14 @@ def handle(
         log.exception("request %s failed", request_id)
         error = InternalServerError()
         return error.status, error.body(request_id)
+
+
+def _target(request: Request) -> str:
+    """The request target as the client sent (and signed) it: the raw path and the query string, decoded
+    as Latin-1 like the headers."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    return (raw.partition(b"?")[0] + (b"?" + query if query else b"")).decode("latin-1")
 
 
 def _operation(target: str | None) -> str:
