@@ -124,3 +124,70 @@ def test_bad_setting_is_reported(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 1 and "VISIONLOOP_PORT" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "keys", "allowed"),
+    [
+        ("127.0.0.1", "", True),
+        ("127.0.0.2", "", True),
+        ("localhost", "", True),
+        ("::1", "", True),
+        ("[::1]", "", True),
+        ("0.0.0.0", "", False),
+        ("::", "", False),
+        ("192.168.1.10", "", False),
+        ("myhost.example.com", "", False),
+        ("", "", False),
+        ("0.0.0.0", "AKID:abcdefghijklmnop", True),
+        ("::", "AKID:abcdefghijklmnop", True),
+        ("127.0.0.1", "AKID:abcdefghijklmnop", True),
+    ],
+)
+def test_serve_listens_off_loopback_only_with_access_keys(host: str, keys: str, allowed: bool) -> None:
+    from visionloop.cli import bind_host
+    from visionloop.errors import InvalidInput
+    from visionloop.settings import load_settings
+
+    settings = load_settings({"host": host}, environ={"VISIONLOOP_ACCESS_KEYS": keys})
+    if allowed:
+        assert bind_host(settings) == host
+    else:
+        with pytest.raises(InvalidInput, match="no access_keys are set") as e:
+            bind_host(settings)
+        assert "loopback" in e.value.message and "VISIONLOOP_ACCESS_KEYS" in e.value.message
+
+
+def test_serve_refuses_a_public_address_without_keys_before_starting(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VISIONLOOP_")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "visionloop",
+            "--data-dir",
+            str(tmp_path / "var"),
+            "serve",
+            "--host",
+            "0.0.0.0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and "refusing to listen on '0.0.0.0'" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "var").exists()
+
+
+def test_serve_says_whether_authentication_is_on() -> None:
+    from visionloop.cli import auth_summary
+    from visionloop.settings import load_settings
+
+    off = auth_summary(load_settings(environ={}))
+    assert "authentication is off" in off and "this machine only" in off
+    keys = "A:abcdefghijklmnop,B:abcdefghijklmnop"
+    on = auth_summary(load_settings(environ={"VISIONLOOP_ACCESS_KEYS": keys}))
+    assert "authentication is on (2 access keys)" in on and "Bearer" in on

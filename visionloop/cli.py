@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
@@ -68,7 +69,9 @@ def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
 
 
 @cli.command()
-@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option(
+    "--host", help="Address to listen on (default 127.0.0.1; a non-loopback one needs access_keys)."
+)
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
 @click.option("--data-dir", help="Data folder (default ./var).")
 @pass_ctx
@@ -86,17 +89,59 @@ def serve(ctx: Context, host: str | None, port: int | None, data_dir: str | None
     from visionloop.workflows.worker import recover_interrupted_jobs
 
     settings = load_settings(overrides, config_file=ctx.config)
+    host = bind_host(settings)
     services = build_services(settings)
     recover_interrupted_jobs(services)
     app = create_app(services, settings)
     err_console.print(
-        f"visionloop {__version__} on http://{settings.host}:{settings.port}  (data in {settings.data_dir})"
+        f"visionloop {__version__} on http://{_url_host(host)}:{settings.port}  (data in {settings.data_dir})"
     )
+    err_console.print(auth_summary(settings), highlight=False)
     workers = start_workers(settings, settings.workers)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+        uvicorn.run(app, host=host, port=settings.port, log_level=settings.log_level.lower())
     finally:
         stop_workers(workers)
+
+
+def bind_host(settings: Settings) -> str:
+    """The address ``serve`` listens on. Without access keys nothing checks who calls, so only a loopback
+    address is allowed; asking for another one is an error rather than a silent change of address."""
+    if settings.access_keys or is_loopback(settings.host):
+        return settings.host
+    raise InvalidInput(
+        f"refusing to listen on {settings.host!r}: no access_keys are set, so the API is unauthenticated "
+        "and may listen on a loopback address only (127.0.0.1, ::1 or localhost). Set access_keys "
+        "(e.g. VISIONLOOP_ACCESS_KEYS=AKID:SECRET) to listen on other addresses; see docs/serving.md."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def auth_summary(settings: Settings) -> str:
+    """The line ``serve`` prints at start about authentication."""
+    n = len(settings.access_keys)
+    if not n:
+        return (
+            "[yellow]authentication is off[/] (no access_keys): every request is accepted, "
+            "so the server listens on this machine only"
+        )
+    keys = "1 access key" if n == 1 else f"{n} access keys"
+    return (
+        f"authentication is on ({keys}): the AWS API needs SigV4 signatures by one of them, "
+        "the native API 'Authorization: Bearer <secret>'"
+    )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 # --- projects ------------------------------------------------------------------------------------------

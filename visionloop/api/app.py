@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Security
 from starlette.concurrency import run_in_threadpool
 
 from visionloop import __version__
-from visionloop.api import errors
+from visionloop.api import auth, errors
 from visionloop.api.datasets import router as datasets_router
 from visionloop.api.detect import router as detect_router
 from visionloop.api.projects import router as projects_router
@@ -24,7 +24,9 @@ from visionloop.settings import Settings
 def create_app(services: Services, settings: Settings, serving: Serving | None = None) -> FastAPI:
     """``serving`` (the inference host and its policy) defaults to bootstrap.build_serving(settings).
     The lifespan brings back the versions a previous server left RUNNING, runs the autoscaler and the
-    idle timeout, and stops every inference unit at shutdown."""
+    idle timeout, and stops every inference unit at shutdown. With ``settings.access_keys`` every request
+    but /healthz and the API docs is authenticated (api/auth.py: SigV4 on the AWS API, bearer keys on the
+    rest); without, none is."""
     if serving is None:
         from visionloop.bootstrap import build_serving
 
@@ -48,14 +50,16 @@ def create_app(services: Services, settings: Settings, serving: Serving | None =
     app.state.settings = settings
     app.state.serving = serving
     errors.install(app)
+    secured = []
+    if settings.access_keys:  # else no check at all: `visionloop serve` then listens on loopback only
+        auth.install(app, settings.access_keys)
+        secured = [Security(auth.BEARER_SCHEME)]  # documents the bearer key in /docs; auth enforces it
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    app.include_router(projects_router, prefix="/api/v1")
-    app.include_router(datasets_router, prefix="/api/v1")
-    app.include_router(versions_router, prefix="/api/v1")
-    app.include_router(detect_router, prefix="/api/v1")
+    for router in (projects_router, datasets_router, versions_router, detect_router):
+        app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
     return app
