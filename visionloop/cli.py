@@ -112,7 +112,7 @@ def bind_host(settings: Settings) -> str:
     raise InvalidInput(
         f"refusing to listen on {settings.host!r}: no access_keys are set, so the API is unauthenticated "
         "and may listen on a loopback address only (127.0.0.1, ::1 or localhost). Set access_keys "
-        "(e.g. VISIONLOOP_ACCESS_KEYS=AKID:SECRET) to listen on other addresses; see docs/serving.md."
+        "(e.g. VISIONLOOP_ACCESS_KEYS=AKID:SECRET) to listen on other addresses; see docs/security.md."
     )
 
 
