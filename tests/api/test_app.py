@@ -86,3 +86,4 @@ def test_real_server(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    assert "authentication is off" in log.read_text()

@@ -10,6 +10,6 @@ service apart:
     metadata.py    tags, dataset status, model version OutputConfig (JSON documents in the store)
     shapes.py      core records to Rekognition JSON
     exceptions.py  AWS errors with code and HTTP status; the map from visionloop.errors
-    auth.py        the authentication hook (SigV4 comes later)
+    auth.py        the authentication hook; sigv4.py: the SigV4 verifier installed when access keys are set
     coverage.py    the operations table of docs/aws.md, generated from responses.py
 """

@@ -1,7 +1,9 @@
 """The authentication hook of the AWS endpoint. Every request passes through the app's authenticator
-before it is dispatched; the default accepts any request (clients still sign with dummy keys). A SigV4
-verifier implements the same protocol and is installed as ``app.state.aws_authenticator``; it rejects a
-request by raising an AwsError (InvalidSignatureException, UnrecognizedClientException, ...)."""
+before it is dispatched; the default accepts any request (clients still sign with dummy keys). When the
+``access_keys`` setting is set, api/auth.py installs the SigV4 verifier of sigv4.py as
+``app.state.aws_authenticator``; it rejects a request by raising an AwsError (InvalidSignatureException,
+UnrecognizedClientException, ...). ``path`` is the request target as received (raw path and query) and
+``headers`` are as ASGI decodes them (Latin-1)."""
 
 from __future__ import annotations
 
