@@ -14,8 +14,9 @@ from visionloop.aws.exceptions import (
     InvalidS3ObjectException,
     SerializationException,
 )
-from visionloop.aws.images import read_image
+from visionloop.aws.images import CUSTOM_LABELS_MAX_BYTES, image_member, read_image
 from visionloop.aws.params import NAME, Params, s3_object
+from visionloop.core.keys import ObjectRef
 from visionloop.core.services import Services
 
 
@@ -39,6 +40,8 @@ def test_messages_follow_aws_validation_wording() -> None:
         ({"Name": ["a"]}, lambda p: p.string("Name")),
         ({"N": "5"}, lambda p: p.integer("N")),
         ({"N": True}, lambda p: p.integer("N")),
+        ({"F": "50"}, lambda p: p.number("F")),
+        ({"F": False}, lambda p: p.number("F")),
         ({"B": 1}, lambda p: p.boolean("B")),
         ({"L": {"a": 1}}, lambda p: p.array("L")),
         ({"L": [1]}, lambda p: p.strings("L")),
@@ -67,6 +70,21 @@ def test_required_patterns_enums_and_lists() -> None:
     with pytest.raises(InvalidParameterException):
         p.required_string("Empty")
     assert p.string("Missing") is None and p.tags() == {}
+
+
+def test_numbers_and_required_integers() -> None:
+    p = Params({"F": 99.5, "I": 100, "Nan": "NaN", "Inf": "-Infinity", "Big": 1e309, "Units": 0})
+    assert p.number("F", lo=0, hi=100) == 99.5 and p.number("I", lo=0, hi=100) == 100.0
+    assert p.number("Missing") is None
+    with pytest.raises(InvalidParameterException, match="less than or equal to 99.25"):
+        p.number("F", hi=99.25)
+    for name in ("Nan", "Inf", "Big"):  # the SDKs send NaN and infinities as strings; 1e309 is infinite
+        with pytest.raises(InvalidParameterException, match="finite"):
+            p.number(name, lo=0, hi=100)
+    with pytest.raises(InvalidParameterException, match="at 'units'.*greater than or equal to 1"):
+        p.required_integer("Units", lo=1)
+    with pytest.raises(InvalidParameterException, match="must not be null"):
+        p.required_integer("Missing", lo=1)
 
 
 def test_tags() -> None:
@@ -108,3 +126,14 @@ def test_image_limits_and_objects(services: Services) -> None:
             read_image(_image(S3Object={"Bucket": "pics", "Name": name}), services.buckets)
     with pytest.raises(InvalidParameterException):
         s3_object(Params({"Bucket": "b", "Name": "k"}))
+
+
+def test_image_member_leaves_objects_unread() -> None:
+    ref = image_member(_image(S3Object={"Bucket": "pics", "Name": "a/b.jpg", "Version": "3"}))
+    assert ref == ObjectRef("pics", "a/b.jpg")  # read by the use case, with its own limits
+    with pytest.raises(InvalidS3ObjectException):
+        image_member(_image(S3Object={"Bucket": "pics", "Name": "/abs.jpg"}))
+    big = base64.b64encode(b"\0" * (CUSTOM_LABELS_MAX_BYTES + 1)).decode()
+    with pytest.raises(ImageTooLargeException):
+        image_member(_image(Bytes=big), max_bytes=CUSTOM_LABELS_MAX_BYTES)
+    assert CUSTOM_LABELS_MAX_BYTES == 4 * 1024 * 1024

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ BUCKET = re.compile(r"^[0-9A-Za-z.\-_]*$")
 # tag keys and values: Unicode letters, spaces, digits and _.:/=+-@ (AWS's \p{L}\p{Z}\p{N}_.:/=+\-@)
 TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
 MAX_TAGS = 200
+NON_FINITE = ("NaN", "Infinity", "-Infinity")
 
 
 def _member(path: str) -> str:
@@ -101,15 +103,32 @@ class Params:
             )
         return value
 
-    def integer(self, name: str, *, lo: int | None = None, hi: int | None = None) -> int | None:
-        value: int | None = self._get(name, int, False, "an integer")
+    def integer(
+        self, name: str, *, lo: int | None = None, hi: int | None = None, required: bool = False
+    ) -> int | None:
+        value: int | None = self._get(name, int, required, "an integer")
+        if value is not None:
+            check_range(self._path(name), value, lo, hi)
+        return value
+
+    def required_integer(self, name: str, *, lo: int | None = None, hi: int | None = None) -> int:
+        value = self.integer(name, lo=lo, hi=hi, required=True)
+        assert value is not None
+        return value
+
+    def number(self, name: str, *, lo: float | None = None, hi: float | None = None) -> float | None:
+        """A JSON number (an integer or a float), or one of the strings the SDKs send for the floats JSON
+        cannot write: "NaN", "Infinity", "-Infinity"."""
+        raw = self.data.get(name)
+        if isinstance(raw, str) and raw in NON_FINITE:
+            raise invalid(self._path(name), raw, "Member must be a finite number")
+        value: int | float | None = self._get(name, (int, float), False, "a number")
         if value is None:
             return None
-        if lo is not None and value < lo:
-            raise invalid(self._path(name), value, f"Member must have value greater than or equal to {lo}")
-        if hi is not None and value > hi:
-            raise invalid(self._path(name), value, f"Member must have value less than or equal to {hi}")
-        return value
+        if not math.isfinite(value):  # json.loads reads NaN and Infinity
+            raise invalid(self._path(name), str(value), "Member must be a finite number")
+        check_range(self._path(name), value, lo, hi)
+        return float(value)
 
     def boolean(self, name: str) -> bool | None:
         value: bool | None = self._get(name, bool, False, "a boolean")
@@ -220,6 +239,17 @@ def check_string(
         raise invalid(path, value[:64], f"Member must have length less than or equal to {max_len}")
     if pattern is not None and not pattern.match(value):
         raise invalid(path, value, f"Member must satisfy regular expression pattern: {pattern.pattern}")
+
+
+def check_range(path: str, value: float, lo: float | None, hi: float | None) -> None:
+    if lo is not None and value < lo:
+        raise invalid(path, value, f"Member must have value greater than or equal to {_number(lo)}")
+    if hi is not None and value > hi:
+        raise invalid(path, value, f"Member must have value less than or equal to {_number(hi)}")
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 def check_tag_key(path: str, key: str) -> None:
