@@ -1,7 +1,8 @@
 """One real server for the whole AWS suite: uvicorn in a thread on a free port, over a data folder in tmp,
 with no worker processes (``workers=0``). Training jobs run in a worker thread of the test process with
-the fake colour engine (a real TrainingEngine), through the worker's own ``run_job``. boto3 talks to the
-server over HTTP exactly as it would to AWS, with dummy credentials."""
+the fake colour engine (a real TrainingEngine), through the worker's own ``run_job``; started versions
+are served by real inference units (processes) that load the colour engine. boto3 talks to the server
+over HTTP exactly as it would to AWS, with dummy credentials."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from botocore.config import Config
 
 from tests.factories import classification_line, image_bytes
 from visionloop.api.app import create_app
-from visionloop.bootstrap import build_services
+from visionloop.bootstrap import build_services, build_serving, fake_engine
 from visionloop.core.services import Services
+from visionloop.core.serving import Serving
 from visionloop.engines.fake import ColourEngine
 from visionloop.settings import Settings, load_settings
 from visionloop.workflows.worker import run_job
@@ -70,6 +72,7 @@ class Server:
     svc: Services  # the server's own services: tests fill buckets through them
     settings: Settings
     worker: Worker
+    serving: Serving
     names: Iterator[int] = field(default_factory=count)
 
     def name(self, stem: str) -> str:
@@ -90,9 +93,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         {"data_dir": str(data), "workers": 0, "region": REGION, "account_id": ACCOUNT}, environ={}
     )
     svc = build_services(settings)
+    serving = build_serving(settings, engine_factory=fake_engine)
     port = _free_port()
     config = uvicorn.Config(
-        create_app(svc, settings), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        create_app(svc, settings, serving), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
     )
     http = uvicorn.Server(config)
     http_thread = threading.Thread(target=http.run, daemon=True)
@@ -106,12 +110,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     worker_thread = threading.Thread(target=worker.loop, daemon=True)
     worker_thread.start()
     try:
-        yield Server(f"http://127.0.0.1:{port}", svc, settings, worker)
+        yield Server(f"http://127.0.0.1:{port}", svc, settings, worker, serving)
     finally:
         worker.stop.set()
         http.should_exit = True
         worker_thread.join(10)
         http_thread.join(10)
+        serving.host.close()  # the lifespan that would stop the inference units is off
         worker.svc.repo.close()
         svc.repo.close()
 
@@ -126,6 +131,20 @@ def rek(server: Server) -> object:
         aws_access_key_id="test",
         aws_secret_access_key="test",
         config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )
+
+
+@pytest.fixture(scope="session")
+def rek_raw(server: Server) -> object:
+    """A client that skips botocore's own parameter checks (required, types, minimums), to show what the
+    server answers to requests other SDKs or hand-written clients may send."""
+    return boto3.client(
+        "rekognition",
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, parameter_validation=False),
     )
 
 

@@ -27,4 +27,5 @@ def test_every_operation_is_one_of_rekognition_and_documented() -> None:
         "ListDatasetEntries", "ListDatasetLabels", "UpdateDatasetEntries", "DistributeDatasetEntries",
         "DeleteDataset", "CreateProjectVersion", "DescribeProjectVersions", "DeleteProjectVersion",
         "TagResource", "UntagResource", "ListTagsForResource",
+        "StartProjectVersion", "StopProjectVersion", "DetectCustomLabels",
     } <= set(OPERATIONS)  # fmt: skip

@@ -6,30 +6,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
+from visionloop.aws import arns
 from visionloop.aws.datasets import DatasetsBackend, DatasetView
-from visionloop.aws.exceptions import (
-    InvalidParameterException,
-    ResourceInUseException,
-)
+from visionloop.aws.exceptions import InvalidParameterException, ResourceInUseException
+from visionloop.aws.images import missing_object
 from visionloop.aws.metadata import Metadata, VersionExtras
 from visionloop.aws.pagination import Page
 from visionloop.aws.resources import Resources
-from visionloop.core import projects, training
-from visionloop.core.entities import DatasetType, ModelVersion, Project, TaskType, VersionStatus
+from visionloop.core import ids, projects, serving, training
+from visionloop.core.entities import DatasetType, ModelVersion, Prediction, Project, TaskType
+from visionloop.core.keys import ObjectRef
 from visionloop.core.services import Services
-from visionloop.errors import AlreadyExists, VisionloopError
+from visionloop.errors import AlreadyExists, ObjectNotFound, VisionloopError
 
 log = logging.getLogger("visionloop.aws")
-
-# a model version in one of these states cannot be deleted
-BUSY = (
-    VersionStatus.TRAINING_IN_PROGRESS,
-    VersionStatus.STARTING,
-    VersionStatus.RUNNING,
-    VersionStatus.STOPPING,
-)
 
 
 @dataclass(frozen=True)
@@ -54,8 +47,9 @@ class VersionView:
 
 
 class RekognitionBackend(DatasetsBackend):
-    def __init__(self, svc: Services, region: str, account: str) -> None:
+    def __init__(self, svc: Services, region: str, account: str, srv: serving.Serving) -> None:
         super().__init__(svc, Resources(svc, region, account), Metadata(svc.store))
+        self.serving = srv  # the server's inference host and serving policy
 
     # --- projects ------------------------------------------------------------------------------------
 
@@ -149,16 +143,57 @@ class RekognitionBackend(DatasetsBackend):
         return ref
 
     def delete_project_version(self, arn: str) -> str:
-        _project, version = self.res.version(arn)
-        if version.status in BUSY:
-            raise ResourceInUseException(f"The model version {arn} is {version.status.value}.")
-        if version.artifact_key:
-            prefix = f"{version.artifact_key}/"
-            for obj in list(self.svc.store.list_objects(training.MODELS_BUCKET, prefix)):
-                self.svc.store.delete(training.MODELS_BUCKET, obj.key)
-        self.svc.repo.delete_version(version.id)
+        """Refused (ResourceInUseException) while the version trains, starts, runs or stops."""
+        project, version = self.res.version(arn)
+        serving.delete_version(self.svc, self.serving, project.name, version.name)
         self.meta.forget(arn)
         return "DELETING"
+
+    # --- serving -------------------------------------------------------------------------------------
+
+    def start_project_version(self, arn: str, min_units: int, max_units: int | None) -> str:
+        project, version = self.res.version(arn)
+        started = serving.start_version(
+            self.svc, self.serving, project.name, version.name, min_units, max_units
+        )
+        return started.status.value
+
+    def stop_project_version(self, arn: str) -> str:
+        project, version = self.res.version(arn)
+        return serving.stop_version(self.svc, self.serving, project.name, version.name).status.value
+
+    def detect_custom_labels(
+        self,
+        arn: str,
+        image: bytes | ObjectRef,
+        min_confidence: float | None,
+        max_results: int | None,
+    ) -> Future[list[Prediction]]:
+        """Queue the image on the version's inference units; the future gives the labels."""
+        project, version = self._served_names(arn)
+        source = image if isinstance(image, bytes) else serving.StoredImage(image.bucket, image.key)
+        try:
+            return serving.submit_detect(
+                self.svc, self.serving, project, version, source, min_confidence, max_results
+            )
+        except ObjectNotFound:  # the image's object (a missing version is a plain NotFound)
+            if isinstance(image, bytes):
+                raise
+            raise missing_object(image) from None
+
+    def _served_names(self, text: str) -> tuple[str, str]:
+        """The project and version names of a version ARN. A RUNNING version that detection saw in the
+        last second is trusted without reading it again (core.serving keeps it for that)."""
+        arn = arns.parse(text, "version")
+        seen = self.serving.running_version(arn.project, arn.name)
+        if (
+            seen is None
+            or ids.epoch_ms(seen.created_at) != arn.ms
+            or (arn.region, arn.account) != (self.res.region, self.res.account)
+        ):
+            project, version = self.res.version(text)
+            return project.name, version.name
+        return arn.project, arn.name
 
     # --- tags ----------------------------------------------------------------------------------------
 

@@ -6,24 +6,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from visionloop.aws import shapes
 from visionloop.aws.backend import RekognitionBackend
 from visionloop.aws.exceptions import InvalidParameterException, UnknownOperationException, from_domain
+from visionloop.aws.images import CUSTOM_LABELS_MAX_BYTES, image_member
 from visionloop.aws.metadata import VersionExtras
 from visionloop.aws.pagination import page
 from visionloop.aws.params import BUCKET, NAME, Params, s3_object
-from visionloop.core.entities import DatasetType
+from visionloop.core.entities import DatasetType, Prediction
 from visionloop.core.entries import EntryQuery
 from visionloop.core.keys import check_bucket, check_key
 from visionloop.errors import VisionloopError
 
 Json = dict[str, Any]
+T = TypeVar("T")
 DESCRIPTION = re.compile(r"^[a-zA-Z0-9\-_. ()':,;?]+$")
 NONBLANK = re.compile(r".*\S.*", re.DOTALL)
 FEATURES = ("CONTENT_MODERATION", "CUSTOM_LABELS")
 MAX_CHANGES_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Deferred(Generic[T]):
+    """An answer that is ready when ``future`` is: the endpoint awaits it without holding a thread (a
+    detection waits on the inference units), then serializes its result with ``finish``."""
+
+    future: Future[T]
+    finish: Callable[[T], Json]
 
 
 class RekognitionResponse:
@@ -164,9 +177,33 @@ class RekognitionResponse:
         return _paged("ProjectVersionDescriptions", [shapes.version_description(v) for v in views], token)
 
     def delete_project_version(self) -> Json:
-        """Deletes a model version and its artifact; ResourceInUseException while training or running."""
+        """Deletes a model version and its artifact; ResourceInUseException while training or serving."""
         arn = self.params.arn("ProjectVersionArn")
         return {"Status": self.backend.delete_project_version(arn)}
+
+    # --- serving -------------------------------------------------------------------------------------
+
+    def start_project_version(self) -> Json:
+        """Starts a model version on MinInferenceUnits units, scaling up to MaxInferenceUnits under load."""
+        p = self.params
+        arn = p.arn("ProjectVersionArn")
+        low = p.required_integer("MinInferenceUnits", lo=1)
+        high = p.integer("MaxInferenceUnits", lo=1)
+        return {"Status": self.backend.start_project_version(arn, low, high)}
+
+    def stop_project_version(self) -> Json:
+        """Stops a running or starting model version; it is STOPPED once its units have exited."""
+        return {"Status": self.backend.stop_project_version(self.params.arn("ProjectVersionArn"))}
+
+    def detect_custom_labels(self) -> Deferred[list[Prediction]]:
+        """Labels of an image (Bytes up to 4 MB or an S3Object) from a RUNNING model version."""
+        p = self.params
+        arn = p.arn("ProjectVersionArn")
+        max_results = p.integer("MaxResults", lo=0)
+        min_confidence = p.number("MinConfidence", lo=0, hi=100)
+        image = image_member(p, max_bytes=CUSTOM_LABELS_MAX_BYTES)
+        future = self.backend.detect_custom_labels(arn, image, min_confidence, max_results)
+        return Deferred(future, shapes.custom_labels)
 
     # --- tags ----------------------------------------------------------------------------------------
 
@@ -214,7 +251,7 @@ def _paged(key: str, items: list[Any], token: str | None) -> Json:
 
 # --- dispatch ------------------------------------------------------------------------------------------
 
-Handler = Callable[[RekognitionResponse], Json]
+Handler = Callable[[RekognitionResponse], "Json | Deferred[Any]"]
 
 
 def _camel(snake: str) -> str:
@@ -228,8 +265,9 @@ OPERATIONS: dict[str, Handler] = {
 }
 
 
-def dispatch(backend: RekognitionBackend, operation: str, body: dict[str, Any]) -> Json:
-    """Run ``operation`` (e.g. "CreateProject") on ``body``; domain errors leave as AWS errors."""
+def dispatch(backend: RekognitionBackend, operation: str, body: dict[str, Any]) -> Json | Deferred[Any]:
+    """Run ``operation`` (e.g. "CreateProject") on ``body``; domain errors leave as AWS errors. The answer
+    is JSON, or Deferred for an operation that waits on a future."""
     handler = OPERATIONS.get(operation)
     if handler is None:
         raise UnknownOperationException(f"{operation} is not supported by this server.")

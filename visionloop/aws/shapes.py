@@ -8,6 +8,7 @@ from typing import Any
 
 from visionloop.aws.backend import ProjectView, VersionView
 from visionloop.aws.datasets import DatasetView
+from visionloop.core.entities import Prediction
 from visionloop.core.entries import LabelStat
 
 Json = dict[str, Any]
@@ -70,6 +71,12 @@ def version_description(v: VersionView) -> Json:
         "StatusMessage": mv.status_message,
         "Feature": FEATURE,
     }
+    if mv.min_inference_units is not None:  # recorded by the first start
+        out["MinInferenceUnits"] = mv.min_inference_units
+        # AWS reports MaxInferenceUnits only when the start gave one; the core records an omitted maximum
+        # as the minimum, so it appears when the version scales (a maximum above the minimum)
+        if mv.max_inference_units is not None and mv.max_inference_units > mv.min_inference_units:
+            out["MaxInferenceUnits"] = mv.max_inference_units
     if mv.training_ended_at is not None:
         out["TrainingEndTimestamp"] = timestamp(mv.training_ended_at)
     if mv.training_seconds is not None:
@@ -84,3 +91,15 @@ def version_description(v: VersionView) -> Json:
             result["Summary"] = {"S3Object": {"Bucket": v.summary.bucket, "Name": v.summary.key}}
         out["EvaluationResult"] = result
     return out
+
+
+def custom_labels(labels: list[Prediction]) -> Json:
+    """DetectCustomLabels' answer: labels sorted by confidence; Geometry only for detection models."""
+    out = []
+    for p in labels:
+        label: Json = {"Name": p.label, "Confidence": p.confidence}
+        if p.box is not None:
+            box = {"Width": p.box.width, "Height": p.box.height, "Left": p.box.left, "Top": p.box.top}
+            label["Geometry"] = {"BoundingBox": box}
+        out.append(label)
+    return {"CustomLabels": out}

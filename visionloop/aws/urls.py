@@ -1,9 +1,11 @@
 """The AWS JSON 1.1 endpoint: ``POST /`` with ``X-Amz-Target: RekognitionService.<Operation>`` and a JSON
 body. Every answer is JSON with ``Content-Type: application/x-amz-json-1.1`` and an ``x-amzn-RequestId``;
-every failure is an AWS error body, never a stack trace."""
+every failure is an AWS error body, never a stack trace. An operation that waits on the inference units
+(DetectCustomLabels) answers with a future, awaited here without holding a thread."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -20,8 +22,10 @@ from visionloop.aws.exceptions import (
     InternalServerError,
     SerializationException,
     UnknownOperationException,
+    from_domain,
 )
-from visionloop.aws.responses import dispatch
+from visionloop.aws.responses import Deferred, dispatch
+from visionloop.errors import VisionloopError
 
 log = logging.getLogger("visionloop.aws")
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -38,6 +42,8 @@ async def aws_json(request: Request) -> Response:
     status, doc = await run_in_threadpool(
         handle, request.app.state, request.headers, body, request_id, target
     )
+    if isinstance(doc, Deferred):
+        status, doc = await settle(doc, request_id)
     headers = {"x-amzn-RequestId": request_id}
     if status != 200:
         headers["X-Amzn-ErrorType"] = str(doc["__type"])
@@ -46,18 +52,31 @@ async def aws_json(request: Request) -> Response:
 
 def handle(
     state: Any, headers: Mapping[str, str], body: bytes, request_id: str, target: str = "/"
-) -> tuple[int, dict[str, Any]]:
-    """Authenticate, decode, dispatch; return (HTTP status, JSON document)."""
+) -> tuple[int, dict[str, Any] | Deferred[Any]]:
+    """Authenticate, decode, dispatch; return (HTTP status, JSON document or Deferred answer)."""
     try:
         authenticator(state).authenticate("POST", target, headers, body)
         operation = _operation(headers.get("x-amz-target"))
         return 200, dispatch(_backend(state), operation, _decode(body))
-    except AwsError as e:
-        return e.status, e.body(request_id)
-    except Exception:  # a bug or an outage: log it, answer without internals
-        log.exception("request %s failed", request_id)
+    except Exception as e:
+        return failure(e, request_id)
+
+
+async def settle(deferred: Deferred[Any], request_id: str) -> tuple[int, dict[str, Any]]:
+    """Await a Deferred answer; a client that goes away cancels the future (and its queued work)."""
+    try:
+        return 200, deferred.finish(await asyncio.wrap_future(deferred.future))
+    except Exception as e:
+        return failure(e, request_id)
+
+
+def failure(exc: Exception, request_id: str) -> tuple[int, dict[str, Any]]:
+    """The AWS error answer for ``exc``; anything unexpected is logged and answered without internals."""
+    error = from_domain(exc) if isinstance(exc, VisionloopError) else exc
+    if not isinstance(error, AwsError):  # a bug or an outage
+        log.error("request %s failed", request_id, exc_info=exc)
         error = InternalServerError()
-        return error.status, error.body(request_id)
+    return error.status, error.body(request_id)
 
 
 def _target(request: Request) -> str:
@@ -92,6 +111,6 @@ def _backend(state: Any) -> RekognitionBackend:
     backend: RekognitionBackend | None = getattr(state, "rekognition", None)
     if backend is None:
         settings = state.settings
-        backend = RekognitionBackend(state.services, settings.region, settings.account_id)
+        backend = RekognitionBackend(state.services, settings.region, settings.account_id, state.serving)
         state.rekognition = backend
     return backend
