@@ -83,6 +83,14 @@ def test_start_detect_stop_delete(client: TestClient) -> None:
     assert r.status_code == 409 and r.json()["error"]["code"] == "Conflict"
     state = wait_running(client)
     assert state["inference_units"] == 1 and state["load_seconds"] > 0 and state["queue"]["queued"] == 0
+    # a version's description and the list carry the units too
+    described = client.get(V1).json()
+    assert described["status"] == "RUNNING" and described["inference_units"] == 1
+    assert (described["min_inference_units"], described["max_inference_units"]) == (1, 2)
+    listed = {v["name"]: v for v in client.get("/api/v1/projects/colours/versions").json()["versions"]}
+    assert listed["v1"]["inference_units"] == 1 and listed["v1"]["max_inference_units"] == 2
+    assert listed["v2"]["status"] == "TRAINING_COMPLETED" and listed["v2"]["min_inference_units"] is None
+    assert listed["v2"]["inference_units"] == 0
     # the image as a multipart file, as raw bytes, as base64 JSON, and from a bucket
     r = client.post(f"{V1}/detect", files={"file": ("red.jpg", RED, "image/jpeg")})
     assert r.json() == {"project": "colours", "version": "v1", "labels": [r.json()["labels"][0]]}

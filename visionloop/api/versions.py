@@ -1,4 +1,4 @@
-"""Native REST: model versions (train, describe with metrics) and jobs (progress)."""
+"""Native REST: model versions (train, describe with metrics and inference units) and jobs (progress)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from visionloop.api.deps import ServicesDep
+from visionloop.api.detect import ServingDep
 from visionloop.core import training
 from visionloop.core.entities import ModelVersion
+from visionloop.core.ports import PoolStats
 from visionloop.core.projects import get_project
+from visionloop.core.serving import serving_state
 
 router = APIRouter(tags=["model versions"])
 
@@ -24,7 +27,13 @@ class TrainIn(BaseModel):
     hyperparams: dict[str, Any] | None = None
 
 
-def version_json(v: ModelVersion, full: bool = True) -> dict[str, Any]:
+# the serving fields a version's description repeats (GET …/serving has them all, with the live queue)
+SERVING_FIELDS = ("min_inference_units", "max_inference_units", "inference_units")
+
+
+def version_json(v: ModelVersion, full: bool = True, stats: PoolStats | None = None) -> dict[str, Any]:
+    """``stats``: the version's pool on this server, for the units serving now."""
+    state = serving_state(v, stats)
     data: dict[str, Any] = {
         "name": v.name,
         "status": v.status.value,
@@ -37,6 +46,7 @@ def version_json(v: ModelVersion, full: bool = True) -> dict[str, Any]:
         "training_seconds": v.training_seconds,
         "snapshot_id": v.snapshot_id,
         "thresholds": v.thresholds,
+        **{k: state[k] for k in SERVING_FIELDS},
     }
     if full:
         data["evaluation"] = v.evaluation
@@ -54,14 +64,16 @@ def train(project: str, body: TrainIn, svc: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/projects/{project}/versions")
-def list_versions(project: str, svc: ServicesDep) -> dict[str, Any]:
+def list_versions(project: str, svc: ServicesDep, srv: ServingDep) -> dict[str, Any]:
     p = get_project(svc, project)
-    return {"versions": [version_json(v, full=False) for v in svc.repo.list_versions(p.id)]}
+    versions = svc.repo.list_versions(p.id)
+    return {"versions": [version_json(v, False, srv.host.stats(v.id)) for v in versions]}
 
 
 @router.get("/projects/{project}/versions/{version}")
-def describe_version(project: str, version: str, svc: ServicesDep) -> dict[str, Any]:
-    return version_json(training.get_version(svc, project, version))
+def describe_version(project: str, version: str, svc: ServicesDep, srv: ServingDep) -> dict[str, Any]:
+    v = training.get_version(svc, project, version)
+    return version_json(v, stats=srv.host.stats(v.id))
 
 
 @router.get("/jobs")
