@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError, WaiterError
@@ -345,3 +346,16 @@ def test_the_aws_cli(server: Server, running: str, tmp_path: Path) -> None:
     (desc,) = projects["ProjectDescriptions"]
     assert desc["ProjectArn"].rsplit("/", 1)[0] == project_arn_prefix
     assert desc["Status"] == "CREATED" and desc["Datasets"][0]["DatasetType"] == "TRAIN"
+
+
+def test_boto3_finds_the_endpoint_in_the_environment(
+    server: Server, running: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§7.24: no endpoint_url in the code, only AWS_ENDPOINT_URL_REKOGNITION."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", server.url)
+    client = boto3.client(
+        "rekognition", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    assert client.meta.endpoint_url == server.url
+    found = client.detect_custom_labels(ProjectVersionArn=running, Image={"Bytes": BLUE})
+    assert _labels(found) == ["blue"]
