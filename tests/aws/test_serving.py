@@ -1,17 +1,19 @@
 """Serving through boto3 and the AWS CLI against the real server: StartProjectVersion, boto3's
 project_version_running waiter, DetectCustomLabels with Bytes and with an S3Object, StopProjectVersion,
 the serving fields of DescribeProjectVersions, DeleteProjectVersion of a served version, and each bad
-request answered with its modelled error (the §7 compatibility checks 16-20). The inference units are
-real processes that load the colour engine."""
+request answered with its modelled error (the §7 compatibility checks 16-20, and 24's endpoint part). The
+inference units are real processes that load the colour engine."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,12 @@ from botocore.exceptions import ClientError, WaiterError
 
 from tests.aws.conftest import Server, put_labelled_images, put_manifest
 from tests.factories import image_bytes
+from visionloop.aws import shapes
+from visionloop.aws.responses import Deferred
+from visionloop.aws.urls import settle
+from visionloop.core.entities import Box, Prediction
 from visionloop.core.training import MODELS_BUCKET
+from visionloop.errors import NotReady, Unavailable
 
 RED = image_bytes(color=(210, 30, 30))
 BLUE = image_bytes(color=(30, 40, 210))
@@ -359,3 +366,41 @@ def test_boto3_finds_the_endpoint_in_the_environment(
     assert client.meta.endpoint_url == server.url
     found = client.detect_custom_labels(ProjectVersionArn=running, Image={"Bytes": BLUE})
     assert _labels(found) == ["blue"]
+
+
+# --- pieces, in-process ---------------------------------------------------------------------------------
+
+
+def test_geometry_only_for_boxes() -> None:
+    box = Box("logo", left=0.25, top=0.5, width=0.125, height=0.25)
+    answer = shapes.custom_labels([Prediction("logo", 97.5, box), Prediction("cat", 60.0)])
+    assert answer == {
+        "CustomLabels": [
+            {
+                "Name": "logo",
+                "Confidence": 97.5,
+                "Geometry": {"BoundingBox": {"Width": 0.125, "Height": 0.25, "Left": 0.25, "Top": 0.5}},
+            },
+            {"Name": "cat", "Confidence": 60.0},
+        ]
+    }
+
+
+def test_a_deferred_answer_that_fails_is_an_aws_error() -> None:
+    def settled(exc: Exception) -> tuple[int, dict[str, Any]]:
+        future: Future[list[Prediction]] = Future()
+        future.set_exception(exc)
+        return asyncio.run(settle(Deferred(future, shapes.custom_labels), "request-1"))
+
+    status, doc = settled(NotReady("model version 'v1' is STOPPED; start it first"))
+    assert status == 400 and doc["__type"] == "ResourceNotReadyException" and doc["Logref"] == "request-1"
+    status, doc = settled(Unavailable("an inference unit died"))  # SDKs retry a 500
+    assert status == 500 and doc["__type"] == "InternalServerError"
+    status, doc = settled(RuntimeError("/secret/path"))
+    assert status == 500 and doc["__type"] == "InternalServerError" and "secret" not in json.dumps(doc)
+    future: Future[list[Prediction]] = Future()
+    future.set_result([Prediction("red", 99.0)])
+    assert asyncio.run(settle(Deferred(future, shapes.custom_labels), "r")) == (
+        200,
+        {"CustomLabels": [{"Name": "red", "Confidence": 99.0}]},
+    )
