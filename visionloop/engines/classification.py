@@ -44,7 +44,19 @@ from visionloop.errors import InvalidInput, StorageError
 FloatArray = npt.NDArray[np.float64]
 ARTIFACT_FORMAT = 2
 AUTO_BACKBONE = "auto"  # let the training recipe choose the backbone(s)
-EXPERT_HYPERPARAMS = ("backbones", "views", "l2", "l2_grid", "folds")
+EXPERT_HYPERPARAMS = (
+    "backbones",
+    "views",
+    "predict_views",
+    "l2",
+    "l2_grid",
+    "folds",
+    "finetune",
+    "force_finetune",
+    "finetune_blocks",
+    "epochs",
+    "lr",
+)
 
 
 class ClassificationEngine:
@@ -81,7 +93,7 @@ class ClassificationEngine:
         if unknown:
             known = ", ".join(EXPERT_HYPERPARAMS)
             raise InvalidInput(f"unknown hyper-parameters: {', '.join(unknown)}; known: {known}")
-        for key in ("backbones", "views", "l2_grid"):
+        for key in ("backbones", "views", "predict_views", "l2_grid"):
             if key in extra:
                 value = extra[key]
                 extra[key] = tuple(value) if isinstance(value, list | tuple) else (value,)
@@ -158,6 +170,7 @@ class ClassificationEngine:
             "timings": {
                 "embed_seconds": round(clf.timings_.get("embed_seconds", 0.0), 3),
                 "fit_seconds": round(clf.timings_.get("fit_seconds", 0.0), 3),
+                "finetune_seconds": round(clf.timings_.get("finetune_seconds", 0.0), 3),
                 "evaluate_seconds": round(time.monotonic() - evaluate_started, 3),
                 "total_seconds": round(time.monotonic() - started, 3),
                 "images_embedded": len(spec.train) + len(spec.test),
