@@ -4,14 +4,16 @@ interval and the per-label table.
 
     .venv/bin/python bench/train_classification.py DATASET_DIR [--subset balanced20|all]
         [--split-seed 0] [--mode fast|best] [--backbone efficientnet-lite0] [--max-seconds S]
-        [--binary LABEL] [--group-consecutive N]
+        [--binary LABEL] [--group-consecutive N | --group-by-number GAP]
 
 --subset balanced20 (the issue's benchmark): the 20 labels with the most images (ties by name), from
 each min(40, n) photos drawn with random.Random(0) from the sorted file list, then 9 per label to TEST
 by a shuffle seeded with f"{split_seed}/{label}" and the rest to TRAIN.
 --subset all: every image, TEST = a stratified 20% split with --split-seed (the product's own split),
 or with --group-consecutive N, blocks of N consecutive files per label (sorted by name; for
-magnetic-tile, where neighbouring ids are the same tile) go to TEST together.
+grocery-produce's consecutive shots of one display) go to TEST together; with --group-by-number GAP,
+files whose trailing numbers are within GAP of each other (magnetic-tile: neighbouring ids are the same
+tile under several lightings; GAP 200) go to TEST together.
 --binary LABEL: two classes, LABEL and "Defect" (everything else), e.g. --binary Free for magnetic-tile.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -58,10 +61,38 @@ def balanced20(root: Path, split_seed: int) -> tuple[dict[str, list[Path]], dict
 def blocked(
     files: dict[str, list[Path]], block: int, split_seed: int, fraction: float = 0.2
 ) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    groups = {
+        label: [paths[i : i + block] for i in range(0, len(paths), block)] for label, paths in files.items()
+    }
+    return split_groups(groups, split_seed, fraction)
+
+
+def tiles(files: dict[str, list[Path]], gap: int) -> dict[str, list[list[Path]]]:
+    """Groups of files whose trailing numbers lie within ``gap`` of each other (magnetic-tile: the
+    photos of one tile under several lightings have neighbouring ids, e.g. 3504 3524 3539 … 3620)."""
+
+    def number(p: Path) -> int:
+        digits = re.findall(r"\d+", p.stem)
+        return int(digits[-1]) if digits else 0
+
+    out: dict[str, list[list[Path]]] = {}
+    for label, paths in files.items():
+        groups: list[list[Path]] = []
+        for p in sorted(paths, key=number):
+            if groups and number(p) - number(groups[-1][-1]) <= gap:
+                groups[-1].append(p)
+            else:
+                groups.append([p])
+        out[label] = groups
+    return out
+
+
+def split_groups(
+    groups: dict[str, list[list[Path]]], split_seed: int, fraction: float = 0.2
+) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
     train: dict[str, list[Path]] = {}
     test: dict[str, list[Path]] = {}
-    for label, paths in files.items():
-        blocks = [paths[i : i + block] for i in range(0, len(paths), block)]
+    for label, blocks in groups.items():
         rng = random.Random(f"{split_seed}/{label}")
         n_test = max(1, round(fraction * len(blocks))) if len(blocks) > 1 else 0
         chosen = set(rng.sample(range(len(blocks)), n_test))
@@ -97,6 +128,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float)
     ap.add_argument("--binary", metavar="LABEL")
     ap.add_argument("--group-consecutive", type=int, metavar="N")
+    ap.add_argument("--group-by-number", type=int, metavar="GAP")
     args = ap.parse_args()
     root = Path(args.dataset)
     if not root.is_dir():
@@ -107,6 +139,14 @@ def main() -> None:
         if args.subset == "balanced20":
             train, test = balanced20(root, args.split_seed)
             split_note = f"balanced20: {TEST_PER_LABEL} test per label, split seed {args.split_seed}"
+        elif args.group_by_number:
+            groups = tiles(files_by_label(root), args.group_by_number)
+            train, test = split_groups(groups, args.split_seed)
+            n_groups = sum(len(g) for g in groups.values())
+            split_note = (
+                f"{n_groups} groups of files numbered within {args.group_by_number} of each other "
+                f"(one tile), 20% of groups per label to TEST, seed {args.split_seed}"
+            )
         elif args.group_consecutive:
             train, test = blocked(files_by_label(root), args.group_consecutive, args.split_seed)
             n = args.group_consecutive
@@ -155,10 +195,22 @@ def main() -> None:
         )
         print(f"import     : {import_seconds:6.1f} s")
         rate = timings["images_embedded"] / max(timings["embed_seconds"], 1e-9)
-        print(f"embed      : {timings['embed_seconds']:6.1f} s  ({rate:.0f} images/s, image + mirror)")
+        views = recipe.get("views") or []
+        print(
+            f"embed      : {timings['embed_seconds']:6.1f} s  ({rate:.0f} images/s, {len(views)} views each)"
+        )
         print(f"fit        : {timings['fit_seconds']:6.1f} s")
+        finetune = clf.get("finetune") or {}
+        if timings.get("finetune_seconds") or finetune:
+            verdict = "kept" if finetune.get("kept") else "not kept"
+            ft_f1, lin_f1 = finetune.get("cv_macro_f1"), finetune.get("linear_cv_macro_f1")
+            seconds = timings.get("finetune_seconds", 0.0)
+            print(
+                f"fine-tune  : {seconds:6.1f} s  ({verdict}: {finetune.get('reason')}; out-of-fold macro F1 "
+                f"{ft_f1} vs linear {lin_f1}, {finetune.get('folds_done')} folds)"
+            )
         print(f"evaluate   : {timings['evaluate_seconds']:6.1f} s")
-        print(f"training   : {train_seconds:6.1f} s  (embed + fit + evaluate, wall)")
+        print(f"training   : {train_seconds:6.1f} s  (embed + fit + fine-tune + evaluate, wall)")
         ci = ev.get("macro_f1_interval") or {}
         lo, hi = ci.get("lower", float("nan")), ci.get("upper", float("nan"))
         print(
