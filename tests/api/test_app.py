@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -68,7 +69,9 @@ def test_real_server(tmp_path: Path) -> None:
     ]
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        # the server's settings come from flags only, whatever VISIONLOOP_* the machine has
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VISIONLOOP_")}
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -202,7 +202,8 @@ class RealServer:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "visionloop", "serve", "--port", str(self.port), "--data-dir", str(data)]
-        env = {**os.environ, "VISIONLOOP_WORKERS": "0"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VISIONLOOP_")}
+        env["VISIONLOOP_WORKERS"] = "0"
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         self.log = log
