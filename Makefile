@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Installed --no-deps: it requires the GUI opencv-python, which would replace opencv-python-headless.
+RAPIDOCR := rapidocr-onnxruntime==1.4.4
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= ./var
@@ -10,10 +12,11 @@ CODE   := visionloop tests $(wildcard bench)
 
 .PHONY: install serve test lint fix typecheck bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -e ".[ml,hf,test]"
+	$(BIN)/python -m pip install --quiet -e ".[ml,hf,analysis,test]"
+	$(BIN)/python -m pip install --quiet --no-deps "$(RAPIDOCR)"
 	touch $(STAMP)
 
 install: $(STAMP)
