@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from visionloop.core.entities import (
     Box,
@@ -25,6 +25,17 @@ from visionloop.core.entities import (
     TaskType,
     VersionStatus,
 )
+
+if TYPE_CHECKING:  # review.py imports this module (through services.py)
+    from visionloop.core.review import (
+        FlowDefinition,
+        FlowSettings,
+        HumanLoop,
+        Lease,
+        LoopStatus,
+        NewLoop,
+        ReviewAnswer,
+    )
 
 
 class Clock(Protocol):
@@ -175,6 +186,80 @@ class Repository(Protocol):
     def claim_job(self, now: datetime, job_id: int | None = None) -> Job | None: ...
 
     def update_job(self, job_id: int, **changes: object) -> Job: ...
+
+    # human review (core.review): flows, loops, leases, answers
+    def create_flow(
+        self, project_id: int, name: str, arn: str, settings: FlowSettings, now: datetime
+    ) -> FlowDefinition:
+        """AlreadyExists when the project has a flow or the name is taken."""
+        ...
+
+    def update_flow(self, flow_id: int, settings: FlowSettings, now: datetime) -> FlowDefinition: ...
+
+    def find_flow(self, project_id: int) -> FlowDefinition | None: ...
+
+    def get_flow_by_id(self, flow_id: int) -> FlowDefinition: ...
+
+    def get_flow_by_name(self, name: str) -> FlowDefinition | None: ...
+
+    def create_loop(self, loop: NewLoop, now: datetime) -> HumanLoop:
+        """AlreadyExists when the name is taken; Conflict when the image has an open loop in the project."""
+        ...
+
+    def find_loop(self, name: str) -> HumanLoop | None: ...
+
+    def get_loop_by_id(self, loop_id: int) -> HumanLoop: ...
+
+    def loop_input_hash(self, loop_id: int) -> str: ...
+
+    def open_loop_for_image(self, project_id: int, content_hash: str) -> HumanLoop | None: ...
+
+    def list_loops(
+        self,
+        flow_id: int,
+        *,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        ascending: bool = False,
+        status: LoopStatus | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[HumanLoop]: ...
+
+    def transition_loop(
+        self, loop_id: int, from_statuses: Sequence[LoopStatus], **changes: object
+    ) -> HumanLoop | None:
+        """Apply ``changes`` only if the loop's status is one of ``from_statuses`` (atomically)."""
+        ...
+
+    def update_loop(self, loop_id: int, **changes: object) -> HumanLoop: ...
+
+    def delete_loop(self, loop_id: int, from_statuses: Sequence[LoopStatus]) -> bool: ...
+
+    def expire_loops(self, now: datetime) -> int: ...
+
+    def list_leases(self, loop_id: int) -> list[Lease]: ...
+
+    def lease_next_loop(
+        self, reviewer: str, now: datetime, day_start: datetime, project_id: int | None = None
+    ) -> tuple[HumanLoop, Lease] | None:
+        """Atomically lease the next open slot of an InProgress loop to ``reviewer`` (see
+        core.review.next_item); None when there is none or the budgets are spent."""
+        ...
+
+    def release_lease(self, loop_id: int, reviewer: str, skip: bool) -> None: ...
+
+    def record_answer(
+        self, loop_id: int, reviewer: str, label: str | None, boxes: Sequence[Box], now: datetime
+    ) -> list[ReviewAnswer]:
+        """Store the answer of the reviewer leasing the loop (Conflict otherwise); all its answers."""
+        ...
+
+    def list_answers(self, loop_id: int) -> list[ReviewAnswer]: ...
+
+    def loop_answers_pairs(self, project_id: int) -> list[tuple[str | None, str]]:
+        """(model answer, human answer) of the project's Completed loops that have a human answer."""
+        ...
 
 
 # --- machine learning ----------------------------------------------------------------------------------
