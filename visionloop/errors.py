@@ -13,6 +13,8 @@
     ├── Conflict                  the thing exists but its state forbids the operation
     │   └── NotReady              the thing is not ready yet (e.g. a model version not RUNNING)
     ├── NotFitted                 a trainer or head used before fit()
+    ├── Unauthenticated           missing or wrong credentials (a reviewer's password, a session)
+    │   └── TooManyAttempts       sign-in refused for a while after repeated failures
     ├── Unavailable               an optional component (extra, model weights) is not installed
     └── StorageError              the metadata store or object store failed
 """
@@ -78,6 +80,14 @@ class NotFitted(VisionloopError):
     """A trainer or head was used before it was fitted."""
 
 
+class Unauthenticated(VisionloopError):
+    """Credentials are missing or wrong, or a session has ended."""
+
+
+class TooManyAttempts(Unauthenticated):
+    """Sign-in is refused for a while after repeated failures (details: retry_after seconds)."""
+
+
 class Unavailable(VisionloopError):
     """An optional component is not installed or its files are missing."""
 
@@ -99,6 +109,8 @@ __all__ = [
     "NotReady",
     "ObjectNotFound",
     "StorageError",
+    "TooManyAttempts",
+    "Unauthenticated",
     "Unavailable",
     "VisionloopError",
 ]

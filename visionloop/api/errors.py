@@ -20,6 +20,8 @@ STATUS: tuple[tuple[type[errors.VisionloopError], int], ...] = (
     (errors.NotReady, 503),
     (errors.Conflict, 409),
     (errors.NotFitted, 409),
+    (errors.TooManyAttempts, 429),
+    (errors.Unauthenticated, 401),
     (errors.Unavailable, 503),
     (errors.StorageError, 500),
 )

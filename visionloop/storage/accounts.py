@@ -1,0 +1,212 @@
+"""Reviewer accounts and sessions on SQLAlchemy Core (implements core.accounts.AccountStore), in the same
+database as the repository. The tables are created by migration 0004."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from visionloop.core.accounts import Reviewer, ReviewerSession
+from visionloop.errors import AlreadyExists, NotFound, StorageError
+from visionloop.storage.schema import metadata
+
+reviewers = Table(
+    "reviewers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("password_changed_at", DateTime, nullable=False),
+)
+
+reviewer_sessions = Table(
+    "reviewer_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 of the cookie's token
+    Column("reviewer_id", Integer, ForeignKey("reviewers.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index("ix_reviewer_sessions_reviewer", "reviewer_id"),
+)
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _naive(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+class SqlAccountStore:
+    """Implements core.accounts.AccountStore on an engine whose schema is migrated
+    (storage.sql.SqlRepository migrates it on start)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as e:
+            raise StorageError(f"database write failed: {e.orig}") from e
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as e:
+            raise StorageError(f"database read failed: {e.orig}") from e
+
+    # --- reviewers -----------------------------------------------------------------------------------
+
+    def add_reviewer(self, name: str, password_hash: str, now: datetime) -> Reviewer:
+        try:
+            with self._write() as conn:
+                key = conn.execute(
+                    insert(reviewers).values(
+                        name=name,
+                        password_hash=password_hash,
+                        created_at=_naive(now),
+                        password_changed_at=_naive(now),
+                    )
+                ).inserted_primary_key
+        except IntegrityError:
+            raise AlreadyExists(f"a reviewer named {name!r} already exists") from None
+        assert key is not None
+        return Reviewer(int(key[0]), name, _utc(now), _utc(now))
+
+    def get_reviewer(self, name: str) -> Reviewer:
+        found = self.find_credentials(name)
+        if found is None:
+            raise NotFound(f"reviewer {name!r} does not exist")
+        return found[0]
+
+    def find_credentials(self, name: str) -> tuple[Reviewer, str] | None:
+        with self._read() as conn:
+            row = conn.execute(select(reviewers).where(reviewers.c.name == name)).first()
+        return None if row is None else (_reviewer(row._mapping), str(row._mapping["password_hash"]))
+
+    def list_reviewers(self) -> list[Reviewer]:
+        with self._read() as conn:
+            rows = conn.execute(select(reviewers).order_by(reviewers.c.name)).all()
+        return [_reviewer(r._mapping) for r in rows]
+
+    def set_password_hash(self, reviewer_id: int, password_hash: str, now: datetime) -> None:
+        with self._write() as conn:
+            done = conn.execute(
+                update(reviewers)
+                .where(reviewers.c.id == reviewer_id)
+                .values(password_hash=password_hash, password_changed_at=_naive(now))
+            )
+        if done.rowcount == 0:
+            raise NotFound(f"reviewer {reviewer_id} does not exist")
+
+    def remove_reviewer(self, reviewer_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(delete(reviewer_sessions).where(reviewer_sessions.c.reviewer_id == reviewer_id))
+            conn.execute(delete(reviewers).where(reviewers.c.id == reviewer_id))
+
+    # --- sessions ------------------------------------------------------------------------------------
+
+    def add_session(self, session: ReviewerSession) -> None:
+        with self._write() as conn:
+            conn.execute(
+                insert(reviewer_sessions).values(
+                    key=session.key,
+                    reviewer_id=session.reviewer_id,
+                    csrf_token=session.csrf_token,
+                    created_at=_naive(session.created_at),
+                    last_seen_at=_naive(session.last_seen_at),
+                    expires_at=_naive(session.expires_at),
+                )
+            )
+
+    def get_session(self, key: str) -> ReviewerSession | None:
+        q = (
+            select(reviewer_sessions, reviewers.c.name)
+            .join(reviewers, reviewers.c.id == reviewer_sessions.c.reviewer_id)
+            .where(reviewer_sessions.c.key == key)
+        )
+        with self._read() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else _session(row._mapping)
+
+    def touch_session(self, key: str, now: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(
+                update(reviewer_sessions)
+                .where(reviewer_sessions.c.key == key)
+                .values(last_seen_at=_naive(now))
+            )
+
+    def delete_session(self, key: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(reviewer_sessions).where(reviewer_sessions.c.key == key))
+
+    def delete_sessions(self, reviewer_id: int) -> int:
+        with self._write() as conn:
+            done = conn.execute(
+                delete(reviewer_sessions).where(reviewer_sessions.c.reviewer_id == reviewer_id)
+            )
+        return int(done.rowcount)
+
+    def delete_expired_sessions(self, now: datetime, idle_since: datetime) -> int:
+        with self._write() as conn:
+            done = conn.execute(
+                delete(reviewer_sessions).where(
+                    or_(
+                        reviewer_sessions.c.expires_at <= _naive(now),
+                        reviewer_sessions.c.last_seen_at <= _naive(idle_since),
+                    )
+                )
+            )
+        return int(done.rowcount)
+
+
+def _reviewer(m: Any) -> Reviewer:
+    return Reviewer(
+        id=int(m["id"]),
+        name=str(m["name"]),
+        created_at=_utc(m["created_at"]),
+        password_changed_at=_utc(m["password_changed_at"]),
+    )
+
+
+def _session(m: Any) -> ReviewerSession:
+    return ReviewerSession(
+        key=str(m["key"]),
+        reviewer_id=int(m["reviewer_id"]),
+        reviewer=str(m["name"]),
+        csrf_token=str(m["csrf_token"]),
+        created_at=_utc(m["created_at"]),
+        last_seen_at=_utc(m["last_seen_at"]),
+        expires_at=_utc(m["expires_at"]),
+    )
