@@ -12,6 +12,7 @@ from visionloop.settings import Settings
 from visionloop.storage import open_object_store, open_repository
 
 if TYPE_CHECKING:
+    from visionloop.core.accounts import Accounts
     from visionloop.core.serving import Serving
     from visionloop.workflows.inference import EngineFactory
 
@@ -24,6 +25,24 @@ def build_services(settings: Settings) -> Services:
         buckets=open_object_store(settings.resolved_buckets_url),
         inspector=PillowInspector(),
     )
+
+
+def build_accounts(services: Services, settings: Settings) -> Accounts:
+    """Reviewer accounts and sessions, in the repository's database, with argon2 password hashes."""
+    from datetime import timedelta
+
+    from visionloop.core.accounts import Accounts, SessionPolicy
+    from visionloop.passwords import Argon2Hasher
+    from visionloop.storage.accounts import SqlAccountStore
+    from visionloop.storage.sql import SqlRepository
+
+    if not isinstance(services.repo, SqlRepository):
+        raise TypeError("reviewer accounts are kept in the SQL repository's database")
+    policy = SessionPolicy(
+        lifetime=timedelta(hours=settings.session_hours),
+        idle=timedelta(minutes=settings.session_idle_minutes),
+    )
+    return Accounts(SqlAccountStore(services.repo.engine), Argon2Hasher(), services.clock, policy)
 
 
 def build_engine(settings: Settings, num_threads: int | None = None) -> TrainingEngine:

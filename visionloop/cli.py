@@ -1,4 +1,4 @@
-"""The ``visionloop`` command line: serve, projects, datasets, buckets and the database."""
+"""The ``visionloop`` command line: serve, projects, datasets, buckets, reviewers and the database."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from visionloop import __version__
+from visionloop.core.accounts import Accounts
 from visionloop.core.entities import DatasetType, ImportReport, Job, ModelVersion, VersionStatus
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, VisionloopError
@@ -709,6 +710,105 @@ def worker(ctx: Context, recover: bool, parent_pid: int | None) -> None:
         )
     except KeyboardInterrupt:
         stop.set()
+
+
+# --- reviewers -----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def reviewer() -> None:
+    """Accounts of the people who answer human-review items in the browser (/review/)."""
+
+
+def _accounts(ctx: Context) -> Accounts:
+    from visionloop.bootstrap import build_accounts
+
+    return build_accounts(ctx.services, ctx.settings)
+
+
+def _read_password(password_stdin: bool) -> str:
+    """From standard input (its first line) or an interactive prompt typed twice; checked for length."""
+    from visionloop.core.accounts import check_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return check_password(password)
+
+
+@reviewer.command("add")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_ctx
+def reviewer_add(ctx: Context, name: str, password_stdin: bool) -> None:
+    """Create a reviewer account (asks for the password twice)."""
+    from visionloop.core.accounts import add_reviewer, check_name
+
+    accounts = _accounts(ctx)
+    check_name(name)  # before asking for a password
+    r = add_reviewer(accounts, name, _read_password(password_stdin))
+    console.print(f"created reviewer [bold]{r.name}[/]: they sign in at /review/")
+
+
+@reviewer.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def reviewer_list(ctx: Context, as_json: bool) -> None:
+    """List reviewer accounts."""
+    from visionloop.core.accounts import list_reviewers
+
+    items = list_reviewers(_accounts(ctx))
+    data = [
+        {
+            "name": r.name,
+            "created_at": r.created_at.isoformat(),
+            "password_changed_at": r.password_changed_at.isoformat(),
+        }
+        for r in items
+    ]
+
+    def render() -> None:
+        table = Table("name", "created", "password changed")
+        for r in items:
+            table.add_row(
+                r.name,
+                r.created_at.strftime("%Y-%m-%d %H:%M"),
+                r.password_changed_at.strftime("%Y-%m-%d %H:%M"),
+            )
+        console.print(table)
+
+    _emit(data, as_json, render)
+
+
+@reviewer.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def reviewer_remove(ctx: Context, name: str, yes: bool) -> None:
+    """Remove a reviewer account; its signed-in sessions end at once."""
+    from visionloop.core.accounts import normalize_name, remove_reviewer
+
+    accounts = _accounts(ctx)
+    accounts.store.get_reviewer(normalize_name(name))
+    if not yes and not click.confirm(f"Remove reviewer {normalize_name(name)!r}?", default=False):
+        raise click.Abort()
+    r = remove_reviewer(accounts, name)
+    console.print(f"removed reviewer {r.name}")
+
+
+@reviewer.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+@pass_ctx
+def reviewer_passwd(ctx: Context, name: str, password_stdin: bool) -> None:
+    """Set a reviewer's password; their signed-in sessions end."""
+    from visionloop.core.accounts import change_password, normalize_name
+
+    accounts = _accounts(ctx)
+    accounts.store.get_reviewer(normalize_name(name))  # before asking for a password
+    r = change_password(accounts, name, _read_password(password_stdin))
+    console.print(f"changed the password of {r.name}; their sessions have ended")
 
 
 # --- database ------------------------------------------------------------------------------------------

@@ -73,6 +73,22 @@ def _non_negative(value: str) -> float:
     return number
 
 
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError("must be a number > 0")
+    return number
+
+
+MIN_SESSION_SECRET = 32
+
+
+def _session_secret(value: str) -> str:
+    if value and len(value) < MIN_SESSION_SECRET:
+        raise ValueError(f"must be at least {MIN_SESSION_SECRET} characters (or empty: generated)")
+    return value
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -213,6 +229,28 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
         structured=True,
     ),
+    Setting(
+        "session_secret",
+        "",
+        "Key (32+ characters) that signs the cookies of reviewers' sign-in sessions; empty means a random "
+        "one generated once and kept in <data_dir>/session_secret. Changing it signs everyone out.",
+        _session_secret,
+        secret=True,
+    ),
+    Setting("session_hours", 12.0, "A reviewer's sign-in lasts this many hours at most.", _positive),
+    Setting(
+        "session_idle_minutes",
+        60.0,
+        "A reviewer who made no request for this many minutes must sign in again.",
+        _positive,
+    ),
+    Setting(
+        "secure_cookies",
+        False,
+        "Mark session cookies Secure (sent over HTTPS only) on every request; without it they are Secure "
+        "when the request came over HTTPS. Set it when a TLS proxy on another machine serves the pages.",
+        _bool,
+    ),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -239,6 +277,10 @@ class Settings:
     inference_auto_start: bool = False
     inference_start_timeout: float = 300.0
     access_keys: tuple[AccessKey, ...] = ()
+    session_secret: str = field(default="", repr=False)
+    session_hours: float = 12.0
+    session_idle_minutes: float = 60.0
+    secure_cookies: bool = False
 
     @property
     def data_path(self) -> Path:
