@@ -140,3 +140,76 @@ jobs = Table(
     Column("finished_at", DateTime, nullable=True),
     Index("ix_jobs_status", "status", "id"),
 )
+
+# --- human review (migration 0005): core.review -------------------------------------------------------
+
+review_flows = Table(
+    "review_flows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("arn", Text, nullable=False),
+    Column("settings", Text, nullable=False),  # JSON of core.review.FlowSettings
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+human_loops = Table(
+    "human_loops",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("flow_id", Integer, ForeignKey("review_flows.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("source_ref", Text, nullable=False),
+    Column("input_content", Text, nullable=False),
+    Column("input_hash", String(64), nullable=False),
+    Column("answers_needed", Integer, nullable=False),
+    Column("predictions", Text, nullable=False),  # JSON [{label, confidence}]
+    Column("model_answer", Text, nullable=True),
+    Column("margin", Float, nullable=True),
+    Column("model_version", Text, nullable=True),
+    Column("detection_ref", Text, nullable=True),
+    Column("data_attributes", Text, nullable=False),  # JSON list
+    Column("failure_code", String(32), nullable=True),
+    Column("failure_reason", Text, nullable=True),
+    Column("completed_at", DateTime, nullable=True),
+    Column("human_answer", Text, nullable=True),
+    Column("agrees", Boolean, nullable=True),
+    Column("disagreement", Boolean, nullable=False, server_default=false()),
+    Column("result", String(32), nullable=True),
+    Column("entry_id", Integer, nullable=True),  # no foreign key: the entry may be deleted later
+    Column("output_uri", Text, nullable=True),
+    Column("open_hash", String(64), nullable=True),  # content_hash while InProgress/Stopping, else NULL
+    UniqueConstraint("project_id", "open_hash", name="uq_human_loops_open_image"),
+    Index("ix_human_loops_flow_created", "flow_id", "created_at"),
+    Index("ix_human_loops_status_expires", "status", "expires_at"),
+)
+
+# one row per (loop, reviewer): a lease, then an answer (or a skip)
+review_assignments = Table(
+    "review_assignments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loop_id", Integer, ForeignKey("human_loops.id", ondelete="CASCADE"), nullable=False),
+    Column("reviewer", String(128), nullable=False),
+    Column("state", String(16), nullable=False),  # leased | answered | skipped
+    Column("leased_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("label", Text, nullable=True),  # NULL: none of the above
+    Column("boxes", Text, nullable=False),  # JSON list of boxes (ratios)
+    Column("submitted_at", DateTime, nullable=True),
+    UniqueConstraint("loop_id", "reviewer", name="uq_review_assignments_loop_reviewer"),
+    Index("ix_review_assignments_reviewer", "reviewer", "state"),
+    Index("ix_review_assignments_submitted", "state", "submitted_at"),
+)

@@ -32,6 +32,7 @@ from visionloop.core.entities import (
 from visionloop.core.ports import EntryFilter
 from visionloop.errors import AlreadyExists, NotFound, StorageError
 from visionloop.storage import schema as t
+from visionloop.storage.review import ReviewStore
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -76,8 +77,8 @@ def _naive(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(tzinfo=None)
 
 
-class SqlRepository:
-    """Implements core.ports.Repository."""
+class SqlRepository(ReviewStore):
+    """Implements core.ports.Repository (the human-review tables: storage/review.py)."""
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
