@@ -11,7 +11,8 @@
     │   └── ObjectNotFound        a stored object (bucket/key or content hash) is missing
     ├── AlreadyExists             a name that must be unique is taken
     ├── Conflict                  the thing exists but its state forbids the operation
-    │   └── NotReady              the thing is not ready yet (e.g. a model version not RUNNING)
+    │   ├── NotReady              the thing is not ready yet (e.g. a model version not RUNNING)
+    │   └── QuotaExceeded         a limit on how many of a thing may exist at once is reached
     ├── NotFitted                 a trainer or head used before fit()
     ├── Unauthenticated           missing or wrong credentials (a reviewer's password, a session)
     │   └── TooManyAttempts       sign-in refused for a while after repeated failures
@@ -76,6 +77,10 @@ class NotReady(Conflict):
     """The thing is not ready for this operation yet."""
 
 
+class QuotaExceeded(Conflict):
+    """A limit on how many of a thing may exist at once is reached (e.g. open human loops)."""
+
+
 class NotFitted(VisionloopError):
     """A trainer or head was used before it was fitted."""
 
@@ -108,6 +113,7 @@ __all__ = [
     "NotFound",
     "NotReady",
     "ObjectNotFound",
+    "QuotaExceeded",
     "StorageError",
     "TooManyAttempts",
     "Unauthenticated",

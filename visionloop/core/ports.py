@@ -226,6 +226,8 @@ class Repository(Protocol):
         limit: int | None = None,
     ) -> list[HumanLoop]: ...
 
+    def count_loops(self, flow_id: int, statuses: Sequence[LoopStatus]) -> int: ...
+
     def transition_loop(
         self, loop_id: int, from_statuses: Sequence[LoopStatus], **changes: object
     ) -> HumanLoop | None:

@@ -74,7 +74,14 @@ from visionloop.core.entities import (
 from visionloop.core.images import check_image, content_hash, load_image, store_image
 from visionloop.core.projects import ensure_dataset, get_project
 from visionloop.core.services import Services
-from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound, VisionloopError
+from visionloop.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    VisionloopError,
+)
 
 log = logging.getLogger("visionloop.review")
 
@@ -84,6 +91,7 @@ DEFAULT_TIME_LIMIT_SECONDS = 10 * 24 * 3600  # A2I's longest task availability f
 DEFAULT_LEASE_SECONDS = 10 * 60
 MAX_REVIEWERS = 9
 MAX_INPUT_CHARS = 3_145_728  # HumanLoopInput.InputContent's limit
+MAX_OPEN_LOOPS = 10_000  # open (InProgress/Stopping) loops per flow; more is QuotaExceeded
 TOP_GUESSES = 5  # model guesses kept with a loop
 _LOOP_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9])*$")
 _FLOW_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
@@ -406,9 +414,11 @@ def get_flow(svc: Services, project_name: str) -> FlowDefinition:
     return flow
 
 
-def flow_by_arn(svc: Services, arn: str, *, region: str, account: str) -> FlowDefinition:
+def flow_by_arn(
+    svc: Services, arn: str, *, region: str, account: str, create: bool = True
+) -> FlowDefinition | None:
     """The flow an ARN names. A project's default flow is created on first use (its name is the
-    project's); other unknown names are NotFound."""
+    project's; with ``create=False`` None is returned instead); other unknown names are NotFound."""
     name = arn.rsplit(":flow-definition/", 1)[-1] if ":flow-definition/" in arn else ""
     if not name:
         raise InvalidInput(f"{arn[:200]!r} is not a flow definition ARN")
@@ -418,6 +428,8 @@ def flow_by_arn(svc: Services, arn: str, *, region: str, account: str) -> FlowDe
             get_project(svc, name)
         except NotFound:
             raise NotFound(f"flow definition {name!r} does not exist") from None
+        if not create:
+            return None
         flow = ensure_flow(svc, name, region=region, account=account)
         if flow.name != name:
             raise NotFound(f"flow definition {name!r} does not exist")
@@ -463,6 +475,7 @@ def start_loop(
     if existing is not None:
         return _same_loop(svc, existing, input_hash)
     doc = _input_doc(text)
+    _check_quota(svc, flow)
     data, source_ref = (image, "upload") if image is not None else _input_image(svc, doc)
     info = check_image(data, svc.inspector)
     predictions = _input_predictions(doc)
@@ -489,6 +502,14 @@ def start_loop(
         if found is None:
             raise
         return _same_loop(svc, found, input_hash)
+
+
+def _check_quota(svc: Services, flow: FlowDefinition) -> None:
+    if svc.repo.count_loops(flow.id, OPEN_STATUSES) >= MAX_OPEN_LOOPS:
+        raise QuotaExceeded(
+            f"flow {flow.name!r} has {MAX_OPEN_LOOPS:,} open human loops, the most it may have; "
+            "let reviewers finish some, or stop some"
+        )
 
 
 def _same_loop(svc: Services, loop: HumanLoop, input_hash: str) -> HumanLoop:
@@ -606,6 +627,11 @@ def maybe_start_loop(
     now = now or svc.clock.now()
     digest = content_hash(detection.image)
     if svc.repo.open_loop_for_image(flow.project_id, digest) is not None:
+        return None
+    try:
+        _check_quota(svc, flow)
+    except QuotaExceeded as e:
+        log.warning("human review: %s", e.message)
         return None
     info = svc.inspector.inspect(detection.image)
     ranked = sorted(probs.items(), key=lambda kv: (-kv[1], kv[0]))

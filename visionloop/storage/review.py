@@ -218,6 +218,16 @@ class ReviewStore:
         with self._read() as conn:
             return [_loop(r._mapping) for r in conn.execute(q).all()]
 
+    def count_loops(self, flow_id: int, statuses: Sequence[LoopStatus]) -> int:
+        c = t.human_loops.c
+        with self._read() as conn:
+            found = conn.execute(
+                select(func.count()).where(
+                    c.flow_id == flow_id, c.status.in_([LoopStatus(s).value for s in statuses])
+                )
+            ).scalar_one()
+        return int(found)
+
     def transition_loop(
         self, loop_id: int, from_statuses: Sequence[LoopStatus], **changes: object
     ) -> HumanLoop | None:
