@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.services import Services
@@ -13,6 +13,7 @@ from visionloop.storage import open_object_store, open_repository
 
 if TYPE_CHECKING:
     from visionloop.core.accounts import Accounts
+    from visionloop.core.analyzing import Analysis
     from visionloop.core.serving import Serving
     from visionloop.workflows.inference import EngineFactory
 
@@ -81,3 +82,22 @@ def build_serving(settings: Settings, engine_factory: EngineFactory | None = Non
         restore_on_restart=settings.inference_restore,
     )
     return Serving(host, policy)
+
+
+def build_analysis(settings: Settings) -> Analysis:
+    """The pretrained analysers (visionloop.analysis.registry: one per kind, models loaded on first
+    use) and the threads that run them for the server."""
+    from visionloop.analysis.registry import create_analyser
+    from visionloop.core.analyzing import Analysis
+
+    threads = settings.inference_threads or None
+    return Analysis(functools.partial(create_analyser, num_threads=threads))
+
+
+def server_analysis(state: Any) -> Analysis:
+    """The app's Analysis (``app.state.analysis``), built from its settings on first use."""
+    analysis: Analysis | None = getattr(state, "analysis", None)
+    if analysis is None:
+        analysis = build_analysis(state.settings)
+        state.analysis = analysis
+    return analysis

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from visionloop import __version__
 from visionloop.api import auth, errors
+from visionloop.api.analyze import router as analyze_router
 from visionloop.api.datasets import router as datasets_router
 from visionloop.api.detect import router as detect_router
 from visionloop.api.projects import router as projects_router
@@ -59,7 +60,7 @@ def create_app(services: Services, settings: Settings, serving: Serving | None =
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    for router in (projects_router, datasets_router, versions_router, detect_router):
+    for router in (projects_router, datasets_router, versions_router, detect_router, analyze_router):
         app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
     return app

@@ -17,6 +17,7 @@ from visionloop.aws.metadata import Metadata, VersionExtras
 from visionloop.aws.pagination import Page
 from visionloop.aws.resources import Resources
 from visionloop.core import ids, projects, serving, training
+from visionloop.core.analyzing import Analysis
 from visionloop.core.entities import DatasetType, ModelVersion, Prediction, Project, TaskType
 from visionloop.core.keys import ObjectRef
 from visionloop.core.services import Services
@@ -50,6 +51,7 @@ class RekognitionBackend(DatasetsBackend):
     def __init__(self, svc: Services, region: str, account: str, srv: serving.Serving) -> None:
         super().__init__(svc, Resources(svc, region, account), Metadata(svc.store))
         self.serving = srv  # the server's inference host and serving policy
+        self.analysis: Analysis | None = None  # the pretrained analysers (set by the endpoint)
 
     # --- projects ------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from visionloop.aws import shapes
+from visionloop.aws import analysis, shapes
 from visionloop.aws.backend import RekognitionBackend
 from visionloop.aws.exceptions import InvalidParameterException, UnknownOperationException, from_domain
 from visionloop.aws.images import CUSTOM_LABELS_MAX_BYTES, image_member
@@ -204,6 +204,22 @@ class RekognitionResponse:
         image = image_member(p, max_bytes=CUSTOM_LABELS_MAX_BYTES)
         future = self.backend.detect_custom_labels(arn, image, min_confidence, max_results)
         return Deferred(future, shapes.custom_labels)
+
+    # --- pretrained analysis -------------------------------------------------------------------------
+
+    def detect_labels(self) -> Deferred[Any]:
+        """Labels with boxes, parents, aliases and categories, and image properties (pretrained models)."""
+        return Deferred(*analysis.detect_labels(self.backend.svc, self.backend.analysis, self.params))
+
+    def detect_text(self) -> Deferred[Any]:
+        """Lines and words of text (PP-OCRv4) with geometry; WordFilter and RegionsOfInterest."""
+        return Deferred(*analysis.detect_text(self.backend.svc, self.backend.analysis, self.params))
+
+    def detect_moderation_labels(self) -> Deferred[Any]:
+        """Moderation labels (nudity, suggestive content) of the first two taxonomy levels."""
+        return Deferred(
+            *analysis.detect_moderation_labels(self.backend.svc, self.backend.analysis, self.params)
+        )
 
     # --- tags ----------------------------------------------------------------------------------------
 

@@ -112,5 +112,8 @@ def _backend(state: Any) -> RekognitionBackend:
     if backend is None:
         settings = state.settings
         backend = RekognitionBackend(state.services, settings.region, settings.account_id, state.serving)
+        from visionloop.bootstrap import server_analysis
+
+        backend.analysis = server_analysis(state)
         state.rekognition = backend
     return backend

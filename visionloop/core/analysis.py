@@ -47,6 +47,56 @@ class ImageLabel:
 
 
 @dataclass(frozen=True)
+class DominantColor:
+    """A colour that covers part of the image: its mean RGB (0–255), hex code ("#rrggbb"), nearest CSS
+    colour keyword, a simplified colour name (one of a dozen) and the share of pixels (0–100)."""
+
+    red: int
+    green: int
+    blue: int
+    hex_code: str
+    css_color: str
+    simplified_color: str
+    pixel_percent: float
+
+
+@dataclass(frozen=True)
+class ImageQuality:
+    """Brightness, sharpness and contrast, each 0–100 (contrast is given for the whole image only)."""
+
+    brightness: float
+    sharpness: float
+    contrast: float | None = None
+
+
+@dataclass(frozen=True)
+class RegionProperties:
+    """Quality and dominant colours of the image's foreground or background."""
+
+    quality: ImageQuality
+    dominant_colors: tuple[DominantColor, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageProperties:
+    """DetectLabels' ImageProperties: the whole image, and its foreground and background."""
+
+    quality: ImageQuality
+    dominant_colors: tuple[DominantColor, ...] = ()
+    foreground: RegionProperties | None = None
+    background: RegionProperties | None = None
+
+
+@dataclass(frozen=True)
+class LabelAnalysis:
+    """What the labels analyser found: labels sorted by confidence, and the image's properties when they
+    were asked for."""
+
+    labels: tuple[ImageLabel, ...] = ()
+    properties: ImageProperties | None = None
+
+
+@dataclass(frozen=True)
 class TextDetection:
     """A LINE or a WORD (DetectText's TextDetection); a word's ``parent_id`` is its line's ``id``."""
 

@@ -1,0 +1,11 @@
+"""Pretrained image analysers behind one interface (core.analysis): labels with boxes, text, moderation.
+
+    registry.py   create_analyser(kind) / list_analysers(): one lazily loaded instance per kind
+    labels.py     LabelsAnalyser: EfficientNet-Lite ImageNet labels + SSD-MobileNet-v2 COCO boxes, merged
+                  over the shipped hierarchy (hierarchy.py, data/labels.json built by taxonomy.py),
+                  and image properties (properties.py)
+    text.py       TextAnalyser (RapidOCR, PP-OCRv4)
+    moderation.py ModerationAnalyser (NudeNet mapped onto Rekognition's moderation taxonomy)
+
+Each analyser loads its model on first use (or ``warm_up()``), once per process, thread-safely, and
+reports a ``version`` string."""

@@ -1,0 +1,334 @@
+"""Native REST: the pretrained analysers, ``POST /api/v1/analyze/labels|text|moderation``.
+
+The image comes as a multipart ``file``, as the raw body (``Content-Type: image/jpeg``, ``image/png`` or
+``application/octet-stream``) with the options in the query string, or as JSON with ``image_base64`` or
+``s3_object`` ({bucket, name}) and the options as members. The analyser runs on the server's analysis
+threads; the handler awaits its future."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from visionloop.api.deps import ServicesDep
+from visionloop.core import analyzing
+from visionloop.core.analysis import (
+    BoundingBox,
+    DominantColor,
+    ImageLabel,
+    ImageProperties,
+    ImageQuality,
+    ModerationLabel,
+    Point,
+    RegionProperties,
+    TextDetection,
+)
+from visionloop.core.keys import ObjectRef
+from visionloop.errors import ImageTooLarge, InvalidInput
+
+router = APIRouter(prefix="/analyze", tags=["analysis"])
+
+# a body may carry the largest image (from a bucket it is read server-side), base64 plus an envelope
+MAX_BODY = analyzing.ANALYSIS_LIMITS.max_bytes * 4 // 3 + 64 * 1024
+
+
+def get_analysis(request: Request) -> analyzing.Analysis:
+    from visionloop.bootstrap import server_analysis
+
+    return server_analysis(request.app.state)
+
+
+AnalysisDep = Annotated[analyzing.Analysis, Depends(get_analysis)]
+
+
+class S3ObjectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bucket: str
+    name: str
+
+
+class ImageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image_base64: str | None = None
+    s3_object: S3ObjectIn | None = None
+
+
+class LabelsIn(ImageIn):
+    min_confidence: float | None = Field(default=None, description="0-100 (default 55)")
+    max_labels: int | None = Field(default=None, description="At most this many labels (default 1000)")
+    features: list[str] | None = Field(default=None, description="GENERAL_LABELS and/or IMAGE_PROPERTIES")
+    include: list[str] | None = None
+    exclude: list[str] | None = None
+    include_categories: list[str] | None = None
+    exclude_categories: list[str] | None = None
+    max_dominant_colors: int | None = Field(default=None, description="0-20 (default 10)")
+
+
+class BoxIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class PointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    x: float
+    y: float
+
+
+class RegionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    box: BoxIn | None = None
+    polygon: list[PointIn] | None = None
+
+
+class TextIn(ImageIn):
+    min_confidence: float | None = Field(
+        default=None, description="Words' least confidence, 0-100 (default 0)"
+    )
+    min_box_height: float | None = Field(default=None, description="Words' least box height, a ratio 0-1")
+    min_box_width: float | None = Field(default=None, description="Words' least box width, a ratio 0-1")
+    regions: list[RegionIn] | None = Field(default=None, description="At most 10 regions of interest")
+
+
+class ModerationIn(ImageIn):
+    min_confidence: float | None = Field(default=None, description="0-100 (default 50)")
+
+
+def _openapi(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+                "application/json": {"schema": model.model_json_schema()},
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    }
+
+
+Confidence = Annotated[float | None, Query(description="0-100")]
+Names = Annotated[list[str] | None, Query()]
+
+
+@router.post("/labels", openapi_extra=_openapi(LabelsIn))
+async def labels(
+    request: Request,
+    svc: ServicesDep,
+    analysis: AnalysisDep,
+    min_confidence: Confidence = None,
+    max_labels: Annotated[int | None, Query(description="At most this many labels")] = None,
+    features: Annotated[list[str] | None, Query(description="GENERAL_LABELS, IMAGE_PROPERTIES")] = None,
+    include: Names = None,
+    exclude: Names = None,
+    include_categories: Names = None,
+    exclude_categories: Names = None,
+    max_dominant_colors: Annotated[int | None, Query(description="0-20")] = None,
+) -> dict[str, Any]:
+    """DetectLabels: labels with boxes, parents, aliases and categories; image properties on request."""
+    image, body = await read_request(request, LabelsIn)
+    given = {
+        "min_confidence": min_confidence,
+        "max_labels": max_labels,
+        "features": features,
+        "include": include,
+        "exclude": exclude,
+        "include_categories": include_categories,
+        "exclude_categories": exclude_categories,
+        "max_dominant_colors": max_dominant_colors,
+    }
+    options = analyzing.LabelOptions(**_merged(given, body))
+    result = await _run(analysis, analyzing.detect_labels, svc, analysis.source, image, options)
+    out: dict[str, Any] = {"labels": [label_json(x) for x in result.labels], "model_version": result.version}
+    if result.properties is not None:
+        out["image_properties"] = properties_json(result.properties)
+    return out
+
+
+@router.post("/text", openapi_extra=_openapi(TextIn))
+async def text(
+    request: Request,
+    svc: ServicesDep,
+    analysis: AnalysisDep,
+    min_confidence: Confidence = None,
+    min_box_height: Annotated[float | None, Query(description="A ratio 0-1")] = None,
+    min_box_width: Annotated[float | None, Query(description="A ratio 0-1")] = None,
+) -> dict[str, Any]:
+    """DetectText: LINE and WORD detections; regions of interest in a JSON body only."""
+    image, body = await read_request(request, TextIn)
+    given = {
+        "min_confidence": min_confidence,
+        "min_box_height": min_box_height,
+        "min_box_width": min_box_width,
+    }
+    values = _merged(given, body, skip=("regions",))
+    if isinstance(body, TextIn) and body.regions:
+        values["regions"] = tuple(_region(r, i) for i, r in enumerate(body.regions))
+    options = analyzing.TextOptions(**values)
+    result = await _run(analysis, analyzing.detect_text, svc, analysis.source, image, options)
+    return {"text_detections": [text_json(d) for d in result.detections], "model_version": result.version}
+
+
+@router.post("/moderation", openapi_extra=_openapi(ModerationIn))
+async def moderation(
+    request: Request, svc: ServicesDep, analysis: AnalysisDep, min_confidence: Confidence = None
+) -> dict[str, Any]:
+    """DetectModerationLabels: moderation labels of the taxonomy's first and second levels."""
+    image, body = await read_request(request, ModerationIn)
+    options = analyzing.ModerationOptions(**_merged({"min_confidence": min_confidence}, body))
+    result = await _run(analysis, analyzing.detect_moderation_labels, svc, analysis.source, image, options)
+    return {"moderation_labels": [moderation_json(m) for m in result.labels], "model_version": result.version}
+
+
+async def _run(analysis: analyzing.Analysis, fn: Any, *args: Any) -> Any:
+    return await asyncio.wrap_future(analysis.submit(fn, *args))
+
+
+def _merged(given: dict[str, Any], body: BaseModel | None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Options from the query string, overridden by the JSON body's members; lists become tuples."""
+    values = {k: v for k, v in given.items() if v is not None}
+    if body is not None:
+        for name in type(body).model_fields:
+            value = getattr(body, name)
+            if name not in ("image_base64", "s3_object", *skip) and value is not None:
+                values[name] = value
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def _region(r: RegionIn, index: int) -> analyzing.Region:
+    if (r.box is None) == (r.polygon is None):
+        raise InvalidInput(f"regions[{index}] needs exactly one of box and polygon")
+    if r.box is not None:
+        return BoundingBox(r.box.left, r.box.top, r.box.width, r.box.height)
+    return tuple(Point(p.x, p.y) for p in r.polygon or ())
+
+
+# --- the image -------------------------------------------------------------------------------------------
+
+
+async def read_request(
+    request: Request, model: type[ImageIn]
+) -> tuple[analyzing.ImageSource, ImageIn | None]:
+    """The image (bytes or a bucket reference) and, for a JSON request, its parsed body."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise ImageTooLarge(
+            f"the request is {int(declared):,} bytes; an image may be at most "
+            f"{analyzing.ANALYSIS_LIMITS.max_bytes:,} bytes"
+        )
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        async with request.form(max_files=1) as form:
+            file = form.get("file")
+            if not isinstance(file, UploadFile):
+                raise InvalidInput("the form needs the image as a file field named 'file'")
+            return await file.read(analyzing.ANALYSIS_LIMITS.max_bytes + 1), None
+    body = await _body(request)
+    if kind != "application/json":
+        return body, None
+    try:
+        parsed = model.model_validate_json(body)
+    except ValidationError as e:
+        raise RequestValidationError(e.errors()) from None
+    if (parsed.image_base64 is None) == (parsed.s3_object is None):
+        raise InvalidInput("give exactly one of image_base64 and s3_object")
+    if parsed.s3_object is not None:
+        return ObjectRef(parsed.s3_object.bucket, parsed.s3_object.name), parsed
+    try:
+        return base64.b64decode(parsed.image_base64 or "", validate=True), parsed
+    except (binascii.Error, ValueError):
+        raise InvalidInput("image_base64 is not valid base64") from None
+
+
+async def _body(request: Request) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ImageTooLarge(f"the request is over {MAX_BODY:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --- records to JSON ---------------------------------------------------------------------------------
+
+
+def box_json(b: BoundingBox) -> dict[str, float]:
+    return {"left": b.left, "top": b.top, "width": b.width, "height": b.height}
+
+
+def label_json(label: ImageLabel) -> dict[str, Any]:
+    return {
+        "name": label.name,
+        "confidence": label.confidence,
+        "instances": [{"box": box_json(i.box), "confidence": i.confidence} for i in label.instances],
+        "parents": list(label.parents),
+        "aliases": list(label.aliases),
+        "categories": list(label.categories),
+    }
+
+
+def _colour(c: DominantColor) -> dict[str, Any]:
+    return {
+        "red": c.red,
+        "green": c.green,
+        "blue": c.blue,
+        "hex_code": c.hex_code,
+        "css_color": c.css_color,
+        "simplified_color": c.simplified_color,
+        "pixel_percent": c.pixel_percent,
+    }
+
+
+def _quality(q: ImageQuality) -> dict[str, float]:
+    out = {"brightness": q.brightness, "sharpness": q.sharpness}
+    if q.contrast is not None:
+        out["contrast"] = q.contrast
+    return out
+
+
+def _region_json(r: RegionProperties | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"quality": _quality(r.quality), "dominant_colors": [_colour(c) for c in r.dominant_colors]}
+
+
+def properties_json(p: ImageProperties) -> dict[str, Any]:
+    return {
+        "quality": _quality(p.quality),
+        "dominant_colors": [_colour(c) for c in p.dominant_colors],
+        "foreground": _region_json(p.foreground),
+        "background": _region_json(p.background),
+    }
+
+
+def text_json(d: TextDetection) -> dict[str, Any]:
+    return {
+        "text": d.text,
+        "type": d.kind,
+        "id": d.id,
+        "parent_id": d.parent_id,
+        "confidence": d.confidence,
+        "box": box_json(d.box),
+        "polygon": [{"x": p.x, "y": p.y} for p in d.polygon],
+    }
+
+
+def moderation_json(m: ModerationLabel) -> dict[str, Any]:
+    return {"name": m.name, "parent_name": m.parent_name, "level": m.level, "confidence": m.confidence}
