@@ -10,13 +10,16 @@ from fastapi import FastAPI, Security
 from starlette.concurrency import run_in_threadpool
 
 from visionloop import __version__
+from visionloop.a2i.urls import router as a2i_router
 from visionloop.api import auth, errors
 from visionloop.api.analyze import router as analyze_router
 from visionloop.api.datasets import router as datasets_router
 from visionloop.api.detect import router as detect_router
 from visionloop.api.projects import router as projects_router
+from visionloop.api.review import router as review_router
 from visionloop.api.versions import router as versions_router
 from visionloop.aws.urls import router as aws_router
+from visionloop.core.review import ReviewHook
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving, maintain, recover_serving
 from visionloop.settings import Settings
@@ -32,6 +35,8 @@ def create_app(services: Services, settings: Settings, serving: Serving | None =
         from visionloop.bootstrap import build_serving
 
         serving = build_serving(settings)
+    if serving.review_hook is None:  # detections of projects with a review rule may start human loops
+        serving.review_hook = ReviewHook(services)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +50,8 @@ def create_app(services: Services, settings: Settings, serving: Serving | None =
         finally:
             maintainer.stop()
             await run_in_threadpool(serving.host.close)
+            if isinstance(serving.review_hook, ReviewHook):
+                serving.review_hook.close()
 
     app = FastAPI(title="visionloop", version=__version__, docs_url="/docs", lifespan=lifespan)
     app.state.services = services
@@ -62,5 +69,7 @@ def create_app(services: Services, settings: Settings, serving: Serving | None =
 
     for router in (projects_router, datasets_router, versions_router, detect_router, analyze_router):
         app.include_router(router, prefix="/api/v1", dependencies=secured)
+    app.include_router(review_router, prefix="/api/v1", dependencies=secured)  # flows, loops
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
+    app.include_router(a2i_router)  # /human-loops: the A2I runtime API (REST-JSON)
     return app

@@ -3,6 +3,7 @@
     native API and anything else   ``Authorization: Bearer <key>``, where a key is the secret of one of
                                    the access keys; checked here, before the request body is read
     AWS API (POST /)               SigV4, by visionloop.aws.sigv4 (the endpoint's authenticator hook)
+    A2I API (/human-loops...)      SigV4 scoped to the service "sagemaker" (visionloop.a2i.urls)
     /healthz, /docs, /openapi.json open, so probes and the API reference work without a key
 
 A refused request gets 401 with the usual error envelope and ``WWW-Authenticate: Bearer`` (RFC 6750).
@@ -24,6 +25,7 @@ from visionloop.aws.sigv4 import SigV4Verifier
 from visionloop.settings import AccessKey
 
 AWS_ENDPOINT = "/"  # authenticated by SigV4, not by bearer keys
+A2I_PREFIX = "/human-loops"  # the A2I runtime API: SigV4 too (service "sagemaker")
 OPEN_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 REALM = 'Bearer realm="visionloop"'
 
@@ -42,6 +44,10 @@ class BearerAuth:
         self._keys = [k.encode() for k in keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if path == A2I_PREFIX or path.startswith(A2I_PREFIX + "/"):  # SigV4, checked by a2i/urls.py
+            await self.app(scope, receive, send)
+            return
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS | {AWS_ENDPOINT}:
             await self.app(scope, receive, send)
             return
@@ -74,4 +80,5 @@ class BearerAuth:
 def install(app: FastAPI, keys: tuple[AccessKey, ...]) -> None:
     """Require SigV4 on the AWS endpoint and bearer keys everywhere else but the open paths."""
     app.state.aws_authenticator = SigV4Verifier({k.id: k.secret for k in keys})
+    app.state.a2i_authenticator = SigV4Verifier({k.id: k.secret for k in keys}, services=("sagemaker",))
     app.add_middleware(BearerAuth, keys=[k.secret for k in keys])

@@ -25,6 +25,7 @@ from datetime import timedelta
 from visionloop.core.entities import ModelVersion, Prediction, VersionStatus
 from visionloop.core.images import ImageLimits, check_image
 from visionloop.core.ports import InferenceHost, PoolStats
+from visionloop.core.review import Detection
 from visionloop.core.services import Services
 from visionloop.core.training import MODELS_BUCKET, get_version, load_artifact
 from visionloop.errors import Conflict, ImageTooLarge, InvalidInput, NotFound, NotReady, VisionloopError
@@ -79,6 +80,8 @@ class Serving:
     host: InferenceHost
     policy: ServingPolicy = field(default_factory=ServingPolicy)
     clock: Callable[[], float] = time.monotonic  # seconds, for the autoscaler's timings
+    # human review: called with every detection (core.review.ReviewHook, which only queues it)
+    review_hook: Callable[[Detection], None] | None = None
     _scale: dict[int, _ScaleState] = field(default_factory=dict, init=False, repr=False)
     _running: dict[tuple[str, str], tuple[float, ModelVersion]] = field(
         default_factory=dict, init=False, repr=False
@@ -338,8 +341,10 @@ def submit_detect(
             elif (exc := f.exception()) is not None:
                 out.set_exception(exc)
             else:
-                labels = to_predictions(f.result()[0], version.thresholds, min_confidence, max_results)
+                probs = f.result()[0]
+                labels = to_predictions(probs, version.thresholds, min_confidence, max_results)
                 out.set_result(labels)
+                _review(serving, project_name, version.name, data, probs, image)
         except InvalidStateError:  # the caller cancelled meanwhile
             pass
 
@@ -350,6 +355,24 @@ def submit_detect(
     out.add_done_callback(abandoned)
     raw.add_done_callback(done)
     return out
+
+
+def _review(
+    serving: Serving,
+    project: str,
+    version: str,
+    data: bytes,
+    probs: Mapping[str, float],
+    image: bytes | StoredImage,
+) -> None:
+    """Hand the detection to the human-review hook; a failing hook never fails the detection."""
+    if serving.review_hook is None:
+        return
+    ref = f"s3://{image.bucket}/{image.name}" if isinstance(image, StoredImage) else None
+    try:
+        serving.review_hook(Detection(project, version, data, probs, source_ref=ref))
+    except Exception:
+        log.exception("the human-review hook failed on a detection of %s/%s", project, version)
 
 
 def detect(
