@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from visionloop.api.deps import ServicesDep
 from visionloop.core import review
+from visionloop.core.images import content_hash
 from visionloop.core.review import (
     FlowDefinition,
     FlowSettings,
@@ -184,7 +185,7 @@ def start_loop(project: str, body: LoopIn, request: Request, svc: ServicesDep) -
             image = base64.b64decode(body.image_base64, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidInput("image_base64 is not valid base64") from None
-        content = {"source": "upload"}
+        content = {"contentHash": content_hash(image)}
     loop = review.start_loop(svc, flow, body.name, content, image=image, purpose=LoopPurpose(body.purpose))
     return loop_json(loop)
 

@@ -470,7 +470,8 @@ def start_loop(
     text = input_content if isinstance(input_content, str) else json.dumps(input_content)
     if len(text) > MAX_INPUT_CHARS:
         raise InvalidInput(f"the input content may be at most {MAX_INPUT_CHARS:,} characters")
-    input_hash = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = content_hash(image) if image is not None else ""  # the image is part of the input
+    input_hash = hashlib.sha256((text + digest).encode("utf-8", "surrogatepass")).hexdigest()
     existing = svc.repo.find_loop(name)
     if existing is not None:
         return _same_loop(svc, existing, input_hash)
