@@ -341,6 +341,13 @@ def test_the_hook_works_in_the_background(world: World) -> None:
         make_project(world.svc, "plain")
         hook(Detection("plain", "v1", world.image(), {"cat": 0.3}))
         hook.drain()
-        assert "plain" in hook._no_rule
+        assert hook._flows["plain"][1] is None  # remembered: the next detection is not even queued
+        hook(Detection("plain", "v1", world.image(), {"cat": 0.3}))
+        assert hook._pending.unfinished_tasks == 0
+        hook(Detection("logos", "v1", world.image(), {"cat": 0.9}))  # confident: decided on the spot
+        assert hook._pending.unfinished_tasks == 0
+        hook(Detection("logos", "v1", world.image(), {"cat": 0.1}))
+        hook.drain()
+        assert len(hook.started) == 2
     finally:
         hook.close()

@@ -598,32 +598,47 @@ def _margin(probs: Sequence[float]) -> float:
     return round(top[0] - (top[1] if len(top) > 1 else 0.0), 6)
 
 
+def review_purpose(
+    flow: FlowDefinition,
+    probabilities: Mapping[str, float],
+    min_confidence: float | None = None,
+    rng: random.Random | None = None,
+) -> LoopPurpose | None:
+    """The rule alone (no I/O): LOW_CONFIDENCE when the top confidence is below ``min_confidence``
+    (default: the flow's), else AUDIT for a sampled ``audit_rate`` share, else None."""
+    threshold = flow.settings.min_confidence if min_confidence is None else min_confidence
+    top = max(probabilities.values(), default=0.0) * 100
+    if threshold is not None and top < threshold:
+        return LoopPurpose.LOW_CONFIDENCE
+    if flow.settings.audit_rate > 0 and (rng or random).random() < flow.settings.audit_rate:
+        return LoopPurpose.AUDIT
+    return None
+
+
 def maybe_start_loop(
     svc: Services,
     detection: Detection,
     *,
     min_confidence: float | None = None,
     flow: FlowDefinition | None = None,
+    purpose: LoopPurpose | None = None,
     rng: random.Random | None = None,
     now: datetime | None = None,
 ) -> HumanLoop | None:
-    """The detection hook's rule. A LOW_CONFIDENCE loop starts when the detection's top confidence is
-    below ``min_confidence`` (default: the flow's setting); otherwise ``audit_rate`` samples an AUDIT
-    loop. None when the project has no flow or no rule, the rule does not fire, or the image already has
-    an open loop. ``flow`` saves a query when the caller has it."""
+    """The detection hook's rule (review_purpose) and the loop it starts. A LOW_CONFIDENCE loop starts
+    when the detection's top confidence is below ``min_confidence`` (default: the flow's setting);
+    otherwise ``audit_rate`` samples an AUDIT loop. None when the project has no flow or no rule, the
+    rule does not fire, or the image already has an open loop. ``flow`` saves a query when the caller
+    has it; ``purpose`` is a decision the caller already took with review_purpose."""
     if flow is None:
         project = svc.repo.get_project(detection.project)
         flow = svc.repo.find_flow(project.id)
         if flow is None:
             return None
-    threshold = flow.settings.min_confidence if min_confidence is None else min_confidence
     probs = dict(detection.probabilities)
-    top = max(probs.values(), default=0.0) * 100
-    if threshold is not None and top < threshold:
-        purpose = LoopPurpose.LOW_CONFIDENCE
-    elif flow.settings.audit_rate > 0 and (rng or random).random() < flow.settings.audit_rate:
-        purpose = LoopPurpose.AUDIT
-    else:
+    if purpose is None:
+        purpose = review_purpose(flow, probs, min_confidence, rng)
+    if purpose is None:
         return None
     now = now or svc.clock.now()
     digest = content_hash(detection.image)
@@ -671,35 +686,46 @@ def maybe_start_loop(
 
 
 class ReviewHook:
-    """What the detection path calls after each detection, without slowing it: the call only looks up
-    a per-project cache and queues the detection; one background thread runs maybe_start_loop. Projects
-    without a flow or a rule are remembered for ``ttl`` seconds and cost a dict lookup."""
+    """What the detection path calls after each detection, without slowing it. The call looks up the
+    project's flow in a cache (refreshed every ``ttl`` seconds on the hook's own thread) and applies the
+    rule (review_purpose: arithmetic only); only a detection the rule picks is queued, with its image,
+    for the background thread that stores the loop. Projects without a flow or a rule cost a dict
+    lookup; a project not in the cache yet is queued once to be looked up."""
 
     def __init__(self, svc: Services, ttl: float = 5.0, max_pending: int = 256) -> None:
         self.svc = svc
         self.ttl = ttl
-        self._no_rule: dict[str, float] = {}  # project -> monotonic time it was seen without a rule
-        self._pending: queue.Queue[Detection | None] = queue.Queue(max_pending)
+        self._flows: dict[str, tuple[float, FlowDefinition | None]] = {}  # project -> (seen at, flow)
+        self._pending: queue.Queue[tuple[Detection, LoopPurpose | None] | None] = queue.Queue(max_pending)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._warned = 0.0
         self.started: list[HumanLoop] = []  # the last loops started (at most 100), for tests and logs
 
     def __call__(self, detection: Detection) -> None:
-        seen = self._no_rule.get(detection.project)
-        if seen is not None and time.monotonic() - seen < self.ttl:
-            return
+        cached = self._flows.get(detection.project)
+        purpose: LoopPurpose | None = None
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            flow = cached[1]
+            if flow is None or not flow.has_rule:
+                return
+            purpose = review_purpose(flow, detection.probabilities)
+            if purpose is None:
+                return
         self._ensure_thread()
         try:
-            self._pending.put_nowait(detection)
+            self._pending.put_nowait((detection, purpose))
         except queue.Full:
-            log.warning("human review: too many detections waiting; %s not considered", detection.project)
+            if time.monotonic() - self._warned > 60:
+                self._warned = time.monotonic()
+                log.warning("human review: too many detections waiting; some are not considered")
 
     def invalidate(self, project: str | None = None) -> None:
         """Forget what is cached (after a flow changed)."""
         if project is None:
-            self._no_rule.clear()
+            self._flows.clear()
         else:
-            self._no_rule.pop(project, None)
+            self._flows.pop(project, None)
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every queued detection was considered (tests)."""
@@ -723,32 +749,35 @@ class ReviewHook:
 
     def _run(self) -> None:
         while True:
-            detection = self._pending.get()
+            work = self._pending.get()
             try:
-                if detection is None:
+                if work is None:
                     return
-                self._consider(detection)
+                self._consider(*work)
             except Exception:  # never let one detection stop the hook
-                log.exception(
-                    "human review: a detection of %s could not be considered",
-                    detection.project if detection else "?",
-                )
+                log.exception("human review: a detection could not be considered")
             finally:
                 self._pending.task_done()
 
-    def _consider(self, detection: Detection) -> None:
-        try:
-            project = self.svc.repo.get_project(detection.project)
-        except NotFound:
-            return
-        flow = self.svc.repo.find_flow(project.id)
+    def _consider(self, detection: Detection, purpose: LoopPurpose | None) -> None:
+        flow = self._flow(detection.project)
         if flow is None or not flow.has_rule:
-            self._no_rule[detection.project] = time.monotonic()
             return
-        loop = maybe_start_loop(self.svc, detection, flow=flow)
+        loop = maybe_start_loop(self.svc, detection, flow=flow, purpose=purpose)
         if loop is not None:
             log.info("human review: loop %s started (%s)", loop.name, loop.purpose.value)
             self.started = [*self.started[-99:], loop]
+
+    def _flow(self, project_name: str) -> FlowDefinition | None:
+        cached = self._flows.get(project_name)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            flow = self.svc.repo.find_flow(self.svc.repo.get_project(project_name).id)
+        except NotFound:
+            flow = None
+        self._flows[project_name] = (time.monotonic(), flow)
+        return flow
 
 
 # --- loops -----------------------------------------------------------------------------------------------
@@ -1140,6 +1169,7 @@ __all__ = [
     "output_document",
     "put_flow",
     "release_item",
+    "review_purpose",
     "skip_item",
     "start_loop",
     "stop_loop",
