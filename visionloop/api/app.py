@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Security
 from starlette.concurrency import run_in_threadpool
 
-from visionloop import __version__
+from visionloop import __version__, web
 from visionloop.a2i.urls import router as a2i_router
 from visionloop.api import auth, errors
 from visionloop.api.analyze import router as analyze_router
@@ -19,22 +19,30 @@ from visionloop.api.projects import router as projects_router
 from visionloop.api.review import router as review_router
 from visionloop.api.versions import router as versions_router
 from visionloop.aws.urls import router as aws_router
+from visionloop.core.accounts import Accounts
 from visionloop.core.review import ReviewHook
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving, maintain, recover_serving
 from visionloop.settings import Settings
 
 
-def create_app(services: Services, settings: Settings, serving: Serving | None = None) -> FastAPI:
+def create_app(
+    services: Services, settings: Settings, serving: Serving | None = None, accounts: Accounts | None = None
+) -> FastAPI:
     """``serving`` (the inference host and its policy) defaults to bootstrap.build_serving(settings).
     The lifespan brings back the versions a previous server left RUNNING, runs the autoscaler and the
     idle timeout, and stops every inference unit at shutdown. With ``settings.access_keys`` every request
     but /healthz and the API docs is authenticated (api/auth.py: SigV4 on the AWS API, bearer keys on the
-    rest); without, none is."""
+    rest); without, none is. The reviewers' pages (visionloop.web, under /review/) use their own
+    sign-in sessions with ``accounts`` (default: bootstrap.build_accounts)."""
     if serving is None:
         from visionloop.bootstrap import build_serving
 
         serving = build_serving(settings)
+    if accounts is None:
+        from visionloop.bootstrap import build_accounts
+
+        accounts = build_accounts(services, settings)
     if serving.review_hook is None:  # detections of projects with a review rule may start human loops
         serving.review_hook = ReviewHook(services)
 
@@ -71,5 +79,6 @@ def create_app(services: Services, settings: Settings, serving: Serving | None =
         app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(review_router, prefix="/api/v1", dependencies=secured)  # flows, loops
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
+    web.install(app, services, settings, accounts)  # /review/… and /static/…, signed in with cookies
     app.include_router(a2i_router)  # /human-loops: the A2I runtime API (REST-JSON)
     return app

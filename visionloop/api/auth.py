@@ -5,6 +5,7 @@
     AWS API (POST /)               SigV4, by visionloop.aws.sigv4 (the endpoint's authenticator hook)
     A2I API (/human-loops...)      SigV4 scoped to the service "sagemaker" (visionloop.a2i.urls)
     /healthz, /docs, /openapi.json open, so probes and the API reference work without a key
+    /review/..., /static/...       the web pages (visionloop.web): their own sign-in sessions (cookies)
 
 A refused request gets 401 with the usual error envelope and ``WWW-Authenticate: Bearer`` (RFC 6750).
 Paths are refused unless listed as open, so a router added later is protected without doing anything."""
@@ -28,6 +29,14 @@ AWS_ENDPOINT = "/"  # authenticated by SigV4, not by bearer keys
 A2I_PREFIX = "/human-loops"  # the A2I runtime API: SigV4 too (service "sagemaker")
 OPEN_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 REALM = 'Bearer realm="visionloop"'
+# Pages for people authenticate with session cookies (visionloop.web), not bearer keys.
+SESSION_PATHS = frozenset({"/review"})
+SESSION_PREFIXES = ("/review/", "/static/")
+
+
+def is_session_path(path: str) -> bool:
+    return path in SESSION_PATHS or path.startswith(SESSION_PREFIXES)
+
 
 # Documents the scheme in /openapi.json, so /docs offers "Authorize"; BearerAuth enforces it.
 BEARER_SCHEME = HTTPBearer(
@@ -37,7 +46,8 @@ BEARER_SCHEME = HTTPBearer(
 
 
 class BearerAuth:
-    """ASGI middleware: lets a request through when it is on an open path or carries a valid bearer key."""
+    """ASGI middleware: lets a request through when it is on an open path, a web page's path (checked by
+    the page's session) or carries a valid bearer key."""
 
     def __init__(self, app: ASGIApp, keys: Iterable[str]) -> None:
         self.app = app
@@ -48,7 +58,11 @@ class BearerAuth:
         if path == A2I_PREFIX or path.startswith(A2I_PREFIX + "/"):  # SigV4, checked by a2i/urls.py
             await self.app(scope, receive, send)
             return
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS | {AWS_ENDPOINT}:
+        if (
+            scope["type"] not in ("http", "websocket")
+            or scope["path"] in OPEN_PATHS | {AWS_ENDPOINT}
+            or is_session_path(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         scheme, _, token = Headers(scope=scope).get("authorization", "").strip().partition(" ")
