@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,17 +20,7 @@ from starlette.datastructures import UploadFile
 
 from visionloop.api.deps import ServicesDep
 from visionloop.core import analyzing
-from visionloop.core.analysis import (
-    BoundingBox,
-    DominantColor,
-    ImageLabel,
-    ImageProperties,
-    ImageQuality,
-    ModerationLabel,
-    Point,
-    RegionProperties,
-    TextDetection,
-)
+from visionloop.core.analysis import BoundingBox, Point
 from visionloop.core.keys import ObjectRef
 from visionloop.errors import ImageTooLarge, InvalidInput
 
@@ -155,10 +146,7 @@ async def labels(
     }
     options = analyzing.LabelOptions(**_merged(given, body))
     result = await _run(analysis, analyzing.detect_labels, svc, analysis.source, image, options)
-    out: dict[str, Any] = {"labels": [label_json(x) for x in result.labels], "model_version": result.version}
-    if result.properties is not None:
-        out["image_properties"] = properties_json(result.properties)
-    return out
+    return labels_json(result)
 
 
 @router.post("/text", openapi_extra=_openapi(TextIn))
@@ -182,7 +170,7 @@ async def text(
         values["regions"] = tuple(_region(r, i) for i, r in enumerate(body.regions))
     options = analyzing.TextOptions(**values)
     result = await _run(analysis, analyzing.detect_text, svc, analysis.source, image, options)
-    return {"text_detections": [text_json(d) for d in result.detections], "model_version": result.version}
+    return text_json(result)
 
 
 @router.post("/moderation", openapi_extra=_openapi(ModerationIn))
@@ -193,7 +181,7 @@ async def moderation(
     image, body = await read_request(request, ModerationIn)
     options = analyzing.ModerationOptions(**_merged({"min_confidence": min_confidence}, body))
     result = await _run(analysis, analyzing.detect_moderation_labels, svc, analysis.source, image, options)
-    return {"moderation_labels": [moderation_json(m) for m in result.labels], "model_version": result.version}
+    return moderation_json(result)
 
 
 async def _run(analysis: analyzing.Analysis, fn: Any, *args: Any) -> Any:
@@ -269,66 +257,22 @@ async def _body(request: Request) -> bytes:
 # --- records to JSON ---------------------------------------------------------------------------------
 
 
-def box_json(b: BoundingBox) -> dict[str, float]:
-    return {"left": b.left, "top": b.top, "width": b.width, "height": b.height}
+def record_json(record: Any) -> Any:
+    """A core.analysis record as JSON: its fields by name, nested records as objects (the CLI's --json
+    prints the same)."""
+    return dataclasses.asdict(record)
 
 
-def label_json(label: ImageLabel) -> dict[str, Any]:
-    return {
-        "name": label.name,
-        "confidence": label.confidence,
-        "instances": [{"box": box_json(i.box), "confidence": i.confidence} for i in label.instances],
-        "parents": list(label.parents),
-        "aliases": list(label.aliases),
-        "categories": list(label.categories),
-    }
-
-
-def _colour(c: DominantColor) -> dict[str, Any]:
-    return {
-        "red": c.red,
-        "green": c.green,
-        "blue": c.blue,
-        "hex_code": c.hex_code,
-        "css_color": c.css_color,
-        "simplified_color": c.simplified_color,
-        "pixel_percent": c.pixel_percent,
-    }
-
-
-def _quality(q: ImageQuality) -> dict[str, float]:
-    out = {"brightness": q.brightness, "sharpness": q.sharpness}
-    if q.contrast is not None:
-        out["contrast"] = q.contrast
+def labels_json(result: analyzing.LabelsResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"labels": [record_json(x) for x in result.labels], "model_version": result.version}
+    if result.properties is not None:
+        out["image_properties"] = record_json(result.properties)
     return out
 
 
-def _region_json(r: RegionProperties | None) -> dict[str, Any] | None:
-    if r is None:
-        return None
-    return {"quality": _quality(r.quality), "dominant_colors": [_colour(c) for c in r.dominant_colors]}
+def text_json(result: analyzing.TextResult) -> dict[str, Any]:
+    return {"text_detections": [record_json(d) for d in result.detections], "model_version": result.version}
 
 
-def properties_json(p: ImageProperties) -> dict[str, Any]:
-    return {
-        "quality": _quality(p.quality),
-        "dominant_colors": [_colour(c) for c in p.dominant_colors],
-        "foreground": _region_json(p.foreground),
-        "background": _region_json(p.background),
-    }
-
-
-def text_json(d: TextDetection) -> dict[str, Any]:
-    return {
-        "text": d.text,
-        "type": d.kind,
-        "id": d.id,
-        "parent_id": d.parent_id,
-        "confidence": d.confidence,
-        "box": box_json(d.box),
-        "polygon": [{"x": p.x, "y": p.y} for p in d.polygon],
-    }
-
-
-def moderation_json(m: ModerationLabel) -> dict[str, Any]:
-    return {"name": m.name, "parent_name": m.parent_name, "level": m.level, "confidence": m.confidence}
+def moderation_json(result: analyzing.ModerationResult) -> dict[str, Any]:
+    return {"moderation_labels": [record_json(m) for m in result.labels], "model_version": result.version}

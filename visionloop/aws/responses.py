@@ -216,7 +216,7 @@ class RekognitionResponse:
         return Deferred(*analysis.detect_text(self.backend.svc, self.backend.analysis, self.params))
 
     def detect_moderation_labels(self) -> Deferred[Any]:
-        """Moderation labels (nudity, suggestive content) of the first two taxonomy levels."""
+        """Moderation labels of Rekognition's taxonomy (nudity and swimwear only; see docs/moderation.md)."""
         return Deferred(
             *analysis.detect_moderation_labels(self.backend.svc, self.backend.analysis, self.params)
         )

@@ -95,7 +95,7 @@ class ModerationAnalyserPort(Protocol):
 
     def warm_up(self) -> None: ...
 
-    def detect(self, image: bytes) -> list[ModerationLabel]: ...
+    def detect(self, image: bytes, *, min_confidence: float = 50) -> list[ModerationLabel]: ...
 
 
 AnalyserSource = Callable[[str], Any]  # kind → the analyser of that kind (created once, shared)
@@ -344,7 +344,9 @@ def detect_moderation_labels(
     o = check_moderation_options(options or ModerationOptions())
     data = read_image(svc, image)
     analyser: ModerationAnalyserPort = analysers("moderation")
-    found = [m for m in analyser.detect(data) if m.confidence >= o.min_confidence]
+    found = [
+        m for m in analyser.detect(data, min_confidence=o.min_confidence) if m.confidence >= o.min_confidence
+    ]
     found.sort(key=lambda m: (-m.confidence, m.level, m.name))
     return ModerationResult(tuple(found), analyser.version)
 
