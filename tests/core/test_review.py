@@ -286,11 +286,16 @@ def test_expiry_stop_and_delete(world: World) -> None:
     assert item is not None and item.loop.id == fresh.id
     stopping = review.stop_loop(world.svc, fresh.name)
     assert stopping.status is LoopStatus.STOPPING  # alice holds it
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="stopped"):
         review.submit_answer(world.svc, fresh.name, "alice", "cat")
-    review.release_item(world.svc, fresh.name, "alice")
-    assert review.describe_loop(world.svc, fresh.name).status is LoopStatus.STOPPED
+    assert review.describe_loop(world.svc, fresh.name).status is LoopStatus.STOPPED  # the lease went
+    review.release_item(world.svc, fresh.name, "alice")  # nothing to release: no error
     assert review.stop_loop(world.svc, fresh.name).status is LoopStatus.STOPPED
+    abandoned = world.detect()
+    assert abandoned is not None and review.next_item(world.svc, "bob") is not None
+    assert review.stop_loop(world.svc, abandoned.name).status is LoopStatus.STOPPING
+    world.clock.advance(seconds=review.DEFAULT_LEASE_SECONDS + 1)  # bob never comes back
+    assert review.describe_loop(world.svc, abandoned.name).status is LoopStatus.STOPPED
     review.delete_loop(world.svc, fresh.name)
     # the image is free again for a new loop
     assert world.detect(data=review.item_image(world.svc, fresh)) is not None

@@ -933,6 +933,12 @@ def submit_answer(
     reviewer = check_reviewer(reviewer)
     now = now or svc.clock.now()
     found = _loop(svc, loop)
+    if found.status is LoopStatus.STOPPING:  # the answer comes too late: the loop can now be Stopped
+        svc.repo.release_lease(found.id, reviewer, skip=False)
+        expire_loops(svc, now)
+        raise Conflict(
+            f"human loop {found.name!r} was stopped; the answer is not recorded", status="Stopping"
+        )
     flow = svc.repo.get_flow_by_id(found.flow_id)
     choices = flow_choices(svc, flow)
     label = None if label_or_none in (None, NONE_OF_THE_ABOVE) else label_or_none

@@ -262,8 +262,16 @@ class ReviewStore:
         return bool(done.rowcount)
 
     def expire_loops(self, now: datetime) -> int:
+        ts, c = _naive(now), t.human_loops.c
+        due = or_(
+            and_(c.status == LoopStatus.IN_PROGRESS.value, c.expires_at <= ts),
+            c.status == LoopStatus.STOPPING.value,
+        )
+        with self._read() as conn:  # most calls find nothing to do: no write transaction for them
+            if conn.execute(select(c.id).where(due).limit(1)).first() is None:
+                return 0
         with self._write() as conn:
-            return _expire(conn, _naive(now))
+            return _expire(conn, ts)
 
     # --- leases and answers --------------------------------------------------------------------------
 
