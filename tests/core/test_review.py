@@ -356,3 +356,21 @@ def test_the_hook_works_in_the_background(world: World) -> None:
         assert len(hook.started) == 2
     finally:
         hook.close()
+
+
+def test_flow_by_arn(world: World) -> None:
+    make_project(world.svc, "plain")
+    other = "arn:aws:sagemaker:eu-west-3:123456789012:flow-definition/plain"
+    with pytest.raises(NotFound, match="region and account"):
+        review.flow_by_arn(world.svc, other, region=REGION, account=ACCOUNT)
+    assert review.find_flow(world.svc, "plain") is None  # nothing created on the way
+    arn = review.flow_arn(REGION, ACCOUNT, "plain")
+    assert review.flow_by_arn(world.svc, arn, region=REGION, account=ACCOUNT, create=False) is None
+    flow = review.flow_by_arn(world.svc, arn, region=REGION, account=ACCOUNT)
+    assert flow is not None and flow.arn == arn
+    with pytest.raises(NotFound):
+        review.flow_by_arn(
+            world.svc, review.flow_arn(REGION, ACCOUNT, "nope"), region=REGION, account=ACCOUNT
+        )
+    with pytest.raises(InvalidInput):
+        review.flow_by_arn(world.svc, "arn:aws:sagemaker:x", region=REGION, account=ACCOUNT)

@@ -428,6 +428,10 @@ def flow_by_arn(
             get_project(svc, name)
         except NotFound:
             raise NotFound(f"flow definition {name!r} does not exist") from None
+        if arn != flow_arn(region, account, name):
+            raise NotFound(
+                f"flow definition {arn[:200]!r} does not exist (this server's region and account differ)"
+            )
         if not create:
             return None
         flow = ensure_flow(svc, name, region=region, account=account)
