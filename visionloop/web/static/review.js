@@ -25,7 +25,7 @@
     if (sent) return;
     sent = true;
     document.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-    target.submit();
+    HTMLFormElement.prototype.submit.call(target); // not target.submit: a control may be named "submit"
   };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
