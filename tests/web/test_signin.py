@@ -89,6 +89,33 @@ def test_secure_cookie_over_https(app: object) -> None:
         assert "Secure" in [h for h in r.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE)][0]
 
 
+def test_secure_cookies_setting_marks_them_secure_over_http(
+    services: Services, settings: Settings, accounts: Accounts
+) -> None:
+    app = create_app(services, replace(settings, secure_cookies=True), accounts=accounts)
+    with TestClient(app, follow_redirects=False) as c:
+        page = c.get("/review/sign-in")
+        set_cookie = page.headers["set-cookie"]
+        assert "Secure" in set_cookie
+        c.cookies.clear()  # an HTTP client keeps no Secure cookie: send it by hand
+        r = c.post(
+            "/review/sign-in",
+            data={"name": "alice", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+            headers={"Cookie": set_cookie.split(";", 1)[0]},
+        )
+        assert "Secure" in [h for h in r.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE)][0]
+
+
+def test_review_without_a_slash_with_access_keys(
+    services: Services, settings: Settings, accounts: Accounts
+) -> None:
+    key = AccessKey("AKIDOPERATOR", "operator-secret-0123456789")
+    app = create_app(services, replace(settings, access_keys=(key,)), accounts=accounts)
+    with TestClient(app, follow_redirects=False) as c:
+        r = c.get("/review")
+        assert r.status_code in (307, 308) and r.headers["location"].endswith("/review/")
+
+
 def test_tampered_or_foreign_cookie_signs_nobody_in(client: TestClient) -> None:
     sign_in(client)
     good = client.cookies[SESSION_COOKIE]

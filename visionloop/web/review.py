@@ -60,12 +60,13 @@ def _queue_url(project: str, done: int = 0, notice: str = "") -> str:
 def index(request: Request) -> Response:
     w = web(request)
     session = w.cookies.session(request)
+    review.expire_loops(w.services)
     projects = []
     for project in w.services.repo.list_projects():
         flow = w.services.repo.find_flow(project.id)
         if flow is None:
             continue
-        waiting = len(review.list_loops(w.services, flow, status=LoopStatus.IN_PROGRESS))
+        waiting = w.services.repo.count_loops(flow.id, [LoopStatus.IN_PROGRESS])
         projects.append(WaitingProject(project.name, project.task.value, waiting))
     return render(request, "index.html", session=session, title="Review", projects=projects)
 
