@@ -229,6 +229,16 @@ def test_an_expert_l2_skips_the_search(photos: Photos, onnx_cache: Path, memo: M
     assert list(clf.cv_scores_) == [0.05]
 
 
+def test_extra_views_are_kept_only_if_they_win(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> None:
+    searched = lite0_fit(photos, onnx_cache, memo, views=("full", "full-flip"), search_views=True)
+    assert set(searched.view_scores_) == {"full,full-flip", "full"}
+    winner = max(searched.view_scores_, key=lambda k: (searched.view_scores_[k], k == "full,full-flip"))
+    assert ",".join(searched.recipe.views or ()) == winner
+    # an expert's views are used as given
+    given = lite0_fit(photos, onnx_cache, memo, views=("full", "full-flip"))
+    assert given.recipe.views == ("full", "full-flip") and list(given.view_scores_) == ["full,full-flip"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -243,6 +253,7 @@ def test_an_expert_l2_skips_the_search(photos: Photos, onnx_cache: Path, memo: M
         ({"seed": 1.5}, "seed"),
         ({"predict_views": ("full", "full")}, "predict_views"),
         ({"finetune": "yes"}, "finetune"),
+        ({"search_views": 1}, "search_views"),
         ({"mode": "best", "epochs": 0}, "epochs"),
         ({"mode": "best", "lr": 0.0}, "lr"),
         ({"mode": "best", "finetune_blocks": 0}, "finetune_blocks"),

@@ -51,6 +51,7 @@ EXPERT_HYPERPARAMS = (
     "l2",
     "l2_grid",
     "folds",
+    "search_views",
     "finetune",
     "force_finetune",
     "finetune_blocks",

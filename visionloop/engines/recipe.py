@@ -78,6 +78,7 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "l2_grid": (3e-4, 1e-3, 3e-3, 1e-2),
         "folds": 5,
         "finetune": False,
+        "search_views": False,
         "max_seconds": None,
     },
     "best": {
@@ -87,6 +88,7 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "l2_grid": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
         "folds": 5,
         "finetune": True,
+        "search_views": True,
         "max_seconds": 600.0,
     },
 }
@@ -105,6 +107,9 @@ class TrainingRecipe:
       ``predict_views``: the views whose logits are averaged at prediction (and for validation).
     - ``l2`` / ``l2_grid``: the linear head's L2 strength, or the candidates cross-validation picks from.
     - ``folds``: cross-validation folds (also what ``holdout_logits_`` come from).
+    - ``search_views``: also cross-validate training on ``predict_views`` alone, and keep the extra
+      (augmentation) views only if they win: zoomed views help on produce but cut off the defects at
+      a tile's edge (``best`` does this unless an expert gives ``views``).
     - ``finetune``: fine-tune the backbone's last blocks (kept only if it wins on validation, or
       always with ``force_finetune``); ``finetune_blocks``, ``epochs``, ``lr``: how.
     """
@@ -118,6 +123,7 @@ class TrainingRecipe:
     l2: float | None = None
     l2_grid: tuple[float, ...] | None = None
     folds: int | None = None
+    search_views: bool | None = None
     finetune: bool | None = None
     finetune_blocks: int | None = None
     epochs: int | None = None
@@ -130,7 +136,11 @@ class TrainingRecipe:
         if self.mode not in MODES:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         chosen: dict[str, Any] = {}
+        if self.views is not None and self.search_views is None:
+            chosen["search_views"] = False  # an expert's views are used as given
         for name, default in {**_MODE_DEFAULTS[self.mode], **_FINETUNE_DEFAULTS}.items():
+            if name in chosen:
+                continue
             value = getattr(self, name)
             chosen[name] = default if value is None else tuple(value) if isinstance(value, list) else value
         r = dataclasses.replace(self, **chosen)
@@ -177,7 +187,7 @@ class TrainingRecipe:
             raise InvalidInput("l2_grid must not be empty when l2 is not given")
         integer("folds", self.folds, 2)
         integer("num_threads", self.num_threads, 1)
-        for flag in ("finetune", "force_finetune"):
+        for flag in ("finetune", "force_finetune", "search_views"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidInput(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         integer("finetune_blocks", self.finetune_blocks, 1)
@@ -290,6 +300,7 @@ class FittedClassifier:
         self.onnx_: bytes | None = None
         self.l2_: float | None = None
         self.cv_scores_: dict[float, float] = {}
+        self.view_scores_: dict[str, float] = {}  # best out-of-fold macro F1 per candidate view set
         self.finetune_report_: dict[str, Any] = {}
         self.holdout_logits_: FloatArray = np.zeros((0, n_labels))
         self.holdout_labels_: list[list[int]] = []
@@ -383,6 +394,7 @@ class FittedClassifier:
             "head": self.head_.get_params() if self.head_ is not None else None,
             "l2": self.l2_,
             "cv_macro_f1": {f"{k:g}": round(v, 4) for k, v in self.cv_scores_.items()},
+            "views_cv_macro_f1": {k: round(v, 4) for k, v in self.view_scores_.items()},
             "finetune": self.finetune_report_,
             "stopped_early": self.stopped_early_,
             "timings": {k: round(v, 2) for k, v in self.timings_.items()},
@@ -447,6 +459,7 @@ class FittedClassifier:
             clf.head_ = LinearHead.from_state(params["head"], arrays)
         clf.l2_ = params["l2"]
         clf.cv_scores_ = {float(k): float(v) for k, v in params["cv_macro_f1"].items()}
+        clf.view_scores_ = {str(k): float(v) for k, v in params.get("views_cv_macro_f1", {}).items()}
         clf.finetune_report_ = dict(params["finetune"])
         clf.timings_ = dict(params["timings"])
         clf.stopped_early_ = bool(params["stopped_early"])
@@ -557,9 +570,23 @@ def fit_classifier(
 
     fit_started = time.monotonic()
     folds = _folds(target, r.folds, r.seed, multi_label)
-    train_views = [feats[v] for v in r.views]
     val_views = [feats[v] for v in r.predict_views]
-    search = _search_l2(train_views, val_views, target, folds, clf, deadline, _part(report, share, 0.1))
+    candidates = [tuple(r.views)]
+    if r.search_views and set(r.predict_views) < set(r.views):
+        candidates.append(tuple(r.predict_views))
+    search: _Search | None = None
+    for ci, views in enumerate(candidates):
+        if search is not None and deadline.passed():
+            break
+        part = _part(report, share + 0.1 * ci / len(candidates), share + 0.1 * (ci + 1) / len(candidates))
+        found = _search_l2([feats[v] for v in views], val_views, target, folds, clf, deadline, part)
+        clf.view_scores_[",".join(views)] = max(found.scores.values())
+        if search is None or max(found.scores.values()) > max(search.scores.values()):
+            search, chosen_views = found, views
+    assert search is not None
+    if chosen_views != tuple(r.views):
+        r = clf.recipe = dataclasses.replace(r, views=chosen_views)
+    train_views = [feats[v] for v in chosen_views]
     report(share + 0.1, "fitting the linear head")
     clf.head_ = _fit_head(train_views, target, clf, search)
     clf.kind_ = "linear"
