@@ -174,7 +174,8 @@ class LabelsAnalyser:
         self.backbone_name = backbone
         self.cache_dir = cache_dir
         self.hierarchy = load_hierarchy()
-        self.version = f"visionloop-labels-{VERSION} ({backbone} + ssd-mobilenet-v2-coco, hierarchy {self.hierarchy.version})"
+        models = f"{backbone} + ssd-mobilenet-v2-coco, hierarchy {self.hierarchy.version}"
+        self.version = f"visionloop-labels-{VERSION} ({models})"
         self.detector = SsdDetector(num_threads)
         self._backbone: Backbone | None = None
         self._lock = threading.Lock()
