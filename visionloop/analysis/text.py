@@ -3,18 +3,22 @@ LINE and WORD detections.
 
 The pipeline uses rapidocr's detector (DB text boxes), its angle classifier and its recogniser's
 ONNX session, but does the cropping, the orientation decisions and the CTC decoding itself, because
-Rekognition wants words and rapidocr only gives lines:
+Rekognition wants words and rapidocr only gives lines (these are rapidocr 1.4.4's attributes
+``text_det``, ``text_cls`` and ``text_rec``; the package is pinned):
 
 - **Words.** The recogniser is a CTC model: each output column is a slice of the line crop. A word
   boundary is where the model emitted a space, or where it gave the space class a probability of at
   least ``SPACE_PROBABILITY`` somewhere between two characters (PP-OCRv4 often drops spaces that it
   clearly "sees": ``Cleanhandswithsoap`` has P(space) 0.2–0.3 in each gap and < 0.01 inside words).
   A word's geometry is the slice of its line's quadrilateral between the columns of its first and
-  last characters, so words follow rotated and slanted lines.
-- **Rotation.** A crop taller than wide is turned by 90° before reading; when most boxes of an image
-  are vertical (the whole picture is on its side) every box that is not clearly horizontal is
-  turned, so short words are read too. Then the angle classifier decides 0° or 180°, per line for
-  long lines and by a vote of the image's lines for the others.
+  last characters, so words follow rotated and slanted lines. Between two Chinese characters or kana
+  only an emitted space splits (those scripts are written without spaces).
+- **Rotation.** When the vertical text boxes of an image outweigh the horizontal ones, the picture
+  lies on its side: it is turned by 90° and detected again, so that lines and short words are found
+  as they were written (costs one more detection pass, for those pictures only). A crop still 1.5 times
+  taller than wide (a column of text) is turned by 90° before reading. Then the angle classifier turns each
+  line it is sure of by 180° or not; the lines it is unsure of follow the vote of all lines,
+  weighted by their length (an upside-down picture's lines are then listed in reverse).
 - **Geometry** is returned in ratios of the image as decoded (EXIF orientation applied), with each
   polygon in reading order (top-left, top-right, bottom-right, bottom-left of the text).
 
