@@ -27,6 +27,8 @@ from visionloop.core.entities import (
 )
 
 if TYPE_CHECKING:  # review.py imports this module (through services.py)
+    from visionloop.core.events import Event, EventType
+    from visionloop.core.parameters import ParameterChange
     from visionloop.core.review import (
         FlowDefinition,
         FlowSettings,
@@ -261,6 +263,58 @@ class Repository(Protocol):
 
     def loop_answers_pairs(self, project_id: int) -> list[tuple[str | None, str]]:
         """(model answer, human answer) of the project's Completed loops that have a human answer."""
+        ...
+
+    # parameters and workflow state (core.parameters)
+    def get_parameter_values(self, project_id: int) -> dict[str, object]:
+        """The values stored for the project (keys never set are absent)."""
+        ...
+
+    def update_parameter_values(
+        self,
+        project_id: int,
+        values: Mapping[str, object],
+        defaults: Mapping[str, object],
+        changed_by: str,
+        now: datetime,
+    ) -> list[ParameterChange]:
+        """Store the values whose value changes (the old one: stored, else ``defaults[key]``) and a
+        history row for each, in one write transaction; the changes, in the order given."""
+        ...
+
+    def list_parameter_history(
+        self, project_id: int, *, key: str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[ParameterChange]:
+        """Newest first."""
+        ...
+
+    def get_workflow_state(self, project_id: int) -> dict[str, object]: ...
+
+    def update_workflow_state(
+        self, project_id: int, fn: Callable[[dict[str, object]], Mapping[str, object]], now: datetime
+    ) -> dict[str, object]:
+        """Write what ``fn(state)`` returns (None deletes a key), read and written in one write
+        transaction; the state after."""
+        ...
+
+    # events (core.events)
+    def add_event(
+        self, project_id: int, type: EventType, payload: Mapping[str, object], now: datetime
+    ) -> Event:
+        """Store the event and, in the same transaction, one pending delivery per enabled notification
+        channel of the project that wants its type."""
+        ...
+
+    def list_events(
+        self,
+        project_id: int,
+        *,
+        type: EventType | None = None,
+        since: datetime | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Oldest first."""
         ...
 
 

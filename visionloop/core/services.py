@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from visionloop.core.events import EventBus
 from visionloop.core.ports import Clock, ImageInspector, ObjectStore, Repository, SystemClock
 
 
@@ -14,3 +15,4 @@ class Services:
     buckets: ObjectStore  # user data in named buckets (S3Object / s3:// references)
     inspector: ImageInspector
     clock: Clock = field(default_factory=SystemClock)
+    bus: EventBus = field(default_factory=EventBus)  # in-process subscribers of core.events.publish

@@ -32,6 +32,8 @@ from visionloop.core.entities import (
 from visionloop.core.ports import EntryFilter
 from visionloop.errors import AlreadyExists, NotFound, StorageError
 from visionloop.storage import schema as t
+from visionloop.storage.events import EventStore
+from visionloop.storage.parameters import ParameterStore
 from visionloop.storage.review import ReviewStore
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -77,8 +79,9 @@ def _naive(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(tzinfo=None)
 
 
-class SqlRepository(ReviewStore):
-    """Implements core.ports.Repository (the human-review tables: storage/review.py)."""
+class SqlRepository(ReviewStore, ParameterStore, EventStore):
+    """Implements core.ports.Repository (the human-review tables: storage/review.py; parameters and
+    workflow state: storage/parameters.py; events and notifications: storage/events.py)."""
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
