@@ -81,3 +81,29 @@ def test_errors(data: Path) -> None:
         run(data, "reviewer", "passwd", "carol", "--password-stdin", input="long enough\n")
     with pytest.raises(NotFound):
         run(data, "reviewer", "remove", "carol", "--yes")
+
+
+def test_user_commands_with_roles(data: Path) -> None:
+    code, out = run(
+        data, "user", "add", "Olga", "--role", "operator", "--password-stdin", input="long enough\n"
+    )
+    assert code == 0 and "created operator olga: they sign in at /console/" in out
+    code, out = run(data, "reviewer", "add", "rita", "--password-stdin", input="long enough\n")
+    assert code == 0 and "created reviewer rita" in out
+    code, out = run(data, "user", "list", "--json")
+    assert [(r["name"], r["role"]) for r in json.loads(out)] == [("olga", "operator"), ("rita", "reviewer")]
+    code, out = run(data, "reviewer", "list")
+    assert "operator" in out and "reviewer" in out
+    code, out = run(data, "user", "role", "rita", "operator")
+    assert code == 0 and "rita is now an operator" in out
+    code, out = run(data, "user", "role", "olga", "REVIEWER")
+    assert code == 0 and "olga is now a reviewer" in out
+    code, out = run(data, "user", "list", "--json")
+    assert [r["role"] for r in json.loads(out)] == ["reviewer", "operator"]
+    assert run(data, "user", "role", "rita", "admin")[0] == 2  # not a role: a usage error
+    with pytest.raises(NotFound):
+        run(data, "user", "role", "carol", "operator")
+    code, out = run(data, "user", "passwd", "rita", "--password-stdin", input="new password 2\n")
+    assert code == 0 and check_password(data, "rita", "new password 2")
+    code, out = run(data, "user", "remove", "rita", "--yes")
+    assert code == 0 and "removed operator rita" in out

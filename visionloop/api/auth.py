@@ -5,7 +5,8 @@
     AWS API (POST /)               SigV4, by visionloop.aws.sigv4 (the endpoint's authenticator hook)
     A2I API (/human-loops...)      SigV4 scoped to the service "sagemaker" (visionloop.a2i.urls)
     /healthz, /docs, /openapi.json open, so probes and the API reference work without a key
-    /review/..., /static/...       the web pages (visionloop.web): their own sign-in sessions (cookies)
+    /review/..., /console/...,     the web pages (visionloop.web): their own sign-in sessions (cookies);
+    /static/..., GET /             GET / only redirects to /console/
 
 A refused request gets 401 with the usual error envelope and ``WWW-Authenticate: Bearer`` (RFC 6750).
 Paths are refused unless listed as open, so a router added later is protected without doing anything."""
@@ -30,8 +31,8 @@ A2I_PREFIX = "/human-loops"  # the A2I runtime API: SigV4 too (service "sagemake
 OPEN_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 REALM = 'Bearer realm="visionloop"'
 # Pages for people authenticate with session cookies (visionloop.web), not bearer keys.
-SESSION_PATHS = frozenset({"/review"})
-SESSION_PREFIXES = ("/review/", "/static/")
+SESSION_PATHS = frozenset({"/review", "/console"})
+SESSION_PREFIXES = ("/review/", "/console/", "/static/")
 
 
 def is_session_path(path: str) -> bool:

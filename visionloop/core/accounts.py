@@ -1,8 +1,11 @@
 """Reviewer accounts and their sign-in sessions: the people who answer human-review items in the browser.
 
-An operator creates accounts (``visionloop reviewer add``); a reviewer signs in with name and password
-and gets a session. What this module decides, with no web or database framework:
+An operator creates accounts (``visionloop user add``, or ``visionloop reviewer add``); a person signs
+in with name and password and gets a session. What this module decides, with no web or database framework:
 
+    roles          operator (the whole web console, the review pages included) or reviewer (the review
+                   pages only); a session carries its account's role as stored now, so a changed role
+                   takes effect on the next request
     names          1-64 characters: lower-case letters, digits, '.', '_', '-', '@' (names are
                    case-insensitive: they are stored in lower case)
     passwords      8-1024 characters, stored only as a hash made by a PasswordHasher (the port; argon2
@@ -24,6 +27,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from visionloop.core.ports import Clock, SystemClock
@@ -36,12 +40,22 @@ SIGN_IN_FAILED = "wrong name or password"
 TOUCH_EVERY = timedelta(minutes=1)  # a session's last_seen_at is written at most this often
 
 
+class Role(StrEnum):
+    """What an account may open in the browser."""
+
+    OPERATOR = "operator"  # the web console (projects, datasets, training, ...) and the review pages
+    REVIEWER = "reviewer"  # the review pages only
+
+
 @dataclass(frozen=True)
 class Reviewer:
+    """An account (the name is historical: operators are accounts too, with another role)."""
+
     id: int
     name: str
     created_at: datetime
     password_changed_at: datetime
+    role: Role = Role.REVIEWER
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,11 @@ class ReviewerSession:
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
+    role: Role = Role.REVIEWER  # the account's role, read with the session
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role is Role.OPERATOR
 
 
 @dataclass(frozen=True)
@@ -80,9 +99,17 @@ class PasswordHasher(Protocol):
 class AccountStore(Protocol):
     """Where reviewer accounts and sessions are kept (storage.accounts implements it on SQL)."""
 
-    def add_reviewer(self, name: str, password_hash: str, now: datetime) -> Reviewer:
+    def add_reviewer(
+        self, name: str, password_hash: str, now: datetime, role: Role = Role.REVIEWER
+    ) -> Reviewer:
         """Raises AlreadyExists when the name is taken."""
         ...
+
+    def has_accounts(self) -> bool:
+        """True when at least one account exists."""
+        ...
+
+    def set_role(self, reviewer_id: int, role: Role) -> None: ...
 
     def get_reviewer(self, name: str) -> Reviewer:
         """Raises NotFound."""
@@ -157,10 +184,31 @@ def check_password(password: str) -> str:
     return password
 
 
-def add_reviewer(accounts: Accounts, name: str, password: str) -> Reviewer:
+def parse_role(role: str | Role) -> Role:
+    try:
+        return Role(str(role).strip().lower())
+    except ValueError:
+        raise InvalidInput(f"unknown role {role!r}: choose operator or reviewer") from None
+
+
+def add_reviewer(accounts: Accounts, name: str, password: str, role: str | Role = Role.REVIEWER) -> Reviewer:
+    """Create an account (a reviewer unless ``role`` says operator)."""
     normal = check_name(name)
+    chosen = parse_role(role)
     hashed = accounts.hasher.hash(check_password(password))
-    return accounts.store.add_reviewer(normal, hashed, accounts.clock.now())
+    return accounts.store.add_reviewer(normal, hashed, accounts.clock.now(), chosen)
+
+
+def has_accounts(accounts: Accounts) -> bool:
+    return accounts.store.has_accounts()
+
+
+def set_role(accounts: Accounts, name: str, role: str | Role) -> Reviewer:
+    """Give an account another role; its sessions keep going with the new role from the next request."""
+    reviewer = accounts.store.get_reviewer(normalize_name(name))
+    chosen = parse_role(role)
+    accounts.store.set_role(reviewer.id, chosen)
+    return accounts.store.get_reviewer(reviewer.name)
 
 
 def list_reviewers(accounts: Accounts) -> list[Reviewer]:
@@ -220,6 +268,7 @@ def start_session(accounts: Accounts, reviewer: Reviewer) -> tuple[str, Reviewer
         created_at=now,
         last_seen_at=now,
         expires_at=now + accounts.policy.lifetime,
+        role=reviewer.role,
     )
     accounts.store.add_session(session)
     return token, session

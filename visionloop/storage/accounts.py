@@ -1,5 +1,5 @@
 """Reviewer accounts and sessions on SQLAlchemy Core (implements core.accounts.AccountStore), in the same
-database as the repository. The tables are created by migration 0004."""
+database as the repository. The tables are created by migration 0004, the accounts' role by 0006."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from visionloop.core.accounts import Reviewer, ReviewerSession
+from visionloop.core.accounts import Reviewer, ReviewerSession, Role
 from visionloop.errors import AlreadyExists, NotFound, StorageError
 from visionloop.storage.schema import metadata
 
@@ -39,6 +39,7 @@ reviewers = Table(
     Column("password_hash", Text, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("password_changed_at", DateTime, nullable=False),
+    Column("role", String(16), nullable=False, server_default="reviewer"),
 )
 
 reviewer_sessions = Table(
@@ -87,7 +88,9 @@ class SqlAccountStore:
 
     # --- reviewers -----------------------------------------------------------------------------------
 
-    def add_reviewer(self, name: str, password_hash: str, now: datetime) -> Reviewer:
+    def add_reviewer(
+        self, name: str, password_hash: str, now: datetime, role: Role = Role.REVIEWER
+    ) -> Reviewer:
         try:
             with self._write() as conn:
                 key = conn.execute(
@@ -96,12 +99,25 @@ class SqlAccountStore:
                         password_hash=password_hash,
                         created_at=_naive(now),
                         password_changed_at=_naive(now),
+                        role=role.value,
                     )
                 ).inserted_primary_key
         except IntegrityError:
-            raise AlreadyExists(f"a reviewer named {name!r} already exists") from None
+            raise AlreadyExists(f"an account named {name!r} already exists") from None
         assert key is not None
-        return Reviewer(int(key[0]), name, _utc(now), _utc(now))
+        return Reviewer(int(key[0]), name, _utc(now), _utc(now), role)
+
+    def has_accounts(self) -> bool:
+        with self._read() as conn:
+            return conn.execute(select(reviewers.c.id).limit(1)).first() is not None
+
+    def set_role(self, reviewer_id: int, role: Role) -> None:
+        with self._write() as conn:
+            done = conn.execute(
+                update(reviewers).where(reviewers.c.id == reviewer_id).values(role=role.value)
+            )
+        if done.rowcount == 0:
+            raise NotFound(f"account {reviewer_id} does not exist")
 
     def get_reviewer(self, name: str) -> Reviewer:
         found = self.find_credentials(name)
@@ -151,7 +167,7 @@ class SqlAccountStore:
 
     def get_session(self, key: str) -> ReviewerSession | None:
         q = (
-            select(reviewer_sessions, reviewers.c.name)
+            select(reviewer_sessions, reviewers.c.name, reviewers.c.role)
             .join(reviewers, reviewers.c.id == reviewer_sessions.c.reviewer_id)
             .where(reviewer_sessions.c.key == key)
         )
@@ -197,6 +213,7 @@ def _reviewer(m: Any) -> Reviewer:
         name=str(m["name"]),
         created_at=_utc(m["created_at"]),
         password_changed_at=_utc(m["password_changed_at"]),
+        role=_role(m["role"]),
     )
 
 
@@ -209,4 +226,12 @@ def _session(m: Any) -> ReviewerSession:
         created_at=_utc(m["created_at"]),
         last_seen_at=_utc(m["last_seen_at"]),
         expires_at=_utc(m["expires_at"]),
+        role=_role(m["role"]),
     )
+
+
+def _role(value: object) -> Role:
+    try:
+        return Role(str(value))
+    except ValueError:  # written by something newer: the least access
+        return Role.REVIEWER

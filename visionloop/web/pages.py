@@ -37,10 +37,17 @@ _env = Environment(
 _env.globals["version"] = __version__
 
 
+def set_global(name: str, value: Any) -> None:
+    """A value every template sees (the console's navigation, for one)."""
+    _env.globals[name] = value
+
+
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _env.get_template(template).render(request=request, **context)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
 def error_page(request: Request, status: int, title: str, message: str, **context: Any) -> HTMLResponse:
+    """The page for a refusal or failure; it keeps the top bar of the session that asked, if any."""
+    context.setdefault("session", getattr(request.state, "session", None))
     return render(request, "error.html", status=status, title=title, message=message, **context)

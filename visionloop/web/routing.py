@@ -24,6 +24,20 @@ from visionloop.web.sessions import CsrfRejected, SessionCookies, SignInRequired
 log = logging.getLogger("visionloop.web")
 
 SIGN_IN = "/review/sign-in"
+NEXT_PREFIXES = ("/review/", "/console/")  # where signing in may lead
+
+
+class PageError(Exception):
+    """A refusal rendered as a page with ``status`` and ``title`` (datasette's Base400 idea); keyword
+    arguments go to the error template (``back``, ``back_text``, ``command``)."""
+
+    status = 400
+    title = "Not possible"
+
+    def __init__(self, message: str, **context: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
 
 
 @dataclass
@@ -46,11 +60,11 @@ def wants_page(request: Request) -> bool:
     return request.headers.get("x-requested-with", "") != "fetch"
 
 
-def safe_next(path: str | None) -> str:
-    """A local review path to go to after signing in, never another site."""
-    if path and path.startswith("/review/") and not path.startswith("//") and "\\" not in path:
+def safe_next(path: str | None, default: str = "/review/") -> str:
+    """A local review or console path to go to after signing in, never another site."""
+    if path and path.startswith(NEXT_PREFIXES) and "\\" not in path:
         return path
-    return "/review/"
+    return default
 
 
 class PageRoute(APIRoute):
@@ -65,13 +79,16 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except SignInRequired as e:
                 if request.method == "GET" and wants_page(request):
-                    target = f"{SIGN_IN}?next={quote(request.url.path, safe='/')}"
+                    asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    target = f"{SIGN_IN}?next={quote(asked, safe='/')}"
                     if request.cookies.get("vl_session"):
                         target += "&ended=1"
                     return RedirectResponse(target, status_code=303)
                 return error_page(
                     request, 401, "Signed out", f"{e.message}.", back=SIGN_IN, back_text="Sign in"
                 )
+            except PageError as e:
+                return error_page(request, e.status, e.title, e.message, **e.context)
             except CsrfRejected:
                 return error_page(
                     request,

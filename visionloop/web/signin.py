@@ -1,12 +1,15 @@
-"""Sign-in and sign-out pages for reviewers."""
+"""Sign-in and sign-out pages, for reviewers and operators alike (one account table, two roles). After
+signing in, an operator goes to the page asked for or the console, a reviewer to the review pages (never to
+a console page, which would only refuse them)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from visionloop.core.accounts import end_session, purge_sessions, sign_in
+from visionloop.core.accounts import end_session, has_accounts, purge_sessions, sign_in
 from visionloop.errors import TooManyAttempts, Unauthenticated
+from visionloop.web.auth import FIRST_OPERATOR
 from visionloop.web.pages import render
 from visionloop.web.routing import SIGN_IN, PageRoute, safe_next, web
 from visionloop.web.sessions import CsrfRejected, SignInRequired
@@ -15,7 +18,8 @@ router = APIRouter(prefix="/review", route_class=PageRoute, include_in_schema=Fa
 
 
 def _form(request: Request, status: int, message: str = "", name: str = "", next: str = "") -> Response:
-    cookies = web(request).cookies
+    w = web(request)
+    cookies = w.cookies
     token = cookies.sign_in_csrf(request)
     page = render(
         request,
@@ -24,21 +28,30 @@ def _form(request: Request, status: int, message: str = "", name: str = "", next
         csrf_token=token,
         message=message,
         name=name,
-        next=safe_next(next),
+        next=safe_next(next, ""),
+        console=next.startswith("/console/"),
+        first_operator="" if has_accounts(w.accounts) else FIRST_OPERATOR,
     )
     cookies.set_sign_in_csrf(request, page, token)
     return page
+
+
+def _landing(operator: bool, next: str) -> str:
+    """Where a signed-in browser goes: the page asked for, or its home; a reviewer never to the console."""
+    home = "/console/" if operator else "/review/"
+    target = safe_next(next, home)
+    return home if not operator and target.startswith("/console/") else target
 
 
 @router.get("/sign-in")
 def sign_in_page(request: Request, next: str = "", ended: str = "") -> Response:
     w = web(request)
     try:
-        w.cookies.session(request)
+        session = w.cookies.session(request)
     except SignInRequired:
         message = "Your session has ended: sign in again." if ended else ""
         return _form(request, 200, message, next=next)
-    return RedirectResponse(safe_next(next), status_code=303)
+    return RedirectResponse(_landing(session.is_operator, next), status_code=303)
 
 
 @router.post("/sign-in")
@@ -56,7 +69,7 @@ def sign_in_submit(
         return _form(request, 403, "The sign-in form had expired: sign in again.", name, next)
     address = request.client.host if request.client else "unknown"
     try:
-        token, _ = sign_in(w.accounts, w.throttle, name, password, address)
+        token, session = sign_in(w.accounts, w.throttle, name, password, address)
     except TooManyAttempts as e:
         page = _form(request, 429, e.message, name, next)
         page.headers["Retry-After"] = str(e.details.get("retry_after", 60))
@@ -67,7 +80,7 @@ def sign_in_submit(
     if old:
         end_session(w.accounts, old)
     purge_sessions(w.accounts)
-    response = RedirectResponse(safe_next(next), status_code=303)
+    response = RedirectResponse(_landing(session.is_operator, next), status_code=303)
     w.cookies.set_session(request, response, token)
     response.delete_cookie("vl_csrf", path="/review/")
     return response
