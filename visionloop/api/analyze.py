@@ -177,7 +177,7 @@ async def text(
 async def moderation(
     request: Request, svc: ServicesDep, analysis: AnalysisDep, min_confidence: Confidence = None
 ) -> dict[str, Any]:
-    """DetectModerationLabels: moderation labels of the taxonomy's first and second levels."""
+    """DetectModerationLabels: labels of Rekognition's moderation taxonomy (nudity and swimwear only)."""
     image, body = await read_request(request, ModerationIn)
     options = analyzing.ModerationOptions(**_merged({"min_confidence": min_confidence}, body))
     result = await _run(analysis, analyzing.detect_moderation_labels, svc, analysis.source, image, options)
