@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/embed_throughput.py $(DATASETS)/grocery-produce
 	$(BIN)/python bench/train_classification.py $(DATASETS)/grocery-produce --mode fast
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/analyze.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
