@@ -1,14 +1,26 @@
 // The console's shared behaviour (every console page loads it after htmx). Pages work without it:
-// forms post and pages reload; this adds what needs a script (select all, confirmations).
+// forms post and pages reload; this adds what needs a script.
 "use strict";
 
 (() => {
-  // a checkbox with data-select-all="NAME" ticks every checkbox named NAME
-  document.querySelectorAll("input[data-select-all]").forEach((all) => {
-    const name = all.dataset.selectAll;
-    const boxes = () => Array.from(document.querySelectorAll(`input[type=checkbox][name="${name}"]`));
-    all.addEventListener("change", () => {
-      boxes().forEach((b) => { b.checked = all.checked; b.dispatchEvent(new Event("change", { bubbles: true })); });
+  // a checkbox with data-select-all="NAME" ticks every checkbox named NAME (delegated: it keeps working
+  // after htmx swaps part of the page)
+  document.addEventListener("change", (e) => {
+    const all = e.target;
+    if (!(all instanceof HTMLInputElement) || !all.dataset.selectAll) return;
+    document.querySelectorAll(`input[type=checkbox][name="${all.dataset.selectAll}"]`).forEach((b) => {
+      b.checked = all.checked;
     });
   });
+  // a form with data-confirm asks first; the dataset page's bulk form asks before removing images
+  document.addEventListener("submit", (e) => {
+    const form = e.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    let question = form.dataset.confirm || "";
+    if (form.id === "bulk" && form.elements.action && form.elements.action.value === "remove") {
+      const n = form.querySelectorAll("input[name=entry]:checked").length;
+      question = `Remove ${n} image${n === 1 ? "" : "s"} from the dataset?`;
+    }
+    if (question && !window.confirm(question)) e.preventDefault();
+  }, true);
 })();

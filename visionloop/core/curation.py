@@ -1,0 +1,206 @@
+"""Curating a dataset by hand, as the web console's dataset browser does it: a page of entries with
+filters, the labels of one or many entries set, added or cleared, the boxes of a detection entry
+replaced, entries removed, images uploaded in batches (their labels given per image), and a Ground Truth
+manifest imported from its text.
+
+Label rules follow the project's task: a classification entry has at most one image-level label, a
+multi-label entry any number, an object-detection entry only boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from visionloop.core.datasets import MAX_MANIFEST_LINES
+from visionloop.core.entities import (
+    Box,
+    Dataset,
+    DatasetEntry,
+    DatasetType,
+    EntrySource,
+    ImportIssue,
+    ImportReport,
+    Project,
+    TaskType,
+)
+from visionloop.core.importing import Candidate, manifest_candidates, run_import, upload_candidate
+from visionloop.core.labels import check_label
+from visionloop.core.manifests import parse_manifest
+from visionloop.core.ports import EntryFilter
+from visionloop.core.projects import ensure_dataset, get_project
+from visionloop.core.services import Services
+from visionloop.errors import InvalidInput, InvalidManifest, NotFound
+
+MAX_BOXES = 100  # per image, as the review pages allow
+MAX_SELECTED = 1000  # entries changed by one request
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    entries: list[DatasetEntry]
+    total: int  # entries that pass the filter
+    offset: int
+    limit: int
+
+
+class LabelAction(StrEnum):
+    SET = "set"  # replace the image-level labels with one label
+    ADD = "add"  # add a label (multi-label projects)
+    UNSET = "unset"  # remove one label (and, in detection projects, its boxes)
+    CLEAR = "clear"  # remove every label and box: the entry becomes unlabelled
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file: its name (a relative path for folders), its bytes and its labels."""
+
+    name: str
+    data: bytes
+    labels: tuple[str, ...] = ()
+    issue: ImportIssue | None = None  # found before the bytes were read (too large, say)
+
+
+def browse(svc: Services, dataset: Dataset, where: EntryFilter, offset: int, limit: int) -> EntryPage:
+    """The entries ``offset .. offset+limit`` of ``dataset`` (insertion order) that pass ``where``."""
+    if offset < 0 or limit < 1:
+        raise InvalidInput("offset must be 0 or more and limit 1 or more")
+    total = svc.repo.count_entries(dataset.id, where)
+    return EntryPage(svc.repo.list_entries(dataset.id, where, offset, limit), total, offset, limit)
+
+
+def project_entries(svc: Services, project: Project, entry_ids: Sequence[int]) -> list[DatasetEntry]:
+    """The entries with these ids, each checked to belong to ``project`` (NotFound otherwise)."""
+    if len(entry_ids) > MAX_SELECTED:
+        raise InvalidInput(f"choose at most {MAX_SELECTED} images at a time")
+    datasets = {d.id for d in svc.repo.list_datasets(project.id)}
+    entries = []
+    for entry_id in dict.fromkeys(entry_ids):
+        try:
+            entry = svc.repo.get_entry(entry_id)
+        except NotFound:
+            entry = None
+        if entry is None or entry.dataset_id not in datasets:
+            raise NotFound(f"image {entry_id} is not in project {project.name!r} (it may have been removed)")
+        entries.append(entry)
+    return entries
+
+
+def relabel(
+    svc: Services, project_name: str, entry_ids: Sequence[int], action: LabelAction, label: str = ""
+) -> int:
+    """Apply ``action`` (with ``label``) to the entries; returns how many changed. Everything is checked
+    before anything is written."""
+    project = get_project(svc, project_name)
+    entries = project_entries(svc, project, entry_ids)
+    if not entries:
+        raise InvalidInput("choose one or more images first")
+    name = check_label(label) if action is not LabelAction.CLEAR else ""
+    task = project.task
+    if task is TaskType.DETECTION and action in (LabelAction.SET, LabelAction.ADD):
+        raise InvalidInput(
+            "images of an object-detection project are labelled with boxes: open an image to draw them"
+        )
+    if task is TaskType.CLASSIFICATION and action is LabelAction.ADD:
+        action = LabelAction.SET  # one label per image: adding one replaces the other
+    changes = []
+    for e in entries:
+        labels, boxes = _apply(e, action, name)
+        if (labels, boxes) != (e.labels, e.boxes):
+            changes.append((e.id, labels, boxes))
+    now = svc.clock.now()
+    for entry_id, labels, boxes in changes:
+        svc.repo.set_entry_labels(entry_id, labels, boxes, now)
+    if name and action in (LabelAction.SET, LabelAction.ADD):
+        svc.repo.add_labels(project.id, [name])
+    return len(changes)
+
+
+def _apply(e: DatasetEntry, action: LabelAction, name: str) -> tuple[tuple[str, ...], tuple[Box, ...]]:
+    if action is LabelAction.SET:
+        return (name,), e.boxes
+    if action is LabelAction.ADD:
+        return tuple(dict.fromkeys((*e.labels, name))), e.boxes
+    if action is LabelAction.UNSET:
+        return tuple(x for x in e.labels if x != name), tuple(b for b in e.boxes if b.label != name)
+    return (), ()
+
+
+def set_boxes(svc: Services, project_name: str, entry_id: int, boxes: Sequence[Box]) -> DatasetEntry:
+    """Replace the boxes of an object-detection entry (ratios of the image size, origin top-left)."""
+    project = get_project(svc, project_name)
+    (entry,) = project_entries(svc, project, [entry_id])
+    if project.task is not TaskType.DETECTION:
+        raise InvalidInput(
+            f"boxes belong to object-detection projects; {project.name} is {project.task.value}"
+        )
+    if len(boxes) > MAX_BOXES:
+        raise InvalidInput(f"an image may have at most {MAX_BOXES} boxes")
+    checked = tuple(_checked_box(b, i) for i, b in enumerate(boxes))
+    svc.repo.set_entry_labels(entry.id, (), checked, svc.clock.now())
+    if checked:
+        svc.repo.add_labels(project.id, sorted({b.label for b in checked}))
+    return svc.repo.get_entry(entry.id)
+
+
+def _checked_box(b: Box, i: int) -> Box:
+    label = check_label(b.label)
+    values = (b.left, b.top, b.width, b.height)
+    if not all(0.0 <= v <= 1.0 for v in values) or b.width <= 0 or b.height <= 0:
+        raise InvalidInput(f"box {i + 1} ({label}) must lie inside the image and have a size")
+    return Box(label, b.left, b.top, min(b.width, 1.0 - b.left), min(b.height, 1.0 - b.top))
+
+
+def remove_entries(svc: Services, project_name: str, entry_ids: Sequence[int]) -> int:
+    """Remove the entries from their datasets (the stored images stay, content-addressed)."""
+    project = get_project(svc, project_name)
+    entries = project_entries(svc, project, entry_ids)
+    svc.repo.delete_entries([e.id for e in entries])
+    return len(entries)
+
+
+def upload_images(
+    svc: Services, project_name: str, dataset_type: DatasetType, uploads: Sequence[Upload]
+) -> ImportReport:
+    """Add uploaded images through the import checks; problems are reported per file, not raised."""
+    project = get_project(svc, project_name)
+    dataset = ensure_dataset(svc, project, dataset_type)
+    items: list[Candidate | ImportIssue] = []
+    for u in uploads:
+        if u.issue is not None:
+            items.append(u.issue)
+        elif u.labels and project.task is TaskType.DETECTION:
+            items.append(upload_candidate(u.data, u.name, (), ()))  # boxes are drawn later
+        else:
+            items.append(upload_candidate(u.data, u.name, u.labels, ()))
+    return run_import(svc, project, dataset, items, source=EntrySource.UPLOAD)
+
+
+def import_manifest_text(
+    svc: Services, project_name: str, dataset_type: DatasetType, text: str
+) -> ImportReport:
+    """Import the lines of a Ground Truth manifest given as text (its images in the data folder's
+    buckets, named by s3:// source-refs). Bad lines and missing images are reported, not raised."""
+    project = get_project(svc, project_name)
+    dataset = ensure_dataset(svc, project, dataset_type)
+    lines = text.splitlines()
+    if not text.strip():
+        raise InvalidManifest("the manifest is empty")
+    if len(lines) > MAX_MANIFEST_LINES:
+        raise InvalidManifest(f"the manifest has {len(lines):,} lines; the limit is {MAX_MANIFEST_LINES:,}")
+    return run_import(svc, project, dataset, list(manifest_candidates(svc, parse_manifest(lines))))
+
+
+def set_labels(svc: Services, project_name: str, entry_id: int, labels: Sequence[str]) -> DatasetEntry:
+    """Give a classification or multi-label entry exactly ``labels`` (none: unlabelled)."""
+    project = get_project(svc, project_name)
+    (entry,) = project_entries(svc, project, [entry_id])
+    names = tuple(dict.fromkeys(check_label(x) for x in labels))
+    if project.task is TaskType.DETECTION:
+        raise InvalidInput("images of an object-detection project are labelled with boxes")
+    if project.task is TaskType.CLASSIFICATION and len(names) > 1:
+        raise InvalidInput(f"{project.name} is single-label: choose one label, not {len(names)}")
+    svc.repo.set_entry_labels(entry.id, names, entry.boxes, svc.clock.now())
+    if names:
+        svc.repo.add_labels(project.id, list(names))
+    return svc.repo.get_entry(entry.id)
