@@ -1,0 +1,197 @@
+"""The console's model pages in-process: the version page's table, charts and filters on a version the
+fake engine trained (with the evaluation the real metrics code makes), start/stop with units over fake
+inference units, comparing two versions; CSRF on every form, reviewers refused, failures as pages."""
+
+from __future__ import annotations
+
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.factories import make_project, write_folder_dataset
+from tests.web.conftest import PASSWORD, sign_in
+from tests.web.console_data import train_with_evaluation
+from visionloop.api.app import create_app
+from visionloop.bootstrap import build_serving, fake_engine
+from visionloop.core.accounts import Accounts, Role, add_reviewer
+from visionloop.core.datasets import import_folder
+from visionloop.core.entities import ModelVersion, VersionStatus
+from visionloop.core.services import Services
+from visionloop.settings import Settings
+
+P = "/console/projects/logos"
+
+
+@pytest.fixture
+def app(services: Services, settings: Settings, accounts: Accounts) -> Iterator[FastAPI]:
+    add_reviewer(accounts, "olga", PASSWORD, Role.OPERATOR)
+    serving = build_serving(settings, engine_factory=fake_engine)
+    yield create_app(services, settings, serving, accounts)
+    serving.host.close()
+
+
+@pytest.fixture
+def logos(services: Services, tmp_path: Path) -> list[ModelVersion]:
+    """Project logos with 3 labels (10 images each, 2 per label go to TEST) and two trained versions."""
+    make_project(services, "logos")
+    folder = write_folder_dataset(tmp_path / "imgs", {"amazon_logo": 10, "aws_logo": 10, "other": 10})
+    assert import_folder(services, "logos", str(folder)).imported == 30
+    return [train_with_evaluation(services, "logos", "v1"), train_with_evaluation(services, "logos", "v2", 1)]
+
+
+@pytest.fixture
+def olga(client: TestClient) -> str:
+    return sign_in(client, "olga")
+
+
+def _svgs(html: str) -> list[ET.Element]:
+    return [ET.fromstring(m) for m in re.findall(r"<svg .*?</svg>", html, flags=re.S)]
+
+
+def test_the_list_and_a_version_page(client: TestClient, logos: list[ModelVersion], olga: str) -> None:
+    page = client.get(f"{P}/versions")
+    assert page.status_code == 200
+    assert 'href="/console/projects/logos/versions/v1"' in page.text and "v2" in page.text
+    assert 'aria-current="page">Models' in page.text and 'id="compare-form"' in page.text
+
+    page = client.get(f"{P}/versions/v1")
+    assert page.status_code == 200, page.text
+    html = page.text
+    v1 = logos[0]
+    ev = v1.evaluation
+    assert ev is not None
+    for row in ev["per_label"]:  # type: ignore[union-attr]
+        assert f">{row['label']}" in html
+        assert f"{row['threshold']:.3f}" in html
+    assert 'id="few-images"' in html and "few images" in html  # 2 test images per label
+    assert 'id="confusion"' in html and "heat-" in html
+    svgs = _svgs(html)  # 3 PR curves and the reliability diagram, each well-formed
+    assert len(svgs) == 4
+    assert 'id="start-form"' in html and 'name="min_units"' in html and 'name="max_units"' in html
+    assert 'id="reliability-table"' in html
+    assert "Content-Security-Policy" in page.headers and "<script>" not in html  # no inline script
+
+
+def test_per_image_filters(client: TestClient, logos: list[ModelVersion], olga: str) -> None:
+    ev = logos[0].evaluation
+    assert isinstance(ev, dict)
+    images = ev["images"]
+    page = client.get(f"{P}/versions/v1?outcome=all")
+    shown = re.findall(r'src="/console/projects/logos/versions/v1/images/([0-9a-f]{64})"', page.text)
+    assert sorted(shown) == sorted(i["image_id"] for i in images)
+    for outcome, key in (("false_positives", "false_positives"), ("false_negatives", "false_negatives")):
+        page = client.get(f"{P}/versions/v1", params={"outcome": outcome})
+        shown = re.findall(r"/versions/v1/images/([0-9a-f]{64})", page.text)
+        assert sorted(shown) == sorted(i["image_id"] for i in images if i[key])
+    label = ev["labels"][0]
+    page = client.get(f"{P}/versions/v1", params={"outcome": "false_negatives", "label": label})
+    shown = re.findall(r"/versions/v1/images/([0-9a-f]{64})", page.text)
+    assert sorted(shown) == sorted(i["image_id"] for i in images if label in i["false_negatives"])
+    # nonsense filters fall back to everything, never an error
+    page = client.get(f"{P}/versions/v1", params={"outcome": "<x>", "label": "nope", "page": "99"})
+    assert page.status_code == 200 and "&lt;x&gt;" not in page.text
+    # the images: only the version's test images, as small JPEGs
+    r = client.get(f"{P}/versions/v1/images/{images[0]['image_id']}")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
+    r = client.get(f"{P}/versions/v1/images/{'0' * 64}")
+    assert r.status_code == 404 and "not tested on that image" in r.text
+
+
+def _wait_status(services: Services, version: ModelVersion, *statuses: VersionStatus) -> ModelVersion:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        v = services.repo.get_version_by_id(version.id)
+        if v.status in statuses:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"still {v.status}")
+
+
+def test_start_and_stop_with_units(
+    client: TestClient, services: Services, logos: list[ModelVersion], olga: str
+) -> None:
+    v1 = logos[0]
+    # bad units: the page again, with the reason and the typed values; nothing started
+    r = client.post(f"{P}/versions/v1/start", data={"csrf_token": olga, "min_units": "2", "max_units": "1"})
+    assert r.status_code == 400 and "max_inference_units" in r.text and 'value="2"' in r.text
+    r = client.post(f"{P}/versions/v1/start", data={"csrf_token": olga, "min_units": "two"})
+    assert r.status_code == 400 and "whole number" in r.text
+    assert services.repo.get_version_by_id(v1.id).status is VersionStatus.TRAINING_COMPLETED
+    # without the CSRF token: refused, nothing started
+    r = client.post(f"{P}/versions/v1/start", data={"min_units": "1"})
+    assert r.status_code == 403 and "Form refused" in r.text
+    assert services.repo.get_version_by_id(v1.id).status is VersionStatus.TRAINING_COMPLETED
+
+    r = client.post(f"{P}/versions/v1/start", data={"csrf_token": olga, "min_units": "1", "max_units": "2"})
+    assert r.status_code == 303 and r.headers["location"] == f"{P}/versions/v1?notice=starting"
+    page = client.get(r.headers["location"])
+    assert "Starting" in page.text
+    panel = client.get(f"{P}/versions/v1/serving")
+    assert panel.status_code == 200
+    if "every 2s" in panel.text:  # still starting: the panel polls itself
+        assert 'hx-get="/console/projects/logos/versions/v1/serving"' in panel.text
+    v = _wait_status(services, v1, VersionStatus.RUNNING)
+    assert (v.min_inference_units, v.max_inference_units) == (1, 2)
+    panel = client.get(f"{P}/versions/v1/serving")
+    assert "every 2s" not in panel.text and 'id="stop-form"' in panel.text and "running" in panel.text
+    # starting again: 409 as a page
+    r = client.post(f"{P}/versions/v1/start", data={"csrf_token": olga, "min_units": "1"})
+    assert r.status_code == 409 and "RUNNING" in r.text
+    r = client.post(f"{P}/versions/v1/stop", data={})
+    assert r.status_code == 403
+    r = client.post(f"{P}/versions/v1/stop", data={"csrf_token": olga})
+    assert r.status_code == 303 and r.headers["location"].endswith("notice=stopping")
+    _wait_status(services, v1, VersionStatus.STOPPED)
+    r = client.post(f"{P}/versions/v1/stop", data={"csrf_token": olga})
+    assert r.status_code == 409 and "<html" in r.text
+
+
+def test_compare_two_versions(client: TestClient, logos: list[ModelVersion], olga: str) -> None:
+    page = client.get(f"{P}/compare")  # the two newest by default
+    assert page.status_code == 200 and 'id="compare-labels"' in page.text
+    page = client.get(f"{P}/compare", params={"a": "v1", "b": "v2"})
+    assert page.status_code == 200
+    for label in ("amazon_logo", "aws_logo", "other"):
+        assert f'<th scope="row">{label}</th>' in page.text
+    assert page.text.count('class="delta') >= 3 * 3 + 5
+    assert "different test images" not in page.text  # same snapshot, same TEST set
+    r = client.get(f"{P}/compare", params={"a": "v1", "b": "v9"})
+    assert r.status_code == 404 and "v9" in r.text
+
+
+def test_missing_things_and_reviewers(
+    client: TestClient, services: Services, logos: list[ModelVersion], accounts: Accounts
+) -> None:
+    sign_in(client, "olga")
+    assert client.get("/console/projects/nope/versions").status_code == 404
+    r = client.get(f"{P}/versions/v7")
+    assert r.status_code == 404 and "<html" in r.text and "Traceback" not in r.text
+    client.cookies.clear()
+    bob = sign_in(client, "bob")  # a reviewer
+    for path in (f"{P}/versions", f"{P}/versions/v1", f"{P}/compare", f"{P}/versions/v1/serving"):
+        r = client.get(path)
+        assert r.status_code == 403 and "Operators only" in r.text, path
+    r = client.post(f"{P}/versions/v1/start", data={"csrf_token": bob, "min_units": "1"})
+    assert r.status_code == 403
+    assert services.repo.get_version_by_id(logos[0].id).status is VersionStatus.TRAINING_COMPLETED
+
+
+def test_a_version_without_evaluation(
+    client: TestClient, services: Services, olga: str, tmp_path: Path
+) -> None:
+    from visionloop.core.training import TrainingOptions, request_training
+
+    make_project(services, "empty")
+    folder = write_folder_dataset(tmp_path / "imgs", {"a": 5, "b": 5})
+    import_folder(services, "empty", str(folder))
+    request_training(services, "empty", TrainingOptions(version_name="v1"))  # queued, not run
+    page = client.get("/console/projects/empty/versions/v1")
+    assert page.status_code == 200 and "still training" in page.text and "<svg" not in page.text
+    page = client.get("/console/projects/empty/compare")
+    assert page.status_code == 200 and "needs two trained versions" in page.text

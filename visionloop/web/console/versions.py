@@ -1,0 +1,348 @@
+"""Model versions in the console: what training measured, serving them, and comparing two.
+
+GET  /console/projects/{p}/versions                     every version: status, F1, units; the compare form
+GET  /console/projects/{p}/versions/{v}                 the version: serving (start with min/max units,
+                                                        stop), overall metrics, per-label table with F1
+                                                        intervals and thresholds, confusion matrix,
+                                                        precision-recall curves, reliability diagram,
+                                                        per-image test results (?outcome=&label=&page=)
+GET  /console/projects/{p}/versions/{v}/serving         the serving panel alone (polled while the version
+                                                        is STARTING or STOPPING)
+POST /console/projects/{p}/versions/{v}/start           min_units, max_units → STARTING
+POST /console/projects/{p}/versions/{v}/stop            → STOPPING
+GET  /console/projects/{p}/versions/{v}/images/{hash}   a test image of the version's evaluation, small
+GET  /console/projects/{p}/compare?a=&b=                two versions side by side, per label, with deltas
+
+The figures come from the evaluation the engine stored with the version (web.console.evaluation reads
+it); the charts are SVG drawn here (web.console.charts). Serving goes through core.serving, like the
+API's start and stop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from visionloop.api.errors import status_for
+from visionloop.core import serving
+from visionloop.core.accounts import ReviewerSession
+from visionloop.core.entities import DatasetType, ModelVersion, Project, VersionStatus
+from visionloop.core.images import load_image
+from visionloop.core.projects import get_project
+from visionloop.core.services import Services
+from visionloop.core.training import get_version
+from visionloop.errors import InvalidInput, NotFound, VisionloopError
+from visionloop.web.auth import Operator, OperatorForm
+from visionloop.web.console import Link, charts, console_router
+from visionloop.web.console.evaluation import (
+    OUTCOMES,
+    Evaluation,
+    compare,
+    filter_images,
+    outcome_counts,
+    pr_curves,
+    read_evaluation,
+)
+from visionloop.web.pages import render
+from visionloop.web.routing import web
+
+router = console_router()
+PROJECT_TABS = (
+    Link("Models", "/console/projects/{project}/versions", 40, "/console/projects/{project}/versions"),
+    Link("Compare", "/console/projects/{project}/compare", 45, "/console/projects/{project}/compare"),
+)
+
+IMAGES_PER_PAGE = 48
+THUMB_SIDE = 240
+TRANSITIONAL = (VersionStatus.STARTING, VersionStatus.STOPPING, VersionStatus.TRAINING_IN_PROGRESS)
+OUTCOME_NAMES = {
+    "all": "All test images",
+    "correct": "Right",
+    "wrong": "Wrong",
+    "false_positives": "False positives",
+    "false_negatives": "False negatives",
+}
+NOTICES = {
+    "starting": "Starting: the model loads into its inference units; this page follows it.",
+    "stopping": "Stopping: the inference units are being shut down.",
+}
+IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+
+
+def versions_url(project: str, rest: str = "") -> str:
+    return f"/console/projects/{quote(project, safe='')}/versions{rest}"
+
+
+def version_url(project: str, version: str, rest: str = "") -> str:
+    return versions_url(project, f"/{quote(version, safe='')}{rest}")
+
+
+@dataclass(frozen=True)
+class ServingView:
+    """The serving panel: status, units, what can be done now."""
+
+    version: ModelVersion
+    units_now: int
+    queued: int | None
+    can_start: bool
+    can_stop: bool
+    polling: bool
+    min_units: int
+    max_units: int
+
+
+def _serving_view(request: Request, version: ModelVersion) -> ServingView:
+    srv: serving.Serving = request.app.state.serving
+    stats = srv.host.stats(version.id)
+    trained = version.artifact_key is not None
+    return ServingView(
+        version=version,
+        units_now=stats.units if stats is not None else version.inference_units,
+        queued=stats.queued if stats is not None else None,
+        can_start=trained and version.status in serving.STARTABLE,
+        can_stop=version.status in serving.STOPPABLE,
+        polling=version.status in TRANSITIONAL,
+        min_units=version.min_inference_units or 1,
+        max_units=version.max_inference_units or version.min_inference_units or 1,
+    )
+
+
+def _versions(svc: Services, project: Project) -> list[ModelVersion]:
+    return sorted(svc.repo.list_versions(project.id), key=lambda v: (v.created_at, v.id), reverse=True)
+
+
+# --- the list -------------------------------------------------------------------------------------------
+
+
+@router.get("/projects/{name}/versions")
+def list_versions(request: Request, name: str, session: Operator) -> Response:
+    svc = web(request).services
+    project = get_project(svc, name)
+    versions = _versions(svc, project)
+    rows = [(v, read_evaluation(v.evaluation), _serving_view(request, v)) for v in versions]
+    trained = [v for v in versions if v.evaluation]
+    return render(
+        request,
+        "console/versions.html",
+        session=session,
+        title=f"Models · {project.name}",
+        project=project,
+        rows=rows,
+        compare_a=trained[1].name if len(trained) > 1 else "",
+        compare_b=trained[0].name if trained else "",
+        trained=trained,
+    )
+
+
+# --- one version ----------------------------------------------------------------------------------------
+
+
+def _page_number(page: int, total: int) -> tuple[int, int]:
+    pages = max(1, math.ceil(total / IMAGES_PER_PAGE))
+    return min(max(1, page), pages), pages
+
+
+def _source_names(svc: Services, project: Project, ev: Evaluation) -> dict[str, str]:
+    """The file names the test images had when imported, by content hash (from the TEST dataset now)."""
+    wanted = ev.image_ids
+    test = svc.repo.find_dataset(project.id, DatasetType.TEST)
+    if test is None or not wanted:
+        return {}
+    names = {}
+    for entry in svc.repo.list_entries(test.id):
+        if entry.content_hash in wanted:
+            names[entry.content_hash] = entry.source_ref.rsplit("/", 1)[-1]
+    return names
+
+
+def _version_page(
+    request: Request,
+    session: ReviewerSession,
+    project: Project,
+    version: ModelVersion,
+    *,
+    outcome: str = "all",
+    label: str = "",
+    page: int = 1,
+    status: int = 200,
+    message: str = "",
+    notice: str = "",
+    form: dict[str, str] | None = None,
+) -> Response:
+    svc = web(request).services
+    ev = read_evaluation(version.evaluation)
+    context: dict[str, Any] = {"ev": ev}
+    if ev is not None:
+        outcome = outcome if outcome in OUTCOMES else "all"
+        label = label if label in ev.labels else ""
+        chosen = filter_images(ev.images, outcome, label)
+        page, pages = _page_number(page, len(chosen))
+        curves = pr_curves(ev)
+        context.update(
+            curves=[(c, charts.pr_chart(c, i)) for i, c in enumerate(curves)],
+            curve_basis=curves[0].basis if curves else "",
+            reliability=charts.reliability_chart(ev.reliability, ev.calibration_error)
+            if ev.reliability
+            else None,
+            heat=charts.heat,
+            outcome=outcome,
+            label=label,
+            counts=outcome_counts(ev.images, label),
+            images=chosen[(page - 1) * IMAGES_PER_PAGE : page * IMAGES_PER_PAGE],
+            shown=len(chosen),
+            page=page,
+            pages=pages,
+            names=_source_names(svc, project, ev),
+            page_url=lambda n: "?" + urlencode({"outcome": outcome, "label": label, "page": n}) + "#images",
+        )
+    others = [v for v in _versions(svc, project) if v.id != version.id and v.evaluation]
+    return render(
+        request,
+        "console/version.html",
+        status=status,
+        session=session,
+        title=f"{project.name} / {version.name}",
+        project=project,
+        version=version,
+        serving=_serving_view(request, version),
+        others=others,
+        outcome_names=OUTCOME_NAMES,
+        message=message,
+        notice=notice,
+        form=form or {},
+        **context,
+    )
+
+
+@router.get("/projects/{name}/versions/{version}")
+def version_page(
+    request: Request,
+    name: str,
+    version: str,
+    session: Operator,
+    outcome: str = "all",
+    label: str = "",
+    page: int = 1,
+    notice: str = "",
+) -> Response:
+    svc = web(request).services
+    project = get_project(svc, name)
+    v = get_version(svc, project.name, version)
+    return _version_page(
+        request, session, project, v, outcome=outcome, label=label, page=page, notice=NOTICES.get(notice, "")
+    )
+
+
+@router.get("/projects/{name}/versions/{version}/serving")
+def serving_panel(request: Request, name: str, version: str, session: Operator) -> Response:
+    svc = web(request).services
+    project = get_project(svc, name)
+    v = get_version(svc, project.name, version)
+    return render(
+        request,
+        "console/serving_panel.html",
+        session=session,
+        project=project,
+        version=v,
+        serving=_serving_view(request, v),
+        form={},
+    )
+
+
+def _units(text: str, what: str, default: int | None) -> int | None:
+    text = text.strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"{what} must be a whole number, not {text!r}") from None
+
+
+@router.post("/projects/{name}/versions/{version}/start")
+def start(
+    request: Request,
+    name: str,
+    version: str,
+    session: OperatorForm,
+    min_units: str = Form("1"),
+    max_units: str = Form(""),
+) -> Response:
+    svc = web(request).services
+    project = get_project(svc, name)
+    v = get_version(svc, project.name, version)
+    try:
+        low = _units(min_units, "the minimum number of inference units", 1)
+        high = _units(max_units, "the maximum number of inference units", None)
+        serving.start_version(svc, request.app.state.serving, project.name, v.name, low or 0, high)
+    except VisionloopError as e:
+        v = get_version(svc, project.name, version)
+        form = {"min_units": min_units, "max_units": max_units}
+        return _version_page(request, session, project, v, status=status_for(e), message=e.message, form=form)
+    return RedirectResponse(version_url(project.name, v.name, "?notice=starting"), status_code=303)
+
+
+@router.post("/projects/{name}/versions/{version}/stop")
+def stop(request: Request, name: str, version: str, session: OperatorForm) -> Response:
+    svc = web(request).services
+    project = get_project(svc, name)
+    v = get_version(svc, project.name, version)
+    try:
+        serving.stop_version(svc, request.app.state.serving, project.name, v.name)
+    except VisionloopError as e:
+        v = get_version(svc, project.name, version)
+        return _version_page(request, session, project, v, status=status_for(e), message=e.message)
+    return RedirectResponse(version_url(project.name, v.name, "?notice=stopping"), status_code=303)
+
+
+@router.get("/projects/{name}/versions/{version}/images/{digest}")
+def test_image(request: Request, name: str, version: str, digest: str, session: Operator) -> Response:
+    """A test image of this version's evaluation (only those: the hash must be one the version was
+    tested on), as a small JPEG."""
+    from visionloop.web.console.datasets import make_thumbnail
+
+    svc = web(request).services
+    v = get_version(svc, get_project(svc, name).name, version)
+    ev = read_evaluation(v.evaluation)
+    if ev is None or digest not in ev.image_ids:
+        raise NotFound(f"model version {v.name} was not tested on that image")
+    small = make_thumbnail(load_image(svc.store, digest), THUMB_SIDE)
+    return Response(small, media_type="image/jpeg", headers=IMAGE_HEADERS)
+
+
+# --- two versions ---------------------------------------------------------------------------------------
+
+
+@router.get("/projects/{name}/compare")
+def compare_page(request: Request, name: str, session: Operator, a: str = "", b: str = "") -> Response:
+    svc = web(request).services
+    project = get_project(svc, name)
+    trained = [v for v in _versions(svc, project) if v.evaluation]
+    if not a and not b and len(trained) >= 2:
+        a, b = trained[1].name, trained[0].name
+    context: dict[str, Any] = {}
+    if a and b:
+        va, vb = get_version(svc, project.name, a), get_version(svc, project.name, b)
+        ea, eb = read_evaluation(va.evaluation), read_evaluation(vb.evaluation)
+        missing = [v.name for v, e in ((va, ea), (vb, eb)) if e is None]
+        if missing:
+            raise InvalidInput(
+                f"model version {missing[0]} has no evaluation yet: it has not finished training"
+            )
+        assert ea is not None and eb is not None
+        context = {"va": va, "vb": vb, "comparison": compare(ea, eb)}
+    return render(
+        request,
+        "console/compare.html",
+        session=session,
+        title=f"Compare · {project.name}",
+        project=project,
+        trained=trained,
+        a=a,
+        b=b,
+        **context,
+    )
