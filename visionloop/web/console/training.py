@@ -1,0 +1,183 @@
+"""Training from the console (over core.training and core.stats):
+
+    GET  /console/projects/{p}/train                 what the model will learn from (images, labels, the
+                                                     warnings), one Train button with the recipe's
+                                                     defaults (advanced options folded away), the
+                                                     project's training jobs
+    POST /console/projects/{p}/train                 queue a training job → back to the page, on the job
+    GET  /console/projects/{p}/train/jobs/{id}       one job's progress as an HTML fragment; while the job
+                                                     is queued or running the fragment asks htmx to fetch
+                                                     it again every second, so the page follows it live
+
+The server's workers run the jobs (the ``workers`` setting, or ``visionloop worker``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from fastapi import Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from visionloop.api.errors import status_for
+from visionloop.core import projects, stats
+from visionloop.core.entities import Job, JobStatus, ModelVersion, Project
+from visionloop.core.services import Services
+from visionloop.core.training import DEFAULT_BACKBONE, MODES, TrainingOptions, request_training
+from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from visionloop.web.auth import Operator, OperatorForm
+from visionloop.web.console import Link, console_router
+from visionloop.web.console.projects import project_url
+from visionloop.web.pages import render
+from visionloop.web.routing import web
+
+router = console_router()
+PROJECT_TABS = (Link("Train", "/console/projects/{project}/train", 20),)
+
+JOBS_SHOWN = 10
+POLL_SECONDS = 1
+STAGE_WORDS = {"": "waiting", "queued": "waiting for a worker"}
+MODE_HELP = {
+    "fast": "fast: minutes on a CPU, a good first model",
+    "best": "best: tries more recipes and keeps the best; takes longer",
+}
+
+
+@dataclass(frozen=True)
+class JobView:
+    job: Job
+    version: ModelVersion | None
+    project: Project
+
+    @property
+    def active(self) -> bool:
+        return self.job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        return math.floor(self.job.progress * 100)
+
+    @property
+    def url(self) -> str:
+        return project_url(self.project.name, f"/train/jobs/{self.job.id}")
+
+    @property
+    def eta(self) -> str:
+        s = self.job.eta_seconds
+        if s is None or not self.active:
+            return ""
+        return f"about {max(1, round(s))} s left" if s < 90 else f"about {round(s / 60)} min left"
+
+    @property
+    def failure(self) -> str:
+        if self.job.status is not JobStatus.FAILED:
+            return ""
+        return self.job.message or (self.version.status_message if self.version else "") or "training failed"
+
+
+@lru_cache(maxsize=1)
+def backbones() -> tuple[str, ...]:
+    """The registered backbones (the engines' registry; imported here, never by the core)."""
+    from visionloop.engines.registry import list_backbones
+
+    return tuple(list_backbones())
+
+
+def _job_view(svc: Services, project: Project, job: Job) -> JobView:
+    version = None
+    if job.version_id is not None:
+        try:
+            version = svc.repo.get_version_by_id(job.version_id)
+        except NotFound:  # deleted since
+            version = None
+    return JobView(job, version, project)
+
+
+def _jobs(svc: Services, project: Project) -> list[JobView]:
+    jobs = [j for j in svc.repo.list_jobs(project.id) if j.kind == "train"]
+    jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+    return [_job_view(svc, project, j) for j in jobs[:JOBS_SHOWN]]
+
+
+def _page(
+    request: Request, session: object, project: Project, status: int = 200, message: str = "", job: int = 0
+) -> Response:
+    svc = web(request).services
+    settings = request.app.state.settings
+    jobs = _jobs(svc, project)
+    return render(
+        request,
+        "console/train.html",
+        status=status,
+        session=session,
+        title=f"Train: {project.name}",
+        project=project,
+        stats=stats.dataset_stats(svc, project.name),
+        jobs=jobs,
+        active=any(j.active for j in jobs),
+        highlight=job,
+        message=message,
+        modes=[(m, MODE_HELP.get(m, m)) for m in MODES],
+        backbones=backbones(),
+        default_backbone=DEFAULT_BACKBONE,
+        no_workers=getattr(settings, "workers", 1) == 0,
+        poll=POLL_SECONDS,
+    )
+
+
+@router.get("/projects/{name}/train")
+def train_page(request: Request, name: str, session: Operator, job: int = 0) -> Response:
+    project = projects.get_project(web(request).services, name)
+    return _page(request, session, project, job=job)
+
+
+@router.post("/projects/{name}/train")
+def train(
+    request: Request,
+    name: str,
+    session: OperatorForm,
+    mode: str = Form("fast"),
+    backbone: str = Form(DEFAULT_BACKBONE),
+    max_seconds: str = Form(""),
+    version_name: str = Form(""),
+) -> Response:
+    svc = web(request).services
+    project = projects.get_project(svc, name)
+    try:
+        options = _options(mode, backbone, max_seconds, version_name)
+        if stats.dataset_stats(svc, project.name).labeled == 0:
+            raise InvalidInput("there are no labelled images yet: add some on the Dataset tab first")
+        _, job = request_training(svc, project.name, options)
+    except (InvalidInput, AlreadyExists, Conflict) as e:
+        return _page(request, session, project, status_for(e), e.message)
+    return RedirectResponse(project_url(project.name, f"/train?job={job.id}#job-{job.id}"), status_code=303)
+
+
+def _options(mode: str, backbone: str, max_seconds: str, version_name: str) -> TrainingOptions:
+    if backbone != DEFAULT_BACKBONE and backbone not in backbones():
+        raise InvalidInput(f"unknown backbone {backbone!r}; choose one of the list")
+    seconds = None
+    if max_seconds.strip():
+        try:
+            seconds = float(max_seconds)
+        except ValueError:
+            raise InvalidInput("the time limit must be a number of seconds") from None
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise InvalidInput("the time limit must be a positive number of seconds")
+    return TrainingOptions(version_name.strip() or None, backbone, mode, 0, seconds)
+
+
+@router.get("/projects/{name}/train/jobs/{job_id}")
+def job_progress(request: Request, name: str, job_id: int, session: Operator) -> Response:
+    svc = web(request).services
+    project = projects.get_project(svc, name)
+    job = svc.repo.get_job(job_id)
+    if job.project_id != project.id or job.kind != "train":
+        raise NotFound(f"training job {job_id} is not in project {project.name!r}")
+    view = _job_view(svc, project, job)
+    if request.headers.get("hx-request") != "true":  # a person opening the link: the page, on the job
+        return RedirectResponse(
+            project_url(project.name, f"/train?job={job.id}#job-{job.id}"), status_code=303
+        )
+    return render(request, "console/job.html", session=session, j=view, highlight=job.id, poll=POLL_SECONDS)
