@@ -237,7 +237,7 @@ class JobStatus(StrEnum):
 @dataclass(frozen=True)
 class Job:
     id: int
-    kind: str  # "train"
+    kind: str  # "train", or "compare" (core.gate: the champion/challenger comparison)
     project_id: int
     version_id: int | None
     status: JobStatus
@@ -248,6 +248,8 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     eta_seconds: float | None = None
+    params: dict[str, object] | None = None  # what a job other than "train" works on (e.g. "compare")
+    result: dict[str, object] | None = None  # what such a job found
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -261,6 +263,8 @@ class Job:
             "created_at": self.created_at.isoformat(),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            **({"params": self.params} if self.params is not None else {}),
+            **({"result": self.result} if self.result is not None else {}),
         }
 
 

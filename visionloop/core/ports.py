@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from visionloop.core.entities import (
     Box,
@@ -27,6 +27,7 @@ from visionloop.core.entities import (
 )
 
 if TYPE_CHECKING:  # review.py imports this module (through services.py)
+    from visionloop.core.deployments import Deployment
     from visionloop.core.events import Event, EventType
     from visionloop.core.parameters import ParameterChange
     from visionloop.core.review import (
@@ -38,6 +39,8 @@ if TYPE_CHECKING:  # review.py imports this module (through services.py)
         NewLoop,
         ReviewAnswer,
     )
+    from visionloop.core.runs import Run, RunStatus, RunStep, StepStatus
+    from visionloop.core.schedules import Schedule
 
 
 class Clock(Protocol):
@@ -179,7 +182,14 @@ class Repository(Protocol):
     def delete_version(self, version_id: int) -> None: ...
 
     # jobs
-    def create_job(self, kind: str, project_id: int, version_id: int | None, now: datetime) -> Job: ...
+    def create_job(
+        self,
+        kind: str,
+        project_id: int,
+        version_id: int | None,
+        now: datetime,
+        params: dict[str, object] | None = None,
+    ) -> Job: ...
 
     def get_job(self, job_id: int) -> Job: ...
 
@@ -188,6 +198,77 @@ class Repository(Protocol):
     def claim_job(self, now: datetime, job_id: int | None = None) -> Job | None: ...
 
     def update_job(self, job_id: int, **changes: object) -> Job: ...
+
+    # workflow runs and their steps (core.runs), schedules (core.schedules), deployments (core.deployments)
+    def create_run(
+        self, project_id: int, kind: str, trigger: str, inputs: Mapping[str, Any], now: datetime
+    ) -> Run: ...
+
+    def get_run(self, run_id: int) -> Run: ...
+
+    def list_runs(
+        self,
+        project_id: int,
+        *,
+        status: RunStatus | None = None,
+        kind: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[Run]:
+        """Newest first."""
+        ...
+
+    def active_runs(self, project_id: int | None) -> list[Run]:
+        """QUEUED and RUNNING runs (of every project when None), oldest first."""
+        ...
+
+    def update_run(self, run_id: int, **changes: object) -> Run: ...
+
+    def transition_run(
+        self, run_id: int, from_statuses: Sequence[RunStatus], **changes: object
+    ) -> Run | None:
+        """Apply ``changes`` only if the run's status is one of ``from_statuses`` (atomically)."""
+        ...
+
+    def add_step(self, run_id: int, name: str, inputs: Mapping[str, Any], now: datetime) -> RunStep: ...
+
+    def update_step(self, step_id: int, **changes: object) -> RunStep: ...
+
+    def finish_step(
+        self,
+        step_id: int,
+        status: StepStatus,
+        output: Mapping[str, Any],
+        error: str | None,
+        now: datetime,
+        run_id: int,
+        run_changes: Mapping[str, object],
+    ) -> None:
+        """End a step and apply ``run_changes`` to its run, in one transaction."""
+        ...
+
+    def list_steps(self, run_id: int) -> list[RunStep]: ...
+
+    def list_schedules(self, project_id: int) -> list[Schedule]: ...
+
+    def put_schedule(self, project_id: int, kind: str, now: datetime, **values: object) -> Schedule: ...
+
+    def update_schedule(self, schedule_id: int, **changes: object) -> Schedule: ...
+
+    def add_deployment(
+        self,
+        project_id: int,
+        version_id: int,
+        version_name: str,
+        previous_name: str | None,
+        run_id: int | None,
+        reason: str,
+        now: datetime,
+    ) -> Deployment: ...
+
+    def list_deployments(self, project_id: int, limit: int | None = None) -> list[Deployment]:
+        """Newest first."""
+        ...
 
     # human review (core.review): flows, loops, leases, answers
     def create_flow(

@@ -138,6 +138,8 @@ jobs = Table(
     Column("created_at", DateTime, nullable=False),
     Column("started_at", DateTime, nullable=True),
     Column("finished_at", DateTime, nullable=True),
+    Column("params", Text, nullable=True),  # JSON (migration 0008)
+    Column("result", Text, nullable=True),  # JSON (migration 0008)
     Index("ix_jobs_status", "status", "id"),
 )
 

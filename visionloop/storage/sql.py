@@ -35,6 +35,7 @@ from visionloop.storage import schema as t
 from visionloop.storage.events import EventStore
 from visionloop.storage.parameters import ParameterStore
 from visionloop.storage.review import ReviewStore
+from visionloop.storage.workflow import WorkflowStore
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -79,7 +80,7 @@ def _naive(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(tzinfo=None)
 
 
-class SqlRepository(ReviewStore, ParameterStore, EventStore):
+class SqlRepository(ReviewStore, ParameterStore, EventStore, WorkflowStore):
     """Implements core.ports.Repository (the human-review tables: storage/review.py; parameters and
     workflow state: storage/parameters.py; events and notifications: storage/events.py)."""
 
@@ -472,7 +473,14 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore):
 
     # --- jobs ----------------------------------------------------------------------------------------
 
-    def create_job(self, kind: str, project_id: int, version_id: int | None, now: datetime) -> Job:
+    def create_job(
+        self,
+        kind: str,
+        project_id: int,
+        version_id: int | None,
+        now: datetime,
+        params: dict[str, object] | None = None,
+    ) -> Job:
         values = {
             "kind": kind,
             "project_id": project_id,
@@ -482,6 +490,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore):
             "stage": "queued",
             "message": "",
             "created_at": _naive(now),
+            "params": None if params is None else json.dumps(params),
         }
         with self._write() as conn:
             key = conn.execute(insert(t.jobs).values(**values)).inserted_primary_key
@@ -532,7 +541,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore):
         return self.get_job(job_id)
 
 
-_JSON_VERSION_FIELDS = {"thresholds", "evaluation", "params"}
+_JSON_VERSION_FIELDS = {"thresholds", "evaluation", "params", "result"}
 _DATETIME_FIELDS = {
     "training_ended_at",
     "started_at",
@@ -606,6 +615,8 @@ def _job(m: Any) -> Job:
         started_at=_utc(m["started_at"]) if m["started_at"] else None,
         finished_at=_utc(m["finished_at"]) if m["finished_at"] else None,
         eta_seconds=m["eta_seconds"],
+        params=json.loads(m["params"]) if m["params"] else None,
+        result=json.loads(m["result"]) if m["result"] else None,
     )
 
 

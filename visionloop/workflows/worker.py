@@ -8,6 +8,7 @@ import os
 import threading
 
 from visionloop.core.entities import Job, JobStatus, VersionStatus
+from visionloop.core.gate import run_compare_job
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.services import Services
 from visionloop.core.training import run_training_job
@@ -54,6 +55,8 @@ def stop_when_parent_exits(parent_pid: int, stop: threading.Event, poll_seconds:
 def run_job(svc: Services, engine: TrainingEngine, job: Job, region: str, account: str) -> Job:
     if job.kind == "train":
         run_training_job(svc, engine, job, region, account)
+    elif job.kind == "compare":  # the champion/challenger gate of a training check (core.gate)
+        run_compare_job(svc, engine, job)
     else:
         svc.repo.update_job(job.id, status=JobStatus.FAILED, message=f"unknown job kind {job.kind!r}")
     return svc.repo.get_job(job.id)

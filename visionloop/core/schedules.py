@@ -1,0 +1,262 @@
+"""Schedules of the periodic checks, persisted, on the injectable clock (``svc.clock``).
+
+Check kinds (CHECKS; register_check adds one): each has a parameter that turns it on, a parameter that
+gives its period in minutes, the parameters whose change runs it at once, and the function it calls,
+``fire(svc, project_name, trigger) -> str`` (a line saying what happened, kept as ``last_result``):
+
+    training   auto_training_enabled, every training_poll_minutes → queue a training check run
+               (core.retraining.scheduled_check)
+    sampling   human_sampling_enabled, every human_sampling_minutes → the sampling check,
+               ``visionloop.core.sampling:run_sampling_check(svc, project)`` (found by name when it runs)
+
+Records
+    Schedule   one per project and check kind: ``enabled``, ``interval_minutes``, the watched
+               parameters' values it was armed with (``params``), ``next_run_at``, ``last_run_at``,
+               ``last_result``.
+
+run_schedules(svc, now) is one pass (the workflow runner calls it every few seconds and whenever a
+parameter_changed event is published in the server): for every project and check kind it compares the
+parameters with the schedule's ``params``. A schedule seen for the first time is armed and, when
+enabled, due at once. A changed watched parameter re-arms it (next run one period from now, so a new
+frequency takes effect at once) and, when enabled, fires it at once. An enabled schedule whose
+``next_run_at`` has passed fires and is re-armed one period after ``now``: runs a stopped server missed
+are not caught up one by one, the check runs once. Because the comparison is against stored values, a
+change made by another process (the CLI) is seen too, and a server restart re-fires nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from visionloop.core import parameters
+from visionloop.core.entities import Project
+from visionloop.core.projects import get_project
+from visionloop.core.runs import Trigger
+from visionloop.core.services import Services
+from visionloop.errors import InvalidInput
+
+log = logging.getLogger("visionloop.schedules")
+
+MAX_RESULT_CHARS = 500
+FireFn = Callable[[Services, str, str], object]
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    name: str
+    enabled_by: str  # parameter (bool) that turns the check on
+    every: str  # parameter: minutes between two checks
+    watched: tuple[str, ...]  # parameters whose change fires the check at once
+    fire: FireFn
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    id: int
+    project_id: int
+    kind: str
+    enabled: bool
+    interval_minutes: float
+    updated_at: datetime
+    params: dict[str, Any] = field(default_factory=dict)
+    next_run_at: datetime | None = None
+    last_run_at: datetime | None = None
+    last_result: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "enabled": self.enabled,
+            "interval_minutes": self.interval_minutes,
+            "next_run_at": self.next_run_at.isoformat() if self.next_run_at and self.enabled else None,
+            "last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
+            "last_result": self.last_result,
+            "params": self.params,
+        }
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One check a pass of run_schedules fired."""
+
+    project: str
+    kind: str
+    trigger: str
+    result: str
+    changed: tuple[str, ...] = ()
+
+
+CHECKS: dict[str, CheckKind] = {}
+
+
+def register_check(kind: CheckKind) -> CheckKind:
+    """Add (or replace) a check kind; its parameters must exist in core.parameters."""
+    for key in (kind.enabled_by, kind.every, *kind.watched):
+        if key not in parameters.SPECS:
+            raise ValueError(f"check {kind.name!r}: unknown parameter {key!r}")
+    CHECKS[kind.name] = kind
+    return kind
+
+
+def by_name(target: str) -> FireFn:
+    """A fire function for ``module:function`` called as ``function(svc, project)``, imported when it
+    runs, so a check can be scheduled before its module exists."""
+    module_name, _, attr = target.partition(":")
+
+    def fire(svc: Services, project: str, trigger: str) -> object:
+        try:
+            fn = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError):
+            return f"not available: {target} does not exist"
+        return fn(svc, project)
+
+    return fire
+
+
+def _training(svc: Services, project: str, trigger: str) -> object:
+    from visionloop.core.retraining import scheduled_check
+
+    return scheduled_check(svc, project, trigger)
+
+
+register_check(
+    CheckKind(
+        "training",
+        "auto_training_enabled",
+        "training_poll_minutes",
+        (
+            "auto_training_enabled",
+            "training_poll_minutes",
+            "min_untrained_images",
+            "min_f1",
+            "max_f1_drop",
+            "min_inference_units",
+        ),
+        _training,
+        "queue a training check run",
+    )
+)
+register_check(
+    CheckKind(
+        "sampling",
+        "human_sampling_enabled",
+        "human_sampling_minutes",
+        ("human_sampling_enabled", "human_sampling_minutes", "human_sampling_interval"),
+        by_name("visionloop.core.sampling:run_sampling_check"),
+        "send every n-th detection since the last sample to an audit loop",
+    )
+)
+
+
+def _watched(kind: CheckKind, params: parameters.Parameters) -> dict[str, Any]:
+    return {key: getattr(params, key) for key in dict.fromkeys((kind.enabled_by, kind.every, *kind.watched))}
+
+
+def run_schedules(
+    svc: Services, now: datetime | None = None, projects: list[Project] | None = None
+) -> list[Fired]:
+    """One pass over every project's schedules (see the module docstring); returns what it fired."""
+    now = now or svc.clock.now()
+    fired = []
+    for project in projects if projects is not None else svc.repo.list_projects():
+        try:
+            fired.extend(_project_pass(svc, project, now))
+        except Exception:  # one project's trouble (e.g. deleted meanwhile) must not stop the others
+            log.exception("the schedules of project %s could not be checked", project.name)
+    return fired
+
+
+def _project_pass(svc: Services, project: Project, now: datetime) -> list[Fired]:
+    params = parameters.get_parameters(svc, project)
+    stored = {s.kind: s for s in svc.repo.list_schedules(project.id)}
+    fired = []
+    for kind in list(CHECKS.values()):
+        watched = _watched(kind, params)
+        enabled = bool(watched[kind.enabled_by])
+        minutes = float(watched[kind.every])
+        period = timedelta(minutes=minutes)
+        row = stored.get(kind.name)
+        if row is None:
+            values = {"enabled": enabled, "interval_minutes": minutes, "params": watched}
+            row = svc.repo.put_schedule(
+                project.id, kind.name, now, next_run_at=now if enabled else None, **values
+            )
+        if row.params != watched:
+            changed = tuple(k for k in watched if row.params.get(k) != watched[k])
+            svc.repo.update_schedule(
+                row.id,
+                enabled=enabled,
+                interval_minutes=minutes,
+                params=watched,
+                next_run_at=now + period if enabled else None,
+                updated_at=now,
+            )
+            log.info("%s: %s check re-armed (%s changed)", project.name, kind.name, ", ".join(changed))
+            if enabled:
+                fired.append(_fire(svc, project, kind, row.id, Trigger.PARAMETER_CHANGE, now, changed))
+        elif enabled and (row.next_run_at is None or row.next_run_at <= now):
+            svc.repo.update_schedule(row.id, next_run_at=now + period, updated_at=now)
+            fired.append(_fire(svc, project, kind, row.id, Trigger.SCHEDULE, now))
+    return fired
+
+
+def _fire(
+    svc: Services,
+    project: Project,
+    kind: CheckKind,
+    schedule_id: int,
+    trigger: Trigger,
+    now: datetime,
+    changed: tuple[str, ...] = (),
+) -> Fired:
+    try:
+        result = kind.fire(svc, project.name, trigger.value)
+        text = result if isinstance(result, str) else _summary(result)
+    except Exception as e:
+        log.exception("%s check of project %s failed", kind.name, project.name)
+        text = f"failed: {type(e).__name__}: {e}"
+    text = text[:MAX_RESULT_CHARS]
+    svc.repo.update_schedule(schedule_id, last_run_at=now, last_result=text)
+    return Fired(project.name, kind.name, trigger.value, text, changed)
+
+
+def _summary(result: object) -> str:
+    if result is None:
+        return "done"
+    to_dict = getattr(result, "to_dict", None)
+    if callable(to_dict):
+        result = to_dict()
+    if isinstance(result, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in result.items())
+    return str(result)
+
+
+def list_schedules(svc: Services, project_name: str) -> list[Schedule]:
+    """The project's schedules as armed (run_schedules creates them on its first pass)."""
+    return svc.repo.list_schedules(get_project(svc, project_name).id)
+
+
+def check_kind(name: str) -> CheckKind:
+    try:
+        return CHECKS[name]
+    except KeyError:
+        raise InvalidInput(f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}") from None
+
+
+__all__ = [
+    "CHECKS",
+    "CheckKind",
+    "Fired",
+    "Schedule",
+    "by_name",
+    "check_kind",
+    "list_schedules",
+    "register_check",
+    "run_schedules",
+]

@@ -1,0 +1,457 @@
+"""The workflow half of the SQL repository: runs and their steps (core.runs), the checks' schedules
+(core.schedules) and the deployment log (core.deployments). SqlRepository inherits it; migration 0008
+creates the tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from visionloop.core.deployments import Deployment
+from visionloop.core.runs import ACTIVE, Run, RunStatus, RunStep, StepStatus
+from visionloop.core.schedules import Schedule
+from visionloop.errors import AlreadyExists, NotFound
+from visionloop.storage import schema as t
+
+workflow_runs = Table(
+    "workflow_runs",
+    t.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("current_step", String(32), nullable=True),
+    Column("outcome", String(32), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("input", Text, nullable=False),  # JSON
+    Column("output", Text, nullable=False),  # JSON: the run's state, every step's output merged
+    Column("resumed", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=True),
+    Column("ended_at", DateTime, nullable=True),
+    Index("ix_workflow_runs_project", "project_id", "id"),
+    Index("ix_workflow_runs_status", "status", "id"),
+)
+
+workflow_steps = Table(
+    "workflow_steps",
+    t.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("workflow_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("input", Text, nullable=False),  # JSON
+    Column("output", Text, nullable=False),  # JSON
+    Column("error", Text, nullable=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("ended_at", DateTime, nullable=True),
+    UniqueConstraint("run_id", "seq", name="uq_workflow_steps_run_seq"),
+)
+
+workflow_schedules = Table(
+    "workflow_schedules",
+    t.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("interval_minutes", Float, nullable=False),
+    Column("params", Text, nullable=False),  # JSON: the watched parameters it was armed with
+    Column("next_run_at", DateTime, nullable=True),
+    Column("last_run_at", DateTime, nullable=True),
+    Column("last_result", Text, nullable=True),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("project_id", "kind", name="uq_workflow_schedules_project_kind"),
+)
+
+deployments = Table(
+    "deployments",
+    t.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True),
+    Column("version_name", String(255), nullable=False),
+    Column("previous_name", String(255), nullable=True),
+    Column("run_id", Integer, nullable=True),  # no foreign key: the log outlives the runs
+    Column("reason", String(32), nullable=False),
+    Column("deployed_at", DateTime, nullable=False),
+    Index("ix_deployments_project", "project_id", "id"),
+)
+
+_RUN_FIELDS = {
+    "status",
+    "current_step",
+    "outcome",
+    "reason",
+    "error",
+    "output",
+    "resumed",
+    "started_at",
+    "ended_at",
+}
+_STEP_FIELDS = {"status", "output", "error", "ended_at"}
+_SCHEDULE_FIELDS = {
+    "enabled",
+    "interval_minutes",
+    "params",
+    "next_run_at",
+    "last_run_at",
+    "last_result",
+    "updated_at",
+}
+_JSON = {"input", "output", "params"}
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _maybe_utc(ts: datetime | None) -> datetime | None:
+    return None if ts is None else _utc(ts)
+
+
+def _naive(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+def _encode(changes: Mapping[str, object], allowed: set[str]) -> dict[str, object]:
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    out: dict[str, object] = {}
+    for key, value in changes.items():
+        if key in _JSON:
+            out[key] = json.dumps(value)
+        elif isinstance(value, datetime):
+            out[key] = _naive(value)
+        elif hasattr(value, "value"):  # enums
+            out[key] = value.value
+        else:
+            out[key] = value
+    return out
+
+
+class WorkflowStore:
+    """Mixin of SqlRepository: the workflow tables."""
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    # --- runs ----------------------------------------------------------------------------------------
+
+    def _runs(self) -> Any:
+        return select(workflow_runs, t.projects.c.name.label("project")).join(
+            t.projects, t.projects.c.id == workflow_runs.c.project_id
+        )
+
+    def create_run(
+        self, project_id: int, kind: str, trigger: str, inputs: Mapping[str, Any], now: datetime
+    ) -> Run:
+        values = {
+            "project_id": project_id,
+            "kind": kind,
+            "status": RunStatus.QUEUED.value,
+            "trigger": trigger,
+            "input": json.dumps(dict(inputs)),
+            "output": "{}",
+            "created_at": _naive(now),
+        }
+        with self._write() as conn:
+            key = conn.execute(insert(workflow_runs).values(**values)).inserted_primary_key
+        assert key is not None
+        return self.get_run(int(key[0]))
+
+    def get_run(self, run_id: int) -> Run:
+        with self._read() as conn:
+            row = conn.execute(self._runs().where(workflow_runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist")
+        return _run(row._mapping)
+
+    def list_runs(
+        self,
+        project_id: int,
+        *,
+        status: RunStatus | None = None,
+        kind: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[Run]:
+        q = self._runs().where(workflow_runs.c.project_id == project_id)
+        if status is not None:
+            q = q.where(workflow_runs.c.status == status.value)
+        if kind is not None:
+            q = q.where(workflow_runs.c.kind == kind)
+        q = q.order_by(workflow_runs.c.id.desc()).offset(offset)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as conn:
+            return [_run(r._mapping) for r in conn.execute(q).all()]
+
+    def active_runs(self, project_id: int | None) -> list[Run]:
+        q = self._runs().where(workflow_runs.c.status.in_([s.value for s in ACTIVE]))
+        if project_id is not None:
+            q = q.where(workflow_runs.c.project_id == project_id)
+        with self._read() as conn:
+            return [_run(r._mapping) for r in conn.execute(q.order_by(workflow_runs.c.id)).all()]
+
+    def update_run(self, run_id: int, **changes: object) -> Run:
+        values = _encode(changes, _RUN_FIELDS)
+        with self._write() as conn:
+            done = conn.execute(update(workflow_runs).where(workflow_runs.c.id == run_id).values(**values))
+        if done.rowcount == 0:
+            raise NotFound(f"run {run_id} does not exist")
+        return self.get_run(run_id)
+
+    def transition_run(
+        self, run_id: int, from_statuses: Sequence[RunStatus], **changes: object
+    ) -> Run | None:
+        values = _encode(changes, _RUN_FIELDS)
+        with self._write() as conn:
+            done = conn.execute(
+                update(workflow_runs)
+                .where(
+                    workflow_runs.c.id == run_id, workflow_runs.c.status.in_([s.value for s in from_statuses])
+                )
+                .values(**values)
+            )
+        return self.get_run(run_id) if done.rowcount else None
+
+    # --- steps ---------------------------------------------------------------------------------------
+
+    def add_step(self, run_id: int, name: str, inputs: Mapping[str, Any], now: datetime) -> RunStep:
+        try:
+            with self._write() as conn:
+                seq = conn.execute(
+                    select(func.coalesce(func.max(workflow_steps.c.seq), 0)).where(
+                        workflow_steps.c.run_id == run_id
+                    )
+                ).scalar_one()
+                values = {
+                    "run_id": run_id,
+                    "seq": int(seq) + 1,
+                    "name": name,
+                    "status": StepStatus.RUNNING.value,
+                    "input": json.dumps(dict(inputs)),
+                    "output": "{}",
+                    "started_at": _naive(now),
+                }
+                key = conn.execute(insert(workflow_steps).values(**values)).inserted_primary_key
+        except IntegrityError as e:
+            raise AlreadyExists(f"run {run_id} could not record step {name}: {e.orig}") from None
+        assert key is not None
+        return self._step(int(key[0]))
+
+    def _step(self, step_id: int) -> RunStep:
+        with self._read() as conn:
+            row = conn.execute(select(workflow_steps).where(workflow_steps.c.id == step_id)).first()
+        if row is None:
+            raise NotFound(f"run step {step_id} does not exist")
+        return _step(row._mapping)
+
+    def update_step(self, step_id: int, **changes: object) -> RunStep:
+        values = _encode(changes, _STEP_FIELDS)
+        with self._write() as conn:
+            conn.execute(update(workflow_steps).where(workflow_steps.c.id == step_id).values(**values))
+        return self._step(step_id)
+
+    def finish_step(
+        self,
+        step_id: int,
+        status: StepStatus,
+        output: Mapping[str, Any],
+        error: str | None,
+        now: datetime,
+        run_id: int,
+        run_changes: Mapping[str, object],
+    ) -> None:
+        """End a step and apply ``run_changes`` to its run, in one transaction."""
+        step_values = _encode(
+            {"status": status, "output": dict(output), "error": error, "ended_at": now}, _STEP_FIELDS
+        )
+        run_values = _encode(run_changes, _RUN_FIELDS)
+        with self._write() as conn:
+            conn.execute(update(workflow_steps).where(workflow_steps.c.id == step_id).values(**step_values))
+            conn.execute(update(workflow_runs).where(workflow_runs.c.id == run_id).values(**run_values))
+
+    def list_steps(self, run_id: int) -> list[RunStep]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(workflow_steps).where(workflow_steps.c.run_id == run_id).order_by(workflow_steps.c.seq)
+            ).all()
+        return [_step(r._mapping) for r in rows]
+
+    # --- schedules -----------------------------------------------------------------------------------
+
+    def list_schedules(self, project_id: int) -> list[Schedule]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(workflow_schedules)
+                .where(workflow_schedules.c.project_id == project_id)
+                .order_by(workflow_schedules.c.kind)
+            ).all()
+        return [_schedule(r._mapping) for r in rows]
+
+    def put_schedule(self, project_id: int, kind: str, now: datetime, **values: object) -> Schedule:
+        """Create the project's schedule of ``kind`` (or update it if it exists) with ``values``."""
+        encoded = _encode({**values, "updated_at": now}, _SCHEDULE_FIELDS)
+        where = (workflow_schedules.c.project_id == project_id, workflow_schedules.c.kind == kind)
+        with self._write() as conn:
+            done = conn.execute(update(workflow_schedules).where(*where).values(**encoded))
+            if done.rowcount == 0:
+                defaults = {"enabled": False, "interval_minutes": 60.0, "params": "{}"}
+                conn.execute(
+                    insert(workflow_schedules).values(
+                        project_id=project_id, kind=kind, **{**defaults, **encoded}
+                    )
+                )
+            row = conn.execute(select(workflow_schedules).where(*where)).one()
+        return _schedule(row._mapping)
+
+    def update_schedule(self, schedule_id: int, **changes: object) -> Schedule:
+        values = _encode(changes, _SCHEDULE_FIELDS)
+        with self._write() as conn:
+            conn.execute(
+                update(workflow_schedules).where(workflow_schedules.c.id == schedule_id).values(**values)
+            )
+            row = conn.execute(
+                select(workflow_schedules).where(workflow_schedules.c.id == schedule_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"schedule {schedule_id} does not exist")
+        return _schedule(row._mapping)
+
+    # --- deployments ---------------------------------------------------------------------------------
+
+    def add_deployment(
+        self,
+        project_id: int,
+        version_id: int,
+        version_name: str,
+        previous_name: str | None,
+        run_id: int | None,
+        reason: str,
+        now: datetime,
+    ) -> Deployment:
+        values = {
+            "project_id": project_id,
+            "version_id": version_id,
+            "version_name": version_name,
+            "previous_name": previous_name,
+            "run_id": run_id,
+            "reason": reason,
+            "deployed_at": _naive(now),
+        }
+        with self._write() as conn:
+            key = conn.execute(insert(deployments).values(**values)).inserted_primary_key
+            assert key is not None
+            row = conn.execute(select(deployments).where(deployments.c.id == key[0])).one()
+        return _deployment(row._mapping)
+
+    def list_deployments(self, project_id: int, limit: int | None = None) -> list[Deployment]:
+        """Newest first."""
+        q = (
+            select(deployments)
+            .where(deployments.c.project_id == project_id)
+            .order_by(deployments.c.id.desc())
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as conn:
+            return [_deployment(r._mapping) for r in conn.execute(q).all()]
+
+
+def _run(m: Any) -> Run:
+    return Run(
+        id=m["id"],
+        project_id=m["project_id"],
+        project=m["project"],
+        kind=m["kind"],
+        status=RunStatus(m["status"]),
+        trigger=m["trigger"],
+        created_at=_utc(m["created_at"]),
+        input=json.loads(m["input"]),
+        output=json.loads(m["output"]),
+        current_step=m["current_step"],
+        outcome=m["outcome"],
+        reason=m["reason"],
+        error=m["error"],
+        resumed=m["resumed"],
+        started_at=_maybe_utc(m["started_at"]),
+        ended_at=_maybe_utc(m["ended_at"]),
+    )
+
+
+def _step(m: Any) -> RunStep:
+    return RunStep(
+        id=m["id"],
+        run_id=m["run_id"],
+        seq=m["seq"],
+        name=m["name"],
+        status=StepStatus(m["status"]),
+        started_at=_utc(m["started_at"]),
+        input=json.loads(m["input"]),
+        output=json.loads(m["output"]),
+        error=m["error"],
+        ended_at=_maybe_utc(m["ended_at"]),
+    )
+
+
+def _schedule(m: Any) -> Schedule:
+    return Schedule(
+        id=m["id"],
+        project_id=m["project_id"],
+        kind=m["kind"],
+        enabled=bool(m["enabled"]),
+        interval_minutes=m["interval_minutes"],
+        updated_at=_utc(m["updated_at"]),
+        params=json.loads(m["params"]),
+        next_run_at=_maybe_utc(m["next_run_at"]),
+        last_run_at=_maybe_utc(m["last_run_at"]),
+        last_result=m["last_result"],
+    )
+
+
+def _deployment(m: Any) -> Deployment:
+    return Deployment(
+        id=m["id"],
+        project_id=m["project_id"],
+        version_id=m["version_id"],
+        version=m["version_name"],
+        previous=m["previous_name"],
+        run_id=m["run_id"],
+        reason=m["reason"],
+        deployed_at=_utc(m["deployed_at"]),
+    )
+
+
+__all__ = ["WorkflowStore"]
