@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from visionloop.core.analyzing import Analysis
     from visionloop.core.serving import Serving
     from visionloop.workflows.inference import EngineFactory
+    from visionloop.workflows.notifications import Notifier
 
 
 def build_services(settings: Settings) -> Services:
@@ -101,3 +102,24 @@ def server_analysis(state: Any) -> Analysis:
         analysis = build_analysis(state.settings)
         state.analysis = analysis
     return analysis
+
+
+def build_notifier(services: Services, settings: Settings) -> Notifier:
+    """The thread that delivers notifications (webhooks, e-mail through the smtp_* settings); not
+    started."""
+    from visionloop.core.notifications import RetryPolicy
+    from visionloop.workflows.notifications import Notifier, SmtpConfig, build_senders
+
+    smtp = SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        sender=settings.smtp_from,
+        timeout=settings.notify_timeout_seconds,
+    )
+    policy = RetryPolicy(
+        max_attempts=settings.notify_max_attempts, base_seconds=settings.notify_retry_seconds
+    )
+    return Notifier(services, build_senders(settings.notify_timeout_seconds, smtp), policy)

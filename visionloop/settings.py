@@ -89,6 +89,13 @@ def _session_secret(value: str) -> str:
     return value
 
 
+def _smtp_security(value: str) -> str:
+    low = value.strip().lower()
+    if low not in {"starttls", "ssl", "none"}:
+        raise ValueError("must be starttls, ssl or none")
+    return low
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -251,6 +258,43 @@ SETTINGS: tuple[Setting, ...] = (
         "when the request came over HTTPS. Set it when a TLS proxy on another machine serves the pages.",
         _bool,
     ),
+    Setting(
+        "smtp_host",
+        "",
+        "SMTP server that sends the e-mail notification channels' messages; empty: e-mail channels "
+        "cannot deliver (their attempts fail with a message saying so).",
+    ),
+    Setting("smtp_port", 587, "Port of the SMTP server.", _port),
+    Setting(
+        "smtp_security",
+        "starttls",
+        "How to talk to the SMTP server: starttls (upgrade the connection), ssl (TLS from the start, "
+        "usually port 465) or none (plain text; only for a relay on a trusted network).",
+        _smtp_security,
+    ),
+    Setting("smtp_username", "", "User name to log in to the SMTP server; empty: no login."),
+    Setting("smtp_password", "", "Password to log in to the SMTP server.", secret=True),
+    Setting("smtp_from", "visionloop@localhost", "The From address of notification e-mails."),
+    Setting(
+        "notify_timeout_seconds",
+        10.0,
+        "Seconds a webhook receiver or the SMTP server has to answer one notification before the attempt "
+        "fails.",
+        _positive,
+    ),
+    Setting(
+        "notify_max_attempts",
+        6,
+        "Attempts to deliver one notification before it is marked failed.",
+        _positive_int,
+    ),
+    Setting(
+        "notify_retry_seconds",
+        5.0,
+        "Wait after the first failed attempt of a notification; it doubles after each further failure, "
+        "up to one hour.",
+        _positive,
+    ),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -281,6 +325,15 @@ class Settings:
     session_hours: float = 12.0
     session_idle_minutes: float = 60.0
     secure_cookies: bool = False
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = "visionloop@localhost"
+    notify_timeout_seconds: float = 10.0
+    notify_max_attempts: int = 6
+    notify_retry_seconds: float = 5.0
 
     @property
     def data_path(self) -> Path:

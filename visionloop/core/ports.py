@@ -29,6 +29,7 @@ from visionloop.core.entities import (
 if TYPE_CHECKING:  # review.py imports this module (through services.py)
     from visionloop.core.deployments import Deployment
     from visionloop.core.events import Event, EventType
+    from visionloop.core.notifications import Attempt, Channel, Delivery, DeliveryStatus, NewChannel
     from visionloop.core.parameters import ParameterChange
     from visionloop.core.review import (
         FlowDefinition,
@@ -397,6 +398,46 @@ class Repository(Protocol):
     ) -> list[Event]:
         """Oldest first."""
         ...
+
+    # notification channels and deliveries (core.notifications)
+    def create_channel(self, new: NewChannel, now: datetime) -> Channel:
+        """AlreadyExists when the project has a channel of that name."""
+        ...
+
+    def list_channels(self, project_id: int) -> list[Channel]: ...
+
+    def find_channel(self, project_id: int, name: str) -> Channel | None: ...
+
+    def update_channel(self, channel_id: int, now: datetime, **changes: object) -> Channel:
+        """``enabled`` (bool), ``events`` (tuple of EventType)."""
+        ...
+
+    def delete_channel(self, channel_id: int) -> None: ...
+
+    def list_deliveries(
+        self,
+        project_id: int,
+        *,
+        channel_id: int | None = None,
+        status: DeliveryStatus | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        """Newest first."""
+        ...
+
+    def get_delivery(self, delivery_id: int) -> Delivery: ...
+
+    def list_attempts(self, delivery_id: int) -> list[Attempt]: ...
+
+    def claim_deliveries(self, now: datetime, until: datetime, limit: int) -> list[tuple[Delivery, Channel]]:
+        """Pending deliveries to enabled channels due at ``now``, each leased until ``until``."""
+        ...
+
+    def record_attempt(
+        self, attempt: Attempt, status: DeliveryStatus, next_attempt_at: datetime, now: datetime
+    ) -> Delivery: ...
+
+    def next_delivery_due(self) -> datetime | None: ...
 
 
 # --- machine learning ----------------------------------------------------------------------------------

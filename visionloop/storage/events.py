@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -28,11 +29,24 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    delete,
+    func,
     insert,
     select,
+    update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from visionloop.core.events import Event, EventType
+from visionloop.core.notifications import (
+    Attempt,
+    Channel,
+    ChannelKind,
+    Delivery,
+    DeliveryStatus,
+    NewChannel,
+)
+from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
 
 events = Table(
@@ -181,6 +195,247 @@ class EventStore:
             q = q.where(events.c.id > after_id)
         with self._read() as conn:
             return [_event(r._mapping) for r in conn.execute(q).all()]
+
+    # --- channels ------------------------------------------------------------------------------------
+
+    def create_channel(self, new: NewChannel, now: datetime) -> Channel:
+        ts = _naive(now)
+        values = {
+            "project_id": new.project_id,
+            "name": new.name,
+            "kind": new.kind.value,
+            "target": new.url if new.kind is ChannelKind.WEBHOOK else json.dumps(list(new.addresses)),
+            "secret": new.secret,
+            "event_types": json.dumps([e.value for e in new.events]),
+            "enabled": new.enabled,
+            "created_at": ts,
+            "updated_at": ts,
+        }
+        try:
+            with self._write() as conn:
+                key = conn.execute(insert(notification_channels).values(**values)).inserted_primary_key
+        except IntegrityError:
+            raise AlreadyExists(
+                f"the project already has a notification channel named {new.name!r}"
+            ) from None
+        assert key is not None
+        return self._channels(notification_channels.c.id == int(key[0]))[0]
+
+    def _channels(self, *where: Any) -> list[Channel]:
+        c = notification_channels
+        q = (
+            select(c, t.projects.c.name.label("project"))
+            .join(t.projects, t.projects.c.id == c.c.project_id)
+            .where(*where)
+            .order_by(c.c.name)
+        )
+        with self._read() as conn:
+            return [_channel(r._mapping) for r in conn.execute(q).all()]
+
+    def list_channels(self, project_id: int) -> list[Channel]:
+        return self._channels(notification_channels.c.project_id == project_id)
+
+    def find_channel(self, project_id: int, name: str) -> Channel | None:
+        c = notification_channels
+        found = self._channels(c.c.project_id == project_id, c.c.name == name)
+        return found[0] if found else None
+
+    def update_channel(self, channel_id: int, now: datetime, **changes: object) -> Channel:
+        values: dict[str, object] = {"updated_at": _naive(now)}
+        if "enabled" in changes:
+            values["enabled"] = bool(changes["enabled"])
+        if "events" in changes:
+            events_ = changes["events"]
+            assert isinstance(events_, tuple)
+            values["event_types"] = json.dumps([EventType(e).value for e in events_])
+        with self._write() as conn:
+            done = conn.execute(
+                update(notification_channels).where(notification_channels.c.id == channel_id).values(**values)
+            )
+        if done.rowcount == 0:
+            raise NotFound(f"notification channel {channel_id} does not exist")
+        return self._channels(notification_channels.c.id == channel_id)[0]
+
+    def delete_channel(self, channel_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(delete(notification_channels).where(notification_channels.c.id == channel_id))
+
+    # --- deliveries ----------------------------------------------------------------------------------
+
+    def _deliveries(self, *where: Any, order: Any = None, limit: int | None = None) -> list[Delivery]:
+        d, c, e = notification_deliveries, notification_channels, events
+        q = (
+            select(
+                d,
+                c.c.name.label("channel"),
+                e.c.project_id,
+                e.c.type,
+                e.c.payload,
+                e.c.created_at.label("event_created_at"),
+                t.projects.c.name.label("project"),
+            )
+            .join(c, c.c.id == d.c.channel_id)
+            .join(e, e.c.id == d.c.event_id)
+            .join(t.projects, t.projects.c.id == e.c.project_id)
+            .where(*where)
+            .order_by(*(order if order is not None else [d.c.id.desc()]))
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as conn:
+            return [_delivery(r._mapping) for r in conn.execute(q).all()]
+
+    def list_deliveries(
+        self,
+        project_id: int,
+        *,
+        channel_id: int | None = None,
+        status: DeliveryStatus | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        d = notification_deliveries
+        where: list[Any] = [events.c.project_id == project_id]
+        if channel_id is not None:
+            where.append(d.c.channel_id == channel_id)
+        if status is not None:
+            where.append(d.c.status == status.value)
+        return self._deliveries(*where, limit=limit)
+
+    def get_delivery(self, delivery_id: int) -> Delivery:
+        found = self._deliveries(notification_deliveries.c.id == delivery_id)
+        if not found:
+            raise NotFound(f"delivery {delivery_id} does not exist")
+        return found[0]
+
+    def list_attempts(self, delivery_id: int) -> list[Attempt]:
+        a = notification_attempts
+        with self._read() as conn:
+            rows = conn.execute(select(a).where(a.c.delivery_id == delivery_id).order_by(a.c.number)).all()
+        return [
+            Attempt(
+                delivery_id=r.delivery_id,
+                number=r.number,
+                started_at=_utc(r.started_at),
+                duration_ms=r.duration_ms,
+                ok=r.ok,
+                status_code=r.status_code,
+                error=r.error,
+            )
+            for r in rows
+        ]
+
+    def claim_deliveries(self, now: datetime, until: datetime, limit: int) -> list[tuple[Delivery, Channel]]:
+        """Pending deliveries to enabled channels due at ``now``, each leased until ``until`` (a
+        conditional update: a delivery another worker claimed meanwhile is skipped)."""
+        d, c = notification_deliveries, notification_channels
+        due = self._deliveries(
+            d.c.status == DeliveryStatus.PENDING.value,
+            d.c.next_attempt_at <= _naive(now),
+            c.c.enabled,
+            order=[d.c.next_attempt_at, d.c.id],
+            limit=limit,
+        )
+        claimed: list[Delivery] = []
+        with self._write() as conn:
+            for delivery in due:
+                done = conn.execute(
+                    update(d)
+                    .where(
+                        d.c.id == delivery.id,
+                        d.c.status == DeliveryStatus.PENDING.value,
+                        d.c.next_attempt_at <= _naive(now),
+                    )
+                    .values(next_attempt_at=_naive(until))
+                )
+                if done.rowcount == 1:
+                    claimed.append(delivery)
+        channels = {ch.id: ch for ch in self._channels(c.c.id.in_({x.channel_id for x in claimed}))}
+        return [(x, channels[x.channel_id]) for x in claimed if x.channel_id in channels]
+
+    def record_attempt(
+        self, attempt: Attempt, status: DeliveryStatus, next_attempt_at: datetime, now: datetime
+    ) -> Delivery:
+        d = notification_deliveries
+        with self._write() as conn:
+            conn.execute(
+                insert(notification_attempts).values(
+                    delivery_id=attempt.delivery_id,
+                    number=attempt.number,
+                    started_at=_naive(attempt.started_at),
+                    duration_ms=attempt.duration_ms,
+                    ok=attempt.ok,
+                    status_code=attempt.status_code,
+                    error=attempt.error,
+                )
+            )
+            conn.execute(
+                update(d)
+                .where(d.c.id == attempt.delivery_id)
+                .values(
+                    status=status.value,
+                    attempts=attempt.number,
+                    next_attempt_at=_naive(next_attempt_at),
+                    last_error=None if attempt.ok else attempt.error,
+                    finished_at=None if status is DeliveryStatus.PENDING else _naive(now),
+                )
+            )
+        return self.get_delivery(attempt.delivery_id)
+
+    def next_delivery_due(self) -> datetime | None:
+        d, c = notification_deliveries, notification_channels
+        q = (
+            select(func.min(d.c.next_attempt_at))
+            .join(c, c.c.id == d.c.channel_id)
+            .where(d.c.status == DeliveryStatus.PENDING.value, c.c.enabled)
+        )
+        with self._read() as conn:
+            found = conn.execute(q).scalar()
+        return None if found is None else _utc(found)
+
+
+def _channel(row: RowMapping) -> Channel:
+    kind = ChannelKind(row["kind"])
+    webhook = kind is ChannelKind.WEBHOOK
+    return Channel(
+        id=row["id"],
+        project_id=row["project_id"],
+        project=row["project"],
+        name=row["name"],
+        kind=kind,
+        url=row["target"] if webhook else None,
+        addresses=() if webhook else tuple(json.loads(row["target"])),
+        secret=row["secret"],
+        events=tuple(EventType(e) for e in json.loads(row["event_types"]) if e in _EVENT_NAMES),
+        enabled=bool(row["enabled"]),
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+    )
+
+
+_EVENT_NAMES = {e.value for e in EventType}
+
+
+def _delivery(row: RowMapping) -> Delivery:
+    event = Event(
+        id=row["event_id"],
+        project_id=row["project_id"],
+        project=row["project"],
+        type=EventType(row["type"]),
+        payload=json.loads(row["payload"]),
+        created_at=_utc(row["event_created_at"]),
+    )
+    return Delivery(
+        id=row["id"],
+        channel_id=row["channel_id"],
+        channel=row["channel"],
+        event=event,
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=_utc(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        created_at=_utc(row["created_at"]),
+        finished_at=None if row["finished_at"] is None else _utc(row["finished_at"]),
+    )
 
 
 def _event(row: RowMapping) -> Event:

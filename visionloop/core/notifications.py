@@ -1,0 +1,443 @@
+"""Notification channels: where a project's events (core.events) are sent, and the record of each
+delivery and attempt.
+
+Records
+    Channel     one per destination, named within its project (1-64 of a-z 0-9 _ -):
+                WEBHOOK   an http(s) URL; each event is POSTed as JSON, the body signed with
+                          HMAC-SHA256 under the channel's ``secret`` (generated when not given) in the
+                          header ``X-Visionloop-Signature: sha256=<hex>``
+                EMAIL     1-20 e-mail addresses; each event is one message through the SMTP server of
+                          the settings (smtp_*)
+                ``events``: the event types it wants (default: every type but ``detection``);
+                ``enabled``: a disabled channel gets no new deliveries.
+    Delivery    one event to one channel: PENDING (due at ``next_attempt_at``) → DELIVERED, or FAILED
+                after ``RetryPolicy.max_attempts`` attempts. Created with the event, in the same
+                transaction (core.events.publish), so none is lost when the server stops.
+    Attempt     one try: when, how long, ok, the HTTP status (webhooks), the error.
+
+Use cases
+    add_channel, list_channels, get_channel, update_channel (enabled, events), remove_channel,
+    list_deliveries, list_attempts, and deliver_due(svc, senders, policy): claim the deliveries that
+    are due (a lease of ``policy.lease_seconds``, so a worker that dies mid-send leaves them to be
+    tried again), send each with the channel kind's Sender, record the attempt, and either finish the
+    delivery or schedule the next attempt with exponential backoff. The Notifier thread
+    (visionloop.workflows.notifications) calls deliver_due; the senders live there too.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from visionloop.core.events import Event, EventType, event_type
+from visionloop.core.projects import get_project
+from visionloop.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from visionloop.core.services import Services
+
+SIGNATURE_HEADER = "X-Visionloop-Signature"
+MAX_ADDRESSES = 20
+MAX_URL = 2048
+MIN_SECRET = 16
+MAX_SECRET = 256
+MAX_LIST = 1000
+DEFAULT_EVENTS = tuple(t for t in EventType if t is not EventType.DETECTION)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?$")
+_SECRET = re.compile(r"^[\x21-\x7e]+$")
+
+
+class ChannelKind(StrEnum):
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: int
+    project_id: int
+    project: str
+    name: str
+    kind: ChannelKind
+    url: str | None  # WEBHOOK
+    addresses: tuple[str, ...]  # EMAIL
+    secret: str | None = field(repr=False)  # WEBHOOK: the HMAC key
+    events: tuple[EventType, ...]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self, *, with_secret: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "project": self.project,
+            "kind": self.kind.value,
+            "url": self.url,
+            "addresses": list(self.addresses),
+            "events": [t.value for t in self.events],
+            "enabled": self.enabled,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+        if with_secret and self.secret is not None:
+            out["secret"] = self.secret
+        return out
+
+
+@dataclass(frozen=True)
+class NewChannel:
+    project_id: int
+    name: str
+    kind: ChannelKind
+    url: str | None
+    addresses: tuple[str, ...]
+    secret: str | None
+    events: tuple[EventType, ...]
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    channel_id: int
+    channel: str  # its name
+    event: Event
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "event": self.event.to_dict(),
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at.isoformat()
+            if self.status is DeliveryStatus.PENDING
+            else None,
+            "last_error": self.last_error,
+            "created_at": self.created_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Attempt:
+    delivery_id: int
+    number: int  # 1, 2, ...
+    started_at: datetime
+    duration_ms: float
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "started_at": self.started_at.isoformat(),
+            "duration_ms": round(self.duration_ms, 3),
+            "ok": self.ok,
+            "status_code": self.status_code,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+
+
+class Sender(Protocol):
+    """Sends one event to one channel; never raises (a failure is a SendResult with ok False)."""
+
+    def send(self, channel: Channel, event: Event, delivery_id: int) -> SendResult: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempt n (n ≥ 1) that fails is followed by attempt n + 1 after
+    ``min(base_seconds * 2 ** (n - 1), max_seconds)``; after ``max_attempts`` the delivery FAILED."""
+
+    max_attempts: int = 6
+    base_seconds: float = 5.0
+    max_seconds: float = 3600.0
+    lease_seconds: float = 120.0  # a claimed delivery is due again after this (a worker died mid-send)
+
+    def delay(self, attempt: int) -> timedelta:
+        return timedelta(seconds=min(self.base_seconds * 2 ** (attempt - 1), self.max_seconds))
+
+
+# --- validation ----------------------------------------------------------------------------------------
+
+
+def check_channel_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(
+            f"invalid channel name {str(name)[:80]!r}: 1-64 of a-z, 0-9, '_' and '-', starting with a "
+            "letter or digit"
+        )
+    return name
+
+
+def check_url(url: object) -> str:
+    if not isinstance(url, str) or not url or len(url) > MAX_URL:
+        raise InvalidInput(f"a webhook needs a url of 1-{MAX_URL} characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        raise InvalidInput(f"invalid webhook url {url[:80]!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"a webhook url must be http:// or https:// with a host, not {url[:80]!r}")
+    if parts.username or parts.password:
+        raise InvalidInput("a webhook url must not carry a user name or password; the secret signs it")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise InvalidInput("a webhook url must not contain spaces or control characters")
+    return url
+
+
+def check_addresses(addresses: object) -> tuple[str, ...]:
+    if isinstance(addresses, str):
+        addresses = [a.strip() for a in addresses.split(",") if a.strip()]
+    if not isinstance(addresses, Sequence) or not addresses:
+        raise InvalidInput("an email channel needs at least one address")
+    if len(addresses) > MAX_ADDRESSES:
+        raise InvalidInput(f"an email channel has at most {MAX_ADDRESSES} addresses")
+    out: list[str] = []
+    for a in addresses:
+        if not isinstance(a, str) or not _ADDRESS.match(a):
+            raise InvalidInput(f"invalid e-mail address {str(a)[:80]!r}")
+        if a not in out:
+            out.append(a)
+    return tuple(out)
+
+
+def check_events(events: object) -> tuple[EventType, ...]:
+    if events is None:
+        return DEFAULT_EVENTS
+    if isinstance(events, str):
+        events = [e.strip() for e in events.split(",") if e.strip()]
+    if not isinstance(events, Collection) or not events:
+        raise InvalidInput("events must name at least one event type")
+    wanted = {event_type(e) for e in events}  # raises InvalidInput for an unknown type
+    return tuple(t for t in EventType if t in wanted)
+
+
+def check_secret(secret: object) -> str:
+    if (
+        not isinstance(secret, str)
+        or not MIN_SECRET <= len(secret) <= MAX_SECRET
+        or not _SECRET.match(secret)
+    ):
+        raise InvalidInput(
+            f"a webhook secret is {MIN_SECRET}-{MAX_SECRET} printable ASCII characters without spaces"
+        )
+    return secret
+
+
+# --- use cases -----------------------------------------------------------------------------------------
+
+
+def add_channel(
+    svc: Services,
+    project: str,
+    name: str,
+    kind: ChannelKind | str,
+    *,
+    url: str | None = None,
+    addresses: Sequence[str] | str | None = None,
+    events: Collection[EventType | str] | str | None = None,
+    secret: str | None = None,
+    enabled: bool = True,
+) -> Channel:
+    """A new channel; AlreadyExists when the project has one of that name. A webhook without a secret
+    gets a random one (Channel.secret: show it once to whoever adds the channel)."""
+    name = check_channel_name(name)
+    try:
+        kind = ChannelKind(kind)
+    except ValueError:
+        raise InvalidInput(f"unknown channel kind {str(kind)[:40]!r}: use webhook or email") from None
+    if not isinstance(enabled, bool):
+        raise InvalidInput("enabled must be true or false")
+    wanted = check_events(events)
+    target_url: str | None
+    target_addresses: tuple[str, ...]
+    if kind is ChannelKind.WEBHOOK:
+        if addresses:
+            raise InvalidInput("a webhook channel takes a url, not addresses")
+        target_url, target_addresses = check_url(url), ()
+        key: str | None = secrets.token_urlsafe(32) if secret is None else check_secret(secret)
+    else:
+        if url is not None or secret is not None:
+            raise InvalidInput("an email channel takes addresses, not a url or secret")
+        target_url, target_addresses, key = None, check_addresses(addresses), None
+    found = get_project(svc, project)
+    new = NewChannel(found.id, name, kind, target_url, target_addresses, key, wanted, enabled)
+    return svc.repo.create_channel(new, svc.clock.now())
+
+
+def list_channels(svc: Services, project: str) -> list[Channel]:
+    return svc.repo.list_channels(get_project(svc, project).id)
+
+
+def get_channel(svc: Services, project: str, name: str) -> Channel:
+    found = svc.repo.find_channel(get_project(svc, project).id, check_channel_name(name))
+    if found is None:
+        raise NotFound(f"project {project!r} has no notification channel {name!r}")
+    return found
+
+
+def update_channel(
+    svc: Services,
+    project: str,
+    name: str,
+    *,
+    enabled: bool | None = None,
+    events: Collection[EventType | str] | str | None = None,
+) -> Channel:
+    """Enable or disable a channel, or change the event types it wants (the others are kept)."""
+    if enabled is not None and not isinstance(enabled, bool):
+        raise InvalidInput("enabled must be true or false")
+    changes: dict[str, object] = {}
+    if enabled is not None:
+        changes["enabled"] = enabled
+    if events is not None:
+        changes["events"] = check_events(events)
+    channel = get_channel(svc, project, name)
+    if not changes:
+        return channel
+    return svc.repo.update_channel(channel.id, svc.clock.now(), **changes)
+
+
+def remove_channel(svc: Services, project: str, name: str) -> None:
+    """Removes the channel with its deliveries and their attempts."""
+    svc.repo.delete_channel(get_channel(svc, project, name).id)
+
+
+def list_deliveries(
+    svc: Services,
+    project: str,
+    *,
+    channel: str | None = None,
+    status: DeliveryStatus | str | None = None,
+    limit: int = 100,
+) -> list[Delivery]:
+    """Newest first."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be an integer between 1 and {MAX_LIST}")
+    state = None
+    if status is not None and status != "":
+        try:
+            state = DeliveryStatus(status)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown delivery status {str(status)[:40]!r}: pending, delivered or failed"
+            ) from None
+    channel_id = None if channel is None else get_channel(svc, project, channel).id
+    return svc.repo.list_deliveries(
+        get_project(svc, project).id, channel_id=channel_id, status=state, limit=limit
+    )
+
+
+def get_delivery(svc: Services, project: str, delivery_id: int) -> Delivery:
+    found = get_project(svc, project)
+    if isinstance(delivery_id, bool) or not isinstance(delivery_id, int) or not 1 <= delivery_id < 2**63:
+        raise NotFound(f"project {project!r} has no delivery {str(delivery_id)[:40]}")
+    try:
+        delivery = svc.repo.get_delivery(delivery_id)
+    except NotFound:
+        delivery = None
+    if delivery is None or delivery.event.project_id != found.id:
+        raise NotFound(f"project {project!r} has no delivery {delivery_id}")
+    return delivery
+
+
+def list_attempts(svc: Services, project: str, delivery_id: int) -> list[Attempt]:
+    """The delivery's attempts, first first."""
+    return svc.repo.list_attempts(get_delivery(svc, project, delivery_id).id)
+
+
+def deliver_due(
+    svc: Services,
+    senders: Mapping[ChannelKind, Sender],
+    policy: RetryPolicy | None = None,
+    *,
+    limit: int = 20,
+) -> list[Delivery]:
+    """Send the deliveries due now (at most ``limit``); the deliveries as they are after their attempt."""
+    policy = policy or RetryPolicy()
+    now = svc.clock.now()
+    claimed = svc.repo.claim_deliveries(now, now + timedelta(seconds=policy.lease_seconds), limit)
+    done = []
+    for delivery, channel in claimed:
+        sender = senders.get(channel.kind)
+        started = svc.clock.now()
+        if sender is None:
+            result = SendResult(False, error=f"no sender for {channel.kind.value} channels is configured")
+        else:
+            result = sender.send(channel, delivery.event, delivery.id)
+        finished = svc.clock.now()
+        number = delivery.attempts + 1
+        attempt = Attempt(
+            delivery.id,
+            number,
+            started,
+            (finished - started).total_seconds() * 1000,
+            result.ok,
+            result.status_code,
+            result.error,
+        )
+        if result.ok:
+            status, next_at = DeliveryStatus.DELIVERED, finished
+        elif number >= policy.max_attempts:
+            status, next_at = DeliveryStatus.FAILED, finished
+        else:
+            status, next_at = DeliveryStatus.PENDING, finished + policy.delay(number)
+        done.append(svc.repo.record_attempt(attempt, status, next_at, finished))
+    return done
+
+
+def next_due(svc: Services) -> datetime | None:
+    """When the earliest pending delivery is due (None: nothing pending)."""
+    return svc.repo.next_delivery_due()
+
+
+__all__ = [
+    "Attempt",
+    "Channel",
+    "ChannelKind",
+    "Delivery",
+    "DeliveryStatus",
+    "RetryPolicy",
+    "SendResult",
+    "Sender",
+    "add_channel",
+    "deliver_due",
+    "get_channel",
+    "get_delivery",
+    "list_attempts",
+    "list_channels",
+    "list_deliveries",
+    "next_due",
+    "remove_channel",
+    "update_channel",
+]
