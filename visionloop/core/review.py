@@ -71,7 +71,9 @@ from visionloop.core.entities import (
     Project,
     TaskType,
 )
+from visionloop.core.events import EventType, publish
 from visionloop.core.images import check_image, content_hash, load_image, store_image
+from visionloop.core.parameters import get_parameters
 from visionloop.core.projects import ensure_dataset, get_project
 from visionloop.core.services import Services
 from visionloop.errors import (
@@ -501,7 +503,7 @@ def start_loop(
     )
     store_image(svc.store, data, info.content_hash)
     try:
-        return svc.repo.create_loop(new, now)
+        return _created(svc, svc.repo.create_loop(new, now), now)
     except AlreadyExists:
         found = svc.repo.find_loop(name)
         if found is None:
@@ -684,36 +686,79 @@ def maybe_start_loop(
     )
     store_image(svc.store, detection.image, digest)
     try:
-        return svc.repo.create_loop(new, now)
+        return _created(svc, svc.repo.create_loop(new, now), now)
     except Conflict:  # another detection of the same image won the race
         return None
 
 
+def _created(svc: Services, loop: HumanLoop, now: datetime) -> HumanLoop:
+    payload = {
+        "loop": loop.name,
+        "arn": loop.arn,
+        "purpose": loop.purpose.value,
+        "model_answer": loop.model_answer,
+        "version": loop.model_version,
+    }
+    _publish(svc, loop, EventType.HUMAN_LOOP_CREATED, payload, now)
+    return loop
+
+
+def _publish(svc: Services, loop: HumanLoop, type: EventType, payload: dict[str, Any], now: datetime) -> None:
+    """The loop's event (core.events); a failure to publish is logged and never fails the loop."""
+    try:
+        publish(svc, svc.repo.get_project_by_id(loop.project_id), type, payload, now=now)
+    except Exception:
+        log.exception("human review: the %s event of loop %s was not published", type.value, loop.name)
+
+
 class ReviewHook:
     """What the detection path calls after each detection, without slowing it. The call looks up the
-    project's flow in a cache (refreshed every ``ttl`` seconds on the hook's own thread) and applies the
-    rule (review_purpose: arithmetic only); only a detection the rule picks is queued, with its image,
-    for the background thread that stores the loop. Projects without a flow or a rule cost a dict
-    lookup; a project not in the cache yet is queued once to be looked up."""
+    project's rule in a cache (refreshed every ``ttl`` seconds on the hook's own thread, and at once
+    when a parameter changes) and applies it (review_purpose: arithmetic only); only a detection the
+    rule picks is queued, with its image, for the background thread that stores the loop. Projects
+    without a rule cost a dict lookup; a project not in the cache yet is queued once to be looked up.
 
-    def __init__(self, svc: Services, ttl: float = 5.0, max_pending: int = 256) -> None:
+    The rule is the flow's, with the project's parameters (core.parameters) on top: with
+    ``human_review_enabled`` the threshold is the parameter ``min_confidence`` (else the flow's own);
+    with ``human_sampling_enabled`` every ``human_sampling_interval``-th detection of the project (counted
+    here, in memory, since the last sampled one) starts an AUDIT loop when the threshold did not already
+    pick it. A project whose parameters want loops gets its default flow (``region``, ``account``: its
+    ARN)."""
+
+    def __init__(
+        self,
+        svc: Services,
+        ttl: float = 5.0,
+        max_pending: int = 256,
+        *,
+        region: str = "us-east-1",
+        account: str = "123456789012",
+    ) -> None:
         self.svc = svc
         self.ttl = ttl
-        self._flows: dict[str, tuple[float, FlowDefinition | None]] = {}  # project -> (seen at, flow)
+        self.region = region
+        self.account = account
+        # project -> (seen at, flow with the parameters' threshold, sample every n-th or None)
+        self._flows: dict[str, tuple[float, FlowDefinition | None, int | None]] = {}
+        self._counts: dict[str, int] = {}  # project -> detections since the last sampled one
+        self._count_lock = threading.Lock()
         self._pending: queue.Queue[tuple[Detection, LoopPurpose | None] | None] = queue.Queue(max_pending)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._warned = 0.0
         self.started: list[HumanLoop] = []  # the last loops started (at most 100), for tests and logs
+        self._unsubscribe = svc.bus.subscribe(
+            lambda event: self.invalidate(event.project), [EventType.PARAMETER_CHANGED]
+        )
 
     def __call__(self, detection: Detection) -> None:
         cached = self._flows.get(detection.project)
         purpose: LoopPurpose | None = None
         if cached is not None and time.monotonic() - cached[0] < self.ttl:
-            flow = cached[1]
-            if flow is None or not flow.has_rule:
+            _, flow, every = cached
+            if flow is None or (not flow.has_rule and every is None):
                 return
-            purpose = review_purpose(flow, detection.probabilities)
+            purpose = self._purpose(detection, flow, every)
             if purpose is None:
                 return
         self._ensure_thread()
@@ -738,6 +783,7 @@ class ReviewHook:
             time.sleep(0.01)
 
     def close(self) -> None:
+        self._unsubscribe()
         with self._lock:
             if self._thread is not None:
                 self._pending.put(None)
@@ -763,25 +809,48 @@ class ReviewHook:
             finally:
                 self._pending.task_done()
 
+    def _purpose(self, detection: Detection, flow: FlowDefinition, every: int | None) -> LoopPurpose | None:
+        purpose = review_purpose(flow, detection.probabilities)
+        if every is None:
+            return purpose
+        with self._count_lock:
+            count = self._counts.get(detection.project, 0) + 1
+            sampled = count >= every
+            self._counts[detection.project] = 0 if sampled else count
+        return purpose or (LoopPurpose.AUDIT if sampled else None)
+
     def _consider(self, detection: Detection, purpose: LoopPurpose | None) -> None:
-        flow = self._flow(detection.project)
-        if flow is None or not flow.has_rule:
+        flow, every = self._rule(detection.project)
+        if flow is None or (not flow.has_rule and every is None):
             return
+        if purpose is None:
+            purpose = self._purpose(detection, flow, every)
+            if purpose is None:
+                return
         loop = maybe_start_loop(self.svc, detection, flow=flow, purpose=purpose)
         if loop is not None:
             log.info("human review: loop %s started (%s)", loop.name, loop.purpose.value)
             self.started = [*self.started[-99:], loop]
 
-    def _flow(self, project_name: str) -> FlowDefinition | None:
+    def _rule(self, project_name: str) -> tuple[FlowDefinition | None, int | None]:
         cached = self._flows.get(project_name)
         if cached is not None and time.monotonic() - cached[0] < self.ttl:
-            return cached[1]
+            return cached[1], cached[2]
         try:
-            flow = self.svc.repo.find_flow(self.svc.repo.get_project(project_name).id)
+            project = self.svc.repo.get_project(project_name)
         except NotFound:
-            flow = None
-        self._flows[project_name] = (time.monotonic(), flow)
-        return flow
+            flow, every = None, None
+        else:
+            params = get_parameters(self.svc, project)
+            flow = self.svc.repo.find_flow(project.id)
+            if flow is None and (params.human_review_enabled or params.human_sampling_enabled):
+                flow = ensure_flow(self.svc, project.name, region=self.region, account=self.account)
+            if flow is not None and params.human_review_enabled:
+                settings = replace(flow.settings, min_confidence=params.min_confidence)
+                flow = replace(flow, settings=settings)
+            every = params.human_sampling_interval if params.human_sampling_enabled else None
+        self._flows[project_name] = (time.monotonic(), flow, every)
+        return flow, every
 
 
 # --- loops -----------------------------------------------------------------------------------------------
@@ -1009,7 +1078,19 @@ def _finish(
         return svc.repo.get_loop_by_id(loop.id)
     result, entry_id = _results_flow_back(svc, flow, done, winner, answers, now)
     output_uri = _write_output(svc, flow, done, answers)
-    return svc.repo.update_loop(done.id, result=result, entry_id=entry_id, output_uri=output_uri)
+    finished = svc.repo.update_loop(done.id, result=result, entry_id=entry_id, output_uri=output_uri)
+    payload = {
+        "loop": finished.name,
+        "arn": finished.arn,
+        "purpose": finished.purpose.value,
+        "model_answer": finished.model_answer,
+        "human_answer": finished.human_answer,
+        "agrees": finished.agrees,
+        "result": None if finished.result is None else finished.result.value,
+        "version": finished.model_version,
+    }
+    _publish(svc, finished, EventType.HUMAN_LOOP_COMPLETED, payload, now)
+    return finished
 
 
 def _results_flow_back(
