@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
@@ -36,23 +37,23 @@ PREFIX = "/console"
 
 @dataclass(frozen=True)
 class Link:
-    """A navigation link. ``current`` is the path prefix that marks it as the current page (default:
-    ``path``); ``order`` sorts the links (10, 20, …; the review pages come last, at 90)."""
+    """A navigation link. ``current`` is the path prefix, or a tuple of them, that marks it as the
+    current page (default: ``path``); ``order`` sorts the links (10, 20, …; the review pages come last,
+    at 90)."""
 
     label: str
     path: str
     order: int = 50
-    current: str = ""
+    current: str | tuple[str, ...] = ""
 
     def for_project(self, project: str) -> Link:
-        from urllib.parse import quote
-
         name = quote(project, safe="")
+        prefixes = (self.current,) if isinstance(self.current, str) else self.current
         return Link(
             self.label,
             self.path.replace("{project}", name),
             self.order,
-            self.current.replace("{project}", name),
+            tuple(p.replace("{project}", name) for p in prefixes),
         )
 
     def __post_init__(self) -> None:

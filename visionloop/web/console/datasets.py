@@ -59,7 +59,10 @@ from visionloop.web.routing import wants_page, web
 router = console_router()
 PROJECT_TABS = (
     Link(
-        "Dataset", "/console/projects/{project}/datasets/train", 10, "/console/projects/{project}/datasets/"
+        "Dataset",
+        "/console/projects/{project}/datasets/train",
+        10,
+        ("/console/projects/{project}/datasets/", "/console/projects/{project}/entries/"),
     ),
 )
 
