@@ -15,6 +15,8 @@ from visionloop.api import auth, errors
 from visionloop.api.analyze import router as analyze_router
 from visionloop.api.datasets import router as datasets_router
 from visionloop.api.detect import router as detect_router
+from visionloop.api.notifications import router as notifications_router
+from visionloop.api.parameters import router as parameters_router
 from visionloop.api.projects import router as projects_router
 from visionloop.api.review import router as review_router
 from visionloop.api.versions import router as versions_router
@@ -44,18 +46,21 @@ def create_app(
 
         accounts = build_accounts(services, settings)
     if serving.review_hook is None:  # detections of projects with a review rule may start human loops
-        serving.review_hook = ReviewHook(services)
+        serving.review_hook = ReviewHook(services, region=settings.region, account=settings.account_id)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from visionloop.bootstrap import build_notifier
         from visionloop.workflows.inference import Maintainer
 
         assert serving is not None
         await run_in_threadpool(recover_serving, services, serving)
         maintainer = Maintainer(lambda: maintain(services, serving)).start()
+        notifier = build_notifier(services, settings).start()  # webhooks and e-mail, in the background
         try:
             yield
         finally:
+            notifier.stop()
             maintainer.stop()
             await run_in_threadpool(serving.host.close)
             if isinstance(serving.review_hook, ReviewHook):
@@ -78,6 +83,8 @@ def create_app(
     for router in (projects_router, datasets_router, versions_router, detect_router, analyze_router):
         app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(review_router, prefix="/api/v1", dependencies=secured)  # flows, loops
+    for router in (parameters_router, notifications_router):  # parameters, events, channels
+        app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
     web.install(app, services, settings, accounts)  # /review/… and /static/…, signed in with cookies
     app.include_router(a2i_router)  # /human-loops: the A2I runtime API (REST-JSON)
