@@ -4,12 +4,16 @@ CSRF token."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from tests.web.conftest import PASSWORD, Clock, csrf_of, sign_in
 from visionloop.core.accounts import Accounts, Role, add_reviewer, remove_reviewer, set_role
 from visionloop.core.services import Services
+from visionloop.web import console
 from visionloop.web.auth import FIRST_OPERATOR
 
 CONSOLE_PAGES = ["/console/", "/console/projects", "/console/projects/logos/delete", "/console/nothing-here"]
@@ -120,3 +124,45 @@ def test_every_console_form_needs_the_csrf_token(
     for path, data in forms:
         r = client.post(path, data={**data, "csrf_token": token})
         assert r.status_code == 303, (path, r.text)
+
+
+def _console_routes(method: str) -> list[str]:
+    """Every console route with ``method`` (of every page module), its path parameters filled in."""
+    paths = []
+    for router in console.routers():
+        for route in router.routes:
+            fallback = ":path}" in route.path  # answers 404 to every method
+            if isinstance(route, APIRoute) and method in route.methods and route.path.startswith("/console/"):
+                if fallback and method == "POST":
+                    continue
+                paths.append(re.sub(r"\{[^}]+\}", "1", route.path))  # the fallback's {rest:path} too
+    assert paths, "no console routes"
+    return sorted(set(paths))
+
+
+def test_every_console_page_needs_an_operator(client: TestClient, operator: str) -> None:
+    pages = _console_routes("GET")
+    for path in pages:
+        r = client.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/review/sign-in"), path
+    sign_in(client, "alice")
+    for path in pages:
+        r = client.get(path)
+        assert r.status_code == 403 and "Operators only" in r.text, path
+
+
+def test_every_console_form_post_needs_its_csrf_token(client: TestClient, operator: str) -> None:
+    sign_in(client, "olga")
+    for path in _console_routes("POST"):
+        for bad in ({}, {"csrf_token": "forged"}):
+            r = client.post(path, data=bad)
+            assert r.status_code == 403 and "Form refused" in r.text, path
+            assert "text/html" in r.headers["content-type"]
+
+
+def test_pages_carry_little_script(client: TestClient) -> None:
+    from visionloop.web.pages import STATIC
+
+    scripts = sorted(STATIC.rglob("*.js"))
+    assert sum(p.stat().st_size for p in scripts) < 1024 * 1024  # every script together is under 1 MB
+    assert (STATIC / "vendor" / "htmx.LICENSE.txt").read_text().count("Zero-Clause BSD") == 1

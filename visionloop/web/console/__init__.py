@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
+from types import ModuleType
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI
@@ -69,20 +70,29 @@ def console_router() -> APIRouter:
     return APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False)
 
 
+def page_modules() -> list[ModuleType]:
+    """The modules of this package, in name order (those with a ``router`` serve pages)."""
+    found = sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+    return [importlib.import_module(f"{__name__}.{info.name}") for info in found]
+
+
+def routers() -> list[APIRouter]:
+    """The page routers install() mounts (the not-found fallback last)."""
+    found = [getattr(m, "router", None) for m in page_modules()]
+    return [r for r in found if isinstance(r, APIRouter)] + [_fallback]
+
+
 def install(app: FastAPI) -> None:
     """Mount the console's page modules and publish their links to the templates."""
     nav = [REVIEW]
     tabs: list[Link] = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        router = getattr(module, "router", None)
-        if isinstance(router, APIRouter):
-            app.include_router(router)
+    for module in page_modules():
         nav.extend(getattr(module, "NAV", ()))
         tabs.extend(getattr(module, "PROJECT_TABS", ()))
+    for router in routers():
+        app.include_router(router)
     set_global("console_nav", sorted(nav, key=lambda link: link.order))
     set_global("project_tabs", sorted(tabs, key=lambda link: link.order))
-    app.include_router(_fallback)
 
 
 _fallback = console_router()
