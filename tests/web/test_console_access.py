@@ -131,11 +131,11 @@ def _console_routes(method: str) -> list[str]:
     paths = []
     for router in console.routers():
         for route in router.routes:
-            fallback = ":path}" in route.path  # answers 404 to every method
-            if isinstance(route, APIRoute) and method in route.methods and route.path.startswith("/console/"):
-                if fallback and method == "POST":
-                    continue
-                paths.append(re.sub(r"\{[^}]+\}", "1", route.path))  # the fallback's {rest:path} too
+            if not isinstance(route, APIRoute) or method not in route.methods:
+                continue
+            fallback = ":path}" in route.path  # the not-found page: 404 to any form
+            if route.path.startswith("/console/") and not (fallback and method == "POST"):
+                paths.append(re.sub(r"\{[^}]+\}", "1", route.path))
     assert paths, "no console routes"
     return sorted(set(paths))
 
