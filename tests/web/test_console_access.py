@@ -131,7 +131,7 @@ def _console_routes(method: str) -> list[str]:
     paths = []
     for router in console.routers():
         for route in router.routes:
-            if not isinstance(route, APIRoute) or method not in route.methods:
+            if not isinstance(route, APIRoute) or method not in (route.methods or ()):
                 continue
             fallback = ":path}" in route.path  # the not-found page: 404 to any form
             if route.path.startswith("/console/") and not (fallback and method == "POST"):
