@@ -52,8 +52,12 @@ from visionloop.web.routing import web
 
 router = console_router()
 PROJECT_TABS = (
-    Link("Models", "/console/projects/{project}/versions", 40, "/console/projects/{project}/versions"),
-    Link("Compare", "/console/projects/{project}/compare", 45, "/console/projects/{project}/compare"),
+    Link(
+        "Models",
+        "/console/projects/{project}/versions",
+        40,
+        ("/console/projects/{project}/versions", "/console/projects/{project}/compare"),
+    ),
 )
 
 IMAGES_PER_PAGE = 48

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tests.web.console_data import LABELS, evaluation_json, sample_probs
+from tests.web.console.data import LABELS, evaluation_json, sample_probs
 from visionloop.web.console import charts
 from visionloop.web.console.evaluation import (
     CurvePoint,
