@@ -31,8 +31,9 @@ ignore members they do not know):
     training_failed         version, error, run_id
     version_deployed        version, previous (the version it replaced, or None), f1, run_id
     version_rejected        version, reason, f1, run_id
-    version_rolled_back     version (now serving), from_version (the one stopped)
-    detection               version, labels [{name, confidence}], source, image (a reference)
+    version_rolled_back     version (now serving), from_version (the one stopped), run_id
+    detection               detection_id, version, labels [{name, confidence}], source, image (its
+                            content hash), source_ref
     human_loop_created      loop, purpose, model_answer, version
     human_loop_completed    loop, purpose, human_answer, agrees, result
 
