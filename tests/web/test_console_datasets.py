@@ -16,7 +16,7 @@ from tests.web.conftest import PASSWORD, sign_in
 from visionloop.core.accounts import Accounts, Role, add_reviewer
 from visionloop.core.entities import DatasetEntry, DatasetType, EntrySource, TaskType
 from visionloop.core.services import Services
-from visionloop.web.console.datasets import PAGE_SIZE, folder_label
+from visionloop.web.console.datasets import PAGE_SIZE, UPLOAD_CHUNK, folder_label
 
 
 @pytest.fixture
@@ -360,3 +360,15 @@ def test_manifest_import(client: TestClient, services: Services, token: str) -> 
             "/console/projects/logos/datasets/train/manifest", data={"csrf_token": token, **data}, files=files
         )
         assert r.status_code == status and words in r.text, words
+
+
+def test_a_large_plain_form_upload_is_imported_in_chunks(
+    client: TestClient, services: Services, token: str
+) -> None:
+    make_project(services, "logos")
+    files = [(f"pics/apple/{i}.jpg", jpeg(i)) for i in range(UPLOAD_CHUNK + 3)]
+    files.append(("pics/apple/copy.jpg", jpeg(1)))  # a copy of one in the first chunk
+    r = upload(client, token, files, fetch=False)
+    assert r.status_code == 200 and f"{UPLOAD_CHUNK + 3} images added" in r.text
+    assert "1</strong> skipped" in r.text
+    assert len(entries(services)) == UPLOAD_CHUNK + 3

@@ -24,6 +24,8 @@ import io
 import json
 import math
 import posixpath
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
@@ -67,6 +69,7 @@ PROJECT_TABS = (
 )
 
 PAGE_SIZE = 48
+UPLOAD_CHUNK = 16  # files read and imported at a time
 THUMB_SIDE = 240
 SOURCES = {s.value: s.value.replace("_", " ") for s in EntrySource}
 STATES = {"labelled": True, "unlabelled": False}
@@ -278,11 +281,25 @@ async def upload(
         raise InvalidInput("choose one or more JPEG or PNG images (or a folder of them) to upload")
     if labels_from == "chosen" and not label.strip():
         raise InvalidInput("type the label to give the images, or label them by their folder's name")
-    uploads = [await _read_upload(f, labels_from, label) for f in files]
-    report = await run_in_threadpool(curation.upload_images, svc, project.name, dtype, uploads)
+    report = ImportReport()
+    for start in range(
+        0, len(files), UPLOAD_CHUNK
+    ):  # a plain form may carry a whole folder: not all in memory
+        uploads = [await _read_upload(f, labels_from, label) for f in files[start : start + UPLOAD_CHUNK]]
+        part = await run_in_threadpool(curation.upload_images, svc, project.name, dtype, uploads)
+        _merge(report, part)
     if not wants_page(request):
         return JSONResponse(report_json(report))
     return _report_page(request, session, project, dtype, report, "Upload")
+
+
+def _merge(report: ImportReport, part: ImportReport) -> None:
+    report.imported += part.imported
+    report.skipped += part.skipped
+    report.failed += part.failed
+    report.issues += part.issues
+    report.labels |= part.labels
+    report.entry_ids += part.entry_ids
 
 
 def report_json(report: ImportReport) -> dict[str, Any]:
@@ -412,16 +429,20 @@ def entry_thumb(request: Request, name: str, entry_id: int, session: Operator) -
     return Response(small, media_type="image/jpeg", headers=IMAGE_HEADERS)
 
 
-_thumb_cache: dict[str, bytes] = {}
+_thumb_cache: dict[str, bytes] = {}  # by content hash, the oldest dropped first
+_thumb_lock = threading.Lock()
+THUMBS_KEPT = 2048  # about 20 MB
 
 
-def _thumbnail(digest: str, load: Any) -> bytes:
-    cached = _thumb_cache.get(digest)
+def _thumbnail(digest: str, load: Callable[[], bytes]) -> bytes:
+    with _thumb_lock:
+        cached = _thumb_cache.get(digest)
     if cached is None:
         cached = make_thumbnail(load())
-        if len(_thumb_cache) >= 2048:  # ~ 2048 × 10 KB
-            _thumb_cache.pop(next(iter(_thumb_cache)))
-        _thumb_cache[digest] = cached
+        with _thumb_lock:
+            while len(_thumb_cache) >= THUMBS_KEPT:
+                _thumb_cache.pop(next(iter(_thumb_cache)))
+            _thumb_cache[digest] = cached
     return cached
 
 
