@@ -464,3 +464,39 @@ def test_channel_lifecycle(svc: Services, receiver: Receiver) -> None:
 def test_the_signature_helpers() -> None:
     assert sign("k" * 16, b"{}") == sign("k" * 16, b"{}")
     assert sign("k" * 16, b"{}") != sign("k" * 16, b"{ }")
+
+
+def test_a_receiver_answering_garbage_is_a_failed_attempt(svc: Services) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer_garbage() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    notifications.add_channel(svc, "logos", "odd", "webhook", url=url)
+    events.publish(svc, "logos", EventType.TRAINING_STARTED, {})
+    try:
+        [d] = notifications.deliver_due(svc, senders(), POLICY)
+    finally:
+        thread.join(5)
+        server.close()
+    assert d.status is DeliveryStatus.PENDING and d.attempts == 1
+    assert "BadStatusLine" in (d.last_error or "")
+
+
+def test_a_sender_that_raises_is_recorded_as_a_failed_attempt(svc: Services) -> None:
+    class Broken:
+        def send(self, channel: notifications.Channel, event: events.Event, delivery_id: int) -> Any:
+            raise RuntimeError("sender bug")
+
+    notifications.add_channel(svc, "logos", "ops", "webhook", url="http://127.0.0.1:9/")
+    events.publish(svc, "logos", EventType.TRAINING_STARTED, {})
+    [d] = notifications.deliver_due(svc, {ChannelKind.WEBHOOK: Broken()}, POLICY)
+    assert d.status is DeliveryStatus.PENDING and d.last_error == "RuntimeError: sender bug"

@@ -391,10 +391,7 @@ def deliver_due(
     for delivery, channel in claimed:
         sender = senders.get(channel.kind)
         started = svc.clock.now()
-        if sender is None:
-            result = SendResult(False, error=f"no sender for {channel.kind.value} channels is configured")
-        else:
-            result = sender.send(channel, delivery.event, delivery.id)
+        result = _send(sender, channel, delivery)
         finished = svc.clock.now()
         number = delivery.attempts + 1
         attempt = Attempt(
@@ -414,6 +411,15 @@ def deliver_due(
             status, next_at = DeliveryStatus.PENDING, finished + policy.delay(number)
         done.append(svc.repo.record_attempt(attempt, status, next_at, finished))
     return done
+
+
+def _send(sender: Sender | None, channel: Channel, delivery: Delivery) -> SendResult:
+    if sender is None:
+        return SendResult(False, error=f"no sender for {channel.kind.value} channels is configured")
+    try:
+        return sender.send(channel, delivery.event, delivery.id)
+    except Exception as e:  # a sender that raises anyway: recorded like any failed attempt
+        return SendResult(False, error=f"{type(e).__name__}: {e}"[:500])
 
 
 def next_due(svc: Services) -> datetime | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import smtplib
@@ -102,7 +103,7 @@ class WebhookSender:
         except urllib.error.HTTPError as e:
             e.close()
             return SendResult(False, e.code, f"HTTP {e.code} {e.reason}"[:MAX_ERROR])
-        except (urllib.error.URLError, OSError, ValueError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             return SendResult(False, None, f"{type(e).__name__}: {reason}"[:MAX_ERROR])
         if 200 <= status < 300:
