@@ -372,3 +372,9 @@ def test_a_large_plain_form_upload_is_imported_in_chunks(
     assert r.status_code == 200 and f"{UPLOAD_CHUNK + 3} images added" in r.text
     assert "1</strong> skipped" in r.text
     assert len(entries(services)) == UPLOAD_CHUNK + 3
+
+
+def test_a_form_the_parser_refuses_is_a_page(client: TestClient, services: Services, token: str) -> None:
+    make_project(services, "logos")
+    r = upload(client, token, [(f"{i}.jpg", b"x") for i in range(1001)], fetch=False)
+    assert r.status_code == 400 and "text/html" in r.headers["content-type"] and "Too many files" in r.text

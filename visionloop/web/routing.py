@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -98,6 +99,8 @@ class PageRoute(APIRoute):
                 )
             except RequestValidationError:
                 return error_page(request, 400, "Bad request", "The request is not valid.")
+            except HTTPException as e:  # e.g. a form the parser refused (too many files or fields)
+                return error_page(request, e.status_code, "Not possible", f"{e.detail}")
             except VisionloopError as e:
                 return error_page(request, status_for(e), "Not possible", e.message)
             except Exception:
