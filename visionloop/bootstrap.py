@@ -14,6 +14,8 @@ from visionloop.storage import open_object_store, open_repository
 if TYPE_CHECKING:
     from visionloop.core.accounts import Accounts
     from visionloop.core.analyzing import Analysis
+    from visionloop.core.detections import DetectionLog
+    from visionloop.core.inbox import InboxSettings
     from visionloop.core.serving import Serving
     from visionloop.workflows.inference import EngineFactory
     from visionloop.workflows.notifications import Notifier
@@ -83,6 +85,26 @@ def build_serving(settings: Settings, engine_factory: EngineFactory | None = Non
         restore_on_restart=settings.inference_restore,
     )
     return Serving(host, policy)
+
+
+def build_detection_log(services: Services, settings: Settings) -> DetectionLog:
+    """The detection log's writer (core.detections) with the detection_log_* retention; it publishes
+    the detection events of projects that want them."""
+    from visionloop.core.detections import DetectionLog, Retention, publish_detection_events
+
+    retention = Retention(
+        days=settings.detection_log_days or None, max_rows=settings.detection_log_max_rows or None
+    )
+    log = DetectionLog(services, retention=retention)
+    log.on_written.append(functools.partial(publish_detection_events, services))
+    return log
+
+
+def inbox_settings(settings: Settings) -> InboxSettings:
+    """The watched inboxes' bucket and timings (core.inbox) from the settings."""
+    from visionloop.core.inbox import InboxSettings
+
+    return InboxSettings(bucket=settings.workflow_bucket, settle_seconds=settings.inbox_settle_seconds)
 
 
 def build_analysis(settings: Settings) -> Analysis:

@@ -50,6 +50,16 @@ def _account(value: str) -> str:
     return value
 
 
+def _bucket(value: str) -> str:
+    from visionloop.core.keys import check_bucket
+    from visionloop.errors import InvalidKey
+
+    try:
+        return check_bucket(value)
+    except InvalidKey:
+        raise ValueError("must be 3-255 letters, digits, '.', '-' or '_'") from None
+
+
 def _level(value: str) -> str:
     level = value.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -226,6 +236,40 @@ SETTINGS: tuple[Setting, ...] = (
         _non_negative,
     ),
     Setting(
+        "workflow_bucket",
+        "visionloop",
+        "Bucket of the watched inboxes: images put under <project>/images_for_detection/ are detected "
+        "with the project's serving version, those under <project>/images_labeled_by_folder/<label>/ "
+        "join its TRAIN dataset.",
+        _bucket,
+    ),
+    Setting(
+        "inbox_poll_seconds",
+        5.0,
+        "How often the server looks into the watched inboxes; 0 means it does not (run `visionloop "
+        "workflow scan` yourself).",
+        _non_negative,
+    ),
+    Setting(
+        "inbox_settle_seconds",
+        2.0,
+        "An inbox image written less than this many seconds ago is left for the next look (it may still "
+        "be being copied in).",
+        _non_negative,
+    ),
+    Setting(
+        "detection_log_days",
+        0.0,
+        "Delete logged detections older than this many days; 0 means keep them all.",
+        _non_negative,
+    ),
+    Setting(
+        "detection_log_max_rows",
+        0,
+        "Keep at most this many logged detections per project (the newest); 0 means no limit.",
+        _non_negative_int,
+    ),
+    Setting(
         "access_keys",
         (),
         "Access key pairs AKID:SECRET,AKID2:SECRET2 (secrets of 16+ printable characters). When set, "
@@ -320,6 +364,11 @@ class Settings:
     inference_idle_minutes: float = 0.0
     inference_auto_start: bool = False
     inference_start_timeout: float = 300.0
+    workflow_bucket: str = "visionloop"
+    inbox_poll_seconds: float = 5.0
+    inbox_settle_seconds: float = 2.0
+    detection_log_days: float = 0.0
+    detection_log_max_rows: int = 0
     access_keys: tuple[AccessKey, ...] = ()
     session_secret: str = field(default="", repr=False)
     session_hours: float = 12.0

@@ -15,6 +15,7 @@ from visionloop.api import auth, errors
 from visionloop.api.analyze import router as analyze_router
 from visionloop.api.datasets import router as datasets_router
 from visionloop.api.detect import router as detect_router
+from visionloop.api.detections import router as detections_router
 from visionloop.api.notifications import router as notifications_router
 from visionloop.api.parameters import router as parameters_router
 from visionloop.api.projects import router as projects_router
@@ -22,10 +23,12 @@ from visionloop.api.review import router as review_router
 from visionloop.api.versions import router as versions_router
 from visionloop.aws.urls import router as aws_router
 from visionloop.core.accounts import Accounts
+from visionloop.core.detections import DetectionLog
 from visionloop.core.review import ReviewHook
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving, maintain, recover_serving
 from visionloop.settings import Settings
+from visionloop.workflows.inbox import InboxWatcher, serving_detector
 
 
 def create_app(
@@ -47,6 +50,11 @@ def create_app(
         accounts = build_accounts(services, settings)
     if serving.review_hook is None:  # detections of projects with a review rule may start human loops
         serving.review_hook = ReviewHook(services, region=settings.region, account=settings.account_id)
+    if serving.detection_log is None:  # every detection is logged (core.detections)
+        from visionloop.bootstrap import build_detection_log
+
+        serving.detection_log = build_detection_log(services, settings)
+    watcher = _inbox_watcher(services, settings, serving)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -56,13 +64,17 @@ def create_app(
         assert serving is not None
         await run_in_threadpool(recover_serving, services, serving)
         maintainer = Maintainer(lambda: maintain(services, serving)).start()
+        watcher.start()  # the watched inboxes of the workflow bucket
         notifier = build_notifier(services, settings).start()  # webhooks and e-mail, in the background
         try:
             yield
         finally:
             notifier.stop()
+            await run_in_threadpool(watcher.stop)
             maintainer.stop()
             await run_in_threadpool(serving.host.close)
+            if isinstance(serving.detection_log, DetectionLog):  # writes what is still queued
+                await run_in_threadpool(serving.detection_log.close)
             if isinstance(serving.review_hook, ReviewHook):
                 serving.review_hook.close()
 
@@ -70,6 +82,7 @@ def create_app(
     app.state.services = services
     app.state.settings = settings
     app.state.serving = serving
+    app.state.inbox_watcher = watcher
     errors.install(app)
     secured = []
     if settings.access_keys:  # else no check at all: `visionloop serve` then listens on loopback only
@@ -83,9 +96,23 @@ def create_app(
     for router in (projects_router, datasets_router, versions_router, detect_router, analyze_router):
         app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(review_router, prefix="/api/v1", dependencies=secured)  # flows, loops
+    app.include_router(detections_router, prefix="/api/v1", dependencies=secured)  # log, drift, inboxes
     for router in (parameters_router, notifications_router):  # parameters, events, channels
         app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
     web.install(app, services, settings, accounts)  # /review/… and /static/…, signed in with cookies
     app.include_router(a2i_router)  # /human-loops: the A2I runtime API (REST-JSON)
     return app
+
+
+def _inbox_watcher(services: Services, settings: Settings, serving: Serving) -> InboxWatcher:
+    """The watcher of the workflow bucket's inboxes (started by the lifespan; inbox_poll_seconds = 0:
+    it only creates the bucket, and looks only when triggered through the API)."""
+    from visionloop.bootstrap import inbox_settings
+
+    return InboxWatcher(
+        services,
+        serving_detector(services, serving),
+        inbox_settings(settings),
+        interval=settings.inbox_poll_seconds,
+    )

@@ -18,6 +18,7 @@ from visionloop.aws.pagination import Page
 from visionloop.aws.resources import Resources
 from visionloop.core import ids, projects, serving, training
 from visionloop.core.analyzing import Analysis
+from visionloop.core.detections import DetectionSource
 from visionloop.core.entities import DatasetType, ModelVersion, Prediction, Project, TaskType
 from visionloop.core.keys import ObjectRef
 from visionloop.core.services import Services
@@ -176,7 +177,14 @@ class RekognitionBackend(DatasetsBackend):
         source = image if isinstance(image, bytes) else serving.StoredImage(image.bucket, image.key)
         try:
             return serving.submit_detect(
-                self.svc, self.serving, project, version, source, min_confidence, max_results
+                self.svc,
+                self.serving,
+                project,
+                version,
+                source,
+                min_confidence,
+                max_results,
+                source=DetectionSource.AWS,
             )
         except ObjectNotFound:  # the image's object (a missing version is a plain NotFound)
             if isinstance(image, bytes):

@@ -26,6 +26,7 @@ class EntrySource(StrEnum):
     IMPORT = "import"
     UPLOAD = "upload"
     HUMAN_REVIEW = "human_review"
+    INBOX = "inbox"  # a watched inbox folder of the workflow bucket (core.inbox)
 
 
 @dataclass(frozen=True)

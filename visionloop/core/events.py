@@ -36,6 +36,7 @@ ignore members they do not know):
                             content hash), source_ref
     human_loop_created      loop, purpose, model_answer, version
     human_loop_completed    loop, purpose, human_answer, agrees, result
+    images_added            dataset, count, labels {label: count}, source ("inbox": core.inbox)
 
 Reading: list_events(svc, project, type=None, since=None, after_id=None, limit=100) is the stored
 history, oldest first (``GET /api/v1/projects/{project}/events?type=&since=&after_id=&limit=``).
@@ -79,6 +80,7 @@ class EventType(StrEnum):
     DETECTION = "detection"
     HUMAN_LOOP_CREATED = "human_loop_created"
     HUMAN_LOOP_COMPLETED = "human_loop_completed"
+    IMAGES_ADDED = "images_added"
 
 
 @dataclass(frozen=True)

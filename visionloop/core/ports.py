@@ -28,7 +28,9 @@ from visionloop.core.entities import (
 
 if TYPE_CHECKING:  # review.py imports this module (through services.py)
     from visionloop.core.deployments import Deployment
+    from visionloop.core.detections import DetectionFilter, DetectionRecord, NewDetection
     from visionloop.core.events import Event, EventType
+    from visionloop.core.inbox import InboxItem, InboxKind
     from visionloop.core.notifications import Attempt, Channel, Delivery, DeliveryStatus, NewChannel
     from visionloop.core.parameters import ParameterChange
     from visionloop.core.review import (
@@ -346,6 +348,56 @@ class Repository(Protocol):
     def loop_answers_pairs(self, project_id: int) -> list[tuple[str | None, str]]:
         """(model answer, human answer) of the project's Completed loops that have a human answer."""
         ...
+
+    def loop_outcomes(
+        self, project_id: int, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[tuple[datetime, str | None, str, str]]:
+        """(completed at, model answer, human answer, purpose) of the project's Completed loops with a
+        human answer, completed in [since, until), oldest first."""
+        ...
+
+    def newest_loop_at(self, project_id: int, purpose: str) -> datetime | None:
+        """When the project's newest loop of ``purpose`` (a core.review.LoopPurpose value) was created."""
+        ...
+
+    # the detection log (core.detections) and the inboxes' ledger (core.inbox)
+    def add_detections(self, rows: Sequence[NewDetection]) -> list[DetectionRecord]:
+        """Insert the rows in one transaction; rows of a project deleted meanwhile are left out."""
+        ...
+
+    def list_detections(
+        self, project_id: int, where: DetectionFilter, *, before_id: int | None = None, limit: int = 100
+    ) -> list[DetectionRecord]:
+        """Newest (highest id) first; with ``where.label``, ids are those of the label's rows."""
+        ...
+
+    def get_detection(self, detection_id: int) -> DetectionRecord: ...
+
+    def find_detection(self, ref: str) -> DetectionRecord | None: ...
+
+    def prune_detections(self, *, before: datetime | None = None, keep_per_project: int | None = None) -> int:
+        """Delete detections older than ``before`` and all but each project's newest ``keep_per_project``."""
+        ...
+
+    def claim_inbox_item(
+        self,
+        project_id: int,
+        kind: InboxKind,
+        key: str,
+        content_hash: str,
+        now: datetime,
+        stale_before: datetime,
+    ) -> InboxItem | None:
+        """The object's open item for this caller (new, left done/failed but not moved, or a claim older
+        than ``stale_before``); None while another caller's claim is fresh."""
+        ...
+
+    def update_inbox_item(self, item_id: int, **changes: object) -> InboxItem:
+        """``status``, ``finished_at``, ``result`` (a JSON object), ``message``, ``moved_to``, ``open_key``
+        (None closes the item)."""
+        ...
+
+    def list_inbox_items(self, project_id: int, *, limit: int = 100) -> list[InboxItem]: ...
 
     # parameters and workflow state (core.parameters)
     def get_parameter_values(self, project_id: int) -> dict[str, object]:

@@ -22,6 +22,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from visionloop.core.detections import Detected, DetectionSource
 from visionloop.core.entities import ModelVersion, Prediction, VersionStatus
 from visionloop.core.images import ImageLimits, check_image
 from visionloop.core.ports import InferenceHost, PoolStats
@@ -82,6 +83,8 @@ class Serving:
     clock: Callable[[], float] = time.monotonic  # seconds, for the autoscaler's timings
     # human review: called with every detection (core.review.ReviewHook, which only queues it)
     review_hook: Callable[[Detection], None] | None = None
+    # the detection log: called with every detection (core.detections.DetectionLog, which only queues it)
+    detection_log: Callable[[Detected], None] | None = None
     _scale: dict[int, _ScaleState] = field(default_factory=dict, init=False, repr=False)
     _running: dict[tuple[str, str], tuple[float, ModelVersion]] = field(
         default_factory=dict, init=False, repr=False
@@ -314,9 +317,13 @@ def submit_detect(
     image: bytes | StoredImage,
     min_confidence: float | None = None,
     max_results: int | None = None,
+    *,
+    source: DetectionSource = DetectionSource.API,
 ) -> Future[list[Prediction]]:
     """Check the request and queue it on the version's units; the future gives the labels (see
-    ``detect``). Blocks only to read the image, to check it, and while an automatic start runs."""
+    ``detect``). Blocks only to read the image, to check it, and while an automatic start runs. Each
+    detection is handed to ``serving.detection_log`` (with ``source``: who asked) and then to
+    ``serving.review_hook``; neither slows it down nor can fail it."""
     check_detect_options(min_confidence, max_results)
     cached = serving.running_version(project_name, version_name)
     version = cached or get_version(svc, project_name, version_name)
@@ -344,7 +351,7 @@ def submit_detect(
                 probs = f.result()[0]
                 labels = to_predictions(probs, version.thresholds, min_confidence, max_results)
                 out.set_result(labels)
-                _review(serving, project_name, version.name, data, probs, image)
+                _observe(serving, project_name, version.name, data, probs, labels, image, source)
         except InvalidStateError:  # the caller cancelled meanwhile
             pass
 
@@ -357,22 +364,32 @@ def submit_detect(
     return out
 
 
-def _review(
+def _observe(
     serving: Serving,
     project: str,
     version: str,
     data: bytes,
     probs: Mapping[str, float],
+    labels: list[Prediction],
     image: bytes | StoredImage,
+    source: DetectionSource,
 ) -> None:
-    """Hand the detection to the human-review hook; a failing hook never fails the detection."""
-    if serving.review_hook is None:
+    """Hand the detection to the detection log and the human-review hook (sharing its ``ref``); a
+    failing log or hook never fails the detection."""
+    if serving.review_hook is None and serving.detection_log is None:
         return
     ref = f"s3://{image.bucket}/{image.name}" if isinstance(image, StoredImage) else None
-    try:
-        serving.review_hook(Detection(project, version, data, probs, source_ref=ref))
-    except Exception:
-        log.exception("the human-review hook failed on a detection of %s/%s", project, version)
+    detected = Detected(project, version, data, probs, labels, source, ref)
+    if serving.detection_log is not None:
+        try:
+            serving.detection_log(detected)
+        except Exception:
+            log.exception("the detection log failed on a detection of %s/%s", project, version)
+    if serving.review_hook is not None:
+        try:
+            serving.review_hook(Detection(project, version, data, probs, source_ref=ref, ref=detected.ref))
+        except Exception:
+            log.exception("the human-review hook failed on a detection of %s/%s", project, version)
 
 
 def detect(
@@ -383,11 +400,13 @@ def detect(
     image: bytes | StoredImage,
     min_confidence: float | None = None,
     max_results: int | None = None,
+    *,
+    source: DetectionSource = DetectionSource.API,
 ) -> list[Prediction]:
     """DetectCustomLabels: labels sorted by confidence (0-100). Without ``min_confidence`` each label's
     own assumed threshold applies; ``min_confidence=0`` returns every label. NotReady unless RUNNING."""
     return submit_detect(
-        svc, serving, project_name, version_name, image, min_confidence, max_results
+        svc, serving, project_name, version_name, image, min_confidence, max_results, source=source
     ).result()
 
 

@@ -32,6 +32,7 @@ from visionloop.core.entities import (
 from visionloop.core.ports import EntryFilter
 from visionloop.errors import AlreadyExists, NotFound, StorageError
 from visionloop.storage import schema as t
+from visionloop.storage.detections import DetectionStore
 from visionloop.storage.events import EventStore
 from visionloop.storage.parameters import ParameterStore
 from visionloop.storage.review import ReviewStore
@@ -80,7 +81,7 @@ def _naive(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(tzinfo=None)
 
 
-class SqlRepository(ReviewStore, ParameterStore, EventStore, WorkflowStore):
+class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, WorkflowStore):
     """Implements core.ports.Repository (the human-review tables: storage/review.py; parameters and
     workflow state: storage/parameters.py; events and notifications: storage/events.py)."""
 

@@ -1,0 +1,400 @@
+"""The detection log and the inboxes' ledger in the SQL repository (core.detections, core.inbox), and the
+completed loops over time (core.sampling's drift signal). SqlRepository inherits it; the tables are
+created by the migration named in storage/migrations/versions (detections)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from visionloop.core.detections import DetectionFilter, DetectionRecord, DetectionSource, NewDetection
+from visionloop.core.entities import Prediction
+from visionloop.core.inbox import InboxItem, InboxKind, ItemStatus
+from visionloop.core.review import LoopStatus
+from visionloop.errors import NotFound
+from visionloop.storage import schema as t
+
+detections = Table(
+    "detections",
+    t.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("ref", String(32), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("content_hash", String(64), nullable=False),  # the image in the internal store's images bucket
+    Column("source", String(16), nullable=False),
+    Column("source_ref", Text, nullable=True),
+    Column("detected_at", DateTime, nullable=False),
+    Column("labels", Text, nullable=False),  # JSON [[label, confidence 0..100]] as returned
+    Column("top_label", Text, nullable=True),
+    Column("top_confidence", Float, nullable=True),  # 0..100
+    Column("probabilities", Text, nullable=False),  # JSON [[label, 0..1]], best first
+    Index("ix_detections_project_id", "project_id", "id"),
+    Index("ix_detections_project_time", "project_id", "detected_at"),
+    Index("ix_detections_ref", "ref"),
+)
+
+# one row per label a detection returned, for filtering by label and confidence in SQL
+detection_labels = Table(
+    "detection_labels",
+    t.metadata,
+    Column("detection_id", Integer, ForeignKey("detections.id", ondelete="CASCADE"), primary_key=True),
+    Column("label", String(256), primary_key=True),
+    Column("project_id", Integer, nullable=False),
+    Column("confidence", Float, nullable=False),  # 0..100
+    Index("ix_detection_labels_project_label", "project_id", "label", "detection_id"),
+)
+
+# what the inboxes took: one row per object taken, open (open_key set) until the object was moved away
+inbox_items = Table(
+    "inbox_items",
+    t.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # detect | label
+    Column("key", Text, nullable=False),  # the object's key in the workflow bucket
+    Column("content_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # claimed | done | failed
+    Column("claimed_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    Column("result", Text, nullable=True),  # JSON: what was done (result key, entry, detection ref …)
+    Column("message", Text, nullable=True),
+    Column("moved_to", Text, nullable=True),
+    Column("open_key", Text, nullable=True),  # = key until the object was moved away, then NULL
+    UniqueConstraint("project_id", "kind", "open_key", name="uq_inbox_items_open_key"),
+    Index("ix_inbox_items_project", "project_id", "id"),
+)
+
+_ITEM_FIELDS = {"status", "finished_at", "result", "message", "moved_to", "open_key"}
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _naive(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+class DetectionStore:
+    """Mixin of SqlRepository: the detection log, the inboxes' ledger, loop outcomes over time."""
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    # --- the detection log ---------------------------------------------------------------------------
+
+    def add_detections(self, rows: Sequence[NewDetection]) -> list[DetectionRecord]:
+        """Insert the rows (one transaction); rows of a project deleted meanwhile are left out."""
+        if not rows:
+            return []
+        with self._write() as conn:
+            live = set(
+                conn.execute(
+                    select(t.projects.c.id).where(t.projects.c.id.in_({r.project_id for r in rows}))
+                ).scalars()
+            )
+            kept = [r for r in rows if r.project_id in live]
+            ids = [_insert(conn, detections, _detection_values(r)) for r in kept]
+            labels = [
+                {"detection_id": i, "label": p.label, "project_id": r.project_id, "confidence": p.confidence}
+                for i, r in zip(ids, kept, strict=True)
+                for p in {p.label: p for p in r.labels}.values()
+            ]
+            if labels:
+                conn.execute(insert(detection_labels), labels)
+            names = dict(
+                conn.execute(
+                    select(t.projects.c.id, t.projects.c.name).where(t.projects.c.id.in_(live))
+                ).all()
+            )
+        return [_record_of(i, r, names[r.project_id]) for i, r in zip(ids, kept, strict=True)]
+
+    def list_detections(
+        self, project_id: int, where: DetectionFilter, *, before_id: int | None = None, limit: int = 100
+    ) -> list[DetectionRecord]:
+        d = detections.c
+        q = select(detections, t.projects.c.name.label("project")).join(
+            t.projects, t.projects.c.id == d.project_id
+        )
+        conds: list[Any] = [d.project_id == project_id]
+        if where.label is not None:
+            dl = detection_labels.c
+            q = q.join(detection_labels, dl.detection_id == d.id)
+            conds += [dl.project_id == project_id, dl.label == where.label]
+            confidence: Any = dl.confidence
+            key: Any = dl.detection_id
+        else:
+            confidence, key = d.top_confidence, d.id
+        if where.min_confidence is not None:
+            conds.append(confidence >= where.min_confidence)
+        if where.max_confidence is not None:
+            conds.append(confidence <= where.max_confidence)
+        if before_id is not None:
+            conds.append(key < before_id)
+        if where.since is not None:
+            conds.append(d.detected_at >= _naive(where.since))
+        if where.until is not None:
+            conds.append(d.detected_at < _naive(where.until))
+        if where.source is not None:
+            conds.append(d.source == where.source.value)
+        if where.version is not None:
+            conds.append(d.version == where.version)
+        with self._read() as conn:
+            rows = conn.execute(q.where(*conds).order_by(key.desc()).limit(limit)).all()
+        return [_record(r._mapping) for r in rows]
+
+    def get_detection(self, detection_id: int) -> DetectionRecord:
+        d = detections.c
+        q = (
+            select(detections, t.projects.c.name.label("project"))
+            .join(t.projects, t.projects.c.id == d.project_id)
+            .where(d.id == detection_id)
+        )
+        with self._read() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            raise NotFound(f"detection {detection_id} does not exist")
+        return _record(row._mapping)
+
+    def find_detection(self, ref: str) -> DetectionRecord | None:
+        d = detections.c
+        q = (
+            select(detections, t.projects.c.name.label("project"))
+            .join(t.projects, t.projects.c.id == d.project_id)
+            .where(d.ref == ref)
+            .order_by(d.id.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else _record(row._mapping)
+
+    def prune_detections(self, *, before: datetime | None = None, keep_per_project: int | None = None) -> int:
+        d = detections.c
+        removed = 0
+        with self._write() as conn:
+            if before is not None:
+                removed += conn.execute(delete(detections).where(d.detected_at < _naive(before))).rowcount
+            if keep_per_project is not None:
+                for (pid,) in conn.execute(select(t.projects.c.id)).all():
+                    cut = conn.execute(
+                        select(d.id)
+                        .where(d.project_id == pid)
+                        .order_by(d.id.desc())
+                        .offset(keep_per_project)
+                        .limit(1)
+                    ).scalar()
+                    if cut is not None:
+                        removed += conn.execute(
+                            delete(detections).where(d.project_id == pid, d.id <= cut)
+                        ).rowcount
+        return int(removed)
+
+    # --- the inboxes' ledger -------------------------------------------------------------------------
+
+    def claim_inbox_item(
+        self,
+        project_id: int,
+        kind: InboxKind,
+        key: str,
+        content_hash: str,
+        now: datetime,
+        stale_before: datetime,
+    ) -> InboxItem | None:
+        """Take the object for this caller: a new claim; the open item of an object that was already
+        processed but not yet moved (status done/failed: the caller only moves it); a claim left by a
+        caller that stopped before ``stale_before``. None while another caller's claim is fresh."""
+        c = inbox_items.c
+        with self._write() as conn:
+            row = conn.execute(
+                select(inbox_items).where(c.project_id == project_id, c.kind == kind.value, c.open_key == key)
+            ).first()
+            if row is not None and row.content_hash != content_hash:  # another object under that name now
+                conn.execute(update(inbox_items).where(c.id == row.id).values(open_key=None))
+                row = None
+            if row is None:
+                values = {
+                    "project_id": project_id,
+                    "kind": kind.value,
+                    "key": key,
+                    "content_hash": content_hash,
+                    "status": ItemStatus.CLAIMED.value,
+                    "claimed_at": _naive(now),
+                    "open_key": key,
+                }
+                return self._item(conn, _insert(conn, inbox_items, values))
+            if row.status == ItemStatus.CLAIMED.value:
+                if _utc(row.claimed_at) > stale_before:
+                    return None
+                conn.execute(update(inbox_items).where(c.id == row.id).values(claimed_at=_naive(now)))
+            return self._item(conn, int(row.id))
+
+    def update_inbox_item(self, item_id: int, **changes: object) -> InboxItem:
+        unknown = set(changes) - _ITEM_FIELDS
+        if unknown:
+            raise ValueError(f"not inbox item fields: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name, value in changes.items():
+            if isinstance(value, datetime):
+                value = _naive(value)
+            elif isinstance(value, ItemStatus):
+                value = value.value
+            elif name == "result" and value is not None:
+                value = json.dumps(value)
+            values[name] = value
+        with self._write() as conn:
+            done = conn.execute(update(inbox_items).where(inbox_items.c.id == item_id).values(**values))
+            if done.rowcount == 0:
+                raise NotFound(f"inbox item {item_id} does not exist")
+            return self._item(conn, item_id)
+
+    def list_inbox_items(self, project_id: int, *, limit: int = 100) -> list[InboxItem]:
+        c = inbox_items.c
+        with self._read() as conn:
+            rows = conn.execute(
+                select(inbox_items).where(c.project_id == project_id).order_by(c.id.desc()).limit(limit)
+            ).all()
+        return [_item(r._mapping) for r in rows]
+
+    @staticmethod
+    def _item(conn: Connection, item_id: int) -> InboxItem:
+        row = conn.execute(select(inbox_items).where(inbox_items.c.id == item_id)).one()
+        return _item(row._mapping)
+
+    # --- human loops: the drift signal and sampling --------------------------------------------------
+
+    def newest_loop_at(self, project_id: int, purpose: str) -> datetime | None:
+        """When the project's newest loop of ``purpose`` (core.review.LoopPurpose) was created."""
+        c = t.human_loops.c
+        with self._read() as conn:
+            found = conn.execute(
+                select(func.max(c.created_at)).where(c.project_id == project_id, c.purpose == purpose)
+            ).scalar()
+        return None if found is None else _utc(found)
+
+    def loop_outcomes(
+        self, project_id: int, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[tuple[datetime, str | None, str, str]]:
+        """(completed at, model answer, human answer, purpose) of the project's Completed loops with a
+        human answer, oldest first."""
+        c = t.human_loops.c
+        conds: list[Any] = [
+            c.project_id == project_id,
+            c.status == LoopStatus.COMPLETED.value,
+            c.human_answer.is_not(None),
+            c.completed_at.is_not(None),
+        ]
+        if since is not None:
+            conds.append(c.completed_at >= _naive(since))
+        if until is not None:
+            conds.append(c.completed_at < _naive(until))
+        with self._read() as conn:
+            rows = conn.execute(
+                select(c.completed_at, c.model_answer, c.human_answer, c.purpose)
+                .where(*conds)
+                .order_by(c.completed_at, c.id)
+            ).all()
+        return [(_utc(r.completed_at), r.model_answer, r.human_answer, r.purpose) for r in rows]
+
+
+def _insert(conn: Connection, table: Table, values: Mapping[str, Any]) -> int:
+    key = conn.execute(insert(table).values(**values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _detection_values(r: NewDetection) -> dict[str, Any]:
+    top = r.top
+    return {
+        "project_id": r.project_id,
+        "ref": r.ref,
+        "version": r.version,
+        "content_hash": r.content_hash,
+        "source": r.source.value,
+        "source_ref": r.source_ref,
+        "detected_at": _naive(r.detected_at),
+        "labels": json.dumps([[p.label, p.confidence] for p in r.labels]),
+        "top_label": None if top is None else top[0],
+        "top_confidence": None if top is None else round(100 * top[1], 3),
+        "probabilities": json.dumps([list(p) for p in r.probabilities]),
+    }
+
+
+def _record_of(detection_id: int, r: NewDetection, project: str) -> DetectionRecord:
+    top = r.top
+    return DetectionRecord(
+        id=detection_id,
+        ref=r.ref,
+        project_id=r.project_id,
+        project=project,
+        version=r.version,
+        content_hash=r.content_hash,
+        source=r.source,
+        source_ref=r.source_ref,
+        detected_at=_utc(r.detected_at),
+        labels=r.labels,
+        top_label=None if top is None else top[0],
+        top_confidence=None if top is None else round(100 * top[1], 3),
+        probabilities=r.probabilities,
+    )
+
+
+def _record(m: Any) -> DetectionRecord:
+    return DetectionRecord(
+        id=int(m["id"]),
+        ref=m["ref"],
+        project_id=int(m["project_id"]),
+        project=m["project"],
+        version=m["version"],
+        content_hash=m["content_hash"],
+        source=DetectionSource(m["source"]),
+        source_ref=m["source_ref"],
+        detected_at=_utc(m["detected_at"]),
+        labels=tuple(Prediction(str(label), float(conf)) for label, conf in json.loads(m["labels"])),
+        top_label=m["top_label"],
+        top_confidence=m["top_confidence"],
+        probabilities=tuple((str(label), float(p)) for label, p in json.loads(m["probabilities"])),
+    )
+
+
+def _item(m: Any) -> InboxItem:
+    return InboxItem(
+        id=int(m["id"]),
+        project_id=int(m["project_id"]),
+        kind=InboxKind(m["kind"]),
+        key=m["key"],
+        content_hash=m["content_hash"],
+        status=ItemStatus(m["status"]),
+        claimed_at=_utc(m["claimed_at"]),
+        finished_at=_utc(m["finished_at"]) if m["finished_at"] else None,
+        result=json.loads(m["result"]) if m["result"] else {},
+        message=m["message"],
+        moved_to=m["moved_to"],
+        open=m["open_key"] is not None,
+    )
