@@ -337,6 +337,15 @@ def test_to_dict_is_json_serialisable() -> None:
     assert isinstance(data["confusion"]["counts"][0], list)
 
 
+def test_each_image_keeps_every_labels_score() -> None:
+    y, probs = make_single_label(12, 3, seed=5)
+    ev = evaluate_classification(y, probs, list("abc"))
+    for image, row in zip(ev.images, np.asarray(probs), strict=True):
+        assert image.scores == pytest.approx(tuple(row), abs=1e-6)
+        assert image.confidence == pytest.approx(max(image.scores), abs=1e-6)
+    assert ev.to_dict()["images"][0]["scores"] == list(ev.images[0].scores)
+
+
 @pytest.mark.parametrize(
     ("y", "probs", "labels", "multi_label"),
     [

@@ -104,7 +104,8 @@ class ConfusionMatrix:
 
 @dataclass(frozen=True, slots=True)
 class ImageResult:
-    """One test image: truth, top prediction, and per-label errors at the assumed thresholds."""
+    """One test image: truth, top prediction, and per-label errors at the assumed thresholds;
+    ``scores`` holds every label's probability in label order (for precision-recall curves)."""
 
     index: int
     image_id: str | None
@@ -115,6 +116,7 @@ class ImageResult:
     predicted_labels: tuple[str, ...]
     false_positives: tuple[str, ...]
     false_negatives: tuple[str, ...]
+    scores: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = to_jsonable(self)
@@ -483,6 +485,7 @@ def _image_results(
             predicted_labels=pick(predicted[i]),
             false_positives=pick(predicted[i] & ~truth[i]),
             false_negatives=pick(truth[i] & ~predicted[i]),
+            scores=tuple(round(float(p), 6) for p in probs[i]),
         )
         for i in range(probs.shape[0])
     )
