@@ -378,3 +378,39 @@ def test_a_form_the_parser_refuses_is_a_page(client: TestClient, services: Servi
     make_project(services, "logos")
     r = upload(client, token, [(f"{i}.jpg", b"x") for i in range(1001)], fetch=False)
     assert r.status_code == 400 and "text/html" in r.headers["content-type"] and "Too many files" in r.text
+
+
+def test_label_image_after_image_with_save_and_next(
+    client: TestClient, services: Services, token: str
+) -> None:
+    make_project(services, "logos")
+    upload(client, token, [(f"{i}.jpg", jpeg(i)) for i in range(3)], labels_from="none")
+    ids = [e.id for e in entries(services)]
+    grid = client.get("/console/projects/logos/datasets/train?state=unlabelled")
+    links = re.findall(r'href="(/console/projects/logos/entries/\d+\?[^"]+)" class="caption"', grid.text)
+    assert len(links) == 3
+    url = links[0].replace("&amp;", "&")
+    assert "f_state=unlabelled" in url and "at=0" in url
+    page = client.get(url)
+    assert 'id="next-image"' in page.text and f"/entries/{ids[1]}?" in page.text
+    for i, expected in enumerate(ids):
+        assert f'data-entry="{expected}"' in page.text
+        form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
+        form = {k: v.replace("&amp;", "&") for k, v in form.items() if k != "boxes"}
+        r = client.post(
+            f"/console/projects/logos/entries/{expected}/labels",
+            data={**form, "label": "apple" if i % 2 == 0 else "pear", "then": "next"},
+        )
+        assert r.status_code == 303
+        if i < 2:  # the labelled image left the filter; the next unlabelled one follows
+            assert (
+                f"/entries/{ids[i + 1]}?" in r.headers["location"] and "notice=saved" in r.headers["location"]
+            )
+            page = client.get(r.headers["location"])
+            assert "Saved." in page.text
+    assert r.headers["location"].startswith("/console/projects/logos/datasets/train?state=unlabelled")
+    assert "notice=last" in r.headers["location"]
+    assert "that was the last" in client.get(r.headers["location"]).text
+    assert [e.labels for e in entries(services)] == [("apple",), ("pear",), ("apple",)]
+    last = client.get(f"/console/projects/logos/entries/{ids[2]}")
+    assert 'id="next-image"' not in last.text and "the last of these images" in last.text

@@ -79,6 +79,7 @@ NOTICES = {
     "changed": "{n} image{s} changed.",
     "unchanged": "Nothing needed changing.",
     "saved": "Saved.",
+    "last": "Saved: that was the last of these images.",
 }
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 IMAGE_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
@@ -101,6 +102,43 @@ class Filters:
         pairs = {"label": self.label, "state": self.state, "source": self.source, **more}
         kept = {k: v for k, v in pairs.items() if v not in ("", None, 1)}
         return f"?{urlencode(kept)}" if kept else ""
+
+
+@dataclass(frozen=True)
+class Walk:
+    """Where an image's page was opened from: the browser's filters, the image's place among the images
+    they show, and the page to go back to; "Save and next" and "Next image" go on through the same images."""
+
+    filters: Filters = Filters()
+    at: int = 0
+    back: str = ""
+
+    def query(self, at: int | None = None, **more: str) -> str:
+        f = self.filters
+        pairs = {"f_label": f.label, "f_state": f.state, "f_source": f.source, "back": self.back, **more}
+        kept = {k: v for k, v in pairs.items() if v}
+        kept["at"] = str(self.at if at is None else at)
+        return f"?{urlencode(kept)}"
+
+
+def _walk(label: str, state: str, source: str, at: int, back: str) -> Walk:
+    filters = Filters(label, state if state in STATES else "", source if source in SOURCES else "")
+    return Walk(filters, max(0, at), back)
+
+
+def _next_entry(svc: Services, dataset: Dataset, walk: Walk, after: int) -> tuple[DatasetEntry, int] | None:
+    """The first image after entry ``after`` among those the walk's filters show, with its place. Looks
+    from just before the walk's place on (labelling an image may take it out of the filter)."""
+    where = walk.filters.where()
+    start = max(0, walk.at - 1)
+    while True:
+        found = svc.repo.list_entries(dataset.id, where, start, PAGE_SIZE)
+        for i, e in enumerate(found):
+            if e.id > after:
+                return e, start + i
+        if len(found) < PAGE_SIZE:
+            return None
+        start += PAGE_SIZE
 
 
 def _dataset_type(kind: str) -> DatasetType:
@@ -152,6 +190,7 @@ def browse(
     filters = Filters(label, state if state in STATES else "", source if source in SOURCES else "")
     dataset = svc.repo.find_dataset(project.id, dtype)
     view = _browse_view(svc, project, dataset, filters, max(1, page))
+    here = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
     return render(
         request,
         "console/dataset.html",
@@ -160,8 +199,10 @@ def browse(
         project=project,
         kind=dtype.value,
         filters=filters,
+        offset=(max(1, page) - 1) * PAGE_SIZE,
         notice=_notice(notice, n),
-        here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+        here=here,
+        walk=Walk(filters, 0, here),
         sources=SOURCES,
         max_mb=TRAINING_LIMITS.max_bytes // (1024 * 1024),
         **view,
@@ -384,10 +425,26 @@ def _entry(svc: Services, name: str, entry_id: int) -> tuple[Project, DatasetEnt
 
 @router.get("/projects/{name}/entries/{entry_id}")
 def entry_page(
-    request: Request, name: str, entry_id: int, session: Operator, back: str = "", notice: str = ""
+    request: Request,
+    name: str,
+    entry_id: int,
+    session: Operator,
+    back: str = "",
+    notice: str = "",
+    f_label: str = "",
+    f_state: str = "",
+    f_source: str = "",
+    at: int = 0,
 ) -> Response:
     svc = web(request).services
     project, entry, dataset = _entry(svc, name, entry_id)
+    walk = _walk(f_label, f_state, f_source, at, _back(project, back, dataset.type.value))
+    following = _next_entry(svc, dataset, walk, entry.id)
+    next_url = (
+        project_url(project.name, f"/entries/{following[0].id}{walk.query(following[1])}")
+        if following
+        else ""
+    )
     labels = sorted(set(svc.repo.list_labels(project.id)) | set(entry.all_labels))
     data = {
         "boxes": [b.__dict__ for b in entry.boxes],
@@ -404,8 +461,9 @@ def entry_page(
         entry=entry,
         kind=dataset.type.value,
         labels=labels,
-        back=_back(project, back, dataset.type.value),
-        here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+        back=walk.back,
+        walk=walk,
+        next_url=next_url,
         notice=_notice(notice, None),
         data=data,
         detection=project.task is TaskType.DETECTION,
@@ -473,14 +531,20 @@ def save_labels(
     label: Annotated[list[str], Form()] = [],  # noqa: B006
     new_label: str = Form(""),
     back: str = Form(""),
+    f_label: str = Form(""),
+    f_state: str = Form(""),
+    f_source: str = Form(""),
+    at: int = Form(0),
+    then: str = Form(""),
 ) -> Response:
     svc = web(request).services
-    project, entry, _ = _entry(svc, name, entry_id)
+    project, entry, dataset = _entry(svc, name, entry_id)
     chosen = [x for x in label if x]  # "" is "no label"
     if new_label.strip():
         chosen = [new_label] if project.task is TaskType.CLASSIFICATION else [*chosen, new_label]
     curation.set_labels(svc, project.name, entry.id, chosen)
-    return RedirectResponse(_entry_url(project, entry.id, back, "saved"), status_code=303)
+    walk = _walk(f_label, f_state, f_source, at, _back(project, back, dataset.type.value))
+    return RedirectResponse(_after_save(svc, project, dataset, entry, walk, then), status_code=303)
 
 
 @router.post("/projects/{name}/entries/{entry_id}/boxes")
@@ -491,11 +555,17 @@ def save_boxes(
     session: OperatorForm,
     boxes: str = Form(""),
     back: str = Form(""),
+    f_label: str = Form(""),
+    f_state: str = Form(""),
+    f_source: str = Form(""),
+    at: int = Form(0),
+    then: str = Form(""),
 ) -> Response:
     svc = web(request).services
-    project, entry, _ = _entry(svc, name, entry_id)
+    project, entry, dataset = _entry(svc, name, entry_id)
     curation.set_boxes(svc, project.name, entry.id, parse_boxes(boxes))
-    return RedirectResponse(_entry_url(project, entry.id, back, "saved"), status_code=303)
+    walk = _walk(f_label, f_state, f_source, at, _back(project, back, dataset.type.value))
+    return RedirectResponse(_after_save(svc, project, dataset, entry, walk, then), status_code=303)
 
 
 @router.post("/projects/{name}/entries/{entry_id}/remove")
@@ -510,9 +580,18 @@ def remove_entry(
     )
 
 
-def _entry_url(project: Project, entry_id: int, back: str, notice: str) -> str:
-    query = urlencode({k: v for k, v in (("back", _back(project, back)), ("notice", notice)) if v})
-    return project_url(project.name, f"/entries/{entry_id}?{query}")
+def _after_save(
+    svc: Services, project: Project, dataset: Dataset, entry: DatasetEntry, walk: Walk, then: str
+) -> str:
+    """The same image again ("Save"), or the next one the walk shows ("Save and next"; the browser page
+    when there is none)."""
+    if then != "next":
+        return project_url(project.name, f"/entries/{entry.id}{walk.query(notice='saved')}")
+    following = _next_entry(svc, dataset, walk, entry.id)
+    if following is None:
+        return _with_notice(walk.back, "last")
+    nxt, at = following
+    return project_url(project.name, f"/entries/{nxt.id}{walk.query(at, notice='saved')}")
 
 
 def parse_boxes(text: str) -> list[Box]:
