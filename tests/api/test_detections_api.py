@@ -120,7 +120,7 @@ def test_detections_are_logged_and_queried(client: TestClient, services: Service
         image.status_code == 200 and image.content == BLUE and image.headers["content-type"] == "image/jpeg"
     )
     one = client.get(f"{P}/detections/{newest['id']}").json()
-    assert {p["name"] for p in one["probabilities"]} == {"blue", "red"}
+    assert {p["name"] for p in one["probabilities"]} == {"blue", "red"} and one["loops"] == []
 
     # filters
     def ids_of(query: str) -> list[int]:

@@ -51,6 +51,11 @@ def test_every_nth_detection_opens_an_audit_loop(world: World) -> None:
     order = [d.ref for d in reversed(logged)]  # oldest first
     assert [order.index(lp.detection_ref) for lp in loops] == [2, 5, 8]
     assert all(lp.model_version == "v1" for lp in loops)
+    pid = svc.repo.get_project("logos").id
+    for lp in loops:
+        [found] = svc.repo.detection_loops(pid, lp.detection_ref or "")
+        assert (found["name"], found["purpose"], found["status"]) == (lp.name, "audit", "InProgress")
+    assert svc.repo.detection_loops(pid, logged[0].ref) == []  # the 10th was not sampled
 
 
 def test_the_sampling_check(world: World) -> None:

@@ -57,8 +57,12 @@ def list_detections(
 
 @router.get("/projects/{project}/detections/{detection_id}")
 def get_detection(project: str, detection_id: int, svc: ServicesDep) -> dict[str, Any]:
-    """One logged detection, with the probabilities of its best labels."""
-    return detection_json(detections.get_detection(svc, project, detection_id), full=True)
+    """One logged detection, with the probabilities of its best labels and the human loops it started."""
+    found = detections.get_detection(svc, project, detection_id)
+    return {
+        **detection_json(found, full=True),
+        "loops": svc.repo.detection_loops(found.project_id, found.ref),
+    }
 
 
 @router.get("/projects/{project}/detections/{detection_id}/image")

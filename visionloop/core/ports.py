@@ -375,6 +375,11 @@ class Repository(Protocol):
 
     def find_detection(self, ref: str) -> DetectionRecord | None: ...
 
+    def detection_loops(self, project_id: int, ref: str) -> list[dict[str, object]]:
+        """The human loops a detection started (``name``, ``purpose``, ``status``, ``human_answer``,
+        ``agrees``), oldest first."""
+        ...
+
     def prune_detections(self, *, before: datetime | None = None, keep_per_project: int | None = None) -> int:
         """Delete detections older than ``before`` and all but each project's newest ``keep_per_project``."""
         ...

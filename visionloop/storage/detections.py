@@ -195,6 +195,26 @@ class DetectionStore:
             row = conn.execute(q).first()
         return None if row is None else _record(row._mapping)
 
+    def detection_loops(self, project_id: int, ref: str) -> list[dict[str, object]]:
+        """The human loops a detection started (their detection_ref is its ref), oldest first."""
+        c = t.human_loops.c
+        with self._read() as conn:
+            rows = conn.execute(
+                select(c.name, c.purpose, c.status, c.human_answer, c.agrees)
+                .where(c.project_id == project_id, c.detection_ref == ref)
+                .order_by(c.id)
+            ).all()
+        return [
+            {
+                "name": r.name,
+                "purpose": r.purpose,
+                "status": r.status,
+                "human_answer": r.human_answer,
+                "agrees": r.agrees,
+            }
+            for r in rows
+        ]
+
     def prune_detections(self, *, before: datetime | None = None, keep_per_project: int | None = None) -> int:
         d = detections.c
         removed = 0
