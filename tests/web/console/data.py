@@ -32,9 +32,10 @@ def evaluation_json(
     probs: np.ndarray,
     labels: Sequence[str] = LABELS,
     image_ids: Sequence[str] | None = None,
-    scores: bool = False,
+    scores: bool = True,
 ) -> dict[str, Any]:
-    """What the classification engine stores as a version's evaluation."""
+    """What the classification engine stores as a version's evaluation (``scores=False``: as it stored
+    it before per-image results kept every label's score)."""
     ids = list(image_ids) if image_ids is not None else [f"{i:064x}" for i in range(len(truth))]
     ev = evaluate_classification(list(truth), probs, labels, image_ids=ids, n_resamples=200)
     conf, correct = top_label_confidence(probs, np.array(truth))
@@ -43,9 +44,9 @@ def evaluation_json(
         "ece": expected_calibration_error(conf, correct),
         "reliability": [b.to_dict() for b in reliability_table(conf, correct)],
     }
-    if scores:
-        for image, row in zip(data["images"], probs, strict=True):
-            image["scores"] = [float(p) for p in row]
+    if not scores:
+        for image in data["images"]:
+            del image["scores"]
     return data
 
 

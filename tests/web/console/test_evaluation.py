@@ -83,7 +83,7 @@ def test_pr_curve_points_and_average_precision() -> None:
 
 def test_pr_curves_from_scores_match_scikit_learn_style_ap() -> None:
     truth, probs = sample_probs(n_per_label=8, seed=3)
-    ev = read_evaluation(evaluation_json(truth, probs, scores=True))
+    ev = read_evaluation(evaluation_json(truth, probs))
     assert ev is not None
     curves = pr_curves(ev)
     assert [c.label for c in curves] == list(LABELS) and {c.basis for c in curves} == {"scores"}
@@ -106,13 +106,14 @@ def test_pr_curves_from_scores_match_scikit_learn_style_ap() -> None:
 
 def test_pr_curves_without_scores_use_each_images_top_label() -> None:
     truth, probs = sample_probs(n_per_label=8, seed=3)
-    ev = read_evaluation(evaluation_json(truth, probs))
+    ev = read_evaluation(evaluation_json(truth, probs, scores=False))
     assert ev is not None
     curves = pr_curves(ev)
     assert {c.basis for c in curves} == {"top1"}
     for j, curve in enumerate(curves):
         top1_hits = sum(1 for t, p in zip(truth, probs, strict=True) if t == j and p.argmax() == j)
         assert curve.points[-1].recall == pytest.approx(top1_hits / 8)
+        assert curve.operating is None  # a one-vs-rest threshold does not lie on a top-1 curve
 
 
 def test_filters_for_false_positives_and_negatives() -> None:
@@ -149,7 +150,7 @@ def test_comparison_of_two_versions() -> None:
     assert a is not None and b is not None
     c = compare(a, b)
     assert c.same_test_set is True
-    f1 = dict(c.overall)["Macro F1"]
+    f1 = {name: d for name, d, _ in c.overall}["Macro F1"]
     assert f1.a == a.macro_f1 and f1.b == b.macro_f1 and f1.change == pytest.approx(b.macro_f1 - a.macro_f1)
     assert [r.label for r in c.labels] == list(LABELS)
     for row in c.labels:
@@ -180,7 +181,7 @@ def _parse(svg: str) -> ET.Element:
 
 def test_pr_chart_is_well_formed_svg_with_the_operating_point() -> None:
     truth, probs = sample_probs(n_per_label=8, seed=3)
-    ev = read_evaluation(evaluation_json(truth, probs, labels=("a<b", 'c"&d', "e'f"), scores=True))
+    ev = read_evaluation(evaluation_json(truth, probs, labels=("a<b", 'c"&d', "e'f")))
     assert ev is not None
     for i, curve in enumerate(pr_curves(ev)):
         root = _parse(charts.pr_chart(curve, i))

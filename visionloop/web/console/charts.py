@@ -54,7 +54,7 @@ class _Plot:
 
     def __init__(self, width: int, height: int, bottom: int = 38) -> None:
         self.width, self.height = width, height
-        self.x0, self.x1 = 44.0, width - 10.0
+        self.x0, self.x1 = 44.0, width - 18.0  # room for the "100%" under the right edge
         self.y0, self.y1 = height - float(bottom), 26.0  # y grows downwards
         self.parts: list[str] = []
 

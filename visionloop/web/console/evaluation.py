@@ -273,7 +273,7 @@ class PrCurve:
     positives: int  # test images that hold the label
     average_precision: float | None  # area under the step curve; None without positives
     basis: Literal["scores", "top1"]
-    operating: CurvePoint | None  # the label's precision and recall at its assumed threshold
+    operating: CurvePoint | None  # the label's precision and recall at its assumed threshold (scores only)
 
 
 def pr_curve(scored: Iterable[tuple[float, bool]], positives: int) -> tuple[CurvePoint, ...]:
@@ -319,8 +319,8 @@ def pr_curves(ev: Evaluation) -> list[PrCurve]:
                 if i.predicted_label == row.label
             ]
         points = pr_curve(scored, positives)
-        operating = None
-        if row.precision is not None and row.recall is not None and row.threshold is not None:
+        operating = None  # only on one-vs-rest curves: a label's threshold is not a top-1 cut-off
+        if have_scores and row.precision is not None and row.recall is not None and row.threshold is not None:
             operating = CurvePoint(row.recall, row.precision, row.threshold)
         curves.append(
             PrCurve(
@@ -399,19 +399,21 @@ class CompareRow:
 
 @dataclass(frozen=True)
 class Comparison:
-    overall: tuple[tuple[str, Delta], ...]
+    # (name, figures, kind): kind "share" (a 0-1 ratio, higher is better), "error" (0-1, lower is
+    # better) or "count"
+    overall: tuple[tuple[str, Delta, str], ...]
     labels: tuple[CompareRow, ...]
     same_test_set: bool | None  # None when either version lacks per-image results
 
 
 def compare(a: Evaluation, b: Evaluation) -> Comparison:
     overall = (
-        ("Macro F1", delta(a.macro_f1, b.macro_f1, a.macro_f1_interval)),
-        ("Macro precision", delta(a.macro_precision, b.macro_precision)),
-        ("Macro recall", delta(a.macro_recall, b.macro_recall)),
-        ("Accuracy", delta(a.accuracy, b.accuracy, a.accuracy_interval)),
-        ("Calibration error", delta(a.calibration_error, b.calibration_error)),
-        ("Test images", delta(float(a.n_images), float(b.n_images))),
+        ("Macro F1", delta(a.macro_f1, b.macro_f1, a.macro_f1_interval), "share"),
+        ("Macro precision", delta(a.macro_precision, b.macro_precision), "share"),
+        ("Macro recall", delta(a.macro_recall, b.macro_recall), "share"),
+        ("Accuracy", delta(a.accuracy, b.accuracy, a.accuracy_interval), "share"),
+        ("Calibration error", delta(a.calibration_error, b.calibration_error), "error"),
+        ("Test images", delta(float(a.n_images), float(b.n_images)), "count"),
     )
     names = list(a.labels) + [n for n in b.labels if n not in a.labels]
     names += [r.label for r in (*a.per_label, *b.per_label) if r.label not in names]

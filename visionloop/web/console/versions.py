@@ -70,10 +70,6 @@ OUTCOME_NAMES = {
     "false_positives": "False positives",
     "false_negatives": "False negatives",
 }
-NOTICES = {
-    "starting": "Starting: the model loads into its inference units; this page follows it.",
-    "stopping": "Stopping: the inference units are being shut down.",
-}
 IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
 
 
@@ -174,7 +170,6 @@ def _version_page(
     page: int = 1,
     status: int = 200,
     message: str = "",
-    notice: str = "",
     form: dict[str, str] | None = None,
 ) -> Response:
     svc = web(request).services
@@ -216,7 +211,6 @@ def _version_page(
         others=others,
         outcome_names=OUTCOME_NAMES,
         message=message,
-        notice=notice,
         form=form or {},
         **context,
     )
@@ -231,14 +225,11 @@ def version_page(
     outcome: str = "all",
     label: str = "",
     page: int = 1,
-    notice: str = "",
 ) -> Response:
     svc = web(request).services
     project = get_project(svc, name)
     v = get_version(svc, project.name, version)
-    return _version_page(
-        request, session, project, v, outcome=outcome, label=label, page=page, notice=NOTICES.get(notice, "")
-    )
+    return _version_page(request, session, project, v, outcome=outcome, label=label, page=page)
 
 
 @router.get("/projects/{name}/versions/{version}/serving")
@@ -254,6 +245,7 @@ def serving_panel(request: Request, name: str, version: str, session: Operator) 
         version=v,
         serving=_serving_view(request, v),
         form={},
+        fragment=True,
     )
 
 
@@ -287,7 +279,7 @@ def start(
         v = get_version(svc, project.name, version)
         form = {"min_units": min_units, "max_units": max_units}
         return _version_page(request, session, project, v, status=status_for(e), message=e.message, form=form)
-    return RedirectResponse(version_url(project.name, v.name, "?notice=starting"), status_code=303)
+    return RedirectResponse(version_url(project.name, v.name), status_code=303)
 
 
 @router.post("/projects/{name}/versions/{version}/stop")
@@ -300,7 +292,7 @@ def stop(request: Request, name: str, version: str, session: OperatorForm) -> Re
     except VisionloopError as e:
         v = get_version(svc, project.name, version)
         return _version_page(request, session, project, v, status=status_for(e), message=e.message)
-    return RedirectResponse(version_url(project.name, v.name, "?notice=stopping"), status_code=303)
+    return RedirectResponse(version_url(project.name, v.name), status_code=303)
 
 
 @router.get("/projects/{name}/versions/{version}/images/{digest}")
