@@ -228,6 +228,14 @@ def test_an_operator_creates_a_project_uploads_and_trains(
     page.wait_for_selector("#labels-form")
     page.wait_for_function("() => document.getElementById('image').naturalWidth > 0")
     page.screenshot(path=str(shots / "console-4-image.png"))
+    first = page.get_attribute("#entry", "data-entry")
+    page.keyboard.press("2")  # keys: aws_logo, then 1 amazon_logo again, Enter saves and opens the next
+    assert page.is_checked("input[name=label][value=aws_logo]")
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Saved.")
+    assert page.get_attribute("#entry", "data-entry") != first
+    assert svc.repo.get_entry(int(first or 0)).labels == ("amazon_logo",)
 
     # train with the defaults and watch the job finish
     page.click("nav.tabs >> text=Train")

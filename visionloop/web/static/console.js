@@ -23,4 +23,26 @@
     }
     if (question && !window.confirm(question)) e.preventDefault();
   }, true);
+
+  // an image's label form: 1-9 choose (or tick) a label, 0 no label, Enter save and next, → next image
+  const labels = document.getElementById("labels-form");
+  if (labels) {
+    document.addEventListener("keydown", (e) => {
+      if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+      const t = e.target;
+      if (t && (t.tagName === "TEXTAREA" || t.tagName === "SELECT" || (t.tagName === "INPUT" && !["radio", "checkbox"].includes(t.type)))) return;
+      const input = labels.querySelector(`input[data-key="${e.key}"]`);
+      if (input) {
+        e.preventDefault();
+        input.checked = input.type === "checkbox" ? !input.checked : true;
+        input.focus({ preventScroll: true });
+      } else if (e.key === "Enter" && !(t && t.tagName === "BUTTON")) {
+        e.preventDefault();
+        labels.requestSubmit(document.getElementById("save-next"));
+      } else if (e.key === "ArrowRight" && !(t && t.tagName === "INPUT")) {
+        const next = document.getElementById("next-image");
+        if (next) { e.preventDefault(); next.click(); }
+      }
+    });
+  }
 })();
