@@ -23,6 +23,7 @@ from visionloop.core.detections import DetectionLog, DetectionSource, list_detec
 from visionloop.core.entities import DatasetType, EntrySource, ModelVersion, Prediction, VersionStatus
 from visionloop.core.events import EventType
 from visionloop.core.inbox import (
+    MAX_IMAGE_BYTES,
     InboxKind,
     InboxSettings,
     ItemStatus,
@@ -202,6 +203,35 @@ def test_two_scanners_never_take_the_same_image(world: World) -> None:
     report = world.scan()
     assert report["detected"] == 1 and len(world.logged()) == 1
     assert [i.id for i in world.svc.repo.list_inbox_items(project.id)] == [other.id]
+
+
+def test_a_file_too_large_is_refused_unread(world: World) -> None:
+    big = b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES)  # a "JPEG" over the limit
+    world.put(f"{INBOX}/huge.jpg", big)
+    world.put(f"{LABELLED}/aws_logo/huge.jpg", big)
+    report = world.scan()
+    assert report["failed"] == 2 and world.detector.calls == []
+    for inbox in ("images_for_detection", "images_labeled_by_folder/aws_logo"):
+        why = json.loads(world.svc.buckets.get(BUCKET, f"logos/errors/{inbox}/huge.jpg.error.json"))
+        assert why["error"] == "ImageTooLarge" and "at most 15,728,640 bytes" in why["message"]
+        assert world.svc.buckets.exists(BUCKET, f"logos/errors/{inbox}/huge.jpg")
+
+
+def test_a_move_never_replaces_an_object(world: World) -> None:
+    photo = inference_images(world)[4]
+    world.put(f"{INBOX}/e.png", photo.read_bytes())
+    project = world.svc.repo.get_project("logos")
+    now = world.clock.now()
+    digest = hashlib.sha256(photo.read_bytes()).hexdigest()
+    item = world.svc.repo.claim_inbox_item(project.id, InboxKind.DETECT, f"{INBOX}/e.png", digest, now, now)
+    assert item is not None
+    target = "logos/processed/images_for_detection/e.png"
+    world.svc.repo.update_inbox_item(item.id, status=ItemStatus.DONE, moved_to=target)
+    world.put(target, b"someone else's file")  # the place was taken meanwhile
+    [moved] = world.scan()["items"]
+    assert moved["moved_to"] == "logos/processed/images_for_detection/e-1.png"
+    assert world.svc.buckets.get(BUCKET, target) == b"someone else's file"
+    assert world.svc.buckets.get(BUCKET, moved["moved_to"]) == photo.read_bytes()
 
 
 def test_a_name_used_twice_gets_a_suffix(world: World) -> None:

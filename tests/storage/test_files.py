@@ -71,3 +71,20 @@ def test_missing_objects_and_buckets(store: LocalObjectStore) -> None:
     with pytest.raises(ObjectNotFound):
         store.delete("bk1", "x")
     assert not store.exists("bk1", "x")
+
+
+def test_move_renames_within_the_bucket(store: LocalObjectStore, tmp_path: Path) -> None:
+    store.put("bk1", "in/a.jpg", b"image")
+    store.move("bk1", "in/a.jpg", "done/deep/a.jpg")
+    assert store.get("bk1", "done/deep/a.jpg") == b"image" and not store.exists("bk1", "in/a.jpg")
+    store.put("bk1", "b", b"new")
+    store.move("bk1", "b", "done/deep/a.jpg")  # replaces
+    assert store.get("bk1", "done/deep/a.jpg") == b"new"
+    with pytest.raises(ObjectNotFound):
+        store.move("bk1", "in/a.jpg", "x")
+    with pytest.raises(ObjectNotFound):  # a folder is not an object
+        store.move("bk1", "done", "elsewhere")
+    for bad in ("../escape", "/abs", ".tmp-x"):
+        with pytest.raises(InvalidKey):
+            store.move("bk1", "done/deep/a.jpg", bad)
+    assert store.get("bk1", "done/deep/a.jpg") == b"new"

@@ -27,7 +27,6 @@ that died) leaves it in the inbox for the next scan. A scan never raises for one
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -49,9 +48,10 @@ from visionloop.core.entities import (
 )
 from visionloop.core.importing import Candidate, run_import
 from visionloop.core.keys import check_bucket
+from visionloop.core.ports import ObjectInfo
 from visionloop.core.projects import ensure_dataset, get_project
 from visionloop.core.services import Services
-from visionloop.errors import InvalidInput, NotFound, ObjectNotFound, VisionloopError
+from visionloop.errors import ImageTooLarge, InvalidInput, NotFound, ObjectNotFound, VisionloopError
 
 log = logging.getLogger("visionloop.inbox")
 
@@ -62,6 +62,7 @@ RESULTS = "detection_results"
 PROCESSED = "processed"
 ERRORS = "errors"
 MAX_PER_SCAN = 1000  # objects taken from one inbox of one project per scan; the rest wait for the next
+MAX_IMAGE_BYTES = 15 * 1024 * 1024  # larger objects are refused unread (DetectCustomLabels' S3Object limit)
 
 
 class InboxKind(StrEnum):
@@ -213,8 +214,9 @@ def add_suffix(key: str, n: int) -> str:
 class _Waiting:
     key: str
     rel: str
-    data: bytes
+    data: bytes  # empty for an object too large to read
     item: InboxItem
+    size: int = 0
 
 
 class _Scan:
@@ -225,11 +227,11 @@ class _Scan:
 
     # --- listing and claiming ----------------------------------------------------------------------
 
-    def _ready(self, inbox: str) -> list[tuple[str, str]]:
-        """(key, name below the inbox) of the objects ready to be taken, in key order."""
+    def _ready(self, inbox: str) -> list[tuple[ObjectInfo, str]]:
+        """(object, name below the inbox) of the objects ready to be taken, in key order."""
         prefix = f"{self.project.name}/{inbox}/"
         settled = self.now - timedelta(seconds=self.settings.settle_seconds)
-        out: list[tuple[str, str]] = []
+        out: list[tuple[ObjectInfo, str]] = []
         try:
             objects = list(self.svc.buckets.list_objects(self.bucket, prefix))
         except ObjectNotFound:
@@ -244,21 +246,45 @@ class _Scan:
             if len(out) >= self.settings.max_per_scan:
                 self.report.waiting += 1
                 continue
-            out.append((obj.key, rel))
+            out.append((obj, rel))
         return out
 
-    def _claim(self, kind: InboxKind, key: str, rel: str) -> _Waiting | None:
-        try:
-            data = self.svc.buckets.get(self.bucket, key)
-        except ObjectNotFound:  # taken away meanwhile
-            return None
-        digest = hashlib.sha256(data).hexdigest()
+    def _claim(self, kind: InboxKind, obj: ObjectInfo, rel: str) -> _Waiting | None:
+        """Read and claim an object (one too large to be an image is claimed unread, by its name,
+        size and time, for _take to refuse)."""
+        if obj.size > MAX_IMAGE_BYTES:
+            data = b""
+            identity = f"{obj.key}\0{obj.size}\0{obj.modified.isoformat()}".encode()
+            digest = hashlib.sha256(identity).hexdigest()
+        else:
+            try:
+                data = self.svc.buckets.get(self.bucket, obj.key)
+            except ObjectNotFound:  # taken away meanwhile
+                return None
+            digest = hashlib.sha256(data).hexdigest()
         stale = self.now - timedelta(seconds=self.settings.stale_seconds)
-        item = self.svc.repo.claim_inbox_item(self.project.id, kind, key, digest, self.now, stale)
+        item = self.svc.repo.claim_inbox_item(self.project.id, kind, obj.key, digest, self.now, stale)
         if item is None:
             self.report.waiting += 1
             return None
-        return _Waiting(key, rel, data, item)
+        return _Waiting(obj.key, rel, data, item, obj.size)
+
+    def _take(self, kind: InboxKind, inbox: str, obj: ObjectInfo, rel: str) -> _Waiting | None:
+        """The claimed object when it is new work; None when it is not ours, was only moved (an
+        earlier scan processed it), or was refused for its size."""
+        w = self._claim(kind, obj, rel)
+        if w is None:
+            return None
+        if w.item.status is not ItemStatus.CLAIMED:  # processed by an earlier scan: only move it
+            self._finish_move(w, inbox, "moved")
+            return None
+        if w.size > MAX_IMAGE_BYTES:
+            limit = f"{MAX_IMAGE_BYTES:,} bytes"
+            self._fail(
+                w, inbox, ImageTooLarge(f"the file is {w.size:,} bytes; an image may be at most {limit}")
+            )
+            return None
+        return w
 
     # --- the detection inbox -----------------------------------------------------------------------
 
@@ -271,13 +297,9 @@ class _Scan:
             self.report.waiting += len(ready)
             self.report.notes.append("no version of the project is serving: the detection inbox waits")
             return
-        for i, (key, rel) in enumerate(ready):
-            w = self._claim(InboxKind.DETECT, key, rel)
-            if w is None:
-                continue
-            if w.item.status is not ItemStatus.CLAIMED:  # processed by an earlier scan: only move it
-                self._finish_move(w, DETECT_INBOX, "moved")
-            elif not self._detect_one(detector, version, w):
+        for i, (obj, rel) in enumerate(ready):
+            w = self._take(InboxKind.DETECT, DETECT_INBOX, obj, rel)
+            if w is not None and not self._detect_one(detector, version, w):
                 self.report.waiting += len(ready) - i - 1  # the server cannot detect now: stop here
                 return
 
@@ -326,13 +348,11 @@ class _Scan:
         if not ready:
             return
         waiting: list[_Waiting] = []
-        for key, rel in ready:
-            w = self._claim(InboxKind.LABEL, key, rel)
+        for obj, rel in ready:
+            w = self._take(InboxKind.LABEL, LABEL_INBOX, obj, rel)
             if w is None:
                 continue
-            if w.item.status is not ItemStatus.CLAIMED:
-                self._finish_move(w, LABEL_INBOX, "moved")
-            elif "/" not in rel:
+            if "/" not in rel:
                 self._fail(
                     w, LABEL_INBOX, InvalidInput("the image is not in a label folder (<label>/<name>)")
                 )
@@ -406,24 +426,23 @@ class _Scan:
         """Move a processed object to where its item says (or processed/) and close the item. An object
         an earlier scan processed but did not move ("moved") is only moved."""
         item = w.item
-        target = item.moved_to or self._processed_key(inbox, add_suffix(w.rel, 0))
+        target = item.moved_to or self._processed_key(inbox, w.rel)
+        if self.svc.buckets.exists(self.bucket, target):  # taken meanwhile: never replace an object
+            head, _, tail = target.rpartition("/")
+            target = f"{head}/{self._free(tail, lambda r: [f'{head}/{r}'])}"
         entry: dict[str, Any] = {"key": w.key, "outcome": outcome, "moved_to": target, **item.result}
         if item.message:
             entry["message"] = item.message
         self.report.items.append(entry)
         try:
-            self._move(w.key, target, w.data)
+            self.svc.buckets.move(self.bucket, w.key, target)
+        except ObjectNotFound:  # gone meanwhile: nothing left to move
+            pass
         except VisionloopError as e:  # the next scan tries again (the item stays open)
             log.error("inbox: cannot move s3://%s/%s to %s: %s", self.bucket, w.key, target, e.message)
             entry["move_error"] = e.message
             return
         self.svc.repo.update_inbox_item(item.id, open_key=None, moved_to=target)
-
-    def _move(self, key: str, target: str, data: bytes) -> None:
-        if not self.svc.buckets.exists(self.bucket, target):
-            self.svc.buckets.put(self.bucket, target, data)
-        with contextlib.suppress(ObjectNotFound):
-            self.svc.buckets.delete(self.bucket, key)
 
     def _fail(self, w: _Waiting, inbox: str, error: VisionloopError) -> None:
         """Move an object that cannot be used to errors/, with a reason file next to it."""

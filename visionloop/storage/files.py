@@ -94,6 +94,25 @@ class LocalObjectStore:
         except FileNotFoundError:
             raise ObjectNotFound(f"object s3://{bucket}/{key} does not exist") from None
 
+    def move(self, bucket: str, key: str, new_key: str) -> None:
+        """Rename within the bucket: atomic (one file system), whatever the object's size; the folders
+        are synced so the rename survives a crash."""
+        src, dst = self._path(bucket, key), self._path(bucket, new_key)
+        if dst.name.startswith(_TMP_PREFIX):
+            raise InvalidKey(f"object names starting with {_TMP_PREFIX!r} are reserved")
+        if not src.is_file():
+            raise ObjectNotFound(f"object s3://{bucket}/{key} does not exist")
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            _fsync_dir(dst.parent)
+            if src.parent != dst.parent:
+                _fsync_dir(src.parent)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object s3://{bucket}/{key} does not exist") from None
+        except OSError as e:
+            raise StorageError(f"cannot move s3://{bucket}/{key} to {new_key}: {e.strerror or e}") from e
+
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects whose key starts with ``prefix``, in key order; temporary files are never listed."""
         base = self.root / check_bucket(bucket)
