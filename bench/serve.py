@@ -1,10 +1,11 @@
 """Serving benchmark: train a small model, serve it with `visionloop serve` (a separate process, on
-loopback), start it with 1 and then 2 inference units, and measure DetectCustomLabels-equivalent
-requests against the native detect endpoint — the image as the raw request body, the default per-label
-thresholds — with 1 and 8 concurrent clients: images/s, p50 and p99 latency.
+loopback), start it with 1 and then 2 inference units, and measure DetectCustomLabels requests — by
+default on the Rekognition-compatible endpoint (POST / with the image base64 in the JSON body, as boto3
+sends it), or with --api native on the native detect endpoint (the image as the raw request body) — with
+the default per-label thresholds, at 1 and 8 concurrent clients: images/s, p50 and p99 latency.
 
-    .venv/bin/python bench/serve.py [--dataset grocery|logos] [--requests 400] [--units 1,2]
-        [--clients 1,8] [--threads N] [--data-dir DIR] [--json]
+    .venv/bin/python bench/serve.py [--dataset grocery|logos] [--api aws|native] [--requests 400]
+        [--units 1,2] [--clients 1,8] [--threads N] [--data-dir DIR] [--json]
 
 --dataset grocery (default when ../shared/datasets/grocery-produce exists): 5 labels x 16 photos of
 grocery-produce (the first files by name) for training; the requests cycle through 64 other photos of
@@ -19,6 +20,7 @@ images per second.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -29,11 +31,20 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 GROCERY_LABELS = ("Apple", "Banana", "Carrots", "Lemon", "Tomato")
+AWS_JSON = "application/x-amz-json-1.1"
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    bodies: list[bytes]
+    headers: dict[str, str]
 
 
 def pick_images(dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
@@ -126,6 +137,20 @@ class Server:
         finally:
             conn.close()
 
+    def aws(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One unsigned call to the Rekognition-compatible endpoint (the server has no access keys)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            headers = {"content-type": AWS_JSON, "x-amz-target": f"RekognitionService.{operation}"}
+            conn.request("POST", "/", json.dumps(body).encode(), headers)
+            r = conn.getresponse()
+            data = json.loads(r.read() or b"null")
+            if r.status != 200:
+                sys.exit(f"{operation} failed: {r.status} {data}")
+            return dict(data)
+        finally:
+            conn.close()
+
     def wait_status(self, path: str, status: str) -> dict[str, Any]:
         deadline = time.monotonic() + 300
         while True:
@@ -164,7 +189,7 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def measure(port: int, path: str, images: list[bytes], clients: int, total: int) -> dict[str, float]:
+def measure(port: int, request: Request, clients: int, total: int) -> dict[str, float]:
     """``clients`` threads, each with its own keep-alive connection, ``total // clients`` requests each."""
     per_client = max(1, total // clients)
     latencies: list[float] = []
@@ -177,15 +202,15 @@ def measure(port: int, path: str, images: list[bytes], clients: int, total: int)
         mine = []
         barrier.wait()
         for i in range(per_client):
-            image = images[(k * per_client + i) % len(images)]
+            body = request.bodies[(k * per_client + i) % len(request.bodies)]
             t = time.perf_counter()
-            conn.request("POST", path, image, {"content-type": "image/jpeg"})
+            conn.request("POST", request.path, body, request.headers)
             r = conn.getresponse()
-            body = r.read()
+            answer = r.read()
             mine.append(time.perf_counter() - t)
             if r.status != 200:
                 with lock:
-                    errors.append(f"{r.status} {body[:200]!r}")
+                    errors.append(f"{r.status} {answer[:200]!r}")
         conn.close()
         with lock:
             latencies.extend(mine)
@@ -215,6 +240,7 @@ def main() -> None:
     )
     default = "grocery" if (SHARED / "grocery-produce").is_dir() else "logos"
     parser.add_argument("--dataset", choices=("grocery", "logos"), default=default)
+    parser.add_argument("--api", choices=("aws", "native"), default="aws")
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
     parser.add_argument("--units", default="1,2")
     parser.add_argument("--clients", default="1,8")
@@ -233,22 +259,38 @@ def main() -> None:
         print(
             f"dataset {args.dataset}: trained on {sum(map(len, train_files.values()))} images "
             f"in {seconds:.1f} s; "
-            f"{len(images)} request images, {sizes[0] // 1000}-{sizes[-1] // 1000} KB; "
+            f"{len(images)} request images, {sizes[0] // 1000}-{sizes[-1] // 1000} KB; {args.api} API; "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the server started",
             flush=True,
         )
         server = Server(data, args.threads)
         version = "/api/v1/projects/bench/versions/v1"
+        if args.api == "aws":
+            [project] = server.aws("DescribeProjects", {"ProjectNames": ["bench"]})["ProjectDescriptions"]
+            [described] = server.aws(
+                "DescribeProjectVersions", {"ProjectArn": project["ProjectArn"], "VersionNames": ["v1"]}
+            )["ProjectVersionDescriptions"]
+            arn = described["ProjectVersionArn"]
+            bodies = [
+                json.dumps(
+                    {"ProjectVersionArn": arn, "Image": {"Bytes": base64.b64encode(b).decode()}}
+                ).encode()
+                for b in images
+            ]
+            headers = {"content-type": AWS_JSON, "x-amz-target": "RekognitionService.DetectCustomLabels"}
+            request = Request("/", bodies, headers)
+        else:
+            request = Request(f"{version}/detect", images, {"content-type": "image/jpeg"})
         results = []
         try:
             for units in (int(u) for u in args.units.split(",")):
                 code, state = server.call("POST", f"{version}/start", {"min_inference_units": units})
                 assert code == 202, state
                 state = server.wait_status(version, "RUNNING")
-                measure(server.port, f"{version}/detect", images, 2, 20)  # warm-up
+                measure(server.port, request, 2, 20)  # warm-up
                 for clients in (int(c) for c in args.clients.split(",")):
                     cpu = tree_cpu_seconds(server.proc.pid)
-                    r = measure(server.port, f"{version}/detect", images, clients, args.requests)
+                    r = measure(server.port, request, clients, args.requests)
                     r["server_cpu_ms_per_image"] = (
                         1000 * (tree_cpu_seconds(server.proc.pid) - cpu) / r["requests"]
                     )
