@@ -38,7 +38,7 @@ def test_success_carries_content_type_and_request_id(rek: Any, server: Server) -
 @pytest.mark.parametrize(
     ("target", "body", "code"),
     [
-        ("RekognitionService.DetectLabels", b"{}", "UnknownOperationException"),
+        ("RekognitionService.RecognizeCelebrities", b"{}", "UnknownOperationException"),
         ("RekognitionService.NoSuchThing", b"{}", "UnknownOperationException"),
         ("DynamoDB_20120810.ListTables", b"{}", "UnknownOperationException"),
         (None, b"{}", "UnknownOperationException"),
@@ -64,10 +64,10 @@ def test_error_bodies(server: Server, target: str | None, body: bytes, code: str
 
 def test_an_unsupported_operation_is_a_400_botocore_does_not_retry(rek: Any) -> None:
     with pytest.raises(ClientError) as e:
-        rek.detect_labels(Image={"Bytes": b"\xff\xd8\xff"})
+        rek.recognize_celebrities(Image={"Bytes": b"\xff\xd8\xff"})
     err = e.value.response
     assert err["Error"]["Code"] == "UnknownOperationException"
-    assert err["Error"]["Message"] == "DetectLabels is not supported by this server."
+    assert err["Error"]["Message"] == "RecognizeCelebrities is not supported by this server."
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 400 and err["ResponseMetadata"]["RetryAttempts"] == 0
 
 
