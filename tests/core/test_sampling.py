@@ -13,7 +13,7 @@ import pytest
 from tests.core import test_inbox
 from tests.core.test_inbox import INBOX, World, inference_images
 from tests.factories import image_bytes, make_project, unique_colour
-from visionloop.core import review
+from visionloop.core import review, schedules
 from visionloop.core.parameters import get_state, update_parameters
 from visionloop.core.review import Detection, LoopPurpose, ReviewHook
 from visionloop.core.sampling import agreement_over_time, bucket_start, run_sampling_check
@@ -98,6 +98,18 @@ def test_the_sampling_check(world: World) -> None:
     world.scan()
     assert "open loops" in run_sampling_check(svc, "logos").message
     assert "sampling.last_check_at" in get_state(svc, "logos")
+
+
+def test_the_schedule_runs_the_sampling_check(world: World) -> None:
+    """The scheduler (core.schedules) finds run_sampling_check by name and keeps what it said."""
+    svc = world.svc
+    photo = inference_images(world)[0]
+    world.put(f"{INBOX}/{photo.name}", photo.read_bytes())
+    world.scan()
+    update_parameters(svc, "logos", {"human_sampling_enabled": True}, changed_by="test")
+    fired = [f for f in schedules.run_schedules(svc) if f.kind == "sampling" and f.project == "logos"]
+    assert len(fired) == 1 and fired[0].result.startswith("detection ") and "audit loop" in fired[0].result
+    assert len(sampled_loops(svc)) == 1
 
 
 @dataclass

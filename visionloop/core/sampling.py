@@ -53,10 +53,7 @@ class SamplingResult:
     loop: str | None = None
     detection_id: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"loop": self.loop, "detection": self.detection_id, "message": self.message}
-
-    def __str__(self) -> str:
+    def __str__(self) -> str:  # what the scheduler keeps as the check's last result
         return self.message
 
 
