@@ -7,7 +7,8 @@ real metrics code makes) are set up server-side. An operator signs in, reads v1'
 confusion matrix, charts, the false-negative filter), starts it with 1-2 units and watches it run,
 turns human review on for every detection on the parameters page, tries an aws-logos inference image
 (the version's labels, and the pretrained labels analyser when it is installed), compares v1 with v2,
-then reviews the item that detection opened on the review page. Screenshots of each page land in the
+reviews the item that detection opened on the review page, finds the detection in the log, runs a
+training check and adds a webhook channel. Screenshots of each page land in the
 test's output folder; with VISIONLOOP_UPDATE_SCREENSHOTS=1 they are also copied, as small palette PNGs,
 to docs/screenshots/ (models-*.png)."""
 
@@ -38,6 +39,7 @@ from visionloop.core.projects import create_project
 from visionloop.core.review import LoopStatus
 from visionloop.core.services import Services
 from visionloop.settings import load_settings
+from visionloop.workflows.runner import start_runner
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
 
@@ -101,9 +103,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     while not http.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
+    runner = start_runner(svc, serving, settings)  # runs the workflow's runs, as `visionloop serve` does
     try:
         yield Server(f"http://127.0.0.1:{port}", svc)
     finally:
+        if runner is not None:
+            runner.stop()
         http.should_exit = True
         thread.join(10)
         serving.host.close()
@@ -272,6 +277,28 @@ def test_an_operator_reads_starts_tries_compares_and_reviews(
     assert train is not None
     reviewed = [e for e in svc.repo.list_entries(train.id) if e.source is EntrySource.HUMAN_REVIEW]
     assert [e.labels for e in reviewed] == [("aws_logo",)]
+
+    # the detection in the log, a training check run, a webhook channel
+    page.goto(f"{url}/workflow/detections")
+    page.wait_for_selector("#detections")
+    row = page.inner_text("#detections tbody tr")
+    assert "console" in row and "v1" in row
+    page.screenshot(path=str(shots / "models-8-detections.png"), full_page=True)
+    page.click("nav.subtabs a:text-is('Runs')")
+    page.click("#check-now")
+    page.wait_for_url(f"{url}/workflow/runs/*")
+    assert "training check" in page.inner_text("#run")
+    page.wait_for_selector("#outcome", timeout=30_000)  # the runner ran it: auto training is off
+    assert "skipped" in page.inner_text("#outcome") and "check" in page.inner_text("#steps")
+    page.click("nav.subtabs a:text-is('Runs')")
+    page.wait_for_selector("#runs table")
+    page.screenshot(path=str(shots / "models-9-runs.png"), full_page=True)
+    page.click("nav.subtabs a:text-is('Notifications')")
+    page.fill("input[name=channel]", "ops")
+    page.fill("input[name=url]", "https://hooks.example.org/visionloop")
+    page.click("#add")
+    page.wait_for_selector("#secret")
+    page.screenshot(path=str(shots / "models-10-notifications.png"), full_page=True)
 
     # stop it again
     page.goto(f"{url}/versions/v1")
