@@ -679,6 +679,195 @@ def jobs_show(ctx: Context, job_id: int) -> None:
     click.echo(json.dumps(ctx.services.repo.get_job(job_id).to_dict(), indent=2))
 
 
+# --- workflow: runs, rollback and schedules (continuous improvement) ------------------------------------
+
+
+@cli.group()
+def workflow() -> None:
+    """Continuous improvement: training checks, rollbacks, their run history and the schedules."""
+
+
+def _run_row(r: Any) -> list[str]:
+    seconds = (
+        ""
+        if r.started_at is None or r.ended_at is None
+        else f"{(r.ended_at - r.started_at).total_seconds():.0f} s"
+    )
+    note = r.error or r.reason or ""
+    return [
+        str(r.id),
+        r.kind,
+        r.status.value,
+        r.trigger,
+        r.current_step or "",
+        r.outcome or "",
+        r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        seconds,
+        note,
+    ]
+
+
+@workflow.command("runs")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--status", help="Only runs with this status (QUEUED, RUNNING, SUCCEEDED, FAILED).")
+@click.option("--kind", help="Only runs of this kind (training_check, rollback).")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def workflow_runs(
+    ctx: Context, project_name: str, status: str | None, kind: str | None, limit: int, as_json: bool
+) -> None:
+    """List PROJECT's workflow runs, newest first."""
+    from visionloop.core.runs import list_runs
+
+    items = list_runs(ctx.services, project_name, status=status, kind=kind, limit=limit)
+
+    def render() -> None:
+        table = Table("id", "kind", "status", "trigger", "step", "outcome", "created", "took", "reason")
+        for r in items:
+            table.add_row(*_run_row(r))
+        console.print(table)
+
+    _emit([r.to_dict() for r in items], as_json, render)
+
+
+@workflow.command("show")
+@click.argument("project_name", metavar="PROJECT")
+@click.argument("run_id", type=int, metavar="RUN")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def workflow_show(ctx: Context, project_name: str, run_id: int, as_json: bool) -> None:
+    """Show one run with every step: status, times, output and error."""
+    from visionloop.core.runs import get_run, run_steps
+
+    svc = ctx.services
+    run = get_run(svc, project_name, run_id)
+    steps = run_steps(svc, run)
+
+    def render() -> None:
+        console.print(
+            f"run {run.id} ({run.kind}, {run.trigger}): [bold]{run.status.value}[/] {run.outcome or ''}"
+        )
+        if run.reason or run.error:
+            console.print(run.error or run.reason, highlight=False)
+        table = Table("#", "step", "status", "started", "took", "output / error")
+        for s in steps:
+            took = "" if s.ended_at is None else f"{(s.ended_at - s.started_at).total_seconds():.1f} s"
+            shown = s.error or json.dumps(s.output, default=str)
+            table.add_row(
+                str(s.seq), s.name, s.status.value, s.started_at.strftime("%H:%M:%S"), took, shown[:200]
+            )
+        console.print(table)
+
+    _emit({**run.to_dict(), "steps": [s.to_dict() for s in steps]}, as_json, render)
+
+
+def _queued(ctx: Context, run: Any, wait: bool, timeout: float, as_json: bool) -> None:
+    import time
+
+    from visionloop.core.runs import ACTIVE
+
+    svc = ctx.services
+    if wait:
+        deadline = time.monotonic() + timeout
+        while run.status in ACTIVE and time.monotonic() < deadline:
+            time.sleep(0.5)
+            run = svc.repo.get_run(run.id)
+    data = run.to_dict()
+
+    def render() -> None:
+        if run.status in ACTIVE:
+            hint = "" if not wait else " (still; is `visionloop serve` running?)"
+            console.print(
+                f"run {run.id} is {run.status.value}{hint}: the server's workflow runner executes it"
+            )
+        else:
+            console.print(f"run {run.id} {run.status.value}: {run.outcome} — {run.error or run.reason or ''}")
+
+    _emit(data, as_json, render)
+    if wait and run.status.value == "FAILED":
+        sys.exit(1)
+
+
+@workflow.command("check")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--wait", is_flag=True, help="Wait until the run ends (the server executes it).")
+@click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds to wait at most.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def workflow_check(ctx: Context, project_name: str, wait: bool, timeout: float, as_json: bool) -> None:
+    """Queue a training check now: train, evaluate and deploy if PROJECT's parameters say so."""
+    from visionloop.core.retraining import request_check
+
+    _queued(ctx, request_check(ctx.services, project_name), wait, timeout, as_json)
+
+
+@workflow.command("rollback")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--to", "to_version", help="Go back to this version (default: the one deployed before).")
+@click.option("--wait", is_flag=True, help="Wait until the run ends (the server executes it).")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait at most.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def workflow_rollback(
+    ctx: Context, project_name: str, to_version: str | None, wait: bool, timeout: float, as_json: bool
+) -> None:
+    """Switch PROJECT back to the version deployed before the current one (started if needed)."""
+    from visionloop.core.deployments import request_rollback
+
+    _queued(ctx, request_rollback(ctx.services, project_name, to_version), wait, timeout, as_json)
+
+
+@workflow.command("status")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def workflow_status(ctx: Context, project_name: str, as_json: bool) -> None:
+    """PROJECT's serving version, deployment log, schedules and active run."""
+    from visionloop.core.deployments import deployments, serving_version
+    from visionloop.core.runs import active_run
+    from visionloop.core.schedules import list_schedules
+
+    svc = ctx.services
+    serving = serving_version(svc, project_name)
+    log = deployments(svc, project_name, 10)
+    plans = list_schedules(svc, project_name)
+    active = active_run(svc, svc.repo.get_project(project_name).id)
+    data = {
+        "serving": serving.name if serving else None,
+        "deployments": [d.to_dict() for d in log],
+        "schedules": [s.to_dict() for s in plans],
+        "active_run": active.to_dict() if active else None,
+    }
+
+    def render() -> None:
+        console.print(f"serving version: [bold]{data['serving'] or '(none)'}[/]")
+        if active:
+            console.print(
+                f"active run: {active.id} ({active.kind}) {active.status.value} at {active.current_step}"
+            )
+        table = Table("deployed", "version", "previous", "reason", "run")
+        for d in log:
+            table.add_row(
+                d.deployed_at.strftime("%Y-%m-%d %H:%M:%S"),
+                d.version,
+                d.previous or "",
+                d.reason,
+                str(d.run_id or ""),
+            )
+        console.print(table)
+        table = Table("check", "enabled", "every", "next run", "last run", "last result")
+        for s in plans:
+            nxt = s.next_run_at.strftime("%Y-%m-%d %H:%M:%S") if s.next_run_at and s.enabled else ""
+            last = s.last_run_at.strftime("%Y-%m-%d %H:%M:%S") if s.last_run_at else ""
+            every = f"{s.interval_minutes:g} min"
+            table.add_row(s.kind, "yes" if s.enabled else "no", every, nxt, last, s.last_result or "")
+        console.print(table)
+
+    _emit(data, as_json, render)
+
+
+
 @cli.command()
 @click.option(
     "--recover/--no-recover",

@@ -236,6 +236,27 @@ SETTINGS: tuple[Setting, ...] = (
         _non_negative,
     ),
     Setting(
+        "workflow_enabled",
+        True,
+        "Run the workflow runner in the server: the schedules of the training and sampling checks and "
+        "the workflow runs (training checks, rollbacks). Off: runs queued by the CLI or API wait.",
+        _bool,
+    ),
+    Setting(
+        "workflow_poll_seconds",
+        1.0,
+        "How often the workflow runner moves the active runs on (they poll training jobs and starting "
+        "versions); schedules are looked at every 5 seconds and at once when a parameter changes.",
+        _positive,
+    ),
+    Setting(
+        "workflow_step_timeout_minutes",
+        120.0,
+        "A run's step that waits longer than this (for a training job, a comparison, a version to "
+        "start) fails the run.",
+        _positive,
+    ),
+    Setting(
         "workflow_bucket",
         "visionloop",
         "Bucket of the watched inboxes: images put under <project>/images_for_detection/ are detected "
@@ -364,6 +385,9 @@ class Settings:
     inference_idle_minutes: float = 0.0
     inference_auto_start: bool = False
     inference_start_timeout: float = 300.0
+    workflow_enabled: bool = True
+    workflow_poll_seconds: float = 1.0
+    workflow_step_timeout_minutes: float = 120.0
     workflow_bucket: str = "visionloop"
     inbox_poll_seconds: float = 5.0
     inbox_settle_seconds: float = 2.0

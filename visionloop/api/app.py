@@ -21,6 +21,7 @@ from visionloop.api.parameters import router as parameters_router
 from visionloop.api.projects import router as projects_router
 from visionloop.api.review import router as review_router
 from visionloop.api.versions import router as versions_router
+from visionloop.api.workflow import router as workflow_router
 from visionloop.aws.urls import router as aws_router
 from visionloop.core.accounts import Accounts
 from visionloop.core.detections import DetectionLog
@@ -60,15 +61,20 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         from visionloop.bootstrap import build_notifier
         from visionloop.workflows.inference import Maintainer
+        from visionloop.workflows.runner import start_runner
 
         assert serving is not None
         await run_in_threadpool(recover_serving, services, serving)
         maintainer = Maintainer(lambda: maintain(services, serving)).start()
         watcher.start()  # the watched inboxes of the workflow bucket
         notifier = build_notifier(services, settings).start()  # webhooks and e-mail, in the background
+        # schedules and workflow runs (resumed first if a previous server left them RUNNING)
+        runner = await run_in_threadpool(start_runner, services, serving, settings)
         try:
             yield
         finally:
+            if runner is not None:
+                runner.stop()
             notifier.stop()
             await run_in_threadpool(watcher.stop)
             maintainer.stop()
@@ -97,6 +103,7 @@ def create_app(
         app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(review_router, prefix="/api/v1", dependencies=secured)  # flows, loops
     app.include_router(detections_router, prefix="/api/v1", dependencies=secured)  # log, drift, inboxes
+    app.include_router(workflow_router, prefix="/api/v1", dependencies=secured)  # runs, schedules
     for router in (parameters_router, notifications_router):  # parameters, events, channels
         app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
