@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -684,7 +685,8 @@ def jobs_show(ctx: Context, job_id: int) -> None:
 
 @cli.group()
 def workflow() -> None:
-    """Continuous improvement: training checks, rollbacks, their run history and the schedules."""
+    """Continuous improvement: training checks, rollbacks, their run history and the schedules; the
+    watched inboxes, human sampling and the drift signal."""
 
 
 def _run_row(r: Any) -> list[str]:
@@ -867,7 +869,6 @@ def workflow_status(ctx: Context, project_name: str, as_json: bool) -> None:
     _emit(data, as_json, render)
 
 
-
 @cli.command()
 @click.option(
     "--recover/--no-recover",
@@ -900,6 +901,201 @@ def worker(ctx: Context, recover: bool, parent_pid: int | None) -> None:
         )
     except KeyboardInterrupt:
         stop.set()
+
+
+# --- the detection log, inboxes and sampling (continuous improvement) ------------------------------------
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{option} must be an ISO 8601 time such as 2026-03-01T09:00, not {value!r}"
+        ) from None
+
+
+@cli.command()
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--since", help="ISO 8601 time, inclusive (no zone: UTC).")
+@click.option("--until", help="ISO 8601 time, exclusive.")
+@click.option("--label", help="Only detections that returned this label.")
+@click.option(
+    "--min-confidence", type=float, help="0-100: the label's confidence (with --label), else the top one."
+)
+@click.option("--max-confidence", type=float, help="0-100, inclusive.")
+@click.option("--source", type=click.Choice(["api", "aws", "inbox", "console"]), help="Where it came from.")
+@click.option("--version", "version_name", help="Only this model version's detections.")
+@click.option("--limit", type=int, default=50, show_default=True, help="Detections per page (1-1000).")
+@click.option("--cursor", help="Continue after a page (the next cursor it printed).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def detections(
+    ctx: Context,
+    project_name: str,
+    since: str | None,
+    until: str | None,
+    label: str | None,
+    min_confidence: float | None,
+    max_confidence: float | None,
+    source: str | None,
+    version_name: str | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+) -> None:
+    """The detection log of PROJECT, newest first, with filters; a page at a time."""
+    from visionloop.core.detections import DetectionFilter, DetectionSource, list_detections
+
+    where = DetectionFilter(
+        _when(since, "--since"),
+        _when(until, "--until"),
+        label,
+        min_confidence,
+        max_confidence,
+        DetectionSource(source) if source else None,
+        version_name,
+    )
+    page = list_detections(ctx.services, project_name, where, limit=limit, cursor=cursor)
+
+    def render() -> None:
+        table = Table("id", "time", "version", "source", "labels", "top", "image")
+        for d in page.detections:
+            said = ", ".join(f"{p.label} {p.confidence:.1f}" for p in d.labels) or "-"
+            top = "" if d.top_label is None else f"{d.top_label} {d.top_confidence:.1f}"
+            table.add_row(
+                str(d.id),
+                f"{d.detected_at:%Y-%m-%d %H:%M:%S}",
+                d.version,
+                d.source.value,
+                said,
+                top,
+                d.content_hash[:12],
+            )
+        console.print(table)
+        if page.next_cursor:
+            click.echo(f"more: --cursor {page.next_cursor}")
+
+    data = {"detections": [d.to_dict() for d in page.detections], "next_cursor": page.next_cursor}
+    _emit(data, as_json, render)
+
+
+@workflow.command("scan")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--version", "version_name", help="Detect with this version (default: the serving one).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def workflow_scan(ctx: Context, project_name: str, version_name: str | None, as_json: bool) -> None:
+    """Take what waits in PROJECT's inboxes now, detecting in this process (no server needed)."""
+    from visionloop.bootstrap import build_detection_log, build_engine, inbox_settings
+    from visionloop.core.inbox import scan_inbox
+    from visionloop.core.review import ReviewHook
+    from visionloop.workflows.inbox import LocalDetector
+
+    svc, settings = ctx.services, ctx.settings
+    log = build_detection_log(svc, settings)
+    hook = ReviewHook(svc, region=settings.region, account=settings.account_id)
+    detector = LocalDetector(svc, lambda: build_engine(settings), log, hook)
+    try:
+        report = scan_inbox(svc, project_name, detector, inbox_settings(settings), version=version_name)
+    finally:
+        log.close()
+        hook.drain()
+        hook.close()
+
+    def render() -> None:
+        for item in report.items:
+            where = item.get("result_key") or item.get("moved_to") or ""
+            why = f" ({item['message']})" if item.get("message") else ""
+            click.echo(f"{item['key']}: {item['outcome']} → {where}{why}")
+        for note in report.notes:
+            click.echo(note)
+        click.echo(
+            f"{report.detected} detected, {report.added} added to TRAIN, {report.duplicates} already there, "
+            f"{report.failed} failed (see errors/), {report.waiting} waiting"
+        )
+
+    _emit(report.to_dict(), as_json, render)
+
+
+@workflow.command("inbox")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def workflow_inbox(ctx: Context, project_name: str, limit: int, as_json: bool) -> None:
+    """What PROJECT's inboxes took, newest first."""
+    from visionloop.core.projects import get_project
+
+    svc = ctx.services
+    items = svc.repo.list_inbox_items(get_project(svc, project_name).id, limit=limit)
+
+    def render() -> None:
+        for i in items:
+            when = f"{i.finished_at:%Y-%m-%d %H:%M:%S}" if i.finished_at else "(working)"
+            where = f" → {i.moved_to}" if i.moved_to else ""
+            why = f" ({i.message})" if i.message else ""
+            click.echo(f"{i.id} {when} {i.kind.value} {i.status.value}: {i.key}{where}{why}")
+
+    _emit([i.to_dict() for i in items], as_json, render)
+
+
+@workflow.command("sample")
+@click.argument("project_name", metavar="PROJECT")
+@pass_ctx
+def workflow_sample(ctx: Context, project_name: str) -> None:
+    """Run PROJECT's sampling check now (the server runs it every human_sampling_minutes)."""
+    from visionloop.core.sampling import run_sampling_check
+
+    settings = ctx.settings
+    result = run_sampling_check(
+        ctx.services, project_name, region=settings.region, account=settings.account_id
+    )
+    click.echo(result.message)
+
+
+@workflow.command("agreement")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--bucket", type=click.Choice(["day", "week"]), default="day", show_default=True)
+@click.option("--since", help="ISO 8601 time: loops completed from then.")
+@click.option("--until", help="ISO 8601 time, exclusive.")
+@click.option(
+    "--purpose", type=click.Choice(["audit", "low_confidence", "explicit"]), help="Only these loops."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def workflow_agreement(
+    ctx: Context,
+    project_name: str,
+    bucket: str,
+    since: str | None,
+    until: str | None,
+    purpose: str | None,
+    as_json: bool,
+) -> None:
+    """The drift signal: how often reviewers agreed with the model, per day or week and label."""
+    from visionloop.core.sampling import agreement_over_time
+
+    found = agreement_over_time(
+        ctx.services,
+        project_name,
+        bucket=bucket,
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
+        purpose=purpose,
+    )
+
+    def render() -> None:
+        table = Table(bucket, "loops", "agreed", "rate", "per label (model said: agreed)")
+        for b in found:
+            rate = "" if b.rate is None else f"{100 * b.rate:.0f}%"
+            per = ", ".join(f"{c.label} {c.model_said}:{c.agreed}" for c in b.labels if c.model_said)
+            table.add_row(f"{b.start:%Y-%m-%d}", str(b.loops), str(b.agreed), rate, per)
+        console.print(table)
+
+    _emit([b.to_dict() for b in found], as_json, render)
 
 
 # --- accounts: operators and reviewers ------------------------------------------------------------------
