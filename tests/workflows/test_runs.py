@@ -258,6 +258,7 @@ def test_a_run_interrupted_during_training_resumes_and_trains_again(
     assert run.outcome == "deployed", run.error
     train = next(s for s in run_steps(services, run) if s.name == "train")
     assert train.output["version"] == "v2"  # v1 was cut short (TRAINING_FAILED); v2 is its retry
+    assert train.output["attempt"] == 2
     assert status(services, project, "v1") is VersionStatus.TRAINING_FAILED
     assert event_types(services, project).count("training_started") == 2
 

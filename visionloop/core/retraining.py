@@ -157,6 +157,7 @@ def step_train(ctx: RunContext, run: Run, state: dict[str, Any]) -> StepResult:
             "version": version.name,
             "version_id": version.id,
             "job_id": job.id,
+            "attempt": int(state.get("attempt", 1)),  # 2: the first training was cut short by a restart
             "f1": version.f1,
             "training_seconds": version.training_seconds,
             "deploy_reason": KIND,

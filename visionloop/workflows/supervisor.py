@@ -10,9 +10,20 @@ from dataclasses import asdict
 from visionloop.settings import ENV_PREFIX, Settings
 
 
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The server's resolved settings as the environment variables load_settings reads back."""
+    return {f"{ENV_PREFIX}{k.upper()}": _env_value(getattr(settings, k)) for k in asdict(settings)}
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, tuple):  # access_keys: AKID:SECRET,AKID2:SECRET2 (str() of the tuple is no setting)
+        return ",".join(f"{key.id}:{key.secret}" for key in value)
+    return str(value)
+
+
 def start_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes]]:
     """Start ``count`` ``visionloop worker`` processes with the server's resolved settings."""
-    env = {**os.environ, **{f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in asdict(settings).items()}}
+    env = {**os.environ, **worker_env(settings)}
     cmd = [sys.executable, "-m", "visionloop", "worker", "--no-recover", "--parent-pid", str(os.getpid())]
     return [subprocess.Popen(cmd, env=env) for _ in range(count)]
 
