@@ -285,7 +285,7 @@ def test_a_step_that_waits_too_long_fails(
     advance_pending(ctx)
     run = get_run(services, project, queued.id)
     assert run.status is RunStatus.FAILED and run.outcome == "failed"
-    assert run.error is not None and "did not finish within 30 minutes (training v1: QUEUED" in run.error
+    assert run.error == "step train: did not finish within 30 minutes (training v1: QUEUED queued 0%)"
 
 
 def test_a_failed_training_fails_the_run(services: Services, ctx: RunContext, project: str) -> None:

@@ -372,9 +372,7 @@ def _wait(ctx: RunContext, run: Run, step: RunStep, state: dict[str, Any]) -> Ru
     now = svc.clock.now()
     if now - step.started_at > ctx.step_timeout:
         minutes = ctx.step_timeout.total_seconds() / 60
-        message = (
-            f"step {step.name} did not finish within {minutes:g} minutes ({state.get('waiting', 'waiting')})"
-        )
+        message = f"did not finish within {minutes:g} minutes ({state.get('waiting', 'waiting')})"
         return _fail_step(svc, run, step, message, "failed")
     if state != step.output:
         svc.repo.update_step(step.id, output=state)
