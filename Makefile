@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_classification.py $(DATASETS)/grocery-produce --mode fast
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/detection_log.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
