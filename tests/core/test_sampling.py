@@ -78,6 +78,7 @@ def test_the_sampling_check(world: World) -> None:
     [loop] = sampled_loops(svc)
     assert loop.name == first.loop and loop.detection_ref == newest.ref and loop.purpose is LoopPurpose.AUDIT
     assert loop.image.content_hash == newest.content_hash
+    assert svc.repo.find_detection(newest.ref) == newest and svc.repo.find_detection("nope") is None
     state = get_state(svc, "logos")
     assert state["sampling.last_loop"] == loop.name and state["sampling.last_detection_id"] == newest.id
     # within the period: nothing more
