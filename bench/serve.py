@@ -4,9 +4,12 @@ default on the Rekognition-compatible endpoint (POST / with the image base64 in 
 sends it), or with --api native on the native detect endpoint (the image as the raw request body) — with
 the default per-label thresholds, at 1 and 8 concurrent clients: images/s, p50 and p99 latency.
 
-    .venv/bin/python bench/serve.py [--dataset grocery|logos] [--api aws|native] [--requests 400]
-        [--units 1,2] [--clients 1,8] [--threads N] [--data-dir DIR] [--json]
+    .venv/bin/python bench/serve.py [--dataset grocery|logos] [--api aws|native] [--model small|default]
+        [--requests 400] [--units 1,2] [--clients 1,8] [--threads N] [--data-dir DIR] [--json]
 
+--model small (default): EfficientNet-Lite0 on one view, the small model the serving target is set for;
+--model default: what `visionloop train` gives (Lite2 on the image and its mirror image: two network
+passes, about 4x the CPU per image).
 --dataset grocery (default when ../shared/datasets/grocery-produce exists): 5 labels x 16 photos of
 grocery-produce (the first files by name) for training; the requests cycle through 64 other photos of
 those labels, 348 px JPEGs of 15-40 KB. --dataset logos: the 10 aws-logos photos for training and the
@@ -62,11 +65,22 @@ def pick_images(dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
     return train, requests[:64]
 
 
-def train(data_dir: Path, files: dict[str, list[Path]]) -> float:
+MODELS = {
+    # the "small model": EfficientNet-Lite0, one view (the ~6 ms network of models.md)
+    "small": {
+        "backbone": "efficientnet-lite0",
+        "hyperparams": {"views": ["full"], "predict_views": ["full"]},
+    },
+    # what `visionloop train` gives by default: Lite2, the image and its mirror image (two passes)
+    "default": {},
+}
+
+
+def train(data_dir: Path, files: dict[str, list[Path]], model: str) -> float:
     from visionloop.bootstrap import build_engine, build_services
     from visionloop.core.datasets import import_folder
     from visionloop.core.projects import create_project
-    from visionloop.core.training import request_training
+    from visionloop.core.training import TrainingOptions, request_training
     from visionloop.settings import load_settings
     from visionloop.workflows.worker import run_job
 
@@ -80,7 +94,7 @@ def train(data_dir: Path, files: dict[str, list[Path]]) -> float:
     create_project(svc, "bench")
     import_folder(svc, "bench", str(folder))
     started = time.perf_counter()
-    request_training(svc, "bench")
+    request_training(svc, "bench", TrainingOptions(**MODELS[model]))  # type: ignore[arg-type]
     job = svc.repo.claim_job(svc.clock.now())
     assert job is not None
     run_job(svc, build_engine(settings), job, settings.region, settings.account_id)
@@ -241,6 +255,7 @@ def main() -> None:
     default = "grocery" if (SHARED / "grocery-produce").is_dir() else "logos"
     parser.add_argument("--dataset", choices=("grocery", "logos"), default=default)
     parser.add_argument("--api", choices=("aws", "native"), default="aws")
+    parser.add_argument("--model", choices=tuple(MODELS), default="small")
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
     parser.add_argument("--units", default="1,2")
     parser.add_argument("--clients", default="1,8")
@@ -254,10 +269,11 @@ def main() -> None:
     images = [p.read_bytes() for p in request_files]
     with tempfile.TemporaryDirectory(prefix="vl-bench-serve-") as tmp:
         data = Path(args.data_dir) if args.data_dir else Path(tmp) / "var"
-        seconds = train(data, train_files)
+        seconds = train(data, train_files, args.model)
         sizes = sorted(len(b) for b in images)
         print(
-            f"dataset {args.dataset}: trained on {sum(map(len, train_files.values()))} images "
+            f"dataset {args.dataset}, {args.model} model: "
+            f"trained on {sum(map(len, train_files.values()))} images "
             f"in {seconds:.1f} s; "
             f"{len(images)} request images, {sizes[0] // 1000}-{sizes[-1] // 1000} KB; {args.api} API; "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the server started",
