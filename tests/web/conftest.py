@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.factories import image_bytes, make_project, unique_colour
+from tests.web.browser import CHROMIUM
 from visionloop.api.app import create_app
 from visionloop.core import review
 from visionloop.core.accounts import Accounts, add_reviewer
@@ -96,3 +99,29 @@ def review_project(
         data = image_bytes(color=unique_colour(500 + i))
         loops.append(review.start_loop(svc, flow, f"{name}-{i}", doc, image=data))
     return loops
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium for the real-browser tests (tests/web/browser.py), with Playwright (the test extra)
+    to drive it: skipped without them, but CI must run them."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
+    if CHROMIUM is None or not Path(CHROMIUM).exists():
+        reason = "Debian's chromium is not installed: apt-get install -y chromium (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must run the browser tests")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def browser(chromium: str) -> Iterator[object]:
+    """A headless chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()

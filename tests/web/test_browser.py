@@ -4,22 +4,15 @@ port. Screenshots of each page land in the test's output folder, printed at the 
 
 from __future__ import annotations
 
-import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from tests.conftest import shared_dataset
-from visionloop.api.app import create_app
-from visionloop.bootstrap import build_accounts, build_services, build_serving, fake_engine
+from tests.web.browser import PASSWORD, Server, live_server
 from visionloop.core import review
-from visionloop.core.accounts import add_reviewer
 from visionloop.core.datasets import import_folder
 from visionloop.core.entities import DatasetType, EntrySource, TaskType
 from visionloop.core.projects import create_project
@@ -27,84 +20,16 @@ from visionloop.core.review import Detection, FlowSettings, LoopStatus
 from visionloop.core.services import Services
 from visionloop.core.training import ModelCache, TrainingOptions, predict, request_training
 from visionloop.engines.fake import ColourEngine
-from visionloop.settings import load_settings
 from visionloop.workflows.worker import run_job
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
-
-CHROMIUM = next(
-    (p for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")) if p),
-    None,
-)
-PASSWORD = "correct horse battery"
 LAPTOP = {"width": 1366, "height": 860}
 TABLET = {"width": 820, "height": 1180}
 
 
-@dataclass
-class Server:
-    url: str
-    svc: Services
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if CHROMIUM is None or not Path(CHROMIUM).exists():
-        reason = "Debian's chromium is not installed: apt-get install -y chromium (.ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must run the browser tests")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("browser") / "var"
-    settings = load_settings({"data_dir": str(data), "workers": 0}, environ={})
-    svc = build_services(settings)
-    accounts = build_accounts(svc, settings)  # real Argon2id hashes
-    add_reviewer(accounts, "alice", PASSWORD)
-    serving = build_serving(settings, engine_factory=fake_engine)
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(svc, settings, serving, accounts),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-    )
-    http = uvicorn.Server(config)
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not http.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", svc)
-    finally:
-        http.should_exit = True
-        thread.join(10)
-        serving.host.close()
-        svc.repo.close()
-
-
-@pytest.fixture
-def browser(chromium: str) -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with live_server(tmp_path_factory.mktemp("browser") / "var", "alice", workers=0) as server:
+        yield server
 
 
 def _trained_logos_with_three_loops(svc: Services, tmp: Path) -> list[review.HumanLoop]:

@@ -10,130 +10,44 @@ VISIONLOOP_UPDATE_SCREENSHOTS=1 they are also copied, as small palette PNGs, to 
 
 from __future__ import annotations
 
-import io
-import os
 import shutil
-import socket
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from tests.conftest import shared_dataset
-from visionloop.api.app import create_app
-from visionloop.bootstrap import build_accounts, build_services, build_serving, fake_engine
-from visionloop.core.accounts import Role, add_reviewer
+from tests.web.browser import PASSWORD, Server, keep_screenshots, live_server
+from visionloop.core.accounts import Role
 from visionloop.core.datasets import add_image
 from visionloop.core.entities import DatasetType, JobStatus, TaskType, VersionStatus
 from visionloop.core.projects import create_project
-from visionloop.core.services import Services
 from visionloop.engines.fake import ColourEngine
-from visionloop.settings import load_settings
 from visionloop.workflows.worker import run_worker
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
-
-CHROMIUM = next(
-    (p for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")) if p),
-    None,
-)
-PASSWORD = "correct horse battery"
 SCREEN = {"width": 1280, "height": 800}
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-@dataclass
-class Server:
-    url: str
-    svc: Services
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if CHROMIUM is None or not Path(CHROMIUM).exists():
-        reason = "Debian's chromium is not installed: apt-get install -y chromium (.ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must run the browser tests")
-        pytest.skip(reason)
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("console") / "var"
     # workers: 1 as `visionloop serve` has it; create_app starts none, the thread below is the worker
-    settings = load_settings({"data_dir": str(data), "workers": 1}, environ={})
-    svc = build_services(settings)
-    accounts = build_accounts(svc, settings)  # real Argon2id hashes
-    add_reviewer(accounts, "olga", PASSWORD, Role.OPERATOR)
-    serving = build_serving(settings, engine_factory=fake_engine)
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(svc, settings, serving, accounts),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-    )
-    http = uvicorn.Server(config)
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    stop = threading.Event()  # a worker, as `visionloop serve` starts them, on the fake engine
-    worker = threading.Thread(
-        target=run_worker,
-        args=(svc, ColourEngine(), settings.region, settings.account_id, stop),
-        kwargs={"poll_seconds": 0.2, "recover": False},
-        daemon=True,
-    )
-    worker.start()
-    deadline = time.monotonic() + 20
-    while not http.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", svc)
-    finally:
-        stop.set()
-        http.should_exit = True
-        thread.join(10)
-        worker.join(10)
-        serving.host.close()
-        svc.repo.close()
-
-
-@pytest.fixture
-def browser(chromium: str) -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True)
+    with live_server(data, "olga", Role.OPERATOR, workers=1) as server:
+        stop = threading.Event()  # a worker, as `visionloop serve` starts them, on the fake engine
+        settings = server.settings
+        worker = threading.Thread(
+            target=run_worker,
+            args=(server.svc, ColourEngine(), settings.region, settings.account_id, stop),
+            kwargs={"poll_seconds": 0.2, "recover": False},
+            daemon=True,
+        )
+        worker.start()
         try:
-            yield b
+            yield server
         finally:
-            b.close()
-
-
-def _keep(shots: Path) -> None:
-    """With VISIONLOOP_UPDATE_SCREENSHOTS=1: the screenshots into docs/screenshots as 256-colour PNGs."""
-    if os.environ.get("VISIONLOOP_UPDATE_SCREENSHOTS") != "1":
-        return
-    from PIL import Image
-
-    DOCS_SHOTS.mkdir(exist_ok=True)
-    for png in sorted(shots.glob("*.png")):
-        with Image.open(png) as img:
-            small = img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
-            out = io.BytesIO()
-            small.save(out, "PNG", optimize=True)
-        (DOCS_SHOTS / png.name).write_bytes(out.getvalue())
+            stop.set()
+            worker.join(10)
 
 
 def _sign_in(page: object, url: str, asked: str) -> None:
@@ -261,7 +175,7 @@ def test_an_operator_creates_a_project_uploads_and_trains(
     page.screenshot(path=str(shots / "console-7-projects.png"))
     context.close()
     assert problems == [], problems  # no script errors, no refused (CSP) resources
-    _keep(shots)
+    keep_screenshots(shots)
     print(f"\nscreenshots of the console: {shots}")
 
 
@@ -306,4 +220,4 @@ def test_boxes_are_drawn_moved_and_saved(server: Server, browser: object, tmp_pa
     assert b.left == pytest.approx(0.35, abs=0.02) and b.top == pytest.approx(0.26, abs=0.02)
     assert b.width == pytest.approx(0.5, abs=0.02) and b.height == pytest.approx(0.5, abs=0.02)
     assert problems == [], problems
-    _keep(shots)
+    keep_screenshots(shots)

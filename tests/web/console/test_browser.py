@@ -14,55 +14,27 @@ to docs/screenshots/ (models-*.png)."""
 
 from __future__ import annotations
 
-import io
-import os
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from tests.conftest import shared_dataset
+from tests.web.browser import PASSWORD, Server, keep_screenshots, live_server
 from tests.web.console.data import train_with_evaluation
-from visionloop.api.app import create_app
-from visionloop.bootstrap import build_accounts, build_services, build_serving, fake_engine
 from visionloop.core import parameters, review
-from visionloop.core.accounts import Role, add_reviewer
+from visionloop.core.accounts import Role
 from visionloop.core.datasets import import_folder
 from visionloop.core.entities import DatasetType, EntrySource, TaskType, VersionStatus
 from visionloop.core.projects import create_project
 from visionloop.core.review import LoopStatus
 from visionloop.core.services import Services
-from visionloop.settings import load_settings
 from visionloop.workflows.runner import start_runner
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
-
-CHROMIUM = next(
-    (p for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")) if p),
-    None,
-)
-PASSWORD = "correct horse battery"
 SCREEN = {"width": 1280, "height": 860}
-DOCS_SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 MAX_SHOT_BYTES = 200_000
-
-
-@dataclass
-class Server:
-    url: str
-    svc: Services
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _installed(kind: str) -> bool:
@@ -76,55 +48,15 @@ def _installed(kind: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    if CHROMIUM is None or not Path(CHROMIUM).exists():
-        reason = "Debian's chromium is not installed: apt-get install -y chromium (.ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must run the browser tests")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("models") / "var"
-    settings = load_settings({"data_dir": str(data), "workers": 0, "analysis_threads": 1}, environ={})
-    svc = build_services(settings)
-    accounts = build_accounts(svc, settings)  # real Argon2id hashes
-    add_reviewer(accounts, "olga", PASSWORD, Role.OPERATOR)
-    serving = build_serving(settings, engine_factory=fake_engine)
-    app = create_app(svc, settings, serving, accounts)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    http = uvicorn.Server(config)
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not http.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    runner = start_runner(svc, serving, settings)  # runs the workflow's runs, as `visionloop serve` does
-    try:
-        yield Server(f"http://127.0.0.1:{port}", svc)
-    finally:
-        if runner is not None:
-            runner.stop()
-        http.should_exit = True
-        thread.join(10)
-        serving.host.close()
-        if serving.review_hook is not None and hasattr(serving.review_hook, "close"):
-            serving.review_hook.close()
-        svc.repo.close()
-
-
-@pytest.fixture
-def browser(chromium: str) -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True)
+    with live_server(data, "olga", Role.OPERATOR, workers=0, analysis_threads=1) as server:
+        runner = start_runner(server.svc, server.serving, server.settings)  # as `visionloop serve` does
         try:
-            yield b
+            yield server
         finally:
-            b.close()
+            if runner is not None:
+                runner.stop()
 
 
 def _logos(svc: Services, tmp: Path) -> None:
@@ -137,25 +69,6 @@ def _logos(svc: Services, tmp: Path) -> None:
     assert import_folder(svc, "logos", str(labelled)).imported == 10
     train_with_evaluation(svc, "logos", "v1")
     train_with_evaluation(svc, "logos", "v2", seed=1)
-
-
-def _keep(shots: Path) -> None:
-    """Checks every screenshot's size as a palette PNG; with VISIONLOOP_UPDATE_SCREENSHOTS=1 copies them
-    into docs/screenshots."""
-    from PIL import Image
-
-    update = os.environ.get("VISIONLOOP_UPDATE_SCREENSHOTS") == "1"
-    for png in sorted(shots.glob("*.png")):
-        with Image.open(png) as img:
-            small = img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
-            out = io.BytesIO()
-            small.save(out, "PNG", optimize=True)
-        assert len(out.getvalue()) < MAX_SHOT_BYTES, (
-            f"{png.name} is {len(out.getvalue()):,} bytes as a palette PNG"
-        )
-        if update:
-            DOCS_SHOTS.mkdir(exist_ok=True)
-            (DOCS_SHOTS / png.name).write_bytes(out.getvalue())
 
 
 def test_an_operator_reads_starts_tries_compares_and_reviews(
@@ -305,5 +218,5 @@ def test_an_operator_reads_starts_tries_compares_and_reviews(
     page.click("#stop")
     page.wait_for_selector("#start", timeout=60_000)
     assert problems == [], problems
-    _keep(shots)
+    keep_screenshots(shots, MAX_SHOT_BYTES)
     print(f"\nscreenshots: {shots}")

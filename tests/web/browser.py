@@ -1,0 +1,102 @@
+"""What the real-browser tests share: Debian's chromium (``apt-get install chromium``; .ci/run installs it;
+Playwright's own browser downloads are never used), a real server on a free port with one signed-up user,
+and the screenshots kept as small palette PNGs. The ``chromium`` and ``browser`` fixtures are in
+tests/web/conftest.py."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from visionloop.api.app import create_app
+from visionloop.bootstrap import build_accounts, build_services, build_serving, fake_engine
+from visionloop.core.accounts import Role, add_reviewer
+from visionloop.core.services import Services
+from visionloop.core.serving import Serving
+from visionloop.settings import Settings, load_settings
+
+CHROMIUM = next(
+    (p for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")) if p),
+    None,
+)
+PASSWORD = "correct horse battery"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@dataclass
+class Server:
+    url: str
+    svc: Services
+    settings: Settings
+    serving: Serving
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(
+    data_dir: Path, user: str, role: Role = Role.REVIEWER, **settings: object
+) -> Iterator[Server]:
+    """The app over storage in ``data_dir`` (serving on the fake engine, ``user`` signed up with PASSWORD
+    and real Argon2id hashes) in a uvicorn thread on a free port, until the block ends."""
+    config = load_settings({"data_dir": str(data_dir), **settings}, environ={})
+    svc = build_services(config)
+    accounts = build_accounts(svc, config)
+    add_reviewer(accounts, user, PASSWORD, role)
+    serving = build_serving(config, engine_factory=fake_engine)
+    port = _free_port()
+    app = create_app(svc, config, serving, accounts)
+    http = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=http.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not http.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        yield Server(f"http://127.0.0.1:{port}", svc, config, serving)
+    finally:
+        http.should_exit = True
+        thread.join(10)
+        serving.host.close()
+        if serving.review_hook is not None and hasattr(serving.review_hook, "close"):
+            serving.review_hook.close()  # lifespan="off": the app's shutdown does not close it
+        svc.repo.close()
+
+
+def keep_screenshots(shots: Path, max_bytes: int | None = None) -> None:
+    """Every screenshot in ``shots`` as a 256-colour PNG: each must be under ``max_bytes`` (when given), and
+    with VISIONLOOP_UPDATE_SCREENSHOTS=1 they are copied into docs/screenshots."""
+    update = os.environ.get("VISIONLOOP_UPDATE_SCREENSHOTS") == "1"
+    if not update and max_bytes is None:
+        return
+    from PIL import Image
+
+    for png in sorted(shots.glob("*.png")):
+        with Image.open(png) as img:
+            small = img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+            out = io.BytesIO()
+            small.save(out, "PNG", optimize=True)
+        if max_bytes is not None:
+            assert len(out.getvalue()) < max_bytes, (
+                f"{png.name} is {len(out.getvalue()):,} bytes as a palette PNG"
+            )
+        if update:
+            DOCS_SHOTS.mkdir(exist_ok=True)
+            (DOCS_SHOTS / png.name).write_bytes(out.getvalue())
