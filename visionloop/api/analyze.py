@@ -8,26 +8,23 @@ threads; the handler awaits its future."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.datastructures import UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 
+from visionloop.api import images
 from visionloop.api.deps import ServicesDep
 from visionloop.core import analyzing
 from visionloop.core.analysis import BoundingBox, Point
 from visionloop.core.keys import ObjectRef
-from visionloop.errors import ImageTooLarge, InvalidInput
+from visionloop.errors import InvalidInput
 
 router = APIRouter(prefix="/analyze", tags=["analysis"])
 
 # a body may carry the largest image (from a bucket it is read server-side), base64 plus an envelope
-MAX_BODY = analyzing.ANALYSIS_LIMITS.max_bytes * 4 // 3 + 64 * 1024
+MAX_BODY = images.max_body(analyzing.ANALYSIS_LIMITS.max_bytes)
 
 
 def get_analysis(request: Request) -> analyzing.Analysis:
@@ -214,44 +211,9 @@ async def read_request(
     request: Request, model: type[ImageIn]
 ) -> tuple[analyzing.ImageSource, ImageIn | None]:
     """The image (bytes or a bucket reference) and, for a JSON request, its parsed body."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise ImageTooLarge(
-            f"the request is {int(declared):,} bytes; an image may be at most "
-            f"{analyzing.ANALYSIS_LIMITS.max_bytes:,} bytes"
-        )
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind == "multipart/form-data":
-        async with request.form(max_files=1) as form:
-            file = form.get("file")
-            if not isinstance(file, UploadFile):
-                raise InvalidInput("the form needs the image as a file field named 'file'")
-            return await file.read(analyzing.ANALYSIS_LIMITS.max_bytes + 1), None
-    body = await _body(request)
-    if kind != "application/json":
-        return body, None
-    try:
-        parsed = model.model_validate_json(body)
-    except ValidationError as e:
-        raise RequestValidationError(e.errors()) from None
-    if (parsed.image_base64 is None) == (parsed.s3_object is None):
-        raise InvalidInput("give exactly one of image_base64 and s3_object")
-    if parsed.s3_object is not None:
-        return ObjectRef(parsed.s3_object.bucket, parsed.s3_object.name), parsed
-    try:
-        return base64.b64decode(parsed.image_base64 or "", validate=True), parsed
-    except (binascii.Error, ValueError):
-        raise InvalidInput("image_base64 is not valid base64") from None
-
-
-async def _body(request: Request) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ImageTooLarge(f"the request is over {MAX_BODY:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await images.read_image(
+        request, model.model_validate_json, analyzing.ANALYSIS_LIMITS.max_bytes, ObjectRef
+    )
 
 
 # --- records to JSON ---------------------------------------------------------------------------------

@@ -8,26 +8,21 @@ request never holds the event loop or a thread while the model runs."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
+from visionloop.api import images
 from visionloop.api.deps import ServicesDep
 from visionloop.core import serving
 from visionloop.core.entities import ModelVersion, Prediction
 from visionloop.core.training import get_version
-from visionloop.errors import ImageTooLarge, InvalidInput
 
 router = APIRouter(tags=["serving"])
 
-# a request body may carry at most the largest image, base64-encoded, plus some room for the envelope
-MAX_BODY = serving.DETECT_LIMITS.max_bytes * 4 // 3 + 64 * 1024
+MAX_BODY = images.max_body(serving.DETECT_LIMITS.max_bytes)
 
 
 def get_serving(request: Request) -> serving.Serving:
@@ -169,45 +164,6 @@ def _label(p: Prediction) -> dict[str, Any]:
 
 
 async def _read_image(request: Request) -> tuple[bytes | serving.StoredImage, DetectIn | None]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise ImageTooLarge(
-            f"the request is {int(declared):,} bytes; an image may be at most "
-            f"{serving.DETECT_LIMITS.max_bytes:,} bytes"
-        )
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind == "multipart/form-data":
-        async with request.form(max_files=1) as form:
-            file = form.get("file")
-            if not isinstance(file, UploadFile):
-                raise InvalidInput("the form needs the image as a file field named 'file'")
-            return await file.read(serving.DETECT_LIMITS.max_bytes + 1), None
-    body = await _body(request)
-    if kind != "application/json":
-        return body, None
-    try:
-        parsed = DetectIn.model_validate_json(body)
-    except ValidationError as e:
-        raise RequestValidationError(e.errors()) from None
-    return _json_image(parsed), parsed
-
-
-async def _body(request: Request) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ImageTooLarge(f"the request is over {MAX_BODY:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _json_image(body: DetectIn) -> bytes | serving.StoredImage:
-    if (body.image_base64 is None) == (body.s3_object is None):
-        raise InvalidInput("give exactly one of image_base64 and s3_object")
-    if body.s3_object is not None:
-        return serving.StoredImage(body.s3_object.bucket, body.s3_object.name)
-    try:
-        return base64.b64decode(body.image_base64 or "", validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput("image_base64 is not valid base64") from None
+    return await images.read_image(
+        request, DetectIn.model_validate_json, serving.DETECT_LIMITS.max_bytes, serving.StoredImage
+    )
