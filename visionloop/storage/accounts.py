@@ -3,14 +3,11 @@ database as the repository. The tables are created by migration 0004, the accoun
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Column,
-    Connection,
     DateTime,
     Engine,
     ForeignKey,
@@ -25,10 +22,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from visionloop.core.accounts import Reviewer, ReviewerSession, Role
-from visionloop.errors import AlreadyExists, NotFound, StorageError
+from visionloop.errors import AlreadyExists, NotFound
+from visionloop.storage.base import SqlStore, naive, utc
 from visionloop.storage.schema import metadata
 
 reviewers = Table(
@@ -55,36 +53,12 @@ reviewer_sessions = Table(
 )
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _naive(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-class SqlAccountStore:
+class SqlAccountStore(SqlStore):
     """Implements core.accounts.AccountStore on an engine whose schema is migrated
     (storage.sql.SqlRepository migrates it on start)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as e:
-            raise StorageError(f"database write failed: {e.orig}") from e
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as e:
-            raise StorageError(f"database read failed: {e.orig}") from e
 
     # --- reviewers -----------------------------------------------------------------------------------
 
@@ -97,15 +71,15 @@ class SqlAccountStore:
                     insert(reviewers).values(
                         name=name,
                         password_hash=password_hash,
-                        created_at=_naive(now),
-                        password_changed_at=_naive(now),
+                        created_at=naive(now),
+                        password_changed_at=naive(now),
                         role=role.value,
                     )
                 ).inserted_primary_key
         except IntegrityError:
             raise AlreadyExists(f"an account named {name!r} already exists") from None
         assert key is not None
-        return Reviewer(int(key[0]), name, _utc(now), _utc(now), role)
+        return Reviewer(int(key[0]), name, utc(now), utc(now), role)
 
     def has_accounts(self) -> bool:
         with self._read() as conn:
@@ -140,7 +114,7 @@ class SqlAccountStore:
             done = conn.execute(
                 update(reviewers)
                 .where(reviewers.c.id == reviewer_id)
-                .values(password_hash=password_hash, password_changed_at=_naive(now))
+                .values(password_hash=password_hash, password_changed_at=naive(now))
             )
         if done.rowcount == 0:
             raise NotFound(f"reviewer {reviewer_id} does not exist")
@@ -159,9 +133,9 @@ class SqlAccountStore:
                     key=session.key,
                     reviewer_id=session.reviewer_id,
                     csrf_token=session.csrf_token,
-                    created_at=_naive(session.created_at),
-                    last_seen_at=_naive(session.last_seen_at),
-                    expires_at=_naive(session.expires_at),
+                    created_at=naive(session.created_at),
+                    last_seen_at=naive(session.last_seen_at),
+                    expires_at=naive(session.expires_at),
                 )
             )
 
@@ -180,7 +154,7 @@ class SqlAccountStore:
             conn.execute(
                 update(reviewer_sessions)
                 .where(reviewer_sessions.c.key == key)
-                .values(last_seen_at=_naive(now))
+                .values(last_seen_at=naive(now))
             )
 
     def delete_session(self, key: str) -> None:
@@ -199,8 +173,8 @@ class SqlAccountStore:
             done = conn.execute(
                 delete(reviewer_sessions).where(
                     or_(
-                        reviewer_sessions.c.expires_at <= _naive(now),
-                        reviewer_sessions.c.last_seen_at <= _naive(idle_since),
+                        reviewer_sessions.c.expires_at <= naive(now),
+                        reviewer_sessions.c.last_seen_at <= naive(idle_since),
                     )
                 )
             )
@@ -211,8 +185,8 @@ def _reviewer(m: Any) -> Reviewer:
     return Reviewer(
         id=int(m["id"]),
         name=str(m["name"]),
-        created_at=_utc(m["created_at"]),
-        password_changed_at=_utc(m["password_changed_at"]),
+        created_at=utc(m["created_at"]),
+        password_changed_at=utc(m["password_changed_at"]),
         role=_role(m["role"]),
     )
 
@@ -223,9 +197,9 @@ def _session(m: Any) -> ReviewerSession:
         reviewer_id=int(m["reviewer_id"]),
         reviewer=str(m["name"]),
         csrf_token=str(m["csrf_token"]),
-        created_at=_utc(m["created_at"]),
-        last_seen_at=_utc(m["last_seen_at"]),
-        expires_at=_utc(m["expires_at"]),
+        created_at=utc(m["created_at"]),
+        last_seen_at=utc(m["last_seen_at"]),
+        expires_at=utc(m["expires_at"]),
         role=_role(m["role"]),
     )
 

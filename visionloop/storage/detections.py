@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +34,7 @@ from visionloop.core.inbox import InboxItem, InboxKind, ItemStatus
 from visionloop.core.review import LoopStatus
 from visionloop.errors import NotFound
 from visionloop.storage import schema as t
+from visionloop.storage.base import SqlStore, naive, utc
 
 detections = Table(
     "detections",
@@ -90,22 +90,8 @@ inbox_items = Table(
 _ITEM_FIELDS = {"status", "finished_at", "result", "message", "moved_to", "open_key"}
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _naive(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-class DetectionStore:
+class DetectionStore(SqlStore):
     """Mixin of SqlRepository: the detection log, the inboxes' ledger, loop outcomes over time."""
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     # --- the detection log ---------------------------------------------------------------------------
 
@@ -158,9 +144,9 @@ class DetectionStore:
         if before_id is not None:
             conds.append(key < before_id)
         if where.since is not None:
-            conds.append(d.detected_at >= _naive(where.since))
+            conds.append(d.detected_at >= naive(where.since))
         if where.until is not None:
-            conds.append(d.detected_at < _naive(where.until))
+            conds.append(d.detected_at < naive(where.until))
         if where.source is not None:
             conds.append(d.source == where.source.value)
         if where.version is not None:
@@ -220,7 +206,7 @@ class DetectionStore:
         removed = 0
         with self._write() as conn:
             if before is not None:
-                removed += conn.execute(delete(detections).where(d.detected_at < _naive(before))).rowcount
+                removed += conn.execute(delete(detections).where(d.detected_at < naive(before))).rowcount
             if keep_per_project is not None:
                 for (pid,) in conn.execute(select(t.projects.c.id)).all():
                     cut = conn.execute(
@@ -265,14 +251,14 @@ class DetectionStore:
                     "key": key,
                     "content_hash": content_hash,
                     "status": ItemStatus.CLAIMED.value,
-                    "claimed_at": _naive(now),
+                    "claimed_at": naive(now),
                     "open_key": key,
                 }
                 return self._item(conn, _insert(conn, inbox_items, values))
             if row.status == ItemStatus.CLAIMED.value:
-                if _utc(row.claimed_at) > stale_before:
+                if utc(row.claimed_at) > stale_before:
                     return None
-                conn.execute(update(inbox_items).where(c.id == row.id).values(claimed_at=_naive(now)))
+                conn.execute(update(inbox_items).where(c.id == row.id).values(claimed_at=naive(now)))
             return self._item(conn, int(row.id))
 
     def update_inbox_item(self, item_id: int, **changes: object) -> InboxItem:
@@ -282,7 +268,7 @@ class DetectionStore:
         values: dict[str, Any] = {}
         for name, value in changes.items():
             if isinstance(value, datetime):
-                value = _naive(value)
+                value = naive(value)
             elif isinstance(value, ItemStatus):
                 value = value.value
             elif name == "result" and value is not None:
@@ -316,7 +302,7 @@ class DetectionStore:
             found = conn.execute(
                 select(func.max(c.created_at)).where(c.project_id == project_id, c.purpose == purpose)
             ).scalar()
-        return None if found is None else _utc(found)
+        return None if found is None else utc(found)
 
     def loop_outcomes(
         self, project_id: int, *, since: datetime | None = None, until: datetime | None = None
@@ -331,16 +317,16 @@ class DetectionStore:
             c.completed_at.is_not(None),
         ]
         if since is not None:
-            conds.append(c.completed_at >= _naive(since))
+            conds.append(c.completed_at >= naive(since))
         if until is not None:
-            conds.append(c.completed_at < _naive(until))
+            conds.append(c.completed_at < naive(until))
         with self._read() as conn:
             rows = conn.execute(
                 select(c.completed_at, c.model_answer, c.human_answer, c.purpose)
                 .where(*conds)
                 .order_by(c.completed_at, c.id)
             ).all()
-        return [(_utc(r.completed_at), r.model_answer, r.human_answer, r.purpose) for r in rows]
+        return [(utc(r.completed_at), r.model_answer, r.human_answer, r.purpose) for r in rows]
 
 
 def _insert(conn: Connection, table: Table, values: Mapping[str, Any]) -> int:
@@ -358,7 +344,7 @@ def _detection_values(r: NewDetection) -> dict[str, Any]:
         "content_hash": r.content_hash,
         "source": r.source.value,
         "source_ref": r.source_ref,
-        "detected_at": _naive(r.detected_at),
+        "detected_at": naive(r.detected_at),
         "labels": json.dumps([[p.label, p.confidence] for p in r.labels]),
         "top_label": None if top is None else top[0],
         "top_confidence": None if top is None else round(100 * top[1], 3),
@@ -377,7 +363,7 @@ def _record_of(detection_id: int, r: NewDetection, project: str) -> DetectionRec
         content_hash=r.content_hash,
         source=r.source,
         source_ref=r.source_ref,
-        detected_at=_utc(r.detected_at),
+        detected_at=utc(r.detected_at),
         labels=r.labels,
         top_label=None if top is None else top[0],
         top_confidence=None if top is None else round(100 * top[1], 3),
@@ -395,7 +381,7 @@ def _record(m: Any) -> DetectionRecord:
         content_hash=m["content_hash"],
         source=DetectionSource(m["source"]),
         source_ref=m["source_ref"],
-        detected_at=_utc(m["detected_at"]),
+        detected_at=utc(m["detected_at"]),
         labels=tuple(Prediction(str(label), float(conf)) for label, conf in json.loads(m["labels"])),
         top_label=m["top_label"],
         top_confidence=m["top_confidence"],
@@ -411,8 +397,8 @@ def _item(m: Any) -> InboxItem:
         key=m["key"],
         content_hash=m["content_hash"],
         status=ItemStatus(m["status"]),
-        claimed_at=_utc(m["claimed_at"]),
-        finished_at=_utc(m["finished_at"]) if m["finished_at"] else None,
+        claimed_at=utc(m["claimed_at"]),
+        finished_at=utc(m["finished_at"]) if m["finished_at"] else None,
         result=json.loads(m["result"]) if m["result"] else {},
         message=m["message"],
         moved_to=m["moved_to"],

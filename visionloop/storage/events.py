@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
-    Connection,
     DateTime,
     Float,
     ForeignKey,
@@ -48,6 +46,7 @@ from visionloop.core.notifications import (
 )
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
+from visionloop.storage.base import SqlStore, naive, utc
 
 events = Table(
     "events",
@@ -116,29 +115,15 @@ notification_attempts = Table(
 PENDING = "pending"
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _naive(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-class EventStore:
+class EventStore(SqlStore):
     """Mixin of SqlRepository: events, notification channels and deliveries."""
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     # --- events --------------------------------------------------------------------------------------
 
     def add_event(
         self, project_id: int, type: EventType, payload: Mapping[str, object], now: datetime
     ) -> Event:
-        ts = _naive(now)
+        ts = naive(now)
         with self._write() as conn:
             key = conn.execute(
                 insert(events).values(
@@ -169,7 +154,7 @@ class EventStore:
                     ],
                 )
             name = conn.execute(select(t.projects.c.name).where(t.projects.c.id == project_id)).scalar_one()
-        return Event(event_id, project_id, str(name), type, dict(payload), _utc(ts))
+        return Event(event_id, project_id, str(name), type, dict(payload), utc(ts))
 
     def list_events(
         self,
@@ -190,7 +175,7 @@ class EventStore:
         if type is not None:
             q = q.where(events.c.type == type.value)
         if since is not None:
-            q = q.where(events.c.created_at >= _naive(since))
+            q = q.where(events.c.created_at >= naive(since))
         if after_id is not None:
             q = q.where(events.c.id > after_id)
         with self._read() as conn:
@@ -199,7 +184,7 @@ class EventStore:
     # --- channels ------------------------------------------------------------------------------------
 
     def create_channel(self, new: NewChannel, now: datetime) -> Channel:
-        ts = _naive(now)
+        ts = naive(now)
         values = {
             "project_id": new.project_id,
             "name": new.name,
@@ -241,7 +226,7 @@ class EventStore:
         return found[0] if found else None
 
     def update_channel(self, channel_id: int, now: datetime, **changes: object) -> Channel:
-        values: dict[str, object] = {"updated_at": _naive(now)}
+        values: dict[str, object] = {"updated_at": naive(now)}
         if "enabled" in changes:
             values["enabled"] = bool(changes["enabled"])
         if "events" in changes:
@@ -315,7 +300,7 @@ class EventStore:
             Attempt(
                 delivery_id=r.delivery_id,
                 number=r.number,
-                started_at=_utc(r.started_at),
+                started_at=utc(r.started_at),
                 duration_ms=r.duration_ms,
                 ok=r.ok,
                 status_code=r.status_code,
@@ -330,7 +315,7 @@ class EventStore:
         d, c = notification_deliveries, notification_channels
         due = self._deliveries(
             d.c.status == DeliveryStatus.PENDING.value,
-            d.c.next_attempt_at <= _naive(now),
+            d.c.next_attempt_at <= naive(now),
             c.c.enabled,
             order=[d.c.next_attempt_at, d.c.id],
             limit=limit,
@@ -343,9 +328,9 @@ class EventStore:
                     .where(
                         d.c.id == delivery.id,
                         d.c.status == DeliveryStatus.PENDING.value,
-                        d.c.next_attempt_at <= _naive(now),
+                        d.c.next_attempt_at <= naive(now),
                     )
-                    .values(next_attempt_at=_naive(until))
+                    .values(next_attempt_at=naive(until))
                 )
                 if done.rowcount == 1:
                     claimed.append(delivery)
@@ -361,7 +346,7 @@ class EventStore:
                 insert(notification_attempts).values(
                     delivery_id=attempt.delivery_id,
                     number=attempt.number,
-                    started_at=_naive(attempt.started_at),
+                    started_at=naive(attempt.started_at),
                     duration_ms=attempt.duration_ms,
                     ok=attempt.ok,
                     status_code=attempt.status_code,
@@ -374,9 +359,9 @@ class EventStore:
                 .values(
                     status=status.value,
                     attempts=attempt.number,
-                    next_attempt_at=_naive(next_attempt_at),
+                    next_attempt_at=naive(next_attempt_at),
                     last_error=None if attempt.ok else attempt.error,
-                    finished_at=None if status is DeliveryStatus.PENDING else _naive(now),
+                    finished_at=None if status is DeliveryStatus.PENDING else naive(now),
                 )
             )
         return self.get_delivery(attempt.delivery_id)
@@ -390,7 +375,7 @@ class EventStore:
         )
         with self._read() as conn:
             found = conn.execute(q).scalar()
-        return None if found is None else _utc(found)
+        return None if found is None else utc(found)
 
 
 def _channel(row: RowMapping) -> Channel:
@@ -407,8 +392,8 @@ def _channel(row: RowMapping) -> Channel:
         secret=row["secret"],
         events=tuple(EventType(e) for e in json.loads(row["event_types"]) if e in _EVENT_NAMES),
         enabled=bool(row["enabled"]),
-        created_at=_utc(row["created_at"]),
-        updated_at=_utc(row["updated_at"]),
+        created_at=utc(row["created_at"]),
+        updated_at=utc(row["updated_at"]),
     )
 
 
@@ -422,7 +407,7 @@ def _delivery(row: RowMapping) -> Delivery:
         project=row["project"],
         type=EventType(row["type"]),
         payload=json.loads(row["payload"]),
-        created_at=_utc(row["event_created_at"]),
+        created_at=utc(row["event_created_at"]),
     )
     return Delivery(
         id=row["id"],
@@ -431,10 +416,10 @@ def _delivery(row: RowMapping) -> Delivery:
         event=event,
         status=DeliveryStatus(row["status"]),
         attempts=row["attempts"],
-        next_attempt_at=_utc(row["next_attempt_at"]),
+        next_attempt_at=utc(row["next_attempt_at"]),
         last_error=row["last_error"],
-        created_at=_utc(row["created_at"]),
-        finished_at=None if row["finished_at"] is None else _utc(row["finished_at"]),
+        created_at=utc(row["created_at"]),
+        finished_at=None if row["finished_at"] is None else utc(row["finished_at"]),
     )
 
 
@@ -445,5 +430,5 @@ def _event(row: RowMapping) -> Event:
         project=row["project"],
         type=EventType(row["type"]),
         payload=json.loads(row["payload"]),
-        created_at=_utc(row["created_at"]),
+        created_at=utc(row["created_at"]),
     )

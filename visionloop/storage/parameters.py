@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from visionloop.core.parameters import ParameterChange
 from visionloop.errors import NotFound
 from visionloop.storage import schema as t
+from visionloop.storage.base import SqlStore, naive, utc
 
 project_parameters = Table(
     "project_parameters",
@@ -66,14 +66,6 @@ workflow_state = Table(
 )
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _naive(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
 def _lock_project(conn: Connection, project_id: int) -> None:
     """Take the write lock first (SQLite) and the project's row (PostgreSQL), so that a read-modify-write
     that follows sees no concurrent writer; NotFound when the project is gone."""
@@ -82,14 +74,8 @@ def _lock_project(conn: Connection, project_id: int) -> None:
         raise NotFound(f"project {project_id} does not exist")
 
 
-class ParameterStore:
+class ParameterStore(SqlStore):
     """Mixin of SqlRepository: parameter values, their history, and workflow state."""
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     # --- parameters ----------------------------------------------------------------------------------
 
@@ -108,7 +94,7 @@ class ParameterStore:
         now: datetime,
     ) -> list[ParameterChange]:
         p, h = project_parameters, parameter_history
-        ts = _naive(now)
+        ts = naive(now)
         changes: list[ParameterChange] = []
         with self._write() as conn:
             _lock_project(conn, project_id)
@@ -146,7 +132,7 @@ class ParameterStore:
                 key_id = conn.execute(insert(h).values(**row)).inserted_primary_key
                 assert key_id is not None
                 changes.append(
-                    ParameterChange(int(key_id[0]), project_id, key, old, new, changed_by, _utc(ts))
+                    ParameterChange(int(key_id[0]), project_id, key, old, new, changed_by, utc(ts))
                 )
         return changes
 
@@ -167,7 +153,7 @@ class ParameterStore:
                 old=json.loads(r.old_value),
                 new=json.loads(r.new_value),
                 changed_by=r.changed_by,
-                changed_at=_utc(r.changed_at),
+                changed_at=utc(r.changed_at),
             )
             for r in rows
         ]
@@ -187,7 +173,7 @@ class ParameterStore:
         now: datetime,
     ) -> dict[str, Any]:
         w = workflow_state
-        ts = _naive(now)
+        ts = naive(now)
         with self._write() as conn:
             _lock_project(conn, project_id)
             state = {

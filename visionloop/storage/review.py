@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from visionloop.core.review import (
 )
 from visionloop.errors import AlreadyExists, Conflict, NotFound
 from visionloop.storage import schema as t
+from visionloop.storage.base import SqlStore, naive, utc
 
 LEASED, ANSWERED, SKIPPED = "leased", "answered", "skipped"
 _OPEN = [s.value for s in OPEN_STATUSES]
@@ -52,22 +52,8 @@ _LOOP_FIELDS = {
 }
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _naive(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-class ReviewStore:
+class ReviewStore(SqlStore):
     """Mixin of SqlRepository: the review tables."""
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     # --- flows ---------------------------------------------------------------------------------------
 
@@ -79,8 +65,8 @@ class ReviewStore:
             "name": name,
             "arn": arn,
             "settings": _settings_json(settings),
-            "created_at": _naive(now),
-            "updated_at": _naive(now),
+            "created_at": naive(now),
+            "updated_at": naive(now),
         }
         try:
             with self._write() as conn:
@@ -95,7 +81,7 @@ class ReviewStore:
             done = conn.execute(
                 update(t.review_flows)
                 .where(t.review_flows.c.id == flow_id)
-                .values(settings=_settings_json(settings), updated_at=_naive(now))
+                .values(settings=_settings_json(settings), updated_at=naive(now))
             )
         if done.rowcount == 0:
             raise NotFound(f"flow {flow_id} does not exist")
@@ -200,9 +186,9 @@ class ReviewStore:
         c = t.human_loops.c
         where = [c.flow_id == flow_id]
         if created_after is not None:
-            where.append(c.created_at >= _naive(created_after))
+            where.append(c.created_at >= naive(created_after))
         if created_before is not None:
-            where.append(c.created_at <= _naive(created_before))
+            where.append(c.created_at <= naive(created_before))
         if status is not None:
             where.append(c.status == LoopStatus(status).value)
         order = (c.created_at, c.id) if ascending else (c.created_at.desc(), c.id.desc())
@@ -262,7 +248,7 @@ class ReviewStore:
         return bool(done.rowcount)
 
     def expire_loops(self, now: datetime) -> int:
-        ts, c = _naive(now), t.human_loops.c
+        ts, c = naive(now), t.human_loops.c
         due = or_(
             and_(c.status == LoopStatus.IN_PROGRESS.value, c.expires_at <= ts),
             c.status == LoopStatus.STOPPING.value,
@@ -281,12 +267,12 @@ class ReviewStore:
             rows = conn.execute(
                 select(t.review_assignments).where(a.loop_id == loop_id, a.state == LEASED).order_by(a.id)
             ).all()
-        return [Lease(r.loop_id, r.reviewer, _utc(r.leased_at), _utc(r.expires_at)) for r in rows]
+        return [Lease(r.loop_id, r.reviewer, utc(r.leased_at), utc(r.expires_at)) for r in rows]
 
     def lease_next_loop(
         self, reviewer: str, now: datetime, day_start: datetime, project_id: int | None = None
     ) -> tuple[HumanLoop, Lease] | None:
-        ts = _naive(now)
+        ts = naive(now)
         a, lp = t.review_assignments.c, t.human_loops.c
         with self._write() as conn:
             _expire(conn, ts)  # an UPDATE first: the transaction holds the write lock from here on
@@ -301,7 +287,7 @@ class ReviewStore:
                 .limit(1)
             ).first()
             if held is not None:
-                lease = Lease(held.loop_id, reviewer, _utc(held.leased_at), _utc(held.expires_at))
+                lease = Lease(held.loop_id, reviewer, utc(held.leased_at), utc(held.expires_at))
                 return self._loops(conn, lp.id == held.loop_id)[0], lease
             flows = {f.id: f for f in self._flows_in(conn, project_id)}
             open_flows = [fid for fid, f in flows.items() if self._within_budget(conn, f, ts, day_start)]
@@ -317,7 +303,7 @@ class ReviewStore:
             if conn.execute(update(t.review_assignments).where(mine).values(**values)).rowcount == 0:
                 conn.execute(insert(t.review_assignments).values(loop_id=found, reviewer=reviewer, **values))
             loop = self._loops(conn, lp.id == found)[0]
-        return loop, Lease(found, reviewer, _utc(ts), _utc(until))
+        return loop, Lease(found, reviewer, utc(ts), utc(until))
 
     def _flows_in(self, conn: Connection, project_id: int | None) -> list[FlowDefinition]:
         q = select(t.review_flows, t.projects.c.name.label("project"), t.projects.c.task).join(
@@ -339,7 +325,7 @@ class ReviewStore:
             .where(
                 lp.flow_id == flow.id,
                 or_(
-                    and_(a.state == ANSWERED, a.submitted_at >= _naive(day_start)),
+                    and_(a.state == ANSWERED, a.submitted_at >= naive(day_start)),
                     and_(a.state == LEASED, a.expires_at > ts),
                 ),
             )
@@ -372,7 +358,7 @@ class ReviewStore:
     def record_answer(
         self, loop_id: int, reviewer: str, label: str | None, boxes: Sequence[Box], now: datetime
     ) -> list[ReviewAnswer]:
-        ts = _naive(now)
+        ts = naive(now)
         a = t.review_assignments.c
         with self._write() as conn:
             _expire(conn, ts)
@@ -500,8 +486,8 @@ def _answers(conn: Connection, loop_id: int) -> list[ReviewAnswer]:
             reviewer=r.reviewer,
             label=r.label,
             boxes=tuple(Box(**b) for b in json.loads(r.boxes)),
-            accepted_at=_utc(r.leased_at),
-            submitted_at=_utc(r.submitted_at),
+            accepted_at=utc(r.leased_at),
+            submitted_at=utc(r.submitted_at),
         )
         for r in rows
     ]
@@ -531,8 +517,8 @@ def _flow(m: Any) -> FlowDefinition:
         arn=m["arn"],
         boxes=m["task"] == TaskType.DETECTION.value,
         settings=settings,
-        created_at=_utc(m["created_at"]),
-        updated_at=_utc(m["updated_at"]),
+        created_at=utc(m["created_at"]),
+        updated_at=utc(m["updated_at"]),
     )
 
 
@@ -543,8 +529,8 @@ def _new_loop_values(loop: NewLoop, project_id: int, now: datetime) -> dict[str,
         "project_id": project_id,
         "status": LoopStatus.IN_PROGRESS.value,
         "purpose": LoopPurpose(loop.purpose).value,
-        "created_at": _naive(now),
-        "expires_at": _naive(loop.expires_at),
+        "created_at": naive(now),
+        "expires_at": naive(loop.expires_at),
         "content_hash": loop.image.content_hash,
         "format": loop.image.format,
         "width": loop.image.width,
@@ -572,7 +558,7 @@ def _loop_changes(changes: dict[str, object]) -> dict[str, object]:
     out: dict[str, object] = {}
     for k, v in changes.items():
         if isinstance(v, datetime):
-            out[k] = _naive(v)
+            out[k] = naive(v)
         elif hasattr(v, "value"):  # enums
             out[k] = v.value
         else:
@@ -591,8 +577,8 @@ def _loop(m: Any) -> HumanLoop:
         project_id=m["project_id"],
         status=LoopStatus(m["status"]),
         purpose=LoopPurpose(m["purpose"]),
-        created_at=_utc(m["created_at"]),
-        expires_at=_utc(m["expires_at"]),
+        created_at=utc(m["created_at"]),
+        expires_at=utc(m["expires_at"]),
         image=ImageInfo(m["format"], m["width"], m["height"], m["size_bytes"], m["content_hash"]),
         source_ref=m["source_ref"],
         input_content=m["input_content"],
@@ -605,7 +591,7 @@ def _loop(m: Any) -> HumanLoop:
         data_attributes=tuple(json.loads(m["data_attributes"])),
         failure_code=m["failure_code"],
         failure_reason=m["failure_reason"],
-        completed_at=_utc(m["completed_at"]) if m["completed_at"] else None,
+        completed_at=utc(m["completed_at"]) if m["completed_at"] else None,
         human_answer=m["human_answer"],
         agrees=None if m["agrees"] is None else bool(m["agrees"]),
         disagreement=bool(m["disagreement"]),

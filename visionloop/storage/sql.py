@@ -7,12 +7,12 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from visionloop.core.entities import (
     Box,
@@ -30,8 +30,9 @@ from visionloop.core.entities import (
     VersionStatus,
 )
 from visionloop.core.ports import EntryFilter
-from visionloop.errors import AlreadyExists, NotFound, StorageError
+from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
+from visionloop.storage.base import naive, utc
 from visionloop.storage.detections import DetectionStore
 from visionloop.storage.events import EventStore
 from visionloop.storage.parameters import ParameterStore
@@ -73,14 +74,6 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _naive(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
 class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, WorkflowStore):
     """Implements core.ports.Repository (the human-review tables: storage/review.py; parameters and
     workflow state: storage/parameters.py; events and notifications: storage/events.py)."""
@@ -98,20 +91,8 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One writer at a time in this process; SQLite's busy timeout orders writers across processes."""
-        with self._write_lock:
-            try:
-                with self.engine.begin() as conn:
-                    yield conn
-            except OperationalError as e:
-                raise StorageError(f"database write failed: {e.orig}") from e
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as e:
-            raise StorageError(f"database read failed: {e.orig}") from e
+        with self._write_lock, super()._write() as conn:
+            yield conn
 
     # --- projects ------------------------------------------------------------------------------------
 
@@ -119,12 +100,12 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
         try:
             with self._write() as conn:
                 pid = conn.execute(
-                    insert(t.projects).values(name=name, task=task.value, created_at=_naive(now))
+                    insert(t.projects).values(name=name, task=task.value, created_at=naive(now))
                 ).inserted_primary_key
         except IntegrityError:
             raise AlreadyExists(f"a project named {name!r} already exists") from None
         assert pid is not None
-        return Project(int(pid[0]), name, task, _utc(now))
+        return Project(int(pid[0]), name, task, utc(now))
 
     def get_project(self, name: str) -> Project:
         with self._read() as conn:
@@ -167,14 +148,14 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
                 values = {
                     "project_id": project_id,
                     "type": type.value,
-                    "created_at": _naive(now),
-                    "updated_at": _naive(now),
+                    "created_at": naive(now),
+                    "updated_at": naive(now),
                 }
                 key = conn.execute(insert(t.datasets).values(**values)).inserted_primary_key
         except IntegrityError:
             raise AlreadyExists(f"the project already has a {type.value.upper()} dataset") from None
         assert key is not None
-        return Dataset(int(key[0]), project_id, type, _utc(now), _utc(now))
+        return Dataset(int(key[0]), project_id, type, utc(now), utc(now))
 
     def find_dataset(self, project_id: int, type: DatasetType) -> Dataset | None:
         with self._read() as conn:
@@ -201,7 +182,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
     # --- entries -------------------------------------------------------------------------------------
 
     def add_entries(self, dataset_id: int, entries: Sequence[NewEntry], now: datetime) -> list[int]:
-        ts = _naive(now)
+        ts = naive(now)
         ids: list[int] = []
         try:
             with self._write() as conn:
@@ -292,7 +273,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             done = conn.execute(
                 update(t.entries)
                 .where(t.entries.c.id == entry_id)
-                .values(labels=json.dumps(list(labels)), boxes=_boxes_json(boxes), updated_at=_naive(now))
+                .values(labels=json.dumps(list(labels)), boxes=_boxes_json(boxes), updated_at=naive(now))
             )
             if done.rowcount == 0:
                 raise NotFound(f"dataset entry {entry_id} does not exist")
@@ -308,7 +289,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
                 conn.execute(
                     update(t.entries)
                     .where(t.entries.c.id.in_(chunk))
-                    .values(dataset_id=to_dataset_id, updated_at=_naive(now))
+                    .values(dataset_id=to_dataset_id, updated_at=naive(now))
                 )
 
     def delete_entries(self, entry_ids: Sequence[int]) -> None:
@@ -354,7 +335,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             "test_hashes": json.dumps(list(test_hashes)),
             "train_count": train_count,
             "test_count": len(test_hashes),
-            "created_at": _naive(now),
+            "created_at": naive(now),
         }
         with self._write() as conn:
             key = conn.execute(insert(t.splits).values(**values)).inserted_primary_key
@@ -364,7 +345,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             project_id,
             seed,
             test_fraction,
-            _utc(now),
+            utc(now),
             tuple(test_hashes),
             train_count,
             len(test_hashes),
@@ -381,7 +362,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
                 r.project_id,
                 r.seed,
                 r.test_fraction,
-                _utc(r.created_at),
+                utc(r.created_at),
                 tuple(json.loads(r.test_hashes)),
                 r.train_count,
                 r.test_count,
@@ -399,7 +380,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             "name": name,
             "status": VersionStatus.TRAINING_IN_PROGRESS.value,
             "status_message": "The model is being trained.",
-            "created_at": _naive(now),
+            "created_at": naive(now),
             "backbone": backbone,
             "mode": mode,
             "snapshot_id": snapshot_id,
@@ -490,7 +471,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             "progress": 0.0,
             "stage": "queued",
             "message": "",
-            "created_at": _naive(now),
+            "created_at": naive(now),
             "params": None if params is None else json.dumps(params),
         }
         with self._write() as conn:
@@ -526,7 +507,7 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             done = conn.execute(
                 update(t.jobs)
                 .where(t.jobs.c.id == found, t.jobs.c.status == JobStatus.QUEUED.value)
-                .values(status=JobStatus.RUNNING.value, started_at=_naive(now), stage="starting")
+                .values(status=JobStatus.RUNNING.value, started_at=naive(now), stage="starting")
             )
             if done.rowcount == 0:
                 return None
@@ -562,7 +543,7 @@ def _encode_changes(changes: dict[str, object], allowed: set[str]) -> dict[str, 
         if k in _JSON_VERSION_FIELDS:
             out[k] = None if v is None else json.dumps(v)
         elif k in _DATETIME_FIELDS and isinstance(v, datetime):
-            out[k] = _naive(v)
+            out[k] = naive(v)
         elif hasattr(v, "value"):  # enums
             out[k] = v.value
         else:
@@ -577,11 +558,11 @@ def _version(m: Any) -> ModelVersion:
         name=m["name"],
         status=VersionStatus(m["status"]),
         status_message=m["status_message"],
-        created_at=_utc(m["created_at"]),
+        created_at=utc(m["created_at"]),
         backbone=m["backbone"],
         mode=m["mode"],
         snapshot_id=m["snapshot_id"],
-        training_ended_at=_utc(m["training_ended_at"]) if m["training_ended_at"] else None,
+        training_ended_at=utc(m["training_ended_at"]) if m["training_ended_at"] else None,
         f1=m["f1"],
         thresholds=json.loads(m["thresholds"]),
         artifact_key=m["artifact_key"],
@@ -592,13 +573,13 @@ def _version(m: Any) -> ModelVersion:
         min_inference_units=m["min_inference_units"],
         max_inference_units=m["max_inference_units"],
         inference_units=m["inference_units"],
-        started_at=_utc(m["started_at"]) if m["started_at"] else None,
-        stopped_at=_utc(m["stopped_at"]) if m["stopped_at"] else None,
-        last_used_at=_utc(m["last_used_at"]) if m["last_used_at"] else None,
+        started_at=utc(m["started_at"]) if m["started_at"] else None,
+        stopped_at=utc(m["stopped_at"]) if m["stopped_at"] else None,
+        last_used_at=utc(m["last_used_at"]) if m["last_used_at"] else None,
         load_seconds=m["load_seconds"],
         idle_timeout_seconds=m["idle_timeout_seconds"],
         auto_start=bool(m["auto_start"]),
-        idle_stopped_at=_utc(m["idle_stopped_at"]) if m["idle_stopped_at"] else None,
+        idle_stopped_at=utc(m["idle_stopped_at"]) if m["idle_stopped_at"] else None,
     )
 
 
@@ -612,9 +593,9 @@ def _job(m: Any) -> Job:
         progress=m["progress"],
         stage=m["stage"],
         message=m["message"],
-        created_at=_utc(m["created_at"]),
-        started_at=_utc(m["started_at"]) if m["started_at"] else None,
-        finished_at=_utc(m["finished_at"]) if m["finished_at"] else None,
+        created_at=utc(m["created_at"]),
+        started_at=utc(m["started_at"]) if m["started_at"] else None,
+        finished_at=utc(m["finished_at"]) if m["finished_at"] else None,
         eta_seconds=m["eta_seconds"],
         params=json.loads(m["params"]) if m["params"] else None,
         result=json.loads(m["result"]) if m["result"] else None,
@@ -635,12 +616,12 @@ def _boxes_json(boxes: Sequence[Box]) -> str:
 
 
 def _project(m: Any) -> Project:
-    return Project(m["id"], m["name"], TaskType(m["task"]), _utc(m["created_at"]))
+    return Project(m["id"], m["name"], TaskType(m["task"]), utc(m["created_at"]))
 
 
 def _dataset(m: Any) -> Dataset:
     return Dataset(
-        m["id"], m["project_id"], DatasetType(m["type"]), _utc(m["created_at"]), _utc(m["updated_at"])
+        m["id"], m["project_id"], DatasetType(m["type"]), utc(m["created_at"]), utc(m["updated_at"])
     )
 
 
@@ -657,6 +638,6 @@ def _entry(m: Any) -> DatasetEntry:
         labels=tuple(json.loads(m["labels"])),
         boxes=tuple(Box(**b) for b in json.loads(m["boxes"])),
         source=EntrySource(m["source"]),
-        created_at=_utc(m["created_at"]),
+        created_at=utc(m["created_at"]),
         review_ref=m["review_ref"],
     )

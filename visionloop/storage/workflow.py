@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
-    Connection,
     DateTime,
     Float,
     ForeignKey,
@@ -35,6 +33,7 @@ from visionloop.core.runs import ACTIVE, Run, RunStatus, RunStep, StepStatus
 from visionloop.core.schedules import Schedule
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
+from visionloop.storage.base import SqlStore, naive, utc
 
 workflow_runs = Table(
     "workflow_runs",
@@ -128,16 +127,8 @@ _SCHEDULE_FIELDS = {
 _JSON = {"input", "output", "params"}
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def _maybe_utc(ts: datetime | None) -> datetime | None:
-    return None if ts is None else _utc(ts)
-
-
-def _naive(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None)
+    return None if ts is None else utc(ts)
 
 
 def _encode(changes: Mapping[str, object], allowed: set[str]) -> dict[str, object]:
@@ -149,7 +140,7 @@ def _encode(changes: Mapping[str, object], allowed: set[str]) -> dict[str, objec
         if key in _JSON:
             out[key] = json.dumps(value)
         elif isinstance(value, datetime):
-            out[key] = _naive(value)
+            out[key] = naive(value)
         elif hasattr(value, "value"):  # enums
             out[key] = value.value
         else:
@@ -157,14 +148,8 @@ def _encode(changes: Mapping[str, object], allowed: set[str]) -> dict[str, objec
     return out
 
 
-class WorkflowStore:
+class WorkflowStore(SqlStore):
     """Mixin of SqlRepository: the workflow tables."""
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     # --- runs ----------------------------------------------------------------------------------------
 
@@ -183,7 +168,7 @@ class WorkflowStore:
             "trigger": trigger,
             "input": json.dumps(dict(inputs)),
             "output": "{}",
-            "created_at": _naive(now),
+            "created_at": naive(now),
         }
         with self._write() as conn:
             key = conn.execute(insert(workflow_runs).values(**values)).inserted_primary_key
@@ -263,7 +248,7 @@ class WorkflowStore:
                     "status": StepStatus.RUNNING.value,
                     "input": json.dumps(dict(inputs)),
                     "output": "{}",
-                    "started_at": _naive(now),
+                    "started_at": naive(now),
                 }
                 key = conn.execute(insert(workflow_steps).values(**values)).inserted_primary_key
         except IntegrityError as e:
@@ -369,7 +354,7 @@ class WorkflowStore:
             "previous_name": previous_name,
             "run_id": run_id,
             "reason": reason,
-            "deployed_at": _naive(now),
+            "deployed_at": naive(now),
         }
         with self._write() as conn:
             key = conn.execute(insert(deployments).values(**values)).inserted_primary_key
@@ -398,7 +383,7 @@ def _run(m: Any) -> Run:
         kind=m["kind"],
         status=RunStatus(m["status"]),
         trigger=m["trigger"],
-        created_at=_utc(m["created_at"]),
+        created_at=utc(m["created_at"]),
         input=json.loads(m["input"]),
         output=json.loads(m["output"]),
         current_step=m["current_step"],
@@ -418,7 +403,7 @@ def _step(m: Any) -> RunStep:
         seq=m["seq"],
         name=m["name"],
         status=StepStatus(m["status"]),
-        started_at=_utc(m["started_at"]),
+        started_at=utc(m["started_at"]),
         input=json.loads(m["input"]),
         output=json.loads(m["output"]),
         error=m["error"],
@@ -433,7 +418,7 @@ def _schedule(m: Any) -> Schedule:
         kind=m["kind"],
         enabled=bool(m["enabled"]),
         interval_minutes=m["interval_minutes"],
-        updated_at=_utc(m["updated_at"]),
+        updated_at=utc(m["updated_at"]),
         params=json.loads(m["params"]),
         next_run_at=_maybe_utc(m["next_run_at"]),
         last_run_at=_maybe_utc(m["last_run_at"]),
@@ -450,7 +435,7 @@ def _deployment(m: Any) -> Deployment:
         previous=m["previous_name"],
         run_id=m["run_id"],
         reason=m["reason"],
-        deployed_at=_utc(m["deployed_at"]),
+        deployed_at=utc(m["deployed_at"]),
     )
 
 
