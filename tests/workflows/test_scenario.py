@@ -180,7 +180,13 @@ def run_scenario(client: TestClient, svc: Any, clock: FakeClock, logos: Path, re
     clock.advance(minutes=1)
     report = api("POST", "/inbox/scan")
     assert report["detected"] == 10, report
-    found = api("GET", "/detections", params={"limit": 100})["detections"]
+
+    # the log is written by a background writer shortly after each detection
+    def logged() -> list[dict[str, Any]] | None:
+        rows: list[dict[str, Any]] = api("GET", "/detections", params={"limit": 100})["detections"]
+        return rows if len(rows) >= 10 else None
+
+    found = wait_for("the ten detections in the log", logged, timeout=30)
     assert len(found) == 10 and {d["version"] for d in found} == {"v1"}
     unsure = {d["source_ref"].rsplit("/", 1)[1] for d in found if d["top_confidence"] < 90}
     assert unsure, [d["top_confidence"] for d in found]
