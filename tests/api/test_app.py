@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.servers import free_port
 from visionloop.api.app import create_app
 from visionloop.core.services import Services
 from visionloop.settings import Settings
@@ -49,14 +49,8 @@ def test_projects_crud_and_error_envelope(client: TestClient) -> None:
     assert client.get("/api/v1/projects/fruit").status_code == 404
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_real_server(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         "-m",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import shared_dataset
 from tests.factories import image_bytes, make_project
+from tests.servers import free_port
 from visionloop.api.app import create_app
 from visionloop.bootstrap import fake_engine
 from visionloop.cli import cli
@@ -172,12 +172,6 @@ def test_errors(client: TestClient) -> None:
 # --- the real engine through a real server -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def trained_logos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     logos = shared_dataset("aws-logos")
@@ -199,7 +193,7 @@ def trained_logos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 class RealServer:
     def __init__(self, data: Path, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "visionloop", "serve", "--port", str(self.port), "--data-dir", str(data)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("VISIONLOOP_")}

@@ -6,9 +6,7 @@ over HTTP exactly as it would to AWS, with dummy credentials."""
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,10 +14,10 @@ from itertools import count
 
 import boto3
 import pytest
-import uvicorn
 from botocore.config import Config
 
 from tests.factories import classification_line, image_bytes
+from tests.servers import serve_in_thread
 from visionloop.api.app import create_app
 from visionloop.bootstrap import build_services, build_serving, fake_engine
 from visionloop.core.services import Services
@@ -80,12 +78,6 @@ class Server:
         return f"{stem}-{next(self.names)}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("aws") / "var"
@@ -94,28 +86,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     svc = build_services(settings)
     serving = build_serving(settings, engine_factory=fake_engine)
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(svc, settings, serving), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    http = uvicorn.Server(config)
-    http_thread = threading.Thread(target=http.run, daemon=True)
-    http_thread.start()
-    deadline = time.monotonic() + 20
-    while not http.started:
-        assert http_thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
     worker = Worker(build_services(settings), settings)
     worker.gate.set()
     worker_thread = threading.Thread(target=worker.loop, daemon=True)
     worker_thread.start()
     try:
-        yield Server(f"http://127.0.0.1:{port}", svc, settings, worker, serving)
+        with serve_in_thread(create_app(svc, settings, serving)) as url:
+            yield Server(url, svc, settings, worker, serving)
     finally:
         worker.stop.set()
-        http.should_exit = True
         worker_thread.join(10)
-        http_thread.join(10)
         serving.host.close()  # the lifespan that would stop the inference units is off
         worker.svc.repo.close()
         svc.repo.close()

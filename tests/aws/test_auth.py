@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +13,13 @@ import boto3
 import botocore
 import httpx
 import pytest
-import uvicorn
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from tests.servers import serve_in_thread
 from visionloop.api.app import create_app
 from visionloop.bootstrap import build_services
 from visionloop.settings import load_settings
@@ -33,34 +30,16 @@ TARGET = "RekognitionService.DescribeProjects"
 JSON_1_1 = "application/x-amz-json-1.1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data: Path = tmp_path_factory.mktemp("auth") / "var"
     keys = f"{KEY_ID}:{SECRET},{OTHER_ID}:{OTHER_SECRET}"
     settings = load_settings({"data_dir": str(data), "workers": 0}, environ={"VISIONLOOP_ACCESS_KEYS": keys})
     svc = build_services(settings)
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(svc, settings), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    http = uvicorn.Server(config)
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not http.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve_in_thread(create_app(svc, settings)) as url:
+            yield url
     finally:
-        http.should_exit = True
-        thread.join(10)
         svc.repo.close()
 
 

@@ -8,16 +8,12 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
+from tests.servers import serve_in_thread
 from visionloop.api.app import create_app
 from visionloop.bootstrap import build_accounts, build_services, build_serving, fake_engine
 from visionloop.core.accounts import Role, add_reviewer
@@ -41,12 +37,6 @@ class Server:
     serving: Serving
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def live_server(
     data_dir: Path, user: str, role: Role = Role.REVIEWER, **settings: object
@@ -58,22 +48,10 @@ def live_server(
     accounts = build_accounts(svc, config)
     add_reviewer(accounts, user, PASSWORD, role)
     serving = build_serving(config, engine_factory=fake_engine)
-    port = _free_port()
-    app = create_app(svc, config, serving, accounts)
-    http = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not http.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        yield Server(f"http://127.0.0.1:{port}", svc, config, serving)
+        with serve_in_thread(create_app(svc, config, serving, accounts)) as url:
+            yield Server(url, svc, config, serving)
     finally:
-        http.should_exit = True
-        thread.join(10)
         serving.host.close()
         if serving.review_hook is not None and hasattr(serving.review_hook, "close"):
             serving.review_hook.close()  # lifespan="off": the app's shutdown does not close it

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,18 +18,13 @@ import httpx
 
 from tests.conftest import shared_dataset
 from tests.factories import make_project
+from tests.servers import free_port
 from visionloop.bootstrap import build_services
 from visionloop.core import datasets, parameters
 from visionloop.core.retraining import request_check
 from visionloop.settings import load_settings
 
 P = "/api/v1/projects/logos"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
