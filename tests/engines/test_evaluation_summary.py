@@ -24,7 +24,7 @@ END = datetime(2019, 11, 21, 7, 30, 23, 910943, tzinfo=UTC)
 
 
 def three_label_evaluation() -> ClassificationEvaluation:
-    """'apple' perfect, 'pear' F1 0.8 (cut-off 0.6), 'plum' without test images."""
+    """'pear' perfect, 'apple' F1 0.8 (cut-offs (0.15, 0.6]), 'plum' without test images."""
     y = [0, 0, 1, 1, 0]
     probs = [
         [0.9, 0.1, 0.0],
@@ -98,9 +98,10 @@ def test_label_results_sorted_by_f1_descending() -> None:
     assert f1s == sorted(f1s, reverse=True)
     first = results[0]
     assert set(first) == {"Label", "NumberOfTestingImages", "Metrics"}
-    assert first["Metrics"] == {"F1Score": 1.0, "Precision": 1.0, "Recall": 1.0, "Threshold": 0.7}
+    # thresholds: the middle of the best range of cut-offs, pear (0.3, 0.7], apple (0.15, 0.6]
+    assert first["Metrics"] == {"F1Score": 1.0, "Precision": 1.0, "Recall": 1.0, "Threshold": 0.5}
     assert results[1]["NumberOfTestingImages"] == 2
-    assert results[1]["Metrics"]["Threshold"] == 0.6
+    assert results[1]["Metrics"]["Threshold"] == pytest.approx(0.375)
     for result in results:
         assert all(0.0 <= v <= 1.0 for v in result["Metrics"].values())
 

@@ -16,6 +16,7 @@ from visionloop.engines.metrics import (
     best_f1_threshold,
     binary_counts,
     bootstrap_f1,
+    choose_thresholds,
     evaluate_classification,
     indicator_matrix,
     precision_recall_f1,
@@ -97,6 +98,52 @@ def test_threshold_is_optimal_against_a_brute_force_search() -> None:
         assert threshold == max(t for t, s in zip(grid, brute, strict=True) if s == pytest.approx(f1))
 
 
+# --- the midpoint rule (choose_thresholds) --------------------------------------------------------
+
+
+def one_label(scores: list[float], positive: list[int]) -> float | None:
+    """The chosen threshold of a single label with these scores and truths."""
+    truth = np.array(positive, dtype=bool)[:, None]
+    return choose_thresholds(np.array(scores)[:, None], truth)[0]
+
+
+def test_perfect_separation_gives_the_middle_of_the_gap() -> None:
+    # a confident model: the old rule reported the lowest positive score, 0.99995, shown as "1.000"
+    scores, positive = [0.99999, 0.99995, 0.9999, 0.2, 0.001], [1, 1, 1, 0, 0]
+    assert best_f1_threshold(scores, positive)[0] == 0.9999
+    threshold = one_label(scores, positive)
+    assert threshold is not None and 0.2 < threshold < 0.9999
+    assert threshold == pytest.approx((0.2 + 0.9999) / 2)
+
+
+def test_a_label_with_a_single_positive() -> None:
+    assert one_label([0.8, 0.2, 0.1], [1, 0, 0]) == pytest.approx(0.5)
+    # .9- .7+ .3- .1-: the best cut-offs are (0.3, 0.7] (tp 1, fp 1: F1 2/3)
+    assert one_label([0.9, 0.7, 0.3, 0.1], [0, 1, 0, 0]) == pytest.approx(0.5)
+    assert one_label([0.6], [1]) == pytest.approx(0.3)  # nothing lower: between 0 and the score
+    assert one_label([0.9, 0.4], [0, 0]) is None  # no positive: never predicted
+
+
+def test_equal_f1_prefers_the_widest_then_the_highest_range() -> None:
+    # (0.8, 0.9] and (0, 0.6] both give F1 2/3: the wider one wins (the old rule took 0.9)
+    assert one_label([0.9, 0.8, 0.7, 0.6], [1, 0, 0, 1]) == pytest.approx(0.3)
+    # (0.5, 0.75] and (0, 0.25] are equally wide: the higher one wins
+    assert one_label([0.75, 0.5, 0.375, 0.25], [1, 0, 0, 1]) == 0.625
+
+
+def test_chosen_thresholds_reach_the_best_f1() -> None:
+    y, probs = make_multi_label(200, 6, seed=14)
+    truth = indicator_matrix(y, 6, multi_label=True)
+    chosen = choose_thresholds(probs, truth)
+    for j, threshold in enumerate(chosen):
+        assert threshold is not None
+        best = best_f1_threshold(probs[:, j], truth[:, j])[1]
+        assert skm.f1_score(truth[:, j], probs[:, j] >= threshold) == pytest.approx(best)
+        assert threshold not in probs[:, j]  # strictly inside a gap between two scores
+    with pytest.raises(InvalidInput):
+        choose_thresholds(probs[:, :3], truth)
+
+
 # --- counts and scores against scikit-learn --------------------------------------------------------
 
 
@@ -159,11 +206,15 @@ def test_single_label_hand_computed() -> None:
     y, probs = binary_case()
     ev = evaluate_classification(y, probs, ["a", "b"], n_resamples=0)
     a, b = ev.per_label
-    # a: scores .9+ .8- .7+ .6- .5-  → best cut-off 0.7: tp 2, fp 1, fn 0
-    assert (a.threshold, a.true_positives, a.false_positives, a.false_negatives) == (0.7, 2, 1, 0)
+    # a: scores .9+ .8- .7+ .6- .5-  → best cut-offs (0.6, 0.7]: tp 2, fp 1, fn 0; midpoint 0.65
+    assert (a.threshold, a.true_positives, a.false_positives, a.false_negatives) == pytest.approx(
+        (0.65, 2, 1, 0)
+    )
     assert (a.precision, a.recall, a.f1) == pytest.approx((2 / 3, 1.0, 0.8))
-    # b: scores .5+ .4+ .3- .2+ .1-  → cut-offs give F1 1/2, 4/5, 2/3, 6/7, 3/4: best 0.2
-    assert (b.threshold, b.true_positives, b.false_positives, b.false_negatives) == (0.2, 3, 1, 0)
+    # b: scores .5+ .4+ .3- .2+ .1-  → cut-offs give F1 1/2, 4/5, 2/3, 6/7, 3/4: best (0.1, 0.2]
+    assert (b.threshold, b.true_positives, b.false_positives, b.false_negatives) == pytest.approx(
+        (0.15, 3, 1, 0)
+    )
     assert (b.precision, b.recall, b.f1) == pytest.approx((0.75, 1.0, 6 / 7))
     assert ev.macro_f1 == pytest.approx((0.8 + 6 / 7) / 2)
     assert ev.macro_precision == pytest.approx((2 / 3 + 0.75) / 2)
@@ -174,7 +225,9 @@ def test_single_label_hand_computed() -> None:
     assert ev.confusion.normalized == ((1.0, 0.0), (1.0, 0.0))
     assert ev.top1_macro_f1 == pytest.approx((4 / 7 + 0.0) / 2)
     assert ev.top1_macro_precision == pytest.approx(0.2)
+    assert ev.threshold_source == "test" and ev.n_groups is None
     assert ev.warnings == (
+        "the TEST set is small (5 images): its F1 may be far from the F1 on new photos",
         "label 'a' has only 2 test images; its F1 is not reliable",
         "label 'b' has only 3 test images; its F1 is not reliable",
     )
@@ -201,9 +254,10 @@ def test_multi_label_hand_computed() -> None:
     probs = [[0.9, 0.8, 0.2], [0.3, 0.6, 0.7], [0.2, 0.1, 0.4], [0.6, 0.7, 0.1]]
     ev = evaluate_classification(y, probs, ["x", "y", "z"], multi_label=True, n_resamples=0)
     x, yy, z = ev.per_label
-    assert (x.threshold, x.f1) == (0.6, 1.0)
-    # y: .8+ → 2/3, .7- → 1/2, .6+ → 4/5 (tp 2, fp 1), .1- → 2/3
-    assert (yy.threshold, yy.precision, yy.recall, yy.f1) == pytest.approx((0.6, 2 / 3, 1.0, 0.8))
+    # x: .9+ .6+ .3- .2- → cut-offs (0.3, 0.6] separate perfectly: midpoint 0.45
+    assert (x.threshold, x.f1) == pytest.approx((0.45, 1.0))
+    # y: .8+ → 2/3, .7- → 1/2, .6+ → 4/5 (tp 2, fp 1), .1- → 2/3; best (0.1, 0.6]: midpoint 0.35
+    assert (yy.threshold, yy.precision, yy.recall, yy.f1) == pytest.approx((0.35, 2 / 3, 1.0, 0.8))
     assert (z.n_test_images, z.threshold, z.precision, z.recall, z.f1, z.f1_interval) == (
         0,
         None,
@@ -219,7 +273,42 @@ def test_multi_label_hand_computed() -> None:
     assert ev.confusion.counts == ((2, 2, 0), (1, 2, 0), (0, 0, 0))
     assert ev.confusion.normalized == ((1.0, 1.0, 0.0), (0.5, 1.0, 0.0), (0.0, 0.0, 0.0))
     assert "label 'z' has no test images; its metrics cannot be computed" in ev.warnings
-    assert ev.thresholds(default=0.5) == {"x": 0.6, "y": 0.6, "z": 0.5}
+    assert ev.thresholds(default=0.5) == pytest.approx({"x": 0.45, "y": 0.35, "z": 0.5})
+
+
+# --- thresholds chosen elsewhere ------------------------------------------------------------------
+
+
+def test_given_thresholds_are_used_as_given() -> None:
+    y, probs = binary_case()
+    tuned = evaluate_classification(y, probs, ["a", "b"], n_resamples=0)
+    given = evaluate_classification(y, probs, ["a", "b"], thresholds=[np.float64(0.85), 0.45], n_resamples=0)
+    a, b = given.per_label
+    assert (a.threshold, b.threshold) == (0.85, 0.45)
+    # a: .9+ | .8- .7+ .6- .5- → tp 1, fn 1: F1 2/3;  b: .5+ | .4+ .3- .2+ .1- → tp 1, fn 2: F1 1/2
+    assert (a.f1, b.f1) == pytest.approx((2 / 3, 0.5))
+    assert given.macro_f1 == pytest.approx((2 / 3 + 0.5) / 2)
+    assert tuned.macro_f1 == pytest.approx((0.8 + 6 / 7) / 2)
+    assert (given.threshold_source, tuned.threshold_source) == ("validation", "test")
+    data = given.to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert type(data["per_label"][0]["threshold"]) is float
+    assert data["threshold_source"] == "validation" and data["n_groups"] is None
+
+
+def test_a_given_none_threshold_never_predicts() -> None:
+    y, probs = binary_case()
+    ev = evaluate_classification(y, probs, ["a", "b"], thresholds=[None, 0.0], n_resamples=0)
+    a, b = ev.per_label
+    assert (a.threshold, a.true_positives, a.false_positives, a.f1) == (None, 0, 0, 0.0)
+    assert (b.true_positives, b.false_positives) == (3, 2)
+
+
+@pytest.mark.parametrize("thresholds", [[0.5], [0.5, 0.5, 0.5], [0.5, float("nan")], [True, 0.5]])
+def test_bad_thresholds_are_refused(thresholds: list[Any]) -> None:
+    y, probs = binary_case()
+    with pytest.raises(InvalidInput):
+        evaluate_classification(y, probs, ["a", "b"], thresholds=thresholds)
 
 
 # --- bootstrap intervals ---------------------------------------------------------------------------
@@ -284,6 +373,79 @@ def test_no_resamples_means_no_intervals() -> None:
     assert all(m.f1_interval is None for m in ev.per_label)
 
 
+def near_duplicate_series() -> tuple[list[int], np.ndarray, list[str]]:
+    """10 series of 10 identical shots; the model is right on 7 series and confidently wrong on 3."""
+    y, rows, groups = [], [], []
+    for g in range(10):
+        label, right = g % 2, g < 7
+        p_true = 0.8 if right else 0.2
+        row = [p_true, 1 - p_true] if label == 0 else [1 - p_true, p_true]
+        y += [label] * 10
+        rows += [row] * 10
+        groups += [f"display-{g}"] * 10
+    return y, np.array(rows), groups
+
+
+def test_cluster_bootstrap_widens_the_intervals_of_near_duplicates() -> None:
+    y, probs, groups = near_duplicate_series()
+    common: dict[str, Any] = {"thresholds": [0.5, 0.5], "n_resamples": 2000, "seed": 3}
+    single = evaluate_classification(y, probs, ["a", "b"], **common)
+    grouped = evaluate_classification(y, probs, ["a", "b"], groups=groups, **common)
+    assert grouped.accuracy == single.accuracy == 0.7 and grouped.macro_f1 == single.macro_f1
+    assert (grouped.n_groups, single.n_groups) == (10, None)
+
+    def width(interval: Any) -> float:
+        assert interval is not None
+        return float(interval.upper - interval.lower)
+
+    # 10 independent series, not 100 independent images: about sqrt(10) ≈ 3 times wider
+    assert width(grouped.accuracy_interval) > 2.5 * width(single.accuracy_interval)
+    assert width(grouped.macro_f1_interval) > 2.5 * width(single.macro_f1_interval)
+    for g, s in zip(grouped.per_label, single.per_label, strict=True):
+        assert width(g.f1_interval) > 2.5 * width(s.f1_interval)
+    assert grouped.to_dict()["n_groups"] == 10
+
+
+def test_one_group_per_image_is_the_plain_bootstrap() -> None:
+    y, probs = make_single_label(70, 4, seed=15)
+    plain = evaluate_classification(y, probs, list("abcd"), n_resamples=300, seed=2)
+    own = evaluate_classification(
+        y, probs, list("abcd"), groups=[f"{i:03d}" for i in range(70)], n_resamples=300, seed=2
+    )
+    assert own.macro_f1_interval == plain.macro_f1_interval
+    assert own.accuracy_interval == plain.accuracy_interval
+    assert [m.f1_interval for m in own.per_label] == [m.f1_interval for m in plain.per_label]
+    assert own.n_groups == 70 and plain.n_groups is None
+
+
+def test_groups_must_cover_every_image() -> None:
+    y, probs = binary_case()
+    with pytest.raises(InvalidInput):
+        evaluate_classification(y, probs, ["a", "b"], groups=["x", "y"])
+
+
+SMALL = "the TEST set is small"
+
+
+@pytest.mark.parametrize(
+    ("n", "n_groups", "expected"),
+    [
+        (49, None, "the TEST set is small (49 images): its F1 may be far from the F1 on new photos"),
+        (50, None, None),
+        (60, 12, "the TEST set is small (60 images, 12 groups): its F1 may be far from the F1 on new photos"),
+        (60, 20, None),
+    ],
+)
+def test_small_test_set_warning(n: int, n_groups: int | None, expected: str | None) -> None:
+    y, probs = make_single_label(n, 2, seed=16)
+    groups = None if n_groups is None else [f"g{i % n_groups}" for i in range(n)]
+    warnings = evaluate_classification(y, probs, ["a", "b"], groups=groups, n_resamples=0).warnings
+    small = [w for w in warnings if w.startswith(SMALL)]
+    assert small == ([] if expected is None else [expected])
+    if expected is not None:
+        assert warnings[0] == expected  # the set's size first, before the per-label warnings
+
+
 # --- edge cases ------------------------------------------------------------------------------------
 
 
@@ -293,17 +455,18 @@ def test_all_correct() -> None:
     assert ev.macro_f1 == ev.accuracy == ev.top1_macro_f1 == 1.0
     assert all(m.f1_interval is not None and m.f1_interval.lower == 1.0 for m in ev.per_label)
     assert ev.confusion.normalized == ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
-    assert all(m.threshold == 1.0 for m in ev.per_label)
+    assert all(m.threshold == 0.5 for m in ev.per_label)  # the middle of the gap, not 1.0
 
 
 def test_one_test_image() -> None:
     ev = evaluate_classification([0], [[0.8, 0.2]], ["a", "b"])
     a, b = ev.per_label
-    assert (a.threshold, a.f1, a.n_test_images) == (0.8, 1.0, 1)
+    assert (a.threshold, a.f1, a.n_test_images) == (0.4, 1.0, 1)  # nothing scores lower: half of 0.8
     assert a.f1_interval is not None and (a.f1_interval.lower, a.f1_interval.upper) == (1.0, 1.0)
     assert b.f1 is None and b.threshold is None and b.false_positives == 0
     assert ev.accuracy == 1.0 and ev.macro_f1 == 1.0
     assert ev.warnings == (
+        "the TEST set is small (1 image): its F1 may be far from the F1 on new photos",
         "label 'a' has only 1 test image; its F1 is not reliable",
         "label 'b' has no test images; its metrics cannot be computed",
     )

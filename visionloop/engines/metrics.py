@@ -6,11 +6,19 @@ Definitions, following Rekognition Custom Labels:
   label is ≥ the threshold. Every label is judged on its own column (one-vs-rest), for single-label
   projects too, so an image's *prediction set* (the labels that reach their own thresholds) may be
   empty or hold several labels: exactly what DetectCustomLabels returns with its default cut-offs.
-* **Assumed threshold.** For each label, the cut-off in 0–1 that maximises that label's F1 on the test
-  set. Candidates are the label's distinct test probabilities: any cut-off in (next lower score, s] gives
-  the same predictions as s, and we report s, the highest. Among equal F1 the highest threshold wins
-  (fewer false positives). Because it is tuned on the test set, this F1 is slightly optimistic; the
-  untuned ``top1_*`` figures are reported beside it for single-label projects.
+* **Assumed threshold** (``choose_thresholds``). For each label, a cut-off that maximises the label's
+  F1 on the probabilities it is chosen on. All cut-offs in a *range* (next lower score, s] give the same
+  predictions as the distinct score s: the images scoring ≥ s. Among the ranges with the highest F1 we
+  take the widest gap, then the higher one, and report its **midpoint** (s + next lower score) / 2, or
+  s / 2 when no score lies below s. So a label the scores separate perfectly gets a cut-off in the middle
+  of the gap between its highest negative and lowest positive score, not its lowest positive score
+  (which, for a confident model, is 0.9999… and shows as "1.000"). ``best_f1_threshold`` keeps the older
+  rule (the highest cut-off of the best range) for object detection.
+* **Where the thresholds come from** (``threshold_source``). ``"validation"``: passed in by the caller,
+  chosen on other images than TEST (the training engine uses the out-of-fold, calibrated probabilities
+  of cross-validation on the training images), so the TEST F1 is an honest estimate. ``"test"``: tuned on
+  the TEST images themselves with the rule above, which makes the TEST F1 optimistic; the untuned
+  ``top1_*`` figures are reported beside it for single-label projects.
 * **Per-label metrics** are reported at the assumed threshold; **macro** precision, recall and F1 are
   their unweighted means over the labels that have test images.
 * **Accuracy** is top-1 (the arg-max label is the true label; ties go to the first label) for
@@ -18,15 +26,22 @@ Definitions, following Rekognition Custom Labels:
 * **Confusion matrix.** Single-label: top-1 counts, rows = true label, columns = arg-max label, and the
   same row-normalised. Multi-label: ``counts[g, p]`` = images whose true set holds ``g`` and whose
   prediction set holds ``p``; normalised by the images holding ``g`` (rows need not sum to 1).
-* **Confidence intervals** are percentile bootstraps over test images at the fixed assumed thresholds;
-  a resample without a label's images leaves that label out of that resample.
+* **Confidence intervals** are percentile bootstraps at the fixed assumed thresholds. With ``groups``
+  (one key per test image; images sharing a key are near-duplicates, e.g. a series of shots of one
+  display) it is a *cluster* bootstrap: each resample draws as many groups as there are, with
+  replacement, and an image counts as often as its group was drawn. Without groups every image is its
+  own group. Resampling single near-duplicate images would make the intervals far too narrow. A resample
+  without a label's images leaves that label out of that resample.
+* **Warnings** flag labels with fewer than ``MIN_RELIABLE_TEST_IMAGES`` test images, and a TEST set with
+  fewer than ``MIN_TEST_IMAGES`` images or (with groups) ``MIN_TEST_GROUPS`` groups: its F1 may then be
+  far from the F1 on new photos.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +53,11 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 GroundTruth = Sequence[int | Collection[int]]  # one index (single-label) or a set (multi-label)
 
+ThresholdSource = Literal["validation", "test"]
+
 MIN_RELIABLE_TEST_IMAGES = 5
+MIN_TEST_IMAGES = 50  # below this, or below MIN_TEST_GROUPS groups, the TEST set is called small
+MIN_TEST_GROUPS = 20
 _BOOTSTRAP_CELLS = 4_000_000  # resamples × images drawn at once, bounds memory
 
 
@@ -146,6 +165,8 @@ class ClassificationEvaluation:
     confidence_level: float
     n_resamples: int
     seed: int
+    threshold_source: ThresholdSource = "test"
+    n_groups: int | None = None  # distinct near-duplicate groups, when the caller gave them
 
     def label(self, name: str) -> LabelMetrics:
         """The metrics of the label called ``name``."""
@@ -212,30 +233,71 @@ def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
     return out
 
 
+def _f1_by_cutoff(s: FloatArray, pos: BoolArray, n_pos: int) -> tuple[FloatArray, FloatArray]:
+    """Distinct scores, highest first, and the F1 when every item scoring ≥ each is predicted."""
+    order = np.argsort(-s, kind="stable")
+    s, pos = s[order], pos[order]
+    last_of_tie = np.append(s[1:] != s[:-1], True)
+    tp = np.cumsum(pos)[last_of_tie]
+    fp = np.cumsum(~pos)[last_of_tie]
+    f1: FloatArray = 2.0 * tp / (tp + fp + n_pos)  # = 2tp / (2tp + fp + fn)
+    return s[last_of_tie], f1
+
+
 def best_f1_threshold(
     scores: npt.ArrayLike, is_positive: npt.ArrayLike, n_missed: int = 0
 ) -> tuple[float | None, float]:
     """The cut-off that maximises F1 when items with score ≥ cut-off are predicted positive.
 
-    Returns ``(threshold, f1)``; among equal F1 the highest threshold wins. ``n_missed`` counts
-    positives that have no score at all (e.g. ground-truth boxes no detection matched), so object
-    detection can reuse this. The threshold is None when no cut-off yields a true positive.
+    Returns ``(threshold, f1)``; among equal F1 the highest threshold wins, and the threshold is the
+    score itself (the top of its range; ``choose_thresholds`` takes the midpoint instead).
+    ``n_missed`` counts positives that have no score at all (e.g. ground-truth boxes no detection
+    matched), so object detection can reuse this. The threshold is None when no cut-off yields a true
+    positive.
     """
     s = np.asarray(scores, dtype=np.float64).ravel()
     pos = np.asarray(is_positive, dtype=bool).ravel()
     n_pos = int(pos.sum()) + n_missed
     if n_pos == 0 or s.size == 0:
         return None, 0.0
-    order = np.argsort(-s, kind="stable")
-    s, pos = s[order], pos[order]
-    last_of_tie = np.append(s[1:] != s[:-1], True)
-    tp = np.cumsum(pos)[last_of_tie]
-    fp = np.cumsum(~pos)[last_of_tie]
-    f1 = 2.0 * tp / (tp + fp + n_pos)  # = 2tp / (2tp + fp + fn)
+    cuts, f1 = _f1_by_cutoff(s, pos, n_pos)
     best = int(np.argmax(f1))  # first maximum = highest threshold
     if f1[best] == 0.0:
         return None, 0.0
-    return float(s[last_of_tie][best]), float(f1[best])
+    return float(cuts[best]), float(f1[best])
+
+
+def midpoint_f1_threshold(scores: npt.ArrayLike, is_positive: npt.ArrayLike) -> tuple[float | None, float]:
+    """``(threshold, f1)`` for one label by the midpoint rule of the module docstring: the middle of
+    the widest (then highest) range of cut-offs with the best F1. None when the label has no positive."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    pos = np.asarray(is_positive, dtype=bool).ravel()
+    n_pos = int(pos.sum())
+    if n_pos == 0 or s.size == 0:
+        return None, 0.0
+    cuts, f1 = _f1_by_cutoff(s, pos, n_pos)
+    below = np.append(cuts[1:], 0.0)  # the next lower score; 0 below the lowest
+    gaps = cuts - below
+    best = np.flatnonzero(f1 == f1.max())
+    k = int(best[np.lexsort((cuts[best], gaps[best]))[-1]])  # widest gap, then the higher range
+    middle = float(below[k] + gaps[k] / 2.0)
+    if not below[k] < middle <= cuts[k]:  # adjacent floats (or a range at 0): keep the score itself
+        middle = float(cuts[k])
+    return middle, float(f1[k])
+
+
+def choose_thresholds(probs: npt.ArrayLike, truth: BoolArray) -> list[float | None]:
+    """Per label, the F1-maximising cut-off by the midpoint rule (see the module docstring).
+
+    ``probs`` is [n_images, n_labels] (e.g. out-of-fold, calibrated probabilities of the training
+    images), ``truth`` the matching boolean matrix (``indicator_matrix``). None for a label without
+    positive images: it is never predicted.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    t = np.asarray(truth, dtype=bool)
+    if p.ndim != 2 or p.shape != t.shape:
+        raise InvalidInput("probabilities and truth must be [n_images, n_labels] matrices of one shape")
+    return [midpoint_f1_threshold(p[:, j], t[:, j])[0] for j in range(p.shape[1])]
 
 
 def predict_at(probs: FloatArray, thresholds: Sequence[float | None]) -> BoolArray:
@@ -277,19 +339,45 @@ def bootstrap_weights(n_images: int, n_resamples: int, rng: np.random.Generator)
     return np.bincount(flat.ravel(), minlength=n_resamples * n_images).reshape(n_resamples, -1).astype(float)
 
 
-def bootstrap_f1(
-    truth: BoolArray, predicted: BoolArray, n_resamples: int, seed: int
-) -> tuple[FloatArray, FloatArray]:
-    """Per-resample per-label F1 (NaN where the resample lacks the label) and macro F1 (NaN if none)."""
+def group_codes(groups: Sequence[str] | None, n_images: int) -> IntArray:
+    """Each image's group as an index 0..n_groups-1; without groups every image is its own group."""
+    if groups is None:
+        return np.arange(n_images, dtype=np.int64)
+    if len(groups) != n_images or not all(isinstance(g, str) for g in groups):
+        raise InvalidInput("groups needs one string key per test image")
+    codes: IntArray = np.unique(np.array(groups, dtype=object), return_inverse=True)[1].astype(np.int64)
+    return codes.ravel()
+
+
+def _sum_by_group(values: FloatArray, codes: IntArray, n_groups: int) -> FloatArray:
+    """Rows of ``values`` added up per group: [n_groups, ...]."""
+    sums = np.zeros((n_groups, *values.shape[1:]), dtype=np.float64)
+    np.add.at(sums, codes, values)
+    return sums
+
+
+def _group_resamples(codes: IntArray, n_resamples: int, seed: int) -> Iterator[tuple[FloatArray, int]]:
+    """Chunks of [resamples, n_groups] draw counts (a cluster bootstrap); ``n_groups`` is the second item."""
+    n_groups = int(codes.max()) + 1 if codes.size else 0
     rng = np.random.default_rng(seed)
-    per_chunk = max(1, _BOOTSTRAP_CELLS // max(1, truth.shape[0]))
-    tp_i, fp_i, fn_i = (
-        m.astype(np.float64) for m in (truth & predicted, ~truth & predicted, truth & ~predicted)
-    )
-    chunks = []
+    per_chunk = max(1, _BOOTSTRAP_CELLS // max(1, n_groups))
     for start in range(0, n_resamples, per_chunk):
-        w = bootstrap_weights(truth.shape[0], min(per_chunk, n_resamples - start), rng)
-        tp, fp, fn = w @ tp_i, w @ fp_i, w @ fn_i
+        yield bootstrap_weights(n_groups, min(per_chunk, n_resamples - start), rng), n_groups
+
+
+def bootstrap_f1(
+    truth: BoolArray, predicted: BoolArray, n_resamples: int, seed: int, groups: IntArray | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Per-resample per-label F1 (NaN where the resample lacks the label) and macro F1 (NaN if none).
+
+    ``groups`` (from ``group_codes``) makes it a cluster bootstrap; None resamples single images.
+    """
+    codes = group_codes(None, truth.shape[0]) if groups is None else groups
+    per_image = (truth & predicted, ~truth & predicted, truth & ~predicted)
+    chunks = []
+    for w, n_groups in _group_resamples(codes, n_resamples, seed):
+        tp_g, fp_g, fn_g = (_sum_by_group(m.astype(np.float64), codes, n_groups) for m in per_image)
+        tp, fp, fn = w @ tp_g, w @ fp_g, w @ fn_g
         f1 = _ratio(2 * tp, 2 * tp + fp + fn)
         f1[(tp + fn) == 0] = np.nan
         chunks.append(f1)
@@ -327,6 +415,8 @@ def evaluate_classification(
     *,
     multi_label: bool = False,
     image_ids: Sequence[str] | None = None,
+    thresholds: Sequence[float | None] | None = None,
+    groups: Sequence[str] | None = None,
     n_resamples: int = 1000,
     confidence_level: float = 0.95,
     seed: int = 0,
@@ -334,22 +424,30 @@ def evaluate_classification(
     """Evaluate predicted probabilities [n, n_labels] against ground truth on a test set.
 
     ``y_true`` holds one label index per image (single-label) or a collection of indices per image
-    (multi-label, possibly empty). ``n_resamples=0`` skips the bootstrap intervals.
+    (multi-label, possibly empty). ``thresholds``: one cut-off per label chosen elsewhere than on these
+    images (None = never predicted); without them they are tuned on these images (``choose_thresholds``).
+    ``groups``: one key per image, near-duplicates sharing a key, for a cluster bootstrap.
+    ``n_resamples=0`` skips the bootstrap intervals.
     """
     p = _validate(y_true, probs, labels, image_ids, n_resamples, confidence_level)
     truth = indicator_matrix(y_true, len(labels), multi_label)
-    thresholds = [best_f1_threshold(p[:, j], truth[:, j])[0] for j in range(len(labels))]
-    predicted = predict_at(p, thresholds)
+    codes = group_codes(groups, p.shape[0])
+    source: ThresholdSource = "test" if thresholds is None else "validation"
+    cutoffs = (
+        choose_thresholds(p, truth) if thresholds is None else _given_thresholds(thresholds, len(labels))
+    )
+    predicted = predict_at(p, cutoffs)
     top1 = one_hot_top1(p)
     correct = np.all(predicted == truth, axis=1) if multi_label else np.any(top1 & truth, axis=1)
-    f1_samples, macro_samples = bootstrap_f1(truth, predicted, n_resamples, seed)
-    per_label = _per_label(labels, truth, predicted, thresholds, f1_samples, confidence_level)
+    f1_samples, macro_samples = bootstrap_f1(truth, predicted, n_resamples, seed, codes)
+    per_label = _per_label(labels, truth, predicted, cutoffs, f1_samples, confidence_level)
     top1_scores = (None, None, None) if multi_label else _macro(truth, top1)
     macro = _macro_of(per_label)
     if multi_label:
         confusion = confusion_matrix(truth, predicted, labels, "threshold")
     else:
         confusion = confusion_matrix(truth, top1, labels, "top1")
+    n_groups = None if groups is None else int(codes.max()) + 1
     return ClassificationEvaluation(
         labels=tuple(labels),
         multi_label=multi_label,
@@ -360,17 +458,31 @@ def evaluate_classification(
         macro_f1=macro[2],
         macro_f1_interval=percentile_interval(macro_samples, confidence_level),
         accuracy=float(correct.mean()),
-        accuracy_interval=_accuracy_interval(correct, n_resamples, seed, confidence_level),
+        accuracy_interval=_accuracy_interval(correct, n_resamples, seed, confidence_level, codes),
         top1_macro_precision=top1_scores[0],
         top1_macro_recall=top1_scores[1],
         top1_macro_f1=top1_scores[2],
         confusion=confusion,
         images=_image_results(labels, image_ids, p, truth, predicted, correct),
-        warnings=_warnings(labels, truth),
+        warnings=_warnings(labels, truth, n_groups),
         confidence_level=confidence_level,
         n_resamples=n_resamples,
         seed=seed,
+        threshold_source=source,
+        n_groups=n_groups,
     )
+
+
+def _given_thresholds(thresholds: Sequence[float | None], n_labels: int) -> list[float | None]:
+    """The caller's thresholds as plain floats (JSON-ready); one per label, finite or None."""
+    if len(thresholds) != n_labels:
+        raise InvalidInput(f"need one threshold per label ({n_labels}), got {len(thresholds)}")
+    result: list[float | None] = []
+    for t in thresholds:
+        if t is not None and (isinstance(t, bool) or not np.isfinite(t)):
+            raise InvalidInput("thresholds must be finite numbers or None")
+        result.append(None if t is None else float(t))
+    return result
 
 
 def _validate(
@@ -446,17 +558,16 @@ def _macro(truth: BoolArray, predicted: BoolArray) -> tuple[float | None, float 
 
 
 def _accuracy_interval(
-    correct: BoolArray, n_resamples: int, seed: int, confidence_level: float
+    correct: BoolArray, n_resamples: int, seed: int, confidence_level: float, groups: IntArray
 ) -> Interval | None:
     """Percentile interval of accuracy over the same resamples as the F1 intervals (same seed)."""
     if n_resamples == 0:
         return None
-    rng = np.random.default_rng(seed)
     samples = []
-    per_chunk = max(1, _BOOTSTRAP_CELLS // correct.size)
-    for start in range(0, n_resamples, per_chunk):
-        w = bootstrap_weights(correct.size, min(per_chunk, n_resamples - start), rng)
-        samples.append(w @ correct.astype(np.float64) / correct.size)
+    for w, n_groups in _group_resamples(groups, n_resamples, seed):
+        hits = _sum_by_group(correct.astype(np.float64), groups, n_groups)
+        sizes = _sum_by_group(np.ones(correct.size), groups, n_groups)
+        samples.append((w @ hits) / (w @ sizes))
     return percentile_interval(np.concatenate(samples), confidence_level)
 
 
@@ -491,12 +602,19 @@ def _image_results(
     )
 
 
-def _warnings(labels: Sequence[str], truth: BoolArray) -> tuple[str, ...]:
+def _warnings(labels: Sequence[str], truth: BoolArray, n_groups: int | None) -> tuple[str, ...]:
     messages = []
+    n_images = truth.shape[0]
+    if n_images < MIN_TEST_IMAGES or (n_groups is not None and n_groups < MIN_TEST_GROUPS):
+        size = _count(n_images, "image") + ("" if n_groups is None else f", {_count(n_groups, 'group')}")
+        messages.append(f"the TEST set is small ({size}): its F1 may be far from the F1 on new photos")
     for name, count in zip(labels, truth.sum(axis=0).tolist(), strict=True):
         if count == 0:
             messages.append(f"label '{name}' has no test images; its metrics cannot be computed")
         elif count < MIN_RELIABLE_TEST_IMAGES:
-            noun = "image" if count == 1 else "images"
-            messages.append(f"label '{name}' has only {count} test {noun}; its F1 is not reliable")
+            messages.append(f"label '{name}' has only {_count(count, 'test image')}; its F1 is not reliable")
     return tuple(messages)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -66,7 +66,8 @@ def test_few_test_images_are_flagged() -> None:
     truth, probs = sample_probs(n_per_label=3)
     ev = read_evaluation(evaluation_json(truth, probs))
     assert ev is not None and [r.label for r in ev.unreliable] == list(LABELS)
-    assert ev.warnings and all("not reliable" in w for w in ev.warnings)
+    assert ev.warnings[0].startswith("the TEST set is small (9 images)")
+    assert ev.warnings[1:] and all("not reliable" in w for w in ev.warnings[1:])
 
 
 def test_pr_curve_points_and_average_precision() -> None:
