@@ -42,6 +42,21 @@ def test_reads_everything_the_engine_stores() -> None:
     assert ev.confidence_level == 0.95 and ev.unreliable == ()
 
 
+def test_reads_where_the_thresholds_came_from() -> None:
+    truth, probs = sample_probs()
+    raw = evaluation_json(truth, probs)
+    ev = read_evaluation(raw)
+    assert ev is not None and ev.threshold_source == "test" and ev.thresholds_from_test
+    assert ev.n_groups is None
+    assert ev.test_set_warnings == (
+        "the TEST set is small (18 images): its F1 may be far from the F1 on new photos",
+    )
+    ev = read_evaluation(dict(raw, threshold_source="validation", n_groups=5))
+    assert ev is not None and not ev.thresholds_from_test and ev.n_groups == 5
+    older = read_evaluation({k: v for k, v in raw.items() if k not in ("threshold_source", "n_groups")})
+    assert older is not None and older.threshold_source is None and older.thresholds_from_test
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from tests.factories import make_project, write_folder_dataset
 from tests.web.conftest import sign_in
+from tests.web.console.data import store_evaluation
 from visionloop.core.accounts import Accounts
 from visionloop.core.datasets import import_folder
 from visionloop.core.entities import ModelVersion, VersionStatus
@@ -41,12 +42,26 @@ def test_the_list_and_a_version_page(client: TestClient, logos: list[ModelVersio
         assert f">{row['label']}" in html
         assert f"{row['threshold']:.3f}" in html
     assert 'id="few-images"' in html and "few images" in html  # 2 test images per label
+    assert "The TEST set is small (6 images)" in html
+    assert "tuned on the TEST images" in html and 'id="n-groups"' not in html
     assert 'id="confusion"' in html and "heat-" in html
     svgs = _svgs(html)  # 3 PR curves and the reliability diagram, each well-formed
     assert len(svgs) == 4
     assert 'id="start-form"' in html and 'name="min_units"' in html and 'name="max_units"' in html
     assert 'id="reliability-table"' in html
     assert "Content-Security-Policy" in page.headers and "<script>" not in html  # no inline script
+
+
+def test_thresholds_from_validation_and_groups(
+    client: TestClient, services: Services, logos: list[ModelVersion], olga: str
+) -> None:
+    evaluation = dict(logos[0].evaluation or {}, threshold_source="validation", n_groups=4)
+    store_evaluation(services, logos[0], evaluation)
+    html = client.get(f"{P}/versions/v1").text
+    assert "chosen on cross-validation of the training images" in html
+    assert "tuned on the TEST images" not in html
+    assert 'id="n-groups"' in html and "4 groups of similar photos" in html
+    assert "bootstrap over the 4 groups of similar test photos" in html
 
 
 def test_per_image_filters(client: TestClient, logos: list[ModelVersion], olga: str) -> None:

@@ -106,6 +106,10 @@ class Evaluation:
     confidence_level: float
     calibration_error: float | None
     reliability: tuple[ReliabilityBin, ...]
+    # "validation" (chosen on cross-validation of the training images) or "test" (tuned on TEST);
+    # None in evaluations stored before it was recorded, which were tuned on TEST
+    threshold_source: str | None = None
+    n_groups: int | None = None  # groups of near-duplicate test photos the intervals resampled
 
     def label(self, name: str) -> LabelRow | None:
         return next((row for row in self.per_label if row.label == name), None)
@@ -118,6 +122,16 @@ class Evaluation:
     def unreliable(self) -> tuple[LabelRow, ...]:
         """Labels with test images, but fewer than five."""
         return tuple(r for r in self.per_label if 0 < r.test_images < MIN_RELIABLE_TEST_IMAGES)
+
+    @property
+    def thresholds_from_test(self) -> bool:
+        """Whether the assumed thresholds were tuned on the TEST images themselves (optimistic)."""
+        return self.threshold_source != "validation"
+
+    @property
+    def test_set_warnings(self) -> tuple[str, ...]:
+        """The warnings about the TEST set as a whole (the per-label ones are shown per label)."""
+        return tuple(w for w in self.warnings if not w.startswith("label '"))
 
 
 # --- reading the stored JSON ----------------------------------------------------------------------------
@@ -253,6 +267,8 @@ def read_evaluation(raw: Mapping[str, object] | None) -> Evaluation | None:
         confidence_level=level if level is not None else 0.95,
         calibration_error=_num(calibration.get("ece")),
         reliability=_bins(calibration.get("reliability")),
+        threshold_source=source if isinstance(source := raw.get("threshold_source"), str) else None,
+        n_groups=_int(raw.get("n_groups")) or None,
     )
 
 
