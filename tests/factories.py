@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 from visionloop.core.entities import Project, TaskType
 from visionloop.core.projects import create_project
@@ -23,6 +24,25 @@ def image_bytes(
         img.putpixel((x, (x * 3) % height), (x % 256, 255 - x % 256, 128))
     buf = io.BytesIO()
     img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def photo(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
+    """A generated 'photo': blurred random shapes, different for every seed, so that unlike
+    image_bytes' flat colours two seeds also differ to a perceptual hash."""
+    rng = random.Random(seed)
+    img = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(80):
+        x, y = rng.randrange(size[0]), rng.randrange(size[1])
+        w, h = rng.randrange(10, 60), rng.randrange(10, 60)
+        draw.ellipse((x, y, x + w, y + h), fill=tuple(rng.randrange(256) for _ in range(3)))
+    return img.filter(ImageFilter.GaussianBlur(1))
+
+
+def photo_bytes(seed: int, size: tuple[int, int] = (320, 240), quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    photo(seed, size).save(buf, "JPEG", quality=quality)
     return buf.getvalue()
 
 

@@ -270,6 +270,11 @@ def _print_report(report: ImportReport, seconds: float) -> None:
     show_default=True,
 )
 @click.option("--images-dir", help="COCO only: folder the file_name paths are relative to.")
+@click.option(
+    "--groups-from-folders",
+    is_flag=True,
+    help="Folders only: read SOURCE as <label>/<group>/<file>; each group folder holds similar photos.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
 @pass_ctx
 def dataset_import(
@@ -279,6 +284,7 @@ def dataset_import(
     dataset_type: str,
     fmt: str,
     images_dir: str | None,
+    groups_from_folders: bool,
     as_json: bool,
 ) -> None:
     """Import SOURCE: a folder per label (local or s3://bucket/prefix/), a Ground Truth manifest
@@ -288,10 +294,14 @@ def dataset_import(
     from visionloop.core import datasets
 
     fmt = _guess_format(source) if fmt == "auto" else fmt
+    if groups_from_folders and fmt != "folder":
+        raise click.UsageError("--groups-from-folders applies to folder imports only")
     started = time.perf_counter()
     with _progress(not as_json and sys.stderr.isatty(), f"importing {fmt}") as update:
         if fmt == "folder":
-            report = datasets.import_folder(ctx.services, project_name, source, dataset_type, update)
+            report = datasets.import_folder(
+                ctx.services, project_name, source, dataset_type, update, groups_from_folders
+            )
         elif fmt == "manifest":
             report = datasets.import_manifest(ctx.services, project_name, source, dataset_type, update)
         else:
@@ -334,7 +344,8 @@ def dataset_stats(ctx: Context, project_name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def dataset_split(ctx: Context, project_name: str, test_fraction: float, seed: int, as_json: bool) -> None:
-    """Move a stratified share of TRAIN into an empty TEST dataset."""
+    """Move a stratified share of TRAIN into an empty TEST dataset, keeping groups of similar photos
+    on one side."""
     from visionloop.core.splitting import split_dataset
 
     rec = split_dataset(ctx.services, project_name, test_fraction, seed)
@@ -343,12 +354,19 @@ def dataset_split(ctx: Context, project_name: str, test_fraction: float, seed: i
         "test_fraction": rec.test_fraction,
         "train": rec.train_count,
         "test": rec.test_count,
+        "groups": rec.n_groups,
+        "warnings": list(rec.warnings),
     }
-    _emit(
-        data,
-        as_json,
-        lambda: console.print(f"split with seed {rec.seed}: {rec.train_count} train, {rec.test_count} test"),
-    )
+
+    def render() -> None:
+        console.print(
+            f"split with seed {rec.seed}: {rec.train_count} train, {rec.test_count} test "
+            f"({rec.n_groups} groups of similar photos kept together)"
+        )
+        for w in rec.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+
+    _emit(data, as_json, render)
 
 
 @dataset.command("export")

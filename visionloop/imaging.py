@@ -1,6 +1,7 @@
 """The Pillow image inspector (implements core.ports.ImageInspector): identifies the format, reads the
 size after EXIF orientation, refuses oversized images before decoding them, and decodes the whole
-image once so that truncated or corrupt files are caught at import time rather than at training time."""
+image once so that truncated or corrupt files are caught at import time rather than at training time.
+From that decoded image it also computes a 64-bit difference hash (dHash) for finding near-duplicates."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class PillowInspector:
                     if fmt == "JPEG":
                         img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
                     img.load()
+                    phash = dhash(img)
         except (InvalidImage, ImageTooLarge):
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -55,4 +57,19 @@ class PillowInspector:
             raise InvalidImage(f"the image is corrupt or truncated: {e}") from None
         if orientation in _TRANSPOSED:
             width, height = height, width
-        return ImageInfo(fmt, width, height, len(data), hashlib.sha256(data).hexdigest())
+        return ImageInfo(fmt, width, height, len(data), hashlib.sha256(data).hexdigest(), phash)
+
+
+def dhash(img: Image.Image) -> str | None:
+    """The 64-bit difference hash: grayscale, 9x8 pixels, one bit per pair of horizontal neighbours
+    (set when the left one is brighter), as 16 hex digits. EXIF orientation is not applied."""
+    try:
+        small = img.convert("L").resize((9, 8), Image.Resampling.BOX)
+    except (OSError, ValueError):
+        return None  # an unusual pixel mode: the image is still valid, it just has no hash
+    px = small.tobytes()  # one byte per pixel, row by row
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (px[row * 9 + col] > px[row * 9 + col + 1])
+    return f"{bits:016x}"

@@ -33,6 +33,7 @@ def entry_json(e: DatasetEntry) -> dict[str, Any]:
         "labels": list(e.labels),
         "boxes": [b.__dict__ for b in e.boxes],
         "source": e.source.value,
+        "group": e.group,
         "created_at": e.created_at.isoformat(),
     }
 
@@ -43,6 +44,9 @@ class ImportIn(BaseModel):
     )
     format: str = Field("folder", pattern="^(folder|manifest|coco)$")
     images_dir: str | None = None
+    groups_from_folders: bool = Field(
+        False, description="Folders only: <label>/<group>/<file>, each group folder holding similar photos"
+    )
 
 
 class SplitIn(BaseModel):
@@ -74,8 +78,12 @@ async def upload_image(
 
 @router.post("/projects/{project}/datasets/{dataset_type}/import")
 def import_dataset(project: str, dataset_type: str, body: ImportIn, svc: ServicesDep) -> dict[str, Any]:
+    if body.groups_from_folders and body.format != "folder":
+        raise InvalidInput("groups_from_folders applies to folder imports only")
     if body.format == "folder":
-        report = datasets.import_folder(svc, project, body.source, dataset_type)
+        report = datasets.import_folder(
+            svc, project, body.source, dataset_type, groups_from_folders=body.groups_from_folders
+        )
     elif body.format == "manifest":
         report = datasets.import_manifest(svc, project, body.source, dataset_type)
     else:
@@ -141,4 +149,6 @@ def split(project: str, body: SplitIn, svc: ServicesDep) -> dict[str, Any]:
         "test_fraction": rec.test_fraction,
         "train": rec.train_count,
         "test": rec.test_count,
+        "groups": rec.n_groups,
+        "warnings": list(rec.warnings),
     }

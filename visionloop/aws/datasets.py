@@ -132,7 +132,10 @@ class DatasetsBackend:
             raise InvalidParameterException("Give the TRAIN and the TEST dataset of the same project.")
         train, test = (d1, d2) if d1.type is DatasetType.TRAIN else (d2, d1)
         record = entries.distribute_entries(self.svc, p1, train, test)
-        message = f"Entries distributed: {record.train_count} in TRAIN, {record.test_count} in TEST."
+        message = (
+            f"Entries distributed: {record.train_count} in TRAIN, {record.test_count} in TEST, "
+            f"keeping {record.n_groups} groups of similar photos together."
+        )
         for d in (train, test):
             self._record(self.res.dataset_arn(p1, d), "UPDATE_COMPLETE", message)
 

@@ -33,14 +33,17 @@ def import_folder(
     source: str,
     dataset_type: str | DatasetType = DatasetType.TRAIN,
     progress: Progress | None = None,
+    groups_from_folders: bool = False,
 ) -> ImportReport:
-    """Import a folder tree (or ``s3://bucket/prefix/``) whose sub-folder names are the labels."""
+    """Import a folder tree (or ``s3://bucket/prefix/``) whose sub-folder names are the labels. With
+    ``groups_from_folders`` the tree is ``<label>/<group>/<file>``: the innermost folder names the group
+    of similar photos each image belongs to. Images already in the project are skipped, group or not."""
     project = get_project(svc, project_name)
     dataset = ensure_dataset(svc, project, parse_dataset_type(dataset_type))
     if source.startswith("s3://"):
-        items = list(bucket_folder_candidates(svc, source))
+        items = list(bucket_folder_candidates(svc, source, groups_from_folders))
     else:
-        items = list(folder_candidates(source))
+        items = list(folder_candidates(source, groups_from_folders))
     return run_import(svc, project, dataset, items, progress=progress)
 
 

@@ -66,6 +66,7 @@ class ImageInfo:
     height: int
     size_bytes: int
     content_hash: str  # sha256 hex of the bytes
+    phash: str | None = None  # 64-bit difference hash (dHash), 16 hex chars: near-duplicates are close
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class NewEntry:
     boxes: tuple[Box, ...] = ()
     source: EntrySource = EntrySource.IMPORT
     review_ref: str | None = None
+    phash: str | None = None  # stored as given, else as image.phash
+    group: str | None = None  # an explicit group of similar photos (see core/grouping.py)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class DatasetEntry:
     source: EntrySource
     created_at: datetime
     review_ref: str | None = None
+    phash: str | None = None  # None for entries stored before perceptual hashes were computed
+    group: str | None = None
 
     @property
     def all_labels(self) -> tuple[str, ...]:
@@ -180,6 +185,8 @@ class SplitRecord:
     test_hashes: tuple[str, ...]
     train_count: int
     test_count: int
+    n_groups: int = 0  # groups of similar photos the split kept together (0: recorded before groups)
+    warnings: tuple[str, ...] = ()
 
 
 class VersionStatus(StrEnum):

@@ -24,9 +24,9 @@ from visionloop.core.entities import (
 from visionloop.core.images import TRAINING_LIMITS, ImageLimits, check_image, store_images
 from visionloop.core.keys import parse_s3_prefix, parse_s3_uri
 from visionloop.core.labels import InvalidLabel, check_label
-from visionloop.core.manifests import ManifestLine, PixelBox
+from visionloop.core.manifests import ManifestLine, PixelBox, check_group
 from visionloop.core.services import Services
-from visionloop.errors import ImageTooLarge, NotFound, VisionloopError
+from visionloop.errors import ImageTooLarge, InvalidInput, NotFound, VisionloopError
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -44,6 +44,7 @@ class Candidate:
     labels: tuple[str, ...] = ()
     boxes: tuple[PixelBox, ...] = ()
     kind: str = "classification"  # or "detection" / "unlabeled"
+    group: str | None = None  # explicit group of similar photos
 
 
 @dataclass
@@ -217,7 +218,15 @@ def _collect(
         return False
     previous = pending.get(digest)
     if previous is None:
-        entry = NewEntry(checked.info, c.source_ref, c.labels, checked.boxes, source)
+        entry = NewEntry(
+            checked.info,
+            c.source_ref,
+            c.labels,
+            checked.boxes,
+            source,
+            phash=checked.info.phash,
+            group=c.group,
+        )
         pending[digest] = _Pending(entry, c.ref)
         return True
     merged = _merge(previous.entry, c.labels, checked.boxes, task)
@@ -245,7 +254,7 @@ def _merge(entry: NewEntry, labels: Sequence[str], boxes: Sequence[Box], task: T
     """Merge a repeated image: multi-label projects union the labels; otherwise labels must agree."""
     if task is TaskType.MULTI_LABEL:
         union = tuple(dict.fromkeys((*entry.labels, *labels)))
-        return NewEntry(entry.image, entry.source_ref, union, entry.boxes, entry.source, entry.review_ref)
+        return replace(entry, labels=union)
     if tuple(labels) == entry.labels and tuple(boxes) == entry.boxes:
         return entry
     return None
@@ -256,43 +265,64 @@ def _merge(entry: NewEntry, labels: Sequence[str], boxes: Sequence[Box], task: T
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def folder_candidates(root: str | os.PathLike[str]) -> Iterator[Candidate]:
+def folder_candidates(
+    root: str | os.PathLike[str], groups_from_folders: bool = False
+) -> Iterator[Candidate | ImportIssue]:
     """Images under ``root``: each image is labelled with the name of its innermost folder (Custom Labels'
-    automatic labelling); images directly in ``root`` are unlabelled. Hidden files are ignored."""
+    automatic labelling); images directly in ``root`` are unlabelled. Hidden files are ignored. With
+    ``groups_from_folders`` the innermost folder is the image's group and the one above it its label
+    (``<root>/…/<label>/<group>/<file>``)."""
     base = os.fspath(root)
     if not os.path.isdir(base):
         raise NotFound(f"folder {base!r} does not exist")
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = os.path.relpath(dirpath, base)
-        label = None if rel_dir == "." else os.path.basename(dirpath)
         for name in sorted(filenames):
             if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
                 continue
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, base).replace(os.sep, "/")
-            yield _folder_candidate(rel, label, file_loader(path))
+            yield _folder_candidate(rel, rel.split("/"), file_loader(path), groups_from_folders)
 
 
-def bucket_folder_candidates(svc: Services, uri: str) -> Iterator[Candidate]:
+def bucket_folder_candidates(
+    svc: Services, uri: str, groups_from_folders: bool = False
+) -> Iterator[Candidate | ImportIssue]:
     """Like folder_candidates, for a bucket prefix ``s3://bucket/prefix/``."""
     bucket, prefix = parse_s3_prefix(uri)
     for obj in svc.buckets.list_objects(bucket, prefix):
         rel = obj.key[len(prefix) :]
         if not rel.lower().endswith(IMAGE_SUFFIXES) or any(p.startswith(".") for p in rel.split("/")):
             continue
-        parts = rel.split("/")
-        label = parts[-2] if len(parts) > 1 else None
         uri_obj = f"s3://{bucket}/{obj.key}"
-        yield _folder_candidate(uri_obj, label, _bucket_loader(svc, bucket, obj.key), source_ref=uri_obj)
+        loader = _bucket_loader(svc, bucket, obj.key)
+        yield _folder_candidate(uri_obj, rel.split("/"), loader, groups_from_folders, source_ref=uri_obj)
 
 
 def _folder_candidate(
-    rel: str, label: str | None, load: Callable[[], bytes], source_ref: str | None = None
-) -> Candidate:
-    if label is None:
-        return Candidate(rel, source_ref or rel, load, kind="unlabeled")
-    return Candidate(rel, source_ref or rel, load, (label.strip(),), kind="classification")
+    ref: str,
+    parts: Sequence[str],
+    load: Callable[[], bytes],
+    groups_from_folders: bool,
+    source_ref: str | None = None,
+) -> Candidate | ImportIssue:
+    """The candidate for a file at ``parts`` (its path below the import root, split at '/')."""
+    if len(parts) < 2:
+        return Candidate(ref, source_ref or ref, load, kind="unlabeled")
+    if not groups_from_folders:
+        return Candidate(ref, source_ref or ref, load, (parts[-2].strip(),), kind="classification")
+    if len(parts) < 3:
+        return ImportIssue(
+            ref,
+            "ERROR_MISSING_GROUP_FOLDER",
+            f"the image is directly in the label folder {parts[-2]!r}; with groups from folders each "
+            "image must be in a group folder inside its label folder (<label>/<group>/<file>)",
+        )
+    try:
+        group = check_group(parts[-2])
+    except InvalidInput as e:
+        return ImportIssue(ref, "ERROR_INVALID_GROUP", f"group folder {parts[-2]!r}: {e}")
+    return Candidate(ref, source_ref or ref, load, (parts[-3].strip(),), kind="classification", group=group)
 
 
 def file_loader(path: str) -> Callable[[], bytes]:
@@ -328,6 +358,7 @@ def manifest_candidates(
             item.labels,
             item.boxes,
             item.kind,
+            item.group,
         )
 
 

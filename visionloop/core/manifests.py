@@ -2,7 +2,9 @@
 
 Reading accepts single-label classification, multi-label as one attribute per label, SageMaker's native
 ``image-classification-multilabel`` (converted), and object detection with ``class-map`` and pixel
-boxes. Every line that cannot be used becomes an ImportIssue naming its line number."""
+boxes. A line may name its group of similar photos (``visionloop-group``, or a plain-string ``group``
+that is not a label attribute). Every line that cannot be used becomes an ImportIssue naming its line
+number."""
 
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ DETECTION = "groundtruth/object-detection"
 
 MAX_BOXES_PER_IMAGE = 50  # Custom Labels' limit
 MAX_LABELS_PER_IMAGE = 50
+GROUP_ATTRIBUTE = "visionloop-group"
+MAX_GROUP_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class ManifestLine:
     labels: tuple[str, ...]
     boxes: tuple[PixelBox, ...]
     kind: str  # "classification", "detection" or "unlabeled"
+    group: str | None = None
 
 
 class _LineError(Exception):
@@ -124,7 +129,34 @@ def _parse_line(line_no: int, text: str) -> ManifestLine:
     if len(unique) > MAX_LABELS_PER_IMAGE:
         raise _LineError("ERROR_INVALID_LABEL_ATTRIBUTE_FORMAT", f"{len(unique)} labels; the limit is 50")
     kind = kinds.pop() if kinds else "unlabeled"
-    return ManifestLine(line_no, source_ref, unique, tuple(boxes), kind)
+    return ManifestLine(line_no, source_ref, unique, tuple(boxes), kind, _group(obj))
+
+
+def _group(obj: dict[str, Any]) -> str | None:
+    """The line's explicit group: ``visionloop-group``, else ``group`` when it is a plain string and not a
+    label attribute (one with ``group-metadata``)."""
+    if GROUP_ATTRIBUTE in obj:
+        key = GROUP_ATTRIBUTE
+    elif isinstance(obj.get("group"), str) and "group-metadata" not in obj:
+        key = "group"
+    else:
+        return None
+    try:
+        return check_group(obj[key])
+    except InvalidInput as e:
+        raise _LineError("ERROR_INVALID_GROUP", f"'{key}': {e}") from None
+
+
+def check_group(value: object) -> str:
+    """A group name: a non-empty string of at most 255 characters (surrounding spaces dropped)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"a group must be a string, not {type(value).__name__}")
+    name = value.strip()
+    if not name:
+        raise InvalidInput("a group must not be empty")
+    if len(name) > MAX_GROUP_LENGTH:
+        raise InvalidInput(f"a group has at most {MAX_GROUP_LENGTH} characters, not {len(name)}")
+    return name
 
 
 def _label(value: object, where: str) -> str:
@@ -199,6 +231,8 @@ BOX_ATTRIBUTE = "bounding-box"
 def manifest_line(entry: DatasetEntry, source_ref: str, task: TaskType, job_name: str) -> dict[str, Any]:
     """One Ground Truth line for ``entry``; boxes are converted from ratios back to pixels."""
     line: dict[str, Any] = {"source-ref": source_ref}
+    if entry.group:
+        line[GROUP_ATTRIBUTE] = entry.group
     created = _iso(entry.created_at)
     annotated = "yes"
     if task is TaskType.DETECTION:

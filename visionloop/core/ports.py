@@ -145,6 +145,9 @@ class Repository(Protocol):
         self, entry_id: int, labels: Sequence[str], boxes: Sequence[Box], now: datetime
     ) -> None: ...
 
+    def set_entry_phashes(self, phashes: Mapping[int, str]) -> None:
+        """Store perceptual hashes computed after import (entry id -> dHash hex)."""
+
     def move_entries(self, entry_ids: Sequence[int], to_dataset_id: int, now: datetime) -> None: ...
 
     def delete_entries(self, entry_ids: Sequence[int]) -> None: ...
@@ -163,6 +166,8 @@ class Repository(Protocol):
         test_hashes: Sequence[str],
         train_count: int,
         now: datetime,
+        n_groups: int = 0,
+        warnings: Sequence[str] = (),
     ) -> SplitRecord: ...
 
     def list_splits(self, project_id: int) -> list[SplitRecord]: ...
@@ -509,6 +514,7 @@ class Repository(Protocol):
 class TrainingExample:
     content_hash: str
     labels: tuple[str, ...]
+    group: str | None = None  # group of similar photos (core/grouping.py): keep it on one side of a fold
 
 
 @dataclass(frozen=True)
@@ -527,6 +533,7 @@ class TrainingSpec:
     seed: int
     max_seconds: float | None
     hyperparams: Mapping[str, object]
+    grouping_warnings: tuple[str, ...] = ()  # from grouping TRAIN + TEST, for the evaluation to report
 
 
 @dataclass(frozen=True)

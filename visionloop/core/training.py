@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from visionloop.core.entities import (
+    DatasetEntry,
     DatasetType,
     Job,
     JobStatus,
@@ -22,12 +23,13 @@ from visionloop.core.entities import (
     TaskType,
     VersionStatus,
 )
+from visionloop.core.grouping import group_entries
 from visionloop.core.ids import version_arn
 from visionloop.core.images import load_image
 from visionloop.core.ports import LoadedModel, TrainingEngine, TrainingExample, TrainingSpec
 from visionloop.core.projects import get_dataset, get_project
 from visionloop.core.services import Services
-from visionloop.core.splitting import split_dataset
+from visionloop.core.splitting import entry_phashes, split_dataset
 from visionloop.errors import InvalidInput, NotFound, NotReady, StorageError, VisionloopError
 
 MODELS_BUCKET = "models"
@@ -99,15 +101,32 @@ def _next_version_name(svc: Services, project: Project) -> str:
 
 
 def _snapshot(svc: Services, train_id: int, test_id: int | None) -> dict[str, Any]:
-    def rows(dataset_id: int | None) -> list[dict[str, Any]]:
-        if dataset_id is None:
-            return []
+    """What a version trains on: TRAIN and TEST rows with their groups of similar photos (grouped over
+    both datasets together, so that an engine's own folds can keep each group on one side)."""
+    train = svc.repo.list_entries(train_id)
+    test = svc.repo.list_entries(test_id) if test_id is not None else []
+    grouping = group_entries([*train, *test], entry_phashes(svc, [*train, *test]))
+
+    def rows(entries: list[DatasetEntry]) -> list[dict[str, Any]]:
         return [
-            {"hash": e.content_hash, "labels": list(e.labels), "boxes": [b.__dict__ for b in e.boxes]}
-            for e in svc.repo.list_entries(dataset_id)
+            {
+                "hash": e.content_hash,
+                "labels": list(e.labels),
+                "boxes": [b.__dict__ for b in e.boxes],
+                "group": grouping.groups[e.content_hash],
+            }
+            for e in entries
         ]
 
-    return {"train": rows(train_id), "test": rows(test_id)}
+    return {
+        "train": rows(train),
+        "test": rows(test),
+        "grouping": {
+            "n_groups": grouping.n_groups,
+            "evidence": grouping.evidence,
+            "warnings": list(grouping.warnings),
+        },
+    }
 
 
 # --- running a training job ----------------------------------------------------------------------------
@@ -197,8 +216,13 @@ def _spec(svc: Services, project: Project, version: ModelVersion, region: str, a
             "only classification projects can be trained"
         )
     snap = json.loads(svc.store.get(SNAPSHOTS_BUCKET, f"{version.snapshot_id}.json"))
-    train = tuple(TrainingExample(r["hash"], tuple(r["labels"])) for r in snap["train"] if r["labels"])
-    test = tuple(TrainingExample(r["hash"], tuple(r["labels"])) for r in snap["test"] if r["labels"])
+    # snapshots taken before groups have no "group" per row and no "grouping"
+    train = tuple(
+        TrainingExample(r["hash"], tuple(r["labels"]), r.get("group")) for r in snap["train"] if r["labels"]
+    )
+    test = tuple(
+        TrainingExample(r["hash"], tuple(r["labels"]), r.get("group")) for r in snap["test"] if r["labels"]
+    )
     if not train:
         raise InvalidInput("the TRAIN dataset has no labelled images")
     if not test:
@@ -225,6 +249,7 @@ def _spec(svc: Services, project: Project, version: ModelVersion, region: str, a
         seed=int(requested.get("seed", 0)),
         max_seconds=requested.get("max_seconds"),
         hyperparams=dict(requested.get("hyperparams") or {}),
+        grouping_warnings=tuple(snap.get("grouping", {}).get("warnings", ())),
     )
 
 

@@ -57,6 +57,8 @@ entries = Table(
     Column("review_ref", Text, nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("phash", String(16), nullable=True),  # dHash, 16 hex chars; None before migration 0010
+    Column("group_name", String(255), nullable=True),  # explicit group of similar photos
     UniqueConstraint("dataset_id", "content_hash", name="uq_entries_dataset_hash"),
 )
 
@@ -87,6 +89,8 @@ splits = Table(
     Column("train_count", Integer, nullable=False),
     Column("test_count", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
+    Column("n_groups", Integer, nullable=True),  # None: recorded before groups
+    Column("warnings", Text, nullable=True),  # JSON list
 )
 
 model_versions = Table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -202,6 +202,8 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
                             review_ref=e.review_ref,
                             created_at=ts,
                             updated_at=ts,
+                            phash=e.phash or e.image.phash,
+                            group_name=e.group,
                         )
                     ).inserted_primary_key
                     assert key is not None
@@ -282,6 +284,11 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             if rows:
                 conn.execute(insert(t.entry_labels), rows)
 
+    def set_entry_phashes(self, phashes: Mapping[int, str]) -> None:
+        with self._write() as conn:
+            for entry_id, phash in phashes.items():
+                conn.execute(update(t.entries).where(t.entries.c.id == entry_id).values(phash=phash))
+
     def move_entries(self, entry_ids: Sequence[int], to_dataset_id: int, now: datetime) -> None:
         with self._write() as conn:
             for start in range(0, len(entry_ids), 500):
@@ -327,6 +334,8 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
         test_hashes: Sequence[str],
         train_count: int,
         now: datetime,
+        n_groups: int = 0,
+        warnings: Sequence[str] = (),
     ) -> SplitRecord:
         values = {
             "project_id": project_id,
@@ -336,6 +345,8 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             "train_count": train_count,
             "test_count": len(test_hashes),
             "created_at": naive(now),
+            "n_groups": n_groups,
+            "warnings": json.dumps(list(warnings)),
         }
         with self._write() as conn:
             key = conn.execute(insert(t.splits).values(**values)).inserted_primary_key
@@ -349,6 +360,8 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             tuple(test_hashes),
             train_count,
             len(test_hashes),
+            n_groups,
+            tuple(warnings),
         )
 
     def list_splits(self, project_id: int) -> list[SplitRecord]:
@@ -366,6 +379,8 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
                 tuple(json.loads(r.test_hashes)),
                 r.train_count,
                 r.test_count,
+                r.n_groups or 0,
+                tuple(json.loads(r.warnings or "[]")),
             )
             for r in rows
         ]
@@ -640,4 +655,6 @@ def _entry(m: Any) -> DatasetEntry:
         source=EntrySource(m["source"]),
         created_at=utc(m["created_at"]),
         review_ref=m["review_ref"],
+        phash=m["phash"],
+        group=m["group_name"],
     )
