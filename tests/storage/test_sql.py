@@ -111,3 +111,83 @@ def test_concurrent_writers_from_threads(repo: SqlRepository) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: repo.add_entries(ds.id, [new_entry(i, ("x",))], NOW), range(200)))
     assert repo.count_entries(ds.id) == 200
+
+
+def test_entries_keep_their_perceptual_hash_and_group(repo: SqlRepository) -> None:
+    p = repo.create_project("p", TaskType.CLASSIFICATION, NOW)
+    ds = repo.create_dataset(p.id, DatasetType.TRAIN, NOW)
+    hashed = ImageInfo("JPEG", 100, 80, 1234, f"{1:064x}", phash="0123456789abcdef")
+    ids = repo.add_entries(
+        ds.id,
+        [
+            NewEntry(hashed, "s3://bkt/1.jpg", ("x",), group="monday"),
+            NewEntry(  # the entry's own hash wins over the image's
+                ImageInfo("JPEG", 100, 80, 1234, f"{2:064x}", phash="0000000000000000"),
+                "s3://bkt/2.jpg",
+                ("x",),
+                phash="fedcba9876543210",
+            ),
+            new_entry(3),
+        ],
+        NOW,
+    )
+    one, two, three = (repo.get_entry(i) for i in ids)
+    assert (one.phash, one.group) == ("0123456789abcdef", "monday")
+    assert (two.phash, two.group) == ("fedcba9876543210", None)
+    assert (three.phash, three.group) == (None, None)
+    repo.set_entry_phashes({three.id: "00ff00ff00ff00ff"})
+    assert repo.get_entry(three.id).phash == "00ff00ff00ff00ff"
+
+
+def test_splits_record_their_groups_and_warnings(repo: SqlRepository) -> None:
+    p = repo.create_project("p", TaskType.CLASSIFICATION, NOW)
+    rec = repo.record_split(p.id, 1, 0.2, ["a"], 4, NOW, n_groups=3, warnings=["careful"])
+    assert (rec.n_groups, rec.warnings) == (3, ("careful",))
+    assert repo.list_splits(p.id) == [rec]
+
+
+def test_migration_0010_keeps_entries_and_splits_stored_before(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from visionloop.storage.sql import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009")
+    engine.dispose()
+    db = sqlite3.connect(tmp_path / "old.db")
+    ts = "2024-05-01 12:00:00.000000"
+    db.execute(
+        "INSERT INTO projects (id, name, task, created_at) VALUES (1, 'p', 'classification', ?)", (ts,)
+    )
+    db.execute(
+        "INSERT INTO datasets (id, project_id, type, created_at, updated_at) VALUES (1, 1, 'train', ?, ?)",
+        (ts, ts),
+    )
+    db.execute(
+        "INSERT INTO entries (id, dataset_id, content_hash, source_ref, format, width, height, size_bytes, "
+        "labels, boxes, source, created_at, updated_at) "
+        "VALUES (1, 1, ?, 'a/b_1.jpg', 'JPEG', 10, 10, 5, '[\"x\"]', '[]', 'import', ?, ?)",
+        ("e" * 64, ts, ts),
+    )
+    db.execute(
+        "INSERT INTO splits (project_id, seed, test_fraction, test_hashes, train_count, test_count, "
+        "created_at) VALUES (1, 42, 0.2, '[]', 1, 0, ?)",
+        (ts,),
+    )
+    db.commit()
+    db.close()
+
+    repo = SqlRepository(url)  # migrates to the head
+    (entry,) = repo.list_entries(1)
+    assert (entry.source_ref, entry.labels, entry.phash, entry.group) == ("a/b_1.jpg", ("x",), None, None)
+    (split,) = repo.list_splits(1)
+    assert (split.train_count, split.n_groups, split.warnings) == (1, 0, ())
+    repo.set_entry_phashes({entry.id: "0123456789abcdef"})
+    assert repo.get_entry(1).phash == "0123456789abcdef"
