@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.factories import detection_line, image_bytes, make_project, unique_colour, write_folder_dataset
+from tests.factories import (
+    detection_line,
+    image_bytes,
+    make_project,
+    photo_bytes,
+    unique_colour,
+    write_folder_dataset,
+)
 from visionloop.core import datasets
 from visionloop.core.entities import DatasetEntry, DatasetType, TaskType
 from visionloop.core.exporting import export_manifest
@@ -82,3 +89,25 @@ def test_detection_round_trip(services: Services) -> None:
     make_project(services, "d2", TaskType.DETECTION)
     assert datasets.import_manifest(services, "d2", uri).imported == 3
     assert snapshot(services, "d1") == snapshot(services, "d2")
+
+
+def test_groups_survive_export_and_import(services: Services, tmp_path: Path) -> None:
+    root = tmp_path / "g"
+    for n, folder in enumerate(["kiwi/monday", "kiwi/monday", "kiwi/tuesday", "apple/monday"]):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / f"p{'abcd'[n]}.jpg").write_bytes(photo_bytes(n))
+    make_project(services, "a")
+    assert datasets.import_folder(services, "a", str(root), groups_from_folders=True).imported == 4
+    uri, text = export_manifest(services, "a")
+    assert text.count('"visionloop-group":"monday"') == 3
+    make_project(services, "b")
+    assert datasets.import_manifest(services, "b", uri).imported == 4
+
+    def groups(project: str) -> set[tuple[str, str | None]]:
+        p = services.repo.get_project(project)
+        return {
+            (e.content_hash, e.group)
+            for e in services.repo.list_entries(get_dataset(services, p, DatasetType.TRAIN).id)
+        }
+
+    assert groups("a") == groups("b") and {g for _, g in groups("b")} == {"monday", "tuesday"}

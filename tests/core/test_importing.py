@@ -15,6 +15,7 @@ from tests.factories import (
     detection_line,
     image_bytes,
     make_project,
+    photo_bytes,
     unique_colour,
     write_folder_dataset,
 )
@@ -333,3 +334,79 @@ def test_generated_ground_truth_manifest_of_real_photos(services: Services) -> N
         "Kiwi": 8,
         "Leek": 8,
     }
+
+
+# --- groups of similar photos --------------------------------------------------------------------------
+
+
+def test_folder_import_with_groups_from_folders(services: Services, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    layout = {"shelf/kiwi/monday": 2, "kiwi/tuesday": 2, "apple/monday": 1, "apple": 1}
+    n = 0
+    for folder, count in layout.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for k in range(count):
+            n += 1
+            (root / folder / f"shot-{k}.jpg").write_bytes(photo_bytes(n))
+    (root / "loose.jpg").write_bytes(photo_bytes(99))
+    make_project(services, "g")
+    report = datasets.import_folder(services, "g", str(root), groups_from_folders=True)
+    assert (report.imported, report.failed) == (6, 1)
+    (issue,) = report.issues
+    assert issue.ref == "apple/shot-0.jpg" and issue.code == "ERROR_MISSING_GROUP_FOLDER"
+    assert "<label>/<group>/<file>" in issue.message
+    got = {e.source_ref: (e.labels, e.group) for e in entries(services, "g")}
+    assert got == {
+        "shelf/kiwi/monday/shot-0.jpg": (("kiwi",), "monday"),
+        "shelf/kiwi/monday/shot-1.jpg": (("kiwi",), "monday"),
+        "kiwi/tuesday/shot-0.jpg": (("kiwi",), "tuesday"),
+        "kiwi/tuesday/shot-1.jpg": (("kiwi",), "tuesday"),
+        "apple/monday/shot-0.jpg": (("apple",), "monday"),
+        "loose.jpg": ((), None),
+    }
+    assert all(e.phash and len(e.phash) == 16 for e in entries(services, "g"))
+    # re-importing the same images with other groups changes nothing: duplicates are skipped
+    moved = tmp_path / "moved" / "kiwi" / "friday"
+    moved.mkdir(parents=True)
+    (moved / "again.jpg").write_bytes((root / "kiwi/tuesday/shot-0.jpg").read_bytes())
+    again = datasets.import_folder(services, "g", str(tmp_path / "moved"), groups_from_folders=True)
+    assert (again.imported, again.skipped) == (0, 1)
+    assert {e.group for e in entries(services, "g")} == {"monday", "tuesday", None}
+
+
+def test_bucket_folder_import_with_groups_from_folders(services: Services) -> None:
+    services.buckets.create_bucket("bkt")
+    services.buckets.put("bkt", "in/kiwi/s1/a.jpg", photo_bytes(1))
+    services.buckets.put("bkt", "in/kiwi/s2/b.jpg", photo_bytes(2))
+    services.buckets.put("bkt", "in/kiwi/c.jpg", photo_bytes(3))
+    make_project(services, "b")
+    report = datasets.import_folder(services, "b", "s3://bkt/in/", groups_from_folders=True)
+    assert (report.imported, report.failed) == (2, 1)
+    assert report.issues[0].ref == "s3://bkt/in/kiwi/c.jpg"
+    got = {e.source_ref: (e.labels, e.group) for e in entries(services, "b")}
+    assert got == {
+        "s3://bkt/in/kiwi/s1/a.jpg": (("kiwi",), "s1"),
+        "s3://bkt/in/kiwi/s2/b.jpg": (("kiwi",), "s2"),
+    }
+    # without the option the innermost folder is the label, as before
+    make_project(services, "plain")
+    datasets.import_folder(services, "plain", "s3://bkt/in/")
+    assert {e.labels for e in entries(services, "plain")} == {("s1",), ("s2",), ("kiwi",)}
+
+
+def test_manifest_groups_are_imported_and_bad_ones_reported(services: Services) -> None:
+    services.buckets.create_bucket("bkt")
+    lines = []
+    for i in range(4):
+        services.buckets.put("bkt", f"imgs/{i}.jpg", photo_bytes(i))
+        line = json.loads(classification_line(f"s3://bkt/imgs/{i}.jpg", "kiwi"))
+        lines.append(json.dumps({**line, "visionloop-group": "monday" if i < 2 else 7}))
+    services.buckets.put("bkt", "g.manifest", "\n".join(lines).encode())
+    make_project(services, "m")
+    report = datasets.import_manifest(services, "m", "s3://bkt/g.manifest")
+    assert (report.imported, report.failed) == (2, 2)
+    assert {(i.ref, i.code) for i in report.issues} == {
+        ("line 3", "ERROR_INVALID_GROUP"),
+        ("line 4", "ERROR_INVALID_GROUP"),
+    }
+    assert {e.group for e in entries(services, "m")} == {"monday"}

@@ -114,3 +114,35 @@ def test_bad_lines_are_reported_by_line_number() -> None:
         "line 10": "ERROR_INVALID_LABEL_NAME_LENGTH",
         "line 11": "ERROR_MISSING_CLASS_MAP_ID",
     }
+
+
+def test_a_line_may_name_its_group() -> None:
+    base = json.loads(classification_line("s3://bkt/a.jpg", "x"))
+    out = parse(
+        json.dumps({**base, "visionloop-group": " monday "}),
+        json.dumps({**base, "group": "tuesday"}),
+        json.dumps({**base, "visionloop-group": "ours", "group": "theirs"}),
+        json.dumps({**base, "group": 7}),  # not a plain string: someone else's attribute, ignored
+        classification_line("s3://bkt/b.jpg", "x", attr="group"),  # a label attribute named group
+        json.dumps(base),
+    )
+    groups = [line.group for line in out if isinstance(line, ManifestLine)]
+    assert groups == ["monday", "tuesday", "ours", None, None, None]
+    assert out[4].labels == ("x",)  # type: ignore[union-attr]
+
+
+def test_bad_groups_are_line_errors() -> None:
+    base = json.loads(classification_line("s3://bkt/a.jpg", "x"))
+    out = parse(
+        json.dumps({**base, "visionloop-group": 3}),
+        json.dumps({**base, "visionloop-group": ""}),
+        json.dumps({**base, "visionloop-group": None}),
+        json.dumps({**base, "visionloop-group": ["a"]}),
+        json.dumps({**base, "visionloop-group": "g" * 256}),
+        json.dumps({**base, "group": "   "}),
+    )
+    assert [(i.ref, i.code) for i in out if isinstance(i, ImportIssue)] == [
+        (f"line {n}", "ERROR_INVALID_GROUP") for n in range(1, 7)
+    ]
+    assert "must be a string, not int" in out[0].message  # type: ignore[union-attr]
+    assert "'group'" in out[5].message  # type: ignore[union-attr]
