@@ -3,14 +3,17 @@ failures, artifacts with checksums, jobs and prediction thresholds."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.factories import image_bytes, make_project, write_folder_dataset
+from tests.factories import image_bytes, make_project, photo_bytes, write_folder_dataset
 from visionloop.core import datasets
 from visionloop.core.entities import DatasetType, JobStatus, TaskType, VersionStatus
 from visionloop.core.images import content_hash
+from visionloop.core.ports import ProgressFn, TrainedModel, TrainingSpec
 from visionloop.core.projects import get_dataset
 from visionloop.core.services import Services
 from visionloop.core.training import (
@@ -160,3 +163,62 @@ def test_snapshot_is_content_addressed(services: Services, project: str) -> None
     v, _ = request_training(services, project)
     body = services.store.get("snapshots", f"{v.snapshot_id}.json")
     assert content_hash(body) == v.snapshot_id
+
+
+class RecordingEngine(ColourEngine):
+    """The colour engine, keeping the specs it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.specs: list[TrainingSpec] = []
+
+    def train(
+        self, spec: TrainingSpec, load_image: Callable[[str], bytes], progress: ProgressFn
+    ) -> TrainedModel:
+        self.specs.append(spec)
+        return super().train(spec, load_image, progress)
+
+
+def test_groups_reach_the_snapshot_and_the_engine(services: Services, tmp_path: Path) -> None:
+    root = tmp_path / "g"
+    n = 0
+    for label in ("red", "blue"):
+        for i in range(12):
+            folder = root / label / f"{label}-session{i // 3}"
+            folder.mkdir(parents=True, exist_ok=True)
+            n += 1  # generated photos: unlike flat colours, they differ to the perceptual hash
+            (folder / f"shot.{'abc'[i % 3]}.jpg").write_bytes(photo_bytes(n))
+    make_project(services, "grouped")
+    datasets.import_folder(services, "grouped", str(root), groups_from_folders=True)
+    version, job = request_training(services, "grouped")
+    snap = json.loads(services.store.get("snapshots", f"{version.snapshot_id}.json"))
+    rows = snap["train"] + snap["test"]
+    assert {r["group"] for r in rows} == {
+        f"group:{lab}-session{s}" for lab in ("red", "blue") for s in range(4)
+    }
+    assert {r["group"] for r in snap["train"]}.isdisjoint({r["group"] for r in snap["test"]})
+    assert snap["grouping"]["n_groups"] == 8 and snap["grouping"]["evidence"]["explicit"] == 16
+    engine = RecordingEngine()
+    claimed = services.repo.claim_job(services.clock.now())
+    assert claimed is not None
+    run_training_job(services, engine, claimed, REGION, ACCOUNT)
+    (spec,) = engine.specs
+    assert {ex.group for ex in (*spec.train, *spec.test)} == {r["group"] for r in rows}
+    assert spec.grouping_warnings == tuple(snap["grouping"]["warnings"])
+
+
+def test_snapshots_taken_before_groups_still_train(services: Services, project: str) -> None:
+    version, _ = request_training(services, project)
+    key = f"{version.snapshot_id}.json"
+    snap = json.loads(services.store.get("snapshots", key))
+    old = {
+        side: [{k: v for k, v in r.items() if k != "group"} for r in snap[side]] for side in ("train", "test")
+    }
+    services.store.put("snapshots", key, json.dumps(old).encode())
+    engine = RecordingEngine()
+    claimed = services.repo.claim_job(services.clock.now())
+    assert claimed is not None
+    done = run_training_job(services, engine, claimed, REGION, ACCOUNT)
+    assert done.status is VersionStatus.TRAINING_COMPLETED
+    (spec,) = engine.specs
+    assert all(ex.group is None for ex in (*spec.train, *spec.test)) and spec.grouping_warnings == ()
