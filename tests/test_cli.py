@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.factories import classification_line, image_bytes, write_folder_dataset
+from tests.factories import classification_line, image_bytes, photo_bytes, write_folder_dataset
 from visionloop.cli import cli
 
 
@@ -50,7 +50,15 @@ def test_import_stats_split_export(run, tmp_path: Path) -> None:  # type: ignore
     stats = json.loads(out)
     assert stats["images"] == 15 and any("no TEST dataset" in w for w in stats["warnings"])
     code, out = run("dataset", "split", "fruit", "--json")
-    assert json.loads(out) == {"seed": 42, "test_fraction": 0.2, "train": 12, "test": 3}
+    split = json.loads(out)
+    assert {k: split[k] for k in ("seed", "test_fraction", "train", "test")} == {
+        "seed": 42,
+        "test_fraction": 0.2,
+        "train": 12,
+        "test": 3,
+    }
+    # the factory's flat-colour images all look alike to the perceptual hash: one group, and a warning
+    assert split["groups"] == 1 and any("one group of similar photos" in w for w in split["warnings"])
     code, out = run("dataset", "stats", "fruit")
     assert code == 0 and "15 images (12 train, 3 test)" in out
     manifest = tmp_path / "out.manifest"
@@ -191,3 +199,22 @@ def test_serve_says_whether_authentication_is_on() -> None:
     keys = "A:abcdefghijklmnop,B:abcdefghijklmnop"
     on = auth_summary(load_settings(environ={"VISIONLOOP_ACCESS_KEYS": keys}))
     assert "authentication is on (2 access keys)" in on and "Bearer" in on
+
+
+def test_import_groups_from_folders_and_split_by_group(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "d"
+    n = 0
+    for label in ("apple", "pear"):
+        for session in range(5):
+            folder = root / label / f"{label}-{session}"
+            folder.mkdir(parents=True)
+            for k in range(2):
+                n += 1
+                (folder / f"shot.{'ab'[k]}.jpg").write_bytes(photo_bytes(n))
+    run("project", "create", "fruit")
+    code, out = run("dataset", "import", "fruit", str(root), "--groups-from-folders", "--json")
+    assert code == 0 and json.loads(out)["imported"] == 20 and json.loads(out)["labels"] == ["apple", "pear"]
+    code, out = run("dataset", "split", "fruit")
+    assert code == 0 and "16 train, 4 test (10 groups of similar photos kept together)" in out
+    code, out = run("dataset", "import", "fruit", "x.manifest", "--groups-from-folders")
+    assert code == 2 and "folder imports only" in out

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import image_bytes, unique_colour, write_folder_dataset
+from tests.factories import image_bytes, photo_bytes, unique_colour, write_folder_dataset
 from visionloop.api.app import create_app
 from visionloop.core.services import Services
 from visionloop.settings import Settings
@@ -62,7 +62,14 @@ def test_import_split_and_train_request(client: TestClient, tmp_path: Path) -> N
     r = client.post("/api/v1/projects/p/datasets/train/import", json={"source": "x", "format": "zip"})
     assert r.status_code == 422
     r = client.post("/api/v1/projects/p/split", json={"seed": 1})
-    assert r.json() == {"seed": 1, "test_fraction": 0.2, "train": 10, "test": 2}
+    assert {k: r.json()[k] for k in ("seed", "test_fraction", "train", "test", "groups")} == {
+        "seed": 1,
+        "test_fraction": 0.2,
+        "train": 10,
+        "test": 2,
+        "groups": 1,  # flat-colour images look alike to the perceptual hash
+    }
+    assert len(r.json()["warnings"]) == 2  # one per label that is a single group
     assert client.post("/api/v1/projects/p/split", json={}).status_code == 409
     r = client.post("/api/v1/projects/p/versions", json={"version_name": "v1"})
     assert r.status_code == 202 and r.json()["version"]["status"] == "TRAINING_IN_PROGRESS"
@@ -74,3 +81,24 @@ def test_import_split_and_train_request(client: TestClient, tmp_path: Path) -> N
     assert client.get("/api/v1/projects/p/versions/v9").status_code == 404
     assert client.get("/api/v1/jobs/999").status_code == 404
     assert unique_colour(1) != unique_colour(2)
+
+
+def test_import_with_groups_from_folders(client: TestClient, tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    for n, folder in enumerate(["cat/home", "cat/home", "cat/park", "dog/park"]):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / f"p{'abcd'[n]}.jpg").write_bytes(photo_bytes(n))
+    body = {"source": str(root), "groups_from_folders": True}
+    r = client.post("/api/v1/projects/p/datasets/train/import", json=body)
+    assert r.status_code == 200 and r.json()["imported"] == 4
+    entries = client.get("/api/v1/projects/p/datasets/train/entries").json()["entries"]
+    assert sorted((e["labels"][0], e["group"]) for e in entries) == [
+        ("cat", "home"),
+        ("cat", "home"),
+        ("cat", "park"),
+        ("dog", "park"),
+    ]
+    r = client.post(
+        "/api/v1/projects/p/datasets/train/import", json={**body, "format": "manifest", "source": "s3://b/m"}
+    )
+    assert r.status_code == 400 and "folder imports only" in r.text
