@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ from visionloop.engines.backbones import Backbone, imagenet_class_names
 from visionloop.engines.onnx_runtime import cached_onnx, default_cache_dir, is_valid
 from visionloop.engines.preprocess import Preprocessing
 from visionloop.engines.registry import BackboneSpec, create_backbone, list_backbones, register_backbone
+from visionloop.engines.tflite import TfliteBackbone
 from visionloop.errors import InvalidImage, NotFound
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bundled_backbones_are_listed_and_filtered() -> None:
-    assert {"efficientnet-lite0", "efficientnet-lite2"} <= set(list_backbones())
+    assert {"efficientnet-lite0", "efficientnet-lite2", "efficientnet-lite3-int8"} <= set(list_backbones())
     assert list_backbones("*lite2") == ["efficientnet-lite2"]
     assert list_backbones("no-such-*") == []
     assert registry.DEFAULT_BACKBONE in list_backbones()
@@ -60,10 +62,13 @@ def test_register_backbone_names_by_function_and_passes_kwargs(tmp_path: Path) -
 def test_spec_declares_pixels_outputs_and_version(backbone: Backbone) -> None:
     spec = backbone.spec
     assert spec.name in list_backbones()
-    assert spec.input_size in (224, 260)
+    assert spec.input_size in (224, 260, 280)
     assert spec.preprocessing.resize_size == round(spec.input_size * 256 / 224)
     assert spec.preprocessing.interpolation == "bicubic"
-    assert spec.preprocessing.mean == (127.0,) * 3 and spec.preprocessing.std == (128.0,) * 3
+    if isinstance(backbone, TfliteBackbone):  # uint8 input: raw pixels, quantised inside the model
+        assert spec.preprocessing.mean == (0.0,) * 3 and spec.preprocessing.std == (1.0,) * 3
+    else:
+        assert spec.preprocessing.mean == (127.0,) * 3 and spec.preprocessing.std == (128.0,) * 3
     assert spec.embedding_dim == 1280 and spec.num_classes == 1000
     assert len(spec.version) > 8 and len(spec.fingerprint) == 20
     assert len(backbone.class_names) == 1000
@@ -84,6 +89,18 @@ def test_batched_and_single_embeddings_agree(backbone: Backbone, jpegs: list[byt
     np.testing.assert_allclose(batched, singles, atol=1e-5, rtol=0)
 
 
+def test_a_view_runs_on_the_same_network(backbone: Backbone, jpegs: list[bytes]) -> None:
+    p = backbone.spec.preprocessing
+    view = backbone.with_preprocessing(dataclasses.replace(p, resize_size=round(p.resize_size * 1.5)))
+    assert type(view) is type(backbone) and view.num_threads == backbone.num_threads
+    assert view.spec.fingerprint != backbone.spec.fingerprint
+    assert view.spec == dataclasses.replace(backbone.spec, preprocessing=view.spec.preprocessing)
+    zoomed = view.embed(jpegs[:2])
+    assert zoomed.shape == (2, 1280) and not np.array_equal(zoomed, backbone.embed(jpegs[:2]))
+    same = backbone.with_preprocessing(p).embed(jpegs[:2])
+    np.testing.assert_allclose(same, backbone.embed(jpegs[:2]), atol=1e-5, rtol=0)
+
+
 def test_a_bad_image_is_reported_by_its_position(lite0: Backbone, make_jpeg: Callable[..., bytes]) -> None:
     images = [make_jpeg(seed) for seed in range(5)] + [b"not an image", make_jpeg(9)]
     with pytest.raises(InvalidImage) as info:
@@ -92,6 +109,8 @@ def test_a_bad_image_is_reported_by_its_position(lite0: Backbone, make_jpeg: Cal
 
 
 def test_onnx_agrees_with_torch(backbone: Backbone, jpegs: list[bytes]) -> None:
+    if isinstance(backbone, TfliteBackbone):
+        pytest.skip("a TFLite backbone has no torch module; test_tflite checks it against the .tflite graph")
     batch = backbone.preprocess(jpegs[:1])
     embedding, logits = backbone.forward(batch)
     with torch.no_grad():

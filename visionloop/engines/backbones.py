@@ -6,6 +6,7 @@ from ``efficientnet-lite-pytorch``. torch is imported only to export or to fine-
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import threading
@@ -74,6 +75,19 @@ class Backbone:
     def torch_module(self) -> torch.nn.Module:
         """A fresh torch module (eval mode) mapping NCHW images to the same outputs as the ONNX model."""
         return self._build_torch()
+
+    def with_preprocessing(self, preprocessing: Preprocessing) -> Backbone:
+        """The same network, runtime and settings fed other pixels (a view): a new spec and fingerprint.
+
+        Subclasses with another runtime override it, so a view of any backbone runs like the backbone.
+        """
+        return Backbone(
+            dataclasses.replace(self.spec, preprocessing=preprocessing),
+            self._build_torch,
+            cache_dir=self.cache_dir,
+            num_threads=self.num_threads,
+            class_names=self.class_names,
+        )
 
     def onnx_path(self) -> Path:
         """The cached ONNX model, exported first if missing or corrupted."""
