@@ -4,6 +4,7 @@ self-contained artifact that a fresh process loads to identical predictions."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -30,7 +31,7 @@ from visionloop.engines.calibration import (
 )
 from visionloop.engines.embeddings import EmbeddingCache, embed_with_cache
 from visionloop.engines.evaluation_summary import build_summary
-from visionloop.engines.metrics import evaluate_classification
+from visionloop.engines.metrics import choose_thresholds, evaluate_classification, indicator_matrix
 from visionloop.engines.recipe import (
     PARAMS_FILE,
     WEIGHTS_FILE,
@@ -43,6 +44,7 @@ from visionloop.errors import InvalidInput, StorageError
 
 FloatArray = npt.NDArray[np.float64]
 ARTIFACT_FORMAT = 2
+DEFAULT_THRESHOLD = 0.5  # a label whose threshold cannot be chosen (no training image ranked it)
 AUTO_BACKBONE = "auto"  # let the training recipe choose the backbone(s)
 EXPERT_HYPERPARAMS = (
     "backbones",
@@ -52,6 +54,7 @@ EXPERT_HYPERPARAMS = (
     "l2_grid",
     "folds",
     "search_views",
+    "search_backbones",
     "finetune",
     "force_finetune",
     "finetune_blocks",
@@ -126,12 +129,22 @@ class ClassificationEngine:
             progress=lambda f, stage: progress(0.8 * f, stage),
             embed=embed,
             cache_dir=self.cache_dir / "onnx",
+            groups=[ex.group for ex in spec.train],
         )
         del train_images
         progress(0.8, "calibrating")
         calibrator = Calibrator("sigmoid" if multi else "softmax").fit(
             clf.holdout_logits_, _targets(clf.holdout_labels_, len(spec.labels), multi)
         )
+        # Assumed thresholds: chosen on the calibrated out-of-fold predictions of the training images
+        # (grouped folds), so the TEST figures below are measured at thresholds TEST did not choose.
+        oof_truth = indicator_matrix(
+            [set(y) for y in clf.holdout_labels_] if multi else [y[0] for y in clf.holdout_labels_],
+            len(spec.labels),
+            multi,
+        )
+        chosen = choose_thresholds(calibrator.transform(clf.holdout_logits_), oof_truth)
+        cv_thresholds = [DEFAULT_THRESHOLD if t is None else t for t in chosen]
 
         progress(0.85, "evaluating on the TEST dataset")
         evaluate_started = time.monotonic()
@@ -144,7 +157,13 @@ class ClassificationEngine:
             spec.labels,
             multi_label=multi,
             image_ids=[ex.content_hash for ex in spec.test],
+            thresholds=cv_thresholds,
+            groups=[ex.group or ex.content_hash for ex in spec.test],
             seed=spec.seed,
+        )
+        evaluation = dataclasses.replace(
+            evaluation,
+            warnings=tuple(dict.fromkeys([*spec.grouping_warnings, *clf.warnings_, *evaluation.warnings])),
         )
         if multi:
             conf = probs.ravel()
@@ -160,7 +179,7 @@ class ClassificationEngine:
             calibration_error=ece,
             reliability=reliability,
         )
-        thresholds = evaluation.thresholds(default=0.5)
+        thresholds = evaluation.thresholds(default=DEFAULT_THRESHOLD)
         classifier = clf.get_params()
         params = {
             "backbones": list(recipe.backbones or ()),
@@ -186,8 +205,9 @@ class ClassificationEngine:
             "thresholds": thresholds,
         }
         with tempfile.TemporaryDirectory() as tmp:
-            clf.save(tmp)
-            files = {name: (Path(tmp) / name).read_bytes() for name in (PARAMS_FILE, WEIGHTS_FILE)}
+            names = clf.save(tmp)
+            files = {name: (Path(tmp) / name).read_bytes() for name in names}
+        model["classifier_files"] = names
         files["model.json"] = json.dumps(model, indent=2).encode()
         evaluation_dict = evaluation.to_dict()
         evaluation_dict["calibration"] = {"ece": ece, "reliability": [b.to_dict() for b in reliability]}
@@ -206,8 +226,10 @@ class ClassificationEngine:
     def load(self, files: Mapping[str, bytes]) -> LoadedClassifier:
         try:
             model = json.loads(files["model.json"])
-            parts = {name: files[name] for name in (PARAMS_FILE, WEIGHTS_FILE)}
-        except (KeyError, ValueError) as e:
+            # what FittedClassifier.save wrote: weights.npz (linear head) or model.onnx (fine-tuned)
+            names = model.get("classifier_files", [PARAMS_FILE, WEIGHTS_FILE])
+            parts = {name: files[name] for name in names}
+        except (KeyError, TypeError, ValueError) as e:
             raise StorageError(f"the model artifact is incomplete or unreadable: {e}") from None
         if model.get("format") != ARTIFACT_FORMAT:
             raise StorageError(f"unsupported model artifact format {model.get('format')!r}; train again")
