@@ -77,8 +77,36 @@ def test_temperature_minimises_nll_and_keeps_the_top_label() -> None:
     assert t is not None
     best = softmax_nll(confident, y, t)
     assert best <= softmax_nll(confident, y, t * 1.05) and best <= softmax_nll(confident, y, t / 1.05)
-    assert best == pytest.approx(log_loss(y, calibrator.transform(confident), labels=range(4)))
+    assert best == pytest.approx(log_loss(y, softmax(confident / t), labels=range(4)))
+    # the uniform floor (here its minimum, 1 / (n + 2)) costs next to nothing, and keeps the top label
+    assert calibrator.floor_ == pytest.approx(1 / 502, rel=1e-3)
+    assert log_loss(y, calibrator.transform(confident), labels=range(4)) <= best + 1e-3
     np.testing.assert_array_equal(calibrator.transform(confident).argmax(1), confident.argmax(1))
+
+
+@pytest.mark.parametrize("kind", ["softmax", "sigmoid"])
+def test_perfectly_separated_held_out_images_never_give_certainty(kind: Any) -> None:
+    n, k = 40, 3
+    y = np.arange(n) % k
+    logits = np.where(np.eye(k)[y] > 0, 12.0, -12.0)  # every held-out image right, by far
+    target = y if kind == "softmax" else np.eye(k, dtype=np.int64)[y]
+    calibrator = Calibrator(kind).fit(logits, target)
+    assert calibrator.floor_ >= 1 / (n + 2)
+    p = calibrator.transform(50.0 * logits)
+    assert p.max() < 1 - 0.5 / (n + 2) and p.min() > 0.0
+    np.testing.assert_array_equal(p.argmax(1), y)
+    restored = Calibrator.from_dict(json.loads(json.dumps(calibrator.to_dict())))
+    np.testing.assert_array_equal(restored.transform(logits), calibrator.transform(logits))
+    older = {key: value for key, value in calibrator.to_dict().items() if key != "floor"}
+    assert Calibrator.from_dict(older).floor_ == 0.0  # saved before floors existed
+
+
+def test_the_floor_follows_the_held_out_errors() -> None:
+    logits, y = calibrated_softmax(2000, 4, seed=5)
+    wrong = np.random.default_rng(0).random(2000) < 0.1
+    noisy = np.where(wrong, (y + 1) % 4, y)  # 10% of the held-out labels disagree with the logits
+    calibrator = Calibrator().fit(4.0 * logits, noisy)
+    assert 1 / 2002 <= calibrator.floor_ < 0.5
 
 
 def test_fit_is_deterministic() -> None:

@@ -3,6 +3,9 @@
 Fit a :class:`Calibrator` on *held-out* logits: the out-of-fold predictions of the cross-validation run
 on the training set. Never fit it on the test set, whose job is to measure the calibrated model.
 
+* Every calibrator then mixes in a little of the uniform distribution, as much as minimises the
+  held-out NLL but at least ``1 / (n + 2)`` for ``n`` held-out images (:func:`fit_floor`): no
+  confidence reaches 100 % (or 0 %) unless that many images support it.
 * Single-label (``kind="softmax"``): temperature scaling, ``softmax(z / T)``. T minimises the mean
   negative log-likelihood; the search is a deterministic golden-section search on log T within bounds
   (the NLL is convex in 1/T, hence unimodal in log T). It never changes the arg-max label.
@@ -106,6 +109,34 @@ def fit_temperature(
 
     log_t = golden_section_minimize(objective, float(np.log(bounds[0])), float(np.log(bounds[1])))
     return float(np.exp(log_t))
+
+
+def mix_uniform(probs: FloatArray, floor: float, kind: Kind) -> FloatArray:
+    """``(1 - floor) · p + floor · u``: u is the uniform distribution over the labels (softmax) or one
+    half (sigmoid). A floor above 0 keeps every confidence strictly between 0 and 1."""
+    if floor <= 0.0:
+        return probs
+    uniform = 1.0 / probs.shape[1] if kind == "softmax" else 0.5
+    out: FloatArray = (1.0 - floor) * probs + floor * uniform
+    return out
+
+
+def fit_floor(probs: FloatArray, y: npt.ArrayLike, kind: Kind, high: float = 0.5) -> float:
+    """The share of uniform probability mixed into calibrated ``probs`` that minimises the held-out NLL,
+    at least ``1 / (n + 2)`` for ``n`` held-out images (Laplace's rule of succession: after n right
+    answers out of n, the next one is right with probability (n + 1) / (n + 2), not 1). Temperature
+    alone reaches 100 % whenever the held-out images happen to be perfectly separated."""
+    p = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(y, dtype=np.int64)
+    low = 1.0 / (len(p) + 2)
+
+    def objective(floor: float) -> float:
+        q = np.clip(mix_uniform(p, floor, kind), 1e-300, 1.0)
+        if kind == "softmax":
+            return float(-np.mean(np.log(q[np.arange(len(q)), labels])))
+        return float(-np.mean(labels * np.log(q) + (1 - labels) * np.log(np.clip(1 - q, 1e-300, 1.0))))
+
+    return max(low, float(golden_section_minimize(objective, low, high)))
 
 
 def fit_platt(scores: npt.ArrayLike, y: npt.ArrayLike, max_iter: int = 100) -> tuple[float, float]:
@@ -251,6 +282,7 @@ class Calibrator:
         self.temperature_: float | None = None
         self.slopes_: FloatArray | None = None
         self.intercepts_: FloatArray | None = None
+        self.floor_: float = 0.0
 
     def fit(self, logits: npt.ArrayLike, y: npt.ArrayLike) -> Self:
         """Fit on held-out logits [n, n_labels]; y = class indices (softmax) or a 0/1 matrix (sigmoid)."""
@@ -261,17 +293,21 @@ class Calibrator:
             self.intercepts_ = np.array([b for _, b in pairs])
         else:
             self.temperature_ = fit_temperature(z, target, self.kind, self.bounds)
+        self.floor_ = 0.0
+        self.floor_ = fit_floor(self.transform(z), target, self.kind)
         return self
 
     def transform(self, logits: npt.ArrayLike) -> FloatArray:
         """Calibrated probabilities for logits [n, n_labels]."""
         z = np.asarray(logits, dtype=np.float64)
         if self.slopes_ is not None and self.intercepts_ is not None:
-            return sigmoid(z * self.slopes_ + self.intercepts_)
-        if self.temperature_ is None:
+            p = sigmoid(z * self.slopes_ + self.intercepts_)
+        elif self.temperature_ is None:
             raise NotFitted("Calibrator.transform() called before fit()")
-        scaled = z / self.temperature_
-        return softmax(scaled) if self.kind == "softmax" else sigmoid(scaled)
+        else:
+            scaled = z / self.temperature_
+            p = softmax(scaled) if self.kind == "softmax" else sigmoid(scaled)
+        return mix_uniform(p, self.floor_, self.kind)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable parameters and fitted state."""
@@ -282,6 +318,7 @@ class Calibrator:
             "temperature": self.temperature_,
             "slopes": None if self.slopes_ is None else self.slopes_.tolist(),
             "intercepts": None if self.intercepts_ is None else self.intercepts_.tolist(),
+            "floor": self.floor_,
         }
 
     @classmethod
@@ -292,6 +329,7 @@ class Calibrator:
         if data["slopes"] is not None:
             calibrator.slopes_ = np.array(data["slopes"], dtype=np.float64)
             calibrator.intercepts_ = np.array(data["intercepts"], dtype=np.float64)
+        calibrator.floor_ = float(data.get("floor", 0.0))  # calibrators saved before floors: none
         return calibrator
 
     def _validate(self, logits: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, npt.NDArray[np.int64]]:
