@@ -11,6 +11,7 @@ import pytest
 from visionloop.core.entities import TaskType
 from visionloop.core.ports import TrainingSpec
 from visionloop.engines.classification import ClassificationEngine
+from visionloop.engines.recipe import TILE_VIEWS
 from visionloop.errors import InvalidInput
 
 
@@ -34,10 +35,15 @@ def spec(mode: str = "fast", backbone: str = "auto", **hyperparams: Any) -> Trai
 def test_modes_and_backbone(tmp_path: Path) -> None:
     engine = ClassificationEngine(tmp_path, num_threads=1)
     fast = engine.recipe_for(spec())
-    assert fast.backbones == ("efficientnet-lite2",) and fast.finetune is False and fast.seed == 3
+    assert fast.backbones == ("efficientnet-lite0",) and fast.finetune is False and fast.seed == 3
+    assert fast.views == fast.predict_views == TILE_VIEWS and fast.search_backbones is False
     best = engine.recipe_for(spec("best"))
-    assert best.finetune is True and best.max_seconds == 600.0 and len(best.views or ()) == 4
-    assert engine.recipe_for(spec(backbone="efficientnet-lite0")).backbones == ("efficientnet-lite0",)
+    assert best.backbones == ("efficientnet-lite0", "efficientnet-lite2") and best.search_backbones is True
+    assert best.finetune is False and best.max_seconds == 600.0 and best.views == TILE_VIEWS
+    chosen = engine.recipe_for(spec(backbone="efficientnet-lite2"))
+    assert chosen.backbones == ("efficientnet-lite2",) and chosen.search_backbones is False
+    tuned = engine.recipe_for(spec("best", finetune=True))
+    assert tuned.backbones == ("efficientnet-lite0",) and tuned.finetune is True
 
 
 def test_an_expert_may_set_the_fine_tuning(tmp_path: Path) -> None:

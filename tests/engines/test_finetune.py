@@ -145,6 +145,7 @@ def best(photos: Photos, onnx_cache: Path) -> FittedClassifier:
         epochs=2,
         lr=3e-4,
         l2=1e-3,
+        finetune=True,
         force_finetune=True,
     )
     return fit_classifier(
@@ -176,7 +177,9 @@ def test_best_mode_fine_tunes_exports_and_reloads_identically(
 
 
 def test_fine_tuning_needs_one_backbone(photos: Photos) -> None:
-    recipe = TrainingRecipe(mode="best", backbones=("efficientnet-lite0", "efficientnet-lite2"))
+    recipe = TrainingRecipe(
+        mode="best", backbones=("efficientnet-lite0", "efficientnet-lite2"), finetune=True
+    )
     with pytest.raises(InvalidInput, match="one backbone"):
         fit_classifier(photos.train, [[int(y)] for y in photos.y_train], 4, recipe=recipe)
 
@@ -197,7 +200,12 @@ def test_best_mode_keeps_the_linear_head_when_the_budget_is_spent(
     import time
 
     recipe = TrainingRecipe(
-        mode="best", backbones=("efficientnet-lite0",), views=("full",), epochs=50, max_seconds=1.0
+        mode="best",
+        backbones=("efficientnet-lite0",),
+        views=("full",),
+        epochs=50,
+        max_seconds=1.0,
+        finetune=True,
     )
     started = time.monotonic()
     clf = fit_classifier(

@@ -15,6 +15,7 @@ import pytest
 
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.recipe import (
+    TILE_VIEWS,
     FittedClassifier,
     TrainingRecipe,
     fit_classifier,
@@ -77,7 +78,7 @@ def memo() -> MemoEmbed:
 
 @pytest.fixture(scope="module")
 def fitted(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> FittedClassifier:
-    """The default recipe (fast mode, EfficientNet-Lite2), trained once for the module."""
+    """The default recipe (fast mode, EfficientNet-Lite0 on seven views), trained once for the module."""
     return fit_classifier(
         photos.train,
         [[y] for y in photos.y_train],
@@ -115,7 +116,8 @@ def test_default_recipe_is_well_above_chance(fitted: FittedClassifier, photos: P
     params = fitted.get_params()
     json.dumps(params)  # JSON-serialisable
     assert params["recipe"]["mode"] == "fast"
-    assert params["recipe"]["backbones"] == ["efficientnet-lite2"]
+    assert params["recipe"]["backbones"] == ["efficientnet-lite0"]
+    assert params["recipe"]["views"] == list(TILE_VIEWS) and params["cv_groups"] >= 2
     assert params["l2"] in params["recipe"]["l2_grid"]
 
 
@@ -279,7 +281,8 @@ def test_recipe_from_dict_refuses_unknown_keys() -> None:
     with pytest.raises(InvalidInput, match="unknown hyper-parameters: C"):
         TrainingRecipe.from_dict({"C": 1.0})
     best = TrainingRecipe(mode="best").resolved()
-    assert best.backbones == ("efficientnet-lite2",)
-    assert best.finetune and best.max_seconds == 600
+    assert best.backbones == ("efficientnet-lite0", "efficientnet-lite2") and best.search_backbones
+    assert not best.finetune and best.max_seconds == 600
+    assert TrainingRecipe(mode="best", finetune=True).resolved().backbones == ("efficientnet-lite0",)
     assert TrainingRecipe(mode="best", max_seconds=60).resolved().max_seconds == 60
     assert TrainingRecipe().resolved().max_seconds is None

@@ -37,6 +37,8 @@ class Preprocessing:
     ``resize_mode="shorter"`` resizes the short side to ``resize_size``, ``"squash"`` resizes
     both sides to ``resize_size`` (ignoring the aspect ratio); both then centre-crop ``input_size``.
     ``mean`` and ``std`` are in 0–255 pixel units: ``x = (pixel - mean) / std``.
+    ``region`` (left, top, right, bottom as fractions of that square) shows only part of it, resized
+    to the input size: a tile of the image seen closer (small objects, small defects).
     """
 
     input_size: int
@@ -45,16 +47,27 @@ class Preprocessing:
     std: tuple[float, float, float]
     resize_mode: ResizeMode = "shorter"
     interpolation: Interpolation = "bicubic"
+    region: tuple[float, float, float, float] | None = None
 
     @property
     def id(self) -> str:
         """A stable string naming these pixels (used in cache keys)."""
         mean = ",".join(f"{v:g}" for v in self.mean)
         std = ",".join(f"{v:g}" for v in self.std)
+        region = "" if self.region is None else "-r" + ",".join(f"{v:g}" for v in self.region)
         return (
             f"p{PREPROCESS_VERSION}-{self.resize_mode}{self.resize_size}-crop{self.input_size}"
-            f"-{self.interpolation}-m{mean}-s{std}"
+            f"-{self.interpolation}-m{mean}-s{std}{region}"
         )
+
+    @property
+    def draft_size(self) -> int:
+        """The smallest side a JPEG may be decoded at without losing pixels this preprocessing uses."""
+        side = max(self.resize_size, self.input_size)
+        if self.region is None:
+            return side
+        left, top, right, bottom = self.region
+        return round(side / max(1e-3, min(right - left, bottom - top)))
 
 
 def decode_image(data: bytes, draft_size: int | None = None) -> Image.Image:
@@ -98,6 +111,10 @@ def resize_and_crop(image: Image.Image, p: Preprocessing) -> Image.Image:
     left, top = round((new_w - size) / 2), round((new_h - size) / 2)
     # Resampling only the crop window of the source equals resize-then-crop, for less work.
     box = (left / sx, top / sy, (left + size) / sx, (top + size) / sy)
+    if p.region is not None:
+        x0, y0, x1, y1 = box
+        rl, rt, rr, rb = p.region
+        box = (x0 + rl * (x1 - x0), y0 + rt * (y1 - y0), x0 + rr * (x1 - x0), y0 + rb * (y1 - y0))
     return image.resize((size, size), _RESAMPLE[p.interpolation], box=box)
 
 
@@ -117,8 +134,7 @@ def preprocess_image(
     data: bytes, p: Preprocessing, *, flip: bool = False, out: np.ndarray | None = None
 ) -> np.ndarray:
     """One image's bytes → float32 CHW array; ``flip`` mirrors it left–right (test-time augmentation)."""
-    draft = max(p.resize_size, p.input_size)
-    image = resize_and_crop(decode_image(data, draft_size=draft), p)
+    image = resize_and_crop(decode_image(data, draft_size=p.draft_size), p)
     if flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return to_array(image, p, out=out)
