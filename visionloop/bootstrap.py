@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from visionloop.core.ports import TrainingEngine
+from visionloop.core.ports import SceneClusterer, TrainingEngine
 from visionloop.core.services import Services
 from visionloop.imaging import PillowInspector
 from visionloop.settings import Settings
@@ -28,7 +29,17 @@ def build_services(settings: Settings) -> Services:
         store=open_object_store(settings.resolved_store_url),
         buckets=open_object_store(settings.resolved_buckets_url),
         inspector=PillowInspector(),
+        scenes=_scenes(settings),
     )
+
+
+def _scenes(settings: Settings) -> SceneClusterer | None:
+    """The scene clusterer of automatic splits, when enabled and the machine-learning extra is here."""
+    if not settings.split_by_scene or importlib.util.find_spec("onnxruntime") is None:
+        return None
+    from visionloop.engines.scenes import EmbeddingScenes
+
+    return EmbeddingScenes(settings.resolved_cache_dir)
 
 
 def build_accounts(services: Services, settings: Settings) -> Accounts:

@@ -196,6 +196,14 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "split_by_scene",
+        True,
+        "Automatic TRAIN/TEST splits hold out whole scenes: each label's groups of similar photos are "
+        "clustered by what they look like (EfficientNet-Lite0 embeddings) and TEST takes whole clusters, "
+        "so the evaluation judges photos unlike the training ones (false: groups only).",
+        _bool,
+    ),
+    Setting(
         "inference_restore",
         True,
         "At start, load again the versions that were RUNNING or STARTING when the server stopped "
@@ -379,6 +387,7 @@ class Settings:
     workers: int = 1
     inference_threads: int = 0
     inference_max_batch: int = 8
+    split_by_scene: bool = True
     inference_restore: bool = True
     inference_scale_up_seconds: float = 2.0
     inference_scale_down_seconds: float = 60.0

@@ -511,6 +511,24 @@ class Repository(Protocol):
 
 
 @dataclass(frozen=True)
+class SceneItem:
+    """An image to cluster into scenes: its group of similar photos and its stratum (rarest label)."""
+
+    content_hash: str
+    group: str
+    stratum: str
+
+
+class SceneClusterer(Protocol):
+    """Clusters groups of photos by what they look like (engines.scenes), so that a split can hold out
+    whole scenes. Strata too small to cluster keep their groups."""
+
+    def scenes(self, items: Sequence[SceneItem], load: Callable[[str], bytes], seed: int) -> dict[str, str]:
+        """Content hash -> scene key (images of one group always share it)."""
+        ...
+
+
+@dataclass(frozen=True)
 class TrainingExample:
     content_hash: str
     labels: tuple[str, ...]

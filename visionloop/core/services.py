@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from visionloop.core.events import EventBus
-from visionloop.core.ports import Clock, ImageInspector, ObjectStore, Repository, SystemClock
+from visionloop.core.ports import (
+    Clock,
+    ImageInspector,
+    ObjectStore,
+    Repository,
+    SceneClusterer,
+    SystemClock,
+)
 
 
 @dataclass
@@ -16,3 +23,4 @@ class Services:
     inspector: ImageInspector
     clock: Clock = field(default_factory=SystemClock)
     bus: EventBus = field(default_factory=EventBus)  # in-process subscribers of core.events.publish
+    scenes: SceneClusterer | None = None  # splits hold out whole scenes when set (engines.scenes)

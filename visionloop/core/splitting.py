@@ -4,6 +4,7 @@ on one side, so the evaluation measures photos the model has not seen in another
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from visionloop.core.entities import DatasetEntry, DatasetType, SplitRecord
 from visionloop.core.grouping import Grouping, group_entries
 from visionloop.core.images import load_image
+from visionloop.core.ports import ObjectStore, SceneClusterer, SceneItem
 from visionloop.core.projects import ensure_dataset, get_dataset, get_project
 from visionloop.core.services import Services
 from visionloop.errors import Conflict, InvalidInput, VisionloopError
@@ -117,6 +119,28 @@ def _choose_groups(
     return taken
 
 
+def scene_grouping(
+    scenes: SceneClusterer, store: ObjectStore, entries: Sequence[DatasetEntry], grouping: Grouping, seed: int
+) -> Grouping:
+    """``grouping`` with its groups clustered into scenes per stratum (the rarest label of a group's
+    images), so that TEST holds whole scenes the model never trained on: a model is then judged as it
+    will be on photos of a new day or place. Unlabelled images keep their groups."""
+    labelled = [e for e in entries if e.all_labels]
+    if not labelled:
+        return grouping
+    counts = Counter(label for e in labelled for label in e.all_labels)
+    labels_of: dict[str, set[str]] = defaultdict(set)
+    for e in labelled:
+        labels_of[grouping.groups.get(e.content_hash, e.content_hash)].update(e.all_labels)
+    items = []
+    for e in labelled:
+        group = grouping.groups.get(e.content_hash, e.content_hash)
+        items.append(SceneItem(e.content_hash, group, _rarest(labels_of[group], counts)))
+    found = scenes.scenes(items, lambda h: load_image(store, h), seed)
+    groups = {**grouping.groups, **found}
+    return dataclasses.replace(grouping, groups=groups, n_groups=len(set(groups.values())))
+
+
 def entry_phashes(svc: Services, entries: Sequence[DatasetEntry]) -> dict[str, str]:
     """Each entry's perceptual hash (content hash -> hex). Entries stored without one (before hashes
     were computed at import) get it from their stored image, and it is stored for next time."""
@@ -146,7 +170,10 @@ def split_dataset(
     if svc.repo.count_entries(test.id):
         raise Conflict(f"project {project.name!r} already has a TEST dataset with images; empty it first")
     entries = svc.repo.list_entries(train.id)
-    plan = plan_split(entries, test_fraction, seed, group_entries(entries, entry_phashes(svc, entries)))
+    grouping = group_entries(entries, entry_phashes(svc, entries))
+    if svc.scenes is not None:
+        grouping = scene_grouping(svc.scenes, svc.store, entries, grouping, seed)
+    plan = plan_split(entries, test_fraction, seed, grouping)
     now = svc.clock.now()
     svc.repo.move_entries([e.id for e in plan.test], test.id, now)
     return svc.repo.record_split(
