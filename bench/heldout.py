@@ -1,0 +1,202 @@
+"""Is a trained classifier right on photos it has never seen, and did its own evaluation say so?
+
+Trains through the product (folder import, the automatic grouped TRAIN/TEST split, a training job) on
+photos of one session only, then predicts photos of a later session (or of other tiles) that the
+product never saw, and prints side by side what the product reported and what was measured:
+
+    .venv/bin/python bench/heldout.py DATASETS_DIR [--benchmark grocery20|grocery|magnetic] [--mode fast|best]
+
+Benchmarks (fixed, printed with their split):
+- grocery20: grocery-produce, the 20 labels that have photos in both of the authors' sessions and the
+  most ``train_*`` photos, 31 of those per label drawn with random.Random(0) → imported as TRAIN; the
+  labels' ``val_*`` photos (a later session) are the held-out photos.
+- grocery: every ``train_*`` photo of the 34 labels → TRAIN; every ``val_*`` photo (30 labels) held out.
+- magnetic: magnetic-tile, Free vs Defect (every other class); tiles = files whose ids lie within 200 of
+  each other in a class (the same tile under several lightings); 20% of the tiles per class, drawn
+  with random.Random(f"0/{label}"), are held out, the others → TRAIN.
+
+Figures: the product's own macro F1 (at its assumed thresholds) with its 95% interval, measured on the
+TEST images it split off the TRAIN photos; on the held-out photos: macro F1 at the assumed thresholds
+and top-1, accuracy, ECE of the top label's confidence; the share of wrong predictions whose top
+confidence is below --min-confidence (they would go to human review); training wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from visionloop.bootstrap import build_engine, build_services
+from visionloop.core.datasets import import_folder
+from visionloop.core.projects import create_project
+from visionloop.core.training import TrainingOptions, load_artifact, request_training
+from visionloop.engines.calibration import expected_calibration_error, top_label_confidence
+from visionloop.engines.metrics import evaluate_classification
+from visionloop.settings import load_settings
+from visionloop.workflows.worker import run_job
+
+Files = dict[str, list[Path]]
+
+
+def files_by_label(root: Path) -> Files:
+    return {
+        d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        for d in sorted(root.iterdir())
+        if d.is_dir() and not d.name.startswith(".")
+    }
+
+
+def grocery(root: Path, balanced: bool) -> tuple[Files, Files, str]:
+    files = files_by_label(root / "grocery-produce")
+    train = {k: [p for p in v if p.name.startswith("train_")] for k, v in files.items()}
+    held = {k: [p for p in v if p.name.startswith("val_")] for k, v in files.items()}
+    if not balanced:
+        held = {k: v for k, v in held.items() if v}
+        note = "grocery-produce: every train_* photo → TRAIN; every val_* photo (a later session) held out"
+        return train, held, note
+    labels = sorted(sorted((k for k in train if held[k]), key=lambda k: (-len(train[k]), k))[:20])
+    train = {k: sorted(random.Random(0).sample(train[k], min(31, len(train[k])))) for k in labels}
+    note = "grocery-produce, 20 labels, 31 train_* photos each (random.Random(0)) → TRAIN; val_* held out"
+    return train, {k: held[k] for k in labels}, note
+
+
+def magnetic(root: Path) -> tuple[Files, Files, str]:
+    binary: dict[str, list[list[Path]]] = {"Free": [], "Defect": []}
+    for label, paths in files_by_label(root / "magnetic-tile").items():
+        by_prefix: dict[str, list[tuple[int, Path]]] = {}
+        for p in paths:
+            prefix = re.sub(r"\d+$", "", p.stem)
+            by_prefix.setdefault(prefix, []).append((int(re.findall(r"\d+", p.stem)[-1]), p))
+        tiles: list[list[Path]] = []
+        for numbered in by_prefix.values():
+            previous = None
+            for number, p in sorted(numbered):
+                if previous is None or number - previous > 200:
+                    tiles.append([])
+                tiles[-1].append(p)
+                previous = number
+        binary["Free" if label == "Free" else "Defect"].extend(tiles)
+    train: Files = {}
+    held: Files = {}
+    for label, tiles in binary.items():
+        rng = random.Random(f"0/{label}")
+        chosen = set(rng.sample(range(len(tiles)), round(0.2 * len(tiles))))
+        held[label] = [p for i, t in enumerate(tiles) if i in chosen for p in t]
+        train[label] = [p for i, t in enumerate(tiles) if i not in chosen for p in t]
+    n_tiles = sum(len(t) for t in binary.values())
+    note = f"magnetic-tile Free vs Defect, {n_tiles} tiles (ids within 200), 20% of tiles per class held out"
+    return train, held, note
+
+
+def link_tree(root: Path, files: Files) -> Path:
+    for label, paths in files.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for p in paths:
+            os.symlink(p.resolve(), root / label / f"{p.parent.name}__{p.name}")
+    return root
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("datasets", type=Path)
+    ap.add_argument("--benchmark", choices=["grocery20", "grocery", "magnetic"], default="grocery20")
+    ap.add_argument("--mode", choices=["fast", "best"], default="fast")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-seconds", type=float)
+    ap.add_argument("--min-confidence", type=float, default=70.0)
+    args = ap.parse_args()
+    if not (args.datasets / "grocery-produce").is_dir():
+        sys.exit(f"{args.datasets} has no grocery-produce folder")
+    if args.benchmark == "magnetic":
+        train, held, note = magnetic(args.datasets)
+    else:
+        train, held, note = grocery(args.datasets, args.benchmark == "grocery20")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        settings = load_settings({"data_dir": str(work / "var"), "workers": 0}, environ={})
+        svc = build_services(settings)
+        create_project(svc, "bench")
+        import_folder(svc, "bench", str(link_tree(work / "train", train)))
+        opts = TrainingOptions(mode=args.mode, seed=args.seed, max_seconds=args.max_seconds)
+        _, job = request_training(svc, "bench", opts)
+        claimed = svc.repo.claim_job(svc.clock.now(), job.id)
+        assert claimed is not None
+        engine = build_engine(settings)
+        started = time.perf_counter()
+        run_job(svc, engine, claimed, settings.region, settings.account_id)
+        train_seconds = time.perf_counter() - started
+        version = svc.repo.get_version_by_id(claimed.version_id or 0)
+        if version.evaluation is None:
+            sys.exit(f"training failed: {version.status_message}")
+        ev = dict(version.evaluation)
+        model = engine.load(load_artifact(svc, version))
+        labels = list(model.labels)
+        held_paths = [(labels.index(k), p) for k, v in held.items() for p in v]
+        started = time.perf_counter()
+        probs = model.predict_proba([p.read_bytes() for _, p in held_paths])
+        predict_seconds = time.perf_counter() - started
+        truth = np.array([y for y, _ in held_paths])
+        measured = evaluate_classification(
+            truth.tolist(),
+            probs,
+            labels,
+            thresholds=[version.thresholds[k] for k in labels],
+            n_resamples=0,
+        )
+        confidence, correct = top_label_confidence(probs, truth)
+        wrong = ~correct
+        to_review = confidence * 100 < args.min_confidence
+        params = dict(version.params)
+        clf = dict(params.get("classifier") or {})  # type: ignore[call-overload]
+        recipe = clf.get("recipe", {})
+        interval = ev.get("macro_f1_interval") or {}
+        lo, hi = interval.get("lower", float("nan")), interval.get("upper", float("nan"))
+        held_f1 = measured.macro_f1 or 0.0
+        print(f"benchmark   : {args.benchmark} ({note}), mode {args.mode}, seed {args.seed}")
+        print(
+            f"images      : {sum(map(len, train.values()))} photos imported as TRAIN "
+            f"(the product split off {ev['n_images']} for its TEST, {ev.get('n_groups')} groups); "
+            f"{len(held_paths)} held out"
+        )
+        print(
+            f"recipe      : backbones {recipe.get('backbones')}, {len(recipe.get('views') or [])} views, "
+            f"L2 {clf.get('l2')}; CV macro F1 per backbone set {clf.get('backbones_cv_macro_f1')}; "
+            f"{clf.get('cv_groups')} groups in the CV folds"
+        )
+        print(f"training    : {train_seconds:.1f} s wall (timings {params.get('timings')})")
+        print(f"predicting  : {len(held_paths) / predict_seconds:.1f} images/s in one process")
+        print(
+            f"reported    : macro F1 {ev['macro_f1']:.3f} (95% {lo:.3f}–{hi:.3f}), top-1 macro F1 "
+            f"{ev.get('top1_macro_f1') or float('nan'):.3f}, ECE {ev['calibration']['ece']:.3f} "
+            f"(thresholds from {ev.get('threshold_source')})"
+        )
+        print(
+            f"held out    : macro F1 {held_f1:.3f} at the assumed thresholds, top-1 macro F1 "
+            f"{measured.top1_macro_f1 or float('nan'):.3f}, accuracy {measured.accuracy:.3f}, "
+            f"ECE {expected_calibration_error(confidence, correct):.3f}"
+        )
+        inside = lo <= held_f1 <= hi
+        print(
+            f"honesty     : reported − held out = {ev['macro_f1'] - held_f1:+.3f}; "
+            f"the interval {'contains' if inside else 'does NOT contain'} the held-out F1"
+        )
+        print(
+            f"review      : {int((wrong & to_review).sum())} of {int(wrong.sum())} wrong predictions "
+            f"({(wrong & to_review).sum() / max(1, wrong.sum()):.0%}) and {int((~wrong & to_review).sum())} "
+            f"of {int((~wrong).sum())} right ones have a top confidence below {args.min_confidence:g}%"
+        )
+        for w in ev.get("warnings", []):
+            print(f"warning     : {w}")
+
+
+if __name__ == "__main__":
+    main()
