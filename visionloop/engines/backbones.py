@@ -105,6 +105,10 @@ class Backbone:
                 self._session = OnnxSession(self.onnx_path(), self.num_threads)
             return self._session
 
+    def decode_pool(self) -> ThreadPoolExecutor:
+        """The thread pool that decodes and preprocesses this backbone's images."""
+        return self._executor()
+
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -140,10 +140,25 @@ def preprocess_image(
     return to_array(image, p, out=out)
 
 
+def preprocess_views(
+    data: bytes, views: Sequence[tuple[Preprocessing, bool]], outs: Sequence[np.ndarray]
+) -> None:
+    """One image's bytes → one CHW array per (preprocessing, flip) view, written to ``outs``, decoding
+    the image once per distinct draft size: exactly the pixels :func:`preprocess_image` gives per view."""
+    decoded: dict[int, Image.Image] = {}
+    for (p, flip), out in zip(views, outs, strict=True):
+        if p.draft_size not in decoded:
+            decoded[p.draft_size] = decode_image(data, draft_size=p.draft_size)
+        image = resize_and_crop(decoded[p.draft_size], p)
+        if flip:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        to_array(image, p, out=out)
+
+
 class PendingBatch:
     """A batch whose images are being preprocessed in a thread pool."""
 
-    def __init__(self, array: np.ndarray, futures: list[Future[np.ndarray]], offset: int = 0) -> None:
+    def __init__(self, array: np.ndarray, futures: Sequence[Future[Any]], offset: int = 0) -> None:
         self._array = array
         self._futures = futures
         self._offset = offset
@@ -177,6 +192,29 @@ def submit_batch(
         executor.submit(preprocess_image, data, p, flip=flip, out=array[i]) for i, data in enumerate(images)
     ]
     return PendingBatch(array, futures, offset)
+
+
+def preprocess_views_batch(
+    images: Sequence[bytes],
+    views: Sequence[tuple[Preprocessing, bool]],
+    executor: Executor,
+    *,
+    offset: int = 0,
+) -> np.ndarray:
+    """Many images in several views of one input size, in parallel: float32 ``(views, n, 3, size, size)``.
+
+    Each image is decoded once (per draft size) for all its views; the first bad image raises
+    InvalidImage naming its position (``offset`` + index)."""
+    sizes = {p.input_size for p, _ in views}
+    if len(sizes) != 1:
+        raise ValueError(f"views of one batch must share an input size, got {sorted(sizes)}")
+    size = sizes.pop()
+    array = np.empty((len(views), len(images), 3, size, size), dtype=np.float32)
+    futures = [
+        executor.submit(preprocess_views, data, views, [array[k, i] for k in range(len(views))])
+        for i, data in enumerate(images)
+    ]
+    return PendingBatch(array, futures, offset).result()
 
 
 def preprocess_batch(

@@ -410,8 +410,31 @@ class FittedClassifier:
         r = self.recipe
         assert r.backbones is not None and r.predict_views is not None
         wanted = list(views if views is not None else r.predict_views)
-        found = self.embeddings(images, r.backbones, wanted, embed, progress)
+        if embed is None and progress is None:  # predicting: decode each image once for all its views
+            found = {}
+            for name in r.backbones:
+                found.update(self._embed_views(images, name, wanted))
+        else:
+            found = self.embeddings(images, r.backbones, wanted, embed, progress)
         return {view: _concat(found, r.backbones, view) for view in wanted}
+
+    def _embed_views(
+        self, images: Sequence[bytes], name: str, views: Sequence[str]
+    ) -> dict[tuple[str, str], FloatArray]:
+        """Embeddings of every view by one backbone, each image decoded once for all of them (the same
+        pixels, hence the same embeddings, as embedding view by view)."""
+        from visionloop.engines.preprocess import preprocess_views_batch
+
+        bbs = [self._view_backbone(name, view) for view in views]
+        spec = [(bb.spec.preprocessing, VIEWS[view].flip) for bb, view in zip(bbs, views, strict=True)]
+        parts: list[list[FloatArray]] = [[] for _ in views]
+        pool = bbs[0].decode_pool()
+        for start in range(0, len(images), _CHUNK):
+            batch = preprocess_views_batch(images[start : start + _CHUNK], spec, pool, offset=start)
+            for k, bb in enumerate(bbs):
+                embedding, _ = bb.forward(batch[k])
+                parts[k].append(np.asarray(embedding, dtype=np.float64))
+        return {(name, view): np.concatenate(parts[k]) for k, view in enumerate(views)}
 
     # --- prediction ------------------------------------------------------------------------------
 
