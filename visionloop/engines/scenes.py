@@ -102,7 +102,8 @@ def _kmeans(
         new = distances.argmin(1)
         for j in range(k):  # an empty cluster takes the row farthest from its centre
             if not (new == j).any():
-                far = int((distances[np.arange(n), new] * (np.bincount(new, minlength=k)[new] > 1)).argmax())
+                movable = np.bincount(new, minlength=k)[new] > 1  # its cluster keeps another row
+                far = int(np.where(movable, distances[np.arange(n), new], -1.0).argmax())
                 new[far] = j
         if (new == assign).all() and _ > 0:
             break
