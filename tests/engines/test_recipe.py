@@ -16,8 +16,12 @@ import pytest
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.recipe import (
     TILE_VIEWS,
+    VIEWS,
     FittedClassifier,
     TrainingRecipe,
+    View,
+    _folds,
+    _strata,
     fit_classifier,
 )
 from visionloop.errors import InvalidInput, NotFitted, StorageError
@@ -286,3 +290,172 @@ def test_recipe_from_dict_refuses_unknown_keys() -> None:
     assert TrainingRecipe(mode="best", finetune=True).resolved().backbones == ("efficientnet-lite0",)
     assert TrainingRecipe(mode="best", max_seconds=60).resolved().max_seconds == 60
     assert TrainingRecipe().resolved().max_seconds is None
+
+
+# --- group folds ---------------------------------------------------------------------------------------
+
+
+def grouped_targets(seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Three labels with 12, 8 and 5 groups of 1 to 4 images each."""
+    rng = np.random.default_rng(seed)
+    target, groups = [], []
+    for label, n_groups in enumerate((12, 8, 5)):
+        for g in range(n_groups):
+            for _ in range(int(rng.integers(1, 5))):
+                target.append(label)
+                groups.append(f"{label}-{g}")
+    return np.array(target), groups
+
+
+def test_folds_put_every_group_in_exactly_one_fold() -> None:
+    for seed in range(5):
+        target, groups = grouped_targets(seed)
+        folds = _folds(target, 5, seed, False, groups)
+        assert len(folds) == 5
+        assert sorted(np.concatenate(folds).tolist()) == list(range(len(target)))  # a partition
+        fold_of: dict[str, set[int]] = {}
+        for f, val in enumerate(folds):
+            for i in val:
+                fold_of.setdefault(groups[i], set()).add(f)
+        assert all(len(fs) == 1 for fs in fold_of.values())
+
+
+def test_folds_stay_stratified_as_far_as_the_groups_allow() -> None:
+    target, groups = grouped_targets(1)
+    folds = _folds(target, 5, 0, False, groups)
+    for label in (0, 1, 2):  # each label has at least 5 groups: it is in every fold
+        assert all((target[val] == label).any() for val in folds)
+    sizes = [len(val) for val in folds]
+    assert max(sizes) - min(sizes) <= 4  # groups are at most 4 images
+    again = _folds(target, 5, 0, False, list(groups))  # deterministic for a seed
+    assert all(np.array_equal(a, b) for a, b in zip(again, folds, strict=True))
+
+
+def test_folds_without_groups_treat_each_image_alone() -> None:
+    target = np.array([0] * 10 + [1] * 5)
+    folds = _folds(target, 5, 3, False)
+    assert len(folds) == 5 and sorted(np.concatenate(folds).tolist()) == list(range(15))
+    assert all((target[val] == 0).sum() == 2 and (target[val] == 1).sum() == 1 for val in folds)
+    alone = _folds(target, 5, 3, False, [str(i) for i in range(15)])
+    assert all(np.array_equal(a, b) for a, b in zip(folds, alone, strict=True))
+    # fewer groups than folds: one fold per group
+    assert len(_folds(target, 5, 0, False, ["a"] * 8 + ["b"] * 7)) == 2
+
+
+def test_folds_for_multi_label_targets_keep_groups_whole() -> None:
+    rng = np.random.default_rng(2)
+    target = (rng.random((40, 3)) < 0.4).astype(np.int64)
+    target[:, 0] |= target.sum(1) == 0  # every image has a label
+    groups = [f"g{i // 4}" for i in range(40)]
+    folds = _folds(target, 4, 0, True, groups)
+    assert len(folds) == 4
+    for val in folds:
+        assert len({groups[i] for i in val}) * 4 == len(val)
+
+
+def test_strata_are_the_label_or_the_rarest_label() -> None:
+    assert _strata(np.array([2, 0, 2]), False) == ["2", "0", "2"]
+    multi = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 1], [0, 0, 0], [1, 1, 1]])
+    # label counts: 0 → 4, 1 → 2, 2 → 2 (a tie goes to the lower index)
+    assert _strata(multi, True) == ["1", "0", "2", "none", "1"]
+
+
+def test_tile_views_are_the_whole_image_its_mirror_its_quarters_and_its_centre() -> None:
+    assert TrainingRecipe().resolved().views == TILE_VIEWS == TrainingRecipe().resolved().predict_views
+    assert all(v in VIEWS for v in TILE_VIEWS)
+    assert VIEWS["full"] == View() and VIEWS["full-flip"] == View(flip=True)
+    quarters = [VIEWS[f"tile-{q}"].region for q in ("tl", "tr", "bl", "br")]
+    assert quarters == [
+        (0.0, 0.0, 0.5, 0.5),
+        (0.5, 0.0, 1.0, 0.5),
+        (0.0, 0.5, 0.5, 1.0),
+        (0.5, 0.5, 1.0, 1.0),
+    ]
+    assert VIEWS["tile-centre"].region == (0.25, 0.25, 0.75, 0.75)
+    assert not any(VIEWS[v].flip for v in TILE_VIEWS if v.startswith("tile"))
+    assert TrainingRecipe().resolved().search_backbones is False
+    assert TrainingRecipe(backbones=LITE0 + ("efficientnet-lite2",)).resolved().search_backbones is False
+    assert (
+        TrainingRecipe(mode="best", backbones=LITE0 + ("efficientnet-lite2",)).resolved().search_backbones
+        is False
+    )
+    with pytest.raises(InvalidInput, match="search_backbones"):
+        TrainingRecipe(search_backbones="yes").resolved()  # type: ignore[arg-type]
+
+
+# --- groups in fit_classifier --------------------------------------------------------------------------
+
+
+def test_groups_that_are_all_one_group_fall_back_to_image_folds_with_a_warning(
+    photos: Photos, onnx_cache: Path, memo: MemoEmbed
+) -> None:
+    clf = lite0_fit_grouped(photos, onnx_cache, memo, ["one session"] * len(photos.train))
+    params = clf.get_params()
+    (warning,) = params["warnings"]
+    assert "one group" in warning and "optimistic" in warning
+    assert params["cv_groups"] == len(photos.train)
+    assert sorted(clf.holdout_index_.tolist()) == list(range(len(photos.train)))
+
+
+def test_groups_are_kept_whole_and_counted(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> None:
+    groups = [f"{y}-{i // 2}" for i, y in enumerate(photos.y_train)]  # pairs of photos of one label
+    clf = lite0_fit_grouped(photos, onnx_cache, memo, groups)
+    # each label has 3 groups (< 8): too few to cluster, so the groups themselves are the folds' units
+    assert clf.get_params()["cv_groups"] == len(set(groups)) == 12
+    assert clf.get_params()["warnings"] == []
+
+
+def test_groups_of_the_wrong_length_are_refused(photos: Photos) -> None:
+    with pytest.raises(InvalidInput, match="groups"):
+        fit_classifier(photos.train, [[y] for y in photos.y_train], len(LABELS), groups=["a", "b"])
+
+
+def lite0_fit_grouped(
+    photos: Photos, cache: Path, memo: MemoEmbed, groups: Sequence[str | None]
+) -> FittedClassifier:
+    recipe = TrainingRecipe(backbones=LITE0, views=("full",), predict_views=("full",))
+    return fit_classifier(
+        photos.train,
+        [[y] for y in photos.y_train],
+        len(LABELS),
+        recipe=recipe,
+        embed=memo,
+        cache_dir=cache,
+        groups=groups,
+    )
+
+
+# --- the backbone search -------------------------------------------------------------------------------
+
+TWO = ("efficientnet-lite0", "efficientnet-lite2")
+
+
+def test_backbone_search_keeps_the_best_set_and_only_its_fingerprints(
+    photos: Photos, onnx_cache: Path, memo: MemoEmbed, tmp_path: Path
+) -> None:
+    clf = lite0_fit(photos, onnx_cache, memo, backbones=TWO, search_backbones=True)
+    scores = clf.get_params()["backbones_cv_macro_f1"]
+    assert set(scores) == {
+        "efficientnet-lite0",
+        "efficientnet-lite2",
+        "efficientnet-lite0+efficientnet-lite2",
+    }
+    order = ["efficientnet-lite0", "efficientnet-lite2", "efficientnet-lite0+efficientnet-lite2"]
+    best = max(clf.backbone_scores_.values())
+    winner = next(k for k in order if clf.backbone_scores_[k] == best)  # ties go to the cheaper set
+    kept = tuple(clf.recipe.backbones or ())
+    assert "+".join(kept) == winner
+    assert clf.get_params()["recipe"]["backbones"] == list(kept)
+    assert set(clf.get_params()["backbone_fingerprints"]) == {f"{name}|full" for name in kept}
+    clf.save(tmp_path / "model")
+    saved = json.loads((tmp_path / "model" / "classifier.json").read_text())
+    assert set(saved["params"]["backbone_fingerprints"]) == {f"{name}|full" for name in kept}
+    again = FittedClassifier.load(tmp_path / "model", cache_dir=onnx_cache)
+    np.testing.assert_array_equal(again.predict_proba(photos.test[:3]), clf.predict_proba(photos.test[:3]))
+
+
+def test_an_experts_backbones_disable_the_search(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> None:
+    clf = lite0_fit(photos, onnx_cache, memo, backbones=TWO)
+    assert clf.recipe.backbones == TWO and clf.recipe.search_backbones is False
+    assert list(clf.get_params()["backbones_cv_macro_f1"]) == ["efficientnet-lite0+efficientnet-lite2"]
+    assert set(clf.get_params()["backbone_fingerprints"]) == {f"{name}|full" for name in TWO}
