@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,10 @@ from visionloop.engines.preprocess import (
     decode_image,
     preprocess_batch,
     preprocess_image,
+    resize_and_crop,
+    to_array,
 )
+from visionloop.engines.recipe import VIEWS
 from visionloop.errors import InvalidImage
 
 LITE = Preprocessing(input_size=224, resize_size=256, mean=(127.0,) * 3, std=(128.0,) * 3)
@@ -168,3 +172,70 @@ def test_preprocessing_id_names_every_setting() -> None:
     )
     assert LITE.id != other.id
     assert "224" in LITE.id and "256" in LITE.id and "bicubic" in LITE.id
+
+
+# --- tiles (Preprocessing.region) ------------------------------------------------------------------------
+
+QUADRANTS = {"tl": (230, 30, 30), "tr": (30, 200, 40), "bl": (40, 50, 220), "br": (240, 220, 20)}
+
+
+def _quadrants(size: tuple[int, int]) -> Image.Image:
+    w, h = size
+    image = Image.new("RGB", size)
+    image.paste(QUADRANTS["tl"], (0, 0, w // 2, h // 2))
+    image.paste(QUADRANTS["tr"], (w // 2, 0, w, h // 2))
+    image.paste(QUADRANTS["bl"], (0, h // 2, w // 2, h))
+    image.paste(QUADRANTS["br"], (w // 2, h // 2, w, h))
+    return image
+
+
+def _tile(region: tuple[float, float, float, float] | None) -> Preprocessing:
+    return dataclasses.replace(LITE, region=region)
+
+
+@pytest.mark.parametrize("size", [(400, 400), (600, 400), (400, 600)])
+@pytest.mark.parametrize("flip", [False, True])
+def test_a_tile_view_shows_exactly_its_quarter(size: tuple[int, int], flip: bool) -> None:
+    data = _encode(_quadrants(size), "PNG")
+    for quarter, colour in QUADRANTS.items():
+        out = preprocess_image(data, _tile(VIEWS[f"tile-{quarter}"].region), flip=flip)
+        pixels = out * 128 + 127  # back to 0–255
+        np.testing.assert_allclose(pixels.mean((1, 2)), colour, atol=1.0)
+        np.testing.assert_allclose(pixels[:, 4:-4, 4:-4].min((1, 2)), colour, atol=1.0)
+        np.testing.assert_allclose(pixels[:, 4:-4, 4:-4].max((1, 2)), colour, atol=1.0)
+    centre = preprocess_image(data, _tile(VIEWS["tile-centre"].region)) * 128 + 127
+    np.testing.assert_allclose(centre.mean((1, 2)), np.mean(list(QUADRANTS.values()), axis=0), atol=2.0)
+    np.testing.assert_allclose(centre[:, 50, 50], QUADRANTS["tl"], atol=1.0)  # the quarters' inner corners
+    np.testing.assert_allclose(centre[:, 170, 170], QUADRANTS["br"], atol=1.0)
+
+
+def test_the_region_is_part_of_the_id() -> None:
+    ids = {_tile(view.region).id for view in VIEWS.values()}
+    assert len(ids) == len({view.region for view in VIEWS.values()}) == 6
+    assert "-r" not in LITE.id  # whole-image ids are unchanged: their cached embeddings stay valid
+    assert _tile((0.0, 0.0, 0.5, 0.5)).id != _tile((0.5, 0.0, 1.0, 0.5)).id
+    assert _tile((0.0, 0.0, 0.5, 0.5)).id == _tile((0.0, 0.0, 0.5, 0.5)).id
+
+
+def test_draft_size_leaves_a_tile_enough_pixels() -> None:
+    assert LITE.draft_size == 256
+    for view in VIEWS.values():
+        if view.region is None:
+            continue
+        p = _tile(view.region)
+        width = min(view.region[2] - view.region[0], view.region[3] - view.region[1])
+        assert p.draft_size >= p.input_size / width
+        assert p.draft_size >= p.resize_size / width - 0.5
+
+
+def test_a_jpeg_tile_is_decoded_large_enough(make_jpeg: Callable[..., bytes]) -> None:
+    data = make_jpeg(11, size=(2048, 2048))
+    p = _tile(VIEWS["tile-tl"].region)
+    decoded = decode_image(data, draft_size=p.draft_size)
+    assert 2048 > min(decoded.size) >= p.draft_size  # reduced, but not below what the tile needs
+    fast = preprocess_image(data, p)
+    full = to_array(resize_and_crop(decode_image(data), p), p)  # no reduced-scale decoding at all
+    too_small = to_array(resize_and_crop(decode_image(data, draft_size=LITE.draft_size), p), p)
+    error, blurred = np.abs(fast - full).mean(), np.abs(too_small - full).mean()
+    assert error < 0.01
+    assert blurred > 2 * error  # the whole image's draft size would have upscaled the tile
