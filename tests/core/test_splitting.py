@@ -1,18 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import shared_dataset
 from tests.factories import make_project, photo_bytes
+from visionloop.bootstrap import build_services
 from visionloop.core import datasets
 from visionloop.core.entities import DatasetEntry, DatasetType, EntrySource, ImageInfo, NewEntry
 from visionloop.core.grouping import group_entries
 from visionloop.core.images import store_image
+from visionloop.core.ports import SceneItem
 from visionloop.core.projects import ensure_dataset, get_dataset
 from visionloop.core.services import Services
-from visionloop.core.splitting import plan_split, split_dataset
+from visionloop.core.splitting import plan_split, scene_grouping, split_dataset
+from visionloop.settings import Settings, load_settings
 
 
 def entry(i: int, *labels: str, group: str | None = None) -> DatasetEntry:
@@ -174,3 +179,152 @@ def test_split_dataset_computes_missing_perceptual_hashes(services: Services) ->
 def test_fraction_is_checked() -> None:
     with pytest.raises(Exception, match="between 0 and 1"):
         plan_split(dataset(), 1.0, seed=1)
+
+
+# --- splits that hold out whole scenes -----------------------------------------------------------------
+
+
+class ScenesOfThreeGroups:
+    """A real SceneClusterer with a rule the test controls: per stratum, the groups in sorted order make
+    scenes of three (a stratum of fewer than four groups keeps them). It loads every image it clusters,
+    as EmbeddingScenes does, and remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.items: list[SceneItem] = []
+        self.seeds: list[int] = []
+        self.loaded: dict[str, bytes] = {}
+
+    def scenes(self, items: Sequence[SceneItem], load: Callable[[str], bytes], seed: int) -> dict[str, str]:
+        self.items.extend(items)
+        self.seeds.append(seed)
+        by_stratum: dict[str, list[str]] = {}
+        for it in items:
+            self.loaded[it.content_hash] = load(it.content_hash)
+            by_stratum.setdefault(it.stratum, [])
+            if it.group not in by_stratum[it.stratum]:
+                by_stratum[it.stratum].append(it.group)
+        scene_of: dict[str, str] = {}
+        for stratum, groups in by_stratum.items():
+            for i, group in enumerate(sorted(groups)):
+                scene_of[group] = f"scene:{stratum}:{i // 3}" if len(groups) >= 4 else group
+        return {it.content_hash: scene_of[it.group] for it in items}
+
+
+def test_a_scene_split_moves_whole_scenes_and_leaves_unlabelled_images_in_train(
+    services: Services, tmp_path: Path
+) -> None:
+    root = tmp_path / "data"
+    written: dict[str, bytes] = {}
+    n = 0
+    for label, n_groups in (("red", 10), ("blue", 8)):
+        for g in range(n_groups):
+            (root / label / f"{label}-day{g}").mkdir(parents=True)
+            for k in range(2):
+                n += 1
+                written[f"{label}/{label}-day{g}/shot.{k}.jpg"] = photo_bytes(n)
+    for name in ("loose-a.jpg", "loose-b.jpg", "loose-c.jpg"):  # directly in the root: unlabelled
+        n += 1
+        written[name] = photo_bytes(n)
+    for rel, data in written.items():
+        (root / rel).write_bytes(data)
+    make_project(services, "p")
+    assert datasets.import_folder(services, "p", str(root), groups_from_folders=True).imported == 39
+    clusterer = ScenesOfThreeGroups()
+    services.scenes = clusterer
+
+    rec = split_dataset(services, "p", 0.2, seed=11)
+
+    project = services.repo.get_project("p")
+    test = services.repo.list_entries(get_dataset(services, project, DatasetType.TEST).id)
+    train = services.repo.list_entries(get_dataset(services, project, DatasetType.TRAIN).id)
+    assert clusterer.seeds == [11]
+    labelled = {e.content_hash for e in test + train if e.labels}
+    assert {it.content_hash for it in clusterer.items} == labelled, "only labelled images are clustered"
+    assert set(clusterer.loaded.values()) == {d for rel, d in written.items() if "/" in rel}
+    scene_of = {it.content_hash: it for it in clusterer.items}
+    scenes = clusterer.scenes(list(scene_of.values()), clusterer.loaded.__getitem__, 11)
+    test_scenes = {scenes[e.content_hash] for e in test}
+    assert test_scenes.isdisjoint(scenes[e.content_hash] for e in train if e.labels), "a scene is split"
+    assert {s.split(":")[1] for s in test_scenes} == {"red", "blue"}
+    assert all(e.labels for e in test) and sum(not e.labels for e in train) == 3
+    # 4 scenes of red (3, 3, 3, 1 groups), 3 of blue (3, 3, 2) and the 3 unlabelled images alone
+    assert rec.n_groups == 10
+    assert rec.test_count == len(test) and rec.train_count == len(train) == 39 - len(test)
+
+
+def test_split_by_scene_false_leaves_services_without_a_scene_clusterer(tmp_path: Path) -> None:
+    off = build_services(
+        load_settings({"data_dir": str(tmp_path / "off"), "split_by_scene": False}, environ={})
+    )
+    on = build_services(load_settings({"data_dir": str(tmp_path / "on")}, environ={}))
+    try:
+        assert off.scenes is None
+        pytest.importorskip("onnxruntime", reason="scenes need the machine-learning extra")
+        from visionloop.engines.scenes import EmbeddingScenes
+
+        assert isinstance(on.scenes, EmbeddingScenes)  # on by default, with the machine-learning extra
+        assert on.scenes.cache_dir == tmp_path / "on" / "cache"
+    finally:
+        off.repo.close()
+        on.repo.close()
+
+
+@pytest.fixture(scope="module")
+def onnx_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export folder for this module's scene clusterers."""
+    return tmp_path_factory.mktemp("onnx")
+
+
+def grocery_links(root: Path, labels: Sequence[str], per_label: int, per_group: int) -> Path:
+    """``root/<label>/<group>/<file>``: symlinks, named like the originals, to the first photos of each
+    label, ``per_group`` consecutive files to a group folder."""
+    source = shared_dataset("grocery-produce")
+    for label in labels:
+        for i, f in enumerate(sorted((source / label).glob("train_*.jpg"))[:per_label]):
+            folder = root / label / f"{label}-{i // per_group:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f.name).symlink_to(f)
+    return root
+
+
+def test_a_split_through_embedding_scenes_on_real_photos_moves_whole_scenes_reproducibly(
+    services: Services, settings: Settings, tmp_path: Path, onnx_exports: Path
+) -> None:
+    pytest.importorskip("onnxruntime", reason="scenes need the machine-learning extra")
+    from visionloop.engines.embeddings import EmbeddingCache
+    from visionloop.engines.scenes import EmbeddingScenes
+
+    # 10 groups of 4 consecutive photos per label: enough groups (8) to cluster into 2 scenes per label
+    root = grocery_links(tmp_path / "photos", ("Kiwi", "Banana"), 40, per_group=4)
+    cache = settings.resolved_cache_dir
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "onnx").symlink_to(onnx_exports, target_is_directory=True)
+    assert isinstance(services.scenes, EmbeddingScenes)
+    for name in ("first", "second"):
+        make_project(services, name)
+        assert datasets.import_folder(services, name, str(root), groups_from_folders=True).imported == 80
+
+    first = split_dataset(services, "first", 0.2, seed=5)
+
+    project = services.repo.get_project("first")
+    test = services.repo.list_entries(get_dataset(services, project, DatasetType.TEST).id)
+    train = services.repo.list_entries(get_dataset(services, project, DatasetType.TRAIN).id)
+    every = test + train
+    grouping = group_entries(every, {e.content_hash: e.phash for e in every if e.phash})
+    scenes = scene_grouping(services.scenes, services.store, every, grouping, 5)
+    assert grouping.n_groups == 20 and first.n_groups == scenes.n_groups == 4  # two scenes per label
+    test_scenes = {scenes.groups[e.content_hash] for e in test}
+    assert test_scenes.isdisjoint(scenes.groups[e.content_hash] for e in train), "a scene is split"
+    assert {e.labels for e in test} == {("Kiwi",), ("Banana",)}
+    assert all(k.startswith("scene:") for k in test_scenes)
+    # the file-name groups inside are whole too
+    assert {grouping.groups[e.content_hash] for e in test}.isdisjoint(
+        grouping.groups[e.content_hash] for e in train
+    )
+    with EmbeddingCache(cache / "embeddings.sqlite") as embeddings:
+        assert embeddings.count() == 80
+
+    second = split_dataset(services, "second", 0.2, seed=5)
+    assert second.test_hashes == first.test_hashes and second.n_groups == first.n_groups
+    with EmbeddingCache(cache / "embeddings.sqlite") as embeddings:
+        assert embeddings.count() == 80  # the second project's photos were embedded already
