@@ -73,7 +73,7 @@ def magnetic(root: Path) -> tuple[Files, Files, str]:
     for label, paths in files_by_label(root / "magnetic-tile").items():
         by_prefix: dict[str, list[tuple[int, Path]]] = {}
         for p in paths:
-            prefix = re.sub(r"\d+$", "", p.stem)
+            prefix = re.sub(r"\d+", "#", re.sub(r"\d+$", "", p.stem))  # exp1_num_ / exp2_num_: lightings
             by_prefix.setdefault(prefix, []).append((int(re.findall(r"\d+", p.stem)[-1]), p))
         tiles: list[list[Path]] = []
         for numbered in by_prefix.values():

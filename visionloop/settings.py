@@ -197,7 +197,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "split_by_scene",
-        True,
+        False,
         "Automatic TRAIN/TEST splits hold out whole scenes: each label's groups of similar photos are "
         "clustered by what they look like (EfficientNet-Lite0 embeddings) and TEST takes whole clusters, "
         "so the evaluation judges photos unlike the training ones (false: groups only).",
@@ -387,7 +387,7 @@ class Settings:
     workers: int = 1
     inference_threads: int = 0
     inference_max_batch: int = 8
-    split_by_scene: bool = True
+    split_by_scene: bool = False
     inference_restore: bool = True
     inference_scale_up_seconds: float = 2.0
     inference_scale_down_seconds: float = 60.0

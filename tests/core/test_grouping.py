@@ -108,6 +108,20 @@ def test_a_long_consecutive_run_is_cut_into_five_contiguous_blocks() -> None:
     assert blocks == [["h1"], ["h2", "h3"], ["h50", "h51"]]
 
 
+def test_without_blocking_a_long_run_leaves_its_images_alone_and_short_chains_whole() -> None:
+    # what scene clustering starts from: the blocks of a long run would bind scenes together
+    names = [f"Kiwi/train_Kiwi_{i:03d}.jpg" for i in range(1, 47)]
+    es = [entry(n) for n in names]
+    assert group_entries(es, block_runs=False).n_groups == 46
+    blocks = sequence_blocks([(i, f"h{i}") for i in (1, 2, 3, 50, 51)], block_runs=False)
+    assert blocks == [["h1"], ["h2"], ["h3"], ["h50", "h51"]]
+    # magnetic-tile: five tiles of six lightings, ids close within a tile: the chains are kept
+    offsets = (0, 20, 35, 50, 68, 116)
+    tiles = [f"Free/exp1_num_{1000 + 500 * t + o}.jpg" for t in range(5) for o in offsets]
+    tile_entries = [entry(n) for n in tiles]
+    assert group_entries(tile_entries, block_runs=False).n_groups == group_entries(tile_entries).n_groups == 5
+
+
 def test_sequences_are_per_folder_and_prefix_and_need_a_number() -> None:
     es = [
         entry("a/IMG_1.jpg"),

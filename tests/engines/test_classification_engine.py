@@ -11,7 +11,7 @@ import pytest
 from visionloop.core.entities import TaskType
 from visionloop.core.ports import TrainingSpec
 from visionloop.engines.classification import ClassificationEngine
-from visionloop.engines.recipe import TILE_VIEWS
+from visionloop.engines.recipe import MIRRORED_TILE_VIEWS, TILE_VIEWS
 from visionloop.errors import InvalidInput
 
 
@@ -39,7 +39,8 @@ def test_modes_and_backbone(tmp_path: Path) -> None:
     assert fast.views == fast.predict_views == TILE_VIEWS and fast.search_backbones is False
     best = engine.recipe_for(spec("best"))
     assert best.backbones == ("efficientnet-lite0", "efficientnet-lite2") and best.search_backbones is True
-    assert best.finetune is False and best.max_seconds == 600.0 and best.views == TILE_VIEWS
+    assert best.finetune is False and best.max_seconds == 600.0 and best.predict_views == TILE_VIEWS
+    assert best.views == MIRRORED_TILE_VIEWS
     chosen = engine.recipe_for(spec(backbone="efficientnet-lite2"))
     assert chosen.backbones == ("efficientnet-lite2",) and chosen.search_backbones is False
     tuned = engine.recipe_for(spec("best", finetune=True))

@@ -74,9 +74,13 @@ class _UnionFind:
         return True
 
 
-def group_entries(entries: Sequence[DatasetEntry], phashes: Mapping[str, str] | None = None) -> Grouping:
+def group_entries(
+    entries: Sequence[DatasetEntry], phashes: Mapping[str, str] | None = None, *, block_runs: bool = True
+) -> Grouping:
     """Group ``entries`` by the three rules. ``phashes`` (content hash -> dHash hex) completes the
-    entries' own ``phash``. The result depends only on the entries, not on their order."""
+    entries' own ``phash``. The result depends only on the entries, not on their order.
+    ``block_runs=False`` leaves the images of a numbered run too long to be one group unlinked instead
+    of cutting it into blocks (for clustering by appearance, which the blocks would constrain)."""
     ordered = sorted({e.content_hash: e for e in entries}.values(), key=lambda e: e.content_hash)
     uf = _UnionFind(e.content_hash for e in ordered)
     evidence = dict.fromkeys(RULES, 0)
@@ -85,7 +89,7 @@ def group_entries(entries: Sequence[DatasetEntry], phashes: Mapping[str, str] | 
     for pairs, rule in (
         (_explicit_pairs(explicit), "explicit"),
         (_phash_pairs(hashes), "phash"),
-        ((() if explicit else _sequence_pairs(ordered)), "sequence"),
+        ((() if explicit else _sequence_pairs(ordered, block_runs)), "sequence"),
     ):
         for a, b in pairs:
             evidence[rule] += uf.union(a, b)
@@ -160,21 +164,22 @@ def sequence_key(source_ref: str) -> tuple[str, int] | None:
     return f"{folder}/{_DIGITS.sub('#', match.group(1))}", int(match.group(2))
 
 
-def _sequence_pairs(entries: Sequence[DatasetEntry]) -> Iterable[tuple[str, str]]:
+def _sequence_pairs(entries: Sequence[DatasetEntry], block_runs: bool = True) -> Iterable[tuple[str, str]]:
     sequences: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for e in entries:
         key = sequence_key(e.source_ref)
         if key is not None:
             sequences[key[0]].append((key[1], e.content_hash))
     for members in sequences.values():
-        for block in sequence_blocks(sorted(members)):
+        for block in sequence_blocks(sorted(members), block_runs):
             yield from ((block[0], h) for h in block[1:])
 
 
-def sequence_blocks(members: Sequence[tuple[int, str]]) -> list[list[str]]:
+def sequence_blocks(members: Sequence[tuple[int, str]], block_runs: bool = True) -> list[list[str]]:
     """Cut one sequence, sorted by number, into chains and blocks (lists of content hashes).
     A chain breaks where a gap exceeds max(2, 3 x the median gap); a chain longer than
-    max(2, ceil(n / 5)) is cut into contiguous blocks of about that size."""
+    max(2, ceil(n / 5)) is cut into contiguous blocks of about that size (or, with
+    ``block_runs=False``, into single images)."""
     if len(members) < 2:
         return [[h for _, h in members]]
     gaps = [b[0] - a[0] for a, b in zip(members, members[1:], strict=False)]
@@ -187,6 +192,9 @@ def sequence_blocks(members: Sequence[tuple[int, str]]) -> list[list[str]]:
     size = max(2, math.ceil(len(members) / 5))
     blocks: list[list[str]] = []
     for chain in chains:
+        if not block_runs and len(chain) > size:
+            blocks.extend([digest] for digest in chain)
+            continue
         k = math.ceil(len(chain) / size)
         blocks.extend(chain[i * len(chain) // k : (i + 1) * len(chain) // k] for i in range(k))
     return blocks

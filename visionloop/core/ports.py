@@ -524,7 +524,8 @@ class SceneClusterer(Protocol):
     whole scenes. Strata too small to cluster keep their groups."""
 
     def scenes(self, items: Sequence[SceneItem], load: Callable[[str], bytes], seed: int) -> dict[str, str]:
-        """Content hash -> scene key (images of one group always share it)."""
+        """Content hash -> scene key (images of one group always share it). Images it clustered get keys
+        starting with ``scene:``; the others keep their group."""
         ...
 
 

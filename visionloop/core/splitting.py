@@ -21,6 +21,7 @@ from visionloop.errors import Conflict, InvalidInput, VisionloopError
 DEFAULT_SEED = 42
 DEFAULT_TEST_FRACTION = 0.2
 UNLABELED = "\x00unlabeled"
+SCENE_PREFIX = "scene:"  # the keys a SceneClusterer gives to the images it clustered
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,17 @@ def _choose_groups(
 
 
 def scene_grouping(
-    scenes: SceneClusterer, store: ObjectStore, entries: Sequence[DatasetEntry], grouping: Grouping, seed: int
+    scenes: SceneClusterer,
+    store: ObjectStore,
+    entries: Sequence[DatasetEntry],
+    grouping: Grouping,
+    seed: int,
+    fallback: Grouping | None = None,
 ) -> Grouping:
     """``grouping`` with its groups clustered into scenes per stratum (the rarest label of a group's
     images), so that TEST holds whole scenes the model never trained on: a model is then judged as it
-    will be on photos of a new day or place. Unlabelled images keep their groups."""
+    will be on photos of a new day or place. Images of strata too small to cluster, and unlabelled
+    images, keep their group in ``fallback`` (default: ``grouping``)."""
     labelled = [e for e in entries if e.all_labels]
     if not labelled:
         return grouping
@@ -137,8 +144,10 @@ def scene_grouping(
         group = grouping.groups.get(e.content_hash, e.content_hash)
         items.append(SceneItem(e.content_hash, group, _rarest(labels_of[group], counts)))
     found = scenes.scenes(items, lambda h: load_image(store, h), seed)
-    groups = {**grouping.groups, **found}
-    return dataclasses.replace(grouping, groups=groups, n_groups=len(set(groups.values())))
+    base = fallback or grouping
+    groups = dict(base.groups)
+    groups.update((h, key) for h, key in found.items() if key.startswith(SCENE_PREFIX))
+    return dataclasses.replace(base, groups=groups, n_groups=len(set(groups.values())))
 
 
 def entry_phashes(svc: Services, entries: Sequence[DatasetEntry]) -> dict[str, str]:
@@ -170,9 +179,11 @@ def split_dataset(
     if svc.repo.count_entries(test.id):
         raise Conflict(f"project {project.name!r} already has a TEST dataset with images; empty it first")
     entries = svc.repo.list_entries(train.id)
-    grouping = group_entries(entries, entry_phashes(svc, entries))
+    phashes = entry_phashes(svc, entries)
+    grouping = group_entries(entries, phashes)
     if svc.scenes is not None:
-        grouping = scene_grouping(svc.scenes, svc.store, entries, grouping, seed)
+        tight = group_entries(entries, phashes, block_runs=False)
+        grouping = scene_grouping(svc.scenes, svc.store, entries, tight, seed, fallback=grouping)
     plan = plan_split(entries, test_fraction, seed, grouping)
     now = svc.clock.now()
     svc.repo.move_entries([e.id for e in plan.test], test.id, now)

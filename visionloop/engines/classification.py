@@ -55,6 +55,7 @@ EXPERT_HYPERPARAMS = (
     "folds",
     "search_views",
     "search_backbones",
+    "scene_folds",
     "finetune",
     "force_finetune",
     "finetune_blocks",

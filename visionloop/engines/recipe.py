@@ -86,12 +86,26 @@ VIEWS: dict[str, View] = {
     "tile-bl": View(region=(0.0, 0.5, 0.5, 1.0)),
     "tile-br": View(region=(0.5, 0.5, 1.0, 1.0)),
     "tile-centre": View(region=(0.25, 0.25, 0.75, 0.75)),
+    "tile-tl-flip": View(flip=True, region=(0.0, 0.0, 0.5, 0.5)),
+    "tile-tr-flip": View(flip=True, region=(0.5, 0.0, 1.0, 0.5)),
+    "tile-bl-flip": View(flip=True, region=(0.0, 0.5, 0.5, 1.0)),
+    "tile-br-flip": View(flip=True, region=(0.5, 0.5, 1.0, 1.0)),
+    "tile-centre-flip": View(flip=True, region=(0.25, 0.25, 0.75, 0.75)),
 }
 #: The whole image, its mirror image, its four quarters and its centre, each seen by the backbone at
 #: its input size: on photos of a later session of grocery-produce, a linear head on these seven views
 #: (trained on all of them, logits averaged over all of them) reached macro F1 0.87 where the whole
 #: image and its mirror gave 0.78 (bench/research/README.md, "Held-out sessions").
 TILE_VIEWS = ("full", "full-flip", "tile-tl", "tile-tr", "tile-bl", "tile-br", "tile-centre")
+#: best mode also trains on the mirrored tiles (twelve training samples per image, seven to predict).
+MIRRORED_TILE_VIEWS = (
+    *TILE_VIEWS,
+    "tile-tl-flip",
+    "tile-tr-flip",
+    "tile-bl-flip",
+    "tile-br-flip",
+    "tile-centre-flip",
+)
 
 _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fast": {
@@ -107,7 +121,7 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "best": {
         "backbones": ("efficientnet-lite0", "efficientnet-lite2"),
-        "views": TILE_VIEWS,
+        "views": MIRRORED_TILE_VIEWS,
         "predict_views": TILE_VIEWS,
         "l2_grid": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
         "folds": 5,
@@ -138,6 +152,9 @@ class TrainingRecipe:
     - ``search_views``: also cross-validate training on ``predict_views`` alone, and keep the extra
       (augmentation) views only if they win: zoomed views help on produce but cut off the defects at
       a tile's edge (``best`` does this unless an expert gives ``views``).
+    - ``scene_folds``: cross-validation folds hold out whole scenes (each label's groups clustered by
+      what they look like) instead of groups: choices and calibration for photos of new places or days,
+      pessimistic when new photos look like the training ones (see engines/scenes.py).
     - ``finetune``: fine-tune the backbone's last blocks (kept only if it wins on validation, or
       always with ``force_finetune``); ``finetune_blocks``, ``epochs``, ``lr``: how.
     """
@@ -153,6 +170,7 @@ class TrainingRecipe:
     folds: int | None = None
     search_views: bool | None = None
     search_backbones: bool | None = None
+    scene_folds: bool = False
     finetune: bool | None = None
     finetune_blocks: int | None = None
     epochs: int | None = None
@@ -222,7 +240,7 @@ class TrainingRecipe:
             raise InvalidInput("l2_grid must not be empty when l2 is not given")
         integer("folds", self.folds, 2)
         integer("num_threads", self.num_threads, 1)
-        for flag in ("finetune", "force_finetune", "search_views", "search_backbones"):
+        for flag in ("finetune", "force_finetune", "search_views", "search_backbones", "scene_folds"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidInput(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         integer("finetune_blocks", self.finetune_blocks, 1)
@@ -634,10 +652,11 @@ def fit_classifier(
     """Train a classifier on encoded images.
 
     ``labels[i]`` lists the label indices of image ``i`` (exactly one for single-label).
-    ``groups[i]`` names the group of similar photos image ``i`` belongs to (None: alone); the groups of
-    each label are clustered into scenes (:func:`~visionloop.engines.scenes.scene_groups`) and every
-    cross-validation fold holds out whole scenes, so the choices made by cross-validation and the
-    out-of-fold logits judge photos unlike those the model trained on, as new photos will be.
+    ``groups[i]`` names the group of similar photos image ``i`` belongs to (None: alone); every
+    cross-validation fold keeps a group on one side, so the choices made by cross-validation and the
+    out-of-fold logits (calibration, thresholds) are not flattered by near-duplicates. With the
+    recipe's ``scene_folds`` the groups of each label are first clustered into scenes
+    (:func:`~visionloop.engines.scenes.scene_groups`) and folds hold out whole scenes.
     ``embed`` replaces ``backbone.embed`` for the frozen views (e.g. to read and fill an embedding
     cache; fine-tuning computes its own activations); ``cache_dir`` is where the backbones' ONNX
     exports are cached (default: the registry's). ``progress(fraction, stage)`` is called as the
@@ -672,11 +691,13 @@ def fit_classifier(
     clf.timings_["embed_seconds"] = time.monotonic() - started
 
     fit_started = time.monotonic()
-    # Folds hold out whole scenes: each label's groups clustered by what they look like (engines.scenes),
-    # so the choices below and the out-of-fold logits (calibration, thresholds) reflect new photos.
-    fold_groups = scene_groups(
-        found[r.backbones[0], r.predict_views[0]], _strata(target, multi_label), groups, seed=r.seed
-    )
+    # Folds keep each group of similar photos on one side; with scene_folds, each label's groups are
+    # first clustered into scenes by what they look like (engines.scenes) and folds hold out whole scenes.
+    fold_groups = [g if g is not None else f"image:{i}" for i, g in enumerate(groups or [None] * len(target))]
+    if r.scene_folds:
+        fold_groups = scene_groups(
+            found[r.backbones[0], r.predict_views[0]], _strata(target, multi_label), groups, seed=r.seed
+        )
     if len(set(fold_groups)) < 2:
         clf.warnings_.append(
             "all training images form one group of similar photos: cross-validation had to split it, "

@@ -29,14 +29,18 @@ from visionloop.core.ports import SceneItem
 FloatArray = npt.NDArray[np.float64]
 Loader = Callable[[], bytes]
 SCENES_PER_STRATUM = 5
-MIN_GROUPS_PER_SCENE = 4  # a stratum of fewer than 2 × this many groups keeps its groups as they are
+MIN_GROUPS_PER_SCENE = 4  # groups a scene holds at least, on average
+MIN_SCENES = 4  # a stratum that cannot make this many scenes keeps its groups as they are
 SCENE_BACKBONE = "efficientnet-lite0"
 SCENE_VIEW = "full"
 
 
 def n_scenes(n_groups: int, per_stratum: int = SCENES_PER_STRATUM) -> int:
-    """How many scenes a stratum of ``n_groups`` groups is clustered into (1: left as it is)."""
-    return max(1, min(per_stratum, n_groups // MIN_GROUPS_PER_SCENE))
+    """How many scenes a stratum of ``n_groups`` groups is clustered into (1: left as it is). Fewer
+    than MIN_SCENES (or than ``per_stratum``, if smaller) are not worth it: a split holding out one of
+    two or three scenes would put a third or a half of the label in TEST."""
+    k = min(per_stratum, n_groups // MIN_GROUPS_PER_SCENE)
+    return k if k >= min(MIN_SCENES, per_stratum) and k >= 2 else 1
 
 
 def scene_groups(
