@@ -8,8 +8,8 @@ the default per-label thresholds, at 1 and 8 concurrent clients: images/s, p50 a
         [--requests 400] [--units 1,2] [--clients 1,8] [--threads N] [--data-dir DIR] [--json]
 
 --model small (default): EfficientNet-Lite0 on one view, the small model the serving target is set for;
---model default: what `visionloop train` gives (Lite2 on the image and its mirror image: two network
-passes, about 4x the CPU per image).
+--model default: what `visionloop train` gives (Lite0 on seven views of each image: the whole image, its
+mirror, its four quarters and its centre; seven network passes).
 --dataset grocery (default when ../shared/datasets/grocery-produce exists): 5 labels x 16 photos of
 grocery-produce (the first files by name) for training; the requests cycle through 64 other photos of
 those labels, 348 px JPEGs of 15-40 KB. --dataset logos: the 10 aws-logos photos for training and the
@@ -71,7 +71,7 @@ MODELS = {
         "backbone": "efficientnet-lite0",
         "hyperparams": {"views": ["full"], "predict_views": ["full"]},
     },
-    # what `visionloop train` gives by default: Lite2, the image and its mirror image (two passes)
+    # what `visionloop train` gives by default: Lite0 on seven views (whole, mirror, four quarters, centre)
     "default": {},
 }
 

@@ -527,3 +527,17 @@ def test_invalid_input_is_refused(
 ) -> None:
     with pytest.raises(InvalidInput):
         evaluate_classification(y, probs, labels, multi_label=multi_label)
+
+
+def test_a_perfect_score_does_not_claim_certainty() -> None:
+    # 30 images in 10 groups, all right: the bootstrap alone would say [1, 1]
+    probs = np.tile(np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]]), (10, 1))
+    truth = [0, 1, 0] * 10
+    groups = [f"g{i // 3}" for i in range(30)]
+    ev = evaluate_classification(truth, probs, ["a", "b"], groups=groups, thresholds=[0.5, 0.5], seed=1)
+    assert ev.macro_f1 == 1.0 and ev.accuracy == 1.0
+    assert ev.macro_f1_interval is not None and ev.accuracy_interval is not None
+    assert ev.macro_f1_interval.lower == pytest.approx(0.7) and ev.macro_f1_interval.upper == 1.0
+    assert ev.accuracy_interval.lower == pytest.approx(0.7)
+    alone = evaluate_classification(truth, probs, ["a", "b"], thresholds=[0.5, 0.5], seed=1)
+    assert alone.macro_f1_interval is not None and alone.macro_f1_interval.lower == pytest.approx(0.9)

@@ -26,6 +26,8 @@ Definitions, following Rekognition Custom Labels:
 * **Confusion matrix.** Single-label: top-1 counts, rows = true label, columns = arg-max label, and the
   same row-normalised. Multi-label: ``counts[g, p]`` = images whose true set holds ``g`` and whose
   prediction set holds ``p``; normalised by the images holding ``g`` (rows need not sum to 1).
+* **A perfect score** (every resample perfect) gets the lower bound 1 − 3/n for n groups (images
+  without groups), the rule of three, instead of a zero-width interval at 1.
 * **Confidence intervals** are percentile bootstraps at the fixed assumed thresholds. With ``groups``
   (one key per test image; images sharing a key are near-duplicates, e.g. a series of shots of one
   display) it is a *cluster* bootstrap: each resample draws as many groups as there are, with
@@ -448,6 +450,7 @@ def evaluate_classification(
     else:
         confusion = confusion_matrix(truth, top1, labels, "top1")
     n_groups = None if groups is None else int(codes.max()) + 1
+    units = int(codes.max()) + 1 if codes.size else 0
     return ClassificationEvaluation(
         labels=tuple(labels),
         multi_label=multi_label,
@@ -456,9 +459,11 @@ def evaluate_classification(
         macro_precision=macro[0],
         macro_recall=macro[1],
         macro_f1=macro[2],
-        macro_f1_interval=percentile_interval(macro_samples, confidence_level),
+        macro_f1_interval=_not_certain(percentile_interval(macro_samples, confidence_level), units),
         accuracy=float(correct.mean()),
-        accuracy_interval=_accuracy_interval(correct, n_resamples, seed, confidence_level, codes),
+        accuracy_interval=_not_certain(
+            _accuracy_interval(correct, n_resamples, seed, confidence_level, codes), units
+        ),
         top1_macro_precision=top1_scores[0],
         top1_macro_recall=top1_scores[1],
         top1_macro_f1=top1_scores[2],
@@ -555,6 +560,15 @@ def _macro(truth: BoolArray, predicted: BoolArray) -> tuple[float | None, float 
     scores = precision_recall_f1(*binary_counts(truth, predicted))
     p, r, f = (float(s[present].mean()) for s in scores)
     return p, r, f
+
+
+def _not_certain(interval: Interval | None, units: int) -> Interval | None:
+    """A bootstrap of a perfect score is a point: every resample is perfect too. Its lower bound then
+    becomes 1 − 3/n for n groups (images without groups): the rule of three, the 95% bound on an error
+    rate after n independent successes, so a small perfect TEST set does not claim certainty."""
+    if interval is None or interval.lower < 1.0 or units == 0:
+        return interval
+    return Interval(max(0.0, 1.0 - 3.0 / units), interval.upper)
 
 
 def _accuracy_interval(
