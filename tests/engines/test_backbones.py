@@ -99,6 +99,11 @@ def test_a_view_runs_on_the_same_network(backbone: Backbone, jpegs: list[bytes])
     assert zoomed.shape == (2, 1280) and not np.array_equal(zoomed, backbone.embed(jpegs[:2]))
     same = backbone.with_preprocessing(p).embed(jpegs[:2])
     np.testing.assert_allclose(same, backbone.embed(jpegs[:2]), atol=1e-5, rtol=0)
+    # views share the backbone's runtime and decoding pool (seven views, one session in memory)
+    assert view._runtime is backbone and view.with_preprocessing(p)._runtime is backbone
+    assert view.decode_pool() is backbone.decode_pool()
+    if backbone.spec.name != "efficientnet-lite3-int8":
+        assert view.session is backbone.session
 
 
 def test_a_bad_image_is_reported_by_its_position(lite0: Backbone, make_jpeg: Callable[..., bytes]) -> None:

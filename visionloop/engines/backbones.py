@@ -63,6 +63,9 @@ class Backbone:
         self._session: OnnxSession | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        # A view (with_preprocessing) runs on the backbone it was made from: one session and one
+        # decoding pool for all the views (each session of Lite2 holds 300-800 MB).
+        self._runtime: Backbone | None = None
 
     def __repr__(self) -> str:
         return f"Backbone({self.spec.name!r}, version={self.spec.version!r})"
@@ -78,16 +81,19 @@ class Backbone:
 
     def with_preprocessing(self, preprocessing: Preprocessing) -> Backbone:
         """The same network, runtime and settings fed other pixels (a view): a new spec and fingerprint.
+        The view runs on this backbone's session and decoding pool (shared, not copied).
 
         Subclasses with another runtime override it, so a view of any backbone runs like the backbone.
         """
-        return Backbone(
+        view = Backbone(
             dataclasses.replace(self.spec, preprocessing=preprocessing),
             self._build_torch,
             cache_dir=self.cache_dir,
             num_threads=self.num_threads,
             class_names=self.class_names,
         )
+        view._runtime = self._runtime or self
+        return view
 
     def onnx_path(self) -> Path:
         """The cached ONNX model, exported first if missing or corrupted."""
@@ -99,7 +105,9 @@ class Backbone:
 
     @property
     def session(self) -> OnnxSession:
-        """The ONNX Runtime session, created on first use."""
+        """The ONNX Runtime session, created on first use (a view's is its backbone's)."""
+        if self._runtime is not None:
+            return self._runtime.session
         with self._lock:
             if self._session is None:
                 self._session = OnnxSession(self.onnx_path(), self.num_threads)
@@ -110,6 +118,8 @@ class Backbone:
         return self._executor()
 
     def _executor(self) -> ThreadPoolExecutor:
+        if self._runtime is not None:
+            return self._runtime._executor()
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="visionloop-decode")
@@ -133,6 +143,8 @@ class Backbone:
 
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Preprocessed NCHW batch → (embeddings, logits or None)."""
+        if self._runtime is not None:
+            return self._runtime.forward(batch)
         out = self.session.run(np.ascontiguousarray(batch, dtype=np.float32))
         return out[EMBEDDING_OUTPUT], out.get(LOGITS_OUTPUT)
 

@@ -384,6 +384,7 @@ class FittedClassifier:
         self.timings_: dict[str, float] = {}
         self.stopped_early_: bool = False
         self._backbones: dict[str, Backbone] = {}
+        self._bases: dict[str, Backbone] = {}
         self._session: Any = None
 
     # --- features --------------------------------------------------------------------------------
@@ -391,9 +392,13 @@ class FittedClassifier:
     def _view_backbone(self, name: str, view: str) -> Backbone:
         key = f"{name}|{view}"
         if key not in self._backbones:
-            self._backbones[key] = view_backbone(
-                name, view, num_threads=self.recipe.num_threads, cache_dir=self.cache_dir
-            )
+            if name not in self._bases:  # one runtime per backbone, shared by its views
+                from visionloop.engines.registry import create_backbone
+
+                self._bases[name] = create_backbone(
+                    name, num_threads=self.recipe.num_threads, cache_dir=self.cache_dir
+                )
+            self._backbones[key] = view_backbone(name, view, base=self._bases[name])
         return self._backbones[key]
 
     def embeddings(
@@ -601,15 +606,17 @@ def view_backbone(
     view: str,
     num_threads: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    base: Backbone | None = None,
 ) -> Backbone:
     """The registered backbone ``name`` with its preprocessing set for ``view`` (zoom; flip is separate).
 
     The preprocessing is part of the backbone fingerprint, so cached embeddings of different views
     never mix; the ONNX model is shared.
     """
-    from visionloop.engines.registry import create_backbone
+    if base is None:
+        from visionloop.engines.registry import create_backbone
 
-    base = create_backbone(name, num_threads=num_threads, cache_dir=cache_dir)
+        base = create_backbone(name, num_threads=num_threads, cache_dir=cache_dir)
     v = VIEWS[view]
     p = base.spec.preprocessing
     size = p.input_size
@@ -728,6 +735,7 @@ def fit_classifier(
     if (names, views) != (tuple(r.backbones), tuple(r.views)):
         r = clf.recipe = dataclasses.replace(r, backbones=names, views=views)
     clf._backbones = {k: bb for k, bb in clf._backbones.items() if k.split("|")[0] in names}
+    clf._bases = {name: bb for name, bb in clf._bases.items() if name in names}
     train_views = [_concat(found, names, v) for v in views]
     report(share + 0.1, "fitting the linear head")
     clf.head_ = _fit_head(train_views, target, clf, search)

@@ -139,14 +139,16 @@ class TfliteBackbone(Backbone):
         )
 
     def with_preprocessing(self, preprocessing: Preprocessing) -> Backbone:
-        """The same ``.tflite`` network fed other pixels (a view), with its own interpreter."""
-        return TfliteBackbone(
+        """The same ``.tflite`` network fed other pixels (a view), run by this backbone's interpreter."""
+        view = TfliteBackbone(
             dataclasses.replace(self.spec, preprocessing=preprocessing),
             self.model_path,
             cache_dir=self.cache_dir,
             num_threads=self.num_threads,
             class_names=self.class_names,
         )
+        view._runtime = self._runtime or self
+        return view
 
     def onnx_path(self) -> Path:
         """Not available: this backbone runs its ``.tflite`` file directly."""
@@ -192,6 +194,8 @@ class TfliteBackbone(Backbone):
 
         The graph has a fixed batch of 1 (XNNPACK cannot reshape it), so images run one by one.
         """
+        if self._runtime is not None:
+            return self._runtime.forward(batch)
         pixels = np.clip(np.rint(batch), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
         interpreter = self.interpreter
         assert self._outputs is not None
