@@ -15,6 +15,7 @@ import pytest
 
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.recipe import (
+    CHEAPER_WINS_WITHIN,
     TILE_VIEWS,
     VIEWS,
     FittedClassifier,
@@ -441,8 +442,10 @@ def test_backbone_search_keeps_the_best_set_and_only_its_fingerprints(
         "efficientnet-lite0+efficientnet-lite2",
     }
     order = ["efficientnet-lite0", "efficientnet-lite2", "efficientnet-lite0+efficientnet-lite2"]
-    best = max(clf.backbone_scores_.values())
-    winner = next(k for k in order if clf.backbone_scores_[k] == best)  # ties go to the cheaper set
+    winner = order[0]  # a costlier set must win by more than CHEAPER_WINS_WITHIN
+    for key in order[1:]:
+        if clf.backbone_scores_[key] > clf.backbone_scores_[winner] + CHEAPER_WINS_WITHIN:
+            winner = key
     kept = tuple(clf.recipe.backbones or ())
     assert "+".join(kept) == winner
     assert clf.get_params()["recipe"]["backbones"] == list(kept)
