@@ -24,6 +24,7 @@ confidence is below --min-confidence (they would go to human review); training w
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -112,6 +113,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-seconds", type=float)
     ap.add_argument("--min-confidence", type=float, default=70.0)
+    ap.add_argument("--split-by-scene", action="store_true", help="the split_by_scene setting")
+    ap.add_argument("--hyperparams", default="{}", help="an expert's hyper-parameters, as JSON")
     args = ap.parse_args()
     if not (args.datasets / "grocery-produce").is_dir():
         sys.exit(f"{args.datasets} has no grocery-produce folder")
@@ -122,11 +125,17 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        settings = load_settings({"data_dir": str(work / "var"), "workers": 0}, environ={})
+        overrides = {"data_dir": str(work / "var"), "workers": 0, "split_by_scene": args.split_by_scene}
+        settings = load_settings(overrides, environ={})
         svc = build_services(settings)
         create_project(svc, "bench")
         import_folder(svc, "bench", str(link_tree(work / "train", train)))
-        opts = TrainingOptions(mode=args.mode, seed=args.seed, max_seconds=args.max_seconds)
+        opts = TrainingOptions(
+            mode=args.mode,
+            seed=args.seed,
+            max_seconds=args.max_seconds,
+            hyperparams=json.loads(args.hyperparams),
+        )
         _, job = request_training(svc, "bench", opts)
         claimed = svc.repo.claim_job(svc.clock.now(), job.id)
         assert claimed is not None
@@ -161,7 +170,8 @@ def main() -> None:
         interval = ev.get("macro_f1_interval") or {}
         lo, hi = interval.get("lower", float("nan")), interval.get("upper", float("nan"))
         held_f1 = measured.macro_f1 or 0.0
-        print(f"benchmark   : {args.benchmark} ({note}), mode {args.mode}, seed {args.seed}")
+        split = "by scene" if args.split_by_scene else "by group"
+        print(f"benchmark   : {args.benchmark} ({note}), mode {args.mode}, seed {args.seed}, split {split}")
         print(
             f"images      : {sum(map(len, train.values()))} photos imported as TRAIN "
             f"(the product split off {ev['n_images']} for its TEST, {ev.get('n_groups')} groups); "
@@ -170,6 +180,7 @@ def main() -> None:
         print(
             f"recipe      : backbones {recipe.get('backbones')}, {len(recipe.get('views') or [])} views, "
             f"L2 {clf.get('l2')}; CV macro F1 per backbone set {clf.get('backbones_cv_macro_f1')}; "
+            f"fine-tuning {clf.get('finetune') or 'off'}; "
             f"{clf.get('cv_groups')} groups in the CV folds"
         )
         print(f"training    : {train_seconds:.1f} s wall (timings {params.get('timings')})")
@@ -177,7 +188,8 @@ def main() -> None:
         print(
             f"reported    : macro F1 {ev['macro_f1']:.3f} (95% {lo:.3f}–{hi:.3f}), top-1 macro F1 "
             f"{ev.get('top1_macro_f1') or float('nan'):.3f}, ECE {ev['calibration']['ece']:.3f} "
-            f"(thresholds from {ev.get('threshold_source')})"
+            f"(thresholds from {ev.get('threshold_source')}); on new scenes (cross-validation) "
+            f"{ev.get('new_scenes_macro_f1') or float('nan'):.3f}"
         )
         print(
             f"held out    : macro F1 {held_f1:.3f} at the assumed thresholds, top-1 macro F1 "

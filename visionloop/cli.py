@@ -519,6 +519,11 @@ def _print_evaluation(v: ModelVersion) -> None:
         f"precision {num(ev.get('macro_precision'))}, recall {num(ev.get('macro_recall'))}, "
         f"accuracy {num(ev.get('accuracy'))}; top-1 macro F1 {num(ev.get('top1_macro_f1'))}"
     )
+    if ev.get("new_scenes_macro_f1") is not None:
+        console.print(
+            f"macro F1 on new scenes {num(ev.get('new_scenes_macro_f1'))} (cross-validation holding out "
+            "whole scenes: what to expect on photos of new places or days)"
+        )
     for w in ev.get("warnings", []):
         console.print(f"[yellow]warning:[/] {w}")
 

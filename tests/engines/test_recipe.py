@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -462,3 +463,45 @@ def test_an_experts_backbones_disable_the_search(photos: Photos, onnx_cache: Pat
     assert clf.recipe.backbones == TWO and clf.recipe.search_backbones is False
     assert list(clf.get_params()["backbones_cv_macro_f1"]) == ["efficientnet-lite0+efficientnet-lite2"]
     assert set(clf.get_params()["backbone_fingerprints"]) == {f"{name}|full" for name in TWO}
+
+
+# --- the estimate on new scenes ------------------------------------------------------------------------
+
+
+def blob_embed(backbone: Backbone, images: Sequence[bytes], flip: bool) -> np.ndarray:
+    """Embeddings made from the images' bytes: ``b"<label>:<scene>:<i>"`` → a point near its label's
+    and scene's centre (three scenes per label), the same for every view."""
+    out = []
+    for data in images:
+        label, scene, i = (int(x) for x in data.decode().split(":"))
+        rng = np.random.default_rng(1000 * label + 10 * scene + i)
+        centre = np.zeros(32)
+        centre[label] = 3.0
+        centre[8 + 3 * label + scene] = 4.0
+        out.append(centre + rng.normal(0, 0.3, 32))
+    return np.array(out, dtype=np.float32)
+
+
+def test_the_estimate_on_new_scenes_is_measured_when_labels_have_scenes(onnx_cache: Path) -> None:
+    images = [f"{label}:{scene}:{i}".encode() for label in range(2) for scene in range(3) for i in range(8)]
+    labels = [[int(d.decode()[0])] for d in images]
+    recipe = TrainingRecipe(backbones=LITE0, views=("full",), predict_views=("full",), folds=3)
+    clf = fit_classifier(images, labels, 2, recipe=recipe, embed=blob_embed, cache_dir=onnx_cache)
+    assert clf.scene_cv_macro_f1_ is not None and 0.0 <= clf.scene_cv_macro_f1_ <= 1.0
+    assert clf.get_params()["scene_cv_macro_f1"] == round(clf.scene_cv_macro_f1_, 4)
+    off = fit_classifier(
+        images,
+        labels,
+        2,
+        recipe=dataclasses.replace(recipe, scene_estimate=False),
+        embed=blob_embed,
+        cache_dir=onnx_cache,
+    )
+    assert off.scene_cv_macro_f1_ is None and "scene_estimate_seconds" not in off.timings_
+
+
+def test_no_estimate_on_new_scenes_when_labels_are_too_small(
+    fitted: FittedClassifier, photos: Photos
+) -> None:
+    assert len(photos.train) // len(LABELS) < 16  # fewer images a label than four scenes need
+    assert fitted.scene_cv_macro_f1_ is None and fitted.get_params()["scene_cv_macro_f1"] is None

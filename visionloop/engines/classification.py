@@ -56,6 +56,7 @@ EXPERT_HYPERPARAMS = (
     "search_views",
     "search_backbones",
     "scene_folds",
+    "scene_estimate",
     "finetune",
     "force_finetune",
     "finetune_blocks",
@@ -179,6 +180,7 @@ class ClassificationEngine:
             n_training_images=len(spec.train),
             calibration_error=ece,
             reliability=reliability,
+            new_scenes_f1=clf.scene_cv_macro_f1_,
         )
         thresholds = evaluation.thresholds(default=DEFAULT_THRESHOLD)
         classifier = clf.get_params()
@@ -212,6 +214,8 @@ class ClassificationEngine:
         files["model.json"] = json.dumps(model, indent=2).encode()
         evaluation_dict = evaluation.to_dict()
         evaluation_dict["calibration"] = {"ece": ece, "reliability": [b.to_dict() for b in reliability]}
+        # what to expect on photos of new places or days: cross-validation holding out whole scenes
+        evaluation_dict["new_scenes_macro_f1"] = clf.scene_cv_macro_f1_
         progress(1.0, "done")
         return TrainedModel(
             files=files,

@@ -41,8 +41,10 @@ def build_summary(
     evaluation_end: datetime | None = None,
     calibration_error: float | None = None,
     reliability: Sequence[ReliabilityBin] | None = None,
+    new_scenes_f1: float | None = None,
 ) -> dict[str, Any]:
-    """The summary document as a JSON-ready dict (§4.1 keys plus ``VisionloopExtensions``)."""
+    """The summary document as a JSON-ready dict (§4.1 keys plus ``VisionloopExtensions``).
+    ``new_scenes_f1``: the macro F1 of cross-validation holding out whole scenes, if measured."""
     if evaluation.macro_f1 is None or evaluation.macro_precision is None or evaluation.macro_recall is None:
         raise InvalidInput("no label has test images, so there is no evaluation to summarise")
     if n_training_images < 0:
@@ -64,7 +66,10 @@ def build_summary(
         },
         "AggregatedEvaluationResults": {**aggregated, "Metrics": dict(aggregated)},
         "LabelEvaluationResults": [_label_entry(m) for m in _sorted_by_f1(evaluation.per_label)],
-        EXTENSIONS_KEY: _extensions(evaluation, calibration_error, reliability),
+        EXTENSIONS_KEY: {
+            **_extensions(evaluation, calibration_error, reliability),
+            "NewScenesF1Score": new_scenes_f1,
+        },
     }
 
 

@@ -57,6 +57,14 @@ def test_reads_where_the_thresholds_came_from() -> None:
     assert older is not None and older.threshold_source is None and older.thresholds_from_test
 
 
+def test_reads_the_f1_on_new_scenes() -> None:
+    raw = evaluation_json(*sample_probs())
+    ev = read_evaluation(dict(raw, new_scenes_macro_f1=0.864))
+    assert ev is not None and ev.new_scenes_macro_f1 == 0.864
+    missing = read_evaluation(raw)  # not measured (labels too small) or stored before it existed
+    assert missing is not None and missing.new_scenes_macro_f1 is None
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -106,6 +106,9 @@ class Evaluation:
     confidence_level: float
     calibration_error: float | None
     reliability: tuple[ReliabilityBin, ...]
+    # macro F1 of cross-validation holding out whole scenes (what to expect on photos of new places or
+    # days); None where it was not measured
+    new_scenes_macro_f1: float | None = None
     # "validation" (chosen on cross-validation of the training images) or "test" (tuned on TEST);
     # None in evaluations stored before it was recorded, which were tuned on TEST
     threshold_source: str | None = None
@@ -268,6 +271,7 @@ def read_evaluation(raw: Mapping[str, object] | None) -> Evaluation | None:
         calibration_error=_num(calibration.get("ece")),
         reliability=_bins(calibration.get("reliability")),
         threshold_source=source if isinstance(source := raw.get("threshold_source"), str) else None,
+        new_scenes_macro_f1=_num(raw.get("new_scenes_macro_f1")),
         n_groups=_int(raw.get("n_groups")) or None,
     )
 
