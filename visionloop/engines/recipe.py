@@ -468,11 +468,14 @@ class FittedClassifier:
         spec = [(bb.spec.preprocessing, VIEWS[view].flip) for bb, view in zip(bbs, views, strict=True)]
         parts: list[list[FloatArray]] = [[] for _ in views]
         pool = bbs[0].decode_pool()
-        for start in range(0, len(images), _CHUNK):
-            batch = preprocess_views_batch(images[start : start + _CHUNK], spec, pool, offset=start)
-            for k, bb in enumerate(bbs):
-                embedding, _ = bb.forward(batch[k])
-                parts[k].append(np.asarray(embedding, dtype=np.float64))
+        step = max(1, _CHUNK // len(views))
+        for start in range(0, len(images), step):
+            batch = preprocess_views_batch(images[start : start + step], spec, pool, offset=start)
+            # every view of these images in one network call: one batch of views x images
+            embedding, _ = bbs[0].forward(batch.reshape(-1, *batch.shape[2:]))
+            embedding = np.asarray(embedding, dtype=np.float64).reshape(len(views), batch.shape[1], -1)
+            for k in range(len(views)):
+                parts[k].append(embedding[k])
         return {(name, view): np.concatenate(parts[k]) for k, view in enumerate(views)}
 
     # --- prediction ------------------------------------------------------------------------------
