@@ -42,6 +42,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/import_dataset.py $(DATASETS)/grocery-produce
 	$(BIN)/python bench/embed_throughput.py $(DATASETS)/grocery-produce
 	$(BIN)/python bench/train_classification.py $(DATASETS)/grocery-produce --mode fast
+	$(BIN)/python bench/heldout.py $(DATASETS) --benchmark grocery20 --mode fast
+	$(BIN)/python bench/heldout.py $(DATASETS) --benchmark magnetic --mode fast
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/detection_log.py

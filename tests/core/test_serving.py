@@ -216,7 +216,9 @@ def real_engine_factory(settings: Settings) -> Callable[[int], object]:
 def test_stop_while_starting(services: Services, serving: Serving, project: str) -> None:
     start_version(services, serving, project, "v1", 2)
     assert stop_version(services, serving, project, "v1").status is VersionStatus.STOPPING
-    v = wait_status(services, "v1", VersionStatus.STOPPED, VersionStatus.FAILED)
+    # the stop waits for both unit processes to finish starting; on a loaded 2-core machine that took
+    # over 20 s once in a full run of the suite
+    v = wait_status(services, "v1", VersionStatus.STOPPED, VersionStatus.FAILED, timeout=60)
     assert v.status is VersionStatus.STOPPED
     deadline = time.monotonic() + 10
     while serving.host.versions() and time.monotonic() < deadline:

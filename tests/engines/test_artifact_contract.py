@@ -20,7 +20,7 @@ from visionloop.core.ports import TrainingExample, TrainingSpec
 from visionloop.engines.classification import ClassificationEngine
 
 LABELS = ("Banana", "Kiwi", "Tomato")
-PER_LABEL = 8
+PER_LABEL = 14  # 10-11 training images a label: enough for thresholds chosen out of fold
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_train_save_load_in_a_fresh_process_and_predict(
     trained = engine.train(s, photos.__getitem__, lambda fraction, stage: None)
     assert weights in trained.files and "model.json" in trained.files and "classifier.json" in trained.files
     evaluation = trained.evaluation
-    assert evaluation["threshold_source"] == "validation"
+    assert evaluation["threshold_source"] == "validation"  # chosen out of fold, only measured on TEST
     assert evaluation["n_groups"] == len({ex.group for ex in s.test})
     assert "a warning from grouping" in evaluation["warnings"]
     assert all(0.0 < t < 1.0 for t in trained.thresholds.values())
@@ -135,3 +135,17 @@ def test_train_save_load_in_a_fresh_process_and_predict(
     probs = np.array(fresh["probs"])
     assert probs.shape == (len(images), len(s.labels)) and np.isfinite(probs).all()
     assert probs.max() < 1.0  # calibrated confidences stop short of certainty
+
+
+def test_with_few_training_images_the_thresholds_are_tuned_on_test_and_said_so(
+    photos: dict[str, bytes], tmp_path: Path, onnx_cache: Path
+) -> None:
+    few = {name: data for name, data in photos.items() if int(name.split("_")[-1][:3]) % 3 == 0}
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "onnx").symlink_to(onnx_cache, target_is_directory=True)
+    s = spec(few, TaskType.CLASSIFICATION, "fast", folds=3)
+    assert max(sum(1 for ex in s.train if ex.labels == (lab,)) for lab in LABELS) < 10
+    trained = ClassificationEngine(cache, num_threads=1).train(s, few.__getitem__, lambda f, stage: None)
+    assert trained.evaluation["threshold_source"] == "test"
+    assert all(0.0 < t < 1.0 for t in trained.thresholds.values())

@@ -130,7 +130,7 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "l2_grid": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
         "folds": 5,
         "finetune": False,
-        "search_views": False,
+        "search_views": True,
         "search_backbones": True,
         "max_seconds": 600.0,
     },
@@ -739,12 +739,12 @@ def fit_classifier(
     candidates = _candidates(r)
     search: _Search | None = None
     chosen = candidates[0]
-    for ci, (names, views) in enumerate(candidates):
+    for ci, (names, views, predict_views) in enumerate(candidates):
         if search is not None and deadline.passed():
             clf.stopped_early_ = True
             break
         part = _part(report, share + 0.1 * ci / len(candidates), share + 0.1 * (ci + 1) / len(candidates))
-        val_views = [_concat(found, names, v) for v in r.predict_views]
+        val_views = [_concat(found, names, v) for v in predict_views]
         train_views = [_concat(found, names, v) for v in views]
         result = _search_l2(train_views, val_views, target, folds, clf, deadline, part)
         clf.view_scores_[",".join(views)] = max(clf.view_scores_.get(",".join(views), 0.0), result.best)
@@ -752,11 +752,11 @@ def fit_classifier(
             clf.backbone_scores_.get("+".join(names), 0.0), result.best
         )
         if search is None or result.best > search.best + CHEAPER_WINS_WITHIN:
-            search, chosen = result, (names, views)
+            search, chosen = result, (names, views, predict_views)
     assert search is not None
-    names, views = chosen
-    if (names, views) != (tuple(r.backbones), tuple(r.views)):
-        r = clf.recipe = dataclasses.replace(r, backbones=names, views=views)
+    names, views, predict_views = chosen
+    if chosen != (tuple(r.backbones), tuple(r.views), tuple(r.predict_views)):
+        r = clf.recipe = dataclasses.replace(r, backbones=names, views=views, predict_views=predict_views)
     clf._backbones = {k: bb for k, bb in clf._backbones.items() if k.split("|")[0] in names}
     clf._bases = {name: bb for name, bb in clf._bases.items() if name in names}
     train_views = [_concat(found, names, v) for v in views]
@@ -808,16 +808,24 @@ def _scene_estimate(
     return _macro_f1(oof, target, clf.multi_label)
 
 
-def _candidates(r: TrainingRecipe) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """(backbones, training views) to cross-validate, the cheapest first (it wins ties)."""
+Candidate = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # backbones, train views, predict views
+
+
+def _candidates(r: TrainingRecipe) -> list[Candidate]:
+    """(backbones, training views, prediction views) to cross-validate, the cheapest first: a costlier
+    one must win by more than CHEAPER_WINS_WITHIN. With ``search_views`` the whole-image views alone
+    (the image and its mirror, for training and prediction) compete with the recipe's views: tiles
+    help with produce on shelves and small defects, not with one centred logo."""
     assert r.backbones is not None and r.views is not None and r.predict_views is not None
     backbone_sets = [tuple(r.backbones)]
     if r.search_backbones and len(r.backbones) > 1:
         backbone_sets = [(name,) for name in r.backbones] + [tuple(r.backbones)]
-    view_sets = [tuple(r.views)]
-    if r.search_views and set(r.predict_views) < set(r.views):
-        view_sets.append(tuple(r.predict_views))
-    return [(names, views) for names in backbone_sets for views in view_sets]
+    full = (tuple(r.views), tuple(r.predict_views))
+    view_sets = [full]
+    whole = tuple(v for v in r.predict_views if VIEWS[v].region is None and VIEWS[v].zoom == 1.0)
+    if r.search_views and whole and (whole, whole) != full:
+        view_sets = [(whole, whole), full]
+    return [(names, train, predict) for names in backbone_sets for train, predict in view_sets]
 
 
 def _strata(target: npt.NDArray[Any], multi_label: bool) -> list[str]:
