@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import sys
@@ -34,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from train_classification import files_by_label, link_tree  # bench/ is on sys.path when run
 
 from visionloop.bootstrap import build_engine, build_services
 from visionloop.core.datasets import import_folder
@@ -45,14 +45,6 @@ from visionloop.settings import load_settings
 from visionloop.workflows.worker import run_job
 
 Files = dict[str, list[Path]]
-
-
-def files_by_label(root: Path) -> Files:
-    return {
-        d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        for d in sorted(root.iterdir())
-        if d.is_dir() and not d.name.startswith(".")
-    }
 
 
 def grocery(root: Path, balanced: bool) -> tuple[Files, Files, str]:
@@ -95,14 +87,6 @@ def magnetic(root: Path) -> tuple[Files, Files, str]:
     n_tiles = sum(len(t) for t in binary.values())
     note = f"magnetic-tile Free vs Defect, {n_tiles} tiles (ids within 200), 20% of tiles per class held out"
     return train, held, note
-
-
-def link_tree(root: Path, files: Files) -> Path:
-    for label, paths in files.items():
-        (root / label).mkdir(parents=True, exist_ok=True)
-        for p in paths:
-            os.symlink(p.resolve(), root / label / f"{p.parent.name}__{p.name}")
-    return root
 
 
 def main() -> None:

@@ -510,6 +510,9 @@ class Repository(Protocol):
 # --- machine learning ----------------------------------------------------------------------------------
 
 
+SCENE_KEY_PREFIX = "scene:"  # the keys a SceneClusterer gives to the images it clustered
+
+
 @dataclass(frozen=True)
 class SceneItem:
     """An image to cluster into scenes: its group of similar photos and its stratum (rarest label)."""
@@ -525,7 +528,7 @@ class SceneClusterer(Protocol):
 
     def scenes(self, items: Sequence[SceneItem], load: Callable[[str], bytes], seed: int) -> dict[str, str]:
         """Content hash -> scene key (images of one group always share it). Images it clustered get keys
-        starting with ``scene:``; the others keep their group."""
+        starting with SCENE_KEY_PREFIX; the others keep their group."""
         ...
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from visionloop.core.entities import DatasetEntry, DatasetType, SplitRecord
 from visionloop.core.grouping import Grouping, group_entries
 from visionloop.core.images import load_image
-from visionloop.core.ports import ObjectStore, SceneClusterer, SceneItem
+from visionloop.core.ports import SCENE_KEY_PREFIX, ObjectStore, SceneClusterer, SceneItem
 from visionloop.core.projects import ensure_dataset, get_dataset, get_project
 from visionloop.core.services import Services
 from visionloop.errors import Conflict, InvalidInput, VisionloopError
@@ -21,7 +21,6 @@ from visionloop.errors import Conflict, InvalidInput, VisionloopError
 DEFAULT_SEED = 42
 DEFAULT_TEST_FRACTION = 0.2
 UNLABELED = "\x00unlabeled"
-SCENE_PREFIX = "scene:"  # the keys a SceneClusterer gives to the images it clustered
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ def scene_grouping(
     found = scenes.scenes(items, lambda h: load_image(store, h), seed)
     base = fallback or grouping
     groups = dict(base.groups)
-    groups.update((h, key) for h, key in found.items() if key.startswith(SCENE_PREFIX))
+    groups.update((h, key) for h, key in found.items() if key.startswith(SCENE_KEY_PREFIX))
     return dataclasses.replace(base, groups=groups, n_groups=len(set(groups.values())))
 
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from visionloop.core.ports import SCENE_KEY_PREFIX
 from visionloop.engines.heads import LinearHead
 from visionloop.engines.scenes import scene_groups
 from visionloop.errors import InvalidInput, NotFitted, StorageError
@@ -794,7 +795,7 @@ def _scene_estimate(
     vs 0.87); when new photos look like the training ones (one camera, one lighting) it is pessimistic.
     None when no label has enough images for scenes."""
     scenes = scene_groups(embeddings, _strata(target, clf.multi_label), None, seed=clf.recipe.seed)
-    if not any(key.startswith("scene:") for key in scenes):
+    if not any(key.startswith(SCENE_KEY_PREFIX) for key in scenes):
         return None
     folds = _folds(target, clf.recipe.folds or 5, clf.recipe.seed, clf.multi_label, scenes)
     if len(folds) < 2:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from visionloop.core.ports import SceneItem
+from visionloop.core.ports import SCENE_KEY_PREFIX, SceneItem
 
 FloatArray = npt.NDArray[np.float64]
 Loader = Callable[[], bytes]
@@ -80,7 +80,7 @@ def scene_groups(
         assign = _merge_small(centres, weights, _kmeans(centres, weights, k, rng))
         for name, cluster in zip(names, assign, strict=True):
             for i in members[name]:
-                out[i] = f"scene:{stratum}:{cluster}"
+                out[i] = f"{SCENE_KEY_PREFIX}{stratum}:{cluster}"
     return out
 
 
