@@ -120,6 +120,18 @@ def _non_negative_int(value: str) -> int:
     return number
 
 
+def _string_list(value: str | list[Any]) -> tuple[str, ...]:
+    """``a,b,c`` (environment, option or TOML string; empty: none) or a TOML array of strings."""
+    items = value.split(",") if isinstance(value, str) else value
+    out: list[str] = []
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, str):
+            raise ValueError(f"entry {n} is not a string")
+        if item.strip():
+            out.append(item.strip())
+    return tuple(out)
+
+
 ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 SECRET = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
 MIN_SECRET_LENGTH = 16
@@ -310,6 +322,38 @@ SETTINGS: tuple[Setting, ...] = (
         structured=True,
     ),
     Setting(
+        "import_roots",
+        (),
+        "Server folders that imports requested over HTTP (native API, console) may read, as a comma list "
+        "or TOML array; empty: over HTTP only buckets (s3://bucket/prefix) can be imported. The CLI, run "
+        "by someone on the server, may import any path it can read.",
+        _string_list,
+        structured=True,
+    ),
+    Setting(
+        "max_import_file_mb",
+        64.0,
+        "Largest manifest or COCO file an import reads, in MB (regular files only).",
+        _positive,
+    ),
+    Setting(
+        "trusted_proxies",
+        (),
+        "Addresses of reverse proxies (comma list or TOML array) whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed; empty: those headers are ignored and the client is the "
+        "peer address.",
+        _string_list,
+        structured=True,
+    ),
+    Setting(
+        "webhook_allow_private",
+        False,
+        "Let webhook channels call loopback and private-network addresses (10/8, 172.16/12, 192.168/16, "
+        "fc00::/7, 127/8, ::1). Link-local and cloud metadata addresses (169.254/16, fe80::/10) are always "
+        "refused.",
+        _bool,
+    ),
+    Setting(
         "session_secret",
         "",
         "Key (32+ characters) that signs the cookies of reviewers' sign-in sessions; empty means a random "
@@ -403,6 +447,10 @@ class Settings:
     detection_log_days: float = 0.0
     detection_log_max_rows: int = 0
     access_keys: tuple[AccessKey, ...] = ()
+    import_roots: tuple[str, ...] = ()
+    max_import_file_mb: float = 64.0
+    trusted_proxies: tuple[str, ...] = ()
+    webhook_allow_private: bool = False
     session_secret: str = field(default="", repr=False)
     session_hours: float = 12.0
     session_idle_minutes: float = 60.0
