@@ -17,5 +17,8 @@ def test_worker_environment_round_trips_every_setting(settings: Settings) -> Non
         workers=3,
         inference_restore=False,
         workflow_poll_seconds=0.25,
+        import_roots=("/srv/photos", "/mnt/shared"),
+        trusted_proxies=("10.0.0.2",),
+        webhook_allow_private=True,
     )
     assert load_settings(environ=worker_env(changed)) == changed

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from dataclasses import asdict
 
-from visionloop.settings import ENV_PREFIX, Settings
+from visionloop.settings import ENV_PREFIX, AccessKey, Settings
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -16,8 +16,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 def _env_value(value: object) -> str:
-    if isinstance(value, tuple):  # access_keys: AKID:SECRET,AKID2:SECRET2 (str() of the tuple is no setting)
-        return ",".join(f"{key.id}:{key.secret}" for key in value)
+    if isinstance(value, tuple):  # lists are written back as a comma list (str() of a tuple is no setting)
+        return ",".join(f"{v.id}:{v.secret}" if isinstance(v, AccessKey) else str(v) for v in value)
     return str(value)
 
 
