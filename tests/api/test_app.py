@@ -13,8 +13,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.servers import free_port
+from tests.core.test_projects import version_in
+from tests.servers import free_port, serve_in_thread
 from visionloop.api.app import create_app
+from visionloop.core.entities import VersionStatus
 from visionloop.core.services import Services
 from visionloop.settings import Settings
 
@@ -84,3 +86,20 @@ def test_real_server(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert "authentication is off" in log.read_text()
+
+
+def test_delete_refused_while_a_version_runs_or_trains(services: Services, settings: Settings) -> None:
+    """Native DELETE goes through the same rule as DeleteProject and the console: 409, nothing lost."""
+    with serve_in_thread(create_app(services, settings)) as url:
+        assert httpx.post(f"{url}/api/v1/projects", json={"name": "logos"}).status_code == 201
+        for status in (VersionStatus.TRAINING_IN_PROGRESS, VersionStatus.RUNNING):
+            version = version_in(services, "logos", status, name=status.value.lower())
+            r = httpx.delete(f"{url}/api/v1/projects/logos")
+            assert r.status_code == 409 and r.json()["error"]["code"] == "Conflict"
+            assert f"is {status.value}: stop it" in r.json()["error"]["message"]
+            assert httpx.get(f"{url}/api/v1/projects/logos").status_code == 200
+            services.repo.update_version(version.id, status=VersionStatus.STOPPED)
+        assert httpx.delete(f"{url}/api/v1/projects/logos").status_code == 204
+        assert httpx.get(f"{url}/api/v1/projects/logos").status_code == 404
+        r = httpx.post(f"{url}/api/v1/projects", json={"name": ".."})
+        assert r.status_code == 400 and "reserved" in r.json()["error"]["message"]

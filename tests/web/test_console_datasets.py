@@ -11,10 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
+from tests.core.test_projects import version_in
 from tests.factories import classification_line, image_bytes, make_project, unique_colour
 from tests.web.conftest import PASSWORD, sign_in
 from visionloop.core.accounts import Accounts, Role, add_reviewer
-from visionloop.core.entities import DatasetEntry, DatasetType, EntrySource, TaskType
+from visionloop.core.entities import DatasetEntry, DatasetType, EntrySource, TaskType, VersionStatus
 from visionloop.core.services import Services
 from visionloop.web.console.datasets import PAGE_SIZE, UPLOAD_CHUNK, folder_label
 
@@ -87,6 +88,20 @@ def test_create_a_project_then_delete_it(client: TestClient, services: Services,
     assert services.repo.list_projects() == []
     r = client.get("/console/projects/logos/datasets/train")
     assert r.status_code == 404 and "does not exist" in r.text and "Back to the console" in r.text
+
+
+def test_delete_is_refused_while_a_version_trains_or_runs(
+    client: TestClient, services: Services, token: str
+) -> None:
+    make_project(services, "logos")
+    for status in (VersionStatus.TRAINING_IN_PROGRESS, VersionStatus.RUNNING):
+        version = version_in(services, "logos", status, name=status.value.lower())
+        r = client.post("/console/projects/logos/delete", data={"csrf_token": token, "confirm": "logos"})
+        assert r.status_code == 409 and f"is {status.value}: stop it" in r.text and "<html" in r.text
+        assert services.repo.get_project("logos")
+        services.repo.update_version(version.id, status=VersionStatus.STOPPED)
+    r = client.post("/console/projects/logos/delete", data={"csrf_token": token, "confirm": "logos"})
+    assert r.status_code == 303 and services.repo.list_projects() == []
 
 
 def test_upload_files_and_folders(client: TestClient, services: Services, token: str) -> None:

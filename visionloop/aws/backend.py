@@ -84,9 +84,10 @@ class RekognitionBackend(DatasetsBackend):
             raise ResourceInUseException(
                 f"The project {arn} has model versions; delete them with DeleteProjectVersion first."
             )
-        for d in self.svc.repo.list_datasets(project.id):
+        datasets = self.svc.repo.list_datasets(project.id)
+        projects.delete_project(self.svc, project.name)  # tags are forgotten only once it is gone
+        for d in datasets:
             self.meta.forget(self.res.dataset_arn(project, d))
-        projects.delete_project(self.svc, project.name)
         self.meta.forget(arn)
         return "DELETING"
 

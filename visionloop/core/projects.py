@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import re
 
-from visionloop.core.entities import Dataset, DatasetType, Project, TaskType
+from visionloop.core.entities import Dataset, DatasetType, Project, TaskType, VersionStatus
 from visionloop.core.services import Services
-from visionloop.errors import AlreadyExists, InvalidInput, NotFound
+from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
 _NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
+# a project's name is also a folder name (its inbox, exports): "." and ".." would be the folder itself
+# or its parent
+_RESERVED_NAMES = frozenset({".", ".."})
+# versions that a project delete would pull from under a running unit or a training job
+IN_USE = (
+    VersionStatus.TRAINING_IN_PROGRESS,
+    VersionStatus.STARTING,
+    VersionStatus.RUNNING,
+    VersionStatus.STOPPING,
+)
 
 
 def check_project_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidInput(f"invalid project name {name!r}: use 1-255 letters, digits, '_', '.' or '-'")
+    if name in _RESERVED_NAMES:
+        raise InvalidInput(f"invalid project name {name!r}: '.' and '..' are reserved")
     return name
 
 
@@ -34,8 +46,18 @@ def get_project(svc: Services, name: str) -> Project:
 
 
 def delete_project(svc: Services, name: str) -> None:
-    """Delete the project with its datasets and entries (the stored images stay content-addressed)."""
-    svc.repo.delete_project(svc.repo.get_project(name).id)
+    """Delete the project with its datasets and entries (the stored images stay content-addressed).
+    Refused (Conflict) while one of its model versions is training, starting, running or stopping, as
+    Rekognition's DeleteProject and the console refuse: every interface deletes through here."""
+    project = svc.repo.get_project(name)
+    busy = [v for v in svc.repo.list_versions(project.id) if v.status in IN_USE]
+    if busy:
+        raise Conflict(
+            f"model version {busy[0].name} of project {project.name} is {busy[0].status.value}: stop it "
+            "(or wait for its training to end) before deleting the project",
+            status=busy[0].status.value,
+        )
+    svc.repo.delete_project(project.id)
 
 
 def get_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:

@@ -22,7 +22,7 @@ from visionloop.api.errors import status_for
 from visionloop.core import projects
 from visionloop.core.entities import DatasetType, ModelVersion, Project, TaskType, VersionStatus
 from visionloop.core.services import Services
-from visionloop.errors import Conflict, VisionloopError
+from visionloop.errors import VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
 from visionloop.web.pages import render
@@ -139,12 +139,6 @@ def confirm_delete(request: Request, name: str, session: Operator) -> Response:
 def delete(request: Request, name: str, session: OperatorForm, confirm: str = Form("")) -> Response:
     svc = web(request).services
     project = projects.get_project(svc, name)
-    serving = [v.name for v in svc.repo.list_versions(project.id) if v.status in SERVING]
-    if serving:
-        raise Conflict(
-            f"model version {serving[0]} of project {project.name} is running: stop it before deleting "
-            "the project"
-        )
     if confirm.strip() != project.name:
         row = _row(svc, project)
         return render(
@@ -157,7 +151,7 @@ def delete(request: Request, name: str, session: OperatorForm, confirm: str = Fo
             versions=len(svc.repo.list_versions(project.id)),
             message=f"Type the project's name, {project.name}, to confirm.",
         )
-    projects.delete_project(svc, project.name)
+    projects.delete_project(svc, project.name)  # refused (409 page) while a version is in use
     return RedirectResponse(
         f"/console/projects?notice=deleted&name={quote(project.name, safe='')}", status_code=303
     )
