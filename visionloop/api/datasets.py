@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
-from visionloop.api.deps import ServicesDep
+from visionloop.api.deps import Offset, RowId, ServicesDep
 from visionloop.core import datasets, projects
 from visionloop.core.entities import DatasetEntry, EntrySource
 from visionloop.core.images import TRAINING_LIMITS, load_image
+from visionloop.core.importing import SourceAccess
 from visionloop.core.labels import check_label
 from visionloop.core.ports import EntryFilter
 from visionloop.core.splitting import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_dataset
@@ -40,7 +41,8 @@ def entry_json(e: DatasetEntry) -> dict[str, Any]:
 
 class ImportIn(BaseModel):
     source: str = Field(
-        description="A folder on the server, s3://bucket/prefix/, s3://bucket/key.manifest or a COCO file"
+        description="s3://bucket/prefix/, s3://bucket/key.manifest, or a folder, manifest or COCO file "
+        "inside one of the server's import_roots"
     )
     format: str = Field("folder", pattern="^(folder|manifest|coco)$")
     images_dir: str | None = None
@@ -77,17 +79,21 @@ async def upload_image(
 
 
 @router.post("/projects/{project}/datasets/{dataset_type}/import")
-def import_dataset(project: str, dataset_type: str, body: ImportIn, svc: ServicesDep) -> dict[str, Any]:
+def import_dataset(
+    project: str, dataset_type: str, body: ImportIn, svc: ServicesDep, request: Request
+) -> dict[str, Any]:
     if body.groups_from_folders and body.format != "folder":
         raise InvalidInput("groups_from_folders applies to folder imports only")
+    settings = request.app.state.settings
+    access = SourceAccess.over_http(settings.import_roots, settings.max_import_file_mb)
     if body.format == "folder":
         report = datasets.import_folder(
-            svc, project, body.source, dataset_type, groups_from_folders=body.groups_from_folders
+            svc, project, body.source, dataset_type, None, body.groups_from_folders, access
         )
     elif body.format == "manifest":
-        report = datasets.import_manifest(svc, project, body.source, dataset_type)
+        report = datasets.import_manifest(svc, project, body.source, dataset_type, access=access)
     else:
-        report = datasets.import_coco(svc, project, body.source, dataset_type, body.images_dir)
+        report = datasets.import_coco(svc, project, body.source, dataset_type, body.images_dir, access=access)
     return report.to_dict()
 
 
@@ -99,7 +105,7 @@ def list_entries(
     label: str | None = None,
     labeled: bool | None = None,
     source: EntrySource | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     p = projects.get_project(svc, project)
@@ -122,7 +128,7 @@ def _project_entry(svc: ServicesDep, project: str, entry_id: int) -> DatasetEntr
 
 
 @router.patch("/projects/{project}/entries/{entry_id}")
-def relabel_entry(project: str, entry_id: int, body: LabelsIn, svc: ServicesDep) -> dict[str, Any]:
+def relabel_entry(project: str, entry_id: RowId, body: LabelsIn, svc: ServicesDep) -> dict[str, Any]:
     entry = _project_entry(svc, project, entry_id)
     p = projects.get_project(svc, project)
     labels = list(dict.fromkeys(check_label(lab) for lab in body.labels))
@@ -136,7 +142,7 @@ def relabel_entry(project: str, entry_id: int, body: LabelsIn, svc: ServicesDep)
 
 
 @router.get("/projects/{project}/entries/{entry_id}/image")
-def entry_image(project: str, entry_id: int, svc: ServicesDep) -> Response:
+def entry_image(project: str, entry_id: RowId, svc: ServicesDep) -> Response:
     entry = _project_entry(svc, project, entry_id)
     return Response(load_image(svc.store, entry.content_hash), media_type=CONTENT_TYPES.get(entry.format))
 

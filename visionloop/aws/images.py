@@ -50,9 +50,9 @@ def read_image(
     source = image_member(params, name=name, max_bytes=max_bytes)
     if isinstance(source, bytes):
         return source
-    try:
-        data = buckets.get(source.bucket, source.key)
-    except ObjectNotFound:
+    try:  # reading stops just past the limit; a bucket that leads out of the buckets folder is refused
+        data = buckets.get(source.bucket, source.key, max_bytes=max_object_bytes)
+    except (ObjectNotFound, InvalidKey):
         raise missing_object(source) from None
     _check_size(data, max_object_bytes)
     return data
@@ -67,4 +67,4 @@ def missing_object(ref: ObjectRef) -> InvalidS3ObjectException:
 
 def _check_size(data: bytes, limit: int) -> None:
     if len(data) > limit:
-        raise ImageTooLargeException(f"Image size is too large: {len(data):,} bytes; the limit is {limit:,}.")
+        raise ImageTooLargeException(f"Image size is too large: over the limit of {limit:,} bytes.")

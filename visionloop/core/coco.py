@@ -9,20 +9,21 @@ from collections.abc import Iterator
 from typing import Any
 
 from visionloop.core.entities import ImportIssue
-from visionloop.core.importing import Candidate, file_loader
+from visionloop.core.importing import CLI_ACCESS, Candidate, SourceAccess, file_loader
 from visionloop.core.keys import check_key
 from visionloop.core.labels import check_label
 from visionloop.core.manifests import MAX_BOXES_PER_IMAGE, PixelBox
-from visionloop.errors import InvalidInput, InvalidManifest, NotFound
+from visionloop.errors import InvalidInput, InvalidManifest
 
 
 def coco_candidates(
-    path: str | os.PathLike[str], images_dir: str | None = None
+    path: str | os.PathLike[str], images_dir: str | None = None, access: SourceAccess = CLI_ACCESS
 ) -> Iterator[Candidate | ImportIssue]:
     """Candidates for every image of a COCO file; images are read from ``images_dir`` (default: the
-    ``images/`` folder beside the file if it exists, else the file's folder)."""
-    doc = _load(os.fspath(path))
-    base = images_dir or _default_images_dir(os.fspath(path))
+    ``images/`` folder beside the file if it exists, else the file's folder). The file, the folder and
+    each image must be ones ``access`` allows."""
+    doc = _load(os.fspath(path), access)
+    base = access.local_path(images_dir) if images_dir else _default_images_dir(os.fspath(path))
     categories: dict[Any, str] = {}
     for i, cat in enumerate(doc.get("categories") or []):
         try:
@@ -60,7 +61,8 @@ def coco_candidates(
             yield ImportIssue(name, "ERROR_TOO_MANY_BOUNDING_BOXES", f"{len(found)} boxes; the limit is 50")
             continue
         kind = "detection" if found else "unlabeled"
-        yield Candidate(name, name, file_loader(os.path.join(base, name)), (), tuple(found), kind)
+        loader = file_loader(os.path.join(base, name), access)
+        yield Candidate(name, name, loader, (), tuple(found), kind)
 
 
 def _annotation(
@@ -93,12 +95,10 @@ def _annotation(
     return None
 
 
-def _load(path: str) -> dict[str, Any]:
+def _load(path: str, access: SourceAccess) -> dict[str, Any]:
+    data = access.read_file(path, "COCO file")
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise NotFound(f"COCO file {path!r} does not exist") from None
+        doc = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidManifest(f"COCO file {path!r} is not valid JSON: {e}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):

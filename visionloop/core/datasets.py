@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from visionloop.core.coco import coco_candidates
 from visionloop.core.entities import DatasetEntry, DatasetType, EntrySource, ImportIssue, ImportReport
 from visionloop.core.images import check_image
 from visionloop.core.importing import (
+    CLI_ACCESS,
     Progress,
+    SourceAccess,
     bucket_folder_candidates,
     folder_candidates,
     manifest_candidates,
@@ -23,7 +24,6 @@ from visionloop.core.projects import ensure_dataset, get_project, parse_dataset_
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, InvalidInput, InvalidManifest, NotFound, ObjectNotFound
 
-MAX_MANIFEST_BYTES = 1024**3
 MAX_MANIFEST_LINES = 250_000
 
 
@@ -34,16 +34,19 @@ def import_folder(
     dataset_type: str | DatasetType = DatasetType.TRAIN,
     progress: Progress | None = None,
     groups_from_folders: bool = False,
+    access: SourceAccess = CLI_ACCESS,
 ) -> ImportReport:
     """Import a folder tree (or ``s3://bucket/prefix/``) whose sub-folder names are the labels. With
     ``groups_from_folders`` the tree is ``<label>/<group>/<file>``: the innermost folder names the group
-    of similar photos each image belongs to. Images already in the project are skipped, group or not."""
+    of similar photos each image belongs to. Images already in the project are skipped, group or not.
+    A folder on the server must be one ``access`` allows."""
     project = get_project(svc, project_name)
-    dataset = ensure_dataset(svc, project, parse_dataset_type(dataset_type))
+    dtype = parse_dataset_type(dataset_type)
     if source.startswith("s3://"):
         items = list(bucket_folder_candidates(svc, source, groups_from_folders))
     else:
-        items = list(folder_candidates(source, groups_from_folders))
+        items = list(folder_candidates(source, groups_from_folders, access))
+    dataset = ensure_dataset(svc, project, dtype)
     return run_import(svc, project, dataset, items, progress=progress)
 
 
@@ -54,12 +57,15 @@ def import_manifest(
     dataset_type: str | DatasetType = DatasetType.TRAIN,
     progress: Progress | None = None,
     max_invalid_fraction: float | None = None,
+    access: SourceAccess = CLI_ACCESS,
 ) -> ImportReport:
-    """Import a Ground Truth manifest given as ``s3://bucket/key`` or a local file path. With
-    ``max_invalid_fraction`` the whole import is refused, adding nothing, when too many lines are bad."""
+    """Import a Ground Truth manifest given as ``s3://bucket/key`` or a local file path (one ``access``
+    allows). With ``max_invalid_fraction`` the whole import is refused, adding nothing, when too many lines
+    are bad."""
     project = get_project(svc, project_name)
-    dataset = ensure_dataset(svc, project, parse_dataset_type(dataset_type))
-    lines = read_manifest_text(svc, manifest).splitlines()
+    dtype = parse_dataset_type(dataset_type)
+    lines = read_manifest_text(svc, manifest, access).splitlines()
+    dataset = ensure_dataset(svc, project, dtype)
     if len(lines) > MAX_MANIFEST_LINES:
         raise InvalidManifest(f"the manifest has {len(lines):,} lines; the limit is {MAX_MANIFEST_LINES:,}")
     parsed = list(parse_manifest(lines))
@@ -74,21 +80,20 @@ def import_manifest(
     return run_import(svc, project, dataset, list(manifest_candidates(svc, parsed)), progress=progress)
 
 
-def read_manifest_text(svc: Services, manifest: str) -> str:
+def read_manifest_text(svc: Services, manifest: str, access: SourceAccess = CLI_ACCESS) -> str:
+    """The manifest's text, from a bucket or a file ``access`` allows, at most ``access.max_file_bytes``."""
     if manifest.startswith("s3://"):
         ref = parse_s3_uri(manifest)
         try:
-            data = svc.buckets.get(ref.bucket, ref.key)
+            data = svc.buckets.get(ref.bucket, ref.key, max_bytes=access.max_file_bytes)
         except ObjectNotFound:
             raise NotFound(f"manifest {manifest} does not exist") from None
+        if len(data) > access.max_file_bytes:
+            raise InvalidManifest(
+                f"manifest {manifest} is larger than the limit of {access.max_file_bytes:,} bytes"
+            )
     else:
-        try:
-            if os.path.getsize(manifest) > MAX_MANIFEST_BYTES:
-                raise InvalidManifest("the manifest is larger than 1 GB")
-            with open(manifest, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise NotFound(f"manifest file {manifest!r} does not exist") from None
+        data = access.read_file(manifest, "manifest file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -105,11 +110,15 @@ def import_coco(
     dataset_type: str | DatasetType = DatasetType.TRAIN,
     images_dir: str | None = None,
     progress: Progress | None = None,
+    access: SourceAccess = CLI_ACCESS,
 ) -> ImportReport:
-    """Import a COCO detection file into an object-detection project."""
+    """Import a COCO detection file into an object-detection project; the file and its images must be
+    ones ``access`` allows."""
     project = get_project(svc, project_name)
-    dataset = ensure_dataset(svc, project, parse_dataset_type(dataset_type))
-    return run_import(svc, project, dataset, list(coco_candidates(path, images_dir)), progress=progress)
+    dtype = parse_dataset_type(dataset_type)
+    items = list(coco_candidates(path, images_dir, access))
+    dataset = ensure_dataset(svc, project, dtype)
+    return run_import(svc, project, dataset, items, progress=progress)
 
 
 def add_image(

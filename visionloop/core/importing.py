@@ -1,11 +1,15 @@
 """Importing labelled images into a dataset: from a folder tree, a Ground Truth manifest, a COCO file, or
 one uploaded image. Every input is validated; valid entries are kept, the rest are reported with a
-reason; importing the same data twice adds nothing."""
+reason; importing the same data twice adds nothing.
+
+What an import may read is a SourceAccess: requests over HTTP may read buckets and the configured import
+roots only; the CLI any path. Either way only regular files are read, and never more than their cap."""
 
 from __future__ import annotations
 
 import math
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,7 +30,7 @@ from visionloop.core.keys import parse_s3_prefix, parse_s3_uri
 from visionloop.core.labels import InvalidLabel, check_label
 from visionloop.core.manifests import ManifestLine, PixelBox, check_group
 from visionloop.core.services import Services
-from visionloop.errors import ImageTooLarge, InvalidInput, NotFound, VisionloopError
+from visionloop.errors import ImageTooLarge, InvalidInput, InvalidManifest, NotFound, VisionloopError
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -260,19 +264,89 @@ def _merge(entry: NewEntry, labels: Sequence[str], boxes: Sequence[Box], task: T
     return None
 
 
+# --- what an import may read ----------------------------------------------------------------------------
+
+DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SourceAccess:
+    """What an import may read from the server's disk. ``roots`` None: any path this process can read (the
+    CLI, run by a person on the server); a tuple: only paths inside those folders (requests over HTTP;
+    empty: none, so only s3:// sources). ``max_file_bytes`` caps a manifest or COCO file."""
+
+    roots: tuple[str, ...] | None = None
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+    @classmethod
+    def over_http(cls, roots: Sequence[str], max_file_mb: float) -> SourceAccess:
+        return cls(tuple(os.path.realpath(r) for r in roots), int(max_file_mb * 1024 * 1024))
+
+    def local_path(self, path: str) -> str:
+        """``path`` if this access may read it; checked before anything is opened, and with every link
+        resolved, so neither ``..`` nor a link leads out of the import roots."""
+        if self.roots is None:
+            return path
+        real = os.path.realpath(path)
+        if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots):
+            where = "s3://bucket/prefix sources"
+            if self.roots:
+                where += " and paths inside the import_roots folders"
+            raise InvalidInput(
+                f"{path!r} is not readable here: imports over HTTP read only {where} (setting import_roots)",
+                code="ERROR_SOURCE_NOT_ALLOWED",
+            )
+        return path
+
+    def read_file(self, path: str, what: str) -> bytes:
+        """A manifest or COCO file: allowed, regular, at most ``max_file_bytes``."""
+        return read_regular_file(self.local_path(path), self.max_file_bytes, what, InvalidManifest)
+
+
+CLI_ACCESS = SourceAccess()
+
+
+def read_regular_file(
+    path: str, max_bytes: int, what: str, too_large: type[InvalidInput] = InvalidInput
+) -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_bytes`` of them. A folder, FIFO, device or
+    socket is refused before it is read (opened without blocking, so a FIFO never hangs the caller), and
+    no more than ``max_bytes + 1`` bytes are ever read, so an endless file ends too."""
+    try:
+        _check_regular(os.stat(path).st_mode, path, what)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotFound(f"{what} {path!r} does not exist") from None
+    except OSError as e:
+        raise InvalidInput(f"cannot read {what} {path!r}: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        _check_regular(os.fstat(fd).st_mode, path, what)  # swapped since the stat
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise too_large(f"{what} {path!r} is larger than the limit of {max_bytes:,} bytes")
+    return data
+
+
+def _check_regular(mode: int, path: str, what: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise InvalidInput(f"{what} {path!r} is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        raise InvalidInput(f"{what} {path!r} is not a regular file", code="ERROR_INVALID_SOURCE_REF")
+
+
 # --- sources -------------------------------------------------------------------------------------------
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def folder_candidates(
-    root: str | os.PathLike[str], groups_from_folders: bool = False
+    root: str | os.PathLike[str], groups_from_folders: bool = False, access: SourceAccess = CLI_ACCESS
 ) -> Iterator[Candidate | ImportIssue]:
     """Images under ``root``: each image is labelled with the name of its innermost folder (Custom Labels'
     automatic labelling); images directly in ``root`` are unlabelled. Hidden files are ignored. With
     ``groups_from_folders`` the innermost folder is the image's group and the one above it its label
-    (``<root>/…/<label>/<group>/<file>``)."""
-    base = os.fspath(root)
+    (``<root>/…/<label>/<group>/<file>``). Each image must be readable by ``access``."""
+    base = access.local_path(os.fspath(root))
     if not os.path.isdir(base):
         raise NotFound(f"folder {base!r} does not exist")
     for dirpath, dirnames, filenames in os.walk(base):
@@ -282,7 +356,7 @@ def folder_candidates(
                 continue
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, base).replace(os.sep, "/")
-            yield _folder_candidate(rel, rel.split("/"), file_loader(path), groups_from_folders)
+            yield _folder_candidate(rel, rel.split("/"), file_loader(path, access), groups_from_folders)
 
 
 def bucket_folder_candidates(
@@ -325,21 +399,21 @@ def _folder_candidate(
     return Candidate(ref, source_ref or ref, load, (parts[-3].strip(),), kind="classification", group=group)
 
 
-def file_loader(path: str) -> Callable[[], bytes]:
+def file_loader(path: str, access: SourceAccess = CLI_ACCESS) -> Callable[[], bytes]:
+    """Reads the image at ``path`` (when ``access`` allows it; a link may lead anywhere) within the
+    training byte limit."""
+
     def load() -> bytes:
-        size = os.path.getsize(path)
-        if size > TRAINING_LIMITS.max_bytes:
-            raise ImageTooLarge(
-                f"the file is {size:,} bytes; the limit is {TRAINING_LIMITS.max_bytes:,} bytes"
-            )
-        with open(path, "rb") as f:
-            return f.read()
+        return read_regular_file(
+            access.local_path(path), TRAINING_LIMITS.max_bytes, "the file", ImageTooLarge
+        )
 
     return load
 
 
 def _bucket_loader(svc: Services, bucket: str, key: str) -> Callable[[], bytes]:
-    return lambda: svc.buckets.get(bucket, key)
+    # check_image refuses what is over the limit; reading stops just past it
+    return lambda: svc.buckets.get(bucket, key, max_bytes=TRAINING_LIMITS.max_bytes)
 
 
 def manifest_candidates(

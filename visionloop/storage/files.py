@@ -1,10 +1,16 @@
 """Object store on the local disk: ``<root>/<bucket>/<key>``. A bucket is a plain folder, so files copied
 in with any tool are visible. Writes are atomic: a temporary file in the same folder is written, fsynced
-and renamed over the target, so a reader never sees half an object."""
+and renamed over the target, so a reader never sees half an object.
+
+Every path is resolved and must stay inside the resolved root: a bucket folder that is a link leading out
+of the root, or a key that leads out of its bucket through a link, is refused for reading, writing and
+listing alike. Only regular files are objects: a FIFO, a device or a socket placed in a bucket is never
+opened for reading (it could block the reader or never end)."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -21,11 +27,19 @@ class LocalObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    def _bucket_path(self, bucket: str) -> Path:
+        """The bucket's folder, resolved; InvalidKey when it is a link that leads outside the root."""
+        root = self.root.resolve()
+        path = (root / check_bucket(bucket)).resolve()
+        if path.parent != root:
+            raise InvalidKey(f"bucket {bucket!r} is a link that leads outside the buckets folder")
+        return path
+
     def _path(self, bucket: str, key: str) -> Path:
-        path = self.root / check_bucket(bucket) / check_key(key)
-        # belt and braces: a symlink inside the bucket must not lead outside it
-        resolved_bucket = (self.root / bucket).resolve()
-        if not path.resolve().is_relative_to(resolved_bucket):
+        base = self._bucket_path(bucket)
+        path = base / check_key(key)
+        # a link inside the bucket (a folder or the object itself) must not lead outside it
+        if not path.resolve().is_relative_to(base):
             raise InvalidKey(f"object key {key!r} escapes bucket {bucket!r}")
         return path
 
@@ -75,12 +89,21 @@ class LocalObjectStore:
             for tmp, _ in staged:
                 Path(tmp).unlink(missing_ok=True)
 
-    def get(self, bucket: str, key: str) -> bytes:
+    def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+        """The object's bytes. With ``max_bytes`` at most ``max_bytes + 1`` bytes are read, so a caller
+        tells an object over its limit from one within it without reading all of it."""
         path = self._path(bucket, key)
+        missing = ObjectNotFound(f"object s3://{bucket}/{key} does not exist")
         try:
-            return path.read_bytes()
+            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the open, a device never end
+                raise missing
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped since the stat
+                    raise missing
+                return f.read() if max_bytes is None else f.read(max_bytes + 1)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise ObjectNotFound(f"object s3://{bucket}/{key} does not exist") from None
+            raise missing from None
         except OSError as e:
             raise StorageError(f"cannot read s3://{bucket}/{key}: {e.strerror or e}") from e
 
@@ -115,7 +138,7 @@ class LocalObjectStore:
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects whose key starts with ``prefix``, in key order; temporary files are never listed."""
-        base = self.root / check_bucket(bucket)
+        base = self._bucket_path(bucket)
         check_prefix(prefix)
         if not base.is_dir():
             raise ObjectNotFound(f"bucket {bucket!r} does not exist")
@@ -132,16 +155,29 @@ class LocalObjectStore:
                 if key.startswith(prefix):
                     keys.append(key)
         for key in sorted(keys):
-            st = (base / key).stat()
-            yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+            path = base / key
+            if not path.resolve().is_relative_to(base):  # a link out of the bucket is no object of it
+                continue
+            try:
+                st = path.stat()
+            except OSError:  # removed meanwhile, or a dangling link
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def list_buckets(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        root = self.root.resolve()
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and p.resolve().parent == root
+        )
 
     def create_bucket(self, bucket: str) -> None:
-        (self.root / check_bucket(bucket)).mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._bucket_path(bucket).mkdir(exist_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -49,6 +49,7 @@ from visionloop.core.entities import (
 )
 from visionloop.core.entries import label_stats
 from visionloop.core.images import TRAINING_LIMITS, load_image
+from visionloop.core.importing import SourceAccess
 from visionloop.core.ports import EntryFilter
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound
@@ -393,10 +394,12 @@ async def import_manifest(
     svc = web(request).services
     dtype = _dataset_type(kind)
     project = await run_in_threadpool(projects.get_project, svc, name)
+    settings = request.app.state.settings
+    access = SourceAccess.over_http(settings.import_roots, settings.max_import_file_mb)
     if manifest is not None and manifest.filename:
-        raw = await manifest.read(datasets.MAX_MANIFEST_BYTES + 1)
-        if len(raw) > datasets.MAX_MANIFEST_BYTES:
-            raise InvalidInput("the manifest is larger than 1 GB")
+        raw = await manifest.read(access.max_file_bytes + 1)
+        if len(raw) > access.max_file_bytes:
+            raise InvalidInput(f"the manifest is larger than the limit of {access.max_file_bytes:,} bytes")
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -405,10 +408,13 @@ async def import_manifest(
             ) from None
         report = await run_in_threadpool(curation.import_manifest_text, svc, project.name, dtype, text)
     elif location.strip():
-        report = await run_in_threadpool(datasets.import_manifest, svc, project.name, location.strip(), dtype)
+        report = await run_in_threadpool(
+            datasets.import_manifest, svc, project.name, location.strip(), dtype, access=access
+        )
     else:
         raise InvalidInput(
-            "choose a manifest file, or say where it is (s3://bucket/key or a path on the server)"
+            "choose a manifest file, or say where it is (s3://bucket/key, or a path inside the server's "
+            "import_roots)"
         )
     return _report_page(request, session, project, dtype, report, "Manifest import")
 
