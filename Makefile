@@ -10,7 +10,7 @@ PORT   ?= 8080
 DATA   ?= ./var
 CODE   := visionloop tests $(wildcard bench)
 
-.PHONY: install serve test lint fix typecheck bench clean
+.PHONY: install serve test lint fix typecheck fuzz bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ fix: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# the fuzz suite at full size (the plain test run does a few hundred cases): counts and 5xx at the end
+FUZZ_CASES ?= 10000
+
+fuzz: $(STAMP)
+	VISIONLOOP_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/pytest tests/fuzz -p no:cacheprovider
 
 DATASETS ?= ../shared/datasets
 

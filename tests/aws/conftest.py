@@ -84,6 +84,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     settings = load_settings(
         {"data_dir": str(data), "workers": 0, "region": REGION, "account_id": ACCOUNT}, environ={}
     )
+    with running(settings) as found:
+        yield found
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[Server]:
+    """The server over ``settings`` (and its worker thread) until the block ends."""
     svc = build_services(settings)
     serving = build_serving(settings, engine_factory=fake_engine)
     worker = Worker(build_services(settings), settings)
