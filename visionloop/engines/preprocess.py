@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from visionloop.errors import InvalidImage
+from visionloop.imaging import LARGE_PIXELS, decode_reduced
 
 # Bump when the pixels produced for a given Preprocessing change (it keys the embedding cache).
 PREPROCESS_VERSION = "1"
@@ -73,13 +74,18 @@ class Preprocessing:
 def decode_image(data: bytes, draft_size: int | None = None) -> Image.Image:
     """Decode bytes to an RGB image, upright per its EXIF orientation, alpha flattened on white.
 
-    ``draft_size`` lets a JPEG decode at the smallest scale whose sides stay ≥ that size.
+    ``draft_size`` lets a JPEG decode at the smallest scale whose sides stay ≥ that size. An image over
+    ``LARGE_PIXELS`` decodes reduced (a PNG too), with bounded memory: see ``imaging.decode_reduced``.
     """
     try:
-        image = Image.open(io.BytesIO(data))
-        if draft_size is not None and image.format == "JPEG":
-            image.draft("RGB", (draft_size, draft_size))
-        image.load()
+        opened = Image.open(io.BytesIO(data))
+        image: Image.Image = opened
+        if opened.width * opened.height > LARGE_PIXELS:
+            image = decode_reduced(opened, data, draft_size)
+        else:
+            if draft_size is not None and opened.format == "JPEG":
+                opened.draft("RGB", (draft_size, draft_size))
+            opened.load()
         ImageOps.exif_transpose(image, in_place=True)
     except Image.DecompressionBombError as exc:
         raise InvalidImage(f"image too large to decode: {exc}") from exc
