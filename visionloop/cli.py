@@ -88,23 +88,30 @@ def serve(ctx: Context, host: str | None, port: int | None, data_dir: str | None
     overrides = {**ctx.overrides, "host": host, "port": port}
     if data_dir:
         overrides["data_dir"] = data_dir
-    from visionloop.workflows.supervisor import start_workers, stop_workers
-    from visionloop.workflows.worker import recover_interrupted_jobs
+    from visionloop.core.entries import recover_interrupted_datasets
+    from visionloop.workflows.supervisor import WorkerPool, start_worker
+    from visionloop.workflows.worker import fail_jobs_of_worker, recover_interrupted_jobs, worker_id
 
     settings = load_settings(overrides, config_file=ctx.config)
     host = bind_host(settings)
     services = build_services(settings)
     recover_interrupted_jobs(services)
+    recover_interrupted_datasets(services)
     app = create_app(services, settings)
     err_console.print(
         f"visionloop {__version__} on http://{_url_host(host)}:{settings.port}  (data in {settings.data_dir})"
     )
     err_console.print(auth_summary(settings), highlight=False)
-    workers = start_workers(settings, settings.workers)
+    workers = WorkerPool(
+        lambda: start_worker(settings),
+        settings.workers,
+        lambda pid, message: fail_jobs_of_worker(services, worker_id(pid), message),
+    ).start()
+    app.state.workers = workers  # watched: a dead worker is replaced; /healthz reports them
     try:
         uvicorn.run(app, host=host, port=settings.port, log_level=settings.log_level.lower())
     finally:
-        stop_workers(workers)
+        workers.stop()
 
 
 def bind_host(settings: Settings) -> str:

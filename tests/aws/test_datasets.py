@@ -190,6 +190,22 @@ def test_a_manifest_with_too_many_bad_lines_fails_the_dataset(
     assert desc["DatasetStats"]["TotalEntries"] == 0
 
 
+def test_create_dataset_replaces_a_failed_dataset_of_that_type(
+    rek: Any, server: Server, project: str, train_lines: list[str]
+) -> None:
+    failed = _create_train(rek, server, project, train_lines[:2] + ["x", "y"], key="bad2.manifest")
+    assert _stats(rek, failed)["Status"] == "CREATE_FAILED"
+    rek.tag_resource(ResourceArn=failed, Tags={"try": "1"})
+    arn = _create_train(rek, server, project, train_lines)  # was ResourceAlreadyExistsException
+    assert arn != failed and _stats(rek, arn)["Status"] == "CREATE_COMPLETE"
+    assert _stats(rek, arn)["DatasetStats"]["TotalEntries"] == 12
+    assert rek.list_tags_for_resource(ResourceArn=arn)["Tags"] == {}
+    with pytest.raises(rek.exceptions.ResourceNotFoundException):
+        rek.describe_dataset(DatasetArn=failed)
+    with pytest.raises(rek.exceptions.ResourceAlreadyExistsException):  # a complete one is not replaced
+        _create_train(rek, server, project, train_lines)
+
+
 def test_a_detection_manifest_makes_a_detection_project(rek: Any, server: Server, project: str) -> None:
     server.svc.buckets.put("datasets", "boxes/a.png", image_bytes(200, 100, (10, 200, 10), fmt="PNG"))
     line = detection_line(

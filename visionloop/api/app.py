@@ -97,7 +97,14 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+        """Status "degraded" while a worker process the server started is dead (being replaced)."""
+        body: dict[str, Any] = {"status": "ok", "version": __version__}
+        pool = getattr(app.state, "workers", None)  # `visionloop serve` sets its WorkerPool here
+        if pool is not None:
+            body["workers"] = workers = pool.health()
+            if workers["alive"] < workers["expected"]:
+                body["status"] = "degraded"
+        return body
 
     for router in (projects_router, datasets_router, versions_router, detect_router, analyze_router):
         app.include_router(router, prefix="/api/v1", dependencies=secured)

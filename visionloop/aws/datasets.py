@@ -1,6 +1,9 @@
-"""The dataset half of the Rekognition backend. Imports run synchronously inside the request, so a dataset
-is never seen IN_PROGRESS; what AWS reports later as CREATE_FAILED (a manifest with too many invalid lines)
-is recorded as the dataset's status, and the call that created it still succeeds."""
+"""The dataset half of the Rekognition backend. Imports run synchronously inside the request; meanwhile
+the dataset is CREATE_IN_PROGRESS (its status is kept in the database: CREATING until the entries are
+committed), and a server that stops during an import leaves it CREATE_FAILED at its next start
+(core.entries.recover_interrupted_datasets). What AWS reports later as CREATE_FAILED (a manifest with
+too many invalid lines) is recorded as the dataset's status, and the call that created it still succeeds.
+CreateDataset on a project whose dataset of that type is CREATE_FAILED replaces the failed one."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from visionloop.aws.metadata import DatasetState, Metadata
 from visionloop.aws.pagination import Page
 from visionloop.aws.resources import Resources
 from visionloop.core import entries
-from visionloop.core.entities import Dataset, DatasetType, ImportReport, Project
+from visionloop.core.entities import Dataset, DatasetStatus, DatasetType, ImportReport, Project
 from visionloop.core.keys import ObjectRef, check_bucket, check_key
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, InvalidInput, InvalidKey, NotFound, VisionloopError
@@ -36,9 +39,14 @@ class DatasetsBackend:
 
     def dataset_view(self, project: Project, dataset: Dataset, counts: bool = False) -> DatasetView:
         arn = self.res.dataset_arn(project, dataset)
-        state = self.meta.dataset_state(arn) or DatasetState(
-            "CREATE_COMPLETE", "The dataset is ready.", "SUCCESS", dataset.created_at.timestamp()
-        )
+        state = self.meta.dataset_state(arn)
+        if dataset.status is DatasetStatus.CREATING:
+            state = DatasetState("CREATE_IN_PROGRESS", "The dataset is being created.", "SUCCESS", 0.0)
+        elif dataset.status is DatasetStatus.FAILED and (state is None or state.status != "CREATE_FAILED"):
+            message = dataset.status_message or "The dataset could not be created."
+            state = DatasetState("CREATE_FAILED", message, "SERVICE_ERROR", 0.0)
+        elif state is None:
+            state = DatasetState("CREATE_COMPLETE", "The dataset is ready.", "SUCCESS", 0.0)
         if dataset.updated_at.timestamp() > state.updated:
             state = DatasetState(state.status, state.message, state.code, dataset.updated_at.timestamp())
         return DatasetView(arn, dataset, state, entries.entry_counts(self.svc, dataset) if counts else None)
@@ -59,32 +67,44 @@ class DatasetsBackend:
         tags: dict[str, str],
     ) -> str:
         project = self.res.project(project_arn)
-        if self.svc.repo.find_dataset(project.id, dataset_type) is not None:
+        existing = self.svc.repo.find_dataset(project.id, dataset_type)
+        if existing is not None and existing.status is not DatasetStatus.FAILED:
             raise ResourceAlreadyExistsException(
                 f"The project {project_arn} already has a {dataset_type.value.upper()} dataset."
             )
         source = self.res.dataset(source_arn)[1] if source_arn else None
         if manifest is not None:
             self._check_object(manifest)
+        if existing is not None:  # replaced by the new one (core.entries.create_dataset)
+            self.meta.forget(self.res.dataset_arn(project, existing))
         try:
-            dataset = entries.create_dataset(self.svc, project, dataset_type)
+            dataset = entries.create_dataset(self.svc, project, dataset_type, filling=True)
         except AlreadyExists as e:
             raise ResourceAlreadyExistsException(e.message) from None
         arn = self.res.dataset_arn(project, dataset)
         self.meta.add_tags(arn, tags)
         try:
-            if manifest is not None:
-                report = entries.fill_from_manifest(self.svc, project, dataset_type, manifest.uri())
-            elif source is not None:
-                report = entries.copy_entries(self.svc, project, dataset, source)
-            else:
-                report = ImportReport()
+            report = self._fill(project, dataset, manifest, source)
         except VisionloopError as e:
             code = "CLIENT_ERROR" if isinstance(e, InvalidInput | NotFound) else "SERVICE_ERROR"
             self._record(arn, "CREATE_FAILED", e.message, code)
+            entries.finish_creation(self.svc, dataset, failed=e.message)
             return arn
+        except Exception as e:  # a bug: the dataset must not stay CREATING while the server runs on
+            entries.finish_creation(self.svc, dataset, failed=f"internal error: {type(e).__name__}")
+            raise
         self._record(arn, "CREATE_COMPLETE", _outcome("The dataset was created", report))
+        entries.finish_creation(self.svc, dataset)  # last: until here a restart finds it CREATING
         return arn
+
+    def _fill(
+        self, project: Project, dataset: Dataset, manifest: ObjectRef | None, source: Dataset | None
+    ) -> ImportReport:
+        if manifest is not None:
+            return entries.fill_from_manifest(self.svc, project, dataset.type, manifest.uri())
+        if source is not None:
+            return entries.copy_entries(self.svc, project, dataset, source)
+        return ImportReport()
 
     def _check_object(self, ref: ObjectRef) -> None:
         try:

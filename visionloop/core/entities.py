@@ -20,6 +20,16 @@ class DatasetType(StrEnum):
     TEST = "test"
 
 
+class DatasetStatus(StrEnum):
+    """Whether a dataset's creation finished. A dataset filled at creation (Rekognition's CreateDataset)
+    is CREATING until its entries are committed; one whose creation failed, or was cut short by a
+    server that stopped (marked at the next start), is FAILED."""
+
+    CREATING = "CREATING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
 class EntrySource(StrEnum):
     """How an entry came into a dataset."""
 
@@ -55,6 +65,8 @@ class Dataset:
     type: DatasetType
     created_at: datetime
     updated_at: datetime
+    status: DatasetStatus = DatasetStatus.READY  # persisted (migration 0011): see DatasetStatus
+    status_message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +270,7 @@ class Job:
     eta_seconds: float | None = None
     params: dict[str, object] | None = None  # what a job other than "train" works on (e.g. "compare")
     result: dict[str, object] | None = None  # what such a job found
+    worker: str | None = None  # "host:pid" of the worker process that claimed it (migration 0011)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -18,6 +18,7 @@ from visionloop.core.entities import (
     Box,
     Dataset,
     DatasetEntry,
+    DatasetStatus,
     DatasetType,
     ImportIssue,
     ImportReport,
@@ -79,11 +80,42 @@ class UpdateReport:
 # --- creating and filling ------------------------------------------------------------------------------
 
 
-def create_dataset(svc: Services, project: Project, dataset_type: DatasetType) -> Dataset:
-    """An empty dataset; AlreadyExists when the project has one of that type."""
-    if svc.repo.find_dataset(project.id, dataset_type) is not None:
+INTERRUPTED = (
+    "The server stopped before the dataset's entries were all imported ({n} had been); "
+    "create the dataset again (CreateDataset replaces a failed dataset)."
+)
+
+
+def create_dataset(
+    svc: Services, project: Project, dataset_type: DatasetType, filling: bool = False
+) -> Dataset:
+    """An empty dataset; AlreadyExists when the project has one of that type, unless that one's
+    creation failed: it is replaced (deleted with its entries). With ``filling`` the new dataset is
+    CREATING until finish_creation marks it READY or FAILED."""
+    existing = svc.repo.find_dataset(project.id, dataset_type)
+    if existing is not None and existing.status is DatasetStatus.FAILED:
+        delete_dataset(svc, existing)
+    elif existing is not None:
         raise AlreadyExists(f"project {project.name!r} already has a {dataset_type.value.upper()} dataset")
-    return svc.repo.create_dataset(project.id, dataset_type, svc.clock.now())
+    status = DatasetStatus.CREATING if filling else DatasetStatus.READY
+    return svc.repo.create_dataset(project.id, dataset_type, svc.clock.now(), status)
+
+
+def finish_creation(svc: Services, dataset: Dataset, failed: str | None = None) -> None:
+    """A CREATING dataset's entries are committed (READY), or its creation failed with this message."""
+    status = DatasetStatus.READY if failed is None else DatasetStatus.FAILED
+    svc.repo.set_dataset_status(dataset.id, status, failed, svc.clock.now())
+
+
+def recover_interrupted_datasets(svc: Services) -> list[Dataset]:
+    """At server start: datasets still CREATING were cut short by a server that stopped; each is
+    marked FAILED (the entries it had are kept, for ListDatasetEntries, until it is replaced or
+    deleted). Call it before the server serves, from the one server of the database."""
+    failed = []
+    for dataset in svc.repo.datasets_with_status(DatasetStatus.CREATING):
+        finish_creation(svc, dataset, INTERRUPTED.format(n=svc.repo.count_entries(dataset.id)))
+        failed.append(dataset)
+    return failed
 
 
 def fill_from_manifest(

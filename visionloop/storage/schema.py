@@ -37,6 +37,8 @@ datasets = Table(
     Column("type", String(8), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False, server_default="READY"),  # DatasetStatus (0011)
+    Column("status_message", Text, nullable=True),
     UniqueConstraint("project_id", "type", name="uq_datasets_project_type"),
 )
 
@@ -144,6 +146,7 @@ jobs = Table(
     Column("finished_at", DateTime, nullable=True),
     Column("params", Text, nullable=True),  # JSON (migration 0008)
     Column("result", Text, nullable=True),  # JSON (migration 0008)
+    Column("worker", String(255), nullable=True),  # "host:pid" of the claiming worker (0011)
     Index("ix_jobs_status", "status", "id"),
 )
 

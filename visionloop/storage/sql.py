@@ -18,6 +18,7 @@ from visionloop.core.entities import (
     Box,
     Dataset,
     DatasetEntry,
+    DatasetStatus,
     DatasetType,
     EntrySource,
     Job,
@@ -142,7 +143,13 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
 
     # --- datasets ------------------------------------------------------------------------------------
 
-    def create_dataset(self, project_id: int, type: DatasetType, now: datetime) -> Dataset:
+    def create_dataset(
+        self,
+        project_id: int,
+        type: DatasetType,
+        now: datetime,
+        status: DatasetStatus = DatasetStatus.READY,
+    ) -> Dataset:
         try:
             with self._write() as conn:
                 values = {
@@ -150,12 +157,30 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
                     "type": type.value,
                     "created_at": naive(now),
                     "updated_at": naive(now),
+                    "status": status.value,
                 }
                 key = conn.execute(insert(t.datasets).values(**values)).inserted_primary_key
         except IntegrityError:
             raise AlreadyExists(f"the project already has a {type.value.upper()} dataset") from None
         assert key is not None
-        return Dataset(int(key[0]), project_id, type, utc(now), utc(now))
+        return Dataset(int(key[0]), project_id, type, utc(now), utc(now), status)
+
+    def set_dataset_status(
+        self, dataset_id: int, status: DatasetStatus, message: str | None, now: datetime
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                update(t.datasets)
+                .where(t.datasets.c.id == dataset_id)
+                .values(status=status.value, status_message=message, updated_at=naive(now))
+            )
+
+    def datasets_with_status(self, status: DatasetStatus) -> list[Dataset]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.datasets).where(t.datasets.c.status == status.value).order_by(t.datasets.c.id)
+            ).all()
+        return [_dataset(r._mapping) for r in rows]
 
     def find_dataset(self, project_id: int, type: DatasetType) -> Dataset | None:
         with self._read() as conn:
@@ -510,8 +535,9 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
         with self._read() as conn:
             return [_job(r._mapping) for r in conn.execute(q).all()]
 
-    def claim_job(self, now: datetime, job_id: int | None = None) -> Job | None:
-        """Atomically move the oldest queued job (or ``job_id``) to RUNNING; None when there is none."""
+    def claim_job(self, now: datetime, job_id: int | None = None, worker: str | None = None) -> Job | None:
+        """Atomically move the oldest queued job (or ``job_id``) to RUNNING, claimed by ``worker``
+        (its "host:pid"); None when there is none."""
         with self._write() as conn:
             q = select(t.jobs.c.id).where(t.jobs.c.status == JobStatus.QUEUED.value)
             if job_id is not None:
@@ -522,7 +548,9 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             done = conn.execute(
                 update(t.jobs)
                 .where(t.jobs.c.id == found, t.jobs.c.status == JobStatus.QUEUED.value)
-                .values(status=JobStatus.RUNNING.value, started_at=naive(now), stage="starting")
+                .values(
+                    status=JobStatus.RUNNING.value, started_at=naive(now), stage="starting", worker=worker
+                )
             )
             if done.rowcount == 0:
                 return None
@@ -614,6 +642,7 @@ def _job(m: Any) -> Job:
         eta_seconds=m["eta_seconds"],
         params=json.loads(m["params"]) if m["params"] else None,
         result=json.loads(m["result"]) if m["result"] else None,
+        worker=m["worker"],
     )
 
 
@@ -636,7 +665,13 @@ def _project(m: Any) -> Project:
 
 def _dataset(m: Any) -> Dataset:
     return Dataset(
-        m["id"], m["project_id"], DatasetType(m["type"]), utc(m["created_at"]), utc(m["updated_at"])
+        m["id"],
+        m["project_id"],
+        DatasetType(m["type"]),
+        utc(m["created_at"]),
+        utc(m["updated_at"]),
+        DatasetStatus(m["status"]),
+        m["status_message"],
     )
 
 

@@ -1,13 +1,20 @@
-"""Worker processes owned by the server: started with it, stopped with it."""
+"""Worker processes owned by the server: started with it, watched while it runs (a dead one is reaped,
+its jobs failed and a new one started: WorkerPool), stopped with it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
-from dataclasses import asdict
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 from visionloop.settings import ENV_PREFIX, AccessKey, Settings
+
+log = logging.getLogger("visionloop.supervisor")
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -21,11 +28,16 @@ def _env_value(value: object) -> str:
     return str(value)
 
 
-def start_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` ``visionloop worker`` processes with the server's resolved settings."""
+def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """One ``visionloop worker`` process with the server's resolved settings; it ends with the server."""
     env = {**os.environ, **worker_env(settings)}
     cmd = [sys.executable, "-m", "visionloop", "worker", "--no-recover", "--parent-pid", str(os.getpid())]
-    return [subprocess.Popen(cmd, env=env) for _ in range(count)]
+    return subprocess.Popen(cmd, env=env)
+
+
+def start_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` ``visionloop worker`` processes with the server's resolved settings."""
+    return [start_worker(settings) for _ in range(count)]
 
 
 def stop_workers(procs: list[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
@@ -38,3 +50,97 @@ def stop_workers(procs: list[subprocess.Popen[bytes]], timeout: float = 10.0) ->
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def died_message(pid: int, returncode: int) -> str:
+    how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+    return f"the worker running this job died (pid {pid}, {how}); a new worker was started: train again"
+
+
+@dataclass
+class _Slot:
+    proc: subprocess.Popen[bytes]
+    started: float
+    failures: int = 0  # deaths in a row, each within STABLE_SECONDS of its start
+    restart_at: float | None = None  # when a dead worker is due to be replaced
+
+
+class WorkerPool:
+    """The server's worker processes, watched: every ``poll_seconds`` a dead one is reaped, the jobs it
+    held are failed (``on_death(worker_id, message)``, e.g. workflows.worker.fail_jobs_of_worker) and
+    it is replaced, after a delay that doubles with each quick death in a row (BACKOFF_BASE up to
+    BACKOFF_MAX seconds) so that a crash-looping worker does not spin. ``health()`` for /healthz."""
+
+    BACKOFF_BASE = 1.0
+    BACKOFF_MAX = 60.0
+    STABLE_SECONDS = 60.0  # a worker that lived this long resets the backoff
+
+    def __init__(
+        self,
+        start: Callable[[], subprocess.Popen[bytes]],
+        count: int,
+        on_death: Callable[[int, str], object],
+        poll_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._start, self.count, self.on_death = start, count, on_death
+        self.poll_seconds, self.monotonic = poll_seconds, monotonic
+        self._slots: list[_Slot] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="visionloop-workers", daemon=True)
+        self.replaced = 0  # workers started again after one died
+
+    def start(self) -> WorkerPool:
+        now = self.monotonic()
+        self._slots = [_Slot(self._start(), now) for _ in range(self.count)]
+        self._thread.start()
+        return self
+
+    def health(self) -> dict[str, int]:
+        with self._lock:
+            alive = sum(s.proc.poll() is None for s in self._slots)
+        return {"expected": self.count, "alive": alive, "replaced": self.replaced}
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [s.proc.pid for s in self._slots if s.proc.poll() is None]
+
+    def check(self) -> None:
+        """One pass: reap the dead workers, fail their jobs, and start those due again."""
+        for slot in self._slots:
+            if self._stop.is_set():
+                return
+            now = self.monotonic()
+            if slot.restart_at is None and (code := slot.proc.poll()) is not None:
+                self._reap(slot, code, now)
+            if slot.restart_at is not None and now >= slot.restart_at:
+                proc = self._start()
+                with self._lock:
+                    slot.proc, slot.started, slot.restart_at = proc, now, None
+                self.replaced += 1
+                log.warning("started worker pid %d in place of the dead one", proc.pid)
+
+    def _reap(self, slot: _Slot, code: int, now: float) -> None:
+        pid = slot.proc.pid
+        log.error("worker pid %d died (return code %d)", pid, code)
+        try:
+            self.on_death(pid, died_message(pid, code))
+        except Exception:  # e.g. the database is briefly unavailable: the next server start fails them
+            log.exception("could not fail the jobs of dead worker pid %d", pid)
+        slot.failures = slot.failures + 1 if now - slot.started < self.STABLE_SECONDS else 1
+        delay = min(self.BACKOFF_BASE * 2 ** (slot.failures - 1), self.BACKOFF_MAX)
+        slot.restart_at = now + delay
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.check()
+            except Exception:
+                log.exception("watching the workers failed")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        stop_workers([s.proc for s in self._slots], timeout)

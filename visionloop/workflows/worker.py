@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 
 from visionloop.core.entities import Job, JobStatus, VersionStatus
@@ -17,24 +18,39 @@ log = logging.getLogger("visionloop.worker")
 INTERRUPTED = "interrupted: the worker stopped before the job finished (server restart?); train again"
 
 
+def worker_id(pid: int | None = None) -> str:
+    """How a worker process signs the jobs it claims: "host:pid" (the server matches a dead worker by it)."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
+
+
 def recover_interrupted_jobs(svc: Services) -> list[Job]:
     """Jobs left RUNNING by a worker that died are marked FAILED, and their versions TRAINING_FAILED,
     so that nothing stays 'in progress' forever. Call only when no other worker runs."""
+    return fail_jobs(svc, svc.repo.list_jobs(status=JobStatus.RUNNING), INTERRUPTED)
+
+
+def fail_jobs_of_worker(svc: Services, worker: str, message: str) -> list[Job]:
+    """The RUNNING jobs claimed by ``worker`` (a process that died) are failed with ``message``."""
+    running = svc.repo.list_jobs(status=JobStatus.RUNNING)
+    return fail_jobs(svc, [j for j in running if j.worker == worker], message)
+
+
+def fail_jobs(svc: Services, jobs: list[Job], message: str) -> list[Job]:
+    """Mark ``jobs`` FAILED with ``message``, and a version each was training TRAINING_FAILED."""
     failed = []
-    for job in svc.repo.list_jobs(status=JobStatus.RUNNING):
+    for job in jobs:
         now = svc.clock.now()
-        failed.append(
-            svc.repo.update_job(job.id, status=JobStatus.FAILED, message=INTERRUPTED, finished_at=now)
-        )
+        failed.append(svc.repo.update_job(job.id, status=JobStatus.FAILED, message=message, finished_at=now))
         if job.version_id is not None:
             version = svc.repo.get_version_by_id(job.version_id)
             if version.status is VersionStatus.TRAINING_IN_PROGRESS:
                 svc.repo.update_version(
                     version.id,
                     status=VersionStatus.TRAINING_FAILED,
-                    status_message=INTERRUPTED,
+                    status_message=message,
                     training_ended_at=now,
                 )
+        log.warning("job %s failed: %s", job.id, message)
     return failed
 
 
@@ -74,8 +90,9 @@ def run_worker(
     """Run queued jobs until ``stop`` is set; with ``recover``, first fail the jobs a dead worker left."""
     if recover:
         recover_interrupted_jobs(svc)
+    me = worker_id()
     while not stop.is_set():
-        job = svc.repo.claim_job(svc.clock.now())
+        job = svc.repo.claim_job(svc.clock.now(), worker=me)
         if job is None:
             stop.wait(poll_seconds)
             continue
