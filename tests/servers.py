@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -38,3 +43,30 @@ def serve_in_thread(app: Any, start_timeout: float = 20) -> Iterator[str]:
     finally:
         http.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def serve_process(data: Path, env: dict[str, str] | None = None, start_timeout: float = 30) -> Iterator[str]:
+    """``visionloop serve`` in its own process on a free port until the block ends; yields its base URL.
+    Its settings come from the data folder, ``env`` and defaults, not from this machine's VISIONLOOP_*;
+    its output goes to ``<data>/../server-<port>.log``, shown when it does not start."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "visionloop", "serve", "--port", str(port), "--data-dir", str(data)]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VISIONLOOP_")}
+    log = data.parent / f"server-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**clean, **(env or {})})
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(log.read_text()) from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -109,9 +109,24 @@ def serve(ctx: Context, host: str | None, port: int | None, data_dir: str | None
     ).start()
     app.state.workers = workers  # watched: a dead worker is replaced; /healthz reports them
     try:
-        uvicorn.run(app, host=host, port=settings.port, log_level=settings.log_level.lower())
+        uvicorn.run(
+            app,
+            host=host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            **proxy_options(settings),
+        )
     finally:
         workers.stop()
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for X-Forwarded-For / -Proto: believed only from the trusted_proxies. uvicorn's
+    own default believes 127.0.0.1, so anyone on this machine could pose as any client (and escape the
+    sign-in throttling, which counts per client address)."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
 
 
 def bind_host(settings: Settings) -> str:

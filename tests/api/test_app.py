@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.core.test_projects import version_in
-from tests.servers import free_port, serve_in_thread
+from tests.servers import serve_in_thread, serve_process
 from visionloop.api.app import create_app
 from visionloop.core.entities import VersionStatus
 from visionloop.core.services import Services
@@ -52,39 +48,12 @@ def test_projects_crud_and_error_envelope(client: TestClient) -> None:
 
 
 def test_real_server(tmp_path: Path) -> None:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "visionloop",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(tmp_path / "var"),
-    ]
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        # the server's settings come from flags only, whatever VISIONLOOP_* the machine has
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VISIONLOOP_")}
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(log.read_text()) from None
-                time.sleep(0.2)
-        assert r.status_code == 200
-        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/projects", json={"name": "p"})
+    with serve_process(tmp_path / "var") as url:
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        r = httpx.post(f"{url}/api/v1/projects", json={"name": "p"})
         assert r.status_code == 201
         assert (tmp_path / "var" / "visionloop.db").exists()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    (log,) = tmp_path.glob("server-*.log")
     assert "authentication is off" in log.read_text()
 
 

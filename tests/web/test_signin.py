@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+import httpx
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from tests.servers import serve_process
 from tests.web.conftest import PASSWORD, Clock, csrf_of, sign_in
 from visionloop.api.app import create_app
+from visionloop.cli import cli
 from visionloop.core.accounts import Accounts, change_password
 from visionloop.core.services import Services
 from visionloop.settings import AccessKey, Settings
@@ -196,3 +201,40 @@ def test_unknown_pages_are_pages_not_errors(client: TestClient, path: str) -> No
     sign_in(client)
     r = client.get(path)
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+
+
+def failed_sign_ins_until_refused(url: str, spoof: bool) -> int:
+    """Wrong passwords for alice, each claiming another client in X-Forwarded-For; then her right
+    password: the status of that last attempt."""
+    with httpx.Client(base_url=url) as c:
+        token = csrf_of(c.get("/review/sign-in").text)
+        for i in range(5):
+            headers = {"X-Forwarded-For": f"203.0.113.{i}"} if spoof else {}
+            r = c.post(
+                "/review/sign-in",
+                data={"name": "alice", "password": "nope nope", "csrf_token": token},
+                headers=headers,
+            )
+            assert r.status_code == 401
+        r = c.post(
+            "/review/sign-in",
+            data={"name": "alice", "password": PASSWORD, "csrf_token": token},
+            headers={"X-Forwarded-For": "203.0.113.99"},
+        )
+        return r.status_code
+
+
+def test_a_spoofed_forwarded_for_does_not_escape_the_throttle(tmp_path: Path) -> None:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 by default: each failed sign-in then counted for
+    the address the caller claimed. Now the header counts only from trusted_proxies."""
+    data = tmp_path / "var"
+    code = CliRunner().invoke(
+        cli, ["--data-dir", str(data), "reviewer", "add", "alice", "--password-stdin"], input=PASSWORD
+    )
+    assert code.exit_code == 0, code.output
+    with serve_process(data) as url:
+        assert failed_sign_ins_until_refused(url, spoof=True) == 429
+    with serve_process(
+        data, {"VISIONLOOP_TRUSTED_PROXIES": "127.0.0.1"}
+    ) as url:  # a proxy on this machine: believed
+        assert failed_sign_ins_until_refused(url, spoof=True) == 303
