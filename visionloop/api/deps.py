@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 
 from visionloop.core.services import Services
 
@@ -13,3 +13,7 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+MAX_ID = 2**63 - 1  # SQLite's INTEGER: a larger id or offset would overflow in the query
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip")]

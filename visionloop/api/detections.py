@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from visionloop.api.deps import ServicesDep
+from visionloop.api.deps import RowId, ServicesDep
 from visionloop.core import detections, inbox, sampling
 from visionloop.core.detections import DetectionFilter, DetectionRecord, DetectionSource
 from visionloop.core.projects import get_project
@@ -56,7 +56,7 @@ def list_detections(
 
 
 @router.get("/projects/{project}/detections/{detection_id}")
-def get_detection(project: str, detection_id: int, svc: ServicesDep) -> dict[str, Any]:
+def get_detection(project: str, detection_id: RowId, svc: ServicesDep) -> dict[str, Any]:
     """One logged detection, with the probabilities of its best labels and the human loops it started."""
     found = detections.get_detection(svc, project, detection_id)
     return {
@@ -66,7 +66,7 @@ def get_detection(project: str, detection_id: int, svc: ServicesDep) -> dict[str
 
 
 @router.get("/projects/{project}/detections/{detection_id}/image")
-def detection_image(project: str, detection_id: int, svc: ServicesDep) -> Response:
+def detection_image(project: str, detection_id: RowId, svc: ServicesDep) -> Response:
     data = detections.detection_image(svc, detections.get_detection(svc, project, detection_id))
     media = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
     return Response(data, media_type=media)

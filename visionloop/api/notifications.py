@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, StrictBool
 
-from visionloop.api.deps import ServicesDep
+from visionloop.api.deps import RowId, ServicesDep
 from visionloop.core import notifications
 
 router = APIRouter(tags=["workflow"])
@@ -84,7 +84,7 @@ def list_deliveries(
 
 
 @router.get("/projects/{project}/deliveries/{delivery_id}")
-def get_delivery(project: str, delivery_id: int, svc: ServicesDep) -> dict[str, Any]:
+def get_delivery(project: str, delivery_id: RowId, svc: ServicesDep) -> dict[str, Any]:
     delivery = notifications.get_delivery(svc, project, delivery_id)
     attempts = notifications.list_attempts(svc, project, delivery_id)
     return {**delivery.to_dict(), "attempts": [a.to_dict() for a in attempts]}

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from visionloop.api.deps import ServicesDep
+from visionloop.api.deps import Offset, ServicesDep
 from visionloop.core import review
 from visionloop.core.images import content_hash
 from visionloop.core.review import (
@@ -158,7 +158,7 @@ def list_loops(
     svc: ServicesDep,
     status: Annotated[LoopStatus | None, Query()] = None,
     ascending: bool = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """The project's human loops, newest first (unless ``ascending``)."""

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from visionloop.api.deps import ServicesDep
+from visionloop.api.deps import RowId, ServicesDep
 from visionloop.api.detect import ServingDep
 from visionloop.core import training
 from visionloop.core.entities import ModelVersion
@@ -83,5 +83,5 @@ def list_jobs(svc: ServicesDep, project: str | None = None) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, svc: ServicesDep) -> dict[str, Any]:
+def get_job(job_id: RowId, svc: ServicesDep) -> dict[str, Any]:
     return svc.repo.get_job(job_id).to_dict()

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from visionloop.api.deps import ServicesDep
+from visionloop.api.deps import Offset, RowId, ServicesDep
 from visionloop.api.detect import _DETECT_BODY, ServingDep, _label, _read_image
 from visionloop.core import deployments, retraining, runs, schedules
 from visionloop.core.runs import Trigger
@@ -43,7 +43,7 @@ def list_runs(
     status: str | None = None,
     kind: str | None = None,
     limit: Annotated[int, Query(ge=1, le=runs.MAX_LIST)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """The project's runs, newest first (each with its state; the steps are in GET …/runs/{id})."""
     found = runs.list_runs(svc, project, status=status, kind=kind, limit=limit, offset=offset)
@@ -51,7 +51,7 @@ def list_runs(
 
 
 @router.get("/projects/{project}/runs/{run_id}")
-def describe_run(project: str, run_id: int, svc: ServicesDep) -> dict[str, Any]:
+def describe_run(project: str, run_id: RowId, svc: ServicesDep) -> dict[str, Any]:
     """A run with every step: name, status, input, output, error, start and end."""
     return run_json(svc, runs.get_run(svc, project, run_id), steps=True)
 
