@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from visionloop import errors
+from visionloop.aws.exceptions import clip
 
 
 class A2IError(Exception):
@@ -18,7 +19,7 @@ class A2IError(Exception):
     default_message = "The request is not valid."
 
     def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
+        self.message = clip(message or self.default_message)
         super().__init__(self.message)
 
     @property

@@ -23,12 +23,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from visionloop import jsondoc
 from visionloop.a2i import responses
 from visionloop.a2i.backend import A2IBackend
 from visionloop.a2i.exceptions import A2IError, InternalServerException, ValidationException, from_domain
 from visionloop.aws.auth import ALLOW_ALL, Authenticator
 from visionloop.aws.exceptions import AwsError
-from visionloop.errors import VisionloopError
+from visionloop.errors import InvalidInput, VisionloopError
 
 log = logging.getLogger("visionloop.a2i")
 CONTENT_TYPE = "application/json"
@@ -77,7 +78,12 @@ async def _serve(request: Request, handler: Handler) -> Response:
     body = await request.body()
     request_id = str(uuid.uuid4())
     status, doc = await run_in_threadpool(_handle, request, handler, body, request_id)
-    headers = {"x-amzn-RequestId": request_id}
+    return respond(status, doc, request_id)
+
+
+def respond(status: int, doc: dict[str, Any], request_id: str | None = None) -> Response:
+    """The answer: ``doc`` as JSON, with the error code also in ``X-Amzn-ErrorType`` when it failed."""
+    headers = {"x-amzn-RequestId": request_id or str(uuid.uuid4())}
     if status != 200:
         headers["X-Amzn-ErrorType"] = str(doc["__type"])
     return Response(json.dumps(doc), status_code=status, media_type=CONTENT_TYPE, headers=headers)
@@ -106,12 +112,14 @@ def failure(exc: Exception, request_id: str) -> tuple[int, dict[str, Any]]:
 
 
 def _json(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; malformed, too deep, a lone surrogate or a number out of range is a
+    ValidationException."""
     if not body.strip():
         return {}
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationException("The request body is not valid JSON.") from None
+        doc = jsondoc.loads(body)
+    except InvalidInput as e:
+        raise ValidationException(e.message) from None
     if not isinstance(doc, dict):
         raise ValidationException("The request body must be a JSON object.")
     return doc

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from visionloop import __version__, web
 from visionloop.a2i.urls import router as a2i_router
-from visionloop.api import auth, errors
+from visionloop.api import auth, errors, limits
 from visionloop.api.analyze import router as analyze_router
 from visionloop.api.datasets import router as datasets_router
 from visionloop.api.detect import router as detect_router
@@ -84,7 +84,13 @@ def create_app(
             if isinstance(serving.review_hook, ReviewHook):
                 serving.review_hook.close()
 
-    app = FastAPI(title="visionloop", version=__version__, docs_url="/docs", lifespan=lifespan)
+    app = FastAPI(
+        title="visionloop",
+        version=__version__,
+        docs_url="/docs",
+        lifespan=lifespan,
+        default_response_class=errors.SafeJSONResponse,
+    )
     app.state.services = services
     app.state.settings = settings
     app.state.serving = serving
@@ -94,6 +100,8 @@ def create_app(
     if settings.access_keys:  # else no check at all: `visionloop serve` then listens on loopback only
         auth.install(app, settings.access_keys)
         secured = [Security(auth.BEARER_SCHEME)]  # documents the bearer key in /docs; auth enforces it
+    # outermost: no body is read past its route's limit
+    app.add_middleware(limits.BodyLimit, max_import_file_mb=settings.max_import_file_mb)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:

@@ -11,6 +11,13 @@ from typing import Any
 
 from visionloop import errors
 
+MAX_ECHO = 1000  # characters of a message: an error never echoes a whole request back
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """``text``, cut to ``limit`` characters with a note of how much was cut."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
 
 class AwsError(Exception):
     """Base of the errors the AWS layer answers with; the class name is the AWS error code."""
@@ -19,7 +26,7 @@ class AwsError(Exception):
     default_message = "Request has invalid parameters."
 
     def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
+        self.message = clip(message or self.default_message)
         super().__init__(self.message)
 
     @property

@@ -15,11 +15,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from visionloop import jsondoc
 from visionloop.aws.auth import authenticator
 from visionloop.aws.backend import RekognitionBackend
 from visionloop.aws.exceptions import (
     AwsError,
     InternalServerError,
+    InvalidParameterException,
     SerializationException,
     UnknownOperationException,
     from_domain,
@@ -30,11 +32,12 @@ from visionloop.errors import VisionloopError
 log = logging.getLogger("visionloop.aws")
 CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "RekognitionService."
+PATH = "/"
 
 router = APIRouter()
 
 
-@router.post("/", include_in_schema=False)
+@router.post(PATH, include_in_schema=False)
 async def aws_json(request: Request) -> Response:
     body = await request.body()
     request_id = str(uuid.uuid4())
@@ -44,6 +47,16 @@ async def aws_json(request: Request) -> Response:
     )
     if isinstance(doc, Deferred):
         status, doc = await settle(doc, request_id)
+    return _response(status, doc, request_id)
+
+
+def error_response(error: AwsError, status: int | None = None) -> Response:
+    """The answer ``error`` gets (with ``status`` instead of its own), outside any operation."""
+    request_id = str(uuid.uuid4())
+    return _response(status or error.status, error.body(request_id), request_id)
+
+
+def _response(status: int, doc: dict[str, Any], request_id: str) -> Response:
     headers = {"x-amzn-RequestId": request_id}
     if status != 200:
         headers["X-Amzn-ErrorType"] = str(doc["__type"])
@@ -96,12 +109,16 @@ def _operation(target: str | None) -> str:
 
 
 def _decode(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object: malformed, too deep or with a lone surrogate is a SerializationException;
+    a number out of range (``1e400``, ``NaN``, beyond 64 bits) an InvalidParameterException naming it."""
     if not body.strip():
         return {}
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise SerializationException("The request body is not valid JSON.") from None
+        doc = jsondoc.loads(body)
+    except jsondoc.OutOfRange as e:
+        raise InvalidParameterException(e.message) from None
+    except jsondoc.MalformedJson as e:
+        raise SerializationException(e.message) from None
     if not isinstance(doc, dict):
         raise SerializationException("The request body must be a JSON object.")
     return doc

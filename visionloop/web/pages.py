@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from visionloop import __version__
+from visionloop.api.errors import utf8
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -44,7 +45,7 @@ def set_global(name: str, value: Any) -> None:
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _env.get_template(template).render(request=request, **context)
-    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    return HTMLResponse(utf8(html), status_code=status, headers=PAGE_HEADERS)  # stored bad text: U+FFFD
 
 
 def error_page(request: Request, status: int, title: str, message: str, **context: Any) -> HTMLResponse:
