@@ -81,7 +81,8 @@ def test_openapi(fuzz_server: FuzzServer) -> None:
                 response = case.call(base_url=fuzz_server.url, session=session, timeout=60)
                 problem = ""
                 try:
-                    case.validate_response(response, checks=CHECKS[:1] if op.path in IMAGES else CHECKS)
+                    checks = CHECKS[1:] if response.status_code == 503 else CHECKS  # the tally judges 503
+                    case.validate_response(response, checks=checks[:1] if op.path in IMAGES else checks)
                 except (AssertionError, BaseExceptionGroup) as e:  # a schemathesis Failure, or a group
                     problem = failure_titles(e)
                 request = describe(
