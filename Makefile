@@ -10,7 +10,7 @@ PORT   ?= 8080
 DATA   ?= ./var
 CODE   := visionloop tests $(wildcard bench)
 
-.PHONY: install serve test lint fix typecheck fuzz bench clean
+.PHONY: install serve test lint fix typecheck fuzz bench faults clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/detection_log.py
+
+# kill -9 the server, the training worker and an inference unit at random points; counts at the end
+ROUNDS ?= 5
+SEED   ?= 0
+
+faults: $(STAMP)
+	$(BIN)/python bench/faults.py --rounds $(ROUNDS) --seed $(SEED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

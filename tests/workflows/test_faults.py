@@ -73,7 +73,7 @@ def test_a_killed_worker_fails_its_job_and_a_new_worker_takes_the_next(tmp_path:
         failed = wait_for(
             "the job to fail", lambda: (j := _job(server, job["id"]))["status"] == "FAILED" and j, 30, server
         )
-        assert failed["message"].startswith("the worker running this job died (pid"), failed
+        assert failed["message"].startswith("interrupted: the worker running this job died (pid"), failed
         v1 = server.get("/versions/v1")
         assert v1["status"] == "TRAINING_FAILED" and v1["status_message"] == failed["message"]
         wait_for("a new worker", lambda: [p for p in server.workers() if p != first], 30, server)

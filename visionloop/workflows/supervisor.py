@@ -54,7 +54,8 @@ def stop_workers(procs: list[subprocess.Popen[bytes]], timeout: float = 10.0) ->
 
 def died_message(pid: int, returncode: int) -> str:
     how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
-    return f"the worker running this job died (pid {pid}, {how}); a new worker was started: train again"
+    # "interrupted:" as a job cut short by a restart: a workflow run requests such a training once more
+    return f"interrupted: the worker running this job died (pid {pid}, {how}); a new worker was started"
 
 
 @dataclass
