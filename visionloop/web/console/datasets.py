@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 from fastapi import File, Form, Request, UploadFile
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from visionloop.api.deps import RowId
 from visionloop.core import curation, datasets, projects
 from visionloop.core.curation import LabelAction, Upload
 from visionloop.core.entities import (
@@ -433,7 +434,7 @@ def _entry(svc: Services, name: str, entry_id: int) -> tuple[Project, DatasetEnt
 def entry_page(
     request: Request,
     name: str,
-    entry_id: int,
+    entry_id: RowId,
     session: Operator,
     back: str = "",
     notice: str = "",
@@ -478,7 +479,7 @@ def entry_page(
 
 
 @router.get("/projects/{name}/entries/{entry_id}/image")
-def entry_image(request: Request, name: str, entry_id: int, session: Operator) -> Response:
+def entry_image(request: Request, name: str, entry_id: RowId, session: Operator) -> Response:
     svc = web(request).services
     _, entry, _ = _entry(svc, name, entry_id)
     data = load_image(svc.store, entry.content_hash)
@@ -486,7 +487,7 @@ def entry_image(request: Request, name: str, entry_id: int, session: Operator) -
 
 
 @router.get("/projects/{name}/entries/{entry_id}/thumb")
-def entry_thumb(request: Request, name: str, entry_id: int, session: Operator) -> Response:
+def entry_thumb(request: Request, name: str, entry_id: RowId, session: Operator) -> Response:
     svc = web(request).services
     _, entry, _ = _entry(svc, name, entry_id)
     small = _thumbnail(entry.content_hash, lambda: load_image(svc.store, entry.content_hash))
@@ -532,7 +533,7 @@ def make_thumbnail(data: bytes, side: int = THUMB_SIDE) -> bytes:
 def save_labels(
     request: Request,
     name: str,
-    entry_id: int,
+    entry_id: RowId,
     session: OperatorForm,
     label: Annotated[list[str], Form()] = [],  # noqa: B006
     new_label: str = Form(""),
@@ -557,7 +558,7 @@ def save_labels(
 def save_boxes(
     request: Request,
     name: str,
-    entry_id: int,
+    entry_id: RowId,
     session: OperatorForm,
     boxes: str = Form(""),
     back: str = Form(""),
@@ -576,7 +577,7 @@ def save_boxes(
 
 @router.post("/projects/{name}/entries/{entry_id}/remove")
 def remove_entry(
-    request: Request, name: str, entry_id: int, session: OperatorForm, back: str = Form("")
+    request: Request, name: str, entry_id: RowId, session: OperatorForm, back: str = Form("")
 ) -> Response:
     svc = web(request).services
     project, entry, dataset = _entry(svc, name, entry_id)

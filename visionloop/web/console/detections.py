@@ -20,6 +20,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from visionloop.api.deps import RowId
 from visionloop.api.errors import status_for
 from visionloop.core import detections, inbox, sampling
 from visionloop.core.accounts import ReviewerSession
@@ -157,7 +158,7 @@ def detections_page(
 
 
 @router.get("/projects/{name}/workflow/detections/{detection_id}")
-def detection_page(request: Request, name: str, detection_id: int, session: Operator) -> Response:
+def detection_page(request: Request, name: str, detection_id: RowId, session: Operator) -> Response:
     svc = web(request).services
     project = get_project(svc, name)
     record = detections.get_detection(svc, project.name, detection_id)
@@ -175,7 +176,7 @@ def detection_page(request: Request, name: str, detection_id: int, session: Oper
 
 @router.get("/projects/{name}/workflow/detections/{detection_id}/image")
 def detection_image(
-    request: Request, name: str, detection_id: int, session: Operator, size: str = "small"
+    request: Request, name: str, detection_id: RowId, session: Operator, size: str = "small"
 ) -> Response:
     svc = web(request).services
     record = detections.get_detection(svc, get_project(svc, name).name, detection_id)

@@ -20,6 +20,7 @@ from functools import lru_cache
 from fastapi import Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from visionloop.api.deps import RowId
 from visionloop.api.errors import status_for
 from visionloop.core import projects, stats
 from visionloop.core.entities import Job, JobStatus, ModelVersion, Project
@@ -169,7 +170,7 @@ def _options(mode: str, backbone: str, max_seconds: str, version_name: str) -> T
 
 
 @router.get("/projects/{name}/train/jobs/{job_id}")
-def job_progress(request: Request, name: str, job_id: int, session: Operator) -> Response:
+def job_progress(request: Request, name: str, job_id: RowId, session: Operator) -> Response:
     svc = web(request).services
     project = projects.get_project(svc, name)
     job = svc.repo.get_job(job_id)
