@@ -23,7 +23,9 @@ def run(tmp_path: Path) -> Any:
     data = str(tmp_path / "var")
 
     def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, ["--data-dir", data, *args], input=input)
+        # the webhook receiver listens on 127.0.0.1: allowed with webhook_allow_private
+        env = {"VISIONLOOP_WEBHOOK_ALLOW_PRIVATE": "true"}
+        return CliRunner().invoke(cli, ["--data-dir", data, *args], input=input, env=env)
 
     assert invoke("project", "create", "logos").exit_code == 0
     return invoke

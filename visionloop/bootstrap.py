@@ -155,4 +155,5 @@ def build_notifier(services: Services, settings: Settings) -> Notifier:
     policy = RetryPolicy(
         max_attempts=settings.notify_max_attempts, base_seconds=settings.notify_retry_seconds
     )
-    return Notifier(services, build_senders(settings.notify_timeout_seconds, smtp), policy)
+    senders = build_senders(settings.notify_timeout_seconds, smtp, settings.webhook_allow_private)
+    return Notifier(services, senders, policy)

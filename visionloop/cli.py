@@ -1723,6 +1723,7 @@ def notify_add(
         events=event_types,
         secret=secret,
         enabled=not disabled,
+        allow_private=ctx.settings.webhook_allow_private,
     )
     doc = channel.to_dict(with_secret=True)
 

@@ -41,6 +41,8 @@ def _app(services: Services, settings: Settings) -> Any:
 
 @pytest.fixture
 def client(services: Services, settings: Settings) -> Iterator[TestClient]:
+    # the webhooks here go to 127.0.0.1, a loopback address: allowed with webhook_allow_private
+    settings = replace(settings, webhook_allow_private=True)
     with TestClient(_app(services, settings), raise_server_exceptions=False) as c:
         yield c
 
@@ -162,6 +164,7 @@ def test_channels_crud_and_errors(client: TestClient) -> None:
     for bad, status in (
         ({"name": "x", "kind": "sms", "url": "http://a/"}, 400),
         ({"name": "x", "kind": "webhook", "url": "file:///etc/passwd"}, 400),
+        ({"name": "x", "kind": "webhook", "url": "http://169.254.169.254/latest/meta-data/"}, 400),
         ({"name": "x", "kind": "webhook", "url": "http://a/", "events": ["nope"]}, 400),
         ({"name": "x", "kind": "webhook", "url": "http://a/", "secret": "short"}, 400),
         ({"name": "x", "kind": "email", "addresses": ["nobody"]}, 400),
@@ -222,7 +225,7 @@ def test_the_server_delivers_a_parameter_change_to_a_webhook(
     services: Services, settings: Settings, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
 ) -> None:
     url, got = receiver
-    app = _app(services, replace(settings, access_keys=(KEY,)))
+    app = _app(services, replace(settings, access_keys=(KEY,), webhook_allow_private=True))
     auth = {"Authorization": f"Bearer {KEY.secret}"}
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.get(PARAMS).status_code == 401

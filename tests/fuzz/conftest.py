@@ -128,6 +128,7 @@ def seed(server: Server, tmp: Path) -> Seeds:
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
     tmp = tmp_path_factory.mktemp("fuzz")
     values = {"data_dir": str(tmp / "var"), "workers": 0, "region": REGION, "account_id": ACCOUNT}
+    values["webhook_allow_private"] = True  # the seeded webhook channel points at 127.0.0.1
     settings = load_settings(values | {"import_roots": [str(tmp)]}, environ={})
     with TALLY.capture(), running(settings) as server:
         seeds = seed(server, tmp)

@@ -186,7 +186,9 @@ def svc(services: Services) -> Services:
 
 def senders(mailbox: Mailbox | None = None) -> dict[ChannelKind, notifications.Sender]:
     smtp = SmtpConfig("127.0.0.1", mailbox.port, "none") if mailbox else SmtpConfig("")
-    return {ChannelKind.WEBHOOK: WebhookSender(timeout=5), ChannelKind.EMAIL: EmailSender(smtp)}
+    # the receivers listen on 127.0.0.1: a loopback address, allowed with webhook_allow_private
+    webhook = WebhookSender(timeout=5, allow_private=True)
+    return {ChannelKind.WEBHOOK: webhook, ChannelKind.EMAIL: EmailSender(smtp)}
 
 
 POLICY = RetryPolicy(max_attempts=4, base_seconds=10, max_seconds=25, lease_seconds=60)
@@ -196,7 +198,9 @@ POLICY = RetryPolicy(max_attempts=4, base_seconds=10, max_seconds=25, lease_seco
 
 
 def test_a_webhook_gets_a_signed_json_post(svc: Services, receiver: Receiver) -> None:
-    channel = notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url, secret=SECRET)
+    channel = notifications.add_channel(
+        svc, "logos", "ops", "webhook", url=receiver.url, secret=SECRET, allow_private=True
+    )
     event = events.publish(svc, "logos", EventType.TRAINING_COMPLETED, {"version": "v2", "f1": 0.93})
     assert event is not None
     [done] = notifications.deliver_due(svc, senders(), POLICY)
@@ -226,7 +230,9 @@ def test_a_webhook_gets_a_signed_json_post(svc: Services, receiver: Receiver) ->
 
 def test_retries_with_backoff_until_delivered(svc: Services, receiver: Receiver) -> None:
     receiver.statuses = [500, 503]  # fails twice, then 200
-    notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url, secret=SECRET)
+    notifications.add_channel(
+        svc, "logos", "ops", "webhook", url=receiver.url, secret=SECRET, allow_private=True
+    )
     events.publish(svc, "logos", EventType.VERSION_DEPLOYED, {"version": "v2"})
     [first] = notifications.deliver_due(svc, senders(), POLICY)
     assert first.status is DeliveryStatus.PENDING and first.attempts == 1
@@ -256,7 +262,9 @@ def test_gives_up_after_max_attempts(svc: Services) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    notifications.add_channel(svc, "logos", "dead", "webhook", url=f"http://127.0.0.1:{port}/", secret=SECRET)
+    notifications.add_channel(
+        svc, "logos", "dead", "webhook", url=f"http://127.0.0.1:{port}/", secret=SECRET, allow_private=True
+    )
     events.publish(svc, "logos", EventType.TRAINING_FAILED, {"error": "boom"})
     for n in range(1, 5):
         [d] = notifications.deliver_due(svc, senders(), POLICY)
@@ -270,7 +278,9 @@ def test_gives_up_after_max_attempts(svc: Services) -> None:
 
 def test_redirects_are_not_followed(svc: Services, receiver: Receiver) -> None:
     receiver.statuses = [302]
-    notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url, secret=SECRET)
+    notifications.add_channel(
+        svc, "logos", "ops", "webhook", url=receiver.url, secret=SECRET, allow_private=True
+    )
     events.publish(svc, "logos", EventType.VERSION_REJECTED, {"version": "v3"})
     [d] = notifications.deliver_due(svc, senders(), POLICY)
     assert d.status is DeliveryStatus.PENDING and "302" in (d.last_error or "")
@@ -286,9 +296,12 @@ def test_channels_get_only_the_events_they_want(svc: Services, receiver: Receive
         "webhook",
         url=receiver.url,
         events=["version_deployed", "version_rolled_back"],
+        allow_private=True,
     )
-    notifications.add_channel(svc, "logos", "off", "webhook", url=receiver.url, enabled=False)
-    notifications.add_channel(svc, "logos", "all", "webhook", url=receiver.url)
+    notifications.add_channel(
+        svc, "logos", "off", "webhook", url=receiver.url, enabled=False, allow_private=True
+    )
+    notifications.add_channel(svc, "logos", "all", "webhook", url=receiver.url, allow_private=True)
     for kind in (EventType.TRAINING_STARTED, EventType.VERSION_DEPLOYED, EventType.HUMAN_LOOP_CREATED):
         events.publish(svc, "logos", kind, {})
     done = notifications.deliver_due(svc, senders(), POLICY)
@@ -306,7 +319,7 @@ def test_channels_get_only_the_events_they_want(svc: Services, receiver: Receive
 def test_a_disabled_channel_keeps_its_pending_deliveries_until_enabled(
     svc: Services, receiver: Receiver
 ) -> None:
-    notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url)
+    notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url, allow_private=True)
     events.publish(svc, "logos", EventType.TRAINING_STARTED, {})
     notifications.update_channel(svc, "logos", "ops", enabled=False)
     events.publish(svc, "logos", EventType.TRAINING_COMPLETED, {})  # not for a disabled channel
@@ -320,7 +333,7 @@ def test_a_disabled_channel_keeps_its_pending_deliveries_until_enabled(
 
 
 def test_a_claimed_delivery_is_leased(svc: Services, receiver: Receiver) -> None:
-    notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url)
+    notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url, allow_private=True)
     events.publish(svc, "logos", EventType.TRAINING_STARTED, {})
     now = svc.clock.now()
     [(claimed, channel)] = svc.repo.claim_deliveries(now, now + timedelta(seconds=60), 10)
@@ -364,7 +377,9 @@ def test_the_notifier_thread_delivers_in_the_background(
 ) -> None:
     svc.clock = SystemClock()
     receiver.statuses = [500, 500]
-    notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url, secret=SECRET)
+    notifications.add_channel(
+        svc, "logos", "ops", "webhook", url=receiver.url, secret=SECRET, allow_private=True
+    )
     policy = RetryPolicy(max_attempts=5, base_seconds=0.05, lease_seconds=5)
     notifier = Notifier(svc, senders(), policy, poll_seconds=0.2).start()
     try:
@@ -436,7 +451,7 @@ def test_bad_channels_are_refused(
 
 
 def test_channel_lifecycle(svc: Services, receiver: Receiver) -> None:
-    made = notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url)
+    made = notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url, allow_private=True)
     assert made.secret is not None and len(made.secret) >= 32  # generated
     assert made.events == tuple(t for t in EventType if t is not EventType.DETECTION)
     assert "secret" not in made.to_dict() and made.to_dict(with_secret=True)["secret"] == made.secret
@@ -480,7 +495,7 @@ def test_a_receiver_answering_garbage_is_a_failed_attempt(svc: Services) -> None
     thread = threading.Thread(target=answer_garbage, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.getsockname()[1]}/"
-    notifications.add_channel(svc, "logos", "odd", "webhook", url=url)
+    notifications.add_channel(svc, "logos", "odd", "webhook", url=url, allow_private=True)
     events.publish(svc, "logos", EventType.TRAINING_STARTED, {})
     try:
         [d] = notifications.deliver_due(svc, senders(), POLICY)
@@ -496,7 +511,55 @@ def test_a_sender_that_raises_is_recorded_as_a_failed_attempt(svc: Services) -> 
         def send(self, channel: notifications.Channel, event: events.Event, delivery_id: int) -> Any:
             raise RuntimeError("sender bug")
 
-    notifications.add_channel(svc, "logos", "ops", "webhook", url="http://127.0.0.1:9/")
+    notifications.add_channel(svc, "logos", "ops", "webhook", url="http://127.0.0.1:9/", allow_private=True)
     events.publish(svc, "logos", EventType.TRAINING_STARTED, {})
     [d] = notifications.deliver_due(svc, {ChannelKind.WEBHOOK: Broken()}, POLICY)
     assert d.status is DeliveryStatus.PENDING and d.last_error == "RuntimeError: sender bug"
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_private", "why"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", True, "link-local or cloud metadata"),
+        ("http://[fe80::1]:8080/", True, "link-local or cloud metadata"),
+        ("http://100.100.100.200/", True, "link-local or cloud metadata"),
+        ("http://[fd00:ec2::254]/", True, "link-local or cloud metadata"),
+        ("http://[::ffff:169.254.169.254]/", True, "link-local or cloud metadata"),
+        ("http://127.0.0.1:8080/hook", False, "webhook_allow_private"),
+        ("http://localhost/hook", False, "webhook_allow_private"),  # a name: resolved
+        ("http://2130706433/", False, "webhook_allow_private"),  # 127.0.0.1 written as a number
+        ("https://10.1.2.3/hook", False, "webhook_allow_private"),
+        ("http://192.168.0.10/", False, "webhook_allow_private"),
+        ("http://[::1]/", False, "webhook_allow_private"),
+        ("http://0.0.0.0:9/", False, "webhook_allow_private"),
+    ],
+)
+def test_webhooks_to_internal_addresses_are_refused(
+    svc: Services, url: str, allow_private: bool, why: str
+) -> None:
+    with pytest.raises(InvalidInput, match=why):
+        notifications.add_channel(svc, "logos", "ops", "webhook", url=url, allow_private=allow_private)
+    assert notifications.list_channels(svc, "logos") == []
+
+
+def test_private_webhooks_when_allowed_and_a_name_that_does_not_resolve_yet(svc: Services) -> None:
+    notifications.add_channel(svc, "logos", "lan", "webhook", url="http://10.1.2.3/", allow_private=True)
+    notifications.add_channel(svc, "logos", "public", "webhook", url="https://8.8.8.8/hook")
+    # a name that does not resolve now is checked at each delivery
+    notifications.add_channel(svc, "logos", "later", "webhook", url="https://hooks.invalid/x")
+    assert sorted(c.name for c in notifications.list_channels(svc, "logos")) == ["lan", "later", "public"]
+
+
+def test_delivery_checks_the_address_again(svc: Services, receiver: Receiver) -> None:
+    """What the host resolves to is checked at each attempt (DNS, or the setting, may have changed since
+    the channel was added): the attempt fails, saying why, and nothing is sent."""
+    notifications.add_channel(svc, "logos", "ops", "webhook", url=receiver.url, allow_private=True)
+    events.publish(svc, "logos", EventType.TRAINING_STARTED, {})
+    strict = {ChannelKind.WEBHOOK: WebhookSender(timeout=5)}  # webhook_allow_private off
+    [d] = notifications.deliver_due(svc, strict, POLICY)
+    assert d.status is DeliveryStatus.PENDING and d.attempts == 1
+    assert "127.0.0.1 is a loopback, private or reserved address" in (d.last_error or "")
+    assert receiver.got == []
+    svc.clock.advance(seconds=60)  # type: ignore[attr-defined]
+    [d] = notifications.deliver_due(svc, senders(), POLICY)
+    assert d.status is DeliveryStatus.DELIVERED and len(receiver.got) == 1

@@ -102,7 +102,8 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 180) -> Any:
 def test_the_reference_scenario(tmp_path: Path, receiver: Receiver) -> None:
     logos = shared_dataset("aws-logos")
     settings = dataclasses.replace(
-        load_settings({"data_dir": str(tmp_path / "var")}, environ={}),
+        # the webhook receiver listens on 127.0.0.1: allowed with webhook_allow_private
+        load_settings({"data_dir": str(tmp_path / "var"), "webhook_allow_private": True}, environ={}),
         workflow_poll_seconds=0.1,
         inbox_poll_seconds=0,  # the test asks for each look (POST …/inbox/scan)
         inbox_settle_seconds=0,

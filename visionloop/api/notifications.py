@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool
 
 from visionloop.api.deps import RowId, ServicesDep
@@ -38,7 +38,7 @@ def list_channels(project: str, svc: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/projects/{project}/channels", status_code=201)
-def add_channel(project: str, body: ChannelIn, svc: ServicesDep) -> dict[str, Any]:
+def add_channel(project: str, body: ChannelIn, svc: ServicesDep, request: Request) -> dict[str, Any]:
     """The answer carries the webhook's ``secret``: the only time it is shown."""
     channel = notifications.add_channel(
         svc,
@@ -50,6 +50,7 @@ def add_channel(project: str, body: ChannelIn, svc: ServicesDep) -> dict[str, An
         events=body.events,
         secret=body.secret,
         enabled=body.enabled,
+        allow_private=request.app.state.settings.webhook_allow_private,
     )
     return channel.to_dict(with_secret=True)
 

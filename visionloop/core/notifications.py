@@ -26,8 +26,11 @@ Use cases
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 import secrets
+import socket
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +55,19 @@ DEFAULT_EVENTS = tuple(t for t in EventType if t is not EventType.DETECTION)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _ADDRESS = re.compile(r"^[^@\s<>(),;:\"\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?$")
 _SECRET = re.compile(r"^[\x21-\x7e]+$")
+# webhooks never call these: link-local addresses (where cloud metadata services answer, 169.254.169.254)
+# and the metadata addresses outside them (Alibaba Cloud's, and AWS's over IPv6)
+_NEVER = tuple(
+    ipaddress.ip_network(n)
+    for n in ("169.254.0.0/16", "fe80::/10", "100.100.100.200/32", "fd00:ec2::254/128")
+)
+AddrInfo = tuple[
+    socket.AddressFamily,
+    socket.SocketKind,
+    int,
+    str,
+    tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes],
+]
 
 
 class ChannelKind(StrEnum):
@@ -215,6 +231,44 @@ def check_url(url: object) -> str:
     return url
 
 
+def address_refusal(address: str, allow_private: bool) -> str | None:
+    """Why a webhook may not call the IP ``address`` (None: it may). Link-local and cloud metadata
+    addresses are always refused; loopback, private and other non-global ones unless ``allow_private``."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope (fe80::1%eth0) does not matter
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_link_local or any(ip in net for net in _NEVER if net.version == ip.version):
+        return f"{ip} is a link-local or cloud metadata address"
+    if not allow_private and not ip.is_global:
+        return (
+            f"{ip} is a loopback, private or reserved address (the setting webhook_allow_private allows "
+            "those)"
+        )
+    return None
+
+
+def webhook_addresses(host: str, port: int, allow_private: bool) -> list[AddrInfo]:
+    """The addresses ``host`` resolves to now, for connecting to ``port``; InvalidInput when any of them is
+    refused (address_refusal: a name with one bad address among good ones is refused too, since DNS
+    answers rotate). socket.gaierror when the name does not resolve."""
+    found: list[AddrInfo] = list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    for *_, sockaddr in found:
+        reason = address_refusal(str(sockaddr[0]), allow_private)
+        if reason is not None:
+            raise InvalidInput(f"the webhook host {host} is refused: {reason}")
+    return found
+
+
+def check_webhook_target(url: str, allow_private: bool) -> str:
+    """``url`` if its host is allowed now (a name that does not resolve yet passes: each delivery resolves
+    it again and checks the addresses it gets)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with contextlib.suppress(socket.gaierror, UnicodeError):
+        webhook_addresses(parts.hostname or "", port, allow_private)
+    return url
+
+
 def check_addresses(addresses: object) -> tuple[str, ...]:
     if isinstance(addresses, str):
         addresses = [a.strip() for a in addresses.split(",") if a.strip()]
@@ -268,9 +322,12 @@ def add_channel(
     events: Collection[EventType | str] | str | None = None,
     secret: str | None = None,
     enabled: bool = True,
+    allow_private: bool = False,
 ) -> Channel:
     """A new channel; AlreadyExists when the project has one of that name. A webhook without a secret
-    gets a random one (Channel.secret: show it once to whoever adds the channel)."""
+    gets a random one (Channel.secret: show it once to whoever adds the channel). A webhook's host must
+    not be a link-local or metadata address, nor (unless ``allow_private``, the setting
+    webhook_allow_private) a loopback or private one: check_webhook_target."""
     name = check_channel_name(name)
     try:
         kind = ChannelKind(kind)
@@ -284,7 +341,7 @@ def add_channel(
     if kind is ChannelKind.WEBHOOK:
         if addresses:
             raise InvalidInput("a webhook channel takes a url, not addresses")
-        target_url, target_addresses = check_url(url), ()
+        target_url, target_addresses = check_webhook_target(check_url(url), allow_private), ()
         key: str | None = secrets.token_urlsafe(32) if secret is None else check_secret(secret)
     else:
         if url is not None or secret is not None:

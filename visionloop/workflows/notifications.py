@@ -28,6 +28,7 @@ import http.client
 import json
 import logging
 import smtplib
+import socket
 import ssl
 import threading
 import urllib.error
@@ -48,8 +49,10 @@ from visionloop.core.notifications import (
     SendResult,
     deliver_due,
     next_due,
+    webhook_addresses,
 )
 from visionloop.core.services import Services
+from visionloop.errors import InvalidInput
 
 log = logging.getLogger("visionloop.notifications")
 MAX_ERROR = 500  # characters of an error kept with an attempt
@@ -75,10 +78,72 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx is an answer like any other: not followed, the attempt fails
 
 
+def _guarded_connect(allow_private: bool) -> Callable[..., socket.socket]:
+    """socket.create_connection for webhook connections: the host is resolved and its addresses are
+    checked (core.notifications.webhook_addresses) at each connection, and the socket connects to one
+    of exactly those addresses, so a DNS answer that changes after the check cannot lead elsewhere."""
+
+    def connect(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> socket.socket:
+        host, port = address
+        error: OSError = OSError(f"{host} has no address")
+        for family, kind, proto, _, sockaddr in webhook_addresses(host, port, allow_private):
+            sock = socket.socket(family, kind, proto)
+            try:
+                if isinstance(timeout, int | float):
+                    sock.settimeout(timeout)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as e:
+                sock.close()
+                error = e
+        raise error
+
+    return connect
+
+
+class _GuardedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, connect: Callable[..., socket.socket]) -> None:
+        super().__init__()
+        self._connect = connect
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+            conn = http.client.HTTPConnection(host, **kwargs)
+            conn._create_connection = self._connect  # type: ignore[attr-defined]  # the socket it opens
+            return conn
+
+        return self.do_open(connection, req)
+
+
+class _GuardedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, connect: Callable[..., socket.socket]) -> None:
+        super().__init__()
+        self._connect = connect
+        self._tls = ssl.create_default_context()
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        def connection(host: str, **kwargs: Any) -> http.client.HTTPSConnection:
+            conn = http.client.HTTPSConnection(host, context=self._tls, **kwargs)
+            conn._create_connection = self._connect  # type: ignore[attr-defined]
+            return conn
+
+        return self.do_open(connection, req)
+
+
 class WebhookSender:
-    def __init__(self, timeout: float = 10.0) -> None:
+    """POSTs events to webhook URLs. Each connection resolves the host again and refuses link-local and
+    metadata addresses, and loopback or private ones unless ``allow_private`` (the setting
+    webhook_allow_private): such an attempt fails, saying why. Proxy environment variables are not used
+    (the checked address is the one connected to)."""
+
+    def __init__(self, timeout: float = 10.0, allow_private: bool = False) -> None:
         self.timeout = timeout
-        self._opener = urllib.request.build_opener(_NoRedirects)
+        connect = _guarded_connect(allow_private)
+        self._opener = urllib.request.build_opener(
+            _NoRedirects, urllib.request.ProxyHandler({}), _GuardedHTTP(connect), _GuardedHTTPS(connect)
+        )
 
     def send(self, channel: Channel, event: Event, delivery_id: int) -> SendResult:
         if channel.url is None or channel.secret is None:
@@ -103,6 +168,8 @@ class WebhookSender:
         except urllib.error.HTTPError as e:
             e.close()
             return SendResult(False, e.code, f"HTTP {e.code} {e.reason}"[:MAX_ERROR])
+        except InvalidInput as e:  # the host resolves to an address webhooks may not call
+            return SendResult(False, None, e.message[:MAX_ERROR])
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             return SendResult(False, None, f"{type(e).__name__}: {reason}"[:MAX_ERROR])
@@ -238,8 +305,10 @@ class Notifier:
         return max(0.0, min(self.poll_seconds, (due - self.svc.clock.now()).total_seconds()))
 
 
-def build_senders(webhook_timeout: float = 10.0, smtp: SmtpConfig | None = None) -> dict[ChannelKind, Sender]:
+def build_senders(
+    webhook_timeout: float = 10.0, smtp: SmtpConfig | None = None, webhook_allow_private: bool = False
+) -> dict[ChannelKind, Sender]:
     return {
-        ChannelKind.WEBHOOK: WebhookSender(webhook_timeout),
+        ChannelKind.WEBHOOK: WebhookSender(webhook_timeout, webhook_allow_private),
         ChannelKind.EMAIL: EmailSender(smtp or SmtpConfig(host="")),
     }

@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 
 from tests.factories import make_project
 from tests.web.conftest import sign_in
+from visionloop.bootstrap import build_services
 from visionloop.core import notifications, parameters, runs
 from visionloop.core.events import EventType, publish
 from visionloop.core.services import Services
+from visionloop.settings import Settings
 
 W = "/console/projects/demo/workflow"
 
@@ -130,7 +132,7 @@ def test_a_run_with_steps(client: TestClient, services: Services, olga: str, app
     assert "automatic training is off" in page.text and "&#34;auto_training_enabled&#34;: false" in page.text
 
 
-def test_notification_channels(client: TestClient, services: Services, olga: str) -> None:
+def test_notification_channels(client: TestClient, services: Services, settings: Settings, olga: str) -> None:
     make_project(services, "demo")
     n = f"{W}/notifications"
     page = client.get(n)
@@ -164,13 +166,20 @@ def test_notification_channels(client: TestClient, services: Services, olga: str
     assert notifications.get_channel(services, "demo", "mail").events == notifications.DEFAULT_EVENTS
     r = client.post(f"{n}/channels", data={**form, "event": "training_failed"})
     assert r.status_code == 409  # the name is taken
+    metadata = {**form, "channel": "meta", "url": "http://169.254.169.254/latest/meta-data/"}
+    r = client.post(f"{n}/channels", data={**metadata, "event": "training_failed"})
+    assert r.status_code == 400 and "link-local or cloud metadata address" in r.text
     # off and on
     r = client.post(f"{n}/channels/ops/enable", data={"csrf_token": olga, "enabled": "false"})
     assert r.status_code == 303 and not notifications.get_channel(services, "demo", "ops").enabled
     assert "is off" in client.get(r.headers["location"]).text
     client.post(f"{n}/channels/ops/enable", data={"csrf_token": olga, "enabled": "true"})
-    # a delivery shows with its event
-    publish(services, services.repo.get_project("demo"), EventType.TRAINING_COMPLETED, {"version": "v1"})
+    # a delivery shows with its event. Published as another process would (its own Services): the
+    # server's notifier, woken at once by its own events, sees it only at its next look (5 s), so the
+    # page shows it before any attempt (which fails fast here: example.org does not resolve)
+    other = build_services(settings)
+    publish(other, other.repo.get_project("demo"), EventType.TRAINING_COMPLETED, {"version": "v1"})
+    other.repo.close()
     page = client.get(n)
     assert "training completed" in page.text and "pending" in page.text
     delivery = notifications.list_deliveries(services, "demo")[0]

@@ -141,6 +141,7 @@ def add_channel(
             addresses=addresses if not webhook else None,
             events=event,
             secret=secret.strip() or None if webhook else None,
+            allow_private=request.app.state.settings.webhook_allow_private,
         )
     except VisionloopError as e:
         return _page(request, session, project, status=status_for(e), message=e.message, form=form)
