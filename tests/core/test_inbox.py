@@ -20,7 +20,14 @@ from tests.conftest import shared_dataset
 from tests.factories import image_bytes, make_project
 from visionloop.core import datasets, events
 from visionloop.core.detections import DetectionLog, DetectionSource, list_detections
-from visionloop.core.entities import DatasetType, EntrySource, ModelVersion, Prediction, VersionStatus
+from visionloop.core.entities import (
+    DatasetType,
+    EntrySource,
+    ModelVersion,
+    Prediction,
+    TaskType,
+    VersionStatus,
+)
 from visionloop.core.events import EventType
 from visionloop.core.inbox import (
     MAX_IMAGE_BYTES,
@@ -355,3 +362,17 @@ def test_the_watcher_scans_every_project_and_survives_failures(world: World, ser
         watcher.stop()
     assert len(world.logged()) == 1
     assert scan_all(services, world.detector) == []  # nothing left anywhere
+
+
+def test_a_project_named_dot_dot_stored_before_the_rule_is_skipped_with_one_warning(
+    world: World, services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    services.repo.create_project("..", TaskType.CLASSIFICATION, services.clock.now())  # as an old server did
+    world.put(f"{INBOX}/w.png", inference_images(world)[0].read_bytes())
+    with caplog.at_level("WARNING", logger="visionloop.inbox"):
+        scan_all(services, world.detector)
+        scan_all(services, world.detector)
+    ours = [r for r in caplog.records if r.name == "visionloop.inbox"]
+    assert [r.levelname for r in ours] == ["WARNING"] and "'..'" in ours[0].getMessage()
+    assert not any(r.exc_info for r in ours)  # no traceback
+    assert not world.keys(INBOX)  # the other projects' inboxes were still scanned

@@ -49,11 +49,18 @@ from visionloop.core.entities import (
 from visionloop.core.importing import Candidate, run_import
 from visionloop.core.keys import check_bucket
 from visionloop.core.ports import ObjectInfo
-from visionloop.core.projects import ensure_dataset, get_project
+from visionloop.core.projects import check_project_name, ensure_dataset, get_project
 from visionloop.core.services import Services
-from visionloop.errors import ImageTooLarge, InvalidInput, NotFound, ObjectNotFound, VisionloopError
+from visionloop.errors import (
+    ImageTooLarge,
+    InvalidInput,
+    NotFound,
+    ObjectNotFound,
+    VisionloopError,
+)
 
 log = logging.getLogger("visionloop.inbox")
+_SKIPPED: set[str] = set()  # projects whose inbox cannot exist, warned about once per process
 
 DEFAULT_BUCKET = "visionloop"
 DETECT_INBOX = "images_for_detection"
@@ -163,6 +170,8 @@ def scan_all(
         return []
     reports = []
     for project in svc.repo.list_projects():
+        if not _has_inbox(project.name):
+            continue
         try:
             report = scan_inbox(svc, project.name, detector, settings, now=now)
         except NotFound:  # deleted meanwhile
@@ -173,6 +182,19 @@ def scan_all(
         if report.handled or report.items:
             reports.append(report)
     return reports
+
+
+def _has_inbox(project_name: str) -> bool:
+    """False, with one warning per process, for a name stored before it was refused ('.', '..'): its
+    inbox folders would escape the bucket."""
+    try:
+        check_project_name(project_name)
+    except InvalidInput as exc:
+        if project_name not in _SKIPPED:
+            _SKIPPED.add(project_name)
+            log.warning("inbox: project %r has no inbox: %s", project_name, exc)
+        return False
+    return True
 
 
 def scan_inbox(
