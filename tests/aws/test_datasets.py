@@ -195,6 +195,8 @@ def test_create_dataset_replaces_a_failed_dataset_of_that_type(
 ) -> None:
     failed = _create_train(rek, server, project, train_lines[:2] + ["x", "y"], key="bad2.manifest")
     assert _stats(rek, failed)["Status"] == "CREATE_FAILED"
+    with pytest.raises(rek.exceptions.ResourceInUseException, match="create it again"):  # no training on it
+        rek.create_project_version(ProjectArn=project, VersionName="v1", OutputConfig={"S3Bucket": "out"})
     rek.tag_resource(ResourceArn=failed, Tags={"try": "1"})
     arn = _create_train(rek, server, project, train_lines)  # was ResourceAlreadyExistsException
     assert arn != failed and _stats(rek, arn)["Status"] == "CREATE_COMPLETE"

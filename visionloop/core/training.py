@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from visionloop.core.entities import (
+    Dataset,
     DatasetEntry,
+    DatasetStatus,
     DatasetType,
     Job,
     JobStatus,
@@ -30,7 +32,7 @@ from visionloop.core.ports import LoadedModel, TrainingEngine, TrainingExample, 
 from visionloop.core.projects import get_dataset, get_project
 from visionloop.core.services import Services
 from visionloop.core.splitting import entry_phashes, split_dataset
-from visionloop.errors import InvalidInput, NotFound, NotReady, StorageError, VisionloopError
+from visionloop.errors import Conflict, InvalidInput, NotFound, NotReady, StorageError, VisionloopError
 
 MODELS_BUCKET = "models"
 SNAPSHOTS_BUCKET = "snapshots"
@@ -50,6 +52,20 @@ class TrainingOptions:
     hyperparams: Mapping[str, object] | None = None
 
 
+def _check_complete(project: str, dataset: Dataset | None) -> None:
+    """Train only on datasets whose creation finished (an interrupted CreateDataset is FAILED)."""
+    if dataset is None or dataset.status is DatasetStatus.READY:
+        return
+    kind = dataset.type.value.lower()
+    if dataset.status is DatasetStatus.CREATING:
+        raise Conflict(f"the {kind} dataset of project {project} is still being created; train when it is")
+    why = dataset.status_message or "no message"
+    raise Conflict(
+        f"the creation of the {kind} dataset of project {project} failed ({why}); "
+        "create it again before training"
+    )
+
+
 def request_training(
     svc: Services, project_name: str, options: TrainingOptions | None = None
 ) -> tuple[ModelVersion, Job]:
@@ -66,6 +82,8 @@ def request_training(
         raise InvalidInput(f"invalid version name {name!r}: use 1-255 letters, digits, '_', '.' or '-'")
     train = get_dataset(svc, project, DatasetType.TRAIN)
     test = svc.repo.find_dataset(project.id, DatasetType.TEST)
+    for dataset in (train, test):
+        _check_complete(project.name, dataset)
     if (test is None or svc.repo.count_entries(test.id) == 0) and svc.repo.count_entries(train.id) > 0:
         split_dataset(svc, project.name)
         test = svc.repo.find_dataset(project.id, DatasetType.TEST)
