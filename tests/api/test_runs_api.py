@@ -133,14 +133,14 @@ def test_errors(services: Services, settings: Settings, tmp_path: Path) -> None:
         r = client.post(f"{P}/runs", json={"kind": "training_check"})
         assert r.status_code == 409 and r.json()["error"]["details"] == {"run_id": first.json()["id"]}
         r = client.post(f"{P}/detect", content=image_bytes(color=RED), headers={"content-type": "image/jpeg"})
-        assert r.status_code == 503 and r.json()["error"]["code"] == "NotReady"
+        assert r.status_code == 409 and r.json()["error"]["code"] == "NotReady"
         assert "has no serving version" in r.json()["error"]["message"]
         r = client.post(
             "/api/v1/projects/ghost/detect", content=image_bytes(), headers={"content-type": "image/jpeg"}
         )
         assert r.status_code == 404
         r = client.post(f"{P}/detect", content=b"not an image", headers={"content-type": "image/jpeg"})
-        assert r.status_code == 503  # no serving version is the first thing it finds
+        assert r.status_code == 409  # no serving version is the first thing it finds
         assert client.get("/api/v1/projects/ghost/deployments").status_code == 404
         assert client.get("/api/v1/projects/ghost/schedules").status_code == 404
         assert client.get(f"{P}/deployments").json() == {"serving": None, "deployments": []}

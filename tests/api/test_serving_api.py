@@ -109,7 +109,7 @@ def test_start_detect_stop_delete(client: TestClient) -> None:
     client.app.state.services.buckets.put("inbox", "a/red.png", RED)  # type: ignore[attr-defined]
     r = client.post(f"{V1}/detect", json={"s3_object": {"bucket": "inbox", "name": "a/red.png"}})
     assert names(r) == ["red"]
-    # delete is refused while it runs; stop, then detection is refused (503) and delete works
+    # delete is refused while it runs; stop, then detection is refused (409) and delete works
     assert client.delete(V1).status_code == 409
     r = client.post(f"{V1}/stop")
     assert r.status_code == 202 and r.json()["status"] == "STOPPING"
@@ -118,7 +118,7 @@ def test_start_detect_stop_delete(client: TestClient) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     r = client.post(f"{V1}/detect", content=RED, headers={"content-type": "image/jpeg"})
-    assert r.status_code == 503 and r.json()["error"]["code"] == "NotReady"
+    assert r.status_code == 409 and r.json()["error"]["code"] == "NotReady"
     assert client.post(f"{V1}/stop").status_code == 409
     assert client.delete(V1).status_code == 204
     assert client.get(V1).status_code == 404
@@ -152,7 +152,7 @@ def test_errors(client: TestClient) -> None:
         (client.post(f"{V1}/detect", data={"not_file": "x"}, files={"other": ("a", b"x")}), 400, None),
         (
             client.post("/api/v1/projects/colours/versions/v2/detect", content=RED, headers=raw),
-            503,
+            409,
             "NotReady",
         ),
         (

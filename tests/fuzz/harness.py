@@ -4,7 +4,6 @@ and 5xx answers per API, each 5xx with the last line of the server's traceback (
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -104,9 +103,7 @@ class Tally:
         """Count one request; keep it when it got a 5xx or broke the API's contract (``problem``)."""
         with self.lock:
             self.cases[api] += 1
-            if status == 503 and _designed_503(body):
-                self.cases["designed 503"] += 1
-            elif status >= 500:
+            if status >= 500:
                 logged = self.log.lines[since:]
                 detail = logged[-1] if logged else body[:300].decode("utf-8", "replace")
                 self.server_errors.append(Finding(api, request[:600], status, detail))
@@ -131,8 +128,7 @@ class Tally:
         lines = [
             "fuzz cases: "
             + ", ".join(f"{api} {self.cases[api]}" for api in SHARE)
-            + f"; total {sum(self.cases[api] for api in SHARE)}; 5xx: {len(self.server_errors)} "
-            + f"(documented 503 NotReady/Unavailable answers, not counted: {self.cases['designed 503']}); "
+            + f"; total {sum(self.cases[api] for api in SHARE)}; 5xx: {len(self.server_errors)}; "
             + f"contract violations: {len(self.violations)}"
         ]
         for label, findings in (("5xx", self.server_errors), ("violation", self.violations)):
@@ -142,17 +138,6 @@ class Tally:
 
 
 TALLY = Tally()
-
-
-def _designed_503(body: bytes) -> bool:
-    """The native API's documented "not now" answer (docs/serving.md): 503 NotReady when no version
-    serves, 503 Unavailable when an inference unit went away; a JSON error envelope, not a crash."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return False
-    error = doc.get("error") if isinstance(doc, dict) else None
-    return isinstance(error, dict) and error.get("code") in ("NotReady", "Unavailable")
 
 
 def describe(method: str, path: str, headers: dict[str, str] | None, body: Any) -> str:

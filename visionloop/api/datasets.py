@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
-from visionloop.api.deps import Offset, RowId, ServicesDep
+from visionloop.api.deps import IMAGE_RESPONSES, Offset, RowId, ServicesDep
 from visionloop.core import datasets, projects
 from visionloop.core.entities import DatasetEntry, EntrySource
 from visionloop.core.images import TRAINING_LIMITS, load_image
@@ -141,7 +141,9 @@ def relabel_entry(project: str, entry_id: RowId, body: LabelsIn, svc: ServicesDe
     return entry_json(svc.repo.get_entry(entry.id))
 
 
-@router.get("/projects/{project}/entries/{entry_id}/image")
+@router.get(
+    "/projects/{project}/entries/{entry_id}/image", response_class=Response, responses=IMAGE_RESPONSES
+)
 def entry_image(project: str, entry_id: RowId, svc: ServicesDep) -> Response:
     entry = _project_entry(svc, project, entry_id)
     return Response(load_image(svc.store, entry.content_hash), media_type=CONTENT_TYPES.get(entry.format))

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from visionloop.api.deps import RowId, ServicesDep
+from visionloop.api.deps import IMAGE_RESPONSES, RowId, ServicesDep
 from visionloop.core import detections, inbox, sampling
 from visionloop.core.detections import DetectionFilter, DetectionRecord, DetectionSource
 from visionloop.core.projects import get_project
@@ -65,7 +65,9 @@ def get_detection(project: str, detection_id: RowId, svc: ServicesDep) -> dict[s
     }
 
 
-@router.get("/projects/{project}/detections/{detection_id}/image")
+@router.get(
+    "/projects/{project}/detections/{detection_id}/image", response_class=Response, responses=IMAGE_RESPONSES
+)
 def detection_image(project: str, detection_id: RowId, svc: ServicesDep) -> Response:
     data = detections.detection_image(svc, detections.get_detection(svc, project, detection_id))
     media = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"

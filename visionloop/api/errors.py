@@ -22,7 +22,6 @@ STATUS: tuple[tuple[type[errors.VisionloopError], int], ...] = (
     (errors.InvalidInput, 400),
     (errors.NotFound, 404),
     (errors.AlreadyExists, 409),
-    (errors.NotReady, 503),
     (errors.Conflict, 409),
     (errors.NotFitted, 409),
     (errors.TooManyAttempts, 429),
