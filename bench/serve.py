@@ -8,8 +8,9 @@ the default per-label thresholds, at 1 and 8 concurrent clients: images/s, p50 a
         [--requests 400] [--units 1,2] [--clients 1,8] [--threads N] [--data-dir DIR] [--json]
 
 --model small (default): EfficientNet-Lite0 on one view, the small model the serving target is set for;
---model default: what `visionloop train` gives (Lite0 on seven views of each image: the whole image, its
-mirror, its four quarters and its centre; seven network passes).
+--model default: what `visionloop train` gives (EfficientNet-Lite0 quantized to INT8 on seven views of
+each image: the whole image, its mirror, its four quarters and its centre; seven network passes);
+--model default-fp32: the same on the fp32 Lite0.
 --dataset grocery (default when ../shared/datasets/grocery-produce exists): 5 labels x 16 photos of
 grocery-produce (the first files by name) for training; the requests cycle through 64 other photos of
 those labels, 348 px JPEGs of 15-40 KB. --dataset logos: the 10 aws-logos photos for training and the
@@ -71,8 +72,11 @@ MODELS = {
         "backbone": "efficientnet-lite0",
         "hyperparams": {"views": ["full"], "predict_views": ["full"]},
     },
-    # what `visionloop train` gives by default: Lite0 on seven views (whole, mirror, four quarters, centre)
+    # what `visionloop train` gives by default: Lite0 INT8 on seven views (whole, mirror, four quarters,
+    # centre)
     "default": {},
+    # the same seven views on the fp32 Lite0 (the default before the INT8 graph: twice the CPU a pass)
+    "default-fp32": {"backbone": "efficientnet-lite0"},
 }
 
 

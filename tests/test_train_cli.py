@@ -43,7 +43,7 @@ def test_training_completes_with_an_evaluation(trained: tuple[Path, dict]) -> No
     assert {m["label"] for m in ev["per_label"]} == {"amazon_logo", "aws_logo"}
     assert 0 <= version["f1"] <= 1 and ev["n_images"] == 2
     assert any("only 1 test image;" in w for w in ev["warnings"]), ev["warnings"]
-    assert version["params"]["backbones"] == ["efficientnet-lite0"]
+    assert version["params"]["backbones"] == ["efficientnet-lite0-int8"]
     assert version["params"]["library_versions"]["visionloop"]
 
 

@@ -65,6 +65,12 @@ KINDS = {
     # kind: (task, mode, hyper-parameters, the classifier file it must write)
     "linear": (TaskType.CLASSIFICATION, "fast", {"folds": 3}, "weights.npz"),
     "linear-multi-label": (TaskType.MULTI_LABEL, "fast", {"folds": 3}, "weights.npz"),
+    "linear-int8": (
+        TaskType.CLASSIFICATION,
+        "fast",
+        {"folds": 3, "backbones": ["efficientnet-lite0-int8"]},
+        "weights.npz",
+    ),
     "finetuned": (
         TaskType.CLASSIFICATION,
         "best",

@@ -35,7 +35,7 @@ def spec(mode: str = "fast", backbone: str = "auto", **hyperparams: Any) -> Trai
 def test_modes_and_backbone(tmp_path: Path) -> None:
     engine = ClassificationEngine(tmp_path, num_threads=1)
     fast = engine.recipe_for(spec())
-    assert fast.backbones == ("efficientnet-lite0",) and fast.finetune is False and fast.seed == 3
+    assert fast.backbones == ("efficientnet-lite0-int8",) and fast.finetune is False and fast.seed == 3
     assert fast.views == fast.predict_views == TILE_VIEWS and fast.search_backbones is False
     best = engine.recipe_for(spec("best"))
     assert best.backbones == ("efficientnet-lite0", "efficientnet-lite2") and best.search_backbones is True
@@ -45,6 +45,8 @@ def test_modes_and_backbone(tmp_path: Path) -> None:
     assert chosen.backbones == ("efficientnet-lite2",) and chosen.search_backbones is False
     tuned = engine.recipe_for(spec("best", finetune=True))
     assert tuned.backbones == ("efficientnet-lite0",) and tuned.finetune is True
+    tuned_fast = engine.recipe_for(spec(finetune=True))  # fine-tuned in fp32, not on the INT8 graph
+    assert tuned_fast.backbones == ("efficientnet-lite0",) and tuned_fast.finetune is True
 
 
 def test_an_expert_may_set_the_fine_tuning(tmp_path: Path) -> None:

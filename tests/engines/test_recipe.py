@@ -84,7 +84,7 @@ def memo() -> MemoEmbed:
 
 @pytest.fixture(scope="module")
 def fitted(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> FittedClassifier:
-    """The default recipe (fast mode, EfficientNet-Lite0 on seven views), trained once for the module."""
+    """The default recipe (fast mode, EfficientNet-Lite0 INT8 on seven views), trained once for the module."""
     return fit_classifier(
         photos.train,
         [[y] for y in photos.y_train],
@@ -122,7 +122,7 @@ def test_default_recipe_is_well_above_chance(fitted: FittedClassifier, photos: P
     params = fitted.get_params()
     json.dumps(params)  # JSON-serialisable
     assert params["recipe"]["mode"] == "fast"
-    assert params["recipe"]["backbones"] == ["efficientnet-lite0"]
+    assert params["recipe"]["backbones"] == ["efficientnet-lite0-int8"]
     assert params["recipe"]["views"] == list(TILE_VIEWS) and params["cv_groups"] >= 2
     assert params["l2"] in params["recipe"]["l2_grid"]
 

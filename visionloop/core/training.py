@@ -36,7 +36,7 @@ from visionloop.errors import Conflict, InvalidInput, NotFound, NotReady, Storag
 
 MODELS_BUCKET = "models"
 SNAPSHOTS_BUCKET = "snapshots"
-DEFAULT_BACKBONE = "auto"  # the training recipe chooses (efficientnet-lite2 in fast mode)
+DEFAULT_BACKBONE = "auto"  # the training recipe chooses (engines/recipe.py _MODE_DEFAULTS)
 MODES = ("fast", "best")
 _VERSION_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 READY_MESSAGE = "The model is ready to run."

@@ -83,9 +83,9 @@ class Backbone:
         """The same network, runtime and settings fed other pixels (a view): a new spec and fingerprint.
         The view runs on this backbone's session and decoding pool (shared, not copied).
 
-        Subclasses with another runtime override it, so a view of any backbone runs like the backbone.
+        Subclasses with another constructor override it, so a view of any backbone runs like the backbone.
         """
-        view = Backbone(
+        view = type(self)(
             dataclasses.replace(self.spec, preprocessing=preprocessing),
             self._build_torch,
             cache_dir=self.cache_dir,

@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 
 DEFAULT_BACKBONE = "efficientnet-lite0"
 HF_PREFIX = "hf:"
-_BUILTIN_MODULES = ("visionloop.engines.backbones", "visionloop.engines.tflite")
+_BUILTIN_MODULES = (
+    "visionloop.engines.backbones",
+    "visionloop.engines.quantized",
+    "visionloop.engines.tflite",
+)
 
 Factory = TypeVar("Factory", bound=Callable[..., "Backbone"])
 _FACTORIES: dict[str, Callable[..., Backbone]] = {}
