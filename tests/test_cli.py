@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from tests.factories import classification_line, image_bytes, photo_bytes, write_folder_dataset
 from visionloop.cli import cli
+from visionloop.errors import InvalidManifest
 
 
 @pytest.fixture
@@ -218,3 +219,15 @@ def test_import_groups_from_folders_and_split_by_group(run, tmp_path: Path) -> N
     assert code == 0 and "16 train, 4 test (10 groups of similar photos kept together)" in out
     code, out = run("dataset", "import", "fruit", "x.manifest", "--groups-from-folders")
     assert code == 2 and "folder imports only" in out
+
+
+def test_import_caps_a_manifest_at_max_import_file_mb(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    manifest = tmp_path / "big.manifest"
+    line = classification_line(str(tmp_path / "a.jpg"), "apple")
+    manifest.write_text("\n".join([line] * 2000) + "\n")  # about 250 KB
+    assert run("project", "create", "capped")[0] == 0
+    monkeypatch.setenv("VISIONLOOP_MAX_IMPORT_FILE_MB", "0.1")
+    with pytest.raises(InvalidManifest, match="larger than the limit of 104,857 bytes"):
+        run("dataset", "import", "capped", str(manifest), "--format", "manifest")

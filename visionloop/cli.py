@@ -314,21 +314,26 @@ def dataset_import(
     import time
 
     from visionloop.core import datasets
+    from visionloop.core.importing import SourceAccess
 
     fmt = _guess_format(source) if fmt == "auto" else fmt
     if groups_from_folders and fmt != "folder":
         raise click.UsageError("--groups-from-folders applies to folder imports only")
+    # any path this user can read (they run the CLI on the server), files capped by max_import_file_mb
+    access = SourceAccess(max_file_bytes=int(ctx.settings.max_import_file_mb * 1024 * 1024))
     started = time.perf_counter()
     with _progress(not as_json and sys.stderr.isatty(), f"importing {fmt}") as update:
         if fmt == "folder":
             report = datasets.import_folder(
-                ctx.services, project_name, source, dataset_type, update, groups_from_folders
+                ctx.services, project_name, source, dataset_type, update, groups_from_folders, access
             )
         elif fmt == "manifest":
-            report = datasets.import_manifest(ctx.services, project_name, source, dataset_type, update)
+            report = datasets.import_manifest(
+                ctx.services, project_name, source, dataset_type, update, access=access
+            )
         else:
             report = datasets.import_coco(
-                ctx.services, project_name, source, dataset_type, images_dir, update
+                ctx.services, project_name, source, dataset_type, images_dir, update, access
             )
     seconds = time.perf_counter() - started
     _emit({**report.to_dict(), "seconds": round(seconds, 2)}, as_json, lambda: _print_report(report, seconds))
