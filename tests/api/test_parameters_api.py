@@ -194,7 +194,9 @@ def test_deliveries_and_attempts(client: TestClient, services: Services) -> None
     assert client.get(DELIVERIES, params={"status": "lost"}).status_code == 400
     assert client.get(DELIVERIES, params={"channel": "nope"}).status_code == 404
     assert client.get(f"{DELIVERIES}/999999").status_code == 404
-    assert client.get(f"{DELIVERIES}/{2**70}").status_code == 422  # beyond SQLite's integers: refused as invalid
+    assert (
+        client.get(f"{DELIVERIES}/{2**70}").status_code == 422
+    )  # beyond SQLite's integers: refused as invalid
     assert client.get(f"{DELIVERIES}/abc").status_code == 422
 
 
