@@ -116,6 +116,8 @@ def test_train_save_load_in_a_fresh_process_and_predict(
     assert evaluation["n_groups"] == len({ex.group for ex in s.test})
     assert "a warning from grouping" in evaluation["warnings"]
     assert all(0.0 < t < 1.0 for t in trained.thresholds.values())
+    # 10-11 images a label: too few for scenes, so the calibrator saw the grouped folds only
+    assert trained.params["calibrated_on"] == ["grouped folds"]
 
     art = tmp_path / "artifact"
     art.mkdir()

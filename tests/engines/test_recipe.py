@@ -17,11 +17,13 @@ import pytest
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.recipe import (
     CHEAPER_WINS_WITHIN,
+    SCENES_BEAT_CHANCE_BY,
     TILE_VIEWS,
     VIEWS,
     FittedClassifier,
     TrainingRecipe,
     View,
+    _chance_macro_f1,
     _folds,
     _strata,
     fit_classifier,
@@ -505,3 +507,54 @@ def test_no_estimate_on_new_scenes_when_labels_are_too_small(
 ) -> None:
     assert len(photos.train) // len(LABELS) < 16  # fewer images a label than four scenes need
     assert fitted.scene_cv_macro_f1_ is None and fitted.get_params()["scene_cv_macro_f1"] is None
+
+
+def scene_only_embed(backbone: Backbone, images: Sequence[bytes], flip: bool) -> np.ndarray:
+    """Like blob_embed without the label's shared direction: each (label, scene) has its own, so heads
+    that never saw a scene can only guess there (the scenes are not a task they could learn)."""
+    out = []
+    for data in images:
+        label, scene, i = (int(x) for x in data.decode().split(":"))
+        rng = np.random.default_rng(1000 * label + 10 * scene + i)
+        centre = np.zeros(32)
+        centre[8 + 5 * label + scene] = 4.0
+        out.append(centre + rng.normal(0, 0.3, 32))
+    return np.array(out, dtype=np.float32)
+
+
+def test_calibrating_on_scenes_keeps_their_logits_only_when_scenes_can_be_learned(onnx_cache: Path) -> None:
+    images = [f"{label}:{scene}:{i}".encode() for label in range(2) for scene in range(3) for i in range(8)]
+    labels = [[int(d.decode()[0])] for d in images]
+    recipe = TrainingRecipe(
+        backbones=LITE0, views=("full",), predict_views=("full",), folds=3, calibrate_on_scenes=True
+    )
+    clf = fit_classifier(images, labels, 2, recipe=recipe, embed=blob_embed, cache_dir=onnx_cache)
+    assert clf.scene_holdout_logits_ is not None and clf.scene_holdout_logits_.shape == (len(images), 2)
+    off = fit_classifier(
+        images,
+        labels,
+        2,
+        recipe=dataclasses.replace(recipe, calibrate_on_scenes=False),
+        embed=blob_embed,
+        cache_dir=onnx_cache,
+    )
+    assert off.scene_holdout_logits_ is None and off.scene_cv_macro_f1_ == clf.scene_cv_macro_f1_
+    # five scenes a label, as many as the clustering looks for, each with a direction of its own
+    images = [f"{label}:{scene}:{i}".encode() for label in range(2) for scene in range(5) for i in range(6)]
+    labels = [[int(d.decode()[0])] for d in images]
+    blind = fit_classifier(images, labels, 2, recipe=recipe, embed=scene_only_embed, cache_dir=onnx_cache)
+    assert blind.scene_cv_macro_f1_ is not None and blind.scene_cv_macro_f1_ < 0.5 + SCENES_BEAT_CHANCE_BY
+    assert blind.scene_holdout_logits_ is None
+
+
+def test_chance_is_the_better_of_the_constant_answer_and_guessing() -> None:
+    clf = FittedClassifier(TrainingRecipe().resolved(), n_labels=3, multi_label=False)
+    skewed = np.array([0] * 8 + [1, 2])  # always 0: (2·0.8/1.8)/3 = 0.296; guessing: lower
+    assert _chance_macro_f1(skewed, clf) == pytest.approx((1.6 / 1.8) / 3)
+    two = FittedClassifier(TrainingRecipe().resolved(), n_labels=2, multi_label=False)
+    assert _chance_macro_f1(np.array([0, 1] * 5), two) == pytest.approx(0.5)  # guessing beats 1/3
+    multi = FittedClassifier(TrainingRecipe().resolved(), n_labels=2, multi_label=True)
+    both = np.array([[1, 0], [1, 1], [1, 0], [1, 0]])  # label 0 always on (answered: F1 1), label 1 on 1 of 4
+    constant = (1.0 + 0.0) / 2
+    guess = (2 * 1.0 * 0.5 / 1.5 + 2 * 0.25 * 0.5 / 0.75) / 2
+    assert _chance_macro_f1(both, multi) == pytest.approx(max(constant, guess))

@@ -58,6 +58,7 @@ EXPERT_HYPERPARAMS = (
     "search_backbones",
     "scene_folds",
     "scene_estimate",
+    "calibrate_on_scenes",
     "finetune",
     "force_finetune",
     "finetune_blocks",
@@ -136,9 +137,15 @@ class ClassificationEngine:
         )
         del train_images
         progress(0.8, "calibrating")
-        calibrator = Calibrator("sigmoid" if multi else "softmax").fit(
-            clf.holdout_logits_, _targets(clf.holdout_labels_, len(spec.labels), multi)
-        )
+        calib_logits = clf.holdout_logits_
+        calib_truth = _targets(clf.holdout_labels_, len(spec.labels), multi)
+        scene_logits = clf.scene_holdout_logits_ if clf.kind_ == "linear" else None
+        on_scenes = scene_logits is not None
+        if scene_logits is not None:
+            # the same images predicted by heads that never saw their scene: confidences for new photos
+            calib_logits = np.vstack([calib_logits, scene_logits[clf.holdout_index_]])
+            calib_truth = np.concatenate([calib_truth, calib_truth])
+        calibrator = Calibrator("sigmoid" if multi else "softmax").fit(calib_logits, calib_truth)
         # Assumed thresholds: chosen on the calibrated out-of-fold predictions of the training images
         # (grouped folds), so the TEST figures below are measured at thresholds TEST did not choose.
         # With fewer than MIN_THRESHOLD_POSITIVES out-of-fold images of a label, those predictions come
@@ -195,6 +202,8 @@ class ClassificationEngine:
             "backbones": list(recipe.backbones or ()),
             "classifier": classifier,
             "calibration": calibrator.to_dict(),
+            # out-of-fold predictions the calibrator was fitted on: grouped folds, and held-out scenes
+            "calibrated_on": ["grouped folds", "new scenes"] if on_scenes else ["grouped folds"],
             "mode": spec.mode,
             "seed": spec.seed,
             "timings": {

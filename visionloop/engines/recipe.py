@@ -62,6 +62,11 @@ _CHUNK = 32  # images per ONNX Runtime batch
 #: more than this: smaller differences are noise (on magnetic-tile, Lite2 won the CV by 0.007 over Lite0
 #: and scored 0.08 lower on new tiles).
 CHEAPER_WINS_WITHIN = 0.01
+#: Out-of-scene predictions calibrate confidences only when they beat a model that learned nothing
+#: (_chance_macro_f1) by this much: on magnetic-tile, whose clusters are lightings and defect types rather
+#: than places, heads that never saw a cluster scored 0.38 on it (guessing: 0.48) while new tiles scored
+#: 0.73, and calibrating on them made every confidence too low (held-out ECE 0.28 instead of 0.07).
+SCENES_BEAT_CHANCE_BY = 0.1
 PARAMS_FILE = "classifier.json"
 
 
@@ -165,6 +170,9 @@ class TrainingRecipe:
       pessimistic when new photos look like the training ones (see engines/scenes.py).
     - ``scene_estimate``: also measure the kept head's out-of-fold macro F1 with folds that hold out
       whole scenes (``scene_cv_macro_f1_``): what to expect on photos of new places or days.
+    - ``calibrate_on_scenes``: keep those out-of-scene logits (``scene_holdout_logits_``) so the
+      confidence calibrator is fitted on them too, not only on the grouped folds' (needs
+      ``scene_estimate``): confidences for photos of new places or days.
     - ``finetune``: fine-tune the backbone's last blocks (kept only if it wins on validation, or
       always with ``force_finetune``); ``finetune_blocks``, ``epochs``, ``lr``: how.
     """
@@ -182,6 +190,7 @@ class TrainingRecipe:
     search_backbones: bool | None = None
     scene_folds: bool = False
     scene_estimate: bool = True
+    calibrate_on_scenes: bool = True
     finetune: bool | None = None
     finetune_blocks: int | None = None
     epochs: int | None = None
@@ -258,6 +267,7 @@ class TrainingRecipe:
             "search_backbones",
             "scene_folds",
             "scene_estimate",
+            "calibrate_on_scenes",
         )
         for flag in flags:
             if not isinstance(getattr(self, flag), bool):
@@ -312,6 +322,26 @@ def _targets(labels: Sequence[Sequence[int]], n_labels: int, multi_label: bool) 
             out[i, row] = 1
         return out
     return np.array([row[0] for row in rows], dtype=np.int64)
+
+
+def _chance_macro_f1(target: npt.NDArray[Any], clf: FittedClassifier) -> float:
+    """The macro F1 of a model that learned nothing: the better of always answering the most frequent
+    label (multi-label: every label on more than half of the images) and guessing (a label drawn
+    uniformly; multi-label: each label on with probability ½), in expectation."""
+    n = len(target)
+    if clf.multi_label:
+        freq = target.astype(float).mean(axis=0)
+        constant = np.tile(np.where(freq > 0.5, 1.0, -1.0), (n, 1))
+        guess_rate = 0.5
+    else:
+        counts = np.bincount(target, minlength=clf.n_labels)
+        freq = counts / n
+        constant = np.zeros((n, clf.n_labels))
+        constant[:, counts.argmax()] = 1.0
+        guess_rate = 1.0 / clf.n_labels
+    present = freq > 0
+    guess = float(np.mean(2 * freq[present] * guess_rate / (freq[present] + guess_rate)))
+    return max(_macro_f1(constant, target, clf.multi_label), guess)
 
 
 def _macro_f1(logits: FloatArray, target: npt.NDArray[Any], multi_label: bool) -> float:
@@ -396,6 +426,8 @@ class FittedClassifier:
         self.backbone_scores_: dict[str, float] = {}  # best out-of-fold macro F1 per backbone set
         self.n_groups_: int | None = None  # groups of similar photos the folds kept together
         self.scene_cv_macro_f1_: float | None = None  # out-of-fold macro F1 on held-out scenes
+        # out-of-fold logits on held-out scenes (calibrate_on_scenes; not saved)
+        self.scene_holdout_logits_: FloatArray | None = None
         self.warnings_: list[str] = []
         self.finetune_report_: dict[str, Any] = {}
         self.holdout_logits_: FloatArray = np.zeros((0, n_labels))
@@ -772,9 +804,13 @@ def fit_classifier(
         scene_started = time.monotonic()
         report(share + 0.12, "cross-validating on new scenes")
         val_views = [_concat(found, names, v) for v in r.predict_views]
-        clf.scene_cv_macro_f1_ = _scene_estimate(
+        scene = _scene_estimate(
             found[names[0], r.predict_views[0]], train_views, val_views, target, clf, search.l2
         )
+        if scene is not None:
+            clf.scene_cv_macro_f1_ = scene[0]
+            learnable = scene[0] >= _chance_macro_f1(target, clf) + SCENES_BEAT_CHANCE_BY
+            clf.scene_holdout_logits_ = scene[1] if r.calibrate_on_scenes and learnable else None
         clf.timings_["scene_estimate_seconds"] = time.monotonic() - scene_started
     if r.finetune:
         ft_started = time.monotonic()
@@ -791,11 +827,12 @@ def _scene_estimate(
     target: npt.NDArray[Any],
     clf: FittedClassifier,
     l2: float,
-) -> float | None:
-    """Out-of-fold macro F1 when each fold holds out whole *scenes*: each label's images clustered by
-    what they look like (k-means on the embeddings, engines.scenes), ignoring groups. A model judged on
-    scenes it has not seen scored on grocery-produce what it scored on photos of a later session (0.86
-    vs 0.87); when new photos look like the training ones (one camera, one lighting) it is pessimistic.
+) -> tuple[float, FloatArray] | None:
+    """Out-of-fold macro F1 (and the logits) when each fold holds out whole *scenes*: each label's images
+    clustered by what they look like (k-means on the embeddings, engines.scenes), ignoring groups. A
+    model judged on scenes it has not seen scored on grocery-produce what it scored on photos of a later
+    session (0.86 vs 0.87); when new photos look like the training ones (one camera, one lighting) it
+    is pessimistic.
     None when no label has enough images for scenes."""
     scenes = scene_groups(embeddings, _strata(target, clf.multi_label), None, seed=clf.recipe.seed)
     if not any(key.startswith(SCENE_KEY_PREFIX) for key in scenes):
@@ -809,7 +846,7 @@ def _scene_estimate(
         train = np.setdiff1d(np.arange(n), val)
         head = _make_head(clf, l2).fit(*_stack(train_views, target, train))
         oof[val] = np.mean([head.decision_function(v[val]) for v in val_views], axis=0)
-    return _macro_f1(oof, target, clf.multi_label)
+    return _macro_f1(oof, target, clf.multi_label), oof
 
 
 Candidate = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # backbones, train views, predict views
