@@ -470,18 +470,23 @@ def test_an_experts_backbones_disable_the_search(photos: Photos, onnx_cache: Pat
 # --- the estimate on new scenes ------------------------------------------------------------------------
 
 
-def blob_embed(backbone: Backbone, images: Sequence[bytes], flip: bool) -> np.ndarray:
+def points(images: Sequence[bytes], label_weight: float, scenes: int) -> np.ndarray:
     """Embeddings made from the images' bytes: ``b"<label>:<scene>:<i>"`` → a point near its label's
-    and scene's centre (three scenes per label), the same for every view."""
+    direction (times ``label_weight``) plus a direction of its own for each (label, scene)."""
     out = []
     for data in images:
         label, scene, i = (int(x) for x in data.decode().split(":"))
         rng = np.random.default_rng(1000 * label + 10 * scene + i)
         centre = np.zeros(32)
-        centre[label] = 3.0
-        centre[8 + 3 * label + scene] = 4.0
+        centre[label] = label_weight
+        centre[8 + scenes * label + scene] = 4.0
         out.append(centre + rng.normal(0, 0.3, 32))
     return np.array(out, dtype=np.float32)
+
+
+def blob_embed(backbone: Backbone, images: Sequence[bytes], flip: bool) -> np.ndarray:
+    """Three scenes a label sharing the label's direction, the same for every view."""
+    return points(images, 3.0, 3)
 
 
 def test_the_estimate_on_new_scenes_is_measured_when_labels_have_scenes(onnx_cache: Path) -> None:
@@ -510,16 +515,9 @@ def test_no_estimate_on_new_scenes_when_labels_are_too_small(
 
 
 def scene_only_embed(backbone: Backbone, images: Sequence[bytes], flip: bool) -> np.ndarray:
-    """Like blob_embed without the label's shared direction: each (label, scene) has its own, so heads
-    that never saw a scene can only guess there (the scenes are not a task they could learn)."""
-    out = []
-    for data in images:
-        label, scene, i = (int(x) for x in data.decode().split(":"))
-        rng = np.random.default_rng(1000 * label + 10 * scene + i)
-        centre = np.zeros(32)
-        centre[8 + 5 * label + scene] = 4.0
-        out.append(centre + rng.normal(0, 0.3, 32))
-    return np.array(out, dtype=np.float32)
+    """Five scenes a label without the label's shared direction: heads that never saw a scene can only
+    guess there (the scenes are not a task they could learn)."""
+    return points(images, 0.0, 5)
 
 
 def test_calibrating_on_scenes_keeps_their_logits_only_when_scenes_can_be_learned(onnx_cache: Path) -> None:
