@@ -251,9 +251,14 @@ def running(rek: Any, server: Server) -> Iterator[str]:
     _wait_for(rek, project, "v1", "STOPPED")
 
 
-def test_detect_errors(rek: Any, rek_raw: Any, server: Server, running: str) -> None:
+def test_detect_errors(
+    rek: Any, rek_raw: Any, server: Server, running: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     server.svc.buckets.create_bucket("inbox")
     server.svc.buckets.put("inbox", "huge.jpg", RED + bytes(15 * 1024 * 1024))
+    outside = tmp_path_factory.mktemp("outside")  # a bucket that is a link out of the buckets folder
+    (outside / "red.jpg").write_bytes(RED)
+    (Path(server.settings.resolved_buckets_url) / "linked-out").symlink_to(outside)
     ok = {"Bytes": RED}
     cases: list[tuple[Any, dict[str, Any], str]] = [
         (
@@ -272,6 +277,7 @@ def test_detect_errors(rek: Any, rek_raw: Any, server: Server, running: str) -> 
         (rek, {"Image": {"S3Object": {"Bucket": "inbox", "Name": "nothing.jpg"}}}, "InvalidS3Object"),
         (rek, {"Image": {"S3Object": {"Bucket": "no-such-bucket", "Name": "x.jpg"}}}, "InvalidS3Object"),
         (rek, {"Image": {"S3Object": {"Bucket": "inbox", "Name": "../escape.jpg"}}}, "InvalidS3Object"),
+        (rek, {"Image": {"S3Object": {"Bucket": "linked-out", "Name": "red.jpg"}}}, "InvalidS3Object"),
         (rek_raw, {"Image": {"S3Object": {"Bucket": "b", "Name": "x.jpg"}}}, "InvalidParameter"),
         (rek, {"Image": ok, "MinConfidence": 101}, "InvalidParameter"),  # §7.5: botocore lets it through
         (rek_raw, {"Image": ok, "MinConfidence": -1}, "InvalidParameter"),

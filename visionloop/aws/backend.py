@@ -22,7 +22,7 @@ from visionloop.core.detections import DetectionSource
 from visionloop.core.entities import DatasetType, ModelVersion, Prediction, Project, TaskType
 from visionloop.core.keys import ObjectRef
 from visionloop.core.services import Services
-from visionloop.errors import AlreadyExists, ObjectNotFound, VisionloopError
+from visionloop.errors import AlreadyExists, InvalidKey, ObjectNotFound, VisionloopError
 
 log = logging.getLogger("visionloop.aws")
 
@@ -187,7 +187,7 @@ class RekognitionBackend(DatasetsBackend):
                 max_results,
                 source=DetectionSource.AWS,
             )
-        except ObjectNotFound:  # the image's object (a missing version is a plain NotFound)
+        except (ObjectNotFound, InvalidKey):  # the image's object (a missing version is a plain NotFound)
             if isinstance(image, bytes):
                 raise
             raise missing_object(image) from None

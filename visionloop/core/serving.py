@@ -300,11 +300,11 @@ def read_image(svc: Services, image: bytes | StoredImage) -> tuple[bytes, ImageL
     """The image's bytes and the limits that apply to it (stored objects may be larger)."""
     if isinstance(image, bytes):
         return image, DETECT_LIMITS
-    data = svc.buckets.get(image.bucket, image.name)
+    data = svc.buckets.get(image.bucket, image.name, max_bytes=DETECT_OBJECT_LIMITS.max_bytes)
     if len(data) > DETECT_OBJECT_LIMITS.max_bytes:
         raise ImageTooLarge(
-            f"s3://{image.bucket}/{image.name} is {len(data):,} bytes; "
-            f"the limit is {DETECT_OBJECT_LIMITS.max_bytes:,} bytes"
+            f"s3://{image.bucket}/{image.name} is larger than the limit of "
+            f"{DETECT_OBJECT_LIMITS.max_bytes:,} bytes"
         )
     return data, DETECT_OBJECT_LIMITS
 
