@@ -1,0 +1,25 @@
+"""The ``visionloop`` command line: serve, projects, datasets, buckets, reviewers and the database.
+
+``app`` holds the root group, its context, the output helpers and ``main``; each other module holds one
+group of commands and registers them on the root group when it is imported, which importing this package
+does for all of them.
+"""
+
+from visionloop.cli import (  # noqa: F401  (imported for their commands)
+    accounts,
+    analyze,
+    buckets,
+    datasets,
+    detections,
+    notify,
+    parameters,
+    projects,
+    review,
+    serving,
+    training,
+    workflow,
+)
+from visionloop.cli.app import cli, main
+from visionloop.cli.serving import auth_summary, bind_host
+
+__all__ = ["auth_summary", "bind_host", "cli", "main"]

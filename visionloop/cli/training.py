@@ -1,0 +1,244 @@
+"""Training and prediction: ``train``, ``evaluate``, ``predict`` and ``jobs``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from visionloop.cli.app import Context, cli, console, emit, err_console, pass_ctx
+from visionloop.core.entities import Job, ModelVersion, VersionStatus
+from visionloop.errors import InvalidInput, VisionloopError
+
+
+def _version_data(v: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "status": v.status.value,
+        "status_message": v.status_message,
+        "backbone": v.backbone,
+        "mode": v.mode,
+        "f1": v.f1,
+        "training_seconds": v.training_seconds,
+        "created_at": v.created_at.isoformat(),
+        "evaluation": v.evaluation,
+        "params": v.params,
+    }
+
+
+def _print_evaluation(v: ModelVersion) -> None:
+    console.print(f"[bold]{v.name}[/]: {v.status.value} — {v.status_message}")
+    if not v.evaluation:
+        return
+    ev: dict[str, Any] = dict(v.evaluation)
+    table = Table("label", "test images", "precision", "recall", "F1", "F1 95% interval", "threshold")
+
+    def num(x: object) -> str:
+        return "—" if x is None else f"{float(x):.3f}"  # type: ignore[arg-type]
+
+    for m in ev.get("per_label", []):
+        ci = m.get("f1_interval") or {}
+        interval = f"{num(ci.get('lower'))}–{num(ci.get('upper'))}" if ci else "—"
+        table.add_row(
+            m["label"],
+            str(m["n_test_images"]),
+            num(m["precision"]),
+            num(m["recall"]),
+            num(m["f1"]),
+            interval,
+            num(m["threshold"]),
+        )
+    console.print(table)
+    ci = ev.get("macro_f1_interval") or {}
+    console.print(
+        f"macro F1 {num(ev.get('macro_f1'))} (95% {num(ci.get('lower'))}–{num(ci.get('upper'))}), "
+        f"precision {num(ev.get('macro_precision'))}, recall {num(ev.get('macro_recall'))}, "
+        f"accuracy {num(ev.get('accuracy'))}; top-1 macro F1 {num(ev.get('top1_macro_f1'))}"
+    )
+    if ev.get("new_scenes_macro_f1") is not None:
+        console.print(
+            f"macro F1 on new scenes {num(ev.get('new_scenes_macro_f1'))} (cross-validation holding out "
+            "whole scenes: what to expect on photos of new places or days)"
+        )
+    for w in ev.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+@cli.command()
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--version-name", help="Name of the new version (default v1, v2, …).")
+@click.option(
+    "--backbone", default="auto", show_default=True, help="Pretrained backbone (auto: the recipe chooses)."
+)
+@click.option("--mode", type=click.Choice(["fast", "best"]), default="fast", show_default=True)
+@click.option("--max-seconds", type=float, help="Training time budget.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--background", is_flag=True, help="Only queue the job (a running server's worker trains it).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def train(
+    ctx: Context,
+    project_name: str,
+    version_name: str | None,
+    backbone: str,
+    mode: str,
+    max_seconds: float | None,
+    seed: int,
+    background: bool,
+    as_json: bool,
+) -> None:
+    """Train a model version on PROJECT's datasets, then print its evaluation."""
+    from visionloop.core.training import TrainingOptions, request_training
+
+    svc = ctx.services
+    opts = TrainingOptions(version_name, backbone, mode, seed, max_seconds)
+    version, job = request_training(svc, project_name, opts)
+    if background:
+        data = {"version": version.name, "job": job.id, "status": job.status.value}
+        emit(data, as_json, lambda: console.print(f"queued job {job.id} for version {version.name}"))
+        return
+    version = _run_in_foreground(ctx, job, not as_json and sys.stderr.isatty())
+    emit(_version_data(version), as_json, lambda: _print_evaluation(version))
+    if version.status is VersionStatus.TRAINING_FAILED:
+        sys.exit(1)
+
+
+def _run_in_foreground(ctx: Context, job: Job, show: bool) -> ModelVersion:
+    import threading
+
+    from visionloop.bootstrap import build_engine
+    from visionloop.workflows.worker import run_job
+
+    svc, settings = ctx.services, ctx.settings
+    claimed = svc.repo.claim_job(svc.clock.now(), job.id)
+    if claimed is None:
+        raise InvalidInput(f"job {job.id} was taken by another worker")
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            run_job(svc, build_engine(settings), claimed, settings.region, settings.account_id)
+        except BaseException as e:  # reported below
+            failure.append(e)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    if show:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("training", total=1.0)
+            while thread.is_alive():
+                current = svc.repo.get_job(job.id)
+                bar.update(task, completed=current.progress, description=current.stage or "training")
+                thread.join(0.3)
+    thread.join()
+    if failure:
+        raise failure[0]
+    assert job.version_id is not None
+    return svc.repo.get_version_by_id(job.version_id)
+
+
+@cli.command()
+@click.argument("project_name", metavar="PROJECT")
+@click.argument("version_name", metavar="VERSION", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def evaluate(ctx: Context, project_name: str, version_name: str | None, as_json: bool) -> None:
+    """Print a version's evaluation on the TEST dataset (default: the newest trained version)."""
+    from visionloop.core.training import find_version
+
+    v = find_version(ctx.services, project_name, version_name)
+    emit(_version_data(v), as_json, lambda: _print_evaluation(v))
+
+
+@cli.command()
+@click.argument("target", metavar="PROJECT[/VERSION]")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--min-confidence", type=float, help="0-100; default: each label's assumed threshold.")
+@click.option("--max-results", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def predict(
+    ctx: Context,
+    target: str,
+    images: tuple[str, ...],
+    min_confidence: float | None,
+    max_results: int | None,
+    as_json: bool,
+) -> None:
+    """Predict labels for IMAGES with a trained version."""
+    from visionloop.bootstrap import build_engine
+    from visionloop.core.images import check_image
+    from visionloop.core.training import ModelCache, find_version
+    from visionloop.core.training import predict as run_predict
+
+    project_name, _, version_name = target.partition("/")
+    svc = ctx.services
+    version = find_version(svc, project_name, version_name or None)
+    datas = [Path(p).read_bytes() for p in images]
+    for path, data in zip(images, datas, strict=True):
+        try:
+            check_image(data, svc.inspector)
+        except VisionloopError as e:
+            raise InvalidInput(f"{path}: {e.message}") from None
+    results = run_predict(
+        ModelCache(svc, build_engine(ctx.settings)), version, datas, min_confidence, max_results
+    )
+    found = [
+        {"image": p, "labels": [{"name": r.label, "confidence": r.confidence} for r in res]}
+        for p, res in zip(images, results, strict=True)
+    ]
+
+    def render() -> None:
+        for p, res in zip(images, results, strict=True):
+            found = (
+                ", ".join(f"{r.label} {r.confidence:.1f}" for r in res) or "(no label above its threshold)"
+            )
+            console.print(f"{p}: {found}")
+
+    emit({"version": version.name, "predictions": found}, as_json, render)
+
+
+@cli.group()
+def jobs() -> None:
+    """Background jobs (training) and their progress."""
+
+
+@jobs.command("list")
+@click.option("--project", "project_name", help="Only this project's jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def jobs_list(ctx: Context, project_name: str | None, as_json: bool) -> None:
+    """List jobs with status, stage and progress."""
+    svc = ctx.services
+    pid = svc.repo.get_project(project_name).id if project_name else None
+    items = svc.repo.list_jobs(pid)
+
+    def render() -> None:
+        table = Table("id", "kind", "status", "stage", "progress", "eta", "message")
+        for j in items:
+            eta = "" if j.eta_seconds is None else f"{j.eta_seconds:.0f} s"
+            table.add_row(
+                str(j.id), j.kind, j.status.value, j.stage, f"{100 * j.progress:.0f}%", eta, j.message
+            )
+        console.print(table)
+
+    emit([j.to_dict() for j in items], as_json, render)
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@pass_ctx
+def jobs_show(ctx: Context, job_id: int) -> None:
+    """Show one job as JSON."""
+    click.echo(json.dumps(ctx.services.repo.get_job(job_id).to_dict(), indent=2))
