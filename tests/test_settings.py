@@ -1,9 +1,10 @@
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from visionloop.errors import InvalidInput
-from visionloop.settings import SETTINGS, load_settings
+from visionloop.settings import SETTINGS, Settings, load_settings
 
 
 def test_defaults() -> None:
@@ -50,13 +51,25 @@ def test_bad_config_files(tmp_path: Path) -> None:
         load_settings(environ={}, config_file=str(unknown))
 
 
-def test_every_setting_has_help_and_a_field() -> None:
-    from dataclasses import fields
-
-    from visionloop.settings import Settings
-
+def test_settings_are_the_fields_of_settings() -> None:
+    """Each setting is declared once, as a field of Settings; SETTINGS is read from those fields."""
     assert [s.name for s in SETTINGS] == [f.name for f in fields(Settings)]
+    assert [s.default for s in SETTINGS] == [f.default for f in fields(Settings)]
     assert all(s.help for s in SETTINGS)
+    assert load_settings(environ={}) == Settings()
+    assert {s.name for s in SETTINGS if s.secret} == {"access_keys", "session_secret", "smtp_password"}
+    assert {s.name for s in SETTINGS if s.structured} == {"access_keys", "import_roots", "trusted_proxies"}
+
+
+def test_secret_strings_stay_out_of_the_repr() -> None:
+    s = load_settings(environ={"VISIONLOOP_SESSION_SECRET": "k" * 32, "VISIONLOOP_SMTP_PASSWORD": "pw-42"})
+    assert (s.session_secret, s.smtp_password) == ("k" * 32, "pw-42")
+    assert "k" * 32 not in repr(s) and "pw-42" not in repr(s)
+
+
+def test_a_bad_secret_is_not_echoed() -> None:
+    with pytest.raises(InvalidInput, match="setting session_secret from option: the value is not valid"):
+        load_settings({"session_secret": "sEcReT"}, environ={})
 
 
 KEYS = "AKID1:abcdefghijklmnop, AKID_2:0123456789/+ABCDEF=:x"

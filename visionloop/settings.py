@@ -1,7 +1,9 @@
-"""Every setting, declared once with its default and help (datasette's SETTINGS). Values come from, in
-order of precedence: explicit arguments (CLI flags), environment variables ``VISIONLOOP_<NAME>``, a TOML
-config file (``--config`` or ``VISIONLOOP_CONFIG``), then the defaults. Values are cast to their type and
-a bad value fails at start with a message naming the setting."""
+"""Every setting, declared once with its default and help (datasette's SETTINGS): a field of the frozen
+``Settings`` dataclass, made with ``setting()``. ``SETTINGS`` (the CLI's and the docs' list) is derived
+from those fields. Values come from, in order of precedence: explicit arguments (CLI flags), environment
+variables ``VISIONLOOP_<NAME>``, a TOML config file (``--config`` or ``VISIONLOOP_CONFIG``), then the
+defaults. Values are cast to their type and a bad value fails at start with a message naming the
+setting."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from visionloop.errors import InvalidInput
 
@@ -20,12 +22,45 @@ ENV_PREFIX = "VISIONLOOP_"
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting as the loader, the CLI and the docs see it; derived from a field of ``Settings``."""
+
     name: str
     default: Any
     help: str
     cast: Callable[[Any], Any] = str
     secret: bool = False  # a bad value is reported without echoing it
     structured: bool = False  # cast also takes TOML arrays and tables (others get str(value))
+
+
+T = TypeVar("T")
+
+
+@overload
+def setting(default: str, help: str, *, secret: bool = ..., repr: bool | None = ...) -> str: ...
+@overload
+def setting(
+    default: T,
+    help: str,
+    cast: Callable[[Any], T],
+    *,
+    secret: bool = ...,
+    structured: bool = ...,
+    repr: bool | None = ...,
+) -> T: ...
+def setting(
+    default: Any,
+    help: str,
+    cast: Callable[[Any], Any] = str,
+    *,
+    secret: bool = False,
+    structured: bool = False,
+    repr: bool | None = None,
+) -> Any:
+    """A field of ``Settings``: its default, and in its metadata the help, the cast (from a string, or
+    with ``structured`` also a TOML array or table) and whether it is secret. A secret is left out of
+    the repr unless ``repr=True`` (its value hides the secret itself)."""
+    metadata = {"help": help, "cast": cast, "secret": secret, "structured": structured}
+    return field(default=default, repr=not secret if repr is None else repr, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -171,147 +206,124 @@ def _access_keys(value: str | list[Any] | dict[str, Any]) -> tuple[AccessKey, ..
     return tuple(keys.values())
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", "./var", "Folder for all embedded data: database, object store, buckets, caches."),
-    Setting("host", "127.0.0.1", "Address the server listens on."),
-    Setting("port", 8080, "Port the server listens on.", _port),
-    Setting("database_url", "", "Metadata database URL; empty means sqlite:///<data_dir>/visionloop.db."),
-    Setting(
-        "store_url",
-        "",
-        "Internal object store (images by content hash, model artifacts); empty means <data_dir>/store.",
-    ),
-    Setting(
-        "buckets_url", "", "Where user buckets live; empty means <data_dir>/buckets (a bucket is a folder)."
-    ),
-    Setting("cache_dir", "", "Model and embedding caches; empty means <data_dir>/cache."),
-    Setting("region", "us-east-1", "AWS region written into ARNs of the Rekognition-compatible API."),
-    Setting("account_id", "123456789012", "12-digit AWS account id written into ARNs.", _account),
-    Setting("log_level", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", _level),
-    Setting(
-        "workers",
-        1,
-        "Job worker processes the server starts (0: none; run `visionloop worker` yourself).",
-        int,
-    ),
-    Setting(
-        "inference_threads",
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings: a frozen value object (change one with ``dataclasses.replace``). Each
+    field is one setting; its help, cast and secrecy travel in the field's metadata (see ``setting``)."""
+
+    data_dir: str = setting("./var", "Folder for all embedded data: database, object store, buckets, caches.")
+    host: str = setting("127.0.0.1", "Address the server listens on.")
+    port: int = setting(8080, "Port the server listens on.", _port)
+    database_url: str = setting("", "Metadata database URL; empty means sqlite:///<data_dir>/visionloop.db.")
+    store_url: str = setting(
+        "", "Internal object store (images by content hash, model artifacts); empty means <data_dir>/store."
+    )
+    buckets_url: str = setting(
+        "", "Where user buckets live; empty means <data_dir>/buckets (a bucket is a folder)."
+    )
+    cache_dir: str = setting("", "Model and embedding caches; empty means <data_dir>/cache.")
+    region: str = setting("us-east-1", "AWS region written into ARNs of the Rekognition-compatible API.")
+    account_id: str = setting("123456789012", "12-digit AWS account id written into ARNs.", _account)
+    log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", _level)
+    workers: int = setting(
+        1, "Job worker processes the server starts (0: none; run `visionloop worker` yourself).", int
+    )
+    inference_threads: int = setting(
         0,
         "CPU threads for the inference units of one model version, shared equally between its units "
         "(at least 1 each); 0 means one per core.",
         _non_negative_int,
-    ),
-    Setting(
-        "inference_max_batch",
-        8,
-        "Most images an inference unit predicts in one batch when requests queue up.",
-        _positive_int,
-    ),
-    Setting(
-        "split_by_scene",
+    )
+    inference_max_batch: int = setting(
+        8, "Most images an inference unit predicts in one batch when requests queue up.", _positive_int
+    )
+    split_by_scene: bool = setting(
         False,
         "Automatic TRAIN/TEST splits hold out whole scenes: each label's groups of similar photos are "
         "clustered by what they look like (EfficientNet-Lite0 embeddings) and TEST takes whole clusters, "
         "so the evaluation judges photos unlike the training ones (false: groups only).",
         _bool,
-    ),
-    Setting(
-        "inference_restore",
+    )
+    inference_restore: bool = setting(
         True,
         "At start, load again the versions that were RUNNING or STARTING when the server stopped "
         "(false: mark them STOPPED).",
         _bool,
-    ),
-    Setting(
-        "inference_scale_up_seconds",
+    )
+    inference_scale_up_seconds: float = setting(
         2.0,
         "A version with MaxInferenceUnits above its units gets one more unit when its queue stays "
         "deep (2 waiting requests per unit) this long.",
         _non_negative,
-    ),
-    Setting(
-        "inference_scale_down_seconds",
+    )
+    inference_scale_down_seconds: float = setting(
         60.0,
         "A version above MinInferenceUnits gives back a unit after it had one to spare this long.",
         _non_negative,
-    ),
-    Setting(
-        "inference_idle_minutes",
+    )
+    inference_idle_minutes: float = setting(
         0.0,
         "Default idle timeout: stop (scale to zero) a version nobody called for this many minutes; "
         "0 means never. A start request can set its own.",
         _non_negative,
-    ),
-    Setting(
-        "inference_auto_start",
+    )
+    inference_auto_start: bool = setting(
         False,
         "Default for starts: a detection request to a version stopped by the idle timeout starts it "
         "again and waits for it.",
         _bool,
-    ),
-    Setting(
-        "inference_start_timeout",
+    )
+    inference_start_timeout: float = setting(
         300.0,
         "Seconds an inference unit may take to load its model before the start is FAILED.",
         _non_negative,
-    ),
-    Setting(
-        "workflow_enabled",
+    )
+    workflow_enabled: bool = setting(
         True,
         "Run the workflow runner in the server: the schedules of the training and sampling checks and "
         "the workflow runs (training checks, rollbacks). Off: runs queued by the CLI or API wait.",
         _bool,
-    ),
-    Setting(
-        "workflow_poll_seconds",
+    )
+    workflow_poll_seconds: float = setting(
         1.0,
         "How often the workflow runner moves the active runs on (they poll training jobs and starting "
         "versions); schedules are looked at every 5 seconds and at once when a parameter changes.",
         _positive,
-    ),
-    Setting(
-        "workflow_step_timeout_minutes",
+    )
+    workflow_step_timeout_minutes: float = setting(
         120.0,
         "A run's step that waits longer than this (for a training job, a comparison, a version to "
         "start) fails the run.",
         _positive,
-    ),
-    Setting(
-        "workflow_bucket",
+    )
+    workflow_bucket: str = setting(
         "visionloop",
         "Bucket of the watched inboxes: images put under <project>/images_for_detection/ are detected "
         "with the project's serving version, those under <project>/images_labeled_by_folder/<label>/ "
         "join its TRAIN dataset.",
         _bucket,
-    ),
-    Setting(
-        "inbox_poll_seconds",
+    )
+    inbox_poll_seconds: float = setting(
         5.0,
         "How often the server looks into the watched inboxes; 0 means it does not (run `visionloop "
         "workflow scan` yourself).",
         _non_negative,
-    ),
-    Setting(
-        "inbox_settle_seconds",
+    )
+    inbox_settle_seconds: float = setting(
         2.0,
         "An inbox image written less than this many seconds ago is left for the next look (it may still "
         "be being copied in).",
         _non_negative,
-    ),
-    Setting(
-        "detection_log_days",
-        0.0,
-        "Delete logged detections older than this many days; 0 means keep them all.",
-        _non_negative,
-    ),
-    Setting(
-        "detection_log_max_rows",
+    )
+    detection_log_days: float = setting(
+        0.0, "Delete logged detections older than this many days; 0 means keep them all.", _non_negative
+    )
+    detection_log_max_rows: int = setting(
         0,
         "Keep at most this many logged detections per project (the newest); 0 means no limit.",
         _non_negative_int,
-    ),
-    Setting(
-        "access_keys",
+    )
+    access_keys: tuple[AccessKey, ...] = setting(
         (),
         "Access key pairs AKID:SECRET,AKID2:SECRET2 (secrets of 16+ printable characters). When set, "
         "AWS-API requests must carry a SigV4 signature by one of them, the native API needs the header "
@@ -320,150 +332,81 @@ SETTINGS: tuple[Setting, ...] = (
         _access_keys,
         secret=True,
         structured=True,
-    ),
-    Setting(
-        "import_roots",
+        repr=True,
+    )
+    import_roots: tuple[str, ...] = setting(
         (),
         "Server folders that imports requested over HTTP (native API, console) may read, as a comma list "
         "or TOML array; empty: over HTTP only buckets (s3://bucket/prefix) can be imported. The CLI, run "
         "by someone on the server, may import any path it can read.",
         _string_list,
         structured=True,
-    ),
-    Setting(
-        "max_import_file_mb",
-        64.0,
-        "Largest manifest or COCO file an import reads, in MB (regular files only).",
-        _positive,
-    ),
-    Setting(
-        "trusted_proxies",
+    )
+    max_import_file_mb: float = setting(
+        64.0, "Largest manifest or COCO file an import reads, in MB (regular files only).", _positive
+    )
+    trusted_proxies: tuple[str, ...] = setting(
         (),
         "Addresses of reverse proxies (comma list or TOML array) whose X-Forwarded-For and "
         "X-Forwarded-Proto headers are believed; empty: those headers are ignored and the client is the "
         "peer address.",
         _string_list,
         structured=True,
-    ),
-    Setting(
-        "webhook_allow_private",
+    )
+    webhook_allow_private: bool = setting(
         False,
         "Let webhook channels call loopback and private-network addresses (10/8, 172.16/12, 192.168/16, "
         "fc00::/7, 127/8, ::1). Link-local and cloud metadata addresses (169.254/16, fe80::/10) are always "
         "refused.",
         _bool,
-    ),
-    Setting(
-        "session_secret",
+    )
+    session_secret: str = setting(
         "",
         "Key (32+ characters) that signs the cookies of reviewers' sign-in sessions; empty means a random "
         "one generated once and kept in <data_dir>/session_secret. Changing it signs everyone out.",
         _session_secret,
         secret=True,
-    ),
-    Setting("session_hours", 12.0, "A reviewer's sign-in lasts this many hours at most.", _positive),
-    Setting(
-        "session_idle_minutes",
-        60.0,
-        "A reviewer who made no request for this many minutes must sign in again.",
-        _positive,
-    ),
-    Setting(
-        "secure_cookies",
+    )
+    session_hours: float = setting(12.0, "A reviewer's sign-in lasts this many hours at most.", _positive)
+    session_idle_minutes: float = setting(
+        60.0, "A reviewer who made no request for this many minutes must sign in again.", _positive
+    )
+    secure_cookies: bool = setting(
         False,
         "Mark session cookies Secure (sent over HTTPS only) on every request; without it they are Secure "
         "when the request came over HTTPS. Set it when a TLS proxy on another machine serves the pages.",
         _bool,
-    ),
-    Setting(
-        "smtp_host",
+    )
+    smtp_host: str = setting(
         "",
         "SMTP server that sends the e-mail notification channels' messages; empty: e-mail channels "
         "cannot deliver (their attempts fail with a message saying so).",
-    ),
-    Setting("smtp_port", 587, "Port of the SMTP server.", _port),
-    Setting(
-        "smtp_security",
+    )
+    smtp_port: int = setting(587, "Port of the SMTP server.", _port)
+    smtp_security: str = setting(
         "starttls",
         "How to talk to the SMTP server: starttls (upgrade the connection), ssl (TLS from the start, "
         "usually port 465) or none (plain text; only for a relay on a trusted network).",
         _smtp_security,
-    ),
-    Setting("smtp_username", "", "User name to log in to the SMTP server; empty: no login."),
-    Setting("smtp_password", "", "Password to log in to the SMTP server.", secret=True),
-    Setting("smtp_from", "visionloop@localhost", "The From address of notification e-mails."),
-    Setting(
-        "notify_timeout_seconds",
+    )
+    smtp_username: str = setting("", "User name to log in to the SMTP server; empty: no login.")
+    smtp_password: str = setting("", "Password to log in to the SMTP server.", secret=True)
+    smtp_from: str = setting("visionloop@localhost", "The From address of notification e-mails.")
+    notify_timeout_seconds: float = setting(
         10.0,
         "Seconds a webhook receiver or the SMTP server has to answer one notification before the attempt "
         "fails.",
         _positive,
-    ),
-    Setting(
-        "notify_max_attempts",
-        6,
-        "Attempts to deliver one notification before it is marked failed.",
-        _positive_int,
-    ),
-    Setting(
-        "notify_retry_seconds",
+    )
+    notify_max_attempts: int = setting(
+        6, "Attempts to deliver one notification before it is marked failed.", _positive_int
+    )
+    notify_retry_seconds: float = setting(
         5.0,
         "Wait after the first failed attempt of a notification; it doubles after each further failure, "
         "up to one hour.",
         _positive,
-    ),
-)
-SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
-
-
-@dataclass(frozen=True)
-class Settings:
-    data_dir: str = "./var"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    database_url: str = ""
-    store_url: str = ""
-    buckets_url: str = ""
-    cache_dir: str = ""
-    region: str = "us-east-1"
-    account_id: str = "123456789012"
-    log_level: str = "INFO"
-    workers: int = 1
-    inference_threads: int = 0
-    inference_max_batch: int = 8
-    split_by_scene: bool = False
-    inference_restore: bool = True
-    inference_scale_up_seconds: float = 2.0
-    inference_scale_down_seconds: float = 60.0
-    inference_idle_minutes: float = 0.0
-    inference_auto_start: bool = False
-    inference_start_timeout: float = 300.0
-    workflow_enabled: bool = True
-    workflow_poll_seconds: float = 1.0
-    workflow_step_timeout_minutes: float = 120.0
-    workflow_bucket: str = "visionloop"
-    inbox_poll_seconds: float = 5.0
-    inbox_settle_seconds: float = 2.0
-    detection_log_days: float = 0.0
-    detection_log_max_rows: int = 0
-    access_keys: tuple[AccessKey, ...] = ()
-    import_roots: tuple[str, ...] = ()
-    max_import_file_mb: float = 64.0
-    trusted_proxies: tuple[str, ...] = ()
-    webhook_allow_private: bool = False
-    session_secret: str = field(default="", repr=False)
-    session_hours: float = 12.0
-    session_idle_minutes: float = 60.0
-    secure_cookies: bool = False
-    smtp_host: str = ""
-    smtp_port: int = 587
-    smtp_security: str = "starttls"
-    smtp_username: str = ""
-    smtp_password: str = field(default="", repr=False)
-    smtp_from: str = "visionloop@localhost"
-    notify_timeout_seconds: float = 10.0
-    notify_max_attempts: int = 6
-    notify_retry_seconds: float = 5.0
+    )
 
     @property
     def data_path(self) -> Path:
@@ -484,6 +427,10 @@ class Settings:
     @property
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else self.data_path / "cache"
+
+
+SETTINGS: tuple[Setting, ...] = tuple(Setting(f.name, f.default, **f.metadata) for f in fields(Settings))
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def load_settings(
@@ -512,8 +459,7 @@ def load_settings(
         except ValueError as e:
             shown = "the value" if s.secret else repr(raw)
             raise InvalidInput(f"setting {s.name} from {origin}: {shown} is not valid ({e})") from None
-    known = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in values.items() if k in known})
+    return Settings(**values)
 
 
 def _read_config(path: str) -> dict[str, Any]:
