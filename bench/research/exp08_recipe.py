@@ -14,7 +14,8 @@ import numpy as np
 from grocery_subset import DEFAULT_DATASET, make_split
 from sklearn.metrics import f1_score
 
-from visionloop.engines.recipe import TrainingRecipe, fit_classifier
+from visionloop.engines.recipe import TrainingRecipe
+from visionloop.engines.selection import fit_classifier
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--mode", default="fast")

@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from visionloop.engines.artifact import FittedClassifier
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.finetune import TailFinetuner, prefix_module
-from visionloop.engines.recipe import FittedClassifier, TrainingRecipe, fit_classifier
+from visionloop.engines.recipe import TrainingRecipe
+from visionloop.engines.selection import fit_classifier
 from visionloop.errors import InvalidInput, NotFitted, Unavailable
 
 LABELS = ("Banana", "Carrots", "Kiwi", "Tomato")
@@ -167,7 +169,7 @@ def test_best_mode_fine_tunes_exports_and_reloads_identically(
     np.save(tmp_path / "images.npy", np.array(photos.test[:4], dtype=object), allow_pickle=True)
     code = (
         "import sys, numpy as np\n"
-        "from visionloop.engines.recipe import FittedClassifier\n"
+        "from visionloop.engines.artifact import FittedClassifier\n"
         "clf = FittedClassifier.load(sys.argv[1], cache_dir=sys.argv[2])\n"
         "np.save(sys.argv[4], clf.predict_proba(list(np.load(sys.argv[3], allow_pickle=True))))\n"
     )

@@ -14,15 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from visionloop.engines.artifact import FittedClassifier
 from visionloop.engines.backbones import Backbone
-from visionloop.engines.recipe import (
+from visionloop.engines.recipe import TILE_VIEWS, VIEWS, TrainingRecipe, View
+from visionloop.engines.selection import (
     CHEAPER_WINS_WITHIN,
     SCENES_BEAT_CHANCE_BY,
-    TILE_VIEWS,
-    VIEWS,
-    FittedClassifier,
-    TrainingRecipe,
-    View,
     _chance_macro_f1,
     _folds,
     _strata,
@@ -163,7 +160,7 @@ def test_save_load_in_a_fresh_process_gives_identical_predictions(
     out = tmp_path / "proba.npy"
     code = (
         "import sys, numpy as np\n"
-        "from visionloop.engines.recipe import FittedClassifier\n"
+        "from visionloop.engines.artifact import FittedClassifier\n"
         "clf = FittedClassifier.load(sys.argv[1], cache_dir=sys.argv[2])\n"
         "np.save(sys.argv[4], clf.predict_proba(list(np.load(sys.argv[3], allow_pickle=True))))\n"
     )

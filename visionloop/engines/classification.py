@@ -22,6 +22,7 @@ import numpy.typing as npt
 from visionloop import __version__
 from visionloop.core.entities import TaskType
 from visionloop.core.ports import ProgressFn, TrainedModel, TrainingSpec
+from visionloop.engines.artifact import PARAMS_FILE, WEIGHTS_FILE, EmbedFn, FittedClassifier
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.calibration import (
     Calibrator,
@@ -32,14 +33,8 @@ from visionloop.engines.calibration import (
 from visionloop.engines.embeddings import EmbeddingCache, embed_with_cache
 from visionloop.engines.evaluation_summary import build_summary
 from visionloop.engines.metrics import choose_thresholds, evaluate_classification, indicator_matrix
-from visionloop.engines.recipe import (
-    PARAMS_FILE,
-    WEIGHTS_FILE,
-    EmbedFn,
-    FittedClassifier,
-    TrainingRecipe,
-    fit_classifier,
-)
+from visionloop.engines.recipe import TrainingRecipe
+from visionloop.engines.selection import fit_classifier
 from visionloop.errors import InvalidInput, StorageError
 
 FloatArray = npt.NDArray[np.float64]

@@ -1,0 +1,322 @@
+"""The fitted classifier: its features, its predictions and its files (``classifier.json`` and the
+weights), as :func:`~visionloop.engines.selection.fit_classifier` leaves it or :meth:`FittedClassifier.load`
+reads it back. The recipe it was trained with is in :mod:`visionloop.engines.recipe`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from visionloop.engines.heads import LinearHead
+from visionloop.engines.recipe import VIEWS, TrainingRecipe, view_backbone
+from visionloop.errors import NotFitted, StorageError
+
+if TYPE_CHECKING:
+    from visionloop.engines.backbones import Backbone
+
+FloatArray = npt.NDArray[np.float64]
+ProgressFn = Callable[[float, str], None]
+#: ``embed(backbone, images, flip)`` → float32 ``(len(images), dim)``; lets a caller add a cache.
+EmbedFn = Callable[["Backbone", Sequence[bytes], bool], npt.NDArray[np.float32]]
+
+FORMAT = 1
+WEIGHTS_FILE = "weights.npz"
+ONNX_FILE = "model.onnx"
+PARAMS_FILE = "classifier.json"
+ONNX_BATCH = 32  # images per ONNX Runtime batch (also fine-tuning's activations, engines.selection)
+
+
+class FittedClassifier:
+    """A trained classifier: a linear head on frozen backbone views, or a fine-tuned network.
+
+    Created by :func:`fit_classifier` or :meth:`load`. ``predict_proba`` gives softmax (single-label)
+    or per-label sigmoid (multi-label) probabilities, uncalibrated. ``kind_`` says which model won:
+    ``"linear"`` or ``"finetuned"``.
+    """
+
+    def __init__(
+        self,
+        recipe: TrainingRecipe,
+        n_labels: int,
+        multi_label: bool,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.n_labels = n_labels
+        self.multi_label = multi_label
+        self.cache_dir = cache_dir
+        self.kind_: str | None = None
+        self.head_: LinearHead | None = None
+        self.onnx_: bytes | None = None
+        self.l2_: float | None = None
+        self.cv_scores_: dict[float, float] = {}
+        self.view_scores_: dict[str, float] = {}  # best out-of-fold macro F1 per candidate view set
+        self.backbone_scores_: dict[str, float] = {}  # best out-of-fold macro F1 per backbone set
+        self.n_groups_: int | None = None  # groups of similar photos the folds kept together
+        self.scene_cv_macro_f1_: float | None = None  # out-of-fold macro F1 on held-out scenes
+        # out-of-fold logits on held-out scenes (calibrate_on_scenes; not saved)
+        self.scene_holdout_logits_: FloatArray | None = None
+        self.warnings_: list[str] = []
+        self.finetune_report_: dict[str, Any] = {}
+        self.holdout_logits_: FloatArray = np.zeros((0, n_labels))
+        self.holdout_labels_: list[list[int]] = []
+        self.holdout_index_: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self.timings_: dict[str, float] = {}
+        self.stopped_early_: bool = False
+        self._backbones: dict[str, Backbone] = {}
+        self._bases: dict[str, Backbone] = {}
+        self._session: Any = None
+
+    # --- features --------------------------------------------------------------------------------
+
+    def _view_backbone(self, name: str, view: str) -> Backbone:
+        key = f"{name}|{view}"
+        if key not in self._backbones:
+            if name not in self._bases:  # one runtime per backbone, shared by its views
+                from visionloop.engines.registry import create_backbone
+
+                self._bases[name] = create_backbone(
+                    name, num_threads=self.recipe.num_threads, cache_dir=self.cache_dir
+                )
+            self._backbones[key] = view_backbone(name, view, base=self._bases[name])
+        return self._backbones[key]
+
+    def embeddings(
+        self,
+        images: Sequence[bytes],
+        names: Sequence[str],
+        views: Sequence[str],
+        embed: EmbedFn | None = None,
+        progress: ProgressFn | None = None,
+    ) -> dict[tuple[str, str], FloatArray]:
+        """``(n, dim)`` float64 embeddings per (backbone, view)."""
+        run = embed or _plain_embed
+        out: dict[tuple[str, str], FloatArray] = {}
+        total = len(views) * len(names)
+        for view in views:
+            for name in names:
+                bb = self._view_backbone(name, view)
+                out[name, view] = np.asarray(run(bb, images, VIEWS[view].flip), dtype=np.float64)
+                if progress is not None:
+                    progress(len(out) / total, f"embedding images ({name}, {view})")
+        return out
+
+    def features(
+        self,
+        images: Sequence[bytes],
+        embed: EmbedFn | None = None,
+        progress: ProgressFn | None = None,
+        views: Sequence[str] | None = None,
+    ) -> dict[str, FloatArray]:
+        """Per view (default: the prediction views), ``(n, dim)`` float64 embeddings of the recipe's
+        backbones, concatenated."""
+        r = self.recipe
+        assert r.backbones is not None and r.predict_views is not None
+        wanted = list(views if views is not None else r.predict_views)
+        if embed is None and progress is None:  # predicting: decode each image once for all its views
+            found = {}
+            for name in r.backbones:
+                found.update(self._embed_views(images, name, wanted))
+        else:
+            found = self.embeddings(images, r.backbones, wanted, embed, progress)
+        return {view: concat_views(found, r.backbones, view) for view in wanted}
+
+    def _embed_views(
+        self, images: Sequence[bytes], name: str, views: Sequence[str]
+    ) -> dict[tuple[str, str], FloatArray]:
+        """Embeddings of every view by one backbone, each image decoded once for all of them (the same
+        pixels, hence the same embeddings, as embedding view by view)."""
+        from visionloop.engines.preprocess import preprocess_views_batch
+
+        bbs = [self._view_backbone(name, view) for view in views]
+        spec = [(bb.spec.preprocessing, VIEWS[view].flip) for bb, view in zip(bbs, views, strict=True)]
+        parts: list[list[FloatArray]] = [[] for _ in views]
+        pool = bbs[0].decode_pool()
+        step = max(1, ONNX_BATCH // len(views))
+        for start in range(0, len(images), step):
+            batch = preprocess_views_batch(images[start : start + step], spec, pool, offset=start)
+            # every view of these images in one network call: one batch of views x images
+            embedding, _ = bbs[0].forward(batch.reshape(-1, *batch.shape[2:]))
+            embedding = np.asarray(embedding, dtype=np.float64).reshape(len(views), batch.shape[1], -1)
+            for k in range(len(views)):
+                parts[k].append(embedding[k])
+        return {(name, view): np.concatenate(parts[k]) for k, view in enumerate(views)}
+
+    # --- prediction ------------------------------------------------------------------------------
+
+    def decision_function(self, images: Sequence[bytes], embed: EmbedFn | None = None) -> FloatArray:
+        """Logits ``(n, n_labels)`` for encoded images, averaged over the prediction views."""
+        if self.kind_ is None:
+            raise NotFitted("the classifier is used before fit")
+        if len(images) == 0:
+            return np.zeros((0, self.n_labels))
+        if self.kind_ == "finetuned":
+            return self._finetuned_logits(images)
+        assert self.head_ is not None
+        head = self.head_
+        feats = self.features(images, embed)
+        logits: FloatArray = np.mean([head.decision_function(v) for v in feats.values()], axis=0)
+        return logits
+
+    def predict_proba(self, images: Sequence[bytes], embed: EmbedFn | None = None) -> FloatArray:
+        """Probabilities ``(n, n_labels)``: softmax, or one sigmoid per label for multi-label."""
+        return logits_to_proba(self.decision_function(images, embed), self.multi_label)
+
+    def _finetuned_logits(self, images: Sequence[bytes]) -> FloatArray:
+        r = self.recipe
+        assert r.backbones is not None and r.predict_views is not None and self.onnx_ is not None
+        if self._session is None:
+            self._session = _ort_session(self.onnx_, r.num_threads)
+        outs = []
+        for view in r.predict_views:
+            bb = self._view_backbone(r.backbones[0], view)
+            parts = []
+            for start in range(0, len(images), ONNX_BATCH):
+                batch = bb.preprocess(images[start : start + ONNX_BATCH], flip=VIEWS[view].flip)
+                parts.append(self._session.run(None, {"images": batch})[0].astype(np.float64))
+            outs.append(np.concatenate(parts))
+        logits: FloatArray = np.mean(outs, axis=0)
+        return logits
+
+    # --- persistence -----------------------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """The resolved recipe and what was chosen for it (JSON-serialisable)."""
+        return {
+            "recipe": self.recipe.to_dict(),
+            "n_labels": self.n_labels,
+            "multi_label": self.multi_label,
+            "kind": self.kind_,
+            "head": self.head_.get_params() if self.head_ is not None else None,
+            "l2": self.l2_,
+            "cv_macro_f1": {f"{k:g}": round(v, 4) for k, v in self.cv_scores_.items()},
+            "views_cv_macro_f1": {k: round(v, 4) for k, v in self.view_scores_.items()},
+            "backbones_cv_macro_f1": {k: round(v, 4) for k, v in self.backbone_scores_.items()},
+            "cv_groups": self.n_groups_,
+            "scene_cv_macro_f1": None
+            if self.scene_cv_macro_f1_ is None
+            else round(self.scene_cv_macro_f1_, 4),
+            "warnings": list(self.warnings_),
+            "finetune": self.finetune_report_,
+            "stopped_early": self.stopped_early_,
+            "timings": {k: round(v, 2) for k, v in self.timings_.items()},
+            "backbone_fingerprints": {
+                key: bb.spec.fingerprint for key, bb in sorted(self._backbones.items())
+            },
+        }
+
+    def save(self, directory: str | os.PathLike[str]) -> list[str]:
+        """Write ``classifier.json`` and the weights (``weights.npz`` for a linear head, ``model.onnx``
+        for a fine-tuned network), their SHA-256 recorded in the json; returns the file names written
+        (all of them are needed by :meth:`load`)."""
+        if self.kind_ is None:
+            raise NotFitted("the classifier is saved before fit")
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        if self.kind_ == "finetuned":
+            assert self.onnx_ is not None
+            name, data = ONNX_FILE, self.onnx_
+        else:
+            assert self.head_ is not None
+            name, data = WEIGHTS_FILE, _npz_bytes(self.head_.state())
+        (d / name).write_bytes(data)
+        meta = {
+            "format": FORMAT,
+            "params": self.get_params(),
+            "weights_file": name,
+            "weights_sha256": hashlib.sha256(data).hexdigest(),
+        }
+        (d / PARAMS_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        return [PARAMS_FILE, name]
+
+    @classmethod
+    def load(
+        cls, directory: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
+    ) -> FittedClassifier:
+        """Read a classifier written by :meth:`save`; StorageError if missing, altered or incompatible.
+
+        ``cache_dir`` is the backbones' ONNX cache (default: the backbone registry's)."""
+        d = Path(directory)
+        try:
+            meta = json.loads((d / PARAMS_FILE).read_text(encoding="utf-8"))
+            name = meta.get("weights_file")
+            if name not in (WEIGHTS_FILE, ONNX_FILE):
+                raise ValueError(f"unexpected weights file {name!r}")
+            data = (d / name).read_bytes()
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"cannot read the classifier in {d}: {exc}") from exc
+        if meta.get("format") != FORMAT:
+            raise StorageError(f"unsupported classifier format {meta.get('format')!r}")
+        if hashlib.sha256(data).hexdigest() != meta.get("weights_sha256"):
+            raise StorageError(f"{d / name} does not match its checksum")
+        params = meta["params"]
+        recipe = TrainingRecipe.from_dict(params["recipe"]).resolved()
+        clf = cls(recipe, int(params["n_labels"]), bool(params["multi_label"]), cache_dir)
+        clf.kind_ = params["kind"]
+        if clf.kind_ == "finetuned":
+            clf.onnx_ = data
+        else:
+            with np.load(io.BytesIO(data)) as z:
+                arrays = {k: z[k] for k in z.files}
+            clf.head_ = LinearHead.from_state(params["head"], arrays)
+        clf.l2_ = params["l2"]
+        clf.cv_scores_ = {float(k): float(v) for k, v in params["cv_macro_f1"].items()}
+        clf.view_scores_ = {str(k): float(v) for k, v in params.get("views_cv_macro_f1", {}).items()}
+        clf.backbone_scores_ = {str(k): float(v) for k, v in params.get("backbones_cv_macro_f1", {}).items()}
+        clf.n_groups_ = params.get("cv_groups")
+        clf.scene_cv_macro_f1_ = params.get("scene_cv_macro_f1")
+        clf.warnings_ = [str(w) for w in params.get("warnings", [])]
+        clf.finetune_report_ = dict(params["finetune"])
+        clf.timings_ = dict(params["timings"])
+        clf.stopped_early_ = bool(params["stopped_early"])
+        for key, fingerprint in params["backbone_fingerprints"].items():
+            backbone, view = key.split("|")
+            if clf._view_backbone(backbone, view).spec.fingerprint != fingerprint:
+                raise StorageError(
+                    f"backbone {backbone} ({view}) changed since the classifier was trained: train again"
+                )
+        return clf
+
+
+def logits_to_proba(logits: FloatArray, multi_label: bool) -> FloatArray:
+    """Softmax over labels, or an independent sigmoid per label."""
+    if multi_label:
+        out: FloatArray = 1.0 / (1.0 + np.exp(-logits))
+        return out
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    out = z / z.sum(axis=1, keepdims=True)
+    return out
+
+
+def concat_views(found: Mapping[tuple[str, str], FloatArray], names: Sequence[str], view: str) -> FloatArray:
+    """One view's embeddings by each of ``names``, side by side: ``(n, sum of their dims)``."""
+    return np.concatenate([found[name, view] for name in names], axis=1)
+
+
+def _plain_embed(backbone: Backbone, images: Sequence[bytes], flip: bool) -> npt.NDArray[np.float32]:
+    return backbone.embed(images, flip=flip)
+
+
+def _ort_session(model: bytes, num_threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _npz_bytes(arrays: Mapping[str, npt.NDArray[Any]]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()

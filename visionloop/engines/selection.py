@@ -1,0 +1,558 @@
+"""Model selection for the training recipe: stratified group k-fold cross-validation on the training
+images and the choices made with it (the linear head's L2 strength, the backbones and the views, the
+estimate on held-out scenes, whether the fine-tuned network replaces the linear head), and
+:func:`fit_classifier`, which runs them and returns a :class:`~visionloop.engines.artifact.FittedClassifier`.
+The recipe is in :mod:`visionloop.engines.recipe`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from visionloop.core.ports import SCENE_KEY_PREFIX
+from visionloop.engines.artifact import (
+    ONNX_BATCH,
+    EmbedFn,
+    FittedClassifier,
+    FloatArray,
+    ProgressFn,
+    concat_views,
+)
+from visionloop.engines.heads import LinearHead
+from visionloop.engines.recipe import VIEWS, TrainingRecipe
+from visionloop.engines.scenes import scene_groups
+from visionloop.errors import InvalidInput
+
+#: A costlier candidate (more backbones, more views) must beat the cheaper one's out-of-fold macro F1 by
+#: more than this: smaller differences are noise (on magnetic-tile, Lite2 won the CV by 0.007 over Lite0
+#: and scored 0.08 lower on new tiles).
+CHEAPER_WINS_WITHIN = 0.01
+#: Out-of-scene predictions calibrate confidences only when they beat a model that learned nothing
+#: (_chance_macro_f1) by this much: on magnetic-tile, whose clusters are lightings and defect types rather
+#: than places, heads that never saw a cluster scored 0.38 on it (guessing: 0.48) while new tiles scored
+#: 0.73, and calibrating on them made every confidence too low (held-out ECE 0.28 instead of 0.07).
+SCENES_BEAT_CHANCE_BY = 0.1
+
+
+@dataclass
+class _Deadline:
+    end: float | None
+
+    @classmethod
+    def after(cls, seconds: float | None) -> _Deadline:
+        return cls(None if seconds is None else time.monotonic() + seconds)
+
+    def passed(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+
+def _targets(labels: Sequence[Sequence[int]], n_labels: int, multi_label: bool) -> npt.NDArray[Any]:
+    if not isinstance(n_labels, int) or n_labels < 1:
+        raise InvalidInput(f"n_labels must be a positive integer, got {n_labels!r}")
+    rows = [list(row) for row in labels]
+    for i, row in enumerate(rows):
+        if not all(isinstance(j, int | np.integer) and 0 <= j < n_labels for j in row):
+            raise InvalidInput(f"image {i}: label indices must be integers in [0, {n_labels})")
+        if not multi_label and len(row) != 1:
+            raise InvalidInput(f"image {i}: a single-label image needs exactly one label, got {len(row)}")
+    if multi_label:
+        out = np.zeros((len(rows), n_labels), dtype=np.int64)
+        for i, row in enumerate(rows):
+            out[i, row] = 1
+        return out
+    return np.array([row[0] for row in rows], dtype=np.int64)
+
+
+def _chance_macro_f1(target: npt.NDArray[Any], clf: FittedClassifier) -> float:
+    """The macro F1 of a model that learned nothing: the better of always answering the most frequent
+    label (multi-label: every label on more than half of the images) and guessing (a label drawn
+    uniformly; multi-label: each label on with probability ½), in expectation."""
+    n = len(target)
+    if clf.multi_label:
+        freq = target.astype(float).mean(axis=0)
+        constant = np.tile(np.where(freq > 0.5, 1.0, -1.0), (n, 1))
+        guess_rate = 0.5
+    else:
+        counts = np.bincount(target, minlength=clf.n_labels)
+        freq = counts / n
+        constant = np.zeros((n, clf.n_labels))
+        constant[:, counts.argmax()] = 1.0
+        guess_rate = 1.0 / clf.n_labels
+    present = freq > 0
+    guess = float(np.mean(2 * freq[present] * guess_rate / (freq[present] + guess_rate)))
+    return max(_macro_f1(constant, target, clf.multi_label), guess)
+
+
+def _macro_f1(logits: FloatArray, target: npt.NDArray[Any], multi_label: bool) -> float:
+    """Macro F1 over the labels present in ``target`` (arg-max, or logit > 0 per label)."""
+    n_labels = logits.shape[1]
+    if multi_label:
+        pred, truth = logits > 0, target.astype(bool)
+    else:
+        pred = np.eye(n_labels, dtype=bool)[logits.argmax(1)]
+        truth = np.eye(n_labels, dtype=bool)[target]
+    tp = (pred & truth).sum(0)
+    denom = pred.sum(0) + truth.sum(0)
+    present = truth.sum(0) > 0
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+def _folds(
+    target: npt.NDArray[Any],
+    k: int,
+    seed: int,
+    multi_label: bool,
+    groups: Sequence[str] | None = None,
+) -> list[npt.NDArray[np.int64]]:
+    """Validation indices of each fold: every group on one side (each image alone without groups),
+    stratified by label as far as the groups allow.
+
+    Groups are dealt largest first (ties in a seeded random order) to the fold that so far holds the
+    smallest share of the group's labels, then the fewest images (a stratified group k-fold)."""
+    n = len(target)
+    keys = list(groups) if groups is not None else [str(i) for i in range(n)]
+    names, index = np.unique(np.array(keys, dtype=object), return_inverse=True)
+    n_groups = len(names)
+    k = max(1, min(k, n_groups))
+    onehot = target.astype(np.float64) if multi_label else np.eye(int(target.max()) + 1)[target]
+    counts = np.zeros((n_groups, onehot.shape[1]))
+    np.add.at(counts, index, onehot)
+    sizes = np.bincount(index, minlength=n_groups)
+    totals = np.maximum(counts.sum(0), 1.0)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_groups)
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    fold_counts = np.zeros((k, onehot.shape[1]))
+    fold_sizes = np.zeros(k)
+    assign = np.empty(n_groups, dtype=np.int64)
+    for g in order:
+        present = counts[g] > 0
+        share = (fold_counts[:, present] / totals[present]).sum(1) if present.any() else np.zeros(k)
+        f = int(np.lexsort((fold_sizes, share))[0])
+        assign[g] = f
+        fold_counts[f] += counts[g]
+        fold_sizes[f] += sizes[g]
+    per_image = assign[index]
+    return [np.flatnonzero(per_image == f) for f in range(k) if (per_image == f).any()]
+
+
+def fit_classifier(
+    images: Sequence[bytes],
+    labels: Sequence[Sequence[int]],
+    n_labels: int,
+    *,
+    multi_label: bool = False,
+    recipe: TrainingRecipe | None = None,
+    progress: ProgressFn | None = None,
+    embed: EmbedFn | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    groups: Sequence[str | None] | None = None,
+) -> FittedClassifier:
+    """Train a classifier on encoded images.
+
+    ``labels[i]`` lists the label indices of image ``i`` (exactly one for single-label).
+    ``groups[i]`` names the group of similar photos image ``i`` belongs to (None: alone); every
+    cross-validation fold keeps a group on one side, so the choices made by cross-validation and the
+    out-of-fold logits (calibration, thresholds) are not flattered by near-duplicates. With the
+    recipe's ``scene_folds`` the groups of each label are first clustered into scenes
+    (:func:`~visionloop.engines.scenes.scene_groups`) and folds hold out whole scenes.
+    ``embed`` replaces ``backbone.embed`` for the frozen views (e.g. to read and fill an embedding
+    cache; fine-tuning computes its own activations); ``cache_dir`` is where the backbones' ONNX
+    exports are cached (default: the registry's). ``progress(fraction, stage)`` is called as the
+    work advances. The recipe's ``max_seconds`` covers embedding and fitting: searches and
+    fine-tuning stop early to honour it (embedding itself is not cut short, and one linear head is
+    always fitted).
+    """
+    started = time.monotonic()
+    r = (recipe or TrainingRecipe()).resolved()
+    assert r.views is not None and r.predict_views is not None and r.folds is not None
+    assert r.backbones is not None
+    target = _targets(labels, n_labels, multi_label)
+    if len(images) != len(target):
+        raise InvalidInput(f"{len(images)} images but {len(target)} label lists")
+    if len(target) < 2:
+        raise InvalidInput("at least two training images are needed")
+    if groups is not None and len(groups) != len(target):
+        raise InvalidInput(f"{len(images)} images but {len(groups)} groups")
+    report = progress or (lambda fraction, stage: None)
+    deadline = _Deadline.after(r.max_seconds)
+    clf = FittedClassifier(r, n_labels, multi_label, cache_dir)
+    all_views = list(dict.fromkeys([*r.views, *r.predict_views]))
+    share = 0.3 if r.finetune else 0.6
+
+    report(0.0, "embedding images")
+    acts: dict[str, npt.NDArray[np.float16]] = {}
+    if r.finetune:
+        acts, by_view = _activations(clf, images, all_views, lambda f, s: report(share * f, s))
+        found = {(r.backbones[0], view): x for view, x in by_view.items()}
+    else:
+        found = clf.embeddings(images, r.backbones, all_views, embed, lambda f, s: report(share * f, s))
+    clf.timings_["embed_seconds"] = time.monotonic() - started
+
+    fit_started = time.monotonic()
+    # Folds keep each group of similar photos on one side; with scene_folds, each label's groups are
+    # first clustered into scenes by what they look like (engines.scenes) and folds hold out whole scenes.
+    fold_groups = [g if g is not None else f"image:{i}" for i, g in enumerate(groups or [None] * len(target))]
+    if r.scene_folds:
+        fold_groups = scene_groups(
+            found[r.backbones[0], r.predict_views[0]], _strata(target, multi_label), groups, seed=r.seed
+        )
+    if len(set(fold_groups)) < 2:
+        clf.warnings_.append(
+            "all training images form one group of similar photos: cross-validation had to split it, "
+            "so the choices it made and the calibration may be optimistic"
+        )
+        fold_groups = [str(i) for i in range(len(target))]
+    folds = _folds(target, r.folds, r.seed, multi_label, fold_groups)
+    clf.n_groups_ = len(set(fold_groups))
+    candidates = _candidates(r)
+    search: _Search | None = None
+    chosen = candidates[0]
+    for ci, (names, views, predict_views) in enumerate(candidates):
+        if search is not None and deadline.passed():
+            clf.stopped_early_ = True
+            break
+        part = _part(report, share + 0.1 * ci / len(candidates), share + 0.1 * (ci + 1) / len(candidates))
+        val_views = [concat_views(found, names, v) for v in predict_views]
+        train_views = [concat_views(found, names, v) for v in views]
+        result = _search_l2(train_views, val_views, target, folds, clf, deadline, part)
+        clf.view_scores_[",".join(views)] = max(clf.view_scores_.get(",".join(views), 0.0), result.best)
+        clf.backbone_scores_["+".join(names)] = max(
+            clf.backbone_scores_.get("+".join(names), 0.0), result.best
+        )
+        if search is None or result.best > search.best + CHEAPER_WINS_WITHIN:
+            search, chosen = result, (names, views, predict_views)
+    assert search is not None
+    names, views, predict_views = chosen
+    if chosen != (tuple(r.backbones), tuple(r.views), tuple(r.predict_views)):
+        r = clf.recipe = dataclasses.replace(r, backbones=names, views=views, predict_views=predict_views)
+    clf._backbones = {k: bb for k, bb in clf._backbones.items() if k.split("|")[0] in names}
+    clf._bases = {name: bb for name, bb in clf._bases.items() if name in names}
+    train_views = [concat_views(found, names, v) for v in views]
+    report(share + 0.1, "fitting the linear head")
+    clf.head_ = _fit_head(train_views, target, clf, search)
+    clf.kind_ = "linear"
+    clf.timings_["fit_seconds"] = time.monotonic() - fit_started
+    if r.scene_estimate and r.predict_views and not deadline.passed():
+        scene_started = time.monotonic()
+        report(share + 0.12, "cross-validating on new scenes")
+        val_views = [concat_views(found, names, v) for v in r.predict_views]
+        scene = _scene_estimate(
+            found[names[0], r.predict_views[0]], train_views, val_views, target, clf, search.l2
+        )
+        if scene is not None:
+            clf.scene_cv_macro_f1_ = scene[0]
+            learnable = scene[0] >= _chance_macro_f1(target, clf) + SCENES_BEAT_CHANCE_BY
+            clf.scene_holdout_logits_ = scene[1] if r.calibrate_on_scenes and learnable else None
+        clf.timings_["scene_estimate_seconds"] = time.monotonic() - scene_started
+    if r.finetune:
+        ft_started = time.monotonic()
+        _maybe_finetune(clf, acts, target, folds, search, deadline, _part(report, share + 0.1, 0.99))
+        clf.timings_["finetune_seconds"] = time.monotonic() - ft_started
+    report(1.0, "done")
+    return clf
+
+
+def _scene_estimate(
+    embeddings: FloatArray,
+    train_views: Sequence[FloatArray],
+    val_views: Sequence[FloatArray],
+    target: npt.NDArray[Any],
+    clf: FittedClassifier,
+    l2: float,
+) -> tuple[float, FloatArray] | None:
+    """Out-of-fold macro F1 (and the logits) when each fold holds out whole *scenes*: each label's images
+    clustered by what they look like (k-means on the embeddings, engines.scenes), ignoring groups. A
+    model judged on scenes it has not seen scored on grocery-produce what it scored on photos of a later
+    session (0.86 vs 0.87); when new photos look like the training ones (one camera, one lighting) it
+    is pessimistic.
+    None when no label has enough images for scenes."""
+    scenes = scene_groups(embeddings, _strata(target, clf.multi_label), None, seed=clf.recipe.seed)
+    if not any(key.startswith(SCENE_KEY_PREFIX) for key in scenes):
+        return None
+    folds = _folds(target, clf.recipe.folds or 5, clf.recipe.seed, clf.multi_label, scenes)
+    if len(folds) < 2:
+        return None
+    n = len(target)
+    oof = np.zeros((n, clf.n_labels))
+    for val in folds:
+        train = np.setdiff1d(np.arange(n), val)
+        head = _make_head(clf, l2).fit(*_stack(train_views, target, train))
+        oof[val] = np.mean([head.decision_function(v[val]) for v in val_views], axis=0)
+    return _macro_f1(oof, target, clf.multi_label), oof
+
+
+Candidate = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # backbones, train views, predict views
+
+
+def _candidates(r: TrainingRecipe) -> list[Candidate]:
+    """(backbones, training views, prediction views) to cross-validate, the cheapest first: a costlier
+    one must win by more than CHEAPER_WINS_WITHIN. With ``search_views`` the whole-image views alone
+    (the image and its mirror, for training and prediction) compete with the recipe's views: tiles
+    help with produce on shelves and small defects, not with one centred logo."""
+    assert r.backbones is not None and r.views is not None and r.predict_views is not None
+    backbone_sets = [tuple(r.backbones)]
+    if r.search_backbones and len(r.backbones) > 1:
+        backbone_sets = [(name,) for name in r.backbones] + [tuple(r.backbones)]
+    full = (tuple(r.views), tuple(r.predict_views))
+    view_sets = [full]
+    whole = tuple(v for v in r.predict_views if VIEWS[v].region is None and VIEWS[v].zoom == 1.0)
+    if r.search_views and whole and (whole, whole) != full:
+        view_sets = [(whole, whole), full]
+    return [(names, train, predict) for names in backbone_sets for train, predict in view_sets]
+
+
+def _strata(target: npt.NDArray[Any], multi_label: bool) -> list[str]:
+    """Each image's stratum for scene clustering: its label, or its rarest label (multi-label)."""
+    if not multi_label:
+        return [str(int(t)) for t in target]
+    counts = target.sum(0)
+    out = []
+    for row in target:
+        present = np.flatnonzero(row)
+        out.append(str(int(present[np.argmin(counts[present])])) if len(present) else "none")
+    return out
+
+
+def _part(report: ProgressFn, start: float, end: float) -> ProgressFn:
+    return lambda fraction, stage: report(start + (end - start) * fraction, stage)
+
+
+def _activations(
+    clf: FittedClassifier, images: Sequence[bytes], views: Sequence[str], report: ProgressFn
+) -> tuple[dict[str, npt.NDArray[np.float16]], dict[str, FloatArray]]:
+    """Per view: activations before the last blocks (float16) and the frozen embedding, in one pass."""
+    from visionloop.engines.finetune import prefix_module
+    from visionloop.engines.onnx_runtime import OnnxSession, cached_onnx, export_onnx
+
+    r = clf.recipe
+    assert r.backbones is not None and r.finetune_blocks is not None
+    name, n_blocks = r.backbones[0], r.finetune_blocks
+    base = clf._view_backbone(name, views[0])
+    key = f"{name}-{base.spec.version}-prefix{n_blocks}"
+    path = cached_onnx(
+        base.cache_dir,
+        key,
+        lambda: export_onnx(
+            prefix_module(base.torch_module(), n_blocks), base.spec.input_size, ["activations", "embedding"]
+        ),
+    )
+    session = OnnxSession(path, r.num_threads)
+    acts: dict[str, npt.NDArray[np.float16]] = {}
+    feats: dict[str, FloatArray] = {}
+    for vi, view in enumerate(views):
+        bb = clf._view_backbone(name, view)
+        a_parts, e_parts = [], []
+        for start in range(0, len(images), ONNX_BATCH):
+            out = session.run(bb.preprocess(images[start : start + ONNX_BATCH], flip=VIEWS[view].flip))
+            a_parts.append(out["activations"].astype(np.float16))
+            e_parts.append(out["embedding"].astype(np.float64))
+            seen = min(len(images), start + ONNX_BATCH) / len(images)
+            report((vi + seen) / len(views), f"embedding images ({name}, {view})")
+        acts[view], feats[view] = np.concatenate(a_parts), np.concatenate(e_parts)
+    return acts, feats
+
+
+@dataclass
+class _Search:
+    l2: float
+    scores: dict[float, float] = field(default_factory=dict)
+    holdout: FloatArray | None = None
+    holdout_index: npt.NDArray[np.int64] | None = None
+
+    @property
+    def best(self) -> float:
+        """The out-of-fold macro F1 of the chosen L2 strength."""
+        return self.scores[self.l2]
+
+
+def _make_head(clf: FittedClassifier, l2: float) -> LinearHead:
+    return LinearHead(l2, n_labels=clf.n_labels, multi_label=clf.multi_label)
+
+
+def _stack(
+    views: Sequence[FloatArray], target: npt.NDArray[Any], idx: npt.NDArray[Any]
+) -> tuple[FloatArray, Any]:
+    x = np.concatenate([v[idx] for v in views])
+    y = np.concatenate([target[idx]] * len(views))
+    return x, y
+
+
+def _search_l2(
+    train_views: Sequence[FloatArray],
+    val_views: Sequence[FloatArray],
+    target: npt.NDArray[Any],
+    folds: Sequence[npt.NDArray[np.int64]],
+    clf: FittedClassifier,
+    deadline: _Deadline,
+    report: ProgressFn,
+) -> _Search:
+    """Cross-validate each candidate L2 strength; keep the best (ties → the stronger penalty)."""
+    r = clf.recipe
+    assert r.l2_grid is not None
+    grid = (r.l2,) if r.l2 is not None else tuple(sorted(set(r.l2_grid), reverse=True))
+    n = len(target)
+    best: _Search | None = None
+    scores: dict[float, float] = {}
+    previous: dict[int, LinearHead] = {}  # warm starts along the path, per fold
+    for gi, l2 in enumerate(grid):
+        oof = np.zeros((n, clf.n_labels))
+        done: list[npt.NDArray[np.int64]] = []
+        for fi, val in enumerate(folds):
+            if deadline.passed() and (best is not None or done):
+                break
+            train = np.setdiff1d(np.arange(n), val)
+            head = _make_head(clf, l2).fit(*_stack(train_views, target, train), init=previous.get(fi))
+            previous[fi] = head
+            oof[val] = np.mean([head.decision_function(v[val]) for v in val_views], axis=0)
+            done.append(val)
+            report((gi * len(folds) + fi + 1) / (len(grid) * len(folds)), f"cross-validating (l2={l2:g})")
+        if len(done) < len(folds):
+            clf.stopped_early_ = True
+            if best is not None:
+                break
+        seen = np.sort(np.concatenate(done))
+        score = _macro_f1(oof[seen], target[seen], clf.multi_label)
+        scores[l2] = score
+        if best is None or score > scores[best.l2]:
+            best = _Search(l2, holdout=oof[seen], holdout_index=seen)
+        if clf.stopped_early_:
+            break
+    assert best is not None
+    best.scores = scores
+    return best
+
+
+def _set_holdout(
+    clf: FittedClassifier, logits: FloatArray, index: npt.NDArray[np.int64], target: npt.NDArray[Any]
+) -> None:
+    clf.holdout_logits_ = logits
+    clf.holdout_index_ = index
+    rows = target[index]
+    clf.holdout_labels_ = (
+        [np.flatnonzero(row).tolist() for row in rows] if clf.multi_label else [[int(t)] for t in rows]
+    )
+
+
+def _fit_head(
+    views: Sequence[FloatArray], target: npt.NDArray[Any], clf: FittedClassifier, search: _Search
+) -> LinearHead:
+    clf.l2_ = search.l2
+    clf.cv_scores_ = search.scores
+    assert search.holdout is not None and search.holdout_index is not None
+    _set_holdout(clf, search.holdout, search.holdout_index, target)
+    return _make_head(clf, search.l2).fit(*_stack(views, target, np.arange(len(target))))
+
+
+# Fixed costs of fine-tuning on top of the training epochs (the ONNX export and its checks), seconds.
+_EXPORT_SECONDS = 30.0
+
+
+def _maybe_finetune(
+    clf: FittedClassifier,
+    acts: Mapping[str, npt.NDArray[np.float16]],
+    target: npt.NDArray[Any],
+    folds: Sequence[npt.NDArray[np.int64]],
+    search: _Search,
+    deadline: _Deadline,
+    report: ProgressFn,
+) -> None:
+    """Cross-validate fine-tuning on the linear head's folds; keep it only if its out-of-fold macro F1
+    beats the linear head's on the same images, and only if the final fit fits in the budget."""
+    from visionloop.engines.finetune import TailFinetuner
+
+    r = clf.recipe
+    assert r.views is not None and r.predict_views is not None and r.backbones is not None
+    base = clf._view_backbone(r.backbones[0], r.views[0])
+    module = base.torch_module()
+    n = len(target)
+    train_views = [acts[v] for v in r.views]
+    val_views = [acts[v] for v in r.predict_views]
+
+    def tuner() -> TailFinetuner:
+        return TailFinetuner(
+            r.finetune_blocks or 1,
+            r.epochs or 1,
+            r.lr or 3e-4,
+            n_labels=clf.n_labels,
+            multi_label=clf.multi_label,
+            seed=r.seed,
+            num_threads=r.num_threads,
+        )
+
+    oof = np.zeros((n, clf.n_labels))
+    done: list[npt.NDArray[np.int64]] = []
+    per_sample: float | None = None
+    steps = len(folds) + 1
+    report_info: dict[str, Any] = {"folds_done": 0, "kept": False}
+    for fi, val in enumerate(folds):
+        train = np.setdiff1d(np.arange(n), val)
+        remaining = _remaining(deadline)
+        if per_sample is not None and remaining is not None:
+            needed = per_sample * (r.epochs or 1) * (len(train) + n) + _EXPORT_SECONDS
+            if needed > remaining:
+                break
+        report(fi / steps, f"fine-tuning, fold {fi + 1} of {len(folds)}")
+        model = tuner().fit(module, [v[train] for v in train_views], target[train], deadline.passed)
+        if model.epochs_run_ < (r.epochs or 1):
+            break  # the deadline passed during the fold
+        per_sample = model.seconds_per_sample_
+        oof[val] = model.decision_function([v[val] for v in val_views])
+        done.append(val)
+    report_info["folds_done"] = len(done)
+    if len(done) < len(folds):
+        clf.stopped_early_ = True
+    if len(done) < 2:
+        report_info["reason"] = "not enough time to cross-validate fine-tuning"
+        clf.finetune_report_ = report_info
+        return
+    seen = np.sort(np.concatenate(done))
+    assert search.holdout is not None and search.holdout_index is not None
+    linear_oof = np.zeros((n, clf.n_labels))
+    linear_oof[search.holdout_index] = search.holdout
+    covered = np.isin(seen, search.holdout_index)
+    seen = seen[covered]
+    score_ft = _macro_f1(oof[seen], target[seen], clf.multi_label)
+    score_linear = _macro_f1(linear_oof[seen], target[seen], clf.multi_label)
+    report_info.update({"cv_macro_f1": round(score_ft, 4), "linear_cv_macro_f1": round(score_linear, 4)})
+    if score_ft <= score_linear and not r.force_finetune:
+        report_info["reason"] = "the linear head was as good on validation"
+        clf.finetune_report_ = report_info
+        return
+    remaining = _remaining(deadline)
+    assert per_sample is not None
+    if remaining is not None and per_sample * (r.epochs or 1) * n + _EXPORT_SECONDS > remaining:
+        clf.stopped_early_ = True
+        report_info["reason"] = "not enough time left for the final fine-tuning"
+        clf.finetune_report_ = report_info
+        return
+    report(len(folds) / steps, "fine-tuning on all training images")
+    model = tuner().fit(module, train_views, target, deadline.passed)
+    if model.epochs_run_ < (r.epochs or 1):
+        clf.stopped_early_ = True
+        report_info["reason"] = "the deadline passed during the final fine-tuning"
+        clf.finetune_report_ = report_info
+        return
+    report(0.97, "exporting the fine-tuned network")
+    from visionloop.engines.onnx_runtime import export_onnx
+
+    clf.onnx_ = export_onnx(model.full_module(module), base.spec.input_size, ["logits"])
+    clf.kind_ = "finetuned"
+    clf._session = None
+    why = "better out-of-fold macro F1" if score_ft > score_linear else "forced by the recipe"
+    report_info.update({"kept": True, "reason": why, **model.get_params()})
+    clf.finetune_report_ = report_info
+    _set_holdout(clf, oof[seen], seen, target)
+
+
+def _remaining(deadline: _Deadline) -> float | None:
+    return None if deadline.end is None else deadline.end - time.monotonic()
