@@ -13,6 +13,7 @@ from tests.factories import make_project
 from visionloop.core import events, parameters
 from visionloop.core.events import EventType
 from visionloop.core.parameters import PARAMETERS, Parameters
+from visionloop.core.records import parameters as records
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound
 
@@ -59,10 +60,12 @@ def test_every_parameter_is_documented_with_its_range_and_default() -> None:
     for p in PARAMETERS:
         assert p.key in rows, f"{p.key} is not in docs/workflow.md"
         cells = [c.strip() for c in rows[p.key].split("|")]
-        default = str(p.default).lower() if p.type is bool else parameters._num(p.default)
+        default = str(p.default).lower() if p.type is bool else records._num(p.default)
         assert cells[3] == default, p.key
         if p.type is not bool:
-            assert f"{parameters._num(p.minimum)}–{parameters._num(p.maximum)}" in cells[2], p.key
+            assert f"{records._num(p.minimum)}–{records._num(p.maximum)}" in cells[2], (
+                p.key
+            )
 
 
 def test_a_change_is_stored_recorded_and_published(svc: Services) -> None:

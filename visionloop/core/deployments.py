@@ -27,22 +27,23 @@ from __future__ import annotations
 import contextlib
 import logging
 from concurrent.futures import Future
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from visionloop.core import events
 from visionloop.core.entities import ModelVersion, Prediction, Project, VersionStatus
-from visionloop.core.events import EventType
 from visionloop.core.projects import get_project
-from visionloop.core.runs import (
+from visionloop.core.records.deployments import (
+    Deployment,
+    ProjectDetection,
+)
+from visionloop.core.records.events import EventType
+from visionloop.core.records.runs import Run, Trigger
+from visionloop.core.runkinds import (
     Next,
-    Run,
     RunContext,
     RunFailed,
     RunKind,
     StepResult,
-    Trigger,
     Wait,
     queue_run,
     register_kind,
@@ -62,36 +63,6 @@ from visionloop.errors import Conflict, NotFound, NotReady
 log = logging.getLogger("visionloop.deployments")
 
 MAX_SWITCH_RETRIES = 2  # a detection follows the pointer this many times when its version stopped
-
-
-@dataclass(frozen=True)
-class Deployment:
-    id: int
-    project_id: int
-    version_id: int | None  # None once the version was deleted
-    version: str
-    previous: str | None
-    run_id: int | None
-    reason: str
-    deployed_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "previous": self.previous,
-            "run_id": self.run_id,
-            "reason": self.reason,
-            "deployed_at": self.deployed_at.isoformat(),
-            "deleted": self.version_id is None,
-        }
-
-
-@dataclass(frozen=True)
-class ProjectDetection:
-    """What a detection addressed to a project answers: the version that served it and its labels."""
-
-    version: str
-    labels: list[Prediction]
 
 
 # --- the pointer ---------------------------------------------------------------------------------------

@@ -34,9 +34,9 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
+from visionloop.core import events
 from visionloop.core.deployments import serving_version
 from visionloop.core.entities import (
     DatasetType,
@@ -50,6 +50,11 @@ from visionloop.core.importing import Candidate, run_import
 from visionloop.core.keys import check_bucket
 from visionloop.core.ports import ObjectInfo
 from visionloop.core.projects import check_project_name, ensure_dataset, get_project
+from visionloop.core.records.inbox import (
+    InboxItem,
+    InboxKind,
+    ItemStatus,
+)
 from visionloop.core.services import Services
 from visionloop.errors import (
     ImageTooLarge,
@@ -70,49 +75,6 @@ PROCESSED = "processed"
 ERRORS = "errors"
 MAX_PER_SCAN = 1000  # objects taken from one inbox of one project per scan; the rest wait for the next
 MAX_IMAGE_BYTES = 15 * 1024 * 1024  # larger objects are refused unread (DetectCustomLabels' S3Object limit)
-
-
-class InboxKind(StrEnum):
-    DETECT = "detect"  # images_for_detection
-    LABEL = "label"  # images_labeled_by_folder
-
-
-class ItemStatus(StrEnum):
-    CLAIMED = "claimed"  # a scanner is working on it
-    DONE = "done"  # detected (result written) or added to TRAIN (or already there)
-    FAILED = "failed"  # could not be used (moved to errors/), or left for the next scan
-
-
-@dataclass(frozen=True)
-class InboxItem:
-    """One object an inbox took (the ledger)."""
-
-    id: int
-    project_id: int
-    kind: InboxKind
-    key: str
-    content_hash: str
-    status: ItemStatus
-    claimed_at: datetime
-    finished_at: datetime | None = None
-    result: Mapping[str, Any] = field(default_factory=dict)
-    message: str | None = None
-    moved_to: str | None = None
-    open: bool = True  # not moved away yet
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind.value,
-            "key": self.key,
-            "content_hash": self.content_hash,
-            "status": self.status.value,
-            "claimed_at": self.claimed_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "result": dict(self.result),
-            "message": self.message,
-            "moved_to": self.moved_to,
-        }
 
 
 @dataclass(frozen=True)
@@ -536,8 +498,6 @@ def detection_result(
 def _publish_images_added(svc: Services, project: Project, added: Mapping[str, int]) -> None:
     """The images_added event (core.events); a failure is logged, never raised."""
     try:
-        from visionloop.core import events
-
         events.publish(
             svc,
             project,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from visionloop.core.entities import (
     Box,
@@ -26,25 +26,23 @@ from visionloop.core.entities import (
     TaskType,
     VersionStatus,
 )
-
-if TYPE_CHECKING:  # review.py imports this module (through services.py)
-    from visionloop.core.deployments import Deployment
-    from visionloop.core.detections import DetectionFilter, DetectionRecord, NewDetection
-    from visionloop.core.events import Event, EventType
-    from visionloop.core.inbox import InboxItem, InboxKind
-    from visionloop.core.notifications import Attempt, Channel, Delivery, DeliveryStatus, NewChannel
-    from visionloop.core.parameters import ParameterChange
-    from visionloop.core.review import (
-        FlowDefinition,
-        FlowSettings,
-        HumanLoop,
-        Lease,
-        LoopStatus,
-        NewLoop,
-        ReviewAnswer,
-    )
-    from visionloop.core.runs import Run, RunStatus, RunStep, StepStatus
-    from visionloop.core.schedules import Schedule
+from visionloop.core.records.deployments import Deployment
+from visionloop.core.records.detections import DetectionFilter, DetectionRecord, NewDetection
+from visionloop.core.records.events import Event, EventType
+from visionloop.core.records.inbox import InboxItem, InboxKind
+from visionloop.core.records.notifications import Attempt, Channel, Delivery, DeliveryStatus, NewChannel
+from visionloop.core.records.parameters import ParameterChange
+from visionloop.core.records.review import (
+    FlowDefinition,
+    FlowSettings,
+    HumanLoop,
+    Lease,
+    LoopStatus,
+    NewLoop,
+    ReviewAnswer,
+)
+from visionloop.core.records.runs import Run, RunStatus, RunStep, StepStatus
+from visionloop.core.records.schedules import Schedule
 
 
 class Clock(Protocol):

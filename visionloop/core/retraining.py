@@ -34,18 +34,17 @@ from typing import Any
 from visionloop.core import events, parameters
 from visionloop.core.deployments import DEPLOY_STEPS, mark_rejected, serving_version
 from visionloop.core.entities import DatasetType, JobStatus, ModelVersion, Project
-from visionloop.core.events import EventType
 from visionloop.core.gate import queue_compare, rejection_reason
 from visionloop.core.ports import EntryFilter
 from visionloop.core.projects import get_project
-from visionloop.core.runs import (
+from visionloop.core.records.events import EventType
+from visionloop.core.records.runs import Run, Trigger
+from visionloop.core.runkinds import (
     Next,
-    Run,
     RunContext,
     RunFailed,
     RunKind,
     StepResult,
-    Trigger,
     Wait,
     active_run,
     queue_run,

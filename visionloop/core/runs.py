@@ -32,212 +32,42 @@ How a run executes
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
+from visionloop.core import deployments as deployments  # registers the rollback kind
+from visionloop.core import retraining as retraining  # registers the training_check kind
 from visionloop.core.projects import get_project
+from visionloop.core.records.runs import (  # re-exported for other packages
+    ACTIVE as ACTIVE,
+)
+from visionloop.core.records.runs import (
+    Run,
+    RunStatus,
+    RunStep,
+    StepStatus,
+    Trigger,
+)
+from visionloop.core.runkinds import Next, RunContext, RunFailed, Wait, run_kind
+from visionloop.core.runkinds import (  # re-exported for other packages
+    active_run as active_run,
+)
+from visionloop.core.runkinds import (
+    queue_run as queue_run,
+)
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound, VisionloopError
-
-if TYPE_CHECKING:
-    from visionloop.core.serving import Serving
 
 log = logging.getLogger("visionloop.runs")
 
 MAX_RESUMES = 3  # a run interrupted by this many server starts is failed rather than resumed again
 MAX_LIST = 500
-DEFAULT_STEP_TIMEOUT = timedelta(hours=2)
-
-
-class RunStatus(StrEnum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
-ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
-
-
-class StepStatus(StrEnum):
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
-class Trigger(StrEnum):
-    SCHEDULE = "schedule"  # the periodic check (core.schedules)
-    PARAMETER_CHANGE = "parameter_change"  # a watched parameter changed
-    MANUAL = "manual"  # the CLI
-    API = "api"  # the REST API
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    project_id: int
-    project: str
-    kind: str
-    status: RunStatus
-    trigger: str
-    created_at: datetime
-    input: dict[str, Any] = field(default_factory=dict)
-    output: dict[str, Any] = field(default_factory=dict)
-    current_step: str | None = None
-    outcome: str | None = None
-    reason: str | None = None
-    error: str | None = None
-    resumed: int = 0
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "project": self.project,
-            "kind": self.kind,
-            "status": self.status.value,
-            "trigger": self.trigger,
-            "current_step": self.current_step,
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "error": self.error,
-            "resumed": self.resumed,
-            "input": self.input,
-            "output": self.output,
-            "created_at": self.created_at.isoformat(),
-            "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at),
-            "seconds": _seconds(self.started_at, self.ended_at),
-        }
-
-
-@dataclass(frozen=True)
-class RunStep:
-    id: int
-    run_id: int
-    seq: int
-    name: str
-    status: StepStatus
-    started_at: datetime
-    input: dict[str, Any] = field(default_factory=dict)
-    output: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    ended_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "name": self.name,
-            "status": self.status.value,
-            "input": self.input,
-            "output": self.output,
-            "error": self.error,
-            "started_at": self.started_at.isoformat(),
-            "ended_at": _iso(self.ended_at),
-            "seconds": _seconds(self.started_at, self.ended_at),
-        }
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts else None
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return None if start is None or end is None else round((end - start).total_seconds(), 3)
 
 
 # --- the state machine ---------------------------------------------------------------------------------
 
 
-@dataclass
-class RunContext:
-    """What steps work with: the services, the server's serving host, and how long a step may wait."""
-
-    svc: Services
-    serving: Serving
-    step_timeout: timedelta = DEFAULT_STEP_TIMEOUT
-
-
-@dataclass(frozen=True)
-class Wait:
-    """The step is not done: save ``state`` (its progress) and call it again on the next pass."""
-
-    state: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Next:
-    """The step is done: merge ``output`` into the run's state and go to step ``next`` (None: the run
-    ends SUCCEEDED with ``outcome`` and ``reason``)."""
-
-    output: Mapping[str, Any]
-    next: str | None = None
-    outcome: str | None = None
-    reason: str | None = None
-
-
-StepResult = Wait | Next
-StepFn = Callable[[RunContext, Run, dict[str, Any]], StepResult]
-
-
-class RunFailed(VisionloopError):
-    """Raised by a step to fail its run with ``outcome`` (default "failed") and this message."""
-
-    def __init__(self, message: str, outcome: str = "failed", **details: Any) -> None:
-        super().__init__(message, **details)
-        self.outcome = outcome
-
-
-@dataclass(frozen=True)
-class RunKind:
-    name: str
-    first: str
-    steps: Mapping[str, StepFn]
-    description: str = ""
-
-
-KINDS: dict[str, RunKind] = {}
-
-
-def register_kind(kind: RunKind) -> RunKind:
-    if kind.first not in kind.steps:
-        raise ValueError(f"run kind {kind.name!r}: first step {kind.first!r} is not one of its steps")
-    KINDS[kind.name] = kind
-    return kind
-
-
-def run_kind(name: str) -> RunKind:
-    _load_kinds()
-    try:
-        return KINDS[name]
-    except KeyError:
-        raise InvalidInput(f"unknown run kind {name!r}; known: {', '.join(sorted(KINDS))}") from None
-
-
-def _load_kinds() -> None:
-    """The modules that register the run kinds (imported here, not at the top: they import this one)."""
-    import visionloop.core.deployments  # noqa: F401
-    import visionloop.core.retraining  # noqa: F401
-
-
 # --- use cases -----------------------------------------------------------------------------------------
-
-
-def queue_run(
-    svc: Services,
-    project_name: str,
-    kind: str,
-    trigger: Trigger | str,
-    inputs: Mapping[str, Any] | None = None,
-) -> Run:
-    """A new QUEUED run; the server's workflow runner executes it."""
-    run_kind(kind)
-    project = get_project(svc, project_name)
-    return svc.repo.create_run(project.id, kind, str(trigger), dict(inputs or {}), svc.clock.now())
 
 
 def get_run(svc: Services, project_name: str, run_id: int) -> Run:
@@ -278,14 +108,6 @@ def list_runs(
 
 def run_steps(svc: Services, run: Run) -> list[RunStep]:
     return svc.repo.list_steps(run.id)
-
-
-def active_run(svc: Services, project_id: int, kind: str | None = None) -> Run | None:
-    """The project's oldest QUEUED or RUNNING run (of ``kind``), if any."""
-    for run in svc.repo.active_runs(project_id):
-        if kind is None or run.kind == kind:
-            return run
-    return None
 
 
 def recover_runs(svc: Services) -> list[Run]:
@@ -414,12 +236,10 @@ def _fail(svc: Services, run: Run, message: str, outcome: str, now: datetime) ->
 
 __all__ = [
     "ACTIVE",
-    "KINDS",
     "Next",
     "Run",
     "RunContext",
     "RunFailed",
-    "RunKind",
     "RunStatus",
     "RunStep",
     "StepStatus",
@@ -432,7 +252,6 @@ __all__ = [
     "list_runs",
     "queue_run",
     "recover_runs",
-    "register_kind",
     "run_kind",
     "run_steps",
 ]

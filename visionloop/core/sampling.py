@@ -25,17 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from visionloop.core.detections import DetectionFilter
 from visionloop.core.images import load_image
 from visionloop.core.parameters import get_parameters, set_state
 from visionloop.core.projects import get_project
-from visionloop.core.review import (
-    NONE_OF_THE_ABOVE,
-    Detection,
-    LoopPurpose,
-    ensure_flow,
-    maybe_start_loop,
-)
+from visionloop.core.records.detections import DetectionFilter
+from visionloop.core.records.review import NONE_OF_THE_ABOVE, Detection, LoopPurpose
+from visionloop.core.review import ensure_flow, maybe_start_loop
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound
 

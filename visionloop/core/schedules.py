@@ -7,7 +7,7 @@ gives its period in minutes, the parameters whose change runs it at once, and th
     training   auto_training_enabled, every training_poll_minutes → queue a training check run
                (core.retraining.scheduled_check)
     sampling   human_sampling_enabled, every human_sampling_minutes → the sampling check,
-               ``visionloop.core.sampling:run_sampling_check(svc, project)`` (found by name when it runs)
+               (core.sampling.run_sampling_check)
 
 Records
     Schedule   one per project and check kind: ``enabled``, ``interval_minutes``, the watched
@@ -29,14 +29,21 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from visionloop.core import parameters
 from visionloop.core.entities import Project
 from visionloop.core.projects import get_project
-from visionloop.core.runs import Trigger
+from visionloop.core.records.parameters import SPECS, Parameters
+from visionloop.core.records.runs import Trigger
+from visionloop.core.records.schedules import (
+    Fired,
+    Schedule,
+)
+from visionloop.core.retraining import scheduled_check
+from visionloop.core.sampling import run_sampling_check
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput
 
@@ -56,49 +63,13 @@ class CheckKind:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class Schedule:
-    id: int
-    project_id: int
-    kind: str
-    enabled: bool
-    interval_minutes: float
-    updated_at: datetime
-    params: dict[str, Any] = field(default_factory=dict)
-    next_run_at: datetime | None = None
-    last_run_at: datetime | None = None
-    last_result: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "enabled": self.enabled,
-            "interval_minutes": self.interval_minutes,
-            "next_run_at": self.next_run_at.isoformat() if self.next_run_at and self.enabled else None,
-            "last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
-            "last_result": self.last_result,
-            "params": self.params,
-        }
-
-
-@dataclass(frozen=True)
-class Fired:
-    """One check a pass of run_schedules fired."""
-
-    project: str
-    kind: str
-    trigger: str
-    result: str
-    changed: tuple[str, ...] = ()
-
-
 CHECKS: dict[str, CheckKind] = {}
 
 
 def register_check(kind: CheckKind) -> CheckKind:
     """Add (or replace) a check kind; its parameters must exist in core.parameters."""
     for key in (kind.enabled_by, kind.every, *kind.watched):
-        if key not in parameters.SPECS:
+        if key not in SPECS:
             raise ValueError(f"check {kind.name!r}: unknown parameter {key!r}")
     CHECKS[kind.name] = kind
     return kind
@@ -106,7 +77,7 @@ def register_check(kind: CheckKind) -> CheckKind:
 
 def by_name(target: str) -> FireFn:
     """A fire function for ``module:function`` called as ``function(svc, project)``, imported when it
-    runs, so a check can be scheduled before its module exists."""
+    runs, so a check can be scheduled before its module exists (the built-in checks import theirs)."""
     module_name, _, attr = target.partition(":")
 
     def fire(svc: Services, project: str, trigger: str) -> object:
@@ -120,9 +91,11 @@ def by_name(target: str) -> FireFn:
 
 
 def _training(svc: Services, project: str, trigger: str) -> object:
-    from visionloop.core.retraining import scheduled_check
-
     return scheduled_check(svc, project, trigger)
+
+
+def _sampling(svc: Services, project: str, trigger: str) -> object:
+    return run_sampling_check(svc, project)
 
 
 register_check(
@@ -148,13 +121,13 @@ register_check(
         "human_sampling_enabled",
         "human_sampling_minutes",
         ("human_sampling_enabled", "human_sampling_minutes", "human_sampling_interval"),
-        by_name("visionloop.core.sampling:run_sampling_check"),
+        _sampling,
         "send every n-th detection since the last sample to an audit loop",
     )
 )
 
 
-def _watched(kind: CheckKind, params: parameters.Parameters) -> dict[str, Any]:
+def _watched(kind: CheckKind, params: Parameters) -> dict[str, Any]:
     return {key: getattr(params, key) for key in dict.fromkeys((kind.enabled_by, kind.every, *kind.watched))}
 
 
@@ -250,11 +223,11 @@ def check_kind(name: str) -> CheckKind:
 
 
 __all__ = [
+    "by_name",
     "CHECKS",
     "CheckKind",
     "Fired",
     "Schedule",
-    "by_name",
     "check_kind",
     "list_schedules",
     "register_check",

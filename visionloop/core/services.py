@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from visionloop.core.events import EventBus
 from visionloop.core.ports import (
     Clock,
     ImageInspector,
@@ -13,6 +12,7 @@ from visionloop.core.ports import (
     SceneClusterer,
     SystemClock,
 )
+from visionloop.core.records.events import EventBus
 
 
 @dataclass

@@ -22,11 +22,11 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from visionloop.core.detections import Detected, DetectionSource
 from visionloop.core.entities import ModelVersion, Prediction, VersionStatus
 from visionloop.core.images import ImageLimits, check_image
 from visionloop.core.ports import InferenceHost, PoolStats
-from visionloop.core.review import Detection
+from visionloop.core.records.detections import Detected, DetectionSource
+from visionloop.core.records.review import Detection
 from visionloop.core.services import Services
 from visionloop.core.training import MODELS_BUCKET, get_version, load_artifact
 from visionloop.errors import Conflict, ImageTooLarge, InvalidInput, NotFound, NotReady, VisionloopError

@@ -28,10 +28,10 @@ from sqlalchemy import (
     update,
 )
 
-from visionloop.core.detections import DetectionFilter, DetectionRecord, DetectionSource, NewDetection
 from visionloop.core.entities import Prediction
-from visionloop.core.inbox import InboxItem, InboxKind, ItemStatus
-from visionloop.core.review import LoopStatus
+from visionloop.core.records.detections import DetectionFilter, DetectionRecord, DetectionSource, NewDetection
+from visionloop.core.records.inbox import InboxItem, InboxKind, ItemStatus
+from visionloop.core.records.review import LoopStatus
 from visionloop.errors import NotFound
 from visionloop.storage import schema as t
 from visionloop.storage.base import SqlStore, naive, utc

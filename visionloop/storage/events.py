@@ -35,8 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from visionloop.core.events import Event, EventType
-from visionloop.core.notifications import (
+from visionloop.core.records.events import Event, EventType
+from visionloop.core.records.notifications import (
     Attempt,
     Channel,
     ChannelKind,

@@ -26,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 
-from visionloop.core.parameters import ParameterChange
+from visionloop.core.records.parameters import ParameterChange
 from visionloop.errors import NotFound
 from visionloop.storage import schema as t
 from visionloop.storage.base import SqlStore, naive, utc

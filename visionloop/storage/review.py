@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, case, delete, exists, func, insert, lit
 from sqlalchemy.exc import IntegrityError
 
 from visionloop.core.entities import Box, ImageInfo, Prediction, TaskType
-from visionloop.core.review import (
+from visionloop.core.records.review import (
     OPEN_STATUSES,
     FailureCode,
     FlowDefinition,

@@ -28,9 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from visionloop.core.deployments import Deployment
-from visionloop.core.runs import ACTIVE, Run, RunStatus, RunStep, StepStatus
-from visionloop.core.schedules import Schedule
+from visionloop.core.records.deployments import Deployment
+from visionloop.core.records.runs import ACTIVE, Run, RunStatus, RunStep, StepStatus
+from visionloop.core.records.schedules import Schedule
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
 from visionloop.storage.base import SqlStore, naive, utc
