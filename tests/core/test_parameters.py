@@ -63,9 +63,7 @@ def test_every_parameter_is_documented_with_its_range_and_default() -> None:
         default = str(p.default).lower() if p.type is bool else records._num(p.default)
         assert cells[3] == default, p.key
         if p.type is not bool:
-            assert f"{records._num(p.minimum)}–{records._num(p.maximum)}" in cells[2], (
-                p.key
-            )
+            assert f"{records._num(p.minimum)}–{records._num(p.maximum)}" in cells[2], p.key
 
 
 def test_a_change_is_stored_recorded_and_published(svc: Services) -> None:
