@@ -55,6 +55,7 @@ from visionloop.errors import (
     ObjectNotFound,
 )
 from visionloop.settings import Settings
+from visionloop.workflows import inference
 from visionloop.workflows.inference import ProcessInferenceHost
 
 RED = image_bytes(color=(230, 10, 10))
@@ -224,6 +225,26 @@ def test_stop_while_starting(services: Services, serving: Serving, project: str)
     while serving.host.versions() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert serving.host.versions() == []
+
+
+def test_stop_while_a_unit_is_being_added(
+    services: Services, serving: Serving, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop joins every unit it sees; one seen before its thread started made the join raise and the
+    version stay STOPPING (a unit is now visible only once started)."""
+    real_start = inference._Unit.start
+
+    def slow_start(unit: inference._Unit) -> None:
+        time.sleep(0.5)  # the moment the stop used to fall into
+        real_start(unit)
+
+    monkeypatch.setattr(inference._Unit, "start", slow_start)
+    start_version(services, serving, project, "v1", 2)
+    time.sleep(0.1)
+    stop_version(services, serving, project, "v1")
+    assert wait_status(services, "v1", VersionStatus.STOPPED, VersionStatus.FAILED, timeout=60).status is (
+        VersionStatus.STOPPED
+    )
 
 
 def test_delete(services: Services, serving: Serving, project: str) -> None:

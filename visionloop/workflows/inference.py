@@ -311,8 +311,10 @@ class _Pool:
                 return None
             self._numbers += 1
             unit = _Unit(self, threads, self._numbers)
+            # started before another thread can see it in units: a stop joins every unit it finds there
+            # (joining one not started yet raised, and the version stayed STOPPING)
+            unit.start()
             self.units.append(unit)
-        unit.start()
         return unit
 
     def forget(self, unit: _Unit) -> None:
