@@ -27,6 +27,7 @@ from typing import Any
 from visionloop.core.entities import Job, JobStatus, ModelVersion
 from visionloop.core.images import load_image
 from visionloop.core.ports import TrainingEngine
+from visionloop.core.scoring import f1_by_label, predicted
 from visionloop.core.services import Services
 from visionloop.core.training import SNAPSHOTS_BUCKET, load_artifact
 from visionloop.errors import InvalidInput, VisionloopError
@@ -56,26 +57,6 @@ class LabelComparison:
             "challenger_f1": round(self.challenger_f1, 4),
             "drop": round(self.drop, 4),
         }
-
-
-def predicted_labels(
-    labels: Sequence[str], probs: Sequence[float], thresholds: Mapping[str, float]
-) -> set[str]:
-    return {label for label, p in zip(labels, probs, strict=True) if p >= thresholds.get(label, 0.5)}
-
-
-def f1_by_label(
-    truth: Sequence[Collection[str]], predicted: Sequence[Collection[str]], labels: Collection[str]
-) -> dict[str, float]:
-    """Per label F1 over the images (0 when the label is never right; 1 when it is neither true nor
-    predicted anywhere, which does not happen for labels with test images)."""
-    out = {}
-    for label in labels:
-        tp = sum(1 for t, p in zip(truth, predicted, strict=True) if label in t and label in p)
-        fp = sum(1 for t, p in zip(truth, predicted, strict=True) if label not in t and label in p)
-        fn = sum(1 for t, p in zip(truth, predicted, strict=True) if label in t and label not in p)
-        out[label] = 1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
-    return out
 
 
 def compare(
@@ -203,7 +184,7 @@ def _predict(
     for start in range(0, len(hashes), BATCH):
         images = [load_image(svc.store, h) for h in hashes[start : start + BATCH]]
         for probs in model.predict(images):
-            out.append(predicted_labels(model.labels, probs, version.thresholds))
+            out.append(set(predicted(dict(zip(model.labels, probs, strict=True)), version.thresholds)))
     return out
 
 
@@ -211,8 +192,6 @@ __all__ = [
     "LabelComparison",
     "compare",
     "compare_versions",
-    "f1_by_label",
-    "predicted_labels",
     "queue_compare",
     "rejection_reason",
     "run_compare_job",

@@ -27,6 +27,7 @@ from visionloop.core.images import ImageLimits, check_image
 from visionloop.core.ports import InferenceHost, PoolStats
 from visionloop.core.records.detections import Detected, DetectionSource
 from visionloop.core.records.review import Detection
+from visionloop.core.scoring import check_detect_options, to_predictions
 from visionloop.core.services import Services
 from visionloop.core.training import MODELS_BUCKET, get_version, load_artifact
 from visionloop.errors import Conflict, ImageTooLarge, InvalidInput, NotFound, NotReady, VisionloopError
@@ -289,13 +290,6 @@ def _halt(svc: Services, serving: Serving, version: ModelVersion, message: str, 
 # --- detection -----------------------------------------------------------------------------------------
 
 
-def check_detect_options(min_confidence: float | None, max_results: int | None) -> None:
-    if min_confidence is not None and not 0 <= min_confidence <= 100:
-        raise InvalidInput("min_confidence must be between 0 and 100")
-    if max_results is not None and max_results < 0:
-        raise InvalidInput("max_results must not be negative")
-
-
 def read_image(svc: Services, image: bytes | StoredImage) -> tuple[bytes, ImageLimits]:
     """The image's bytes and the limits that apply to it (stored objects may be larger)."""
     if isinstance(image, bytes):
@@ -408,23 +402,6 @@ def detect(
     return submit_detect(
         svc, serving, project_name, version_name, image, min_confidence, max_results, source=source
     ).result()
-
-
-def to_predictions(
-    probs: Mapping[str, float],
-    thresholds: Mapping[str, float],
-    min_confidence: float | None = None,
-    max_results: int | None = None,
-) -> list[Prediction]:
-    """The rule of core.training.predict: a label is returned when its probability reaches
-    ``min_confidence``/100, or its assumed threshold (0.5 if it has none) when that is not given."""
-    out = []
-    for label, p in probs.items():
-        cut = (min_confidence / 100) if min_confidence is not None else thresholds.get(label, 0.5)
-        if p >= cut:
-            out.append(Prediction(label, round(100 * p, 3)))
-    out.sort(key=lambda pr: (-pr.confidence, pr.label))
-    return out[:max_results] if max_results is not None else out
 
 
 def _ready(svc: Services, serving: Serving, version: ModelVersion) -> ModelVersion:

@@ -30,6 +30,7 @@ from visionloop.core.ids import version_arn
 from visionloop.core.images import load_image
 from visionloop.core.ports import LoadedModel, TrainingEngine, TrainingExample, TrainingSpec
 from visionloop.core.projects import get_dataset, get_project
+from visionloop.core.scoring import check_detect_options, to_predictions
 from visionloop.core.services import Services
 from visionloop.core.splitting import entry_phashes, split_dataset
 from visionloop.errors import Conflict, InvalidInput, NotFound, NotReady, StorageError, VisionloopError
@@ -340,23 +341,16 @@ def predict(
 ) -> list[list[Prediction]]:
     """Labels per image sorted by confidence (0-100). Without ``min_confidence`` each label's own assumed
     threshold applies, as Rekognition does; ``min_confidence=0`` returns every label."""
-    if min_confidence is not None and not 0 <= min_confidence <= 100:
-        raise InvalidInput("min_confidence must be between 0 and 100")
-    if max_results is not None and max_results < 0:
-        raise InvalidInput("max_results must not be negative")
+    check_detect_options(min_confidence, max_results)
     if version.status in (VersionStatus.TRAINING_IN_PROGRESS, VersionStatus.TRAINING_FAILED):
         raise NotReady(f"model version {version.name!r} is {version.status.value}")
     model = cache.get(version)
-    out = []
-    for probs in model.predict(images):
-        preds = []
-        for label, p in zip(model.labels, probs, strict=True):
-            cut = (min_confidence / 100) if min_confidence is not None else version.thresholds.get(label, 0.5)
-            if p >= cut:
-                preds.append(Prediction(label, round(100 * p, 3)))
-        preds.sort(key=lambda pr: (-pr.confidence, pr.label))
-        out.append(preds[:max_results] if max_results is not None else preds)
-    return out
+    return [
+        to_predictions(
+            dict(zip(model.labels, probs, strict=True)), version.thresholds, min_confidence, max_results
+        )
+        for probs in model.predict(images)
+    ]
 
 
 def find_version(svc: Services, project_name: str, version_name: str | None) -> ModelVersion:
