@@ -20,6 +20,7 @@ from visionloop.api.app import create_app
 from visionloop.bootstrap import build_services, fake_engine
 from visionloop.core import datasets, ids, review
 from visionloop.core.detections import DetectionLog
+from visionloop.core.records.review import Detection, FlowSettings, LoopPurpose
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving, ServingPolicy
 from visionloop.core.training import TrainingOptions, request_training, run_training_job
@@ -187,12 +188,12 @@ def test_an_inbox_scan_detects_on_the_servers_units(client: TestClient, services
 
 
 def test_agreement_endpoint(client: TestClient, services: Services) -> None:
-    flow = review.put_flow(services, "colours", review.FlowSettings(), region=REGION, account=ACCOUNT)
+    flow = review.put_flow(services, "colours", FlowSettings(), region=REGION, account=ACCOUNT)
     loop = review.maybe_start_loop(
         services,
-        review.Detection("colours", "v1", RED, {"red": 0.9, "blue": 0.1}),
+        Detection("colours", "v1", RED, {"red": 0.9, "blue": 0.1}),
         flow=flow,
-        purpose=review.LoopPurpose.AUDIT,
+        purpose=LoopPurpose.AUDIT,
     )
     assert loop is not None
     item = review.next_item(services, "alice")

@@ -20,6 +20,7 @@ from tests.aws.test_serving import _start, _trained, _wait_for
 from tests.factories import image_bytes, unique_colour
 from visionloop.core import review
 from visionloop.core.entities import DatasetType, EntrySource
+from visionloop.core.records.review import FlowSettings, LoopPurpose
 
 
 def _client(server: Server, validate: bool = True) -> Any:
@@ -299,9 +300,7 @@ def test_detect_custom_labels_starts_loops_through_the_hook(rek: Any, a2i: Any, 
     name = project.rsplit("/", 2)[-2]
     _start(rek, project, "v1", arns["v1"])
     try:
-        review.put_flow(
-            server.svc, name, review.FlowSettings(min_confidence=90.0), region=REGION, account=ACCOUNT
-        )
+        review.put_flow(server.svc, name, FlowSettings(min_confidence=90.0), region=REGION, account=ACCOUNT)
         hook = server.serving.review_hook
         assert isinstance(hook, review.ReviewHook)
         hook.invalidate(name)
@@ -314,7 +313,7 @@ def test_detect_custom_labels_starts_loops_through_the_hook(rek: Any, a2i: Any, 
         loops = a2i.list_human_loops(FlowDefinitionArn=flow)["HumanLoopSummaries"]
         assert len(loops) == 1  # the red one was confident; the purple one has its open loop already
         loop = server.svc.repo.find_loop(loops[0]["HumanLoopName"])
-        assert loop is not None and loop.purpose is review.LoopPurpose.LOW_CONFIDENCE
+        assert loop is not None and loop.purpose is LoopPurpose.LOW_CONFIDENCE
         assert loop.model_version == "v1" and loop.source_ref == f"detect://{name}/v1"
         assert {p.label for p in loop.predictions} == {"red", "blue"}
         assert review.item_image(server.svc, loop) == purple

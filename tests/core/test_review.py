@@ -14,14 +14,19 @@ from tests.factories import image_bytes, make_project, unique_colour
 from visionloop.core import review
 from visionloop.core.entities import Box, DatasetType, EntrySource, TaskType
 from visionloop.core.projects import ensure_dataset
-from visionloop.core.review import (
+from visionloop.core.records.review import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_TIME_LIMIT_SECONDS,
     NONE_OF_THE_ABOVE,
     Detection,
+    FlowDefinition,
     FlowSettings,
+    HumanLoop,
     LoopPurpose,
     LoopResult,
     LoopStatus,
     QueueOrder,
+    flow_arn,
 )
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -51,7 +56,7 @@ class World:
         self.n[0] += 1
         return image_bytes(color=unique_colour(1000 + self.n[0]))
 
-    def flow(self, project: str = "logos", **settings: Any) -> review.FlowDefinition:
+    def flow(self, project: str = "logos", **settings: Any) -> FlowDefinition:
         if project not in {p.name for p in self.svc.repo.list_projects()}:
             task = settings.pop("task", TaskType.CLASSIFICATION)
             assert isinstance(task, TaskType)
@@ -69,7 +74,7 @@ class World:
 
     def detect(
         self, project: str = "logos", probs: dict[str, float] | None = None, data: bytes | None = None
-    ) -> review.HumanLoop | None:
+    ) -> HumanLoop | None:
         return review.maybe_start_loop(
             self.svc,
             Detection(project, "v1", data or self.image(), probs or {"cat": 0.4, "dog": 0.35}, ref="req-1"),
@@ -111,7 +116,7 @@ def test_the_hook_rule_and_one_open_loop_per_image(world: World) -> None:
     assert loop.purpose is LoopPurpose.LOW_CONFIDENCE and loop.model_answer == "cat"
     assert loop.margin == pytest.approx(0.05) and loop.model_version == "v1"
     assert [p.label for p in loop.predictions] == ["cat", "dog"]
-    assert loop.expires_at == T0 + timedelta(seconds=review.DEFAULT_TIME_LIMIT_SECONDS)
+    assert loop.expires_at == T0 + timedelta(seconds=DEFAULT_TIME_LIMIT_SECONDS)
     assert world.detect(data=data) is None  # the image already has an open loop
     assert review.item_image(world.svc, loop) == data
 
@@ -294,7 +299,7 @@ def test_expiry_stop_and_delete(world: World) -> None:
     abandoned = world.detect()
     assert abandoned is not None and review.next_item(world.svc, "bob") is not None
     assert review.stop_loop(world.svc, abandoned.name).status is LoopStatus.STOPPING
-    world.clock.advance(seconds=review.DEFAULT_LEASE_SECONDS + 1)  # bob never comes back
+    world.clock.advance(seconds=DEFAULT_LEASE_SECONDS + 1)  # bob never comes back
     assert review.describe_loop(world.svc, abandoned.name).status is LoopStatus.STOPPED
     review.delete_loop(world.svc, fresh.name)
     # the image is free again for a new loop
@@ -364,13 +369,11 @@ def test_flow_by_arn(world: World) -> None:
     with pytest.raises(NotFound, match="region and account"):
         review.flow_by_arn(world.svc, other, region=REGION, account=ACCOUNT)
     assert review.find_flow(world.svc, "plain") is None  # nothing created on the way
-    arn = review.flow_arn(REGION, ACCOUNT, "plain")
+    arn = flow_arn(REGION, ACCOUNT, "plain")
     assert review.flow_by_arn(world.svc, arn, region=REGION, account=ACCOUNT, create=False) is None
     flow = review.flow_by_arn(world.svc, arn, region=REGION, account=ACCOUNT)
     assert flow is not None and flow.arn == arn
     with pytest.raises(NotFound):
-        review.flow_by_arn(
-            world.svc, review.flow_arn(REGION, ACCOUNT, "nope"), region=REGION, account=ACCOUNT
-        )
+        review.flow_by_arn(world.svc, flow_arn(REGION, ACCOUNT, "nope"), region=REGION, account=ACCOUNT)
     with pytest.raises(InvalidInput):
         review.flow_by_arn(world.svc, "arn:aws:sagemaker:x", region=REGION, account=ACCOUNT)

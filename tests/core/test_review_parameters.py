@@ -11,7 +11,7 @@ import pytest
 from tests.factories import image_bytes, make_project, unique_colour
 from visionloop.core import events, parameters, review
 from visionloop.core.events import Event, EventType
-from visionloop.core.review import Detection, FlowSettings, LoopPurpose, LoopResult
+from visionloop.core.records.review import Detection, FlowSettings, LoopPurpose, LoopResult, flow_arn
 from visionloop.core.services import Services
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -73,7 +73,7 @@ def test_human_review_enabled_uses_min_confidence_and_creates_the_flow(
     hook.drain()
     assert [loop.purpose for loop in hook.started] == [LoopPurpose.LOW_CONFIDENCE] * 2
     flow = review.get_flow(svc, "logos")
-    assert flow.arn == review.flow_arn(REGION, ACCOUNT, "logos")
+    assert flow.arn == flow_arn(REGION, ACCOUNT, "logos")
     assert flow.settings.min_confidence is None  # the flow's own setting is untouched
 
 

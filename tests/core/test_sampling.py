@@ -15,7 +15,8 @@ from tests.core.test_inbox import INBOX, World, inference_images
 from tests.factories import image_bytes, make_project, unique_colour
 from visionloop.core import review, schedules
 from visionloop.core.parameters import get_state, update_parameters
-from visionloop.core.review import Detection, LoopPurpose, ReviewHook
+from visionloop.core.records.review import Detection, FlowSettings, HumanLoop, LoopPurpose
+from visionloop.core.review import ReviewHook
 from visionloop.core.sampling import agreement_over_time, bucket_start, run_sampling_check
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput
@@ -24,7 +25,7 @@ from visionloop.workflows.inbox import LocalDetector
 world = test_inbox.world  # the fixture: a trained colour-engine version serving "logos", an inbox bucket
 
 
-def sampled_loops(svc: Services, project: str = "logos") -> list[review.HumanLoop]:
+def sampled_loops(svc: Services, project: str = "logos") -> list[HumanLoop]:
     flow = review.find_flow(svc, project)
     if flow is None:
         return []
@@ -145,7 +146,7 @@ def test_agreement_per_day_and_week(services: Services) -> None:
     services.clock = clock
     make_project(services, "drift")
     services.repo.add_labels(services.repo.get_project("drift").id, ["amazon_logo", "aws_logo"])
-    review.put_flow(services, "drift", review.FlowSettings(), region="us-east-1", account="123456789012")
+    review.put_flow(services, "drift", FlowSettings(), region="us-east-1", account="123456789012")
     monday, tuesday, next_monday = (datetime(2026, 3, d, 15, 0, tzinfo=UTC) for d in (2, 3, 9))
     complete(services, clock, monday, "aws_logo", "aws_logo", LoopPurpose.AUDIT)
     complete(services, clock, monday, "amazon_logo", "aws_logo", LoopPurpose.LOW_CONFIDENCE)

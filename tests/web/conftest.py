@@ -19,7 +19,7 @@ from visionloop.api.app import create_app
 from visionloop.core import review
 from visionloop.core.accounts import Accounts, add_reviewer
 from visionloop.core.entities import TaskType
-from visionloop.core.review import FlowSettings
+from visionloop.core.records.review import FlowSettings, HumanLoop
 from visionloop.core.services import Services
 from visionloop.passwords import Argon2Hasher
 from visionloop.settings import Settings
@@ -86,7 +86,7 @@ def sign_in(client: TestClient, name: str = "alice", password: str = PASSWORD) -
 
 def review_project(
     svc: Services, name: str = "logos", n: int = 3, task: TaskType = TaskType.CLASSIFICATION
-) -> list[review.HumanLoop]:
+) -> list[HumanLoop]:
     """A project with labels, a review flow and ``n`` open loops with the model's guesses."""
     make_project(svc, name, task)
     svc.repo.add_labels(svc.repo.get_project(name).id, ["apple", "pear"])

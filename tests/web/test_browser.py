@@ -16,7 +16,7 @@ from visionloop.core import review
 from visionloop.core.datasets import import_folder
 from visionloop.core.entities import DatasetType, EntrySource, TaskType
 from visionloop.core.projects import create_project
-from visionloop.core.review import Detection, FlowSettings, LoopStatus
+from visionloop.core.records.review import Detection, FlowSettings, HumanLoop, LoopStatus
 from visionloop.core.services import Services
 from visionloop.core.training import ModelCache, TrainingOptions, predict, request_training
 from visionloop.engines.fake import ColourEngine
@@ -32,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-def _trained_logos_with_three_loops(svc: Services, tmp: Path) -> list[review.HumanLoop]:
+def _trained_logos_with_three_loops(svc: Services, tmp: Path) -> list[HumanLoop]:
     """The aws-logos labelled images, a version trained with the fake colour engine, and three of the
     inference images the model was unsure about, each in a human loop (as the detection hook starts)."""
     logos = shared_dataset("aws-logos")

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from tests.web.conftest import Clock, review_project, sign_in
 from visionloop.core import review
 from visionloop.core.entities import Box, DatasetType, EntrySource, Prediction, TaskType
-from visionloop.core.review import NONE_OF_THE_ABOVE, LoopResult, LoopStatus
+from visionloop.core.records.review import NONE_OF_THE_ABOVE, LoopResult, LoopStatus
 from visionloop.core.services import Services
 from visionloop.web.review import _item_view
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from tests.servers import serve_in_thread
 from tests.web.conftest import review_project, sign_in
 from visionloop.core import review
-from visionloop.core.review import FlowSettings
+from visionloop.core.records.review import FlowSettings
 from visionloop.core.services import Services
 
 BAD = "Which fruit? \ud800"

@@ -33,7 +33,7 @@ from tests.workflows.helpers import FakeClock
 from visionloop.api.app import create_app
 from visionloop.bootstrap import build_engine, build_services
 from visionloop.core import review
-from visionloop.core.review import NONE_OF_THE_ABOVE
+from visionloop.core.records.review import NONE_OF_THE_ABOVE
 from visionloop.settings import load_settings
 from visionloop.workflows.worker import run_worker
 

@@ -18,7 +18,7 @@ from visionloop.a2i.exceptions import (
     ValidationException,
 )
 from visionloop.core import review
-from visionloop.core.review import FlowDefinition, HumanLoop
+from visionloop.core.records.review import FlowDefinition, HumanLoop
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, Conflict, NotFound, QuotaExceeded
 

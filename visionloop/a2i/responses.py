@@ -17,7 +17,8 @@ from visionloop.a2i.backend import A2IBackend
 from visionloop.a2i.exceptions import ValidationException
 from visionloop.aws import pagination
 from visionloop.aws.exceptions import InvalidPaginationTokenException
-from visionloop.core.review import MAX_INPUT_CHARS, HumanLoop
+from visionloop.core.records.review import HumanLoop
+from visionloop.core.review import MAX_INPUT_CHARS
 
 Json = dict[str, Any]
 LOOP_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9])*$")

@@ -14,7 +14,7 @@ from visionloop.api.deps import IMAGE_RESPONSES, RowId, ServicesDep
 from visionloop.core import detections, inbox, sampling
 from visionloop.core.detections import DetectionFilter, DetectionRecord, DetectionSource
 from visionloop.core.projects import get_project
-from visionloop.core.review import LoopPurpose
+from visionloop.core.records.review import LoopPurpose
 from visionloop.errors import Unavailable
 
 router = APIRouter(tags=["detections"])

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from visionloop.api.deps import Offset, ServicesDep
 from visionloop.core import review
 from visionloop.core.images import content_hash
-from visionloop.core.review import (
+from visionloop.core.records.review import (
     FlowDefinition,
     FlowSettings,
     HumanLoop,

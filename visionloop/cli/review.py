@@ -35,12 +35,13 @@ def review_flow(ctx: Context, /, project_name: str, as_json: bool, no_rule: bool
 
     from visionloop.api.review import flow_json
     from visionloop.core import review as rv
+    from visionloop.core.records.review import FlowSettings, QueueOrder
 
     svc = ctx.services
     current = rv.find_flow(svc, project_name)
     given = {k: v for k, v in options.items() if v is not None}
     if given or no_rule or current is None:
-        s = current.settings if current is not None else rv.FlowSettings()
+        s = current.settings if current is not None else FlowSettings()
         changes: dict[str, Any] = {}
         if no_rule:
             changes["min_confidence"] = None
@@ -49,7 +50,7 @@ def review_flow(ctx: Context, /, project_name: str, as_json: bool, no_rule: bool
             ("audit_rate", "audit_rate", float),
             ("reviewers", "reviewers_per_item", int),
             ("instructions", "instructions", str),
-            ("order", "queue_order", rv.QueueOrder),
+            ("order", "queue_order", QueueOrder),
         ):
             if option in given:
                 changes[field] = convert(given[option])
@@ -88,9 +89,10 @@ def review_loops(ctx: Context, project_name: str, status: str | None, limit: int
     """PROJECT's human loops, newest first."""
     from visionloop.api.review import loop_json
     from visionloop.core import review as rv
+    from visionloop.core.records.review import LoopStatus
 
     flow = rv.find_flow(ctx.services, project_name)
-    state = rv.LoopStatus(status) if status else None
+    state = LoopStatus(status) if status else None
     loops = [] if flow is None else rv.list_loops(ctx.services, flow, status=state, limit=limit)
 
     def render() -> None:

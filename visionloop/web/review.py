@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from visionloop.core import review
 from visionloop.core.accounts import ReviewerSession
 from visionloop.core.entities import Box
-from visionloop.core.review import NONE_OF_THE_ABOVE, HumanLoop, LoopStatus, ReviewItem
+from visionloop.core.records.review import NONE_OF_THE_ABOVE, HumanLoop, LoopStatus, ReviewItem
 from visionloop.errors import Conflict, InvalidInput, NotFound
 from visionloop.web.pages import error_page, render
 from visionloop.web.routing import PageRoute, web

@@ -14,7 +14,7 @@ from visionloop.core.entities import ModelVersion, Prediction
 from visionloop.core.images import check_image
 from visionloop.core.inbox import Detector, InboxSettings, ScanReport, scan_all
 from visionloop.core.ports import TrainingEngine
-from visionloop.core.review import Detection
+from visionloop.core.records.review import Detection
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving, StoredImage, read_image, submit_detect, to_predictions
 from visionloop.core.training import ModelCache

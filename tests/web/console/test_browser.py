@@ -24,12 +24,12 @@ import pytest
 from tests.conftest import shared_dataset
 from tests.web.browser import PASSWORD, Server, keep_screenshots, live_server
 from tests.web.console.data import train_with_evaluation
-from visionloop.core import parameters, review
+from visionloop.core import parameters
 from visionloop.core.accounts import Role
 from visionloop.core.datasets import import_folder
 from visionloop.core.entities import DatasetType, EntrySource, TaskType, VersionStatus
 from visionloop.core.projects import create_project
-from visionloop.core.review import LoopStatus
+from visionloop.core.records.review import HumanLoop, LoopStatus
 from visionloop.core.services import Services
 from visionloop.workflows.runner import start_runner
 
@@ -170,7 +170,7 @@ def test_an_operator_reads_starts_tries_compares_and_reviews(
 
     # the detection opened a human loop: the operator reviews it
     deadline = time.monotonic() + 30
-    loops: list[review.HumanLoop] = []
+    loops: list[HumanLoop] = []
     flow = None
     while not loops:
         assert time.monotonic() < deadline, "the detection opened no human loop"

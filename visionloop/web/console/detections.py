@@ -27,7 +27,7 @@ from visionloop.core.accounts import ReviewerSession
 from visionloop.core.detections import DetectionFilter, DetectionSource
 from visionloop.core.entities import Project
 from visionloop.core.projects import get_project
-from visionloop.core.review import LoopPurpose
+from visionloop.core.records.review import LoopPurpose
 from visionloop.errors import InvalidInput, Unavailable, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import console_router
