@@ -1,4 +1,4 @@
-"""Human review records: flows, loops, answers, leases (used by ports.py, storage and review.py)."""
+"""Human review records: flows, loops, answers, leases (used by ports.py, storage and review/)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,258 @@
+"""The detection hook: review_purpose (the rule), maybe_start_loop (the loop it starts) and ReviewHook
+(what the detection path calls, without slowing it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from visionloop.core.entities import Prediction
+from visionloop.core.images import content_hash, store_image
+from visionloop.core.parameters import get_parameters
+from visionloop.core.records.events import EventType
+from visionloop.core.records.review import Detection, FlowDefinition, HumanLoop, LoopPurpose, NewLoop
+from visionloop.core.review.checks import TOP_GUESSES, new_loop_name
+from visionloop.core.review.flows import ensure_flow
+from visionloop.core.review.inputs import margin
+from visionloop.core.review.loops import check_quota, loop_created
+from visionloop.core.services import Services
+from visionloop.errors import Conflict, NotFound, QuotaExceeded
+
+log = logging.getLogger("visionloop.review")
+
+
+def review_purpose(
+    flow: FlowDefinition,
+    probabilities: Mapping[str, float],
+    min_confidence: float | None = None,
+    rng: random.Random | None = None,
+) -> LoopPurpose | None:
+    """The rule alone (no I/O): LOW_CONFIDENCE when the top confidence is below ``min_confidence``
+    (default: the flow's), else AUDIT for a sampled ``audit_rate`` share, else None."""
+    threshold = flow.settings.min_confidence if min_confidence is None else min_confidence
+    top = max(probabilities.values(), default=0.0) * 100
+    if threshold is not None and top < threshold:
+        return LoopPurpose.LOW_CONFIDENCE
+    if flow.settings.audit_rate > 0 and (rng or random).random() < flow.settings.audit_rate:
+        return LoopPurpose.AUDIT
+    return None
+
+
+def maybe_start_loop(
+    svc: Services,
+    detection: Detection,
+    *,
+    min_confidence: float | None = None,
+    flow: FlowDefinition | None = None,
+    purpose: LoopPurpose | None = None,
+    rng: random.Random | None = None,
+    now: datetime | None = None,
+) -> HumanLoop | None:
+    """The detection hook's rule (review_purpose) and the loop it starts. A LOW_CONFIDENCE loop starts
+    when the detection's top confidence is below ``min_confidence`` (default: the flow's setting);
+    otherwise ``audit_rate`` samples an AUDIT loop. None when the project has no flow or no rule, the
+    rule does not fire, or the image already has an open loop. ``flow`` saves a query when the caller
+    has it; ``purpose`` is a decision the caller already took with review_purpose."""
+    if flow is None:
+        project = svc.repo.get_project(detection.project)
+        flow = svc.repo.find_flow(project.id)
+        if flow is None:
+            return None
+    probs = dict(detection.probabilities)
+    if purpose is None:
+        purpose = review_purpose(flow, probs, min_confidence, rng)
+    if purpose is None:
+        return None
+    now = now or svc.clock.now()
+    digest = content_hash(detection.image)
+    if svc.repo.open_loop_for_image(flow.project_id, digest) is not None:
+        return None
+    try:
+        check_quota(svc, flow)
+    except QuotaExceeded as e:
+        log.warning("human review: %s", e.message)
+        return None
+    info = svc.inspector.inspect(detection.image)
+    ranked = sorted(probs.items(), key=lambda kv: (-kv[1], kv[0]))
+    guesses = tuple(Prediction(label, round(100 * p, 3)) for label, p in ranked[:TOP_GUESSES])
+    source_ref = detection.source_ref or f"detect://{detection.project}/{detection.version}"
+    doc = {
+        "taskObject": source_ref if source_ref.startswith("s3://") else None,
+        "contentHash": digest,
+        "project": detection.project,
+        "modelVersion": detection.version,
+        "detectedAt": now.astimezone(UTC).isoformat(),
+        "customLabels": [{"Name": p.label, "Confidence": p.confidence} for p in guesses],
+    }
+    text = json.dumps(doc)
+    new = NewLoop(
+        name=new_loop_name(now),
+        flow_id=flow.id,
+        purpose=purpose,
+        expires_at=now + timedelta(seconds=flow.settings.time_limit_seconds),
+        image=info,
+        source_ref=source_ref,
+        input_content=text,
+        input_hash=hashlib.sha256(text.encode()).hexdigest(),
+        answers_needed=flow.settings.reviewers_per_item,
+        predictions=guesses,
+        model_answer=ranked[0][0] if ranked else None,
+        margin=margin([p for _, p in ranked]) if ranked else None,
+        model_version=detection.version,
+        detection_ref=detection.ref,
+    )
+    store_image(svc.store, detection.image, digest)
+    try:
+        return loop_created(svc, svc.repo.create_loop(new, now), now)
+    except Conflict:  # another detection of the same image won the race
+        return None
+
+
+class ReviewHook:
+    """What the detection path calls after each detection, without slowing it. The call looks up the
+    project's rule in a cache (refreshed every ``ttl`` seconds on the hook's own thread, and at once
+    when a parameter changes) and applies it (review_purpose: arithmetic only); only a detection the
+    rule picks is queued, with its image, for the background thread that stores the loop. Projects
+    without a rule cost a dict lookup; a project not in the cache yet is queued once to be looked up.
+
+    The rule is the flow's, with the project's parameters (core.parameters) on top: with
+    ``human_review_enabled`` the threshold is the parameter ``min_confidence`` (else the flow's own);
+    with ``human_sampling_enabled`` every ``human_sampling_interval``-th detection of the project (counted
+    here, in memory, since the last sampled one) starts an AUDIT loop when the threshold did not already
+    pick it. A project whose parameters want loops gets its default flow (``region``, ``account``: its
+    ARN)."""
+
+    def __init__(
+        self,
+        svc: Services,
+        ttl: float = 5.0,
+        max_pending: int = 256,
+        *,
+        region: str = "us-east-1",
+        account: str = "123456789012",
+    ) -> None:
+        self.svc = svc
+        self.ttl = ttl
+        self.region = region
+        self.account = account
+        # project -> (seen at, flow with the parameters' threshold, sample every n-th or None)
+        self._flows: dict[str, tuple[float, FlowDefinition | None, int | None]] = {}
+        self._counts: dict[str, int] = {}  # project -> detections since the last sampled one
+        self._count_lock = threading.Lock()
+        self._pending: queue.Queue[tuple[Detection, LoopPurpose | None] | None] = queue.Queue(max_pending)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._warned = 0.0
+        self.started: list[HumanLoop] = []  # the last loops started (at most 100), for tests and logs
+        self._unsubscribe = svc.bus.subscribe(
+            lambda event: self.invalidate(event.project), [EventType.PARAMETER_CHANGED]
+        )
+
+    def __call__(self, detection: Detection) -> None:
+        cached = self._flows.get(detection.project)
+        purpose: LoopPurpose | None = None
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            _, flow, every = cached
+            if flow is None or (not flow.has_rule and every is None):
+                return
+            purpose = self._purpose(detection, flow, every)
+            if purpose is None:
+                return
+        self._ensure_thread()
+        try:
+            self._pending.put_nowait((detection, purpose))
+        except queue.Full:
+            if time.monotonic() - self._warned > 60:
+                self._warned = time.monotonic()
+                log.warning("human review: too many detections waiting; some are not considered")
+
+    def invalidate(self, project: str | None = None) -> None:
+        """Forget what is cached (after a flow changed)."""
+        if project is None:
+            self._flows.clear()
+        else:
+            self._flows.pop(project, None)
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every queued detection was considered (tests)."""
+        deadline = time.monotonic() + timeout
+        while self._pending.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        with self._lock:
+            if self._thread is not None:
+                self._pending.put(None)
+                self._thread.join(5)
+                self._thread = None
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="review-hook", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            work = self._pending.get()
+            try:
+                if work is None:
+                    return
+                self._consider(*work)
+            except Exception:  # never let one detection stop the hook
+                log.exception("human review: a detection could not be considered")
+            finally:
+                self._pending.task_done()
+
+    def _purpose(self, detection: Detection, flow: FlowDefinition, every: int | None) -> LoopPurpose | None:
+        purpose = review_purpose(flow, detection.probabilities)
+        if every is None:
+            return purpose
+        with self._count_lock:
+            count = self._counts.get(detection.project, 0) + 1
+            sampled = count >= every
+            self._counts[detection.project] = 0 if sampled else count
+        return purpose or (LoopPurpose.AUDIT if sampled else None)
+
+    def _consider(self, detection: Detection, purpose: LoopPurpose | None) -> None:
+        flow, every = self._rule(detection.project)
+        if flow is None or (not flow.has_rule and every is None):
+            return
+        if purpose is None:
+            purpose = self._purpose(detection, flow, every)
+            if purpose is None:
+                return
+        loop = maybe_start_loop(self.svc, detection, flow=flow, purpose=purpose)
+        if loop is not None:
+            log.info("human review: loop %s started (%s)", loop.name, loop.purpose.value)
+            self.started = [*self.started[-99:], loop]
+
+    def _rule(self, project_name: str) -> tuple[FlowDefinition | None, int | None]:
+        cached = self._flows.get(project_name)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1], cached[2]
+        try:
+            project = self.svc.repo.get_project(project_name)
+        except NotFound:
+            flow, every = None, None
+        else:
+            params = get_parameters(self.svc, project)
+            flow = self.svc.repo.find_flow(project.id)
+            if flow is None and (params.human_review_enabled or params.human_sampling_enabled):
+                flow = ensure_flow(self.svc, project.name, region=self.region, account=self.account)
+            if flow is not None and params.human_review_enabled:
+                settings = replace(flow.settings, min_confidence=params.min_confidence)
+                flow = replace(flow, settings=settings)
+            every = params.human_sampling_interval if params.human_sampling_enabled else None
+        self._flows[project_name] = (time.monotonic(), flow, every)
+        return flow, every
