@@ -9,14 +9,13 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from visionloop.api.deps import IMAGE_RESPONSES, Offset, RowId, ServicesDep
-from visionloop.core import datasets, projects
+from visionloop.core import curation, datasets, projects
 from visionloop.core.entities import DatasetEntry, EntrySource
 from visionloop.core.images import TRAINING_LIMITS, load_image
 from visionloop.core.importing import SourceAccess
-from visionloop.core.labels import check_label
 from visionloop.core.ports import EntryFilter
 from visionloop.core.splitting import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_dataset
-from visionloop.errors import ImageTooLarge, InvalidInput, NotFound
+from visionloop.errors import ImageTooLarge, InvalidInput
 
 router = APIRouter(tags=["datasets"])
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
@@ -111,41 +110,24 @@ def list_entries(
     p = projects.get_project(svc, project)
     ds = projects.get_dataset(svc, p, projects.parse_dataset_type(dataset_type))
     where = EntryFilter(label=label, labeled=labeled, source=source)
-    items = svc.repo.list_entries(ds.id, where, offset, limit)
+    page = curation.browse(svc, ds, where, offset, limit)
     return {
-        "total": svc.repo.count_entries(ds.id, where),
+        "total": page.total,
         "offset": offset,
-        "entries": [entry_json(e) for e in items],
+        "entries": [entry_json(e) for e in page.entries],
     }
-
-
-def _project_entry(svc: ServicesDep, project: str, entry_id: int) -> DatasetEntry:
-    p = projects.get_project(svc, project)
-    entry = svc.repo.get_entry(entry_id)
-    if entry.dataset_id not in {d.id for d in svc.repo.list_datasets(p.id)}:
-        raise NotFound(f"dataset entry {entry_id} does not exist in project {project!r}")
-    return entry
 
 
 @router.patch("/projects/{project}/entries/{entry_id}")
 def relabel_entry(project: str, entry_id: RowId, body: LabelsIn, svc: ServicesDep) -> dict[str, Any]:
-    entry = _project_entry(svc, project, entry_id)
-    p = projects.get_project(svc, project)
-    labels = list(dict.fromkeys(check_label(lab) for lab in body.labels))
-    if p.task.value == "classification" and len(labels) > 1:
-        raise InvalidInput("the project is single-label; give at most one label")
-    if p.task.value == "object_detection":
-        raise InvalidInput("entries of object_detection projects are labelled with boxes, not image labels")
-    svc.repo.set_entry_labels(entry.id, labels, entry.boxes, svc.clock.now())
-    svc.repo.add_labels(p.id, labels)
-    return entry_json(svc.repo.get_entry(entry.id))
+    return entry_json(curation.set_labels(svc, project, entry_id, body.labels))
 
 
 @router.get(
     "/projects/{project}/entries/{entry_id}/image", response_class=Response, responses=IMAGE_RESPONSES
 )
 def entry_image(project: str, entry_id: RowId, svc: ServicesDep) -> Response:
-    entry = _project_entry(svc, project, entry_id)
+    (entry,) = curation.project_entries(svc, projects.get_project(svc, project), [entry_id])
     return Response(load_image(svc.store, entry.content_hash), media_type=CONTENT_TYPES.get(entry.format))
 
 

@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from visionloop.api.deps import IMAGE_RESPONSES, RowId, ServicesDep
 from visionloop.core import detections, inbox, sampling
 from visionloop.core.detections import DetectionFilter, DetectionRecord, DetectionSource
-from visionloop.core.projects import get_project
 from visionloop.core.records.review import LoopPurpose
 from visionloop.errors import Unavailable
 
@@ -61,7 +60,7 @@ def get_detection(project: str, detection_id: RowId, svc: ServicesDep) -> dict[s
     found = detections.get_detection(svc, project, detection_id)
     return {
         **detection_json(found, full=True),
-        "loops": svc.repo.detection_loops(found.project_id, found.ref),
+        "loops": detections.detection_loops(svc, found),
     }
 
 
@@ -112,5 +111,4 @@ def inbox_items(
     project: str, svc: ServicesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     """What the project's inboxes took, newest first."""
-    found = get_project(svc, project)
-    return {"items": [i.to_dict() for i in svc.repo.list_inbox_items(found.id, limit=limit)]}
+    return {"items": [i.to_dict() for i in inbox.list_items(svc, project, limit=limit)]}

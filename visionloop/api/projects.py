@@ -25,7 +25,7 @@ def project_json(p: Project) -> dict[str, Any]:
 
 @router.get("/projects")
 def list_projects(svc: ServicesDep) -> dict[str, Any]:
-    return {"projects": [project_json(p) for p in svc.repo.list_projects()]}
+    return {"projects": [project_json(p) for p in projects.list_projects(svc)]}
 
 
 @router.post("/projects", status_code=201)

@@ -9,10 +9,9 @@ from pydantic import BaseModel, Field
 
 from visionloop.api.deps import RowId, ServicesDep
 from visionloop.api.detect import ServingDep
-from visionloop.core import training
+from visionloop.core import jobs, projects, training
 from visionloop.core.entities import ModelVersion
 from visionloop.core.ports import PoolStats
-from visionloop.core.projects import get_project
 from visionloop.core.serving import serving_state
 
 router = APIRouter(tags=["model versions"])
@@ -65,8 +64,7 @@ def train(project: str, body: TrainIn, svc: ServicesDep) -> dict[str, Any]:
 
 @router.get("/projects/{project}/versions")
 def list_versions(project: str, svc: ServicesDep, srv: ServingDep) -> dict[str, Any]:
-    p = get_project(svc, project)
-    versions = svc.repo.list_versions(p.id)
+    versions = projects.list_versions(svc, projects.get_project(svc, project))
     return {"versions": [version_json(v, False, srv.host.stats(v.id)) for v in versions]}
 
 
@@ -78,10 +76,9 @@ def describe_version(project: str, version: str, svc: ServicesDep, srv: ServingD
 
 @router.get("/jobs")
 def list_jobs(svc: ServicesDep, project: str | None = None) -> dict[str, Any]:
-    pid = get_project(svc, project).id if project else None
-    return {"jobs": [j.to_dict() for j in svc.repo.list_jobs(pid)]}
+    return {"jobs": [j.to_dict() for j in jobs.list_jobs(svc, project)]}
 
 
 @router.get("/jobs/{job_id}")
 def get_job(job_id: RowId, svc: ServicesDep) -> dict[str, Any]:
-    return svc.repo.get_job(job_id).to_dict()
+    return jobs.get_job(svc, job_id).to_dict()

@@ -416,6 +416,12 @@ def get_detection(svc: Services, project_name: str, detection_id: int) -> Detect
     return record
 
 
+def detection_loops(svc: Services, record: DetectionRecord) -> list[dict[str, object]]:
+    """The human loops the detection started (``name``, ``purpose``, ``status``, ``human_answer``,
+    ``agrees``), oldest first."""
+    return svc.repo.detection_loops(record.project_id, record.ref)
+
+
 def detection_image(svc: Services, record: DetectionRecord) -> bytes:
     """The image of a logged detection, from the content-addressed store."""
     return load_image(svc.store, record.content_hash)

@@ -184,6 +184,11 @@ def scan_inbox(
     return scan.report
 
 
+def list_items(svc: Services, project_name: str, *, limit: int = 100) -> list[InboxItem]:
+    """What the project's inboxes took (one item per object handled), newest first."""
+    return svc.repo.list_inbox_items(get_project(svc, project_name).id, limit=limit)
+
+
 def add_suffix(key: str, n: int) -> str:
     """``a/b.jpg`` → ``a/b-2.jpg`` (n ≥ 1); n = 0 is the key itself."""
     if n == 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from visionloop.core.entities import Dataset, DatasetType, Project, TaskType, VersionStatus
+from visionloop.core.entities import Dataset, DatasetType, ModelVersion, Project, TaskType, VersionStatus
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
@@ -45,12 +45,22 @@ def get_project(svc: Services, name: str) -> Project:
     return svc.repo.get_project(name)
 
 
+def list_projects(svc: Services) -> list[Project]:
+    """Every project, in the order they were created."""
+    return svc.repo.list_projects()
+
+
+def list_versions(svc: Services, project: Project) -> list[ModelVersion]:
+    """The project's model versions, oldest first."""
+    return svc.repo.list_versions(project.id)
+
+
 def delete_project(svc: Services, name: str) -> None:
     """Delete the project with its datasets and entries (the stored images stay content-addressed).
     Refused (Conflict) while one of its model versions is training, starting, running or stopping, as
     Rekognition's DeleteProject and the console refuse: every interface deletes through here."""
-    project = svc.repo.get_project(name)
-    busy = [v for v in svc.repo.list_versions(project.id) if v.status in IN_USE]
+    project = get_project(svc, name)
+    busy = [v for v in list_versions(svc, project) if v.status in IN_USE]
     if busy:
         raise Conflict(
             f"model version {busy[0].name} of project {project.name} is {busy[0].status.value}: stop it "
@@ -60,8 +70,18 @@ def delete_project(svc: Services, name: str) -> None:
     svc.repo.delete_project(project.id)
 
 
+def list_datasets(svc: Services, project: Project) -> list[Dataset]:
+    """The project's datasets (TRAIN, TEST: those it has)."""
+    return svc.repo.list_datasets(project.id)
+
+
+def find_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset | None:
+    """The project's dataset of ``type``, None if it has none."""
+    return svc.repo.find_dataset(project.id, type)
+
+
 def get_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:
-    ds = svc.repo.find_dataset(project.id, type)
+    ds = find_dataset(svc, project, type)
     if ds is None:
         raise NotFound(f"project {project.name!r} has no {type.value.upper()} dataset")
     return ds
@@ -69,7 +89,7 @@ def get_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:
 
 def ensure_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:
     """The project's dataset of ``type``, created empty if it does not exist yet."""
-    ds = svc.repo.find_dataset(project.id, type)
+    ds = find_dataset(svc, project, type)
     if ds is not None:
         return ds
     try:

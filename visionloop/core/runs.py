@@ -79,6 +79,11 @@ def get_run(svc: Services, project_name: str, run_id: int) -> Run:
     return run
 
 
+def reload_run(svc: Services, run: Run) -> Run:
+    """``run`` as it is now (for a caller that waits for a queued run to end)."""
+    return svc.repo.get_run(run.id)
+
+
 def list_runs(
     svc: Services,
     project_name: str,

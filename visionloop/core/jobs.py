@@ -1,0 +1,34 @@
+"""Use cases for background jobs (a model version's training, queued by core.training): list them, read
+one, claim a queued one to run it here, and find the version a job trains."""
+
+from __future__ import annotations
+
+from visionloop.core.entities import Job, ModelVersion
+from visionloop.core.projects import get_project
+from visionloop.core.services import Services
+from visionloop.errors import InvalidInput
+
+
+def list_jobs(svc: Services, project_name: str | None = None) -> list[Job]:
+    """Every job, or only ``project_name``'s, oldest first."""
+    project_id = get_project(svc, project_name).id if project_name else None
+    return svc.repo.list_jobs(project_id)
+
+
+def get_job(svc: Services, job_id: int) -> Job:
+    return svc.repo.get_job(job_id)
+
+
+def claim_job(svc: Services, job: Job) -> Job:
+    """Take the queued ``job`` to run it in this process (InvalidInput if a worker took it first)."""
+    claimed = svc.repo.claim_job(svc.clock.now(), job.id)
+    if claimed is None:
+        raise InvalidInput(f"job {job.id} was taken by another worker")
+    return claimed
+
+
+def job_version(svc: Services, job: Job) -> ModelVersion:
+    """The model version ``job`` trains, as it is now."""
+    if job.version_id is None:
+        raise InvalidInput(f"job {job.id} trains no model version")
+    return svc.repo.get_version_by_id(job.version_id)
