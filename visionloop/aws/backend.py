@@ -68,23 +68,23 @@ class RekognitionBackend(DatasetsBackend):
     def describe_projects(
         self, names: Sequence[str] | None, page: Page
     ) -> tuple[list[ProjectView], str | None]:
-        found = self.svc.repo.list_projects()
+        found = projects.list_projects(self.svc)
         if names is not None:
             found = [p for p in found if p.name in names]
         chunk, token = page.slice(found)
         return [self._project_view(p) for p in chunk], token
 
     def _project_view(self, p: Project) -> ProjectView:
-        datasets = [self.dataset_view(p, d) for d in self.svc.repo.list_datasets(p.id)]
+        datasets = [self.dataset_view(p, d) for d in projects.list_datasets(self.svc, p)]
         return ProjectView(self.res.project_arn(p), p, datasets)
 
     def delete_project(self, arn: str) -> str:
         project = self.res.project(arn)
-        if self.svc.repo.list_versions(project.id):
+        if projects.list_versions(self.svc, project):
             raise ResourceInUseException(
                 f"The project {arn} has model versions; delete them with DeleteProjectVersion first."
             )
-        datasets = self.svc.repo.list_datasets(project.id)
+        datasets = projects.list_datasets(self.svc, project)
         projects.delete_project(self.svc, project.name)  # tags are forgotten only once it is gone
         for d in datasets:
             self.meta.forget(self.res.dataset_arn(project, d))
@@ -97,9 +97,9 @@ class RekognitionBackend(DatasetsBackend):
         self, project_arn: str, name: str, extras: VersionExtras, tags: dict[str, str]
     ) -> str:
         project = self.res.project(project_arn)
-        if any(v.name == name for v in self.svc.repo.list_versions(project.id)):
+        if any(v.name == name for v in projects.list_versions(self.svc, project)):
             raise ResourceInUseException(f"The project already has a model version named {name!r}.")
-        if self.svc.repo.find_dataset(project.id, DatasetType.TRAIN) is None:
+        if projects.find_dataset(self.svc, project, DatasetType.TRAIN) is None:
             raise InvalidParameterException(
                 f"The project {project_arn} has no TRAIN dataset; create one with CreateDataset."
             )
@@ -118,7 +118,7 @@ class RekognitionBackend(DatasetsBackend):
         self, project_arn: str, names: Sequence[str] | None, page: Page
     ) -> tuple[list[VersionView], str | None]:
         project = self.res.project(project_arn)
-        versions = self.svc.repo.list_versions(project.id)[::-1]  # newest first, as AWS lists them
+        versions = projects.list_versions(self.svc, project)[::-1]  # newest first, as AWS lists them
         if names is not None:
             versions = [v for v in versions if v.name in names]
         chunk, token = page.slice(versions)

@@ -18,7 +18,7 @@ from visionloop.aws.exceptions import (
 from visionloop.aws.metadata import DatasetState, Metadata
 from visionloop.aws.pagination import Page
 from visionloop.aws.resources import Resources
-from visionloop.core import entries
+from visionloop.core import entries, projects
 from visionloop.core.entities import Dataset, DatasetStatus, DatasetType, ImportReport, Project
 from visionloop.core.keys import ObjectRef, check_bucket, check_key
 from visionloop.core.services import Services
@@ -67,7 +67,7 @@ class DatasetsBackend:
         tags: dict[str, str],
     ) -> str:
         project = self.res.project(project_arn)
-        existing = self.svc.repo.find_dataset(project.id, dataset_type)
+        existing = projects.find_dataset(self.svc, project, dataset_type)
         if existing is not None and existing.status is not DatasetStatus.FAILED:
             raise ResourceAlreadyExistsException(
                 f"The project {project_arn} already has a {dataset_type.value.upper()} dataset."

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from visionloop.aws import arns
 from visionloop.aws.exceptions import ResourceNotFoundException
-from visionloop.core import ids
+from visionloop.core import ids, projects, training
 from visionloop.core.entities import Dataset, DatasetType, ModelVersion, Project
 from visionloop.core.services import Services
 from visionloop.errors import NotFound
@@ -42,7 +42,7 @@ class Resources:
     def dataset(self, text: str) -> tuple[Project, Dataset]:
         arn = arns.parse(text, "dataset")
         project = self._project(arn)
-        dataset = self.svc.repo.find_dataset(project.id, DatasetType(arn.name))
+        dataset = projects.find_dataset(self.svc, project, DatasetType(arn.name))
         if dataset is None or ids.epoch_ms(dataset.created_at) != arn.ms:
             raise _missing(arn)
         return project, dataset
@@ -51,7 +51,7 @@ class Resources:
         arn = arns.parse(text, "version")
         project = self._project(arn)
         try:
-            version = self.svc.repo.get_version(project.id, arn.name)
+            version = training.get_version(self.svc, project.name, arn.name)
         except NotFound:
             raise _missing(arn) from None
         if ids.epoch_ms(version.created_at) != arn.ms:
@@ -73,7 +73,7 @@ class Resources:
         if arn.region != self.region or arn.account != self.account:
             raise _missing(arn)
         try:
-            return self.svc.repo.get_project(arn.project)
+            return projects.get_project(self.svc, arn.project)
         except NotFound:
             raise _missing(arn) from None
 
