@@ -37,7 +37,9 @@ def project_create(ctx: Context, name: str, task: str, as_json: bool) -> None:
 @pass_ctx
 def project_list(ctx: Context, as_json: bool) -> None:
     """List projects."""
-    items = ctx.services.repo.list_projects()
+    from visionloop.core.projects import list_projects
+
+    items = list_projects(ctx.services)
     data = [{"name": p.name, "task": p.task.value, "created_at": p.created_at.isoformat()} for p in items]
 
     def render() -> None:

@@ -112,12 +112,11 @@ def _run_in_foreground(ctx: Context, job: Job, show: bool) -> ModelVersion:
     import threading
 
     from visionloop.bootstrap import build_engine
+    from visionloop.core.jobs import claim_job, get_job, job_version
     from visionloop.workflows.worker import run_job
 
     svc, settings = ctx.services, ctx.settings
-    claimed = svc.repo.claim_job(svc.clock.now(), job.id)
-    if claimed is None:
-        raise InvalidInput(f"job {job.id} was taken by another worker")
+    claimed = claim_job(svc, job)
     failure: list[BaseException] = []
 
     def work() -> None:
@@ -138,14 +137,13 @@ def _run_in_foreground(ctx: Context, job: Job, show: bool) -> ModelVersion:
         with Progress(*columns, console=err_console, transient=True) as bar:
             task = bar.add_task("training", total=1.0)
             while thread.is_alive():
-                current = svc.repo.get_job(job.id)
+                current = get_job(svc, job.id)
                 bar.update(task, completed=current.progress, description=current.stage or "training")
                 thread.join(0.3)
     thread.join()
     if failure:
         raise failure[0]
-    assert job.version_id is not None
-    return svc.repo.get_version_by_id(job.version_id)
+    return job_version(svc, job)
 
 
 @cli.command()
@@ -220,9 +218,9 @@ def jobs() -> None:
 @pass_ctx
 def jobs_list(ctx: Context, project_name: str | None, as_json: bool) -> None:
     """List jobs with status, stage and progress."""
-    svc = ctx.services
-    pid = svc.repo.get_project(project_name).id if project_name else None
-    items = svc.repo.list_jobs(pid)
+    from visionloop.core.jobs import list_jobs
+
+    items = list_jobs(ctx.services, project_name)
 
     def render() -> None:
         table = Table("id", "kind", "status", "stage", "progress", "eta", "message")
@@ -241,4 +239,6 @@ def jobs_list(ctx: Context, project_name: str | None, as_json: bool) -> None:
 @pass_ctx
 def jobs_show(ctx: Context, job_id: int) -> None:
     """Show one job as JSON."""
-    click.echo(json.dumps(ctx.services.repo.get_job(job_id).to_dict(), indent=2))
+    from visionloop.core.jobs import get_job
+
+    click.echo(json.dumps(get_job(ctx.services, job_id).to_dict(), indent=2))

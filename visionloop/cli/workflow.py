@@ -97,14 +97,14 @@ def workflow_show(ctx: Context, project_name: str, run_id: int, as_json: bool) -
 def _queued(ctx: Context, run: Any, wait: bool, timeout: float, as_json: bool) -> None:
     import time
 
-    from visionloop.core.runs import ACTIVE
+    from visionloop.core.runs import ACTIVE, reload_run
 
     svc = ctx.services
     if wait:
         deadline = time.monotonic() + timeout
         while run.status in ACTIVE and time.monotonic() < deadline:
             time.sleep(0.5)
-            run = svc.repo.get_run(run.id)
+            run = reload_run(svc, run)
     data = run.to_dict()
 
     def render() -> None:
@@ -157,6 +157,7 @@ def workflow_rollback(
 def workflow_status(ctx: Context, project_name: str, as_json: bool) -> None:
     """PROJECT's serving version, deployment log, schedules and active run."""
     from visionloop.core.deployments import deployments, serving_version
+    from visionloop.core.projects import get_project
     from visionloop.core.runs import active_run
     from visionloop.core.schedules import list_schedules
 
@@ -164,7 +165,7 @@ def workflow_status(ctx: Context, project_name: str, as_json: bool) -> None:
     serving = serving_version(svc, project_name)
     log = deployments(svc, project_name, 10)
     plans = list_schedules(svc, project_name)
-    active = active_run(svc, svc.repo.get_project(project_name).id)
+    active = active_run(svc, get_project(svc, project_name).id)
     data = {
         "serving": serving.name if serving else None,
         "deployments": [d.to_dict() for d in log],
@@ -244,10 +245,9 @@ def workflow_scan(ctx: Context, project_name: str, version_name: str | None, as_
 @pass_ctx
 def workflow_inbox(ctx: Context, project_name: str, limit: int, as_json: bool) -> None:
     """What PROJECT's inboxes took, newest first."""
-    from visionloop.core.projects import get_project
+    from visionloop.core.inbox import list_items
 
-    svc = ctx.services
-    items = svc.repo.list_inbox_items(get_project(svc, project_name).id, limit=limit)
+    items = list_items(ctx.services, project_name, limit=limit)
 
     def render() -> None:
         for i in items:
