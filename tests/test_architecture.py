@@ -108,3 +108,16 @@ def test_core_imports_nothing_above_it() -> None:
             if parts[0] == "visionloop" and len(parts) > 1 and parts[1] in UPWARD:
                 upward.append(f"{_module_name(path)} -> {target}")
     assert upward == []
+
+
+def test_interfaces_call_use_cases_not_the_repository() -> None:
+    """The native API, the AWS API and the CLI reach storage only through core's use cases, so a rule
+    lives in core once: no ``.repo`` attribute (``svc.repo.*``, or ``svc.repo`` kept in a name) in their
+    source. Next step: web/ and workflows/, which still call ``svc.repo.*``."""
+    found = []
+    for package in ("api", "aws", "cli"):
+        for path in sorted((PACKAGE / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and node.attr == "repo":
+                    found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert found == []
