@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pytest
 from sklearn import metrics as skm
 
+from visionloop.core import scoring
 from visionloop.engines.metrics import (
     ClassificationEvaluation,
     best_f1_threshold,
@@ -18,6 +19,7 @@ from visionloop.engines.metrics import (
     bootstrap_f1,
     choose_thresholds,
     evaluate_classification,
+    f1_from_counts,
     indicator_matrix,
     precision_recall_f1,
 )
@@ -158,6 +160,14 @@ def test_counts_match_sklearn_at_fixed_thresholds(seed: int) -> None:
     theirs = skm.precision_recall_fscore_support(truth, predicted, average=None, zero_division=0)
     for mine, sk in zip(ours, theirs[:3], strict=True):
         np.testing.assert_allclose(mine, sk, rtol=0, atol=1e-12)
+
+
+def test_f1_from_counts_is_the_core_rule_on_arrays() -> None:
+    counts = [(tp, fp, fn) for tp in range(4) for fp in range(3) for fn in range(3)]
+    tp, fp, fn = (np.array(c) for c in zip(*counts, strict=True))
+    got = f1_from_counts(tp, fp, fn)
+    assert got.tolist() == [scoring.f1_from_counts(*c) for c in counts]
+    assert got[0] == 0.0  # 0/0
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -25,12 +25,12 @@ label is present.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 
+from visionloop.core.records.evaluation import ReliabilityBin
 from visionloop.errors import InvalidInput, NotFitted
 
 FloatArray = npt.NDArray[np.float64]
@@ -186,26 +186,6 @@ def _backtrack(
 
 # ---------------------------------------------------------------------------------------------------
 # calibration error
-
-
-@dataclass(frozen=True, slots=True)
-class ReliabilityBin:
-    """One bar of a reliability diagram; mean confidence and accuracy are None for an empty bin."""
-
-    lower: float
-    upper: float
-    count: int
-    mean_confidence: float | None
-    accuracy: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "lower": self.lower,
-            "upper": self.upper,
-            "count": self.count,
-            "mean_confidence": self.mean_confidence,
-            "accuracy": self.accuracy,
-        }
 
 
 def top_label_confidence(probs: npt.ArrayLike, y_true: npt.ArrayLike) -> tuple[FloatArray, BoolArray]:

@@ -48,6 +48,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from visionloop.core.records.evaluation import MIN_RELIABLE_TEST_IMAGES, ConfusionMatrix, Interval
 from visionloop.errors import InvalidInput
 
 FloatArray = npt.NDArray[np.float64]
@@ -57,7 +58,6 @@ GroundTruth = Sequence[int | Collection[int]]  # one index (single-label) or a s
 
 ThresholdSource = Literal["validation", "test"]
 
-MIN_RELIABLE_TEST_IMAGES = 5
 MIN_TEST_IMAGES = 50  # below this, or below MIN_TEST_GROUPS groups, the TEST set is called small
 MIN_TEST_GROUPS = 20
 _BOOTSTRAP_CELLS = 4_000_000  # resamples × images drawn at once, bounds memory
@@ -72,17 +72,6 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """A two-sided confidence interval."""
-
-    lower: float
-    upper: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"lower": self.lower, "upper": self.upper}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,20 +96,6 @@ class LabelMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(to_jsonable(self), reliable=self.reliable)
-
-
-@dataclass(frozen=True, slots=True)
-class ConfusionMatrix:
-    """Counts and row-normalised rates; rows are true labels, columns predicted labels."""
-
-    labels: tuple[str, ...]
-    counts: tuple[tuple[int, ...], ...]
-    normalized: tuple[tuple[float, ...], ...]
-    basis: str  # "top1" (single-label) or "threshold" (multi-label prediction sets)
-
-    def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = to_jsonable(self)
-        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +201,13 @@ def precision_recall_f1(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Precision, recall and F1 from counts; 0 where a denominator is 0 (never a warning)."""
     tp_, fp_, fn_ = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
-    return _ratio(tp_, tp_ + fp_), _ratio(tp_, tp_ + fn_), _ratio(2 * tp_, 2 * tp_ + fp_ + fn_)
+    return _ratio(tp_, tp_ + fp_), _ratio(tp_, tp_ + fn_), f1_from_counts(tp_, fp_, fn_)
+
+
+def f1_from_counts(tp: npt.ArrayLike, fp: npt.ArrayLike, fn: npt.ArrayLike) -> FloatArray:
+    """core.scoring.f1_from_counts on arrays: 2·TP / (2·TP + FP + FN), 0 where that is 0/0."""
+    tp_, fp_, fn_ = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
+    return _ratio(2 * tp_, 2 * tp_ + fp_ + fn_)
 
 
 def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
@@ -242,8 +223,7 @@ def _f1_by_cutoff(s: FloatArray, pos: BoolArray, n_pos: int) -> tuple[FloatArray
     last_of_tie = np.append(s[1:] != s[:-1], True)
     tp = np.cumsum(pos)[last_of_tie]
     fp = np.cumsum(~pos)[last_of_tie]
-    f1: FloatArray = 2.0 * tp / (tp + fp + n_pos)  # = 2tp / (2tp + fp + fn)
-    return s[last_of_tie], f1
+    return s[last_of_tie], f1_from_counts(tp, fp, n_pos - tp)
 
 
 def best_f1_threshold(
@@ -380,7 +360,7 @@ def bootstrap_f1(
     for w, n_groups in _group_resamples(codes, n_resamples, seed):
         tp_g, fp_g, fn_g = (_sum_by_group(m.astype(np.float64), codes, n_groups) for m in per_image)
         tp, fp, fn = w @ tp_g, w @ fp_g, w @ fn_g
-        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+        f1 = f1_from_counts(tp, fp, fn)
         f1[(tp + fn) == 0] = np.nan
         chunks.append(f1)
     f1_all = np.concatenate(chunks, axis=0) if chunks else np.empty((0, truth.shape[1]))

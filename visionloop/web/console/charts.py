@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from visionloop.web.console.evaluation import CurvePoint, PrCurve, ReliabilityBin
+from visionloop.core.records.evaluation import ReliabilityBin
+from visionloop.web.console.evaluation import CurvePoint, PrCurve
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626")
 INK = "#1f2933"

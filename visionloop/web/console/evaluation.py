@@ -17,19 +17,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-MIN_RELIABLE_TEST_IMAGES = 5  # as engines.metrics: fewer test images and a label's F1 means little
+from visionloop.core.records.evaluation import (
+    MIN_RELIABLE_TEST_IMAGES,
+    ConfusionMatrix,
+    Interval,
+    ReliabilityBin,
+)
 
 Outcome = Literal["all", "correct", "wrong", "false_positives", "false_negatives"]
 OUTCOMES: tuple[Outcome, ...] = ("all", "correct", "wrong", "false_positives", "false_negatives")
-
-
-@dataclass(frozen=True)
-class Interval:
-    lower: float
-    upper: float
-
-    def contains(self, value: float) -> bool:
-        return self.lower <= value <= self.upper
 
 
 @dataclass(frozen=True)
@@ -69,25 +65,6 @@ class ImageRow:
 
 
 @dataclass(frozen=True)
-class Confusion:
-    """Rows are true labels, columns predicted labels; ``normalized`` is each row's share."""
-
-    labels: tuple[str, ...]
-    counts: tuple[tuple[int, ...], ...]
-    normalized: tuple[tuple[float, ...], ...]
-    basis: str  # "top1" or "threshold"
-
-
-@dataclass(frozen=True)
-class ReliabilityBin:
-    lower: float
-    upper: float
-    count: int
-    mean_confidence: float | None
-    accuracy: float | None
-
-
-@dataclass(frozen=True)
 class Evaluation:
     labels: tuple[str, ...]
     multi_label: bool
@@ -100,7 +77,7 @@ class Evaluation:
     accuracy: float | None
     accuracy_interval: Interval | None
     top1_macro_f1: float | None
-    confusion: Confusion | None
+    confusion: ConfusionMatrix | None
     images: tuple[ImageRow, ...]
     warnings: tuple[str, ...]
     confidence_level: float
@@ -210,7 +187,7 @@ def _image_row(m: Mapping[str, object], labels: Sequence[str]) -> ImageRow:
     )
 
 
-def _confusion(value: object) -> Confusion | None:
+def _confusion(value: object) -> ConfusionMatrix | None:
     m = _map(value)
     labels = _strs(m.get("labels"))
     counts = m.get("counts")
@@ -226,7 +203,7 @@ def _confusion(value: object) -> Confusion | None:
             return None
         rows.append(tuple(_int(c) for c in row))
         shares.append(tuple(_num(s) or 0.0 for s in share) + (0.0,) * (len(labels) - len(share)))
-    return Confusion(labels, tuple(rows), tuple(shares), str(m.get("basis", "top1")))
+    return ConfusionMatrix(labels, tuple(rows), tuple(shares), str(m.get("basis", "top1")))
 
 
 def _bins(value: object) -> tuple[ReliabilityBin, ...]:
