@@ -22,6 +22,7 @@ from visionloop.engines.metrics import (
     f1_from_counts,
     indicator_matrix,
     precision_recall_f1,
+    to_jsonable,
 )
 from visionloop.errors import InvalidInput
 
@@ -551,3 +552,10 @@ def test_a_perfect_score_does_not_claim_certainty() -> None:
     assert ev.accuracy_interval.lower == pytest.approx(0.7)
     alone = evaluate_classification(truth, probs, ["a", "b"], thresholds=[0.5, 0.5], seed=1)
     assert alone.macro_f1_interval is not None and alone.macro_f1_interval.lower == pytest.approx(0.9)
+
+
+def test_label_metrics_to_dict_is_its_fields_and_reliable() -> None:
+    y, probs = make_multi_label(60, 3, seed=4)
+    ev = evaluate_classification(y, probs, ["a", "b", "c"], multi_label=True, n_resamples=20)
+    for metrics, stored in zip(ev.per_label, ev.to_dict()["per_label"], strict=True):
+        assert metrics.to_dict() == stored == dict(to_jsonable(metrics), reliable=metrics.reliable)

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from visionloop.core.records.evaluation import Interval, ReliabilityBin
-from visionloop.engines.metrics import ClassificationEvaluation, LabelMetrics
+from visionloop.core.records.evaluation import Interval, LabelMetrics, ReliabilityBin
+from visionloop.engines.metrics import ClassificationEvaluation
 from visionloop.errors import InvalidInput
 
 SUMMARY_VERSION = 1

@@ -48,7 +48,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from visionloop.core.records.evaluation import MIN_RELIABLE_TEST_IMAGES, ConfusionMatrix, Interval
+from visionloop.core.records.evaluation import (
+    MIN_RELIABLE_TEST_IMAGES,
+    ConfusionMatrix,
+    Interval,
+    LabelMetrics,
+)
 from visionloop.errors import InvalidInput
 
 FloatArray = npt.NDArray[np.float64]
@@ -72,30 +77,6 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class LabelMetrics:
-    """One label's metrics at its assumed threshold; None where the label has no test images."""
-
-    label: str
-    n_test_images: int
-    threshold: float | None
-    precision: float | None
-    recall: float | None
-    f1: float | None
-    f1_interval: Interval | None
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-
-    @property
-    def reliable(self) -> bool:
-        """Whether the label has enough test images for its F1 to mean much."""
-        return self.n_test_images >= MIN_RELIABLE_TEST_IMAGES
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(to_jsonable(self), reliable=self.reliable)
 
 
 @dataclass(frozen=True, slots=True)

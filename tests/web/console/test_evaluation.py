@@ -33,7 +33,7 @@ def test_reads_everything_the_engine_stores() -> None:
     assert ev.labels == LABELS and ev.n_images == 18 and not ev.multi_label
     assert [r.label for r in ev.per_label] == list(LABELS)
     row = ev.per_label[0]
-    assert row.test_images == 6 and row.reliable and row.threshold is not None
+    assert row.n_test_images == 6 and row.reliable and row.threshold is not None
     assert row.f1 == raw["per_label"][0]["f1"] and row.f1_interval is not None
     assert ev.macro_f1 == raw["macro_f1"] and ev.macro_f1_interval is not None
     assert ev.confusion is not None and sum(map(sum, ev.confusion.counts)) == 18

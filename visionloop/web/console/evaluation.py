@@ -5,6 +5,12 @@ curves, the per-image filters and the comparison of two versions computed from i
 Everything here is pure: the records are rebuilt from the stored JSON on each page, and a field the
 engine did not store (an older version, the fake engine) reads as None or empty, never as an error.
 
+The leaf records (Interval, LabelMetrics, ConfusionMatrix, ReliabilityBin) are the engine's own, from
+core/records/evaluation.py. ``Evaluation`` and ``ImageRow`` stay apart from the engine's
+``ClassificationEvaluation`` and ``ImageResult``: they also hold what the engine adds to the stored JSON
+after measuring (calibration, the new-scenes F1), read older JSON without a field as None, and keep
+an image's ``scores`` as a mapping label → probability (the JSON may hold either shape).
+
 Precision-recall curves come from the per-image results. When an image carries every label's
 probability (``scores``) the curve is the label's one-vs-rest curve; otherwise it is drawn from each
 image's top label and its confidence (``basis="top1"``): the images whose top label is the label, taken
@@ -21,31 +27,12 @@ from visionloop.core.records.evaluation import (
     MIN_RELIABLE_TEST_IMAGES,
     ConfusionMatrix,
     Interval,
+    LabelMetrics,
     ReliabilityBin,
 )
 
 Outcome = Literal["all", "correct", "wrong", "false_positives", "false_negatives"]
 OUTCOMES: tuple[Outcome, ...] = ("all", "correct", "wrong", "false_positives", "false_negatives")
-
-
-@dataclass(frozen=True)
-class LabelRow:
-    """One label's metrics at its assumed threshold (None where the label had no test images)."""
-
-    label: str
-    test_images: int
-    threshold: float | None
-    precision: float | None
-    recall: float | None
-    f1: float | None
-    f1_interval: Interval | None
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-
-    @property
-    def reliable(self) -> bool:
-        return self.test_images >= MIN_RELIABLE_TEST_IMAGES
 
 
 @dataclass(frozen=True)
@@ -69,7 +56,7 @@ class Evaluation:
     labels: tuple[str, ...]
     multi_label: bool
     n_images: int
-    per_label: tuple[LabelRow, ...]
+    per_label: tuple[LabelMetrics, ...]
     macro_precision: float | None
     macro_recall: float | None
     macro_f1: float | None
@@ -91,7 +78,7 @@ class Evaluation:
     threshold_source: str | None = None
     n_groups: int | None = None  # groups of near-duplicate test photos the intervals resampled
 
-    def label(self, name: str) -> LabelRow | None:
+    def label(self, name: str) -> LabelMetrics | None:
         return next((row for row in self.per_label if row.label == name), None)
 
     @property
@@ -99,9 +86,9 @@ class Evaluation:
         return frozenset(i.image_id for i in self.images if i.image_id)
 
     @property
-    def unreliable(self) -> tuple[LabelRow, ...]:
+    def unreliable(self) -> tuple[LabelMetrics, ...]:
         """Labels with test images, but fewer than five."""
-        return tuple(r for r in self.per_label if 0 < r.test_images < MIN_RELIABLE_TEST_IMAGES)
+        return tuple(r for r in self.per_label if 0 < r.n_test_images < MIN_RELIABLE_TEST_IMAGES)
 
     @property
     def thresholds_from_test(self) -> bool:
@@ -145,10 +132,10 @@ def _interval(value: object) -> Interval | None:
     return Interval(lower, upper) if lower is not None and upper is not None else None
 
 
-def _label_row(m: Mapping[str, object]) -> LabelRow:
-    return LabelRow(
+def _label_row(m: Mapping[str, object]) -> LabelMetrics:
+    return LabelMetrics(
         label=str(m.get("label", "")),
-        test_images=_int(m.get("n_test_images")),
+        n_test_images=_int(m.get("n_test_images")),
         threshold=_num(m.get("threshold")),
         precision=_num(m.get("precision")),
         recall=_num(m.get("recall")),
@@ -387,8 +374,8 @@ def delta(a: float | None, b: float | None, interval: Interval | None = None) ->
 @dataclass(frozen=True)
 class CompareRow:
     label: str
-    a: LabelRow | None
-    b: LabelRow | None
+    a: LabelMetrics | None
+    b: LabelMetrics | None
     f1: Delta
     precision: Delta
     recall: Delta
@@ -431,6 +418,6 @@ def compare(a: Evaluation, b: Evaluation) -> Comparison:
     return Comparison(overall, tuple(rows), same)
 
 
-def _f(row: LabelRow | None, name: Literal["f1", "precision", "recall"]) -> float | None:
+def _f(row: LabelMetrics | None, name: Literal["f1", "precision", "recall"]) -> float | None:
     value: float | None = getattr(row, name) if row is not None else None
     return value
