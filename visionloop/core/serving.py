@@ -597,5 +597,4 @@ __all__ = [
     "start_version",
     "stop_version",
     "submit_detect",
-    "to_predictions",
 ]

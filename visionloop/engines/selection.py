@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from visionloop.core.ports import SCENE_KEY_PREFIX
+from visionloop.core.scoring import f1
 from visionloop.engines.artifact import (
     ONNX_BATCH,
     EmbedFn,
@@ -27,6 +28,7 @@ from visionloop.engines.artifact import (
     concat_views,
 )
 from visionloop.engines.heads import LinearHead
+from visionloop.engines.metrics import f1_from_counts
 from visionloop.engines.recipe import VIEWS, TrainingRecipe
 from visionloop.engines.scenes import scene_groups
 from visionloop.errors import InvalidInput
@@ -86,8 +88,8 @@ def _chance_macro_f1(target: npt.NDArray[Any], clf: FittedClassifier) -> float:
         constant = np.zeros((n, clf.n_labels))
         constant[:, counts.argmax()] = 1.0
         guess_rate = 1.0 / clf.n_labels
-    present = freq > 0
-    guess = float(np.mean(2 * freq[present] * guess_rate / (freq[present] + guess_rate)))
+    # a guess is right as often as the label occurs (precision) and names it at guess_rate (recall)
+    guess = float(np.mean([f1(float(p), guess_rate) for p in freq[freq > 0]]))
     return max(_macro_f1(constant, target, clf.multi_label), guess)
 
 
@@ -100,10 +102,9 @@ def _macro_f1(logits: FloatArray, target: npt.NDArray[Any], multi_label: bool) -
         pred = np.eye(n_labels, dtype=bool)[logits.argmax(1)]
         truth = np.eye(n_labels, dtype=bool)[target]
     tp = (pred & truth).sum(0)
-    denom = pred.sum(0) + truth.sum(0)
+    per_label = f1_from_counts(tp, pred.sum(0) - tp, truth.sum(0) - tp)
     present = truth.sum(0) > 0
-    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
-    return float(f1[present].mean()) if present.any() else 0.0
+    return float(per_label[present].mean()) if present.any() else 0.0
 
 
 def _folds(

@@ -15,8 +15,9 @@ from visionloop.core.images import check_image
 from visionloop.core.inbox import Detector, InboxSettings, ScanReport, scan_all
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.records.review import Detection
+from visionloop.core.scoring import to_predictions
 from visionloop.core.services import Services
-from visionloop.core.serving import Serving, StoredImage, read_image, submit_detect, to_predictions
+from visionloop.core.serving import Serving, StoredImage, read_image, submit_detect
 from visionloop.core.training import ModelCache
 from visionloop.errors import Unavailable
 

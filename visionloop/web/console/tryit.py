@@ -36,6 +36,7 @@ from visionloop.core.detections import DetectionSource
 from visionloop.core.entities import ModelVersion, Prediction, Project, VersionStatus
 from visionloop.core.images import check_image
 from visionloop.core.projects import get_project
+from visionloop.core.scoring import cut_off
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
@@ -259,7 +260,7 @@ async def _custom_labels(request: Request, results: Results, target: str, data: 
         return
     found.note = f"{project_name} / {version_name}"
     for i, p in enumerate(labels):
-        threshold = version.thresholds.get(p.label, 0.5)
+        threshold = cut_off(p.label, version.thresholds)
         found.rows.append(
             {
                 "name": p.label,
