@@ -1,4 +1,4 @@
-"""The SQLite repository against a real database file."""
+"""The SQL repository's contract, on a SQLite file and on a real PostgreSQL (tests/storage/conftest.py)."""
 
 import sqlite3
 from datetime import UTC, datetime
@@ -32,22 +32,25 @@ def _head_revision() -> str:
     return head
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> SqlRepository:
-    return SqlRepository(f"sqlite:///{tmp_path / 'meta.db'}")
+def test_schema_comes_from_the_migrations(repo: SqlRepository) -> None:
+    from sqlalchemy import inspect, text
 
-
-def test_wal_mode_and_schema_from_migrations(repo: SqlRepository, tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "meta.db")
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == _head_revision()
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    with repo.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == _head_revision()
+    tables = set(inspect(repo.engine).get_table_names())
     expected = {"projects", "datasets", "entries", "entry_labels", "labels", "splits", "model_versions"}
     assert expected | {"jobs"} <= tables
     # migrating again is a no-op and keeps data
     repo.create_project("p", TaskType.CLASSIFICATION, NOW)
     again = SqlRepository(repo.url)
     assert [p.name for p in again.list_projects()] == ["p"]
+    again.close()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    SqlRepository(f"sqlite:///{tmp_path / 'meta.db'}").close()
+    conn = sqlite3.connect(tmp_path / "meta.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_projects(repo: SqlRepository) -> None:
