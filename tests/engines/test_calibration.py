@@ -13,7 +13,7 @@ from visionloop.engines.calibration import (
     Calibrator,
     expected_calibration_error,
     fit_platt,
-    golden_section_minimize,
+    minimize_bounded,
     reliability_table,
     sigmoid,
     softmax,
@@ -120,8 +120,9 @@ def test_temperature_stays_within_bounds() -> None:
     assert calibrator.temperature_ == pytest.approx(0.5, abs=1e-4)
 
 
-def test_golden_section_finds_a_minimum() -> None:
-    assert golden_section_minimize(lambda x: (x - 2.0) ** 2, -5.0, 10.0) == pytest.approx(2.0, abs=1e-5)
+def test_bounded_search_finds_a_minimum_inside_or_at_a_bound() -> None:
+    assert minimize_bounded(lambda x: (x - 2.0) ** 2, -5.0, 10.0) == pytest.approx(2.0, abs=1e-5)
+    assert minimize_bounded(lambda x: (x - 2.0) ** 2, 3.0, 10.0) == pytest.approx(3.0, abs=1e-5)
 
 
 # --- multi-label -----------------------------------------------------------------------------------

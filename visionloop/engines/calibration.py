@@ -1,4 +1,4 @@
-"""Confidence calibration and calibration error, in plain numpy.
+"""Confidence calibration and calibration error, on numpy and scipy.
 
 Fit a :class:`Calibrator` on *held-out* logits: the out-of-fold predictions of the cross-validation run
 on the training set. Never fit it on the test set, whose job is to measure the calibrated model.
@@ -7,8 +7,8 @@ on the training set. Never fit it on the test set, whose job is to measure the c
   held-out NLL but at least ``1 / (n + 2)`` for ``n`` held-out images (:func:`fit_floor`): no
   confidence reaches 100 % (or 0 %) unless that many images support it.
 * Single-label (``kind="softmax"``): temperature scaling, ``softmax(z / T)``. T minimises the mean
-  negative log-likelihood; the search is a deterministic golden-section search on log T within bounds
-  (the NLL is convex in 1/T, hence unimodal in log T). It never changes the arg-max label.
+  negative log-likelihood; the search is scipy's bounded Brent search on log T within bounds (the NLL
+  is convex in 1/T, hence unimodal in log T; deterministic). It never changes the arg-max label.
 * Multi-label (``kind="sigmoid"``): by default one temperature shared by all labels, ``sigmoid(z / T)``
   fitted on the binary cross-entropy of every (image, label) pair: one parameter stays stable with the
   few positives a label has. ``method="platt"`` fits ``sigmoid(a_j z + b_j)`` per label instead (Platt
@@ -29,6 +29,9 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_softmax
+from scipy.special import softmax as _softmax
 
 from visionloop.core.records.evaluation import ReliabilityBin
 from visionloop.errors import InvalidInput, NotFitted
@@ -39,57 +42,37 @@ Kind = Literal["softmax", "sigmoid"]
 Method = Literal["temperature", "platt"]
 
 DEFAULT_BOUNDS = (0.05, 20.0)
-_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+_XATOL = 1e-6  # where the one-parameter searches stop: far below what changes a probability visibly
 
 
 def softmax(logits: npt.ArrayLike) -> FloatArray:
     """Row-wise softmax, stable for large logits."""
-    z = np.asarray(logits, dtype=np.float64)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    out: FloatArray = e / e.sum(axis=-1, keepdims=True)
+    out: FloatArray = _softmax(np.asarray(logits, dtype=np.float64), axis=-1)
     return out
 
 
 def sigmoid(logits: npt.ArrayLike) -> FloatArray:
     """Element-wise logistic function, stable for large logits."""
-    z = np.asarray(logits, dtype=np.float64)
-    out: FloatArray = np.exp(-np.logaddexp(0.0, -z))
+    out: FloatArray = expit(np.asarray(logits, dtype=np.float64))
     return out
 
 
 def softmax_nll(logits: FloatArray, y: npt.NDArray[np.int64], temperature: float = 1.0) -> float:
     """Mean negative log-likelihood of the true classes under ``softmax(logits / T)``."""
-    z = logits / temperature
-    m = z.max(axis=1)
-    log_norm = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-    return float(np.mean(log_norm - z[np.arange(z.shape[0]), y]))
+    log_p = log_softmax(logits / temperature, axis=1)
+    return float(-np.mean(log_p[np.arange(log_p.shape[0]), y]))
 
 
 def sigmoid_nll(logits: FloatArray, y: FloatArray, temperature: float = 1.0) -> float:
     """Mean binary cross-entropy of 0/1 targets under ``sigmoid(logits / T)``."""
+    # one line on the logits; sklearn's log_loss works on clipped probabilities instead
     u = logits / temperature
     return float(np.mean(np.logaddexp(0.0, u) - y * u))
 
 
-def golden_section_minimize(
-    f: Callable[[float], float], lo: float, hi: float, tol: float = 1e-6, max_iter: int = 200
-) -> float:
-    """Minimiser of a unimodal function on [lo, hi] by golden-section search (deterministic)."""
-    a, b = lo, hi
-    c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-    fc, fd = f(c), f(d)
-    for _ in range(max_iter):
-        if b - a <= tol:
-            break
-        if fc <= fd:
-            b, d, fd = d, c, fc
-            c = b - _GOLDEN * (b - a)
-            fc = f(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + _GOLDEN * (b - a)
-            fd = f(d)
-    return (a + b) / 2.0
+def minimize_bounded(f: Callable[[float], float], lo: float, hi: float) -> float:
+    """Minimiser of a unimodal function on [lo, hi]: scipy's bounded Brent search (deterministic)."""
+    return float(minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": _XATOL}).x)
 
 
 def fit_temperature(
@@ -107,7 +90,7 @@ def fit_temperature(
         t = float(np.exp(log_t))
         return softmax_nll(z, labels, t) if kind == "softmax" else sigmoid_nll(z, targets, t)
 
-    log_t = golden_section_minimize(objective, float(np.log(bounds[0])), float(np.log(bounds[1])))
+    log_t = minimize_bounded(objective, float(np.log(bounds[0])), float(np.log(bounds[1])))
     return float(np.exp(log_t))
 
 
@@ -136,7 +119,7 @@ def fit_floor(probs: FloatArray, y: npt.ArrayLike, kind: Kind, high: float = 0.5
             return float(-np.mean(np.log(q[np.arange(len(q)), labels])))
         return float(-np.mean(labels * np.log(q) + (1 - labels) * np.log(np.clip(1 - q, 1e-300, 1.0))))
 
-    return max(low, float(golden_section_minimize(objective, low, high)))
+    return max(low, minimize_bounded(objective, low, high))
 
 
 def fit_platt(scores: npt.ArrayLike, y: npt.ArrayLike, max_iter: int = 100) -> tuple[float, float]:
