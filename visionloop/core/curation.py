@@ -9,7 +9,7 @@ multi-label entry any number, an object-detection entry only boxes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from visionloop.core.datasets import MAX_MANIFEST_LINES
@@ -24,8 +24,9 @@ from visionloop.core.entities import (
     Project,
     TaskType,
 )
+from visionloop.core.entries import LabelStat, label_stats
 from visionloop.core.importing import Candidate, manifest_candidates, run_import, upload_candidate
-from visionloop.core.labels import check_label
+from visionloop.core.labels import check_label, project_labels
 from visionloop.core.manifests import parse_manifest
 from visionloop.core.ports import EntryFilter
 from visionloop.core.projects import ensure_dataset, get_project
@@ -34,6 +35,7 @@ from visionloop.errors import InvalidInput, InvalidManifest, NotFound
 
 MAX_BOXES = 100  # per image, as the review pages allow
 MAX_SELECTED = 1000  # entries changed by one request
+WALK_PAGE = 48  # entries read at a time while looking for the next one
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,54 @@ def browse(svc: Services, dataset: Dataset, where: EntryFilter, offset: int, lim
         raise InvalidInput("offset must be 0 or more and limit 1 or more")
     total = svc.repo.count_entries(dataset.id, where)
     return EntryPage(svc.repo.list_entries(dataset.id, where, offset, limit), total, offset, limit)
+
+
+@dataclass(frozen=True)
+class DatasetOverview:
+    """What the dataset browser shows beside the images: the labels the project knows and, once the
+    dataset exists, how many images it has (``all``, ``labelled``, ``unlabelled`` and one count per
+    EntrySource value) and each label's counts."""
+
+    labels: list[str]
+    counts: dict[str, int] | None = None
+    stats: list[LabelStat] = field(default_factory=list)
+
+
+def dataset_overview(svc: Services, project: Project, dataset: Dataset | None) -> DatasetOverview:
+    labels = project_labels(svc, project)
+    if dataset is None:
+        return DatasetOverview(labels)
+    counts = {
+        "all": svc.repo.count_entries(dataset.id),
+        "labelled": svc.repo.count_entries(dataset.id, EntryFilter(labeled=True)),
+        **{s.value: svc.repo.count_entries(dataset.id, EntryFilter(source=s)) for s in EntrySource},
+    }
+    counts["unlabelled"] = counts["all"] - counts["labelled"]
+    return DatasetOverview(labels, counts, label_stats(svc, dataset))
+
+
+def next_entry(
+    svc: Services, dataset: Dataset, where: EntryFilter, start: int, after: int
+) -> tuple[DatasetEntry, int] | None:
+    """The first entry after entry ``after`` (by id) among those that pass ``where``, looking from place
+    ``start`` on, with its place; None when there is none. "Save and next" walks a filtered dataset this
+    way: labelling an image may take it out of the filter, so the caller starts a little before it."""
+    start = max(0, start)
+    while True:
+        found = svc.repo.list_entries(dataset.id, where, start, WALK_PAGE)
+        for i, e in enumerate(found):
+            if e.id > after:
+                return e, start + i
+        if len(found) < WALK_PAGE:
+            return None
+        start += WALK_PAGE
+
+
+def open_entry(svc: Services, project: Project, entry_id: int) -> tuple[DatasetEntry, Dataset]:
+    """One entry of the project with the dataset it is in (NotFound when it is not the project's)."""
+    (entry,) = project_entries(svc, project, [entry_id])
+    dataset = next(d for d in svc.repo.list_datasets(project.id) if d.id == entry.dataset_id)
+    return entry, dataset
 
 
 def project_entries(svc: Services, project: Project, entry_ids: Sequence[int]) -> list[DatasetEntry]:

@@ -9,7 +9,7 @@ image with two or more labels makes it multi-label, otherwise it stays single-la
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -236,6 +236,16 @@ def entry_counts(svc: Services, dataset: Dataset) -> EntryCounts:
         labeled=svc.repo.count_entries(dataset.id, EntryFilter(labeled=True)),
         labels=len(label_stats(svc, dataset)),
     )
+
+
+def test_image_names(svc: Services, project: Project, hashes: Collection[str]) -> dict[str, str]:
+    """The file names the project's TEST images with these content hashes had when imported, by hash
+    (an evaluation names its test images by hash; the TEST dataset as it is now names them)."""
+    test = svc.repo.find_dataset(project.id, DatasetType.TEST)
+    if test is None or not hashes:
+        return {}
+    found = (e for e in _all_entries(svc, test) if e.content_hash in hashes)
+    return {e.content_hash: e.source_ref.rsplit("/", 1)[-1] for e in found}
 
 
 def _all_entries(svc: Services, dataset: Dataset, where: EntryFilter | None = None) -> Iterator[DatasetEntry]:

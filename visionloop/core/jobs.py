@@ -3,10 +3,10 @@ one, claim a queued one to run it here, and find the version a job trains."""
 
 from __future__ import annotations
 
-from visionloop.core.entities import Job, ModelVersion
+from visionloop.core.entities import Job, ModelVersion, Project
 from visionloop.core.projects import get_project
 from visionloop.core.services import Services
-from visionloop.errors import InvalidInput
+from visionloop.errors import InvalidInput, NotFound
 
 
 def list_jobs(svc: Services, project_name: str | None = None) -> list[Job]:
@@ -32,3 +32,32 @@ def job_version(svc: Services, job: Job) -> ModelVersion:
     if job.version_id is None:
         raise InvalidInput(f"job {job.id} trains no model version")
     return svc.repo.get_version_by_id(job.version_id)
+
+
+# --- the console's training jobs --------------------------------------------------------------------------
+
+
+def training_jobs(svc: Services, project: Project, limit: int) -> list[tuple[Job, ModelVersion | None]]:
+    """The project's ``limit`` newest training jobs, newest first, each with the version it trains (None
+    when that version was deleted since)."""
+    jobs = [j for j in svc.repo.list_jobs(project.id) if j.kind == "train"]
+    jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+    return [(j, _trained_version(svc, j)) for j in jobs[:limit]]
+
+
+def training_job(svc: Services, project: Project, job_id: int) -> tuple[Job, ModelVersion | None]:
+    """One training job of the project with the version it trains; NotFound when the project has no such
+    job."""
+    job = svc.repo.get_job(job_id)
+    if job.project_id != project.id or job.kind != "train":
+        raise NotFound(f"training job {job_id} is not in project {project.name!r}")
+    return job, _trained_version(svc, job)
+
+
+def _trained_version(svc: Services, job: Job) -> ModelVersion | None:
+    if job.version_id is None:
+        return None
+    try:
+        return svc.repo.get_version_by_id(job.version_id)
+    except NotFound:  # deleted since
+        return None

@@ -87,6 +87,11 @@ def get_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:
     return ds
 
 
+def image_counts(svc: Services, project: Project) -> dict[DatasetType, int]:
+    """How many images each of the project's datasets holds (a type it has no dataset of is absent)."""
+    return {d.type: svc.repo.count_entries(d.id) for d in list_datasets(svc, project)}
+
+
 def ensure_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:
     """The project's dataset of ``type``, created empty if it does not exist yet."""
     ds = find_dataset(svc, project, type)

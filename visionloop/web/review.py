@@ -22,9 +22,8 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from visionloop.core import review
-from visionloop.core.accounts import ReviewerSession
 from visionloop.core.entities import Box
-from visionloop.core.records.review import NONE_OF_THE_ABOVE, HumanLoop, LoopStatus, ReviewItem
+from visionloop.core.records.review import NONE_OF_THE_ABOVE, LoopStatus, ReviewItem
 from visionloop.errors import Conflict, InvalidInput, NotFound
 from visionloop.web.pages import error_page, render
 from visionloop.web.routing import PageRoute, web
@@ -60,14 +59,7 @@ def _queue_url(project: str, done: int = 0, notice: str = "") -> str:
 def index(request: Request) -> Response:
     w = web(request)
     session = w.cookies.session(request)
-    review.expire_loops(w.services)
-    projects = []
-    for project in w.services.repo.list_projects():
-        flow = w.services.repo.find_flow(project.id)
-        if flow is None:
-            continue
-        waiting = w.services.repo.count_loops(flow.id, [LoopStatus.IN_PROGRESS])
-        projects.append(WaitingProject(project.name, project.task.value, waiting))
+    projects = [WaitingProject(p.name, p.task.value, n) for p, n in review.waiting_counts(w.services)]
     return render(request, "index.html", session=session, title="Review", projects=projects)
 
 
@@ -127,28 +119,11 @@ def _item_view(item: ReviewItem) -> dict[str, Any]:
     }
 
 
-def _held_loop(request: Request, session: ReviewerSession, name: str) -> HumanLoop:
-    """The loop, when this reviewer holds a live lease on it; NotFound otherwise (whether or not it
-    exists: a reviewer sees only the items leased to them)."""
-    svc = web(request).services
-    try:
-        loop = svc.repo.find_loop(review.check_loop_name(name))
-    except InvalidInput:
-        loop = None
-    now = svc.clock.now()
-    if loop is None or not any(
-        lease.reviewer == session.reviewer and lease.expires_at > now
-        for lease in svc.repo.list_leases(loop.id)
-    ):
-        raise NotFound("this item is not reserved for you (its reservation may have expired)")
-    return loop
-
-
 @router.get("/items/{name}/image")
 def image(request: Request, name: str) -> Response:
     w = web(request)
     session = w.cookies.session(request)
-    loop = _held_loop(request, session, name)
+    loop = review.held_loop(w.services, name, session.reviewer)
     media = "image/png" if loop.image.format == "PNG" else "image/jpeg"
     return Response(
         review.item_image(w.services, loop),
@@ -201,8 +176,11 @@ def release(request: Request, name: str, csrf_token: str = Form("")) -> Response
 
 
 def _why_not(request: Request, name: str) -> str:
-    loop = web(request).services.repo.find_loop(name)
-    return "taken" if loop is not None and loop.status is LoopStatus.IN_PROGRESS else "closed"
+    try:
+        loop = review.get_loop(web(request).services, name)
+    except NotFound:
+        return "closed"
+    return "taken" if loop.status is LoopStatus.IN_PROGRESS else "closed"
 
 
 def _parse_boxes(text: str) -> list[Box]:

@@ -26,8 +26,8 @@ Use cases (``svc`` is core.services.Services; ``now`` defaults to ``svc.clock.no
     flows.py    put_flow, get_flow, find_flow, ensure_flow, flow_by_arn, flow_choices (flow_arn is a
                 record function: core.records.review)
     loops.py    start_loop (explicit, A2I StartHumanLoop), describe_loop, list_loops, stop_loop,
-                delete_loop, loop_answers, loop_output, expire_loops; inputs.py reads start_loop's input
-                document
+                delete_loop, get_loop, loop_answers, loop_output, expire_loops, waiting_counts (the
+                projects with items waiting); inputs.py reads start_loop's input document
     hook.py     maybe_start_loop(svc, detection) — the rule: the top confidence below the flow's
                 ``min_confidence`` (or the one given) starts a LOW_CONFIDENCE loop; otherwise
                 ``audit_rate`` samples an AUDIT loop. ReviewHook wraps it for the detection path:
@@ -35,7 +35,8 @@ Use cases (``svc`` is core.services.Services; ``now`` defaults to ``svc.clock.no
     items.py    the queue: next_item(svc, reviewer, now) LEASES an item to one reviewer (atomically; the
                 same reviewer asking again gets the same item back while the lease lasts), submit_answer,
                 skip_item (never shown to that reviewer again), release_item (back to the queue),
-                item_image (the image bytes). A reviewer is a plain string id (the username).
+                item_image (the image bytes), held_loop (a loop only while this reviewer leases it).
+                A reviewer is a plain string id (the username).
     answers.py  the results: when an item has its answers the majority wins (a tie asks one more
                 reviewer, up to 2 × reviewers_per_item + 1 answers); the loop is Completed, its output
                 JSON written in A2I's shape (output.py) to
@@ -49,16 +50,25 @@ from visionloop.core.review.answers import agreement_by_label, majority
 from visionloop.core.review.checks import MAX_INPUT_CHARS, TOP_GUESSES, check_loop_name
 from visionloop.core.review.flows import ensure_flow, find_flow, flow_by_arn, flow_choices, get_flow, put_flow
 from visionloop.core.review.hook import ReviewHook, maybe_start_loop, review_purpose
-from visionloop.core.review.items import item_image, next_item, release_item, skip_item, submit_answer
+from visionloop.core.review.items import (
+    held_loop,
+    item_image,
+    next_item,
+    release_item,
+    skip_item,
+    submit_answer,
+)
 from visionloop.core.review.loops import (
     delete_loop,
     describe_loop,
     expire_loops,
+    get_loop,
     list_loops,
     loop_answers,
     loop_output,
     start_loop,
     stop_loop,
+    waiting_counts,
 )
 from visionloop.core.review.output import output_document
 
@@ -76,6 +86,8 @@ __all__ = [
     "flow_by_arn",
     "flow_choices",
     "get_flow",
+    "get_loop",
+    "held_loop",
     "item_image",
     "list_loops",
     "loop_answers",
@@ -91,4 +103,5 @@ __all__ = [
     "start_loop",
     "stop_loop",
     "submit_answer",
+    "waiting_counts",
 ]

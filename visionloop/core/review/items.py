@@ -1,5 +1,5 @@
 """The reviewers' queue: next_item leases an item to one reviewer; skip_item, release_item and
-submit_answer give it back; item_image is the image under review."""
+submit_answer give it back; item_image is the image under review, held_loop the loop a reviewer holds."""
 
 from __future__ import annotations
 
@@ -17,17 +17,32 @@ from visionloop.core.records.review import (
     ReviewItem,
 )
 from visionloop.core.review.answers import finish_loop
-from visionloop.core.review.checks import check_reviewer
+from visionloop.core.review.checks import check_loop_name, check_reviewer
 from visionloop.core.review.flows import flow_choices
 from visionloop.core.review.loops import expire_loops, get_loop
 from visionloop.core.services import Services
-from visionloop.errors import Conflict, InvalidInput
+from visionloop.errors import Conflict, InvalidInput, NotFound
 
 
 def item_image(svc: Services, loop: HumanLoop | ReviewItem) -> bytes:
     """The bytes of the image under review."""
     found = loop.loop if isinstance(loop, ReviewItem) else loop
     return load_image(svc.store, found.image.content_hash)
+
+
+def held_loop(svc: Services, name: str, reviewer: str, now: datetime | None = None) -> HumanLoop:
+    """The loop ``name`` when ``reviewer`` holds a live lease on it; NotFound otherwise, whether or not it
+    exists (a reviewer sees only the items leased to them)."""
+    try:
+        loop = svc.repo.find_loop(check_loop_name(name))
+    except InvalidInput:
+        loop = None
+    now = now or svc.clock.now()
+    if loop is None or not any(
+        lease.reviewer == reviewer and lease.expires_at > now for lease in svc.repo.list_leases(loop.id)
+    ):
+        raise NotFound("this item is not reserved for you (its reservation may have expired)")
+    return loop
 
 
 def next_item(

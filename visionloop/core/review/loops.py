@@ -1,5 +1,5 @@
 """Human loops: start_loop (A2I StartHumanLoop), describe_loop, list_loops, stop_loop, delete_loop,
-loop_answers, loop_output, expire_loops; the events a loop publishes."""
+loop_answers, loop_output, expire_loops, waiting_counts; the events a loop publishes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from visionloop.core.entities import Project
 from visionloop.core.events import publish
 from visionloop.core.images import check_image, content_hash, store_image
+from visionloop.core.projects import list_projects
 from visionloop.core.records.events import EventType
 from visionloop.core.records.review import (
     DELETABLE_STATUSES,
@@ -137,6 +139,18 @@ def describe_loop(svc: Services, name: str, now: datetime | None = None) -> Huma
     if loop is None:
         raise NotFound(f"human loop {name[:80]!r} does not exist")
     return loop
+
+
+def waiting_counts(svc: Services, now: datetime | None = None) -> list[tuple[Project, int]]:
+    """Each project that has a flow, in creation order, with how many of its loops wait for answers
+    (InProgress) once the expired ones are closed."""
+    expire_loops(svc, now)
+    waiting = []
+    for project in list_projects(svc):
+        flow = svc.repo.find_flow(project.id)
+        if flow is not None:
+            waiting.append((project, svc.repo.count_loops(flow.id, [LoopStatus.IN_PROGRESS])))
+    return waiting
 
 
 def list_loops(

@@ -48,9 +48,9 @@ from visionloop.core.entities import (
     Project,
     TaskType,
 )
-from visionloop.core.entries import label_stats
 from visionloop.core.images import TRAINING_LIMITS, load_image
 from visionloop.core.importing import SourceAccess
+from visionloop.core.labels import project_labels
 from visionloop.core.ports import EntryFilter
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound
@@ -131,16 +131,7 @@ def _walk(label: str, state: str, source: str, at: int, back: str) -> Walk:
 def _next_entry(svc: Services, dataset: Dataset, walk: Walk, after: int) -> tuple[DatasetEntry, int] | None:
     """The first image after entry ``after`` among those the walk's filters show, with its place. Looks
     from just before the walk's place on (labelling an image may take it out of the filter)."""
-    where = walk.filters.where()
-    start = max(0, walk.at - 1)
-    while True:
-        found = svc.repo.list_entries(dataset.id, where, start, PAGE_SIZE)
-        for i, e in enumerate(found):
-            if e.id > after:
-                return e, start + i
-        if len(found) < PAGE_SIZE:
-            return None
-        start += PAGE_SIZE
+    return curation.next_entry(svc, dataset, walk.filters.where(), walk.at - 1, after)
 
 
 def _dataset_type(kind: str) -> DatasetType:
@@ -190,7 +181,7 @@ def browse(
     project = projects.get_project(svc, name)
     dtype = _dataset_type(kind)
     filters = Filters(label, state if state in STATES else "", source if source in SOURCES else "")
-    dataset = svc.repo.find_dataset(project.id, dtype)
+    dataset = projects.find_dataset(svc, project, dtype)
     view = _browse_view(svc, project, dataset, filters, max(1, page))
     here = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
     return render(
@@ -214,33 +205,13 @@ def browse(
 def _browse_view(
     svc: Services, project: Project, dataset: Dataset | None, filters: Filters, page: int
 ) -> dict[str, Any]:
-    labels = svc.repo.list_labels(project.id)
+    overview = curation.dataset_overview(svc, project, dataset)
+    view = {"counts": overview.counts, "stats": overview.stats, "labels": overview.labels}
     if dataset is None:
-        return {
-            "entries": [],
-            "total": 0,
-            "page": 1,
-            "pages": 1,
-            "counts": None,
-            "stats": [],
-            "labels": labels,
-        }
+        return {"entries": [], "total": 0, "page": 1, "pages": 1, **view}
     found = curation.browse(svc, dataset, filters.where(), (page - 1) * PAGE_SIZE, PAGE_SIZE)
-    counts = {
-        "all": svc.repo.count_entries(dataset.id),
-        "labelled": svc.repo.count_entries(dataset.id, EntryFilter(labeled=True)),
-        **{s: svc.repo.count_entries(dataset.id, EntryFilter(source=EntrySource(s))) for s in SOURCES},
-    }
-    counts["unlabelled"] = counts["all"] - counts["labelled"]
-    return {
-        "entries": found.entries,
-        "total": found.total,
-        "page": page,
-        "pages": max(1, math.ceil(found.total / PAGE_SIZE)),
-        "counts": counts,
-        "stats": label_stats(svc, dataset),
-        "labels": labels,
-    }
+    pages = max(1, math.ceil(found.total / PAGE_SIZE))
+    return {"entries": found.entries, "total": found.total, "page": page, "pages": pages, **view}
 
 
 @router.post("/projects/{name}/datasets/{kind}/entries")
@@ -425,8 +396,7 @@ async def import_manifest(
 
 def _entry(svc: Services, name: str, entry_id: int) -> tuple[Project, DatasetEntry, Dataset]:
     project = projects.get_project(svc, name)
-    (entry,) = curation.project_entries(svc, project, [entry_id])
-    dataset = next(d for d in svc.repo.list_datasets(project.id) if d.id == entry.dataset_id)
+    entry, dataset = curation.open_entry(svc, project, entry_id)
     return project, entry, dataset
 
 
@@ -452,7 +422,7 @@ def entry_page(
         if following
         else ""
     )
-    labels = sorted(set(svc.repo.list_labels(project.id)) | set(entry.all_labels))
+    labels = sorted(set(project_labels(svc, project)) | set(entry.all_labels))
     data = {
         "boxes": [b.__dict__ for b in entry.boxes],
         "width": entry.width,

@@ -26,7 +26,8 @@ from visionloop.core import detections, inbox, sampling
 from visionloop.core.accounts import ReviewerSession
 from visionloop.core.detections import DetectionFilter, DetectionSource
 from visionloop.core.entities import Project
-from visionloop.core.projects import get_project
+from visionloop.core.labels import project_labels
+from visionloop.core.projects import get_project, list_versions
 from visionloop.core.records.review import LoopPurpose
 from visionloop.errors import InvalidInput, Unavailable, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
@@ -121,13 +122,13 @@ def _log_page(
         next_url="?" + urlencode({**query, "cursor": next_cursor}) if next_cursor else "",
         first_url="?" + urlencode(query) if cursor else "",
         sources=[s.value for s in DetectionSource],
-        labels=svc.repo.list_labels(project.id),
-        versions=[v.name for v in svc.repo.list_versions(project.id)],
+        labels=project_labels(svc, project),
+        versions=[v.name for v in list_versions(svc, project)],
         agreement=agreement[-14:],
         bucket=bucket,
         purpose=purpose,
         purposes=[p.value for p in LoopPurpose],
-        inbox_items=svc.repo.list_inbox_items(project.id, limit=INBOX_SHOWN),
+        inbox_items=inbox.list_items(svc, project.name, limit=INBOX_SHOWN),
         has_watcher=getattr(request.app.state, "inbox_watcher", None) is not None,
         message=message,
         notice=notice,
@@ -169,7 +170,7 @@ def detection_page(request: Request, name: str, detection_id: RowId, session: Op
         title=f"Detection {record.id} · {project.name}",
         project=project,
         d=record,
-        loops=svc.repo.detection_loops(project.id, record.ref),
+        loops=detections.detection_loops(svc, record),
         section="detections",
     )
 

@@ -54,8 +54,8 @@ def project_url(name: str, rest: str = "") -> str:
 
 
 def _row(svc: Services, p: Project) -> ProjectRow:
-    counts = {d.type: svc.repo.count_entries(d.id) for d in svc.repo.list_datasets(p.id)}
-    versions = svc.repo.list_versions(p.id)
+    counts = projects.image_counts(svc, p)
+    versions = projects.list_versions(svc, p)
     serving = [v for v in versions if v.status in SERVING]
     newest = max(versions, key=lambda v: (v.created_at, v.id), default=None)
     return ProjectRow(
@@ -77,7 +77,7 @@ def _list_page(
     notice: str = "",
 ) -> Response:
     svc = web(request).services
-    rows = [_row(svc, p) for p in sorted(svc.repo.list_projects(), key=lambda p: p.name.lower())]
+    rows = [_row(svc, p) for p in sorted(projects.list_projects(svc), key=lambda p: p.name.lower())]
     return render(
         request,
         "console/projects.html",
@@ -123,7 +123,7 @@ def project_home(name: str, session: Operator, request: Request) -> Response:
 def confirm_delete(request: Request, name: str, session: Operator) -> Response:
     svc = web(request).services
     row = _row(svc, projects.get_project(svc, name))
-    versions = svc.repo.list_versions(row.project.id)
+    versions = projects.list_versions(svc, row.project)
     return render(
         request,
         "console/delete_project.html",
@@ -148,7 +148,7 @@ def delete(request: Request, name: str, session: OperatorForm, confirm: str = Fo
             session=session,
             title=f"Delete {project.name}",
             row=row,
-            versions=len(svc.repo.list_versions(project.id)),
+            versions=len(projects.list_versions(svc, project)),
             message=f"Type the project's name, {project.name}, to confirm.",
         )
     projects.delete_project(svc, project.name)  # refused (409 page) while a version is in use

@@ -24,9 +24,10 @@ from visionloop.api.deps import RowId
 from visionloop.api.errors import status_for
 from visionloop.core import projects, stats
 from visionloop.core.entities import Job, JobStatus, ModelVersion, Project
+from visionloop.core.jobs import training_job, training_jobs
 from visionloop.core.services import Services
 from visionloop.core.training import DEFAULT_BACKBONE, MODES, TrainingOptions, request_training
-from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from visionloop.errors import AlreadyExists, Conflict, InvalidInput
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
 from visionloop.web.console.projects import project_url
@@ -85,20 +86,8 @@ def backbones() -> tuple[str, ...]:
     return tuple(list_backbones())
 
 
-def _job_view(svc: Services, project: Project, job: Job) -> JobView:
-    version = None
-    if job.version_id is not None:
-        try:
-            version = svc.repo.get_version_by_id(job.version_id)
-        except NotFound:  # deleted since
-            version = None
-    return JobView(job, version, project)
-
-
 def _jobs(svc: Services, project: Project) -> list[JobView]:
-    jobs = [j for j in svc.repo.list_jobs(project.id) if j.kind == "train"]
-    jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
-    return [_job_view(svc, project, j) for j in jobs[:JOBS_SHOWN]]
+    return [JobView(job, version, project) for job, version in training_jobs(svc, project, JOBS_SHOWN)]
 
 
 def _page(
@@ -173,10 +162,8 @@ def _options(mode: str, backbone: str, max_seconds: str, version_name: str) -> T
 def job_progress(request: Request, name: str, job_id: RowId, session: Operator) -> Response:
     svc = web(request).services
     project = projects.get_project(svc, name)
-    job = svc.repo.get_job(job_id)
-    if job.project_id != project.id or job.kind != "train":
-        raise NotFound(f"training job {job_id} is not in project {project.name!r}")
-    view = _job_view(svc, project, job)
+    job, version = training_job(svc, project, job_id)
+    view = JobView(job, version, project)
     if request.headers.get("hx-request") != "true":  # a person opening the link: the page, on the job
         return RedirectResponse(
             project_url(project.name, f"/train?job={job.id}#job-{job.id}"), status_code=303

@@ -35,9 +35,10 @@ from visionloop.core.analysis import ImageLabel, ModerationLabel, TextDetection
 from visionloop.core.detections import DetectionSource
 from visionloop.core.entities import ModelVersion, Prediction, Project, VersionStatus
 from visionloop.core.images import check_image
-from visionloop.core.projects import get_project
+from visionloop.core.projects import get_project, list_projects, list_versions
 from visionloop.core.scoring import cut_off
 from visionloop.core.services import Services
+from visionloop.core.training import get_version
 from visionloop.errors import InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
@@ -91,11 +92,11 @@ class Results:
 
 
 def _targets(svc: Services, project: Project | None) -> list[Target]:
-    projects = [project] if project is not None else sorted(svc.repo.list_projects(), key=lambda p: p.name)
+    chosen = [project] if project is not None else sorted(list_projects(svc), key=lambda p: p.name)
     return [
         Target(p.name, v.name)
-        for p in projects
-        for v in svc.repo.list_versions(p.id)
+        for p in chosen
+        for v in list_versions(svc, p)
         if v.status is VersionStatus.RUNNING
     ]
 
@@ -248,9 +249,7 @@ async def _custom_labels(request: Request, results: Results, target: str, data: 
             source=DetectionSource.CONSOLE,
         )
         labels: list[Prediction] = await asyncio.wrap_future(future)
-        version: ModelVersion = await run_in_threadpool(
-            svc.repo.get_version, get_project(svc, project_name).id, version_name
-        )
+        version: ModelVersion = await run_in_threadpool(get_version, svc, project_name, version_name)
     except VisionloopError as e:
         found.error = e.message
         return

@@ -28,9 +28,10 @@ from fastapi import Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from visionloop.api.errors import status_for
-from visionloop.core import serving
+from visionloop.core import projects, serving
 from visionloop.core.accounts import ReviewerSession
-from visionloop.core.entities import DatasetType, ModelVersion, Project, VersionStatus
+from visionloop.core.entities import ModelVersion, Project, VersionStatus
+from visionloop.core.entries import test_image_names
 from visionloop.core.images import load_image
 from visionloop.core.projects import get_project
 from visionloop.core.services import Services
@@ -112,7 +113,7 @@ def _serving_view(request: Request, version: ModelVersion) -> ServingView:
 
 
 def _versions(svc: Services, project: Project) -> list[ModelVersion]:
-    return sorted(svc.repo.list_versions(project.id), key=lambda v: (v.created_at, v.id), reverse=True)
+    return sorted(projects.list_versions(svc, project), key=lambda v: (v.created_at, v.id), reverse=True)
 
 
 # --- the list -------------------------------------------------------------------------------------------
@@ -148,15 +149,7 @@ def _page_number(page: int, total: int) -> tuple[int, int]:
 
 def _source_names(svc: Services, project: Project, ev: Evaluation) -> dict[str, str]:
     """The file names the test images had when imported, by content hash (from the TEST dataset now)."""
-    wanted = ev.image_ids
-    test = svc.repo.find_dataset(project.id, DatasetType.TEST)
-    if test is None or not wanted:
-        return {}
-    names = {}
-    for entry in svc.repo.list_entries(test.id):
-        if entry.content_hash in wanted:
-            names[entry.content_hash] = entry.source_ref.rsplit("/", 1)[-1]
-    return names
+    return test_image_names(svc, project, ev.image_ids)
 
 
 def _version_page(

@@ -31,7 +31,7 @@ from visionloop.api.errors import status_for
 from visionloop.core import deployments, parameters, retraining, runs, schedules
 from visionloop.core.accounts import ReviewerSession
 from visionloop.core.entities import Project
-from visionloop.core.projects import get_project
+from visionloop.core.projects import get_project, list_versions
 from visionloop.errors import Conflict, InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
@@ -216,7 +216,7 @@ def _runs_page(
     wanted = status_filter.upper() if status_filter.upper() in runs.RunStatus.__members__ else ""
     found = runs.list_runs(svc, project.name, status=wanted or None, limit=RUNS_SHOWN)
     serving = deployments.serving_version(svc, project)
-    trained = [v for v in svc.repo.list_versions(project.id) if v.artifact_key is not None]
+    trained = [v for v in list_versions(svc, project) if v.artifact_key is not None]
     untrained, last = retraining.untrained_images(svc, project)
     return render(
         request,
