@@ -1,4 +1,4 @@
-"""Evaluation of image classifiers on the TEST dataset, in plain numpy (fast, no heavy import).
+"""Evaluation of image classifiers on the TEST dataset, on numpy and scikit-learn's metrics.
 
 Definitions, following Rekognition Custom Labels:
 
@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
 from visionloop.core.records.evaluation import (
     MIN_RELIABLE_TEST_IMAGES,
@@ -170,23 +171,28 @@ def _label_indices(item: int | Collection[int], multi_label: bool) -> tuple[int,
 
 
 def binary_counts(truth: BoolArray, predicted: BoolArray) -> tuple[IntArray, IntArray, IntArray]:
-    """Per-column true positives, false positives and false negatives."""
+    """Per-column true positives, false positives and false negatives (the counts LabelMetrics keeps)."""
     tp = np.count_nonzero(truth & predicted, axis=0).astype(np.int64)
     fp = np.count_nonzero(~truth & predicted, axis=0).astype(np.int64)
     fn = np.count_nonzero(truth & ~predicted, axis=0).astype(np.int64)
     return tp, fp, fn
 
 
-def precision_recall_f1(
-    tp: npt.ArrayLike, fp: npt.ArrayLike, fn: npt.ArrayLike
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Precision, recall and F1 from counts; 0 where a denominator is 0 (never a warning)."""
-    tp_, fp_, fn_ = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
-    return _ratio(tp_, tp_ + fp_), _ratio(tp_, tp_ + fn_), f1_from_counts(tp_, fp_, fn_)
+def label_scores(truth: BoolArray, predicted: BoolArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-column precision, recall and F1 of prediction sets; 0 where a denominator is 0 (no warning)."""
+    # sklearn reads a single column as a binary target with two classes: ask for the positive one only
+    columns = [True] if truth.shape[1] == 1 else list(range(truth.shape[1]))
+    p, r, f, _ = precision_recall_fscore_support(
+        truth, predicted, labels=columns, average=None, zero_division=0.0
+    )
+    return p, r, f
 
 
 def f1_from_counts(tp: npt.ArrayLike, fp: npt.ArrayLike, fn: npt.ArrayLike) -> FloatArray:
-    """core.scoring.f1_from_counts on arrays: 2·TP / (2·TP + FP + FN), 0 where that is 0/0."""
+    """core.scoring.f1_from_counts on arrays: 2·TP / (2·TP + FP + FN), 0 where that is 0/0.
+
+    sklearn scores label sets one at a time; the cut-off search and the bootstrap need F1 of many
+    count vectors at once (every cut-off, every resample), and exact ties between equal F1s."""
     tp_, fp_, fn_ = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
     return _ratio(2 * tp_, 2 * tp_ + fp_ + fn_)
 
@@ -247,6 +253,25 @@ def midpoint_f1_threshold(scores: npt.ArrayLike, is_positive: npt.ArrayLike) -> 
     if not below[k] < middle <= cuts[k]:  # adjacent floats (or a range at 0): keep the score itself
         middle = float(cuts[k])
     return middle, float(f1[k])
+
+
+def precision_recall_points(
+    scores: npt.ArrayLike, is_positive: npt.ArrayLike, n_positives: int | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(precision, recall, cut-off)`` at every distinct score, highest first, when the items scoring
+    at least the cut-off are predicted positive: sklearn's precision_recall_curve without its closing
+    (recall 0, precision 1) point. ``n_positives`` is recall's denominator when some positives have no
+    score (a top-1 curve scores only the images a label was predicted for); default: those in ``scores``."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    pos = np.asarray(is_positive, dtype=bool).ravel()
+    found = int(pos.sum())
+    total = found if n_positives is None else n_positives
+    if found == 0:  # sklearn would warn and call the recall 1; no positive found is a recall of 0
+        cuts = np.unique(s)[::-1]
+        return np.zeros(cuts.size), np.zeros(cuts.size), cuts
+    precision, recall, cuts = precision_recall_curve(pos, s, drop_intermediate=False)
+    recall = recall[-2::-1] * (found / total) if total else np.zeros(cuts.size)
+    return precision[-2::-1], recall, cuts[::-1]
 
 
 def choose_thresholds(probs: npt.ArrayLike, truth: BoolArray) -> list[float | None]:
@@ -482,7 +507,7 @@ def _per_label(
     confidence_level: float,
 ) -> tuple[LabelMetrics, ...]:
     tp, fp, fn = binary_counts(truth, predicted)
-    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
+    precision, recall, f1 = label_scores(truth, predicted)
     support = truth.sum(axis=0)
     result = []
     for j, name in enumerate(labels):
@@ -518,8 +543,7 @@ def _macro(truth: BoolArray, predicted: BoolArray) -> tuple[float | None, float 
     present = truth.any(axis=0)
     if not present.any():
         return None, None, None
-    scores = precision_recall_f1(*binary_counts(truth, predicted))
-    p, r, f = (float(s[present].mean()) for s in scores)
+    p, r, f = (float(s[present].mean()) for s in label_scores(truth, predicted))
     return p, r, f
 
 
