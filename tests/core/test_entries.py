@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.factories import classification_line, detection_line, image_bytes, make_project, unique_colour
-from visionloop.core import entries
+from visionloop.core import datasets, entries
 from visionloop.core.entities import DatasetType, TaskType
 from visionloop.core.manifests import ManifestLine
 from visionloop.core.services import Services
@@ -34,11 +34,11 @@ def _line(kind: str, n_labels: int = 1) -> ManifestLine:
 
 
 def test_infer_task() -> None:
-    assert entries.infer_task([]) is None
-    assert entries.infer_task([_line("unlabeled")]) is None
-    assert entries.infer_task([_line("classification")] * 2) is TaskType.CLASSIFICATION
-    assert entries.infer_task([_line("classification"), _line("classification", 2)]) is TaskType.MULTI_LABEL
-    assert entries.infer_task([_line("detection"), _line("detection"), _line("classification")]) is (
+    assert datasets.infer_task([]) is None
+    assert datasets.infer_task([_line("unlabeled")]) is None
+    assert datasets.infer_task([_line("classification")] * 2) is TaskType.CLASSIFICATION
+    assert datasets.infer_task([_line("classification"), _line("classification", 2)]) is TaskType.MULTI_LABEL
+    assert datasets.infer_task([_line("detection"), _line("detection"), _line("classification")]) is (
         TaskType.DETECTION
     )
 
@@ -61,6 +61,41 @@ def test_fill_adopts_the_task_only_while_the_project_is_blank(services: Services
     assert test is not None and services.repo.count_entries(test.id) == 0  # nothing half-imported
     with pytest.raises(AlreadyExists):
         entries.create_dataset(services, project, DatasetType.TRAIN)
+
+
+def test_a_manifest_refused_for_its_images_adds_no_entry(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 20% rule counts images that fail the import checks too; such a manifest is refused before an
+    entry is added, never added and then taken back."""
+    project = make_project(services, "p")
+    entries.create_dataset(services, project, DatasetType.TRAIN)
+    missing = [classification_line(f"s3://bkt/img/missing_{i}.jpg", "a") for i in range(2)]
+    lines = _put(services, 3, "a") + missing  # 2 of 5 lines fail: more than 20%
+    added, deleted = [], []
+    add, delete = services.repo.add_entries, services.repo.delete_entries
+    monkeypatch.setattr(services.repo, "add_entries", lambda *a, **k: added.append(a) or add(*a, **k))
+    monkeypatch.setattr(services.repo, "delete_entries", lambda *a, **k: deleted.append(a) or delete(*a, **k))
+    with pytest.raises(InvalidManifest, match="2 of 5 manifest lines are invalid") as refused:
+        entries.fill_from_manifest(services, project, DatasetType.TRAIN, _manifest(services, lines))
+    assert refused.value.details["code"] == "ERROR_TOO_MANY_INVALID_ROWS_IN_MANIFEST"
+    assert "missing_0.jpg" in refused.value.message  # the first bad line is named
+    assert added == [] and deleted == []
+
+
+def test_update_checks_every_line_before_writing(services: Services) -> None:
+    """UpdateDatasetEntries writes nothing when one relabel is refused, even after good ones."""
+    project = make_project(services, "p")
+    train = entries.create_dataset(services, project, DatasetType.TRAIN)
+    lines = _put(services, 2, "a")
+    entries.fill_from_manifest(services, project, DatasetType.TRAIN, _manifest(services, lines))
+    refs = [json.loads(line)["source-ref"] for line in lines]
+    two = json.loads(classification_line(refs[1], "x"))
+    two |= {"y": 0, "y-metadata": {**two["label-metadata"], "class-name": "y"}}
+    change = classification_line(refs[0], "z") + "\n" + json.dumps(two)
+    with pytest.raises(InvalidInput, match="line 2 .*single-label"):
+        entries.update_entries(services, project, train, change.encode())
+    assert {s.label for s in entries.label_stats(services, train)} == {"a"}
 
 
 def test_entry_lines_filters_and_windows(services: Services) -> None:

@@ -1,7 +1,7 @@
 """Curating a dataset by hand, as the web console's dataset browser does it: a page of entries with
 filters, the labels of one or many entries set, added or cleared, the boxes of a detection entry
-replaced, entries removed, images uploaded in batches (their labels given per image), and a Ground Truth
-manifest imported from its text.
+replaced (each change through core.labels.relabel_entries), entries removed, and images uploaded in
+batches (their labels given per image). A manifest's text is imported by core.datasets.
 
 Label rules follow the project's task: a classification entry has at most one image-level label, a
 multi-label entry any number, an object-detection entry only boxes."""
@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from visionloop.core.datasets import MAX_MANIFEST_LINES
 from visionloop.core.entities import (
     Box,
     Dataset,
@@ -25,15 +24,13 @@ from visionloop.core.entities import (
     TaskType,
 )
 from visionloop.core.entries import LabelStat, label_stats
-from visionloop.core.importing import Candidate, manifest_candidates, run_import, upload_candidate
-from visionloop.core.labels import check_label, project_labels
-from visionloop.core.manifests import parse_manifest
+from visionloop.core.importing import Candidate, run_import, upload_candidate
+from visionloop.core.labels import Relabel, check_label, project_labels, relabel_entries
 from visionloop.core.ports import EntryFilter
 from visionloop.core.projects import ensure_dataset, get_project
 from visionloop.core.services import Services
-from visionloop.errors import InvalidInput, InvalidManifest, NotFound
+from visionloop.errors import InvalidInput, NotFound
 
-MAX_BOXES = 100  # per image, as the review pages allow
 MAX_SELECTED = 1000  # entries changed by one request
 WALK_PAGE = 48  # entries read at a time while looking for the next one
 
@@ -153,17 +150,10 @@ def relabel(
         )
     if task is TaskType.CLASSIFICATION and action is LabelAction.ADD:
         action = LabelAction.SET  # one label per image: adding one replaces the other
-    changes = []
-    for e in entries:
-        labels, boxes = _apply(e, action, name)
-        if (labels, boxes) != (e.labels, e.boxes):
-            changes.append((e.id, labels, boxes))
-    now = svc.clock.now()
-    for entry_id, labels, boxes in changes:
-        svc.repo.set_entry_labels(entry_id, labels, boxes, now)
-    if name and action in (LabelAction.SET, LabelAction.ADD):
-        svc.repo.add_labels(project.id, [name])
-    return len(changes)
+    changes = [Relabel(e, *_apply(e, action, name)) for e in entries]
+    changed = [c for c in changes if (c.labels, c.boxes) != (c.entry.labels, c.entry.boxes)]
+    relabel_entries(svc, project, changed)
+    return len(changed)
 
 
 def _apply(e: DatasetEntry, action: LabelAction, name: str) -> tuple[tuple[str, ...], tuple[Box, ...]]:
@@ -184,21 +174,8 @@ def set_boxes(svc: Services, project_name: str, entry_id: int, boxes: Sequence[B
         raise InvalidInput(
             f"boxes belong to object-detection projects; {project.name} is {project.task.value}"
         )
-    if len(boxes) > MAX_BOXES:
-        raise InvalidInput(f"an image may have at most {MAX_BOXES} boxes")
-    checked = tuple(_checked_box(b, i) for i, b in enumerate(boxes))
-    svc.repo.set_entry_labels(entry.id, (), checked, svc.clock.now())
-    if checked:
-        svc.repo.add_labels(project.id, sorted({b.label for b in checked}))
+    relabel_entries(svc, project, [Relabel(entry, (), tuple(boxes))])
     return svc.repo.get_entry(entry.id)
-
-
-def _checked_box(b: Box, i: int) -> Box:
-    label = check_label(b.label)
-    values = (b.left, b.top, b.width, b.height)
-    if not all(0.0 <= v <= 1.0 for v in values) or b.width <= 0 or b.height <= 0:
-        raise InvalidInput(f"box {i + 1} ({label}) must lie inside the image and have a size")
-    return Box(label, b.left, b.top, min(b.width, 1.0 - b.left), min(b.height, 1.0 - b.top))
 
 
 def remove_entries(svc: Services, project_name: str, entry_ids: Sequence[int]) -> int:
@@ -226,31 +203,11 @@ def upload_images(
     return run_import(svc, project, dataset, items, source=EntrySource.UPLOAD)
 
 
-def import_manifest_text(
-    svc: Services, project_name: str, dataset_type: DatasetType, text: str
-) -> ImportReport:
-    """Import the lines of a Ground Truth manifest given as text (its images in the data folder's
-    buckets, named by s3:// source-refs). Bad lines and missing images are reported, not raised."""
-    project = get_project(svc, project_name)
-    dataset = ensure_dataset(svc, project, dataset_type)
-    lines = text.splitlines()
-    if not text.strip():
-        raise InvalidManifest("the manifest is empty")
-    if len(lines) > MAX_MANIFEST_LINES:
-        raise InvalidManifest(f"the manifest has {len(lines):,} lines; the limit is {MAX_MANIFEST_LINES:,}")
-    return run_import(svc, project, dataset, list(manifest_candidates(svc, parse_manifest(lines))))
-
-
 def set_labels(svc: Services, project_name: str, entry_id: int, labels: Sequence[str]) -> DatasetEntry:
     """Give a classification or multi-label entry exactly ``labels`` (none: unlabelled)."""
     project = get_project(svc, project_name)
     (entry,) = project_entries(svc, project, [entry_id])
-    names = tuple(dict.fromkeys(check_label(x) for x in labels))
     if project.task is TaskType.DETECTION:
         raise InvalidInput("images of an object-detection project are labelled with boxes")
-    if project.task is TaskType.CLASSIFICATION and len(names) > 1:
-        raise InvalidInput(f"{project.name} is single-label: choose one label, not {len(names)}")
-    svc.repo.set_entry_labels(entry.id, names, entry.boxes, svc.clock.now())
-    if names:
-        svc.repo.add_labels(project.id, list(names))
+    relabel_entries(svc, project, [Relabel(entry, tuple(labels), entry.boxes)])
     return svc.repo.get_entry(entry.id)

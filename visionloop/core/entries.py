@@ -9,39 +9,40 @@ image with two or more labels makes it multi-label, otherwise it stays single-la
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 from itertools import islice
 
-from visionloop.core.datasets import import_manifest, read_manifest_text
+from visionloop.core.datasets import (
+    ManifestReport,
+    ManifestRules,
+    adopt_task,
+    import_manifest,
+    import_manifest_text,
+    is_blank,
+)
 from visionloop.core.entities import (
-    Box,
     Dataset,
     DatasetEntry,
     DatasetStatus,
     DatasetType,
-    ImportIssue,
     ImportReport,
     Project,
     SplitRecord,
-    TaskType,
 )
 from visionloop.core.images import load_image
 from visionloop.core.importing import (
-    BOX_TOLERANCE_PX,
     Candidate,
-    manifest_candidates,
     run_import,
-    too_many_invalid,
 )
-from visionloop.core.manifests import ManifestLine, PixelBox, dumps_line, manifest_line, parse_manifest
+from visionloop.core.manifests import PixelBox, dumps_line, manifest_line
 from visionloop.core.ports import EntryFilter
+from visionloop.core.projects import all_entries
 from visionloop.core.services import Services
 from visionloop.core.splitting import split_dataset
-from visionloop.errors import AlreadyExists, InvalidInput, InvalidManifest
+from visionloop.errors import AlreadyExists, InvalidInput
 
 MAX_INVALID_FRACTION = 0.2  # Custom Labels fails a manifest with more invalid lines than this
-PAGE = 1000  # entries read at a time when a filter or a count runs over a whole dataset
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,6 @@ class EntryCounts:
     labeled: int
     labels: int
     errors: int = 0  # invalid lines are rejected at import, never stored
-
-
-@dataclass
-class UpdateReport:
-    """What UpdateDatasetEntries did: existing entries relabelled, new ones imported."""
-
-    updated: int = 0
-    added: ImportReport = field(default_factory=ImportReport)
 
 
 # --- creating and filling ------------------------------------------------------------------------------
@@ -121,33 +114,24 @@ def recover_interrupted_datasets(svc: Services) -> list[Dataset]:
 def fill_from_manifest(
     svc: Services, project: Project, dataset_type: DatasetType, manifest_uri: str
 ) -> ImportReport:
-    """Import a Ground Truth manifest; refused whole (InvalidManifest) when more than 20% of its lines
-    are invalid. A project without entries first takes the task the manifest's lines imply."""
-    if _is_blank(svc, project):
-        parsed = parse_manifest(read_manifest_text(svc, manifest_uri).splitlines())
-        adopt_task(svc, project, infer_task(p for p in parsed if isinstance(p, ManifestLine)))
-    report = import_manifest(
-        svc, project.name, manifest_uri, dataset_type, max_invalid_fraction=MAX_INVALID_FRACTION
+    """CreateDataset from a Ground Truth manifest: refused whole (InvalidManifest, nothing added) when
+    more than 20% of its lines are invalid, bad JSON and failed images alike. A project without entries
+    first takes the task the manifest's lines imply."""
+    return import_manifest(
+        svc,
+        project.name,
+        manifest_uri,
+        dataset_type,
+        max_invalid_fraction=MAX_INVALID_FRACTION,
+        adopt_task=True,
     )
-    # import_manifest refuses on bad lines before importing; lines whose images or labels fail the
-    # import checks count too (Custom Labels adds up every rule), so undo such an import
-    total = report.imported + report.skipped + report.failed + sum(i.code == "MERGED" for i in report.issues)
-    if too_many_invalid(report, total, MAX_INVALID_FRACTION):
-        svc.repo.delete_entries(report.entry_ids)
-        first = next(i for i in report.issues if i.code not in ("DUPLICATE", "MERGED"))
-        raise InvalidManifest(
-            f"{report.failed} of {total} manifest lines are invalid (more than {MAX_INVALID_FRACTION:.0%}); "
-            f"first: {first.ref}: {first.code}: {first.message}",
-            code="ERROR_TOO_MANY_INVALID_ROWS_IN_MANIFEST",
-        )
-    return report
 
 
 def copy_entries(svc: Services, project: Project, dataset: Dataset, source: Dataset) -> ImportReport:
     """Copy the entries of ``source`` (any project) into ``dataset`` through the import checks."""
-    if _is_blank(svc, project):
+    if is_blank(svc, project):
         project = adopt_task(svc, project, svc.repo.get_project_by_id(source.project_id).task)
-    items = [_copy_candidate(svc, e) for e in _all_entries(svc, source)]
+    items = [_copy_candidate(svc, e) for e in all_entries(svc, source)]
     return run_import(svc, project, dataset, items)
 
 
@@ -159,35 +143,6 @@ def _copy_candidate(svc: Services, e: DatasetEntry) -> Candidate:
     kind = "detection" if boxes else ("classification" if e.labels else "unlabeled")
     digest = e.content_hash
     return Candidate(e.source_ref, e.source_ref, lambda: load_image(svc.store, digest), e.labels, boxes, kind)
-
-
-def infer_task(lines: Iterable[ManifestLine]) -> TaskType | None:
-    """The task most labelled lines imply; None when no line is labelled."""
-    detection = classification = 0
-    multi = False
-    for line in lines:
-        if line.kind == "detection":
-            detection += 1
-        elif line.kind == "classification":
-            classification += 1
-            multi = multi or len(line.labels) > 1
-    if not detection and not classification:
-        return None
-    if detection > classification:
-        return TaskType.DETECTION
-    return TaskType.MULTI_LABEL if multi else TaskType.CLASSIFICATION
-
-
-def adopt_task(svc: Services, project: Project, task: TaskType | None) -> Project:
-    """Give a project without entries or model versions the task ``task``; otherwise keep its own."""
-    if task is None or task is project.task or not _is_blank(svc, project):
-        return project
-    return svc.repo.set_project_task(project.id, task)
-
-
-def _is_blank(svc: Services, project: Project) -> bool:
-    datasets = svc.repo.list_datasets(project.id)
-    return not any(svc.repo.count_entries(d.id) for d in datasets) and not svc.repo.list_versions(project.id)
 
 
 # --- reading -------------------------------------------------------------------------------------------
@@ -207,7 +162,7 @@ def entry_lines(
     )
     if len(query.labels) > 1:
         wanted = set(query.labels)
-        matching = (e for e in _all_entries(svc, dataset, where) if wanted & set(e.all_labels))
+        matching = (e for e in all_entries(svc, dataset, where) if wanted & set(e.all_labels))
         entries = list(islice(matching, offset, offset + limit))
     else:
         entries = svc.repo.list_entries(dataset.id, where, offset, limit)
@@ -224,7 +179,7 @@ def label_stats(svc: Services, dataset: Dataset) -> list[LabelStat]:
     """Each label of the dataset's entries with its entry and box counts, by name."""
     entries: Counter[str] = Counter()
     boxes: Counter[str] = Counter()
-    for e in _all_entries(svc, dataset):
+    for e in all_entries(svc, dataset):
         entries.update(e.all_labels)
         boxes.update(b.label for b in e.boxes)
     return [LabelStat(label, entries[label], boxes[label]) for label in sorted(entries)]
@@ -238,103 +193,30 @@ def entry_counts(svc: Services, dataset: Dataset) -> EntryCounts:
     )
 
 
-def test_image_names(svc: Services, project: Project, hashes: Collection[str]) -> dict[str, str]:
+def names_of_test_images(svc: Services, project: Project, hashes: Collection[str]) -> dict[str, str]:
     """The file names the project's TEST images with these content hashes had when imported, by hash
     (an evaluation names its test images by hash; the TEST dataset as it is now names them)."""
     test = svc.repo.find_dataset(project.id, DatasetType.TEST)
     if test is None or not hashes:
         return {}
-    found = (e for e in _all_entries(svc, test) if e.content_hash in hashes)
+    found = (e for e in all_entries(svc, test) if e.content_hash in hashes)
     return {e.content_hash: e.source_ref.rsplit("/", 1)[-1] for e in found}
-
-
-def _all_entries(svc: Services, dataset: Dataset, where: EntryFilter | None = None) -> Iterator[DatasetEntry]:
-    offset = 0
-    while True:
-        page = svc.repo.list_entries(dataset.id, where, offset, PAGE)
-        yield from page
-        if len(page) < PAGE:
-            return
-        offset += PAGE
 
 
 # --- updating ------------------------------------------------------------------------------------------
 
 
-def update_entries(svc: Services, project: Project, dataset: Dataset, ground_truth: bytes) -> UpdateReport:
-    """Upsert Ground Truth lines keyed by ``source-ref``: a line naming an entry of the dataset replaces
-    that entry's labels; any other line is imported as a new entry. Nothing changes when a line cannot
-    be parsed or relabelled (InvalidInput); images that fail the import checks are reported."""
+def update_entries(svc: Services, project: Project, dataset: Dataset, ground_truth: bytes) -> ManifestReport:
+    """UpdateDatasetEntries: upsert Ground Truth lines keyed by ``source-ref``: a line naming an entry of
+    the dataset replaces that entry's labels; any other line is imported as a new entry. Nothing changes
+    when a line cannot be parsed or relabelled (InvalidInput); images that fail the import checks are
+    reported."""
     try:
         text = ground_truth.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("the changes are not UTF-8 text") from None
-    parsed = list(parse_manifest(line for line in text.splitlines() if line.strip()))
-    issues = [p for p in parsed if isinstance(p, ImportIssue)]
-    if issues:
-        raise InvalidInput(_issues_message(issues, len(parsed)))
-    lines = [p for p in parsed if isinstance(p, ManifestLine)]
-    if not lines:
-        raise InvalidInput("the changes hold no JSON lines")
-    project = adopt_task(svc, project, infer_task(lines))
-    existing = _entries_by_ref(svc, dataset, {line.source_ref for line in lines})
-    relabels = {
-        existing[ln.source_ref].id: _relabel(ln, existing[ln.source_ref], project.task)
-        for ln in lines
-        if ln.source_ref in existing
-    }
-    now = svc.clock.now()
-    for entry_id, (labels, boxes) in relabels.items():
-        svc.repo.set_entry_labels(entry_id, labels, boxes, now)
-    new = [ln for ln in lines if ln.source_ref not in existing]
-    report = UpdateReport(updated=len(relabels))
-    if new:
-        report.added = run_import(svc, project, dataset, list(manifest_candidates(svc, new)))
-    added = sorted(
-        {lab for labels, boxes in relabels.values() for lab in (*labels, *(b.label for b in boxes))}
-    )
-    if added:
-        svc.repo.add_labels(project.id, added)
-    return report
-
-
-def _issues_message(issues: Sequence[ImportIssue], total: int) -> str:
-    shown = "; ".join(f"{i.ref}: {i.code}: {i.message}" for i in issues[:3])
-    more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
-    return f"{len(issues)} of {total} lines are invalid: {shown}{more}"
-
-
-def _entries_by_ref(svc: Services, dataset: Dataset, refs: set[str]) -> dict[str, DatasetEntry]:
-    if len(refs) == 1:
-        (ref,) = refs
-        found = svc.repo.list_entries(dataset.id, EntryFilter(source_ref_contains=ref))
-        return {e.source_ref: e for e in found if e.source_ref == ref}
-    return {e.source_ref: e for e in _all_entries(svc, dataset) if e.source_ref in refs}
-
-
-def _relabel(
-    line: ManifestLine, entry: DatasetEntry, task: TaskType
-) -> tuple[tuple[str, ...], tuple[Box, ...]]:
-    """The labels and boxes ``line`` gives an existing entry, checked as the import checks them."""
-    where = f"line {line.line_no} ({line.source_ref})"
-    if line.kind == "detection" and task is not TaskType.DETECTION:
-        raise InvalidInput(f"{where}: bounding boxes cannot be added to a {task.value} project")
-    if line.kind == "classification" and task is TaskType.DETECTION:
-        raise InvalidInput(f"{where}: image-level labels cannot be added to an object_detection project")
-    if task is TaskType.CLASSIFICATION and len(line.labels) > 1:
-        raise InvalidInput(f"{where}: the project is single-label but the line has {len(line.labels)} labels")
-    return line.labels, tuple(_ratio_box(b, entry, where) for b in line.boxes)
-
-
-def _ratio_box(b: PixelBox, entry: DatasetEntry, where: str) -> Box:
-    w, h, t = entry.width, entry.height, BOX_TOLERANCE_PX
-    if b.width <= 0 or b.height <= 0:
-        raise InvalidInput(f"{where}: box {b.label!r} has a zero or negative size")
-    if b.left < -t or b.top < -t or b.left + b.width > w + t or b.top + b.height > h + t:
-        raise InvalidInput(f"{where}: box {b.label!r} lies outside the {w}x{h} image")
-    left, top = max(0.0, b.left), max(0.0, b.top)
-    right, bottom = min(float(w), b.left + b.width), min(float(h), b.top + b.height)
-    return Box(b.label, left / w, top / h, (right - left) / w, (bottom - top) / h)
+    rules = ManifestRules(upsert=True, adopt_task=True)
+    return import_manifest_text(svc, project, dataset.type, text, rules, origin="the changes")
 
 
 # --- distributing and deleting -------------------------------------------------------------------------

@@ -76,8 +76,11 @@ def run_import(
     limits: ImageLimits = TRAINING_LIMITS,
     progress: Progress | None = None,
     workers: int | None = None,
+    before_adding: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Validate and add ``items`` to ``dataset``. Issues already found by a parser are reported as failed."""
+    """Validate and add ``items`` to ``dataset``. Issues already found by a parser are reported as failed.
+    ``before_adding`` sees the report once every item is checked, before any entry is added (``imported``
+    is then how many would be): raising there refuses the whole import, with no entry to take back."""
     report = ImportReport()
     candidates: list[Candidate] = []
     for item in items:
@@ -108,6 +111,9 @@ def run_import(
 
     # entries are added only now: a later copy of the same image may still merge its labels in
     new_entries = list(pending.values())
+    report.imported = len(new_entries)
+    if before_adding is not None:
+        before_adding(report)
     for start in range(0, len(new_entries), BATCH):
         chunk = new_entries[start : start + BATCH]
         report.entry_ids += svc.repo.add_entries(dataset.id, [p.entry for p in chunk], svc.clock.now())
@@ -117,7 +123,6 @@ def run_import(
     )
     if labels:
         svc.repo.add_labels(project.id, labels)
-    report.imported = len(new_entries)
     report.labels = set(labels)
     return report
 
@@ -147,10 +152,10 @@ def _check(c: Candidate, task: TaskType, svc: Services, limits: ImageLimits) -> 
         data = c.load()
         info = check_image(data, svc.inspector, limits)
         out.data, out.info = data, info
-        out.boxes = tuple(_ratio_box(b, info, i) for i, b in enumerate(c.boxes))
+        out.boxes = tuple(ratio_box(b, info.width, info.height, i) for i, b in enumerate(c.boxes))
     except NotFound as e:
         out.issue = ImportIssue(c.ref, "ERROR_INVALID_SOURCE_REF", str(e))
-    except _BoxError as e:
+    except InvalidBox as e:
         out.issue = ImportIssue(c.ref, "ERROR_INVALID_BOUNDING_BOX", str(e))
     except _KindError as e:
         out.issue = ImportIssue(c.ref, "ERROR_UNSUPPORTED_USE_CASE_TYPE", str(e))
@@ -165,8 +170,8 @@ def _check(c: Candidate, task: TaskType, svc: Services, limits: ImageLimits) -> 
     return out
 
 
-class _BoxError(Exception):
-    pass
+class InvalidBox(InvalidInput):
+    """A box with no size, or outside its image."""
 
 
 class _KindError(Exception):
@@ -184,13 +189,14 @@ def _check_kind(c: Candidate, task: TaskType) -> None:
         )
 
 
-def _ratio_box(b: PixelBox, info: ImageInfo, i: int) -> Box:
-    w, h = info.width, info.height
+def ratio_box(b: PixelBox, w: int, h: int, i: int) -> Box:
+    """Box ``i`` of a ``w`` x ``h`` image, from pixels to ratios of the image size; a box that pokes out by
+    at most BOX_TOLERANCE_PX (rounding) is clipped, any other outside box is InvalidBox."""
     if b.width <= 0 or b.height <= 0:
-        raise _BoxError(f"box {i} ({b.label}) has a zero or negative size")
+        raise InvalidBox(f"box {i} ({b.label}) has a zero or negative size")
     t = BOX_TOLERANCE_PX
     if b.left < -t or b.top < -t or b.left + b.width > w + t or b.top + b.height > h + t:
-        raise _BoxError(
+        raise InvalidBox(
             f"box {i} ({b.label}) at left={b.left:g} top={b.top:g} width={b.width:g} height={b.height:g} "
             f"lies outside the {w}x{h} image"
         )

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
-from visionloop.core.entities import Dataset, DatasetType, ModelVersion, Project, TaskType, VersionStatus
+from visionloop.core.entities import (
+    Dataset,
+    DatasetEntry,
+    DatasetType,
+    ModelVersion,
+    Project,
+    TaskType,
+    VersionStatus,
+)
+from visionloop.core.ports import EntryFilter
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
@@ -12,6 +22,7 @@ _NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 # a project's name is also a folder name (its inbox, exports): "." and ".." would be the folder itself
 # or its parent
 _RESERVED_NAMES = frozenset({".", ".."})
+PAGE = 1000  # entries read at a time when a filter or a count runs over a whole dataset
 # versions that a project delete would pull from under a running unit or a training job
 IN_USE = (
     VersionStatus.TRAINING_IN_PROGRESS,
@@ -90,6 +101,17 @@ def get_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:
 def image_counts(svc: Services, project: Project) -> dict[DatasetType, int]:
     """How many images each of the project's datasets holds (a type it has no dataset of is absent)."""
     return {d.type: svc.repo.count_entries(d.id) for d in list_datasets(svc, project)}
+
+
+def all_entries(svc: Services, dataset: Dataset, where: EntryFilter | None = None) -> Iterator[DatasetEntry]:
+    """Every entry of ``dataset`` that passes ``where``, in insertion order, read ``PAGE`` at a time."""
+    offset = 0
+    while True:
+        page = svc.repo.list_entries(dataset.id, where, offset, PAGE)
+        yield from page
+        if len(page) < PAGE:
+            return
+        offset += PAGE
 
 
 def ensure_dataset(svc: Services, project: Project, type: DatasetType) -> Dataset:

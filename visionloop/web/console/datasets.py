@@ -50,7 +50,7 @@ from visionloop.core.entities import (
 )
 from visionloop.core.images import TRAINING_LIMITS, load_image
 from visionloop.core.importing import SourceAccess
-from visionloop.core.labels import project_labels
+from visionloop.core.labels import MAX_BOXES, project_labels
 from visionloop.core.ports import EntryFilter
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound
@@ -378,7 +378,8 @@ async def import_manifest(
             raise InvalidInput(
                 "the manifest is not UTF-8 text (a .manifest file has one JSON object a line)"
             ) from None
-        report = await run_in_threadpool(curation.import_manifest_text, svc, project.name, dtype, text)
+        done = await run_in_threadpool(datasets.import_manifest_text, svc, project, dtype, text)
+        report = done.added
     elif location.strip():
         report = await run_in_threadpool(
             datasets.import_manifest, svc, project.name, location.strip(), dtype, access=access
@@ -579,8 +580,8 @@ def parse_boxes(text: str) -> list[Box]:
         raw = json.loads(text)
     except ValueError:
         raise InvalidInput("the boxes are not valid JSON") from None
-    if not isinstance(raw, list) or len(raw) > curation.MAX_BOXES:
-        raise InvalidInput(f"the boxes must be a list of at most {curation.MAX_BOXES}")
+    if not isinstance(raw, list) or len(raw) > MAX_BOXES:
+        raise InvalidInput(f"the boxes must be a list of at most {MAX_BOXES}")
     out = []
     for b in raw:
         if not isinstance(b, dict) or not isinstance(b.get("label"), str):

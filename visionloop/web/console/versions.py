@@ -31,7 +31,7 @@ from visionloop.api.errors import status_for
 from visionloop.core import projects, serving
 from visionloop.core.accounts import ReviewerSession
 from visionloop.core.entities import ModelVersion, Project, VersionStatus
-from visionloop.core.entries import test_image_names
+from visionloop.core.entries import names_of_test_images
 from visionloop.core.images import load_image
 from visionloop.core.projects import get_project
 from visionloop.core.services import Services
@@ -149,7 +149,7 @@ def _page_number(page: int, total: int) -> tuple[int, int]:
 
 def _source_names(svc: Services, project: Project, ev: Evaluation) -> dict[str, str]:
     """The file names the test images had when imported, by content hash (from the TEST dataset now)."""
-    return test_image_names(svc, project, ev.image_ids)
+    return names_of_test_images(svc, project, ev.image_ids)
 
 
 def _version_page(
