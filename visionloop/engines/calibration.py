@@ -12,7 +12,7 @@ on the training set. Never fit it on the test set, whose job is to measure the c
 * Multi-label (``kind="sigmoid"``): by default one temperature shared by all labels, ``sigmoid(z / T)``
   fitted on the binary cross-entropy of every (image, label) pair: one parameter stays stable with the
   few positives a label has. ``method="platt"`` fits ``sigmoid(a_j z + b_j)`` per label instead (Platt
-  scaling with Platt's smoothed targets, Newton's method), for heads whose labels are miscalibrated in
+  scaling with Platt's smoothed targets, scipy's BFGS), for heads whose labels are miscalibrated in
   different ways.
 
 Calibration error: :func:`expected_calibration_error` bins predictions by confidence into ``n_bins``
@@ -29,7 +29,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_softmax
 from scipy.special import softmax as _softmax
 
@@ -122,49 +122,25 @@ def fit_floor(probs: FloatArray, y: npt.ArrayLike, kind: Kind, high: float = 0.5
     return max(low, minimize_bounded(objective, low, high))
 
 
-def fit_platt(scores: npt.ArrayLike, y: npt.ArrayLike, max_iter: int = 100) -> tuple[float, float]:
+def fit_platt(scores: npt.ArrayLike, y: npt.ArrayLike) -> tuple[float, float]:
     """Slope and intercept of ``sigmoid(a * score + b)`` (Platt 1999; Lin, Lin & Weng 2007).
 
-    Uses Platt's smoothed targets, so separable data gives finite parameters, and Newton's method with
-    a backtracking line search on the (convex) cross-entropy. Starts from the identity (a=1, b=0).
+    Uses Platt's smoothed targets, so separable data gives finite parameters, and scipy's BFGS on the
+    (convex) cross-entropy with its gradient. Starts from the identity (a=1, b=0).
     """
     z = np.asarray(scores, dtype=np.float64).ravel()
     pos = np.asarray(y, dtype=bool).ravel()
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     t = np.where(pos, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    params = np.array([1.0, 0.0])
 
-    def loss(p: FloatArray) -> float:
+    def loss_and_gradient(p: FloatArray) -> tuple[float, FloatArray]:
         u = p[0] * z + p[1]
-        return float(np.sum(np.logaddexp(0.0, u) - t * u))
+        residual = expit(u) - t
+        return float(np.sum(np.logaddexp(0.0, u) - t * u)), np.array([residual @ z, residual.sum()])
 
-    current = loss(params)
-    for _ in range(max_iter):
-        prob = sigmoid(params[0] * z + params[1])
-        grad = np.array([np.dot(prob - t, z), np.sum(prob - t)])
-        if np.max(np.abs(grad)) < 1e-8 * max(1, z.size):
-            break
-        w = prob * (1.0 - prob)
-        hessian = np.array([[np.dot(w, z * z), np.dot(w, z)], [np.dot(w, z), np.sum(w)]]) + 1e-12 * np.eye(2)
-        step = -np.linalg.solve(hessian, grad)
-        params, current, moved = _backtrack(loss, params, current, step, float(grad @ step))
-        if not moved:
-            break
-    return float(params[0]), float(params[1])
-
-
-def _backtrack(
-    loss: Callable[[FloatArray], float], params: FloatArray, current: float, step: FloatArray, slope: float
-) -> tuple[FloatArray, float, bool]:
-    """Armijo backtracking: the largest step 2^-k that decreases the loss enough."""
-    size = 1.0
-    while size >= 1e-10:
-        candidate = params + size * step
-        value = loss(candidate)
-        if value < current + 1e-4 * size * slope:
-            return candidate, value, True
-        size /= 2.0
-    return params, current, False
+    options = {"gtol": 1e-8 * max(1, z.size)}
+    result = minimize(loss_and_gradient, np.array([1.0, 0.0]), jac=True, method="BFGS", options=options)
+    return float(result.x[0]), float(result.x[1])
 
 
 # ---------------------------------------------------------------------------------------------------
