@@ -160,6 +160,7 @@ def reliability_table(
     probs: npt.ArrayLike, correct: npt.ArrayLike, n_bins: int = 15
 ) -> tuple[ReliabilityBin, ...]:
     """Equal-width confidence bins (k/n, (k+1)/n] with count, mean confidence and accuracy (all bins)."""
+    # not sklearn's calibration_curve: it returns neither the counts nor the empty bins the table shows
     conf, hit = _check_confidences(probs, correct, n_bins)
     index = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
     counts = np.bincount(index, minlength=n_bins)

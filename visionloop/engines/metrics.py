@@ -205,6 +205,7 @@ def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
 
 def _f1_by_cutoff(s: FloatArray, pos: BoolArray, n_pos: int) -> tuple[FloatArray, FloatArray]:
     """Distinct scores, highest first, and the F1 when every item scoring ≥ each is predicted."""
+    # from counts, not from sklearn's precision_recall_curve: equal F1s must tie exactly (midpoint rule)
     order = np.argsort(-s, kind="stable")
     s, pos = s[order], pos[order]
     last_of_tie = np.append(s[1:] != s[:-1], True)
@@ -305,6 +306,7 @@ def confusion_matrix(
     truth: BoolArray, predicted: BoolArray, labels: Sequence[str], basis: str
 ) -> ConfusionMatrix:
     """Counts[g, p] = images with true label g and predicted label p, plus row-normalised rates."""
+    # sklearn's confusion_matrix is single-label only; this product counts prediction sets too
     counts = truth.T.astype(np.int64) @ predicted.astype(np.int64)
     support = truth.sum(axis=0).astype(np.float64)
     rates = _ratio(counts.astype(np.float64), support[:, None])

@@ -92,6 +92,7 @@ def _kmeans(
     x: FloatArray, weights: FloatArray, k: int, rng: np.random.Generator, iterations: int = 50
 ) -> npt.NDArray[np.int64]:
     """Weighted k-means (k-means++ start) on rows of ``x``; every cluster keeps at least one row."""
+    # not sklearn's KMeans: on duplicate rows it returns fewer clusters than asked (ConvergenceWarning)
     n = len(x)
     centres = [x[int(rng.integers(n))]]
     for _ in range(1, k):
