@@ -80,7 +80,7 @@ def import_manifest(
     allows), by import_manifest_text with these ManifestRules."""
     project = get_project(svc, project_name)
     dtype = parse_dataset_type(dataset_type)
-    text = read_manifest_text(svc, manifest, access)
+    text = _read_manifest_text(svc, manifest, access)
     rules = ManifestRules(max_invalid_fraction=max_invalid_fraction, adopt_task=adopt_task)
     return import_manifest_text(svc, project, dtype, text, rules, progress=progress).added
 
@@ -217,7 +217,7 @@ def is_blank(svc: Services, project: Project) -> bool:
     return not any(svc.repo.count_entries(d.id) for d in datasets) and not svc.repo.list_versions(project.id)
 
 
-def read_manifest_text(svc: Services, manifest: str, access: SourceAccess = CLI_ACCESS) -> str:
+def _read_manifest_text(svc: Services, manifest: str, access: SourceAccess = CLI_ACCESS) -> str:
     """The manifest's text, from a bucket or a file ``access`` allows, at most ``access.max_file_bytes``."""
     if manifest.startswith("s3://"):
         ref = parse_s3_uri(manifest)
@@ -235,8 +235,6 @@ def read_manifest_text(svc: Services, manifest: str, access: SourceAccess = CLI_
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidManifest("the manifest is not UTF-8 text") from None
-    if not text.strip():
-        raise InvalidManifest("the manifest is empty")
     return text
 
 
