@@ -30,13 +30,14 @@ from PIL import Image
 
 from visionloop.bootstrap import build_services, fake_engine
 from visionloop.core import datasets
-from visionloop.core.detections import Detected, DetectionLog, DetectionSource
+from visionloop.core.detections import Detected, DetectionSource
 from visionloop.core.entities import Prediction
 from visionloop.core.projects import create_project
 from visionloop.core.serving import Serving, ServingPolicy, detect, start_version
 from visionloop.core.training import TrainingOptions, request_training, run_training_job
 from visionloop.engines.fake import ColourEngine
 from visionloop.settings import load_settings
+from visionloop.workflows.detection_log import DetectionLog
 from visionloop.workflows.inference import ProcessInferenceHost
 
 LOGOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "aws-logos" / "inference_images"

@@ -15,9 +15,9 @@ from visionloop.storage import open_object_store, open_repository
 if TYPE_CHECKING:
     from visionloop.core.accounts import Accounts
     from visionloop.core.analyzing import Analysis
-    from visionloop.core.detections import DetectionLog
     from visionloop.core.inbox import InboxSettings
     from visionloop.core.serving import Serving
+    from visionloop.workflows.detection_log import DetectionLog
     from visionloop.workflows.inference import EngineFactory
     from visionloop.workflows.notifications import Notifier
 
@@ -101,7 +101,8 @@ def build_serving(settings: Settings, engine_factory: EngineFactory | None = Non
 def build_detection_log(services: Services, settings: Settings) -> DetectionLog:
     """The detection log's writer (core.detections) with the detection_log_* retention; it publishes
     the detection events of projects that want them."""
-    from visionloop.core.detections import DetectionLog, Retention, publish_detection_events
+    from visionloop.core.detections import Retention, publish_detection_events
+    from visionloop.workflows.detection_log import DetectionLog
 
     retention = Retention(
         days=settings.detection_log_days or None, max_rows=settings.detection_log_max_rows or None

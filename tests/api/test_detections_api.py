@@ -19,13 +19,13 @@ from tests.factories import image_bytes, make_project
 from visionloop.api.app import create_app
 from visionloop.bootstrap import build_services, fake_engine
 from visionloop.core import datasets, ids, review
-from visionloop.core.detections import DetectionLog
 from visionloop.core.records.review import Detection, FlowSettings, LoopPurpose
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving, ServingPolicy
 from visionloop.core.training import TrainingOptions, request_training, run_training_job
 from visionloop.engines.fake import ColourEngine
 from visionloop.settings import Settings, load_settings
+from visionloop.workflows.detection_log import DetectionLog
 from visionloop.workflows.inference import ProcessInferenceHost
 
 RED = image_bytes(color=(230, 10, 10))

@@ -21,6 +21,7 @@ from tests.factories import image_bytes, unique_colour
 from visionloop.core import review
 from visionloop.core.entities import DatasetType, EntrySource
 from visionloop.core.records.review import FlowSettings, LoopPurpose
+from visionloop.workflows.review_hook import ReviewHook
 
 
 def _client(server: Server, validate: bool = True) -> Any:
@@ -302,7 +303,7 @@ def test_detect_custom_labels_starts_loops_through_the_hook(rek: Any, a2i: Any, 
     try:
         review.put_flow(server.svc, name, FlowSettings(min_confidence=90.0), region=REGION, account=ACCOUNT)
         hook = server.serving.review_hook
-        assert isinstance(hook, review.ReviewHook)
+        assert isinstance(hook, ReviewHook)
         hook.invalidate(name)
         purple = image_bytes(color=(120, 35, 120))  # half red, half blue: a doubtful answer
         red = image_bytes(color=(215, 28, 28))

@@ -17,7 +17,6 @@ from visionloop.core import detections, events
 from visionloop.core.detections import (
     Detected,
     DetectionFilter,
-    DetectionLog,
     DetectionSource,
     Retention,
     list_detections,
@@ -29,6 +28,7 @@ from visionloop.core.projects import delete_project
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound
 from visionloop.settings import load_settings
+from visionloop.workflows.detection_log import DetectionLog
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -99,7 +99,7 @@ def test_the_writer_logs_every_detection_with_its_image(services: Services, cloc
     assert len({d.content_hash for d in page.detections}) == 8
     stored = list(services.store.list_objects(IMAGES_BUCKET))
     assert {o.key for o in stored} == {image_key(d.content_hash) for d in page.detections}
-    log.close()
+    log.stop()
     log.record(detected(99))  # after close: dropped, never an error
     assert log.stats().dropped == 1
 
@@ -112,7 +112,7 @@ def test_queries_filter_and_page(services: Services, clock: Clock) -> None:
         log.record(detected(i, p=0.41 + 0.02 * i, source=source, version="v2" if i >= 20 else "v1"))
         clock.advance(minutes=1)
     log.record(detected(100, project="other"))
-    log.close()
+    log.stop()
 
     def ids(**kw: object) -> list[int]:
         page = list_detections(services, "logos", DetectionFilter(**kw), limit=1000)  # type: ignore[arg-type]
@@ -177,7 +177,7 @@ def test_unknown_project_and_detection(services: Services, clock: Clock) -> None
         list_detections(services, "ghost")
     log = DetectionLog(services)
     log.record(detected(1, project="other"))
-    log.close()
+    log.stop()
     [d] = list_detections(services, "other").detections
     assert detections.get_detection(services, "other", d.id) == d
     with pytest.raises(NotFound):
@@ -192,7 +192,7 @@ def test_retention_by_age_and_by_count(services: Services, clock: Clock) -> None
         log.record(detected(i))
         log.record(detected(100 + i, project="other"))
         clock.advance(days=1)
-    log.close()
+    log.stop()
     assert detections.prune_detections(services, Retention()) == 0  # the default keeps everything
     # older than 3.5 days (now is T0 + 10 days): the first 7 days' go
     assert detections.prune_detections(services, Retention(days=3.5)) == 14
@@ -209,7 +209,7 @@ def test_retention_by_age_and_by_count(services: Services, clock: Clock) -> None
     while len(list_detections(services, "logos").detections) > 1:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    log.close()
+    log.stop()
 
 
 def test_a_full_queue_drops_and_never_blocks(services: Services, clock: Clock) -> None:
@@ -223,7 +223,7 @@ def test_a_full_queue_drops_and_never_blocks(services: Services, clock: Clock) -
     small.record(detected(9))
     assert small.stats().dropped == 1
     for log in (full, small):
-        log.close()
+        log.stop()
     assert list_detections(services, "logos").detections == []
 
 
@@ -235,7 +235,7 @@ def test_detections_of_a_deleted_project_are_left_out(services: Services, clock:
     log.record(detected(2, project="other"))  # the writer still knows its id
     log.record(detected(3))
     log.record(detected(4, project="never"))
-    log.close()
+    log.stop()
     stats = log.stats()
     assert (stats.logged, stats.failed) == (2, 2)  # the deleted and the unknown project's
     assert len(list_detections(services, "logos").detections) == 1
@@ -252,7 +252,7 @@ def test_recording_costs_the_detection_path_microseconds(services: Services, clo
         log.record(d)
         costs.append(time.perf_counter() - start)
     assert log.flush(60)
-    log.close()
+    log.stop()
     assert log.stats().logged == 2000
     median, p99 = statistics.median(costs), sorted(costs)[int(0.99 * len(costs))]
     print(f"record(): median {1e6 * median:.1f} µs, p99 {1e6 * p99:.1f} µs")
@@ -265,7 +265,7 @@ def test_detection_events_only_for_projects_that_want_them(services: Services, c
     for i in range(3):
         log.record(detected(i, source=DetectionSource.INBOX))
         log.record(detected(10 + i, project="other"))
-    log.close()
+    log.stop()
     sent = events.list_events(services, "logos", type="detection")
     logged = {d.id: d for d in list_detections(services, "logos").detections}
     assert len(sent) == 3 and events.list_events(services, "other", type="detection") == []

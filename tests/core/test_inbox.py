@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import shared_dataset
 from tests.factories import image_bytes, make_project
 from visionloop.core import datasets, events
-from visionloop.core.detections import DetectionLog, DetectionSource, list_detections
+from visionloop.core.detections import DetectionSource, list_detections
 from visionloop.core.entities import (
     DatasetType,
     EntrySource,
@@ -42,6 +42,7 @@ from visionloop.core.services import Services
 from visionloop.core.training import TrainingOptions, request_training, run_training_job
 from visionloop.engines.fake import ColourEngine
 from visionloop.errors import NotReady
+from visionloop.workflows.detection_log import DetectionLog
 from visionloop.workflows.inbox import InboxWatcher, LocalDetector
 
 BUCKET = "visionloop"

@@ -30,6 +30,7 @@ from visionloop.core.records.review import (
 )
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from visionloop.workflows.review_hook import ReviewHook
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -342,7 +343,7 @@ def test_detection_project_answers_with_boxes(world: World) -> None:
 
 def test_the_hook_works_in_the_background(world: World) -> None:
     world.flow(min_confidence=50.0)
-    hook = review.ReviewHook(world.svc, ttl=60)
+    hook = ReviewHook(world.svc, ttl=60)
     try:
         hook(Detection("logos", "v1", world.image(), {"cat": 0.3}))
         hook(Detection("nope", "v1", b"x", {"cat": 0.3}))  # an unknown project is ignored
@@ -351,16 +352,17 @@ def test_the_hook_works_in_the_background(world: World) -> None:
         make_project(world.svc, "plain")
         hook(Detection("plain", "v1", world.image(), {"cat": 0.3}))
         hook.drain()
-        assert hook._flows["plain"][1] is None  # remembered: the next detection is not even queued
-        hook(Detection("plain", "v1", world.image(), {"cat": 0.3}))
-        assert hook._pending.unfinished_tasks == 0
+        plain = Detection("plain", "v1", world.image(), {"cat": 0.3})
+        assert hook.rules.decide(plain) == (False, None)  # remembered: the next detection is not even queued
+        hook(plain)
+        assert hook.pending == 0
         hook(Detection("logos", "v1", world.image(), {"cat": 0.9}))  # confident: decided on the spot
-        assert hook._pending.unfinished_tasks == 0
+        assert hook.pending == 0
         hook(Detection("logos", "v1", world.image(), {"cat": 0.1}))
         hook.drain()
         assert len(hook.started) == 2
     finally:
-        hook.close()
+        hook.stop()
 
 
 def test_flow_by_arn(world: World) -> None:

@@ -1,4 +1,4 @@
-"""The project's parameters drive the review hook (core.review.ReviewHook with core.parameters), and
+"""The project's parameters drive the review hook (workflows.review_hook.ReviewHook with core.parameters), and
 human loops publish human_loop_created / human_loop_completed events (core.events)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from visionloop.core import events, parameters, review
 from visionloop.core.events import Event, EventType
 from visionloop.core.records.review import Detection, FlowSettings, LoopPurpose, LoopResult, flow_arn
 from visionloop.core.services import Services
+from visionloop.workflows.review_hook import ReviewHook
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -32,8 +33,8 @@ def svc(services: Services) -> Services:
 
 
 @pytest.fixture
-def hook(svc: Services) -> Iterator[review.ReviewHook]:
-    h = review.ReviewHook(svc, ttl=60, region=REGION, account=ACCOUNT)
+def hook(svc: Services) -> Iterator[ReviewHook]:
+    h = ReviewHook(svc, ttl=60, region=REGION, account=ACCOUNT)
     yield h
     h.close()
 
@@ -49,11 +50,11 @@ class Images:
 image = Images()
 
 
-def detect(hook: review.ReviewHook, top: float, project: str = "logos") -> None:
+def detect(hook: ReviewHook, top: float, project: str = "logos") -> None:
     hook(Detection(project, "v1", image(), {"cat": top, "dog": round(1 - top, 3) / 2}))
 
 
-def test_no_parameters_no_flow_no_loops(svc: Services, hook: review.ReviewHook) -> None:
+def test_no_parameters_no_flow_no_loops(svc: Services, hook: ReviewHook) -> None:
     for _ in range(3):
         detect(hook, 0.1)
     hook.drain()
@@ -61,7 +62,7 @@ def test_no_parameters_no_flow_no_loops(svc: Services, hook: review.ReviewHook) 
 
 
 def test_human_review_enabled_uses_min_confidence_and_creates_the_flow(
-    svc: Services, hook: review.ReviewHook
+    svc: Services, hook: ReviewHook
 ) -> None:
     parameters.update_parameters(
         svc, "logos", {"human_review_enabled": True, "min_confidence": 70}, changed_by="t"
@@ -77,7 +78,7 @@ def test_human_review_enabled_uses_min_confidence_and_creates_the_flow(
     assert flow.settings.min_confidence is None  # the flow's own setting is untouched
 
 
-def test_the_parameter_threshold_replaces_the_flows_own(svc: Services, hook: review.ReviewHook) -> None:
+def test_the_parameter_threshold_replaces_the_flows_own(svc: Services, hook: ReviewHook) -> None:
     review.put_flow(svc, "logos", FlowSettings(min_confidence=40.0), region=REGION, account=ACCOUNT)
     detect(hook, 0.5)
     hook.drain()
@@ -95,7 +96,7 @@ def test_the_parameter_threshold_replaces_the_flows_own(svc: Services, hook: rev
     assert len(hook.started) == 2
 
 
-def test_every_nth_detection_is_sampled_for_audit(svc: Services, hook: review.ReviewHook) -> None:
+def test_every_nth_detection_is_sampled_for_audit(svc: Services, hook: ReviewHook) -> None:
     parameters.update_parameters(
         svc, "logos", {"human_sampling_enabled": True, "human_sampling_interval": 3}, changed_by="t"
     )
@@ -123,7 +124,7 @@ def test_every_nth_detection_is_sampled_for_audit(svc: Services, hook: review.Re
     assert len(hook.started) == 4
 
 
-def test_loops_publish_created_and_completed_events(svc: Services, hook: review.ReviewHook) -> None:
+def test_loops_publish_created_and_completed_events(svc: Services, hook: ReviewHook) -> None:
     seen: list[Event] = []
     svc.bus.subscribe(seen.append, [EventType.HUMAN_LOOP_CREATED, EventType.HUMAN_LOOP_COMPLETED])
     parameters.update_parameters(
@@ -168,7 +169,7 @@ def test_an_explicit_loop_publishes_too(svc: Services) -> None:
 
 
 def test_a_failing_publish_never_fails_the_loop(
-    svc: Services, hook: review.ReviewHook, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    svc: Services, hook: ReviewHook, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     flow = review.ensure_flow(svc, "logos", region=REGION, account=ACCOUNT)
 

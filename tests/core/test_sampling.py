@@ -16,11 +16,11 @@ from tests.factories import image_bytes, make_project, unique_colour
 from visionloop.core import review, schedules
 from visionloop.core.parameters import get_state, update_parameters
 from visionloop.core.records.review import Detection, FlowSettings, HumanLoop, LoopPurpose
-from visionloop.core.review import ReviewHook
 from visionloop.core.sampling import agreement_over_time, bucket_start, run_sampling_check
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput
 from visionloop.workflows.inbox import LocalDetector
+from visionloop.workflows.review_hook import ReviewHook
 
 world = test_inbox.world  # the fixture: a trained colour-engine version serving "logos", an inbox bucket
 

@@ -24,12 +24,12 @@ from visionloop.api.versions import router as versions_router
 from visionloop.api.workflow import router as workflow_router
 from visionloop.aws.urls import router as aws_router
 from visionloop.core.accounts import Accounts
-from visionloop.core.detections import DetectionLog
-from visionloop.core.review import ReviewHook
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving, maintain, recover_serving
 from visionloop.settings import Settings
+from visionloop.workflows.detection_log import DetectionLog
 from visionloop.workflows.inbox import InboxWatcher, serving_detector
+from visionloop.workflows.review_hook import ReviewHook
 
 
 def create_app(
@@ -60,12 +60,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         from visionloop.bootstrap import build_notifier
-        from visionloop.workflows.inference import Maintainer
+        from visionloop.workflows.background import Ticker
         from visionloop.workflows.runner import start_runner
 
         assert serving is not None
         await run_in_threadpool(recover_serving, services, serving)
-        maintainer = Maintainer(lambda: maintain(services, serving)).start()
+        maintainer = Ticker("visionloop-serving", lambda: maintain(services, serving), 0.5, delay_first=True)
+        maintainer.start()
         watcher.start()  # the watched inboxes of the workflow bucket
         notifier = build_notifier(services, settings).start()  # webhooks and e-mail, in the background
         # schedules and workflow runs (resumed first if a previous server left them RUNNING)
@@ -80,9 +81,9 @@ def create_app(
             maintainer.stop()
             await run_in_threadpool(serving.host.close)
             if isinstance(serving.detection_log, DetectionLog):  # writes what is still queued
-                await run_in_threadpool(serving.detection_log.close)
+                await run_in_threadpool(serving.detection_log.stop)
             if isinstance(serving.review_hook, ReviewHook):
-                serving.review_hook.close()
+                serving.review_hook.stop()
 
     app = FastAPI(
         title="visionloop",

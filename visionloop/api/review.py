@@ -24,6 +24,7 @@ from visionloop.core.records.review import (
     QueueOrder,
 )
 from visionloop.errors import InvalidInput
+from visionloop.workflows.review_hook import ReviewHook
 
 router = APIRouter(tags=["review"])
 
@@ -123,7 +124,7 @@ def _arn_parts(request: Request) -> dict[str, str]:
 
 def _forget_rule(request: Request, project: str) -> None:
     hook = getattr(getattr(request.app.state, "serving", None), "review_hook", None)
-    if isinstance(hook, review.ReviewHook):
+    if isinstance(hook, ReviewHook):
         hook.invalidate(project)
 
 

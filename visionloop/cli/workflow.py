@@ -209,8 +209,8 @@ def workflow_scan(ctx: Context, project_name: str, version_name: str | None, as_
     """Take what waits in PROJECT's inboxes now, detecting in this process (no server needed)."""
     from visionloop.bootstrap import build_detection_log, build_engine, inbox_settings
     from visionloop.core.inbox import scan_inbox
-    from visionloop.core.review import ReviewHook
     from visionloop.workflows.inbox import LocalDetector
+    from visionloop.workflows.review_hook import ReviewHook
 
     svc, settings = ctx.services, ctx.settings
     log = build_detection_log(svc, settings)

@@ -2,12 +2,9 @@
 internal store), which model version, the labels with their confidences, when, and from where (the
 native API, the AWS API, an inbox, the console) — kept and queryable.
 
-Logging costs the detection almost nothing: the detection path calls ``DetectionLog.record`` (a lock and
-an append to a bounded queue); the log's own thread hashes and stores the images and inserts the rows in
-batches, and ``close`` writes everything still queued (the server calls it at shutdown). When more is
-waiting than the queue holds (``max_pending`` detections or ``max_pending_bytes`` of images), further
-detections are not logged and counted as ``dropped`` (with a warning at most once a minute): the
-detection itself never waits for the log.
+Logging costs the detection almost nothing: the detection path hands each detection to
+workflows.detection_log.DetectionLog, which queues it; its thread calls ``write_detections`` here (hash
+and store the images, insert the rows in batches) and ``prune_detections`` (the retention).
 
 Records
     Detected         what the detection path hands the log (the image bytes, every label's probability,
@@ -31,11 +28,8 @@ import binascii
 import hashlib
 import json
 import logging
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from visionloop.core.entities import Prediction
@@ -63,189 +57,7 @@ MAX_LIMIT = 1000  # detections listed at once
 DEFAULT_LIMIT = 100
 
 
-# --- the log -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LogStats:
-    logged: int = 0  # rows written
-    dropped: int = 0  # not logged: the queue was full, or the log was closed
-    failed: int = 0  # could not be written (the store or the database failed; logged as errors)
-    pending: int = 0  # waiting to be written now
-
-
-WrittenFn = Callable[[Sequence[DetectionRecord]], None]
-
-
-class DetectionLog:
-    """The detection path's side of the log: ``record`` only queues; a thread of its own writes batches
-    of up to ``batch`` rows (hashing and storing the images first), waiting up to ``linger`` seconds
-    after a detection for others to join its batch. ``flush`` waits until everything
-    queued is written; ``close`` flushes and stops the thread. ``retention`` is applied every
-    ``prune_seconds`` by the same thread. Callbacks in ``on_written`` get each written batch (on that
-    thread; a failing one is logged)."""
-
-    def __init__(
-        self,
-        svc: Services,
-        *,
-        retention: Retention | None = None,
-        batch: int = 256,
-        max_pending: int = 10_000,
-        max_pending_bytes: int = 256 * 1024 * 1024,
-        prune_seconds: float = 60.0,
-        linger: float = 0.05,
-    ) -> None:
-        self.svc = svc
-        self.retention = retention or Retention()
-        self.batch = batch
-        self.max_pending = max_pending
-        self.max_pending_bytes = max_pending_bytes
-        self.prune_seconds = prune_seconds
-        self.linger = linger
-        self._flushing = 0
-        self.on_written: list[WrittenFn] = []
-        self._stats = LogStats()
-        self._pending: deque[tuple[Detected, datetime]] = deque()
-        self._pending_bytes = 0
-        self._writing = 0
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._warned = 0.0
-        self._projects: dict[str, int] = {}
-        self._pruned_at = time.monotonic()
-
-    # the detection path ---------------------------------------------------------------------------
-
-    def record(self, detected: Detected) -> None:
-        """Queue one detection for the log (never blocks on I/O)."""
-        now = self.svc.clock.now()
-        size = len(detected.image)
-        with self._cond:
-            if (
-                self._closed
-                or len(self._pending) >= self.max_pending
-                or self._pending_bytes + size > self.max_pending_bytes
-            ):
-                self._stats.dropped += 1
-                self._warn_dropped()
-                return
-            self._pending.append((detected, now))
-            self._pending_bytes += size
-            self._cond.notify()
-            started = self._thread is not None
-        if not started:
-            self._start()
-
-    __call__ = record
-
-    # control ----------------------------------------------------------------------------------------
-
-    def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait until every queued detection is written (or failed); False on timeout."""
-        with self._cond:
-            self._flushing += 1
-            self._cond.notify_all()
-            try:
-                return self._cond.wait_for(lambda: not self._pending and not self._writing, timeout)
-            finally:
-                self._flushing -= 1
-
-    def close(self, timeout: float | None = 60.0) -> None:
-        """Write what is queued, then stop; later detections are dropped."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def stats(self) -> LogStats:
-        with self._cond:
-            return LogStats(
-                self._stats.logged,
-                self._stats.dropped,
-                self._stats.failed,
-                len(self._pending) + self._writing,
-            )
-
-    # the writer -------------------------------------------------------------------------------------
-
-    def _start(self) -> None:
-        with self._cond:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="detection-log", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    if not self._cond.wait(timeout=self._prune_wait()):
-                        break  # time to apply the retention
-                if self._pending and self.linger > 0:  # let a batch gather: one transaction for many
-                    self._cond.wait_for(
-                        lambda: len(self._pending) >= self.batch or self._closed or self._flushing,
-                        timeout=self.linger,
-                    )
-                batch = [self._pending.popleft() for _ in range(min(self.batch, len(self._pending)))]
-                self._pending_bytes -= sum(len(d.image) for d, _ in batch)
-                self._writing = len(batch)
-                done = self._closed and not batch
-            if batch:
-                self._write(batch)
-            with self._cond:
-                self._writing = 0
-                self._cond.notify_all()
-            self._maybe_prune()
-            if done:
-                return
-
-    def _write(self, batch: Sequence[tuple[Detected, datetime]]) -> None:
-        try:
-            records = write_detections(self.svc, batch, self._projects)
-        except Exception as e:  # the log must survive anything; what is lost is counted and logged
-            message = e.message if isinstance(e, VisionloopError) else repr(e)
-            log.error("detection log: %d detections could not be written: %s", len(batch), message)
-            with self._cond:
-                self._stats.failed += len(batch)
-            return
-        with self._cond:
-            self._stats.logged += len(records)
-            self._stats.failed += len(batch) - len(records)
-        for fn in list(self.on_written):
-            try:
-                fn(records)
-            except Exception:
-                log.exception("detection log: a callback failed on %d detections", len(records))
-
-    def _prune_wait(self) -> float | None:
-        if self.retention.keeps_all:
-            return None
-        return max(0.0, self._pruned_at + self.prune_seconds - time.monotonic())
-
-    def _maybe_prune(self) -> None:
-        if self.retention.keeps_all or time.monotonic() - self._pruned_at < self.prune_seconds:
-            return
-        self._pruned_at = time.monotonic()
-        try:
-            removed = prune_detections(self.svc, self.retention)
-        except VisionloopError as e:
-            log.error("detection log: the retention could not be applied: %s", e.message)
-            return
-        if removed:
-            log.info("detection log: %d detections past the retention deleted", removed)
-
-    def _warn_dropped(self) -> None:
-        if time.monotonic() - self._warned > 60:
-            self._warned = time.monotonic()
-            log.warning(
-                "detection log: %s; detections are not being logged (%d so far)",
-                "closed" if self._closed else "the writer is behind and its queue is full",
-                self._stats.dropped,
-            )
+# --- writing (workflows.detection_log runs this in the background) ---------------------------------
 
 
 def write_detections(
@@ -306,8 +118,8 @@ def _new_row(detected: Detected, at: datetime, project_id: int, digest: str) -> 
 
 def publish_detection_events(svc: Services, records: Sequence[DetectionRecord]) -> None:
     """A ``detection`` event (core.events) per written detection of each project whose
-    ``detection_events_enabled`` parameter is on (read once per project and batch). For
-    DetectionLog.on_written: bootstrap.build_detection_log installs it."""
+    ``detection_events_enabled`` parameter is on (read once per project and batch). For the
+    background log's ``on_written``: bootstrap.build_detection_log installs it."""
     by_project: dict[str, list[DetectionRecord]] = {}
     for r in records:
         by_project.setdefault(r.project, []).append(r)
@@ -440,11 +252,9 @@ def prune_detections(svc: Services, retention: Retention, now: datetime | None =
 __all__ = [
     "Detected",
     "DetectionFilter",
-    "DetectionLog",
     "DetectionPage",
     "DetectionRecord",
     "DetectionSource",
-    "LogStats",
     "NewDetection",
     "Retention",
     "check_filter",

@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Self
 
 from visionloop.core.detections import Detected, DetectionSource
 from visionloop.core.entities import ModelVersion, Prediction
@@ -20,6 +21,7 @@ from visionloop.core.services import Services
 from visionloop.core.serving import Serving, StoredImage, read_image, submit_detect
 from visionloop.core.training import ModelCache
 from visionloop.errors import Unavailable
+from visionloop.workflows.background import Ticker
 
 log = logging.getLogger("visionloop.inbox")
 
@@ -80,9 +82,10 @@ class LocalDetector:
 
 
 class InboxWatcher:
-    """Looks into every project's inboxes every ``interval`` seconds on a daemon thread (the server owns
-    one). ``trigger()`` makes it look now; ``scan_now()`` looks on the caller's thread. Two looks never
-    run at once; a failing look is logged and the watcher goes on."""
+    """Looks into every project's inboxes every ``interval`` seconds on a Ticker thread (the server owns
+    one; a Background component: start, flush, stop). ``trigger()`` makes it look now; ``scan_now()``
+    looks on the caller's thread. Two looks never run at once; a failing look is logged and the watcher
+    goes on."""
 
     def __init__(
         self,
@@ -97,23 +100,24 @@ class InboxWatcher:
         self.interval = interval
         self.scans = 0  # looks done
         self.last: list[ScanReport] = []  # what the last look did (projects with something handled)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("inbox-watcher", self._look, interval, delay_first=True)
 
-    def start(self) -> InboxWatcher:
+    def start(self) -> Self:
         try:
             self.svc.buckets.create_bucket(self.settings.bucket)  # a folder people can drop files into
         except Exception as e:
             log.error("inbox: cannot create the workflow bucket %r: %s", self.settings.bucket, e)
         if self.interval > 0:
-            self._thread = threading.Thread(target=self._loop, name="inbox-watcher", daemon=True)
-            self._thread.start()
+            self._ticker.start()
         return self
 
     def trigger(self) -> None:
-        self._wake.set()
+        self._ticker.wake()
+
+    def flush(self, timeout: float | None = 60.0) -> bool:
+        """Wait for the look in progress."""
+        return self._ticker.flush(timeout)
 
     def scan_now(self) -> list[ScanReport]:
         with self._lock:
@@ -132,19 +136,11 @@ class InboxWatcher:
             )
         return reports
 
-    def stop(self, timeout: float = 60.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def stop(self, timeout: float | None = 60.0) -> None:
+        self._ticker.stop(timeout)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.scan_now()
-            except Exception:
-                log.exception("inbox: a look into the inboxes failed")
+    def _look(self) -> None:
+        try:
+            self.scan_now()
+        except Exception:
+            log.exception("inbox: a look into the inboxes failed")

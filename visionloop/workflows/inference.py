@@ -538,28 +538,3 @@ class ProcessInferenceHost:
         """Process ids of the version's serving units (for tests and diagnostics)."""
         pool = self._pools.get(version_id)
         return [u.proc.pid for u in pool.live() if u.proc is not None] if pool else []
-
-
-class Maintainer:
-    """Calls ``tick`` every ``interval`` seconds on a daemon thread until stopped; errors are logged."""
-
-    def __init__(self, tick: Callable[[], None], interval: float = 0.5) -> None:
-        self.tick, self.interval = tick, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="visionloop-serving", daemon=True)
-
-    def start(self) -> Maintainer:
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.tick()
-            except Exception:
-                log.exception("serving maintenance failed")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()

@@ -36,7 +36,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Self
 
 from visionloop import __version__
 from visionloop.core.events import Event
@@ -53,6 +53,7 @@ from visionloop.core.notifications import (
 )
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput
+from visionloop.workflows.background import Ticker
 
 log = logging.getLogger("visionloop.notifications")
 MAX_ERROR = 500  # characters of an error kept with an attempt
@@ -234,10 +235,10 @@ class EmailSender:
 
 
 class Notifier:
-    """A thread that delivers due notifications: woken by every published event (svc.bus) and at the
-    next delivery's due time, and otherwise every ``poll_seconds`` (events other processes published).
-    ``wait(event, seconds)`` is the pause between rounds (threading.Event.wait by default; tests may
-    shorten it)."""
+    """A Ticker thread that delivers due notifications: woken by every published event (svc.bus) and at
+    the next delivery's due time, and otherwise every ``poll_seconds`` (events other processes
+    published). ``wait(event, seconds)`` is the pause between rounds (threading.Event.wait by default;
+    tests may shorten it). A Background component: start, flush, stop."""
 
     def __init__(
         self,
@@ -252,51 +253,45 @@ class Notifier:
         self.senders = dict(senders)
         self.policy = policy or RetryPolicy()
         self.poll_seconds = poll_seconds
-        self._wait = wait or (lambda ev, seconds: ev.wait(seconds))
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("notifier", self._round, poll_seconds, wait=wait)
         self._unsubscribe: Callable[[], None] | None = None
 
-    def start(self) -> Notifier:
-        self._unsubscribe = self.svc.bus.subscribe(lambda _event: self._wake.set())
-        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
-        self._thread.start()
+    def start(self) -> Self:
+        if self._unsubscribe is None:
+            self._unsubscribe = self.svc.bus.subscribe(lambda _event: self._ticker.wake())
+        self._ticker.start()
         return self
 
     def wake(self) -> None:
-        self._wake.set()
+        self._ticker.wake()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait for the delivery round in progress."""
+        return self._ticker.flush(timeout)
+
+    def stop(self, timeout: float | None = 10.0) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._ticker.stop(timeout)
 
     def run_once(self) -> int:
         """Deliver everything due now (in rounds of 20); how many attempts were made."""
         made = 0
-        while not self._stop.is_set():
+        while not self._ticker.stopping:
             done = deliver_due(self.svc, self.senders, self.policy)
             made += len(done)
             if len(done) < 20:
                 return made
         return made
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                self.run_once()
-                pause = self._pause()
-            except Exception:  # the store failed: try again later
-                log.exception("notifications: delivering failed")
-                pause = self.poll_seconds
-            if pause > 0:
-                self._wait(self._wake, pause)
+    def _round(self) -> float:
+        """One round on the Ticker's thread; the pause until the next."""
+        try:
+            self.run_once()
+            return self._pause()
+        except Exception:  # the store failed: try again later
+            log.exception("notifications: delivering failed")
+            return self.poll_seconds
 
     def _pause(self) -> float:
         due = next_due(self.svc)

@@ -6,7 +6,8 @@ this thread: training and the champion/challenger comparison are jobs for the wo
 (workflows.worker), which a step queues and then polls. So a pass is quick: it reads the schedules,
 fires what is due, and moves every active run on by the steps that can finish now.
 
-The server (api/app.py lifespan) calls recover_runs, starts the runner, and subscribes ``wake`` to
+The server's BackgroundGroup (bootstrap.build_server) starts the runner built by build_runner: its start
+resumes the runs a previous server left RUNNING (core.runs.recover_runs) and subscribes ``wake`` to
 ``parameter_changed`` events so that a parameter change is acted on at once rather than at the next
 pass. The CLI and the API only queue runs; a run queued while no server runs waits for one.
 """
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Self
 
 from visionloop.core.events import Event, EventType
 from visionloop.core.runs import RunContext, advance_pending, recover_runs
@@ -25,13 +27,16 @@ from visionloop.core.schedules import run_schedules
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving
 from visionloop.settings import Settings
+from visionloop.workflows.background import Ticker
 
 log = logging.getLogger("visionloop.workflow")
 
 
 class WorkflowRunner:
     """Every ``poll_seconds`` (or at once when woken): advance the active runs; every
-    ``schedule_seconds`` (or when woken): a pass over the schedules."""
+    ``schedule_seconds`` (or when woken): a pass over the schedules. A Background component: ``start``
+    (with ``recover``: first resume the runs a previous server left RUNNING; then follow parameter
+    changes), ``flush`` (the pass in progress), ``stop``."""
 
     def __init__(
         self,
@@ -39,23 +44,30 @@ class WorkflowRunner:
         poll_seconds: float = 1.0,
         schedule_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        recover: bool = False,
     ) -> None:
         self.ctx = ctx
+        self.recover = recover
         self.poll_seconds, self.schedule_seconds = poll_seconds, schedule_seconds
         self.monotonic = monotonic
         self._last_schedules: float | None = None
         self._woken = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="visionloop-workflow", daemon=True)
-        self.on_stop: Callable[[], None] | None = None  # e.g. unsubscribe from the event bus
+        self._ticker = Ticker("visionloop-workflow", self._pass, poll_seconds)
+        self._unsubscribe: Callable[[], None] | None = None
 
-    def start(self) -> WorkflowRunner:
-        self._thread.start()
+    def start(self) -> Self:
+        if self._unsubscribe is None:
+            if self.recover:
+                recover_runs(self.ctx.svc)
+            self._unsubscribe = self.ctx.svc.bus.subscribe(self.wake, [EventType.PARAMETER_CHANGED])
+        self._ticker.start()
         return self
 
     def wake(self, _: Event | None = None) -> None:
         """Run a pass now (also a bus subscriber: ``svc.bus.subscribe(runner.wake, [PARAMETER_CHANGED])``)."""
         self._woken.set()
+        self._ticker.wake()
 
     def tick(self) -> None:
         """One pass: the schedules when due (or woken), then every project's active run."""
@@ -67,32 +79,34 @@ class WorkflowRunner:
             run_schedules(self.ctx.svc)
         advance_pending(self.ctx)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # e.g. the database is briefly unavailable: try again on the next pass
-                log.exception("workflow pass failed")
-            self._woken.wait(self.poll_seconds)
+    def _pass(self) -> None:
+        try:
+            self.tick()
+        except Exception:  # e.g. the database is briefly unavailable: try again on the next pass
+            log.exception("workflow pass failed")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.on_stop is not None:
-            self.on_stop()
-        self._stop.set()
-        self._woken.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait for the pass in progress."""
+        return self._ticker.flush(timeout)
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._ticker.stop(timeout)
+
+
+def build_runner(svc: Services, serving: Serving, settings: Settings) -> WorkflowRunner | None:
+    """The server's runner (not started; its start resumes the runs a previous server left RUNNING and
+    wakes it on every parameter change). None when ``workflow_enabled`` is off (runs then wait in
+    QUEUED)."""
+    if not settings.workflow_enabled:
+        return None
+    timeout = timedelta(minutes=settings.workflow_step_timeout_minutes)
+    ctx = RunContext(svc, serving, timeout)
+    return WorkflowRunner(ctx, poll_seconds=settings.workflow_poll_seconds, recover=True)
 
 
 def start_runner(svc: Services, serving: Serving, settings: Settings) -> WorkflowRunner | None:
-    """For the server's start: resume the runs a previous server left RUNNING (core.runs.recover_runs),
-    start the runner and wake it on every parameter change. None when ``workflow_enabled`` is off (runs
-    then wait in QUEUED)."""
-    if not settings.workflow_enabled:
-        return None
-    recover_runs(svc)
-    timeout = timedelta(minutes=settings.workflow_step_timeout_minutes)
-    runner = WorkflowRunner(RunContext(svc, serving, timeout), poll_seconds=settings.workflow_poll_seconds)
-    unsubscribe = svc.bus.subscribe(runner.wake, [EventType.PARAMETER_CHANGED])
-    runner.on_stop = unsubscribe
-    return runner.start()
+    """build_runner, started (the console's browser tests run it beside an app without lifespan)."""
+    runner = build_runner(svc, serving, settings)
+    return None if runner is None else runner.start()

@@ -11,8 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Self
 
 from visionloop.settings import ENV_PREFIX, AccessKey, Settings
+from visionloop.workflows.background import Ticker
 
 log = logging.getLogger("visionloop.supervisor")
 
@@ -70,7 +72,9 @@ class WorkerPool:
     """The server's worker processes, watched: every ``poll_seconds`` a dead one is reaped, the jobs it
     held are failed (``on_death(worker_id, message)``, e.g. workflows.worker.fail_jobs_of_worker) and
     it is replaced, after a delay that doubles with each quick death in a row (BACKOFF_BASE up to
-    BACKOFF_MAX seconds) so that a crash-looping worker does not spin. ``health()`` for /healthz."""
+    BACKOFF_MAX seconds) so that a crash-looping worker does not spin. ``health()`` for /healthz. A
+    Background component: ``start`` starts the processes and the watching Ticker, ``flush`` waits for
+    the check in progress, ``stop`` ends the watching and the processes."""
 
     BACKOFF_BASE = 1.0
     BACKOFF_MAX = 60.0
@@ -88,14 +92,14 @@ class WorkerPool:
         self.poll_seconds, self.monotonic = poll_seconds, monotonic
         self._slots: list[_Slot] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="visionloop-workers", daemon=True)
+        self._ticker = Ticker("visionloop-workers", self._watch, poll_seconds, delay_first=True)
         self.replaced = 0  # workers started again after one died
 
-    def start(self) -> WorkerPool:
-        now = self.monotonic()
-        self._slots = [_Slot(self._start(), now) for _ in range(self.count)]
-        self._thread.start()
+    def start(self) -> Self:
+        if not self._slots and not self._ticker.stopping:
+            now = self.monotonic()
+            self._slots = [_Slot(self._start(), now) for _ in range(self.count)]
+            self._ticker.start()
         return self
 
     def health(self) -> dict[str, int]:
@@ -110,7 +114,7 @@ class WorkerPool:
     def check(self) -> None:
         """One pass: reap the dead workers, fail their jobs, and start those due again."""
         for slot in self._slots:
-            if self._stop.is_set():
+            if self._ticker.stopping:
                 return
             now = self.monotonic()
             if slot.restart_at is None and (code := slot.proc.poll()) is not None:
@@ -133,15 +137,16 @@ class WorkerPool:
         delay = min(self.BACKOFF_BASE * 2 ** (slot.failures - 1), self.BACKOFF_MAX)
         slot.restart_at = now + delay
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                self.check()
-            except Exception:
-                log.exception("watching the workers failed")
+    def _watch(self) -> None:
+        try:
+            self.check()
+        except Exception:
+            log.exception("watching the workers failed")
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        stop_workers([s.proc for s in self._slots], timeout)
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait for the check in progress."""
+        return self._ticker.flush(timeout)
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        self._ticker.stop(timeout)
+        stop_workers([s.proc for s in self._slots], 10.0 if timeout is None else timeout)

@@ -30,8 +30,8 @@ Use cases (``svc`` is core.services.Services; ``now`` defaults to ``svc.clock.no
                 projects with items waiting); inputs.py reads start_loop's input document
     hook.py     maybe_start_loop(svc, detection) — the rule: the top confidence below the flow's
                 ``min_confidence`` (or the one given) starts a LOW_CONFIDENCE loop; otherwise
-                ``audit_rate`` samples an AUDIT loop. ReviewHook wraps it for the detection path:
-                its call only queues; a background thread does the DB check and the insert.
+                ``audit_rate`` samples an AUDIT loop. ReviewRules caches each project's rule for the
+                detection path (workflows.review_hook runs it on a background thread).
     items.py    the queue: next_item(svc, reviewer, now) LEASES an item to one reviewer (atomically; the
                 same reviewer asking again gets the same item back while the lease lasts), submit_answer,
                 skip_item (never shown to that reviewer again), release_item (back to the queue),
@@ -49,7 +49,7 @@ Use cases (``svc`` is core.services.Services; ``now`` defaults to ``svc.clock.no
 from visionloop.core.review.answers import agreement_by_label, majority
 from visionloop.core.review.checks import MAX_INPUT_CHARS, TOP_GUESSES, check_loop_name
 from visionloop.core.review.flows import ensure_flow, find_flow, flow_by_arn, flow_choices, get_flow, put_flow
-from visionloop.core.review.hook import ReviewHook, maybe_start_loop, review_purpose
+from visionloop.core.review.hook import ReviewRules, maybe_start_loop, review_purpose
 from visionloop.core.review.items import (
     held_loop,
     item_image,
@@ -75,7 +75,7 @@ from visionloop.core.review.output import output_document
 __all__ = [
     "MAX_INPUT_CHARS",
     "TOP_GUESSES",
-    "ReviewHook",
+    "ReviewRules",
     "agreement_by_label",
     "check_loop_name",
     "delete_loop",

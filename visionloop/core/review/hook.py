@@ -1,12 +1,12 @@
-"""The detection hook: review_purpose (the rule), maybe_start_loop (the loop it starts) and ReviewHook
-(what the detection path calls, without slowing it)."""
+"""The detection hook: review_purpose (the rule), maybe_start_loop (the loop it starts) and ReviewRules
+(each project's rule, cached, as the detection path applies it; workflows.review_hook runs it in the
+background so that it never slows a detection)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import queue
 import random
 import threading
 import time
@@ -116,12 +116,12 @@ def maybe_start_loop(
         return None
 
 
-class ReviewHook:
-    """What the detection path calls after each detection, without slowing it. The call looks up the
-    project's rule in a cache (refreshed every ``ttl`` seconds on the hook's own thread, and at once
-    when a parameter changes) and applies it (review_purpose: arithmetic only); only a detection the
-    rule picks is queued, with its image, for the background thread that stores the loop. Projects
-    without a rule cost a dict lookup; a project not in the cache yet is queued once to be looked up.
+class ReviewRules:
+    """The review rule of each project, as the detection path applies it (workflows.review_hook runs it
+    in the background). ``decide`` is the detection path's part: it looks up the project's rule in a
+    cache (refreshed every ``ttl`` seconds by ``consider``, and at once when a parameter changes) and
+    applies it (review_purpose: arithmetic only). ``consider`` is the rest, with I/O: it reads the rule
+    when it is not cached, and starts the loop (maybe_start_loop).
 
     The rule is the flow's, with the project's parameters (core.parameters) on top: with
     ``human_review_enabled`` the threshold is the parameter ``min_confidence`` (else the flow's own);
@@ -131,13 +131,7 @@ class ReviewHook:
     ARN)."""
 
     def __init__(
-        self,
-        svc: Services,
-        ttl: float = 5.0,
-        max_pending: int = 256,
-        *,
-        region: str = "us-east-1",
-        account: str = "123456789012",
+        self, svc: Services, ttl: float = 5.0, *, region: str = "us-east-1", account: str = "123456789012"
     ) -> None:
         self.svc = svc
         self.ttl = ttl
@@ -147,32 +141,32 @@ class ReviewHook:
         self._flows: dict[str, tuple[float, FlowDefinition | None, int | None]] = {}
         self._counts: dict[str, int] = {}  # project -> detections since the last sampled one
         self._count_lock = threading.Lock()
-        self._pending: queue.Queue[tuple[Detection, LoopPurpose | None] | None] = queue.Queue(max_pending)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._warned = 0.0
-        self.started: list[HumanLoop] = []  # the last loops started (at most 100), for tests and logs
         self._unsubscribe = svc.bus.subscribe(
             lambda event: self.invalidate(event.project), [EventType.PARAMETER_CHANGED]
         )
 
-    def __call__(self, detection: Detection) -> None:
+    def decide(self, detection: Detection) -> tuple[bool, LoopPurpose | None]:
+        """(whether ``consider`` has anything to do, the purpose when already known) from the cache
+        alone; a project not in the cache yet needs ``consider`` to look it up."""
         cached = self._flows.get(detection.project)
-        purpose: LoopPurpose | None = None
-        if cached is not None and time.monotonic() - cached[0] < self.ttl:
-            _, flow, every = cached
-            if flow is None or (not flow.has_rule and every is None):
-                return
+        if cached is None or time.monotonic() - cached[0] >= self.ttl:
+            return True, None
+        _, flow, every = cached
+        if flow is None or (not flow.has_rule and every is None):
+            return False, None
+        purpose = self._purpose(detection, flow, every)
+        return purpose is not None, purpose
+
+    def consider(self, detection: Detection, purpose: LoopPurpose | None = None) -> HumanLoop | None:
+        """Start the loop the rule asks for (``purpose``: what ``decide`` found), if any."""
+        flow, every = self._rule(detection.project)
+        if flow is None or (not flow.has_rule and every is None):
+            return None
+        if purpose is None:
             purpose = self._purpose(detection, flow, every)
             if purpose is None:
-                return
-        self._ensure_thread()
-        try:
-            self._pending.put_nowait((detection, purpose))
-        except queue.Full:
-            if time.monotonic() - self._warned > 60:
-                self._warned = time.monotonic()
-                log.warning("human review: too many detections waiting; some are not considered")
+                return None
+        return maybe_start_loop(self.svc, detection, flow=flow, purpose=purpose)
 
     def invalidate(self, project: str | None = None) -> None:
         """Forget what is cached (after a flow changed)."""
@@ -181,38 +175,9 @@ class ReviewHook:
         else:
             self._flows.pop(project, None)
 
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait until every queued detection was considered (tests)."""
-        deadline = time.monotonic() + timeout
-        while self._pending.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-
     def close(self) -> None:
+        """Stop following parameter changes."""
         self._unsubscribe()
-        with self._lock:
-            if self._thread is not None:
-                self._pending.put(None)
-                self._thread.join(5)
-                self._thread = None
-
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="review-hook", daemon=True)
-                    self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            work = self._pending.get()
-            try:
-                if work is None:
-                    return
-                self._consider(*work)
-            except Exception:  # never let one detection stop the hook
-                log.exception("human review: a detection could not be considered")
-            finally:
-                self._pending.task_done()
 
     def _purpose(self, detection: Detection, flow: FlowDefinition, every: int | None) -> LoopPurpose | None:
         purpose = review_purpose(flow, detection.probabilities)
@@ -223,19 +188,6 @@ class ReviewHook:
             sampled = count >= every
             self._counts[detection.project] = 0 if sampled else count
         return purpose or (LoopPurpose.AUDIT if sampled else None)
-
-    def _consider(self, detection: Detection, purpose: LoopPurpose | None) -> None:
-        flow, every = self._rule(detection.project)
-        if flow is None or (not flow.has_rule and every is None):
-            return
-        if purpose is None:
-            purpose = self._purpose(detection, flow, every)
-            if purpose is None:
-                return
-        loop = maybe_start_loop(self.svc, detection, flow=flow, purpose=purpose)
-        if loop is not None:
-            log.info("human review: loop %s started (%s)", loop.name, loop.purpose.value)
-            self.started = [*self.started[-99:], loop]
 
     def _rule(self, project_name: str) -> tuple[FlowDefinition | None, int | None]:
         cached = self._flows.get(project_name)
