@@ -5,6 +5,7 @@ reads it back. The recipe it was trained with is in :mod:`visionloop.engines.rec
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -240,11 +241,17 @@ class FittedClassifier:
 
     @classmethod
     def load(
-        cls, directory: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
+        cls,
+        directory: str | os.PathLike[str],
+        cache_dir: str | os.PathLike[str] | None = None,
+        num_threads: int | None = None,
     ) -> FittedClassifier:
         """Read a classifier written by :meth:`save`; StorageError if missing, altered or incompatible.
 
-        ``cache_dir`` is the backbones' ONNX cache (default: the backbone registry's)."""
+        ``cache_dir`` is the backbones' ONNX cache (default: the backbone registry's). ``num_threads``:
+        the CPU threads this process predicts with (default: those it was trained with). An inference
+        unit passes its share of the cores: trained with 2 threads, two units on two cores would
+        otherwise run four network threads and four decoding threads, and lose CPU to switching."""
         d = Path(directory)
         try:
             meta = json.loads((d / PARAMS_FILE).read_text(encoding="utf-8"))
@@ -260,6 +267,8 @@ class FittedClassifier:
             raise StorageError(f"{d / name} does not match its checksum")
         params = meta["params"]
         recipe = TrainingRecipe.from_dict(params["recipe"]).resolved()
+        if num_threads is not None:
+            recipe = dataclasses.replace(recipe, num_threads=num_threads)
         clf = cls(recipe, int(params["n_labels"]), bool(params["multi_label"]), cache_dir)
         clf.kind_ = params["kind"]
         if clf.kind_ == "finetuned":

@@ -122,7 +122,10 @@ class Backbone:
             return self._runtime._executor()
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="visionloop-decode")
+                # no more decoding threads than network threads: an inference unit given one core of
+                # two decodes on that core, beside the other unit
+                workers = max(1, min(default_workers(), self.num_threads))
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="visionloop-decode")
             return self._pool
 
     def close(self) -> None:

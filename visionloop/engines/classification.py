@@ -252,7 +252,7 @@ class ClassificationEngine:
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in parts.items():
                 (Path(tmp) / name).write_bytes(data)
-            clf = FittedClassifier.load(tmp, cache_dir=self.cache_dir / "onnx")
+            clf = FittedClassifier.load(tmp, cache_dir=self.cache_dir / "onnx", num_threads=self.num_threads)
         return LoadedClassifier(
             tuple(model["labels"]),
             clf,

@@ -149,16 +149,23 @@ def preprocess_image(
 def preprocess_views(
     data: bytes, views: Sequence[tuple[Preprocessing, bool]], outs: Sequence[np.ndarray]
 ) -> None:
-    """One image's bytes → one CHW array per (preprocessing, flip) view, written to ``outs``, decoding
-    the image once per distinct draft size: exactly the pixels :func:`preprocess_image` gives per view."""
+    """One image's bytes → one CHW array per (preprocessing, flip) view, written to ``outs``: exactly the
+    pixels :func:`preprocess_image` gives per view, for less work. The image is decoded once per draft
+    size, and a view and its mirror image share one resampling and one normalisation (the mirror image
+    is the same array read right to left)."""
     decoded: dict[int, Image.Image] = {}
+    done: dict[Preprocessing, tuple[np.ndarray, bool]] = {}  # the first array of each preprocessing
     for (p, flip), out in zip(views, outs, strict=True):
+        if p in done:
+            first, mirrored = done[p]
+            out[...] = first[:, :, ::-1] if flip != mirrored else first
+            continue
         if p.draft_size not in decoded:
             decoded[p.draft_size] = decode_image(data, draft_size=p.draft_size)
         image = resize_and_crop(decoded[p.draft_size], p)
         if flip:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        to_array(image, p, out=out)
+        done[p] = (to_array(image, p, out=out), flip)
 
 
 class PendingBatch:
