@@ -194,3 +194,24 @@ def test_migration_0010_keeps_entries_and_splits_stored_before(tmp_path: Path) -
     assert (split.train_count, split.n_groups, split.warnings) == (1, 0, ())
     repo.set_entry_phashes({entry.id: "0123456789abcdef"})
     assert repo.get_entry(1).phash == "0123456789abcdef"
+
+
+def test_writers_in_several_threads_and_processes(repo: SqlRepository) -> None:
+    """Read-then-write transactions from 3 processes × 4 threads at once: none fails (SQLite: one writer
+    per process, transactions that take the write lock when they begin), no job and no inbox key is
+    claimed twice."""
+    import multiprocessing
+
+    from tests.storage.writers import write_concurrently
+
+    p = repo.create_project("p", TaskType.CLASSIFICATION, NOW)
+    jobs = [repo.create_job("train", p.id, None, NOW).id for _ in range(60)]
+    processes, threads, rounds = 3, 4, 20
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        claimed = pool.starmap(
+            write_concurrently, [(repo.url, p.id, f"p{k}", threads, rounds) for k in range(processes)]
+        )
+    assert sorted(job for ids, _ in claimed for job in ids) == jobs
+    assert len(repo.list_labels(p.id)) == processes * threads * rounds + rounds
+    items = sorted(item for _, ids in claimed for item in ids)  # one claim per key
+    assert items == sorted(i.id for i in repo.list_inbox_items(p.id)) and len(items) == rounds

@@ -1,16 +1,20 @@
-"""What the SQL stores share: connections that turn a database failure into StorageError, and stored
-times (naive UTC in the database, aware UTC in core)."""
+"""What the SQL stores share: connections that turn a database failure into StorageError (writes through
+the database's one writer in this process, see storage/connections.py), and stored times (naive UTC in
+the database, aware UTC in core)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Insert, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from visionloop.errors import StorageError
+from visionloop.storage.connections import Writer, writer_for
 
 
 def utc(ts: datetime) -> datetime:
@@ -21,16 +25,31 @@ def naive(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(tzinfo=None)
 
 
+def insert_or_skip(conn: Connection, table: Table) -> Insert:
+    """An INSERT whose rows that would break a unique key are skipped (``ON CONFLICT DO NOTHING``): what
+    a concurrent writer added meanwhile (PostgreSQL runs writers side by side) is not an error."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
 class SqlStore:
     """A store on ``engine`` (its schema migrated): SqlRepository and its mixins (review, parameters,
     events, detections, workflow), and SqlAccountStore."""
 
     engine: Engine
+    _writer: Writer | None = None
+
+    @property
+    def writer(self) -> Writer:
+        """The writer of this database in this process (looked up again in a forked child)."""
+        if self._writer is None or self._writer.pid != os.getpid():
+            self._writer = writer_for(self.engine)
+        return self._writer
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as conn:
+            with self.writer.transaction() as conn:
                 yield conn
         except OperationalError as e:
             raise StorageError(f"database write failed: {e.orig}") from e

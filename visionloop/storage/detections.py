@@ -34,7 +34,7 @@ from visionloop.core.records.inbox import InboxItem, InboxKind, ItemStatus
 from visionloop.core.records.review import LoopStatus
 from visionloop.errors import NotFound
 from visionloop.storage import schema as t
-from visionloop.storage.base import SqlStore, naive, utc
+from visionloop.storage.base import SqlStore, insert_or_skip, naive, utc
 
 detections = Table(
     "detections",
@@ -254,7 +254,10 @@ class DetectionStore(SqlStore):
                     "claimed_at": naive(now),
                     "open_key": key,
                 }
-                return self._item(conn, _insert(conn, inbox_items, values))
+                # a claim another caller made meanwhile (PostgreSQL runs writers side by side) is skipped
+                made = conn.execute(insert_or_skip(conn, inbox_items).values(**values).returning(c.id))
+                item_id = made.scalar()
+                return None if item_id is None else self._item(conn, int(item_id))
             if row.status == ItemStatus.CLAIMED.value:
                 if utc(row.claimed_at) > stale_before:
                     return None

@@ -1,17 +1,16 @@
-"""The metadata repository on SQLAlchemy Core: SQLite by default (WAL mode, one writer at a time),
+"""The metadata repository on SQLAlchemy Core: SQLite by default (WAL mode, one writer per process:
+storage/connections.py),
 PostgreSQL by URL. The schema is created and upgraded by Alembic migrations."""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from visionloop.core.entities import (
@@ -33,7 +32,8 @@ from visionloop.core.entities import (
 from visionloop.core.ports import EntryFilter
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
-from visionloop.storage.base import naive, utc
+from visionloop.storage.base import insert_or_skip, naive, utc
+from visionloop.storage.connections import create_db_engine
 from visionloop.storage.detections import DetectionStore
 from visionloop.storage.events import EventStore
 from visionloop.storage.parameters import ParameterStore
@@ -41,26 +41,6 @@ from visionloop.storage.review import ReviewStore
 from visionloop.storage.workflow import WorkflowStore
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-def create_db_engine(url: str) -> Engine:
-    if url.startswith("sqlite:"):
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
 
 
 def migrate(engine: Engine) -> None:
@@ -82,18 +62,12 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
         self.engine = create_db_engine(url)
-        self._write_lock = threading.Lock()
         if auto_migrate:
             migrate(self.engine)
 
     def close(self) -> None:
+        self.writer.close()
         self.engine.dispose()
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One writer at a time in this process; SQLite's busy timeout orders writers across processes."""
-        with self._write_lock, super()._write() as conn:
-            yield conn
 
     # --- projects ------------------------------------------------------------------------------------
 
@@ -334,13 +308,10 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
     # --- labels --------------------------------------------------------------------------------------
 
     def add_labels(self, project_id: int, names: Sequence[str]) -> None:
-        with self._write() as conn:
-            have = {
-                r[0] for r in conn.execute(select(t.labels.c.name).where(t.labels.c.project_id == project_id))
-            }
-            rows = [{"project_id": project_id, "name": n} for n in dict.fromkeys(names) if n not in have]
-            if rows:
-                conn.execute(insert(t.labels), rows)
+        rows = [{"project_id": project_id, "name": n} for n in dict.fromkeys(names)]
+        if rows:
+            with self._write() as conn:
+                conn.execute(insert_or_skip(conn, t.labels), rows)
 
     def list_labels(self, project_id: int) -> list[str]:
         with self._read() as conn:
@@ -542,7 +513,9 @@ class SqlRepository(ReviewStore, ParameterStore, EventStore, DetectionStore, Wor
             q = select(t.jobs.c.id).where(t.jobs.c.status == JobStatus.QUEUED.value)
             if job_id is not None:
                 q = q.where(t.jobs.c.id == job_id)
-            found = conn.execute(q.order_by(t.jobs.c.id).limit(1)).scalar()
+            # PostgreSQL: a job another worker is claiming right now is skipped, not waited for (SQLite's
+            # writer runs one claim at a time and has no FOR UPDATE)
+            found = conn.execute(q.order_by(t.jobs.c.id).limit(1).with_for_update(skip_locked=True)).scalar()
             if found is None:
                 return None
             done = conn.execute(
