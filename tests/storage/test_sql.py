@@ -215,3 +215,14 @@ def test_writers_in_several_threads_and_processes(repo: SqlRepository) -> None:
     assert len(repo.list_labels(p.id)) == processes * threads * rounds + rounds
     items = sorted(item for _, ids in claimed for item in ids)  # one claim per key
     assert items == sorted(i.id for i in repo.list_inbox_items(p.id)) and len(items) == rounds
+
+
+def test_the_migrated_schema_matches_the_table_definitions(repo: SqlRepository) -> None:
+    """The migrations (the source of DDL) and storage/schema.py (what the stores query) agree."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from visionloop.storage.schema import metadata
+
+    with repo.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []

@@ -7,15 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    DateTime,
     Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
     delete,
     insert,
     or_,
@@ -27,30 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from visionloop.core.accounts import Reviewer, ReviewerSession, Role
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage.base import SqlStore, naive, utc
-from visionloop.storage.schema import metadata
-
-reviewers = Table(
-    "reviewers",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(64), nullable=False, unique=True),
-    Column("password_hash", Text, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("password_changed_at", DateTime, nullable=False),
-    Column("role", String(16), nullable=False, server_default="reviewer"),
-)
-
-reviewer_sessions = Table(
-    "reviewer_sessions",
-    metadata,
-    Column("key", String(64), primary_key=True),  # sha256 of the cookie's token
-    Column("reviewer_id", Integer, ForeignKey("reviewers.id", ondelete="CASCADE"), nullable=False),
-    Column("csrf_token", String(64), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("last_seen_at", DateTime, nullable=False),
-    Column("expires_at", DateTime, nullable=False),
-    Index("ix_reviewer_sessions_reviewer", "reviewer_id"),
-)
+from visionloop.storage.schema import reviewer_sessions, reviewers
 
 
 class SqlAccountStore(SqlStore):

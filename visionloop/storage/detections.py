@@ -10,17 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
     Table,
-    Text,
-    UniqueConstraint,
     delete,
     func,
     insert,
@@ -35,57 +26,7 @@ from visionloop.core.records.review import LoopStatus
 from visionloop.errors import NotFound
 from visionloop.storage import schema as t
 from visionloop.storage.base import SqlStore, insert_or_skip, naive, utc
-
-detections = Table(
-    "detections",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("ref", String(32), nullable=False),
-    Column("version", String(255), nullable=False),
-    Column("content_hash", String(64), nullable=False),  # the image in the internal store's images bucket
-    Column("source", String(16), nullable=False),
-    Column("source_ref", Text, nullable=True),
-    Column("detected_at", DateTime, nullable=False),
-    Column("labels", Text, nullable=False),  # JSON [[label, confidence 0..100]] as returned
-    Column("top_label", Text, nullable=True),
-    Column("top_confidence", Float, nullable=True),  # 0..100
-    Column("probabilities", Text, nullable=False),  # JSON [[label, 0..1]], best first
-    Index("ix_detections_project_id", "project_id", "id"),
-    Index("ix_detections_project_time", "project_id", "detected_at"),
-    Index("ix_detections_ref", "ref"),
-)
-
-# one row per label a detection returned, for filtering by label and confidence in SQL
-detection_labels = Table(
-    "detection_labels",
-    t.metadata,
-    Column("detection_id", Integer, ForeignKey("detections.id", ondelete="CASCADE"), primary_key=True),
-    Column("label", String(256), primary_key=True),
-    Column("project_id", Integer, nullable=False),
-    Column("confidence", Float, nullable=False),  # 0..100
-    Index("ix_detection_labels_project_label", "project_id", "label", "detection_id"),
-)
-
-# what the inboxes took: one row per object taken, open (open_key set) until the object was moved away
-inbox_items = Table(
-    "inbox_items",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(16), nullable=False),  # detect | label
-    Column("key", Text, nullable=False),  # the object's key in the workflow bucket
-    Column("content_hash", String(64), nullable=False),
-    Column("status", String(16), nullable=False),  # claimed | done | failed
-    Column("claimed_at", DateTime, nullable=False),
-    Column("finished_at", DateTime, nullable=True),
-    Column("result", Text, nullable=True),  # JSON: what was done (result key, entry, detection ref …)
-    Column("message", Text, nullable=True),
-    Column("moved_to", Text, nullable=True),
-    Column("open_key", Text, nullable=True),  # = key until the object was moved away, then NULL
-    UniqueConstraint("project_id", "kind", "open_key", name="uq_inbox_items_open_key"),
-    Index("ix_inbox_items_project", "project_id", "id"),
-)
+from visionloop.storage.schema import detection_labels, detections, inbox_items
 
 _ITEM_FIELDS = {"status", "finished_at", "result", "message", "moved_to", "open_key"}
 

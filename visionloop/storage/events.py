@@ -15,18 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
     RowMapping,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     delete,
     func,
     insert,
@@ -47,69 +36,11 @@ from visionloop.core.records.notifications import (
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
 from visionloop.storage.base import SqlStore, naive, utc
-
-events = Table(
-    "events",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("type", String(32), nullable=False),
-    Column("payload", Text, nullable=False),  # JSON object
-    Column("created_at", DateTime, nullable=False),
-    Index("ix_events_project_id", "project_id", "id"),
-    Index("ix_events_project_type", "project_id", "type", "id"),
-    Index("ix_events_project_created", "project_id", "created_at"),
-)
-
-notification_channels = Table(
-    "notification_channels",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),  # webhook | email
-    Column("target", Text, nullable=False),  # the URL, or the JSON list of e-mail addresses
-    Column("secret", Text, nullable=True),  # webhook: the HMAC-SHA256 key
-    Column("event_types", Text, nullable=False),  # JSON list of event type names
-    Column("enabled", Boolean, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-    UniqueConstraint("project_id", "name", name="uq_notification_channels_project_name"),
-)
-
-notification_deliveries = Table(
-    "notification_deliveries",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("channel_id", Integer, ForeignKey("notification_channels.id", ondelete="CASCADE"), nullable=False),
-    Column("event_id", Integer, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
-    Column("status", String(16), nullable=False),  # pending | delivered | failed
-    Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime, nullable=False),  # pending: due then (also a worker's lease)
-    Column("last_error", Text, nullable=True),
-    Column("created_at", DateTime, nullable=False),
-    Column("finished_at", DateTime, nullable=True),
-    UniqueConstraint("channel_id", "event_id", name="uq_notification_deliveries_channel_event"),
-    Index("ix_notification_deliveries_due", "status", "next_attempt_at"),
-)
-
-notification_attempts = Table(
-    "notification_attempts",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column(
-        "delivery_id",
-        Integer,
-        ForeignKey("notification_deliveries.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column("number", Integer, nullable=False),
-    Column("started_at", DateTime, nullable=False),
-    Column("duration_ms", Float, nullable=False),
-    Column("ok", Boolean, nullable=False),
-    Column("status_code", Integer, nullable=True),  # webhook: the HTTP status, when one came back
-    Column("error", Text, nullable=True),
-    Index("ix_notification_attempts_delivery", "delivery_id", "number"),
+from visionloop.storage.schema import (
+    events,
+    notification_attempts,
+    notification_channels,
+    notification_deliveries,
 )
 
 PENDING = "pending"

@@ -10,16 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
     delete,
     insert,
     select,
@@ -30,40 +21,7 @@ from visionloop.core.records.parameters import ParameterChange
 from visionloop.errors import NotFound
 from visionloop.storage import schema as t
 from visionloop.storage.base import SqlStore, naive, utc
-
-project_parameters = Table(
-    "project_parameters",
-    t.metadata,
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(64), nullable=False),
-    Column("value", Text, nullable=False),  # JSON
-    Column("updated_at", DateTime, nullable=False),
-    Column("updated_by", String(128), nullable=False),
-    PrimaryKeyConstraint("project_id", "key", name="pk_project_parameters"),
-)
-
-parameter_history = Table(
-    "parameter_history",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(64), nullable=False),
-    Column("old_value", Text, nullable=False),  # JSON
-    Column("new_value", Text, nullable=False),  # JSON
-    Column("changed_by", String(128), nullable=False),
-    Column("changed_at", DateTime, nullable=False),
-    Index("ix_parameter_history_project", "project_id", "id"),
-)
-
-workflow_state = Table(
-    "workflow_state",
-    t.metadata,
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(128), nullable=False),
-    Column("value", Text, nullable=False),  # JSON
-    Column("updated_at", DateTime, nullable=False),
-    PrimaryKeyConstraint("project_id", "key", name="pk_workflow_state"),
-)
+from visionloop.storage.schema import parameter_history, project_parameters, workflow_state
 
 
 def _lock_project(conn: Connection, project_id: int) -> None:

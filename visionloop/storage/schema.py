@@ -1,4 +1,6 @@
-"""Table definitions (SQLAlchemy Core). Migrations in storage/migrations create and evolve them."""
+"""Every table of the metadata database (SQLAlchemy Core), in one module: the stores query them, Alembic's
+environment compares against them. The migrations in storage/migrations create and evolve them (the
+source of DDL); tests/storage/test_sql.py checks that the migrated schema matches ``metadata``."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -221,4 +224,265 @@ review_assignments = Table(
     UniqueConstraint("loop_id", "reviewer", name="uq_review_assignments_loop_reviewer"),
     Index("ix_review_assignments_reviewer", "reviewer", "state"),
     Index("ix_review_assignments_submitted", "state", "submitted_at"),
+)
+
+# --- reviewer accounts and their sessions (storage/accounts.py; migrations 0004, 0006) ------------
+
+reviewers = Table(
+    "reviewers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("password_changed_at", DateTime, nullable=False),
+    Column("role", String(16), nullable=False, server_default="reviewer"),
+)
+
+
+reviewer_sessions = Table(
+    "reviewer_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 of the cookie's token
+    Column("reviewer_id", Integer, ForeignKey("reviewers.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index("ix_reviewer_sessions_reviewer", "reviewer_id"),
+)
+
+# --- the detection log and the inboxes' ledger (storage/detections.py; migration 0009) ------------
+
+detections = Table(
+    "detections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("ref", String(32), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("content_hash", String(64), nullable=False),  # the image in the internal store's images bucket
+    Column("source", String(16), nullable=False),
+    Column("source_ref", Text, nullable=True),
+    Column("detected_at", DateTime, nullable=False),
+    Column("labels", Text, nullable=False),  # JSON [[label, confidence 0..100]] as returned
+    Column("top_label", Text, nullable=True),
+    Column("top_confidence", Float, nullable=True),  # 0..100
+    Column("probabilities", Text, nullable=False),  # JSON [[label, 0..1]], best first
+    Index("ix_detections_project_id", "project_id", "id"),
+    Index("ix_detections_project_time", "project_id", "detected_at"),
+    Index("ix_detections_ref", "ref"),
+)
+
+
+# one row per label a detection returned, for filtering by label and confidence in SQL
+detection_labels = Table(
+    "detection_labels",
+    metadata,
+    Column("detection_id", Integer, ForeignKey("detections.id", ondelete="CASCADE"), primary_key=True),
+    Column("label", String(256), primary_key=True),
+    Column("project_id", Integer, nullable=False),
+    Column("confidence", Float, nullable=False),  # 0..100
+    Index("ix_detection_labels_project_label", "project_id", "label", "detection_id"),
+)
+
+
+# what the inboxes took: one row per object taken, open (open_key set) until the object was moved away
+inbox_items = Table(
+    "inbox_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # detect | label
+    Column("key", Text, nullable=False),  # the object's key in the workflow bucket
+    Column("content_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # claimed | done | failed
+    Column("claimed_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    Column("result", Text, nullable=True),  # JSON: what was done (result key, entry, detection ref …)
+    Column("message", Text, nullable=True),
+    Column("moved_to", Text, nullable=True),
+    Column("open_key", Text, nullable=True),  # = key until the object was moved away, then NULL
+    UniqueConstraint("project_id", "kind", "open_key", name="uq_inbox_items_open_key"),
+    Index("ix_inbox_items_project", "project_id", "id"),
+)
+
+# --- events and notifications (storage/events.py) -------------------------------------------------
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON object
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_events_project_id", "project_id", "id"),
+    Index("ix_events_project_type", "project_id", "type", "id"),
+    Index("ix_events_project_created", "project_id", "created_at"),
+)
+
+
+notification_channels = Table(
+    "notification_channels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # webhook | email
+    Column("target", Text, nullable=False),  # the URL, or the JSON list of e-mail addresses
+    Column("secret", Text, nullable=True),  # webhook: the HMAC-SHA256 key
+    Column("event_types", Text, nullable=False),  # JSON list of event type names
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_notification_channels_project_name"),
+)
+
+
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel_id", Integer, ForeignKey("notification_channels.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),  # pending: due then (also a worker's lease)
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    UniqueConstraint("channel_id", "event_id", name="uq_notification_deliveries_channel_event"),
+    Index("ix_notification_deliveries_due", "status", "next_attempt_at"),
+)
+
+
+notification_attempts = Table(
+    "notification_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("notification_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("number", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status_code", Integer, nullable=True),  # webhook: the HTTP status, when one came back
+    Column("error", Text, nullable=True),
+    Index("ix_notification_attempts_delivery", "delivery_id", "number"),
+)
+
+# --- project parameters, their history and workflow state (storage/parameters.py) -----------------
+
+project_parameters = Table(
+    "project_parameters",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    PrimaryKeyConstraint("project_id", "key", name="pk_project_parameters"),
+)
+
+
+parameter_history = Table(
+    "parameter_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("old_value", Text, nullable=False),  # JSON
+    Column("new_value", Text, nullable=False),  # JSON
+    Column("changed_by", String(128), nullable=False),
+    Column("changed_at", DateTime, nullable=False),
+    Index("ix_parameter_history_project", "project_id", "id"),
+)
+
+
+workflow_state = Table(
+    "workflow_state",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("project_id", "key", name="pk_workflow_state"),
+)
+
+# --- workflow runs, steps, schedules and deployments (storage/workflow.py; migration 0008) --------
+
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("current_step", String(32), nullable=True),
+    Column("outcome", String(32), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("input", Text, nullable=False),  # JSON
+    Column("output", Text, nullable=False),  # JSON: the run's state, every step's output merged
+    Column("resumed", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=True),
+    Column("ended_at", DateTime, nullable=True),
+    Index("ix_workflow_runs_project", "project_id", "id"),
+    Index("ix_workflow_runs_status", "status", "id"),
+)
+
+
+workflow_steps = Table(
+    "workflow_steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("workflow_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("input", Text, nullable=False),  # JSON
+    Column("output", Text, nullable=False),  # JSON
+    Column("error", Text, nullable=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("ended_at", DateTime, nullable=True),
+    UniqueConstraint("run_id", "seq", name="uq_workflow_steps_run_seq"),
+)
+
+
+workflow_schedules = Table(
+    "workflow_schedules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("interval_minutes", Float, nullable=False),
+    Column("params", Text, nullable=False),  # JSON: the watched parameters it was armed with
+    Column("next_run_at", DateTime, nullable=True),
+    Column("last_run_at", DateTime, nullable=True),
+    Column("last_result", Text, nullable=True),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("project_id", "kind", name="uq_workflow_schedules_project_kind"),
+)
+
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True),
+    Column("version_name", String(255), nullable=False),
+    Column("previous_name", String(255), nullable=True),
+    Column("run_id", Integer, nullable=True),  # no foreign key: the log outlives the runs
+    Column("reason", String(32), nullable=False),
+    Column("deployed_at", DateTime, nullable=False),
+    Index("ix_deployments_project", "project_id", "id"),
 )

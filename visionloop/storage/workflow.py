@@ -10,17 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     func,
     insert,
     select,
@@ -34,74 +23,7 @@ from visionloop.core.records.schedules import Schedule
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
 from visionloop.storage.base import SqlStore, naive, utc
-
-workflow_runs = Table(
-    "workflow_runs",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("trigger", String(32), nullable=False),
-    Column("current_step", String(32), nullable=True),
-    Column("outcome", String(32), nullable=True),
-    Column("reason", Text, nullable=True),
-    Column("error", Text, nullable=True),
-    Column("input", Text, nullable=False),  # JSON
-    Column("output", Text, nullable=False),  # JSON: the run's state, every step's output merged
-    Column("resumed", Integer, nullable=False, server_default="0"),
-    Column("created_at", DateTime, nullable=False),
-    Column("started_at", DateTime, nullable=True),
-    Column("ended_at", DateTime, nullable=True),
-    Index("ix_workflow_runs_project", "project_id", "id"),
-    Index("ix_workflow_runs_status", "status", "id"),
-)
-
-workflow_steps = Table(
-    "workflow_steps",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("run_id", Integer, ForeignKey("workflow_runs.id", ondelete="CASCADE"), nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("name", String(32), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("input", Text, nullable=False),  # JSON
-    Column("output", Text, nullable=False),  # JSON
-    Column("error", Text, nullable=True),
-    Column("started_at", DateTime, nullable=False),
-    Column("ended_at", DateTime, nullable=True),
-    UniqueConstraint("run_id", "seq", name="uq_workflow_steps_run_seq"),
-)
-
-workflow_schedules = Table(
-    "workflow_schedules",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("enabled", Boolean, nullable=False),
-    Column("interval_minutes", Float, nullable=False),
-    Column("params", Text, nullable=False),  # JSON: the watched parameters it was armed with
-    Column("next_run_at", DateTime, nullable=True),
-    Column("last_run_at", DateTime, nullable=True),
-    Column("last_result", Text, nullable=True),
-    Column("updated_at", DateTime, nullable=False),
-    UniqueConstraint("project_id", "kind", name="uq_workflow_schedules_project_kind"),
-)
-
-deployments = Table(
-    "deployments",
-    t.metadata,
-    Column("id", Integer, primary_key=True),
-    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True),
-    Column("version_name", String(255), nullable=False),
-    Column("previous_name", String(255), nullable=True),
-    Column("run_id", Integer, nullable=True),  # no foreign key: the log outlives the runs
-    Column("reason", String(32), nullable=False),
-    Column("deployed_at", DateTime, nullable=False),
-    Index("ix_deployments_project", "project_id", "id"),
-)
+from visionloop.storage.schema import deployments, workflow_runs, workflow_schedules, workflow_steps
 
 _RUN_FIELDS = {
     "status",
