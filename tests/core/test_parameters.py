@@ -12,8 +12,8 @@ import pytest
 from tests.factories import make_project
 from visionloop.core import events, parameters
 from visionloop.core.events import EventType
-from visionloop.core.parameters import PARAMETERS, Parameters
 from visionloop.core.records import parameters as records
+from visionloop.core.records.parameters import PARAMETERS, Parameters
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound
 

@@ -22,7 +22,7 @@ def _who() -> str:
 
 
 def _print_parameters(project_name: str, values: dict[str, Any]) -> None:
-    from visionloop.core.parameters import SPECS
+    from visionloop.core.records.parameters import SPECS
 
     table = Table("parameter", "value", "default", title=f"parameters of {project_name}")
     for key, value in values.items():

@@ -1,8 +1,8 @@
 """A project's parameters: the knobs of continuous improvement's rules, editable at run time, every change
 recorded; and the workflow's own bookkeeping (workflow state), which people do not edit.
 
-Parameters (PARAMETERS lists each with its type, range, default and meaning; docs/workflow.md shows the
-same table, and a test keeps the two equal)
+Parameters (core.records.parameters.PARAMETERS lists each with its type, range, default and meaning;
+docs/workflow.md shows the same table, and a test keeps the two equal)
 
     get_parameters(svc, project) -> Parameters      every key, the stored value or its default
     update_parameters(svc, project, changes, changed_by=...) -> ParameterUpdate
@@ -40,20 +40,12 @@ from visionloop.core.entities import Project
 from visionloop.core.events import publish
 from visionloop.core.records.events import EventType
 from visionloop.core.records.parameters import (
-    PARAMETERS as PARAMETERS,  # re-exported: the console and tests read them here
-)
-from visionloop.core.records.parameters import (
-    SPECS as SPECS,  # re-exported: the CLI reads it here
-)
-from visionloop.core.records.parameters import (
+    SPECS,
     ParameterChange,
     Parameters,
     ParameterUpdate,
     check_value,
     parameters_from,
-)
-from visionloop.core.records.parameters import (
-    ParameterSpec as ParameterSpec,  # re-exported: the console reads it here
 )
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput
@@ -208,9 +200,7 @@ def update_state(
 
 
 __all__ = [
-    "PARAMETERS",
     "ParameterChange",
-    "ParameterSpec",
     "ParameterUpdate",
     "Parameters",
     "check_changes",

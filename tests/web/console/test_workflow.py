@@ -14,6 +14,9 @@ from tests.web.conftest import sign_in
 from visionloop.bootstrap import build_services
 from visionloop.core import notifications, parameters, runs
 from visionloop.core.events import EventType, publish
+from visionloop.core.records.parameters import PARAMETERS
+from visionloop.core.records.runs import ACTIVE
+from visionloop.core.runkinds import queue_run
 from visionloop.core.services import Services
 from visionloop.settings import Settings
 
@@ -42,7 +45,7 @@ def test_parameters_are_shown_edited_and_recorded(client: TestClient, services: 
     make_project(services, "demo")
     page = client.get(f"{W}/parameters")
     assert page.status_code == 200
-    assert set(_was(page.text)) == {p.key for p in parameters.PARAMETERS}
+    assert set(_was(page.text)) == {p.key for p in PARAMETERS}
     assert 'aria-current="page">Workflow' in page.text and "No change yet" in page.text
     r = client.post(
         f"{W}/parameters", data=_form(page.text, olga, min_confidence="70", human_review_enabled=True)
@@ -103,7 +106,7 @@ def test_runs_check_now_and_rollback(client: TestClient, services: Services, olg
     assert run.trigger == "console" and run.input == {"requested_by": "olga"}
     page = client.get(r.headers["location"])
     assert page.status_code == 200 and f"Run {run_id}" in page.text
-    if run.status in runs.ACTIVE:
+    if run.status in ACTIVE:
         assert "every 2s" in page.text
         r = client.post(f"{W}/runs/check", data={"csrf_token": olga})
         assert r.status_code == 409 and "wait for it to end" in r.text
@@ -122,9 +125,9 @@ def test_runs_check_now_and_rollback(client: TestClient, services: Services, olg
 
 def test_a_run_with_steps(client: TestClient, services: Services, olga: str, app: object) -> None:
     make_project(services, "demo")
-    run = runs.queue_run(services, "demo", "training_check", "console")
+    run = queue_run(services, "demo", "training_check", "console")
     ctx = runs.RunContext(services, app.state.serving)  # type: ignore[attr-defined]
-    while runs.get_run(services, "demo", run.id).status in runs.ACTIVE:
+    while runs.get_run(services, "demo", run.id).status in ACTIVE:
         runs.advance_run(ctx, runs.get_run(services, "demo", run.id))
     page = client.get(f"{W}/runs/{run.id}")
     assert page.status_code == 200 and "every 2s" not in page.text

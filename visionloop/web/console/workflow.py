@@ -32,6 +32,8 @@ from visionloop.core import deployments, parameters, retraining, runs, schedules
 from visionloop.core.accounts import ReviewerSession
 from visionloop.core.entities import Project
 from visionloop.core.projects import get_project, list_versions
+from visionloop.core.records.parameters import PARAMETERS, ParameterSpec
+from visionloop.core.records.runs import ACTIVE, RunStatus
 from visionloop.errors import Conflict, InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
@@ -72,7 +74,7 @@ def pretty(value: Any) -> str:
 class Field:
     """One parameter as the form shows it."""
 
-    spec: parameters.ParameterSpec
+    spec: ParameterSpec
     value: bool | int | float  # stored or default
     shown: str  # what the input holds: the value, or what was typed when the form came back
     was: str  # the value the operator saw (a change to it since is refused, not overwritten)
@@ -109,7 +111,7 @@ def _parameters_page(
     current = parameters.get_parameters(svc, project).to_dict()
     typed, was, errors = typed or {}, was or {}, errors or {}
     fields = []
-    for spec in parameters.PARAMETERS:
+    for spec in PARAMETERS:
         now = _text(current[spec.key])
         fields.append(
             Field(
@@ -161,7 +163,7 @@ def _save(request: Request, session: ReviewerSession, name: str, form: dict[str,
     edited: dict[str, bool | int | float] = {}
     errors: dict[str, str] = {}
     stale: list[str] = []
-    for spec in parameters.PARAMETERS:
+    for spec in PARAMETERS:
         key = spec.key
         was = form.get(f"was_{key}")
         if was is None:
@@ -213,7 +215,7 @@ def _runs_page(
     message: str = "",
 ) -> Response:
     svc = web(request).services
-    wanted = status_filter.upper() if status_filter.upper() in runs.RunStatus.__members__ else ""
+    wanted = status_filter.upper() if status_filter.upper() in RunStatus.__members__ else ""
     found = runs.list_runs(svc, project.name, status=wanted or None, limit=RUNS_SHOWN)
     serving = deployments.serving_version(svc, project)
     trained = [v for v in list_versions(svc, project) if v.artifact_key is not None]
@@ -227,7 +229,7 @@ def _runs_page(
         project=project,
         runs=found,
         status_filter=wanted,
-        statuses=[s.value for s in runs.RunStatus],
+        statuses=[s.value for s in RunStatus],
         serving=serving,
         trained=[v for v in trained if serving is None or v.id != serving.id],
         deployments=deployments.deployments(svc, project.name, limit=20),
@@ -280,7 +282,7 @@ def run_page(request: Request, name: str, run_id: int, session: Operator, fragme
         project=project,
         run=run,
         steps=runs.run_steps(svc, run),
-        active=run.status in runs.ACTIVE,
+        active=run.status in ACTIVE,
         pretty=pretty,
         section="runs",
     )
