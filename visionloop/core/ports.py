@@ -103,10 +103,9 @@ class EntryFilter:
     source_ref_contains: str | None = None
 
 
-class Repository(Protocol):
-    """Metadata storage for projects, datasets and their entries."""
-
-    def close(self) -> None: ...
+class ProjectRepository(Protocol):
+    """Projects and what they hold: datasets, their entries, the project's labels, splits
+    (core.projects, core.datasets, core.entries, core.splitting)."""
 
     # projects
     def create_project(self, name: str, task: TaskType, now: datetime) -> Project: ...
@@ -182,7 +181,10 @@ class Repository(Protocol):
 
     def list_splits(self, project_id: int) -> list[SplitRecord]: ...
 
-    # model versions
+
+class VersionRepository(Protocol):
+    """Model versions and the jobs that train, evaluate and serve them (core.training, core.jobs)."""
+
     def create_version(
         self, project_id: int, name: str, backbone: str, mode: str, snapshot_id: str, now: datetime
     ) -> ModelVersion: ...
@@ -224,7 +226,11 @@ class Repository(Protocol):
 
     def update_job(self, job_id: int, **changes: object) -> Job: ...
 
-    # workflow runs and their steps (core.runs), schedules (core.schedules), deployments (core.deployments)
+
+class RunRepository(Protocol):
+    """Workflow runs and their steps (core.runs), schedules (core.schedules), deployments
+    (core.deployments)."""
+
     def create_run(
         self, project_id: int, kind: str, trigger: str, inputs: Mapping[str, Any], now: datetime
     ) -> Run: ...
@@ -295,7 +301,10 @@ class Repository(Protocol):
         """Newest first."""
         ...
 
-    # human review (core.review): flows, loops, leases, answers
+
+class ReviewRepository(Protocol):
+    """Human review (core.review): flows, loops, leases, answers, and the loops' outcomes over time."""
+
     def create_flow(
         self, project_id: int, name: str, arn: str, settings: FlowSettings, now: datetime
     ) -> FlowDefinition:
@@ -382,7 +391,10 @@ class Repository(Protocol):
         """When the project's newest loop of ``purpose`` (a core.review.LoopPurpose value) was created."""
         ...
 
-    # the detection log (core.detections) and the inboxes' ledger (core.inbox)
+
+class DetectionRepository(Protocol):
+    """The detection log (core.detections) and the inboxes' ledger (core.inbox)."""
+
     def add_detections(self, rows: Sequence[NewDetection]) -> list[DetectionRecord]:
         """Insert the rows in one transaction; rows of a project deleted meanwhile are left out."""
         ...
@@ -426,7 +438,10 @@ class Repository(Protocol):
 
     def list_inbox_items(self, project_id: int, *, limit: int = 100) -> list[InboxItem]: ...
 
-    # parameters and workflow state (core.parameters)
+
+class ParameterRepository(Protocol):
+    """Parameters, their history, and workflow state (core.parameters)."""
+
     def get_parameter_values(self, project_id: int) -> dict[str, object]:
         """The values stored for the project (keys never set are absent)."""
         ...
@@ -458,7 +473,10 @@ class Repository(Protocol):
         transaction; the state after."""
         ...
 
-    # events (core.events)
+
+class EventRepository(Protocol):
+    """Events (core.events), notification channels and deliveries (core.notifications)."""
+
     def add_event(
         self, project_id: int, type: EventType, payload: Mapping[str, object], now: datetime
     ) -> Event:
@@ -517,6 +535,22 @@ class Repository(Protocol):
     ) -> Delivery: ...
 
     def next_delivery_due(self) -> datetime | None: ...
+
+
+class Repository(
+    ProjectRepository,
+    VersionRepository,
+    RunRepository,
+    ReviewRepository,
+    DetectionRepository,
+    ParameterRepository,
+    EventRepository,
+    Protocol,
+):
+    """The metadata storage: every aggregate's repository in one (storage.sql.SqlRepository). A use case
+    that needs only some aggregates may ask for their protocols."""
+
+    def close(self) -> None: ...
 
 
 # --- machine learning ----------------------------------------------------------------------------------

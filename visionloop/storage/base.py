@@ -4,8 +4,9 @@ the database, aware UTC in core)."""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from sqlalchemy import Connection, Engine, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
+from visionloop.core.entities import Box
 from visionloop.errors import StorageError
 from visionloop.storage.connections import Writer, writer_for
 
@@ -28,8 +30,9 @@ def naive(ts: datetime) -> datetime:
 def insert_or_skip(conn: Connection, table: Table) -> Insert:
     """An INSERT whose rows that would break a unique key are skipped (``ON CONFLICT DO NOTHING``): what
     a concurrent writer added meanwhile (PostgreSQL runs writers side by side) is not an error."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 class SqlStore:
@@ -61,3 +64,13 @@ class SqlStore:
                 yield conn
         except OperationalError as e:
             raise StorageError(f"database read failed: {e.orig}") from e
+
+
+def boxes_json(boxes: Sequence[Box]) -> str:
+    """Boxes as stored (a JSON list of {label, left, top, width, height} ratios)."""
+    return json.dumps(
+        [
+            {"label": b.label, "left": b.left, "top": b.top, "width": b.width, "height": b.height}
+            for b in boxes
+        ]
+    )

@@ -1,6 +1,6 @@
-"""The detection log and the inboxes' ledger in the SQL repository (core.detections, core.inbox), and the
-completed loops over time (core.sampling's drift signal). SqlRepository inherits it; the tables are
-created by the migration named in storage/migrations/versions (detections)."""
+"""The detection log and the inboxes' ledger in the SQL repository (core.ports.DetectionRepository:
+core.detections, core.inbox). SqlRepository inherits it; the tables are created by the migration named
+in storage/migrations/versions (detections)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from sqlalchemy import (
     Connection,
     Table,
     delete,
-    func,
     insert,
     select,
     update,
@@ -22,7 +21,6 @@ from sqlalchemy import (
 from visionloop.core.entities import Prediction
 from visionloop.core.records.detections import DetectionFilter, DetectionRecord, DetectionSource, NewDetection
 from visionloop.core.records.inbox import InboxItem, InboxKind, ItemStatus
-from visionloop.core.records.review import LoopStatus
 from visionloop.errors import NotFound
 from visionloop.storage import schema as t
 from visionloop.storage.base import SqlStore, insert_or_skip, naive, utc
@@ -32,7 +30,7 @@ _ITEM_FIELDS = {"status", "finished_at", "result", "message", "moved_to", "open_
 
 
 class DetectionStore(SqlStore):
-    """Mixin of SqlRepository: the detection log, the inboxes' ledger, loop outcomes over time."""
+    """Mixin of SqlRepository: the detection log and the inboxes' ledger."""
 
     # --- the detection log ---------------------------------------------------------------------------
 
@@ -236,41 +234,6 @@ class DetectionStore(SqlStore):
     def _item(conn: Connection, item_id: int) -> InboxItem:
         row = conn.execute(select(inbox_items).where(inbox_items.c.id == item_id)).one()
         return _item(row._mapping)
-
-    # --- human loops: the drift signal and sampling --------------------------------------------------
-
-    def newest_loop_at(self, project_id: int, purpose: str) -> datetime | None:
-        """When the project's newest loop of ``purpose`` (core.review.LoopPurpose) was created."""
-        c = t.human_loops.c
-        with self._read() as conn:
-            found = conn.execute(
-                select(func.max(c.created_at)).where(c.project_id == project_id, c.purpose == purpose)
-            ).scalar()
-        return None if found is None else utc(found)
-
-    def loop_outcomes(
-        self, project_id: int, *, since: datetime | None = None, until: datetime | None = None
-    ) -> list[tuple[datetime, str | None, str, str]]:
-        """(completed at, model answer, human answer, purpose) of the project's Completed loops with a
-        human answer, oldest first."""
-        c = t.human_loops.c
-        conds: list[Any] = [
-            c.project_id == project_id,
-            c.status == LoopStatus.COMPLETED.value,
-            c.human_answer.is_not(None),
-            c.completed_at.is_not(None),
-        ]
-        if since is not None:
-            conds.append(c.completed_at >= naive(since))
-        if until is not None:
-            conds.append(c.completed_at < naive(until))
-        with self._read() as conn:
-            rows = conn.execute(
-                select(c.completed_at, c.model_answer, c.human_answer, c.purpose)
-                .where(*conds)
-                .order_by(c.completed_at, c.id)
-            ).all()
-        return [(utc(r.completed_at), r.model_answer, r.human_answer, r.purpose) for r in rows]
 
 
 def _insert(conn: Connection, table: Table, values: Mapping[str, Any]) -> int:

@@ -1,5 +1,6 @@
-"""The human-review half of the SQL repository (core.review's Repository methods): flows, loops, and the
-reviewers' leases and answers. SqlRepository inherits it.
+"""The human-review half of the SQL repository (core.ports.ReviewRepository): flows, loops, the
+reviewers' leases and answers, and the completed loops over time (core.sampling's drift signal).
+SqlRepository inherits it.
 
 Leasing and answering run inside one write transaction whose first statement is an UPDATE (the expiry
 sweep), so the transaction holds SQLite's write lock from its start: no other writer, in this process or
@@ -33,7 +34,7 @@ from visionloop.core.records.review import (
 )
 from visionloop.errors import AlreadyExists, Conflict, NotFound
 from visionloop.storage import schema as t
-from visionloop.storage.base import SqlStore, naive, utc
+from visionloop.storage.base import SqlStore, boxes_json, naive, utc
 
 LEASED, ANSWERED, SKIPPED = "leased", "answered", "skipped"
 _OPEN = [s.value for s in OPEN_STATUSES]
@@ -386,7 +387,7 @@ class ReviewStore(SqlStore):
             conn.execute(
                 update(t.review_assignments)
                 .where(a.id == mine.id)
-                .values(state=ANSWERED, label=label, boxes=_boxes_json(boxes), submitted_at=ts)
+                .values(state=ANSWERED, label=label, boxes=boxes_json(boxes), submitted_at=ts)
             )
             return _answers(conn, loop_id)
 
@@ -406,8 +407,43 @@ class ReviewStore(SqlStore):
             ).all()
         return [(r.model_answer, r.human_answer) for r in rows]
 
+    # --- human loops: the drift signal and sampling --------------------------------------------------
 
-# --- queries -----------------------------------------------------------------------------------------------
+    def newest_loop_at(self, project_id: int, purpose: str) -> datetime | None:
+        """When the project's newest loop of ``purpose`` (core.review.LoopPurpose) was created."""
+        c = t.human_loops.c
+        with self._read() as conn:
+            found = conn.execute(
+                select(func.max(c.created_at)).where(c.project_id == project_id, c.purpose == purpose)
+            ).scalar()
+        return None if found is None else utc(found)
+
+    def loop_outcomes(
+        self, project_id: int, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[tuple[datetime, str | None, str, str]]:
+        """(completed at, model answer, human answer, purpose) of the project's Completed loops with a
+        human answer, oldest first."""
+        c = t.human_loops.c
+        conds: list[Any] = [
+            c.project_id == project_id,
+            c.status == LoopStatus.COMPLETED.value,
+            c.human_answer.is_not(None),
+            c.completed_at.is_not(None),
+        ]
+        if since is not None:
+            conds.append(c.completed_at >= naive(since))
+        if until is not None:
+            conds.append(c.completed_at < naive(until))
+        with self._read() as conn:
+            rows = conn.execute(
+                select(c.completed_at, c.model_answer, c.human_answer, c.purpose)
+                .where(*conds)
+                .order_by(c.completed_at, c.id)
+            ).all()
+        return [(utc(r.completed_at), r.model_answer, r.human_answer, r.purpose) for r in rows]
+
+
+# --- queries -------------------------------------------------------------------------------------------
 
 
 def _expire(conn: Connection, ts: datetime) -> int:
@@ -598,15 +634,6 @@ def _loop(m: Any) -> HumanLoop:
         result=LoopResult(m["result"]) if m["result"] else None,
         entry_id=m["entry_id"],
         output_uri=m["output_uri"],
-    )
-
-
-def _boxes_json(boxes: Sequence[Box]) -> str:
-    return json.dumps(
-        [
-            {"label": b.label, "left": b.left, "top": b.top, "width": b.width, "height": b.height}
-            for b in boxes
-        ]
     )
 
 
