@@ -27,10 +27,15 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Protocol
 
 from visionloop.core.ports import Clock, SystemClock
+
+# the records live in core/records/accounts.py (so storage imports records only); named here again for the
+# interfaces that import them with the use cases
+from visionloop.core.records.accounts import Reviewer as Reviewer
+from visionloop.core.records.accounts import ReviewerSession as ReviewerSession
+from visionloop.core.records.accounts import Role as Role
 from visionloop.errors import InvalidInput, TooManyAttempts, Unauthenticated
 
 NAME = re.compile(r"[a-z0-9._@-]{1,64}")
@@ -38,42 +43,6 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # hashing cost grows with length: refuse megabyte passwords before hashing them
 SIGN_IN_FAILED = "wrong name or password"
 TOUCH_EVERY = timedelta(minutes=1)  # a session's last_seen_at is written at most this often
-
-
-class Role(StrEnum):
-    """What an account may open in the browser."""
-
-    OPERATOR = "operator"  # the web console (projects, datasets, training, ...) and the review pages
-    REVIEWER = "reviewer"  # the review pages only
-
-
-@dataclass(frozen=True)
-class Reviewer:
-    """An account (the name is historical: operators are accounts too, with another role)."""
-
-    id: int
-    name: str
-    created_at: datetime
-    password_changed_at: datetime
-    role: Role = Role.REVIEWER
-
-
-@dataclass(frozen=True)
-class ReviewerSession:
-    """A signed-in browser. ``key`` is the SHA-256 (hex) of the token in the browser's cookie."""
-
-    key: str
-    reviewer_id: int
-    reviewer: str  # the reviewer's name
-    csrf_token: str
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    role: Role = Role.REVIEWER  # the account's role, read with the session
-
-    @property
-    def is_operator(self) -> bool:
-        return self.role is Role.OPERATOR
 
 
 @dataclass(frozen=True)

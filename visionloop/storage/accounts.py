@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from visionloop.core.accounts import Reviewer, ReviewerSession, Role
+from visionloop.core.records.accounts import Reviewer, ReviewerSession, Role
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage.base import SqlStore, naive, utc
 from visionloop.storage.schema import reviewer_sessions, reviewers
