@@ -239,7 +239,8 @@ def test_an_expert_l2_skips_the_search(photos: Photos, onnx_cache: Path, memo: M
 def test_extra_views_are_kept_only_if_they_win(photos: Photos, onnx_cache: Path, memo: MemoEmbed) -> None:
     searched = lite0_fit(photos, onnx_cache, memo, views=("full", "full-flip"), search_views=True)
     assert set(searched.view_scores_) == {"full,full-flip", "full"}
-    winner = max(searched.view_scores_, key=lambda k: (searched.view_scores_[k], k == "full,full-flip"))
+    scores = searched.view_scores_  # the costlier views must win by more than CHEAPER_WINS_WITHIN
+    winner = "full,full-flip" if scores["full,full-flip"] > scores["full"] + CHEAPER_WINS_WITHIN else "full"
     assert ",".join(searched.recipe.views or ()) == winner
     # an expert's views are used as given
     given = lite0_fit(photos, onnx_cache, memo, views=("full", "full-flip"))
@@ -352,6 +353,27 @@ def test_folds_for_multi_label_targets_keep_groups_whole() -> None:
     assert len(folds) == 4
     for val in folds:
         assert len({groups[i] for i in val}) * 4 == len(val)
+
+
+def test_multi_label_folds_spread_each_images_rarest_label() -> None:
+    target = np.zeros((60, 3), dtype=np.int64)
+    target[:, 0] = 1  # on every image
+    target[:30, 1] = 1
+    target[30:40, 2] = 1  # the rare label: ten images in five groups of two
+    groups = [f"r{i // 2}" if 30 <= i < 40 else f"g{i}" for i in range(60)]
+    for seed in range(3):
+        folds = _folds(target, 5, seed, True, groups)
+        assert len(folds) == 5
+        assert sorted(np.concatenate(folds).tolist()) == list(range(60))
+        assert all(target[val, 2].sum() == 2 for val in folds)  # one rare group per fold
+
+
+def test_folds_when_every_label_has_fewer_images_than_folds() -> None:
+    target = np.array([0, 0, 1, 1, 2, 2])
+    groups = ["a", "a", "b", "c", "d", "e"]
+    folds = _folds(target, 5, 0, False, groups)  # sklearn's stratified splitter refuses this
+    assert len(folds) == 5 and sorted(np.concatenate(folds).tolist()) == list(range(6))
+    assert any({0, 1} <= set(val.tolist()) for val in folds)  # group "a" stays whole
 
 
 def test_strata_are_the_label_or_the_rarest_label() -> None:
@@ -467,16 +489,17 @@ def test_an_experts_backbones_disable_the_search(photos: Photos, onnx_cache: Pat
 # --- the estimate on new scenes ------------------------------------------------------------------------
 
 
-def points(images: Sequence[bytes], label_weight: float, scenes: int) -> np.ndarray:
+def points(images: Sequence[bytes], label_weight: float, scenes: int, shared: bool = False) -> np.ndarray:
     """Embeddings made from the images' bytes: ``b"<label>:<scene>:<i>"`` → a point near its label's
-    direction (times ``label_weight``) plus a direction of its own for each (label, scene)."""
+    direction (times ``label_weight``) plus a direction of its own for each (label, scene), or with
+    ``shared`` for each scene number (the same scenes, e.g. lightings, for every label)."""
     out = []
     for data in images:
         label, scene, i = (int(x) for x in data.decode().split(":"))
         rng = np.random.default_rng(1000 * label + 10 * scene + i)
         centre = np.zeros(32)
         centre[label] = label_weight
-        centre[8 + scenes * label + scene] = 4.0
+        centre[8 + scene if shared else 8 + scenes * label + scene] = 4.0
         out.append(centre + rng.normal(0, 0.3, 32))
     return np.array(out, dtype=np.float32)
 
@@ -512,9 +535,11 @@ def test_no_estimate_on_new_scenes_when_labels_are_too_small(
 
 
 def scene_only_embed(backbone: Backbone, images: Sequence[bytes], flip: bool) -> np.ndarray:
-    """Five scenes a label without the label's shared direction: heads that never saw a scene can only
-    guess there (the scenes are not a task they could learn)."""
-    return points(images, 0.0, 5)
+    """The same five scenes for both labels (lightings, say) without the labels' directions: heads that
+    never saw a scene with a label can only guess there or follow the other label (the scenes are not a
+    task they could learn). With a scene of each label's own, out-of-scene F1 is a handful of coin flips
+    (one per scene) and comes out above chance + SCENES_BEAT_CHANCE_BY for about one fold seed in four."""
+    return points(images, 0.0, 5, shared=True)
 
 
 def test_calibrating_on_scenes_keeps_their_logits_only_when_scenes_can_be_learned(onnx_cache: Path) -> None:

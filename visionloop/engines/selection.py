@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
 from visionloop.core.ports import SCENE_KEY_PREFIX
 from visionloop.core.scoring import f1
@@ -115,35 +117,24 @@ def _folds(
     groups: Sequence[str] | None = None,
 ) -> list[npt.NDArray[np.int64]]:
     """Validation indices of each fold: every group on one side (each image alone without groups),
-    stratified by label as far as the groups allow.
-
-    Groups are dealt largest first (ties in a seeded random order) to the fold that so far holds the
-    smallest share of the group's labels, then the fewest images (a stratified group k-fold)."""
+    stratified by label as far as the groups allow (sklearn's StratifiedGroupKFold, shuffled by
+    ``seed``; a multi-label image is stratified by its rarest label). With fewer groups than ``k``,
+    one fold per group."""
     n = len(target)
     keys = list(groups) if groups is not None else [str(i) for i in range(n)]
-    names, index = np.unique(np.array(keys, dtype=object), return_inverse=True)
-    n_groups = len(names)
-    k = max(1, min(k, n_groups))
-    onehot = target.astype(np.float64) if multi_label else np.eye(int(target.max()) + 1)[target]
-    counts = np.zeros((n_groups, onehot.shape[1]))
-    np.add.at(counts, index, onehot)
-    sizes = np.bincount(index, minlength=n_groups)
-    totals = np.maximum(counts.sum(0), 1.0)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n_groups)
-    order = order[np.argsort(-sizes[order], kind="stable")]
-    fold_counts = np.zeros((k, onehot.shape[1]))
-    fold_sizes = np.zeros(k)
-    assign = np.empty(n_groups, dtype=np.int64)
-    for g in order:
-        present = counts[g] > 0
-        share = (fold_counts[:, present] / totals[present]).sum(1) if present.any() else np.zeros(k)
-        f = int(np.lexsort((fold_sizes, share))[0])
-        assign[g] = f
-        fold_counts[f] += counts[g]
-        fold_sizes[f] += sizes[g]
-    per_image = assign[index]
-    return [np.flatnonzero(per_image == f) for f in range(k) if (per_image == f).any()]
+    codes = np.unique(np.array(keys, dtype=object), return_inverse=True)[1].ravel()
+    k = min(k, int(codes.max()) + 1)
+    if k < 2:
+        return [np.arange(n, dtype=np.int64)]
+    strata = np.array(_strata(target, multi_label)) if multi_label else target
+    if np.all(np.unique(strata, return_counts=True)[1] < k):
+        # sklearn refuses when every label has fewer images than folds: then folds of groups alone
+        splitter: GroupKFold | StratifiedGroupKFold = GroupKFold(k, shuffle=True, random_state=seed)
+    else:
+        splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # a label with fewer images than folds is in as many as it can be
+        warnings.simplefilter("ignore", UserWarning)
+        return [val.astype(np.int64) for _, val in splitter.split(np.zeros(n), strata, codes) if len(val)]
 
 
 def fit_classifier(
