@@ -30,7 +30,7 @@ from visionloop.engines.artifact import (
     concat_views,
 )
 from visionloop.engines.heads import LinearHead
-from visionloop.engines.metrics import f1_from_counts
+from visionloop.engines.metrics import label_scores
 from visionloop.engines.recipe import VIEWS, TrainingRecipe
 from visionloop.engines.scenes import scene_groups
 from visionloop.errors import InvalidInput
@@ -103,8 +103,7 @@ def _macro_f1(logits: FloatArray, target: npt.NDArray[Any], multi_label: bool) -
     else:
         pred = np.eye(n_labels, dtype=bool)[logits.argmax(1)]
         truth = np.eye(n_labels, dtype=bool)[target]
-    tp = (pred & truth).sum(0)
-    per_label = f1_from_counts(tp, pred.sum(0) - tp, truth.sum(0) - tp)
+    per_label = label_scores(truth, pred)[2]
     present = truth.sum(0) > 0
     return float(per_label[present].mean()) if present.any() else 0.0
 
