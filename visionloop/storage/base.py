@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, Insert, Table
+from sqlalchemy import Connection, Engine, Insert, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
@@ -33,6 +33,14 @@ def insert_or_skip(conn: Connection, table: Table) -> Insert:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def one_at_a_time(conn: Connection, topic: str) -> None:
+    """Make the transaction wait for the other writers of ``topic``, so that what it reads stays true
+    until it commits. SQLite's writer already runs one write transaction at a time; PostgreSQL runs them
+    side by side, so there a transaction-scoped advisory lock on the topic does it (released at commit)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:topic))"), {"topic": f"visionloop:{topic}"})
 
 
 class SqlStore:

@@ -2,9 +2,9 @@
 reviewers' leases and answers, and the completed loops over time (core.sampling's drift signal).
 SqlRepository inherits it.
 
-Leasing and answering run inside one write transaction whose first statement is an UPDATE (the expiry
-sweep), so the transaction holds SQLite's write lock from its start: no other writer, in this process or
-another, can read the same free slot before this one has taken it."""
+Leasing and answering each run in one write transaction, one at a time (SQLite's writer; on PostgreSQL
+an advisory lock on REVIEW, see base.one_at_a_time): no other writer, in this process or another, can
+read the same free slot before this one has taken it."""
 
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ from visionloop.core.records.review import (
 )
 from visionloop.errors import AlreadyExists, Conflict, NotFound
 from visionloop.storage import schema as t
-from visionloop.storage.base import SqlStore, boxes_json, naive, utc
+from visionloop.storage.base import SqlStore, boxes_json, naive, one_at_a_time, utc
 
 LEASED, ANSWERED, SKIPPED = "leased", "answered", "skipped"
+REVIEW = "review"  # the topic of the leasing and answering transactions (base.one_at_a_time)
 _OPEN = [s.value for s in OPEN_STATUSES]
 _LOOP_FIELDS = {
     "status",
@@ -276,7 +277,8 @@ class ReviewStore(SqlStore):
         ts = naive(now)
         a, lp = t.review_assignments.c, t.human_loops.c
         with self._write() as conn:
-            _expire(conn, ts)  # an UPDATE first: the transaction holds the write lock from here on
+            one_at_a_time(conn, REVIEW)
+            _expire(conn, ts)
             scope = [lp.status == LoopStatus.IN_PROGRESS.value, lp.expires_at > ts]
             if project_id is not None:
                 scope.append(lp.project_id == project_id)
@@ -337,6 +339,7 @@ class ReviewStore(SqlStore):
         a = t.review_assignments.c
         mine = and_(a.loop_id == loop_id, a.reviewer == reviewer)
         with self._write() as conn:
+            one_at_a_time(conn, REVIEW)
             if not skip:
                 conn.execute(delete(t.review_assignments).where(mine, a.state == LEASED))
                 return
@@ -362,6 +365,7 @@ class ReviewStore(SqlStore):
         ts = naive(now)
         a = t.review_assignments.c
         with self._write() as conn:
+            one_at_a_time(conn, REVIEW)
             _expire(conn, ts)
             loop = conn.execute(
                 select(t.human_loops.c.status, t.human_loops.c.answers_needed).where(

@@ -22,7 +22,7 @@ from visionloop.core.records.runs import ACTIVE, Run, RunStatus, RunStep, StepSt
 from visionloop.core.records.schedules import Schedule
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
-from visionloop.storage.base import SqlStore, naive, utc
+from visionloop.storage.base import SqlStore, naive, one_at_a_time, utc
 from visionloop.storage.schema import deployments, workflow_runs, workflow_schedules, workflow_steps
 
 _RUN_FIELDS = {
@@ -233,6 +233,7 @@ class WorkflowStore(SqlStore):
         encoded = _encode({**values, "updated_at": now}, _SCHEDULE_FIELDS)
         where = (workflow_schedules.c.project_id == project_id, workflow_schedules.c.kind == kind)
         with self._write() as conn:
+            one_at_a_time(conn, "schedules")  # the update-or-insert below
             done = conn.execute(update(workflow_schedules).where(*where).values(**encoded))
             if done.rowcount == 0:
                 defaults = {"enabled": False, "interval_minutes": 60.0, "params": "{}"}
