@@ -17,8 +17,8 @@ those labels, 348 px JPEGs of 15-40 KB. --dataset logos: the 10 aws-logos photos
 10 inference_images as requests. Every client runs the same bounded number of requests (--requests in
 total per measurement). The clients run in this process, the server in another, on the same CPU.
 Also printed: the CPU time the server and its unit processes spent per image (from /proc), which
-does not depend on what else the machine runs: two idle cores can serve at most 2000 / that many
-images per second.
+depends far less than images/s on what else the machine runs: two idle cores can serve at most
+2000 / that many images per second; in brackets, the units' share (decoding, the network, the head).
 """
 
 from __future__ import annotations
@@ -184,8 +184,9 @@ class Server:
         self.proc.wait(60)
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds (user + system) used so far by ``root`` and every live descendant (Linux /proc)."""
+def tree_cpu_seconds(root: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by ``root`` itself and by its live descendants (the
+    inference units), from Linux /proc."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -199,12 +200,12 @@ def tree_cpu_seconds(root: int) -> float:
         pid = int(entry.name)
         parents[pid] = int(fields[1])
         times[pid] = (int(fields[11]) + int(fields[12])) / tick
-    total, stack = 0.0, [root]
+    descendants, stack = 0.0, [child for child, parent in parents.items() if parent == root]
     while stack:
         pid = stack.pop()
-        total += times.get(pid, 0.0)
+        descendants += times.get(pid, 0.0)
         stack.extend(child for child, parent in parents.items() if parent == pid)
-    return total
+    return times.get(root, 0.0), descendants
 
 
 def measure(port: int, request: Request, clients: int, total: int) -> dict[str, float]:
@@ -309,17 +310,20 @@ def main() -> None:
                 state = server.wait_status(version, "RUNNING")
                 measure(server.port, request, 2, 20)  # warm-up
                 for clients in (int(c) for c in args.clients.split(",")):
-                    cpu = tree_cpu_seconds(server.proc.pid)
+                    before = tree_cpu_seconds(server.proc.pid)
                     r = measure(server.port, request, clients, args.requests)
-                    r["server_cpu_ms_per_image"] = (
-                        1000 * (tree_cpu_seconds(server.proc.pid) - cpu) / r["requests"]
-                    )
+                    after = tree_cpu_seconds(server.proc.pid)
+                    spent = [1000 * (a - b) / r["requests"] for a, b in zip(after, before, strict=True)]
+                    own, units_cpu = spent
+                    r["server_cpu_ms_per_image"] = own + units_cpu
+                    r["units_cpu_ms_per_image"] = units_cpu
                     r.update(units=units, clients=clients, start_seconds=state["load_seconds"])
                     results.append(r)
                     print(
                         f"units {units}  clients {clients}:  {r['images_per_s']:6.1f} images/s   "
                         f"p50 {r['p50_ms']:6.1f} ms   p99 {r['p99_ms']:6.1f} ms   "
-                        f"server+units CPU {r['server_cpu_ms_per_image']:5.1f} ms/image   "
+                        f"server+units CPU {r['server_cpu_ms_per_image']:5.1f} ms/image "
+                        f"(units {r['units_cpu_ms_per_image']:4.1f})   "
                         f"({r['requests']} requests; start took {state['load_seconds']:.2f} s)",
                         flush=True,
                     )
