@@ -1,9 +1,13 @@
-"""Composition root: the one place that picks adapters for the core's ports."""
+"""Composition root: the one place that picks adapters for the core's ports and builds what a process
+runs. build_services for every process; build_server for the server (its serving with the review hook
+and the detection log, the AWS backend, the pretrained analysis, the accounts, and every background
+component in one BackgroundGroup); build_engine for the worker and the CLI's foreground training."""
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from visionloop.core.ports import SceneClusterer, TrainingEngine
@@ -13,13 +17,18 @@ from visionloop.settings import Settings
 from visionloop.storage import open_object_store, open_repository
 
 if TYPE_CHECKING:
+    from visionloop.aws.backend import RekognitionBackend
     from visionloop.core.accounts import Accounts
     from visionloop.core.analyzing import Analysis
     from visionloop.core.inbox import InboxSettings
     from visionloop.core.serving import Serving
+    from visionloop.workflows.background import BackgroundGroup
     from visionloop.workflows.detection_log import DetectionLog
+    from visionloop.workflows.inbox import InboxWatcher
     from visionloop.workflows.inference import EngineFactory
     from visionloop.workflows.notifications import Notifier
+    from visionloop.workflows.review_hook import ReviewHook
+    from visionloop.workflows.supervisor import WorkerPool
 
 
 def build_services(settings: Settings) -> Services:
@@ -74,10 +83,17 @@ def fake_engine(num_threads: int = 1) -> TrainingEngine:
     return ColourEngine()
 
 
-def build_serving(settings: Settings, engine_factory: EngineFactory | None = None) -> Serving:
-    """The inference host (worker processes, created lazily) with the serving policy from settings.
-    Every unit process builds its engine with ``engine_factory(threads)``; the default is the real
-    engine of build_engine."""
+def build_serving(
+    settings: Settings,
+    engine_factory: EngineFactory | None = None,
+    *,
+    review_hook: ReviewHook | None = None,
+    detection_log: DetectionLog | None = None,
+) -> Serving:
+    """The inference host (worker processes, created lazily) with the serving policy from settings, and
+    what every detection is handed to (build_server passes its review hook and detection log). Every unit
+    process builds its engine with ``engine_factory(threads)``; the default is the real engine of
+    build_engine."""
     from visionloop.core.serving import Serving, ServingPolicy
     from visionloop.workflows.inference import ProcessInferenceHost
 
@@ -95,12 +111,19 @@ def build_serving(settings: Settings, engine_factory: EngineFactory | None = Non
         auto_start_wait_seconds=settings.inference_start_timeout,
         restore_on_restart=settings.inference_restore,
     )
-    return Serving(host, policy)
+    return Serving(host, policy, review_hook=review_hook, detection_log=detection_log)
+
+
+def build_review_hook(services: Services, settings: Settings) -> ReviewHook:
+    """The detection path's review hook: detections of projects with a review rule start human loops."""
+    from visionloop.workflows.review_hook import ReviewHook
+
+    return ReviewHook(services, region=settings.region, account=settings.account_id)
 
 
 def build_detection_log(services: Services, settings: Settings) -> DetectionLog:
-    """The detection log's writer (core.detections) with the detection_log_* retention; it publishes
-    the detection events of projects that want them."""
+    """The detection log's writer (workflows.detection_log over core.detections) with the
+    detection_log_* retention; it publishes the detection events of projects that want them."""
     from visionloop.core.detections import Retention, publish_detection_events
     from visionloop.workflows.detection_log import DetectionLog
 
@@ -130,11 +153,8 @@ def build_analysis(settings: Settings) -> Analysis:
 
 
 def server_analysis(state: Any) -> Analysis:
-    """The app's Analysis (``app.state.analysis``), built from its settings on first use."""
-    analysis: Analysis | None = getattr(state, "analysis", None)
-    if analysis is None:
-        analysis = build_analysis(state.settings)
-        state.analysis = analysis
+    """The app's Analysis (``app.state.analysis``, set from its Server; tests may put another there)."""
+    analysis: Analysis = state.analysis
     return analysis
 
 
@@ -158,3 +178,114 @@ def build_notifier(services: Services, settings: Settings) -> Notifier:
     )
     senders = build_senders(settings.notify_timeout_seconds, smtp, settings.webhook_allow_private)
     return Notifier(services, senders, policy)
+
+
+def build_inbox_watcher(services: Services, settings: Settings, serving: Serving) -> InboxWatcher:
+    """The watcher of the workflow bucket's inboxes, detecting with the server's serving (not started;
+    inbox_poll_seconds = 0: it only creates the bucket, and looks only when triggered through the API)."""
+    from visionloop.workflows.inbox import InboxWatcher, serving_detector
+
+    detector = serving_detector(services, serving)
+    return InboxWatcher(services, detector, inbox_settings(settings), interval=settings.inbox_poll_seconds)
+
+
+def build_worker_pool(services: Services, settings: Settings) -> WorkerPool:
+    """The server's ``settings.workers`` worker processes, watched (not started): a dead one's jobs are
+    failed and it is replaced."""
+    from visionloop.workflows.supervisor import WorkerPool, start_worker
+    from visionloop.workflows.worker import fail_jobs_of_worker, worker_id
+
+    return WorkerPool(
+        functools.partial(start_worker, settings),
+        settings.workers,
+        lambda pid, message: fail_jobs_of_worker(services, worker_id(pid), message),
+    )
+
+
+@dataclass
+class Server:
+    """Everything the server process runs: the HTTP layer (api.app.server_app) wires routes around it and
+    its lifespan starts and stops ``background``. ``workers`` is the pool of worker processes when the
+    server owns one (`visionloop serve`), else None."""
+
+    services: Services
+    settings: Settings
+    serving: Serving
+    accounts: Accounts
+    analysis: Analysis
+    rekognition: RekognitionBackend
+    inbox_watcher: InboxWatcher
+    background: BackgroundGroup
+    workers: WorkerPool | None = None
+
+
+def build_server(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    serving: Serving | None = None,
+    accounts: Accounts | None = None,
+    workers: bool = False,
+) -> Server:
+    """The server, nothing started. ``serving`` (default build_serving) gets the review hook and the
+    detection log at construction; a Serving built elsewhere (tests) gets those it lacks. The background,
+    in start order (stopped in reverse): with ``workers``, the jobs and datasets a dead server left
+    running are failed and the worker processes start; the review hook and the detection log; the
+    analysers (closed at stop); the versions a previous server left RUNNING come back (the inference
+    units close at stop); the serving maintenance (autoscaler, idle timeout); the inbox watcher; the
+    notifier; the workflow runner (when workflow_enabled)."""
+    from visionloop.aws.backend import RekognitionBackend
+    from visionloop.core.entries import recover_interrupted_datasets
+    from visionloop.core.serving import maintain, recover_serving
+    from visionloop.workflows.background import BackgroundGroup, Step, Ticker
+    from visionloop.workflows.detection_log import DetectionLog
+    from visionloop.workflows.review_hook import ReviewHook
+    from visionloop.workflows.runner import build_runner
+    from visionloop.workflows.worker import recover_interrupted_jobs
+
+    services = services or build_services(settings)
+    if serving is None:
+        hook, log = build_review_hook(services, settings), build_detection_log(services, settings)
+        serving = build_serving(settings, review_hook=hook, detection_log=log)
+    else:
+        serving.review_hook = serving.review_hook or build_review_hook(services, settings)
+        serving.detection_log = serving.detection_log or build_detection_log(services, settings)
+    analysis = build_analysis(settings)
+    rekognition = RekognitionBackend(services, settings.region, settings.account_id, serving)
+    rekognition.analysis = analysis
+    watcher = build_inbox_watcher(services, settings, serving)
+    group = BackgroundGroup()
+    pool = build_worker_pool(services, settings) if workers else None
+    if pool is not None:
+
+        def cut_short() -> None:  # only while no worker runs: what the last server left running
+            recover_interrupted_jobs(services)
+            recover_interrupted_datasets(services)
+
+        group.add("recovery of jobs and datasets", Step("recovery", start=cut_short))
+        group.add("worker processes", pool)
+    if isinstance(serving.review_hook, ReviewHook):
+        group.add("review hook", serving.review_hook)
+    if isinstance(serving.detection_log, DetectionLog):
+        group.add("detection log", serving.detection_log)
+    group.add("analysis", Step("analysis", stop=analysis.close))
+    recover = functools.partial(recover_serving, services, serving)
+    group.add("inference units", Step("inference units", start=recover, stop=serving.host.close))
+    maintenance = functools.partial(maintain, services, serving)
+    group.add("serving maintenance", Ticker("visionloop-serving", maintenance, 0.5, delay_first=True))
+    group.add("inbox watcher", watcher)
+    group.add("notifier", build_notifier(services, settings))
+    runner = build_runner(services, serving, settings)
+    if runner is not None:
+        group.add("workflow runner", runner)
+    return Server(
+        services,
+        settings,
+        serving,
+        accounts or build_accounts(services, settings),
+        analysis,
+        rekognition,
+        watcher,
+        group,
+        pool,
+    )

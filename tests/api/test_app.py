@@ -72,3 +72,24 @@ def test_delete_refused_while_a_version_runs_or_trains(services: Services, setti
         assert httpx.get(f"{url}/api/v1/projects/logos").status_code == 404
         r = httpx.post(f"{url}/api/v1/projects", json={"name": ".."})
         assert r.status_code == 400 and "reserved" in r.json()["error"]["message"]
+
+
+def test_the_app_wires_http_around_one_server(services: Services, settings: Settings) -> None:
+    """Everything is built before the first request (bootstrap.build_server): serving with its review
+    hook and detection log, the AWS backend; the lifespan starts the background group and stops it."""
+    from visionloop.workflows.detection_log import DetectionLog
+    from visionloop.workflows.review_hook import ReviewHook
+
+    app = create_app(services, settings)
+    server = app.state.server
+    assert isinstance(server.serving.review_hook, ReviewHook)
+    assert isinstance(server.serving.detection_log, DetectionLog)
+    assert app.state.rekognition is server.rekognition and server.rekognition.analysis is server.analysis
+    names = [name for name, _ in server.background.components]
+    assert names.index("detection log") < names.index("inference units") < names.index("notifier")
+    assert "worker processes" not in names  # only `visionloop serve` owns workers
+    assert server.background.started == []
+    with TestClient(app) as c:
+        assert c.get("/healthz").json()["status"] == "ok"
+        assert server.background.started == names  # started by the lifespan
+    assert server.background.started == []  # and stopped at its end

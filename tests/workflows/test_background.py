@@ -39,6 +39,7 @@ def test_a_group_starts_in_order_and_stops_in_reverse_after_flushing() -> None:
     group = BackgroundGroup([("a", Recorder("a", calls)), ("b", Recorder("b", calls))])
     group.start()
     group.start()  # idempotent
+    assert group.started == ["a", "b"]
     group.stop()
     group.stop()
     assert calls == ["start a", "start b", "flush b", "stop b", "flush a", "stop a"]
@@ -48,19 +49,21 @@ def test_one_failing_component_does_not_keep_the_others_from_stopping(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     calls: list[str] = []
-    group = BackgroundGroup(
-        [
-            ("a", Recorder("a", calls)),
-            ("broken", Recorder("broken", calls, fail="start")),
-            ("b", Recorder("b", calls, fail="stop")),
-        ]
-    )
+    group = BackgroundGroup([("a", Recorder("a", calls)), ("b", Recorder("b", calls, fail="stop"))])
     group.start()
     assert group.flush() is True
     group.stop()
-    # the one that did not start is not stopped; the one whose stop failed does not stop the rest
-    assert calls[-4:] == ["flush b", "stop b", "flush a", "stop a"]
-    assert "broken did not start" in caplog.text and "b failed to stop" in caplog.text
+    assert calls[-4:] == ["flush b", "stop b", "flush a", "stop a"]  # b's failure did not keep a running
+    assert "b failed to stop" in caplog.text
+
+
+def test_a_failed_start_stops_those_started_and_is_raised() -> None:
+    calls: list[str] = []
+    parts = [("a", Recorder("a", calls)), ("broken", Recorder("broken", calls, fail="start"))]
+    group = BackgroundGroup([*parts, ("c", Recorder("c", calls))])
+    with pytest.raises(RuntimeError, match="broken cannot start"):
+        group.start()
+    assert calls == ["start a", "start broken", "flush a", "stop a"]  # c never started
 
 
 def test_steps_run_once_at_start_and_at_stop() -> None:
@@ -75,24 +78,28 @@ def test_steps_run_once_at_start_and_at_stop() -> None:
 
 def test_the_queue_worker_batches_flushes_and_handles_what_is_queued_at_stop() -> None:
     batches: list[list[int]] = []
-    gate = threading.Event()
+    inside, gate = threading.Event(), threading.Event()
 
     def handle(items: list[int]) -> None:
+        inside.set()
         gate.wait(5)
         batches.append(items)
 
     worker: QueueWorker[int] = QueueWorker("test-queue", handle, batch=3, max_pending=5)
-    assert all(worker.put(i) for i in range(5))
+    worker.put(0)
+    assert inside.wait(5)  # the thread holds item 0; five more may wait
+    assert all(worker.put(i) for i in range(1, 6))
     assert not worker.put(99)  # full: refused, never blocking
+    assert worker.pending == 6
     gate.set()
     assert worker.flush(5)
-    assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4] and max(map(len, batches)) <= 3
+    assert batches == [[0], [1, 2, 3], [4, 5]]
     gate.clear()
-    worker.put(5)
+    worker.put(6)
     threading.Timer(0.1, gate.set).start()
     worker.stop(5)  # waits for the queued item
-    assert batches[-1] == [5] and worker.pending == 0
-    assert not worker.put(6)  # stopped
+    assert batches[-1] == [6] and worker.pending == 0
+    assert not worker.put(7)  # stopped
 
 
 def test_a_failing_handler_is_logged_and_the_worker_goes_on(caplog: pytest.LogCaptureFixture) -> None:

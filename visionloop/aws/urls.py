@@ -125,12 +125,6 @@ def _decode(body: bytes) -> dict[str, Any]:
 
 
 def _backend(state: Any) -> RekognitionBackend:
-    backend: RekognitionBackend | None = getattr(state, "rekognition", None)
-    if backend is None:
-        settings = state.settings
-        backend = RekognitionBackend(state.services, settings.region, settings.account_id, state.serving)
-        from visionloop.bootstrap import server_analysis
-
-        backend.analysis = server_analysis(state)
-        state.rekognition = backend
+    """The backend the composition root built (bootstrap.build_server; api.app.server_app puts it here)."""
+    backend: RekognitionBackend = state.rekognition
     return backend

@@ -22,45 +22,26 @@ from visionloop.settings import Settings, load_settings
 @click.option("--data-dir", help="Data folder (default ./var).")
 @pass_ctx
 def serve(ctx: Context, host: str | None, port: int | None, data_dir: str | None) -> None:
-    """Run the HTTP server (native API, AWS-compatible API, docs)."""
+    """Run the HTTP server (native API, AWS-compatible API, docs) and its worker processes."""
     import uvicorn
 
-    from visionloop.api.app import create_app
-    from visionloop.bootstrap import build_services
+    from visionloop.api.app import server_app
+    from visionloop.bootstrap import build_server
 
     overrides = {**ctx.overrides, "host": host, "port": port}
     if data_dir:
         overrides["data_dir"] = data_dir
-    from visionloop.core.entries import recover_interrupted_datasets
-    from visionloop.workflows.supervisor import WorkerPool, start_worker
-    from visionloop.workflows.worker import fail_jobs_of_worker, recover_interrupted_jobs, worker_id
-
     settings = load_settings(overrides, config_file=ctx.config)
     host = bind_host(settings)
-    services = build_services(settings)
-    recover_interrupted_jobs(services)
-    recover_interrupted_datasets(services)
-    app = create_app(services, settings)
+    # the workers start with the app's lifespan: a dead one is replaced; /healthz reports them
+    app = server_app(build_server(settings, workers=True))
     err_console.print(
         f"visionloop {__version__} on http://{_url_host(host)}:{settings.port}  (data in {settings.data_dir})"
     )
     err_console.print(auth_summary(settings), highlight=False)
-    workers = WorkerPool(
-        lambda: start_worker(settings),
-        settings.workers,
-        lambda pid, message: fail_jobs_of_worker(services, worker_id(pid), message),
-    ).start()
-    app.state.workers = workers  # watched: a dead worker is replaced; /healthz reports them
-    try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            **proxy_options(settings),
-        )
-    finally:
-        workers.stop()
+    uvicorn.run(
+        app, host=host, port=settings.port, log_level=settings.log_level.lower(), **proxy_options(settings)
+    )
 
 
 def proxy_options(settings: Settings) -> dict[str, Any]:

@@ -109,40 +109,37 @@ def train(
 
 
 def _run_in_foreground(ctx: Context, job: Job, show: bool) -> ModelVersion:
-    import threading
-
+    """Run the queued ``job`` here, as a worker would (workflows.worker.run_job); with ``show``, a
+    progress bar follows it from a Ticker thread."""
     from visionloop.bootstrap import build_engine
     from visionloop.core.jobs import claim_job, get_job, job_version
+    from visionloop.workflows.background import Ticker
     from visionloop.workflows.worker import run_job
 
     svc, settings = ctx.services, ctx.settings
     claimed = claim_job(svc, job)
-    failure: list[BaseException] = []
+    engine = build_engine(settings)
+    if not show:
+        run_job(svc, engine, claimed, settings.region, settings.account_id)
+        return job_version(svc, job)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("training", total=1.0)
 
-    def work() -> None:
+        def follow() -> None:
+            current = get_job(svc, job.id)
+            bar.update(task, completed=current.progress, description=current.stage or "training")
+
+        progress = Ticker("training-progress", follow, 0.3).start()
         try:
-            run_job(svc, build_engine(settings), claimed, settings.region, settings.account_id)
-        except BaseException as e:  # reported below
-            failure.append(e)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    if show:
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=err_console, transient=True) as bar:
-            task = bar.add_task("training", total=1.0)
-            while thread.is_alive():
-                current = get_job(svc, job.id)
-                bar.update(task, completed=current.progress, description=current.stage or "training")
-                thread.join(0.3)
-    thread.join()
-    if failure:
-        raise failure[0]
+            run_job(svc, engine, claimed, settings.region, settings.account_id)
+        finally:
+            progress.stop()
     return job_version(svc, job)
 
 

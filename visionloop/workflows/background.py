@@ -9,7 +9,9 @@ Ticker         a thread that does one pass every ``interval`` seconds or when wo
                the notifier, the workflow runner, the serving maintenance, the worker pool).
 Step           a start and/or stop action as a component (recover state at start, close a pool at stop).
 BackgroundGroup  starts components in order, flushes and stops them in reverse order; one component's
-               failure is logged, never raised, so that the others still stop.
+               failure to flush or stop is logged, never raised, so that the others still stop. A
+               failure to start stops those already started and is raised: a process that cannot start
+               its parts does not run without them.
 """
 
 from __future__ import annotations
@@ -252,14 +254,20 @@ class Step:
 
 class BackgroundGroup:
     """Components started in the order given and stopped in the reverse order, each flushed first (so
-    what depends on a later one, e.g. serving on the detection log, ends before it). A component that
-    fails to start, flush or stop is logged and the others go on; stop stops only those started."""
+    what depends on an earlier one, e.g. the inference units on the detection log, ends before it). A
+    component that fails to flush or stop is logged and the others go on; one that fails to start stops
+    those started before it, and its exception is raised. Stop stops only those started."""
 
     def __init__(self, components: Sequence[tuple[str, Background]] = (), timeout: float = 30.0) -> None:
         self.components = list(components)
         self.timeout = timeout
         self._started: list[tuple[str, Background]] = []
         self._lock = threading.Lock()
+
+    @property
+    def started(self) -> list[str]:
+        """The names of the components started and not stopped, in start order."""
+        return [name for name, _ in self._started]
 
     def add(self, name: str, component: Background) -> None:
         self.components.append((name, component))
@@ -272,8 +280,9 @@ class BackgroundGroup:
                 try:
                     component.start()
                 except Exception:
-                    log.exception("background: %s did not start", name)
-                    continue
+                    log.exception("background: %s did not start; stopping the others", name)
+                    self._stop_started(self.timeout)
+                    raise
                 self._started.append((name, component))
         return self
 
@@ -284,8 +293,10 @@ class BackgroundGroup:
 
     def stop(self, timeout: float | None = None) -> None:
         with self._lock:
-            started, self._started = self._started, []
-        limit = self.timeout if timeout is None else timeout
+            self._stop_started(self.timeout if timeout is None else timeout)
+
+    def _stop_started(self, limit: float) -> None:
+        started, self._started = self._started, []
         for name, component in reversed(started):
             _quietly(name, "flush", component.flush, limit)
             _quietly(name, "stop", component.stop, limit)
