@@ -149,51 +149,53 @@ def test_splits_record_their_groups_and_warnings(repo: SqlRepository) -> None:
     assert repo.list_splits(p.id) == [rec]
 
 
-def test_migration_0010_keeps_entries_and_splits_stored_before(tmp_path: Path) -> None:
+def test_migration_0010_keeps_entries_and_splits_stored_before(repo_url: str) -> None:
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import create_engine
+    from sqlalchemy import DateTime, bindparam, text
 
+    from visionloop.storage.connections import create_db_engine
     from visionloop.storage.sql import MIGRATIONS
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = repo_url
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    engine = create_engine(url)
+    engine = create_db_engine(url)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0009")
-    engine.dispose()
-    db = sqlite3.connect(tmp_path / "old.db")
-    ts = "2024-05-01 12:00:00.000000"
-    db.execute(
-        "INSERT INTO projects (id, name, task, created_at) VALUES (1, 'p', 'classification', ?)", (ts,)
+
+    def insert(sql: str, **values: object) -> None:
+        stamped = text(sql).bindparams(bindparam("ts", type_=DateTime))
+        with engine.begin() as conn:
+            conn.execute(stamped, {"ts": datetime(2024, 5, 1, 12, 0), **values})
+
+    insert("INSERT INTO projects (id, name, task, created_at) VALUES (1, 'p', 'classification', :ts)")
+    insert(
+        "INSERT INTO datasets (id, project_id, type, created_at, updated_at) VALUES (1, 1, 'train', :ts, :ts)"
     )
-    db.execute(
-        "INSERT INTO datasets (id, project_id, type, created_at, updated_at) VALUES (1, 1, 'train', ?, ?)",
-        (ts, ts),
-    )
-    db.execute(
+    insert(
         "INSERT INTO entries (id, dataset_id, content_hash, source_ref, format, width, height, size_bytes, "
         "labels, boxes, source, created_at, updated_at) "
-        "VALUES (1, 1, ?, 'a/b_1.jpg', 'JPEG', 10, 10, 5, '[\"x\"]', '[]', 'import', ?, ?)",
-        ("e" * 64, ts, ts),
+        "VALUES (1, 1, :hash, 'a/b_1.jpg', 'JPEG', 10, 10, 5, '[\"x\"]', '[]', 'import', :ts, :ts)",
+        hash="e" * 64,
     )
-    db.execute(
+    insert(
         "INSERT INTO splits (project_id, seed, test_fraction, test_hashes, train_count, test_count, "
-        "created_at) VALUES (1, 42, 0.2, '[]', 1, 0, ?)",
-        (ts,),
+        "created_at) VALUES (1, 42, 0.2, '[]', 1, 0, :ts)"
     )
-    db.commit()
-    db.close()
+    engine.dispose()
 
     repo = SqlRepository(url)  # migrates to the head
-    (entry,) = repo.list_entries(1)
-    assert (entry.source_ref, entry.labels, entry.phash, entry.group) == ("a/b_1.jpg", ("x",), None, None)
-    (split,) = repo.list_splits(1)
-    assert (split.train_count, split.n_groups, split.warnings) == (1, 0, ())
-    repo.set_entry_phashes({entry.id: "0123456789abcdef"})
-    assert repo.get_entry(1).phash == "0123456789abcdef"
+    try:
+        (entry,) = repo.list_entries(1)
+        assert (entry.source_ref, entry.labels, entry.phash, entry.group) == ("a/b_1.jpg", ("x",), None, None)
+        (split,) = repo.list_splits(1)
+        assert (split.train_count, split.n_groups, split.warnings) == (1, 0, ())
+        repo.set_entry_phashes({entry.id: "0123456789abcdef"})
+        assert repo.get_entry(1).phash == "0123456789abcdef"
+    finally:
+        repo.close()
 
 
 def test_writers_in_several_threads_and_processes(repo: SqlRepository) -> None:
