@@ -192,8 +192,9 @@ def build_inbox_watcher(services: Services, settings: Settings, serving: Serving
 def build_worker_pool(services: Services, settings: Settings) -> WorkerPool:
     """The server's ``settings.workers`` worker processes, watched (not started): a dead one's jobs are
     failed and it is replaced."""
+    from visionloop.core.jobs import fail_jobs_of_worker
     from visionloop.workflows.supervisor import WorkerPool, start_worker
-    from visionloop.workflows.worker import fail_jobs_of_worker, worker_id
+    from visionloop.workflows.worker import worker_id
 
     return WorkerPool(
         functools.partial(start_worker, settings),
@@ -236,12 +237,12 @@ def build_server(
     notifier; the workflow runner (when workflow_enabled)."""
     from visionloop.aws.backend import RekognitionBackend
     from visionloop.core.entries import recover_interrupted_datasets
+    from visionloop.core.jobs import recover_interrupted_jobs
     from visionloop.core.serving import maintain, recover_serving
     from visionloop.workflows.background import BackgroundGroup, Step, Ticker
     from visionloop.workflows.detection_log import DetectionLog
     from visionloop.workflows.review_hook import ReviewHook
     from visionloop.workflows.runner import build_runner
-    from visionloop.workflows.worker import recover_interrupted_jobs
 
     services = services or build_services(settings)
     if serving is None:

@@ -34,6 +34,7 @@ from visionloop.core.deployments import (
     serving_version,
 )
 from visionloop.core.entities import JobStatus, VersionStatus
+from visionloop.core.jobs import recover_interrupted_jobs
 from visionloop.core.retraining import request_check, untrained_images
 from visionloop.core.runs import (
     MAX_RESUMES,
@@ -52,7 +53,6 @@ from visionloop.core.serving import Serving, ServingPolicy
 from visionloop.engines.fake import ColourEngine
 from visionloop.errors import Conflict, InvalidInput, NotFound, NotReady
 from visionloop.workflows.inference import ProcessInferenceHost
-from visionloop.workflows.worker import recover_interrupted_jobs
 
 DEPLOY_STEPS = ["check", "train", "evaluate", "compare", "start", "switch", "stop_previous"]
 

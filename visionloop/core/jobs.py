@@ -1,12 +1,19 @@
 """Use cases for background jobs (a model version's training, queued by core.training): list them, read
-one, claim a queued one to run it here, and find the version a job trains."""
+one, claim a queued one to run it here (or the next one, for a worker), find the version a job trains,
+and fail jobs with the versions they were training (a job of an unknown kind, the jobs of a worker that
+died, those a stopped server left running)."""
 
 from __future__ import annotations
 
-from visionloop.core.entities import Job, ModelVersion, Project
+import logging
+
+from visionloop.core.entities import Job, JobStatus, ModelVersion, Project, VersionStatus
 from visionloop.core.projects import get_project
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound
+
+log = logging.getLogger("visionloop.worker")
+INTERRUPTED = "interrupted: the worker stopped before the job finished (server restart?); train again"
 
 
 def list_jobs(svc: Services, project_name: str | None = None) -> list[Job]:
@@ -25,6 +32,36 @@ def claim_job(svc: Services, job: Job) -> Job:
     if claimed is None:
         raise InvalidInput(f"job {job.id} was taken by another worker")
     return claimed
+
+
+def claim_next_job(svc: Services, worker: str) -> Job | None:
+    """The oldest queued job, taken by ``worker`` (how it signs its jobs); None when none waits."""
+    return svc.repo.claim_job(svc.clock.now(), worker=worker)
+
+
+def fail_job(svc: Services, job: Job, message: str) -> Job:
+    """Mark ``job`` FAILED with ``message``, and the version it was training TRAINING_FAILED."""
+    now = svc.clock.now()
+    failed = svc.repo.update_job(job.id, status=JobStatus.FAILED, message=message, finished_at=now)
+    if job.version_id is not None:
+        version = svc.repo.get_version_by_id(job.version_id)
+        if version.status is VersionStatus.TRAINING_IN_PROGRESS:
+            status = VersionStatus.TRAINING_FAILED
+            svc.repo.update_version(version.id, status=status, status_message=message, training_ended_at=now)
+    log.warning("job %s failed: %s", job.id, message)
+    return failed
+
+
+def recover_interrupted_jobs(svc: Services) -> list[Job]:
+    """Jobs left RUNNING by a worker that died are failed (fail_job), so that nothing stays 'in progress'
+    forever. Call only when no other worker runs (the server's start, a recovering worker)."""
+    return [fail_job(svc, job, INTERRUPTED) for job in svc.repo.list_jobs(status=JobStatus.RUNNING)]
+
+
+def fail_jobs_of_worker(svc: Services, worker: str, message: str) -> list[Job]:
+    """The RUNNING jobs claimed by ``worker`` (a process that died) are failed with ``message``."""
+    running = svc.repo.list_jobs(status=JobStatus.RUNNING)
+    return [fail_job(svc, job, message) for job in running if job.worker == worker]
 
 
 def job_version(svc: Services, job: Job) -> ModelVersion:

@@ -70,7 +70,7 @@ class _Slot:
 
 class WorkerPool:
     """The server's worker processes, watched: every ``poll_seconds`` a dead one is reaped, the jobs it
-    held are failed (``on_death(worker_id, message)``, e.g. workflows.worker.fail_jobs_of_worker) and
+    held are failed (``on_death(worker_id, message)``, e.g. core.jobs.fail_jobs_of_worker) and
     it is replaced, after a delay that doubles with each quick death in a row (BACKOFF_BASE up to
     BACKOFF_MAX seconds) so that a crash-looping worker does not spin. ``health()`` for /healthz. A
     Background component: ``start`` starts the processes and the watching Ticker, ``flush`` waits for

@@ -8,50 +8,19 @@ import os
 import socket
 import threading
 
-from visionloop.core.entities import Job, JobStatus, VersionStatus
+from visionloop.core.entities import Job
 from visionloop.core.gate import run_compare_job
+from visionloop.core.jobs import claim_next_job, fail_job, get_job, recover_interrupted_jobs
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.services import Services
 from visionloop.core.training import run_training_job
 
 log = logging.getLogger("visionloop.worker")
-INTERRUPTED = "interrupted: the worker stopped before the job finished (server restart?); train again"
 
 
 def worker_id(pid: int | None = None) -> str:
     """How a worker process signs the jobs it claims: "host:pid" (the server matches a dead worker by it)."""
     return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
-
-
-def recover_interrupted_jobs(svc: Services) -> list[Job]:
-    """Jobs left RUNNING by a worker that died are marked FAILED, and their versions TRAINING_FAILED,
-    so that nothing stays 'in progress' forever. Call only when no other worker runs."""
-    return fail_jobs(svc, svc.repo.list_jobs(status=JobStatus.RUNNING), INTERRUPTED)
-
-
-def fail_jobs_of_worker(svc: Services, worker: str, message: str) -> list[Job]:
-    """The RUNNING jobs claimed by ``worker`` (a process that died) are failed with ``message``."""
-    running = svc.repo.list_jobs(status=JobStatus.RUNNING)
-    return fail_jobs(svc, [j for j in running if j.worker == worker], message)
-
-
-def fail_jobs(svc: Services, jobs: list[Job], message: str) -> list[Job]:
-    """Mark ``jobs`` FAILED with ``message``, and a version each was training TRAINING_FAILED."""
-    failed = []
-    for job in jobs:
-        now = svc.clock.now()
-        failed.append(svc.repo.update_job(job.id, status=JobStatus.FAILED, message=message, finished_at=now))
-        if job.version_id is not None:
-            version = svc.repo.get_version_by_id(job.version_id)
-            if version.status is VersionStatus.TRAINING_IN_PROGRESS:
-                svc.repo.update_version(
-                    version.id,
-                    status=VersionStatus.TRAINING_FAILED,
-                    status_message=message,
-                    training_ended_at=now,
-                )
-        log.warning("job %s failed: %s", job.id, message)
-    return failed
 
 
 def stop_when_parent_exits(parent_pid: int, stop: threading.Event, poll_seconds: float = 1.0) -> None:
@@ -74,8 +43,8 @@ def run_job(svc: Services, engine: TrainingEngine, job: Job, region: str, accoun
     elif job.kind == "compare":  # the champion/challenger gate of a training check (core.gate)
         run_compare_job(svc, engine, job)
     else:
-        svc.repo.update_job(job.id, status=JobStatus.FAILED, message=f"unknown job kind {job.kind!r}")
-    return svc.repo.get_job(job.id)
+        fail_job(svc, job, f"unknown job kind {job.kind!r}")
+    return get_job(svc, job.id)
 
 
 def run_worker(
@@ -92,7 +61,7 @@ def run_worker(
         recover_interrupted_jobs(svc)
     me = worker_id()
     while not stop.is_set():
-        job = svc.repo.claim_job(svc.clock.now(), worker=me)
+        job = claim_next_job(svc, me)
         if job is None:
             stop.wait(poll_seconds)
             continue
