@@ -15,7 +15,13 @@ import pytest
 from visionloop.engines.artifact import FittedClassifier, logits_to_proba
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.heads import LinearHead
-from visionloop.engines.preprocess import default_workers, preprocess_image, preprocess_views
+from visionloop.engines.preprocess import (
+    default_workers,
+    preprocess_image,
+    preprocess_views,
+    preprocess_views_batch,
+)
+from visionloop.engines.quantized import QuantizedBackbone
 from visionloop.engines.recipe import MIRRORED_TILE_VIEWS, TILE_VIEWS, VIEWS, TrainingRecipe, view_backbone
 from visionloop.engines.registry import create_backbone
 
@@ -71,6 +77,9 @@ def test_one_call_for_all_views_predicts_what_the_views_one_by_one_do(
         return backbone.embed(images, flip=flip)
 
     served = classifier.predict_proba(photos)  # what a unit runs: one network call, seven views
+    full = classifier._view_backbone("efficientnet-lite0-int8", "full")
+    assert isinstance(full, QuantizedBackbone) and full._runtime is not None
+    assert full._runtime._pixels is not None  # it ran on quantized pixels, not on float images
     plain = classifier.predict_proba(photos, embed=one_by_one)
     np.testing.assert_allclose(served, plain, rtol=0, atol=1e-5)
     # the same probabilities, not merely the same answers: the head and the softmax saw the same logits
@@ -78,6 +87,25 @@ def test_one_call_for_all_views_predicts_what_the_views_one_by_one_do(
         served, logits_to_proba(classifier.decision_function(photos, one_by_one), False), atol=1e-5
     )
     assert served.argmax(1).tolist() == plain.argmax(1).tolist()
+
+
+def test_quantized_pixels_embed_exactly_like_the_float_images(photos: list[bytes], onnx_cache: Path) -> None:
+    base = create_backbone("efficientnet-lite0-int8", cache_dir=onnx_cache, num_threads=1)
+    assert isinstance(base, QuantizedBackbone)
+    pixels = base.pixel_input()
+    pool = base.decode_pool()
+    for view, flip in (("full", True), ("tile-centre", False)):
+        p = view_backbone("", view, base=base).spec.preprocessing
+        images = preprocess_views_batch(photos, [(p, flip)], pool)[0]
+        codes = preprocess_views_batch(photos, [(p, flip)], pool, tables=[pixels.table(p)])[0]
+        assert codes.dtype == np.uint8 and codes.shape == (len(photos), 224, 224, 3)
+        embedded, logits = pixels.forward(codes)
+        expected, expected_logits = base.forward(images)
+        np.testing.assert_array_equal(embedded, expected)
+        np.testing.assert_array_equal(logits, expected_logits)
+    assert pixels.table(p).shape == (256,)  # Lite's mean and std are the same for every channel
+    assert base.pixel_input() is pixels  # built once; a view's is its backbone's
+    assert view_backbone("", "tile-tl", base=base).pixel_input() is pixels  # type: ignore[attr-defined]
 
 
 def test_a_loaded_classifier_runs_with_the_threads_it_is_given(

@@ -137,16 +137,22 @@ class FittedClassifier:
         """Embeddings of every view by one backbone, each image decoded once for all of them (the same
         pixels, hence the same embeddings, as embedding view by view)."""
         from visionloop.engines.preprocess import preprocess_views_batch
+        from visionloop.engines.quantized import QuantizedBackbone
 
         bbs = [self._view_backbone(name, view) for view in views]
         spec = [(bb.spec.preprocessing, VIEWS[view].flip) for bb, view in zip(bbs, views, strict=True)]
         parts: list[list[FloatArray]] = [[] for _ in views]
         pool = bbs[0].decode_pool()
         step = max(1, ONNX_BATCH // len(views))
+        # an INT8 network reads quantized pixels: uint8 codes instead of float images, same embeddings
+        pixels = bbs[0].pixel_input() if isinstance(bbs[0], QuantizedBackbone) else None
+        tables = None if pixels is None else [pixels.table(p) for p, _ in spec]
+        forward = bbs[0].forward if pixels is None else pixels.forward
         for start in range(0, len(images), step):
-            batch = preprocess_views_batch(images[start : start + step], spec, pool, offset=start)
+            chunk = images[start : start + step]
+            batch = preprocess_views_batch(chunk, spec, pool, offset=start, tables=tables)
             # every view of these images in one network call: one batch of views x images
-            embedding, _ = bbs[0].forward(batch.reshape(-1, *batch.shape[2:]))
+            embedding, _ = forward(batch.reshape(-1, *batch.shape[2:]))
             embedding = np.asarray(embedding, dtype=np.float64).reshape(len(views), batch.shape[1], -1)
             for k in range(len(views)):
                 parts[k].append(embedding[k])

@@ -129,10 +129,33 @@ def to_array(image: Image.Image, p: Preprocessing, out: np.ndarray | None = None
     hwc = np.asarray(image, dtype=np.uint8)
     if out is None:
         out = np.empty((3, p.input_size, p.input_size), dtype=np.float32)
-    mean = np.asarray(p.mean, dtype=np.float32)[:, None, None]
-    inv_std = (1.0 / np.asarray(p.std, dtype=np.float64)).astype(np.float32)[:, None, None]
-    np.subtract(hwc.transpose(2, 0, 1), mean, out=out, dtype=np.float32)
+    return _normalise(hwc.transpose(2, 0, 1), p, out)
+
+
+def _normalise(levels: np.ndarray, p: Preprocessing, out: np.ndarray) -> np.ndarray:
+    """``(levels - mean) / std`` per channel (axis 0) in float32, as every caller must compute it."""
+    shape = (3,) + (1,) * (levels.ndim - 1)
+    mean = np.asarray(p.mean, dtype=np.float32).reshape(shape)
+    inv_std = (1.0 / np.asarray(p.std, dtype=np.float64)).astype(np.float32).reshape(shape)
+    np.subtract(levels, mean, out=out, dtype=np.float32)
     np.multiply(out, inv_std, out=out)
+    return out
+
+
+def normalised_levels(p: Preprocessing) -> np.ndarray:
+    """float32 ``(3, 256)``: the value :func:`to_array` gives each pixel level in each channel."""
+    levels = np.broadcast_to(np.arange(256, dtype=np.uint8), (3, 256))
+    return _normalise(levels, p, np.empty((3, 256), dtype=np.float32))
+
+
+def to_codes(image: Image.Image, table: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """An RGB image of the input size as uint8 HWC codes, ``table[level]`` (``(256,)``, the same for
+    every channel) or ``table[channel, level]`` (``(3, 256)``), written to ``out``."""
+    hwc = np.asarray(image, dtype=np.uint8)
+    if table.ndim == 1:
+        return np.take(table, hwc, out=out)
+    for c in range(3):
+        out[..., c] = table[c][hwc[..., c]]
     return out
 
 
@@ -147,25 +170,33 @@ def preprocess_image(
 
 
 def preprocess_views(
-    data: bytes, views: Sequence[tuple[Preprocessing, bool]], outs: Sequence[np.ndarray]
+    data: bytes,
+    views: Sequence[tuple[Preprocessing, bool]],
+    outs: Sequence[np.ndarray],
+    tables: Sequence[np.ndarray] | None = None,
 ) -> None:
-    """One image's bytes → one CHW array per (preprocessing, flip) view, written to ``outs``: exactly the
+    """One image's bytes → one array per (preprocessing, flip) view, written to ``outs``: exactly the
     pixels :func:`preprocess_image` gives per view, for less work. The image is decoded once per draft
     size, and a view and its mirror image share one resampling and one normalisation (the mirror image
-    is the same array read right to left)."""
+    is the same array read right to left).
+
+    With ``tables`` (one per view, see :func:`to_codes`) each view is written as uint8 HWC codes instead
+    of float32 CHW: what a network that takes quantized pixels reads (QuantizedBackbone.pixel_input)."""
     decoded: dict[int, Image.Image] = {}
     done: dict[Preprocessing, tuple[np.ndarray, bool]] = {}  # the first array of each preprocessing
-    for (p, flip), out in zip(views, outs, strict=True):
+    width_axis = 2 if tables is None else 1
+    for k, ((p, flip), out) in enumerate(zip(views, outs, strict=True)):
         if p in done:
             first, mirrored = done[p]
-            out[...] = first[:, :, ::-1] if flip != mirrored else first
+            out[...] = np.flip(first, width_axis) if flip != mirrored else first
             continue
         if p.draft_size not in decoded:
             decoded[p.draft_size] = decode_image(data, draft_size=p.draft_size)
         image = resize_and_crop(decoded[p.draft_size], p)
         if flip:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        done[p] = (to_array(image, p, out=out), flip)
+        array = to_array(image, p, out=out) if tables is None else to_codes(image, tables[k], out)
+        done[p] = (array, flip)
 
 
 class PendingBatch:
@@ -213,8 +244,10 @@ def preprocess_views_batch(
     executor: Executor,
     *,
     offset: int = 0,
+    tables: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Many images in several views of one input size, in parallel: float32 ``(views, n, 3, size, size)``.
+    """Many images in several views of one input size, in parallel: float32 ``(views, n, 3, size, size)``,
+    or with ``tables`` uint8 codes ``(views, n, size, size, 3)`` (see :func:`preprocess_views`).
 
     Each image is decoded once (per draft size) for all its views; the first bad image raises
     InvalidImage naming its position (``offset`` + index)."""
@@ -222,9 +255,12 @@ def preprocess_views_batch(
     if len(sizes) != 1:
         raise ValueError(f"views of one batch must share an input size, got {sorted(sizes)}")
     size = sizes.pop()
-    array = np.empty((len(views), len(images), 3, size, size), dtype=np.float32)
+    if tables is None:
+        array = np.empty((len(views), len(images), 3, size, size), dtype=np.float32)
+    else:
+        array = np.empty((len(views), len(images), size, size, 3), dtype=np.uint8)
     futures = [
-        executor.submit(preprocess_views, data, views, [array[k, i] for k in range(len(views))])
+        executor.submit(preprocess_views, data, views, [array[k, i] for k in range(len(views))], tables)
         for i, data in enumerate(images)
     ]
     return PendingBatch(array, futures, offset).result()
