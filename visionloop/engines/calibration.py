@@ -29,7 +29,6 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_softmax
 from scipy.special import softmax as _softmax
 
@@ -72,6 +71,9 @@ def sigmoid_nll(logits: FloatArray, y: FloatArray, temperature: float = 1.0) -> 
 
 def minimize_bounded(f: Callable[[float], float], lo: float, hi: float) -> float:
     """Minimiser of a unimodal function on [lo, hi]: scipy's bounded Brent search (deterministic)."""
+    # scipy.optimize takes half a second to import: imported where fitting needs it, not on model load
+    from scipy.optimize import minimize_scalar
+
     return float(minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": _XATOL}).x)
 
 
@@ -128,6 +130,8 @@ def fit_platt(scores: npt.ArrayLike, y: npt.ArrayLike) -> tuple[float, float]:
     Uses Platt's smoothed targets, so separable data gives finite parameters, and scipy's BFGS on the
     (convex) cross-entropy with its gradient. Starts from the identity (a=1, b=0).
     """
+    from scipy.optimize import minimize
+
     z = np.asarray(scores, dtype=np.float64).ravel()
     pos = np.asarray(y, dtype=bool).ravel()
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())

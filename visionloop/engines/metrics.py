@@ -47,7 +47,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
 from visionloop.core.records.evaluation import (
     MIN_RELIABLE_TEST_IMAGES,
@@ -180,6 +179,9 @@ def binary_counts(truth: BoolArray, predicted: BoolArray) -> tuple[IntArray, Int
 
 def label_scores(truth: BoolArray, predicted: BoolArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per-column precision, recall and F1 of prediction sets; 0 where a denominator is 0 (no warning)."""
+    # sklearn.metrics takes a second to import: imported where used, so loading a model does not pay it
+    from sklearn.metrics import precision_recall_fscore_support
+
     # sklearn reads a single column as a binary target with two classes: ask for the positive one only
     columns = [True] if truth.shape[1] == 1 else list(range(truth.shape[1]))
     p, r, f, _ = precision_recall_fscore_support(
@@ -270,6 +272,8 @@ def precision_recall_points(
     if found == 0:  # sklearn would warn and call the recall 1; no positive found is a recall of 0
         cuts = np.unique(s)[::-1]
         return np.zeros(cuts.size), np.zeros(cuts.size), cuts
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, cuts = precision_recall_curve(pos, s, drop_intermediate=False)
     recall = recall[-2::-1] * (found / total) if total else np.zeros(cuts.size)
     return precision[-2::-1], recall, cuts[::-1]

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
 from visionloop.core.ports import SCENE_KEY_PREFIX
 from visionloop.core.scoring import f1
@@ -119,6 +118,8 @@ def _folds(
     stratified by label as far as the groups allow (sklearn's StratifiedGroupKFold, shuffled by
     ``seed``; a multi-label image is stratified by its rarest label). With fewer groups than ``k``,
     one fold per group."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold  # a second to import: not on load
+
     n = len(target)
     keys = list(groups) if groups is not None else [str(i) for i in range(n)]
     codes = np.unique(np.array(keys, dtype=object), return_inverse=True)[1].ravel()
