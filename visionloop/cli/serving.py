@@ -114,10 +114,11 @@ def worker(ctx: Context, recover: bool, parent_pid: int | None) -> None:
     settings = ctx.settings
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    watch = None
     if parent_pid is not None:
         from visionloop.workflows.worker import stop_when_parent_exits
 
-        stop_when_parent_exits(parent_pid, stop)
+        watch = stop_when_parent_exits(parent_pid)
     err_console.print(f"worker started (data in {settings.data_dir})")
     try:
         run_worker(
@@ -125,6 +126,9 @@ def worker(ctx: Context, recover: bool, parent_pid: int | None) -> None:
         )
     except KeyboardInterrupt:
         stop.set()
+    finally:
+        if watch is not None:
+            watch.stop()
 
 
 @cli.group()

@@ -14,6 +14,7 @@ from visionloop.core.jobs import claim_next_job, fail_job, get_job, recover_inte
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.services import Services
 from visionloop.core.training import run_training_job
+from visionloop.workflows.background import Ticker
 
 log = logging.getLogger("visionloop.worker")
 
@@ -23,18 +24,18 @@ def worker_id(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
-def stop_when_parent_exits(parent_pid: int, stop: threading.Event, poll_seconds: float = 1.0) -> None:
+def stop_when_parent_exits(parent_pid: int, poll_seconds: float = 1.0) -> Ticker:
     """End this worker when the server that started it is gone, however it ended (a server killed by a
-    signal never runs its clean-up). A job cut short stays RUNNING until the next server start marks it
-    failed; every write is atomic, so nothing half-written remains."""
+    signal never runs its clean-up): a started Ticker that looks every ``poll_seconds``. A job cut short
+    stays RUNNING until the next server start marks it failed; every write is atomic, so nothing
+    half-written remains."""
 
-    def watch() -> None:
-        while not stop.wait(poll_seconds):
-            if os.getppid() != parent_pid:
-                log.warning("the server (pid %s) is gone; the worker stops", parent_pid)
-                os._exit(0)
+    def look() -> None:
+        if os.getppid() != parent_pid:
+            log.warning("the server (pid %s) is gone; the worker stops", parent_pid)
+            os._exit(0)
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    return Ticker("parent-watch", look, poll_seconds, delay_first=True).start()
 
 
 def run_job(svc: Services, engine: TrainingEngine, job: Job, region: str, account: str) -> Job:
