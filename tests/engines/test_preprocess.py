@@ -12,10 +12,12 @@ from PIL import Image
 from visionloop.engines.preprocess import (
     Preprocessing,
     decode_image,
+    normalised_levels,
     preprocess_batch,
     preprocess_image,
     resize_and_crop,
     to_array,
+    to_codes,
 )
 from visionloop.engines.recipe import VIEWS
 from visionloop.errors import InvalidImage
@@ -239,3 +241,23 @@ def test_a_jpeg_tile_is_decoded_large_enough(make_jpeg: Callable[..., bytes]) ->
     error, blurred = np.abs(fast - full).mean(), np.abs(too_small - full).mean()
     assert error < 0.01
     assert blurred > 2 * error  # the whole image's draft size would have upscaled the tile
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_codes_are_the_table_of_each_pixel_level(per_channel: bool) -> None:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    table = rng.integers(0, 256, (3, 256) if per_channel else (256,), dtype=np.uint8)
+    out = np.empty((224, 224, 3), dtype=np.uint8)
+    to_codes(Image.fromarray(pixels), table, out)
+    expected = np.stack([(table[c] if per_channel else table)[pixels[..., c]] for c in range(3)], axis=-1)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_normalised_levels_are_what_to_array_gives_each_level() -> None:
+    p = dataclasses.replace(LITE, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375))
+    levels = (np.arange(224 * 224) % 256).astype(np.uint8).reshape(224, 224)  # every level, each channel
+    image = Image.fromarray(np.stack([levels, levels[::-1], levels.T], axis=-1))
+    chw = np.stack([levels, levels[::-1], levels.T])
+    expected = np.stack([normalised_levels(p)[c][chw[c]] for c in range(3)])
+    np.testing.assert_array_equal(to_array(image, p), expected)
