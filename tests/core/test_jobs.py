@@ -42,3 +42,16 @@ def test_only_the_dead_workers_jobs_fail_and_recovery_fails_every_running_one(
     assert dead.id == first.id and jobs.get_job(services, second.id).status is JobStatus.RUNNING
     [left] = jobs.recover_interrupted_jobs(services)
     assert left.id == second.id and left.message == jobs.INTERRUPTED
+
+
+def test_a_finished_job_keeps_its_result(services: Services, tmp_path: Path) -> None:
+    name = colour_project(services, tmp_path)
+    _, job = request_training(services, name, TrainingOptions())
+    done = jobs.finish_job(services, job, {"passed": True})
+    assert (done.status, done.progress, done.stage, done.result) == (
+        JobStatus.SUCCEEDED,
+        1.0,
+        "done",
+        {"passed": True},
+    )
+    assert done.finished_at is not None

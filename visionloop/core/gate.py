@@ -24,8 +24,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from visionloop.core.entities import Job, JobStatus, ModelVersion
+from visionloop.core.entities import Job, ModelVersion
 from visionloop.core.images import load_image
+from visionloop.core.jobs import fail_job, finish_job
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.scoring import f1_by_label, predicted
 from visionloop.core.services import Services
@@ -118,22 +119,12 @@ def run_compare_job(svc: Services, engine: TrainingEngine, job: Job) -> Job:
         challenger = svc.repo.get_version_by_id(_int(params.get("challenger_id")))
         max_drop = float(params.get("max_drop", 0.0))  # type: ignore[arg-type]
         result = compare_versions(svc, engine, champion, challenger, max_drop)
-        return svc.repo.update_job(
-            job.id,
-            status=JobStatus.SUCCEEDED,
-            progress=1.0,
-            stage="done",
-            eta_seconds=0.0,
-            result=result,
-            finished_at=svc.clock.now(),
-        )
+        return finish_job(svc, job, result)
     except Exception as e:  # the job must end, whatever happened
         message = e.message if isinstance(e, VisionloopError) else f"internal error: {type(e).__name__}: {e}"
         if not isinstance(e, VisionloopError):
             log.exception("compare job %d failed", job.id)
-        return svc.repo.update_job(
-            job.id, status=JobStatus.FAILED, message=message, finished_at=svc.clock.now()
-        )
+        return fail_job(svc, job, message)
 
 
 def _int(value: object) -> int:

@@ -39,6 +39,20 @@ def claim_next_job(svc: Services, worker: str) -> Job | None:
     return svc.repo.claim_job(svc.clock.now(), worker=worker)
 
 
+def finish_job(svc: Services, job: Job, result: dict[str, object] | None = None) -> Job:
+    """Mark ``job`` SUCCEEDED (progress 1, stage "done"), with its ``result`` when it has one."""
+    extra = {} if result is None else {"result": result}
+    return svc.repo.update_job(
+        job.id,
+        status=JobStatus.SUCCEEDED,
+        progress=1.0,
+        stage="done",
+        eta_seconds=0.0,
+        finished_at=svc.clock.now(),
+        **extra,
+    )
+
+
 def fail_job(svc: Services, job: Job, message: str) -> Job:
     """Mark ``job`` FAILED with ``message``, and the version it was training TRAINING_FAILED."""
     now = svc.clock.now()

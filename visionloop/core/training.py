@@ -28,6 +28,7 @@ from visionloop.core.entities import (
 from visionloop.core.grouping import group_entries
 from visionloop.core.ids import version_arn
 from visionloop.core.images import load_image
+from visionloop.core.jobs import finish_job
 from visionloop.core.ports import LoadedModel, TrainingEngine, TrainingExample, TrainingSpec
 from visionloop.core.projects import get_dataset, get_project
 from visionloop.core.scoring import check_detect_options, to_predictions
@@ -200,14 +201,7 @@ def run_training_job(
             training_seconds=seconds,
         )
         svc.store.put(MODELS_BUCKET, f"{key}/{summary_name(proj.name, version.name)}", _json(trained.summary))
-        svc.repo.update_job(
-            job.id,
-            status=JobStatus.SUCCEEDED,
-            progress=1.0,
-            stage="done",
-            eta_seconds=0.0,
-            finished_at=svc.clock.now(),
-        )
+        finish_job(svc, job)
         return version
     except Exception as e:  # the job must end, whatever happened
         message = e.message if isinstance(e, VisionloopError) else f"internal error: {type(e).__name__}: {e}"
