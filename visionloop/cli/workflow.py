@@ -207,21 +207,19 @@ def workflow_status(ctx: Context, project_name: str, as_json: bool) -> None:
 @pass_ctx
 def workflow_scan(ctx: Context, project_name: str, version_name: str | None, as_json: bool) -> None:
     """Take what waits in PROJECT's inboxes now, detecting in this process (no server needed)."""
-    from visionloop.bootstrap import build_detection_log, build_engine, inbox_settings
+    from visionloop.bootstrap import build_detection_log, build_engine, build_review_hook, inbox_settings
     from visionloop.core.inbox import scan_inbox
+    from visionloop.workflows.background import BackgroundGroup
     from visionloop.workflows.inbox import LocalDetector
-    from visionloop.workflows.review_hook import ReviewHook
 
     svc, settings = ctx.services, ctx.settings
-    log = build_detection_log(svc, settings)
-    hook = ReviewHook(svc, region=settings.region, account=settings.account_id)
+    log, hook = build_detection_log(svc, settings), build_review_hook(svc, settings)
+    background = BackgroundGroup([("review hook", hook), ("detection log", log)]).start()
     detector = LocalDetector(svc, lambda: build_engine(settings), log, hook)
     try:
         report = scan_inbox(svc, project_name, detector, inbox_settings(settings), version=version_name)
     finally:
-        log.close()
-        hook.drain()
-        hook.close()
+        background.stop(60)  # writes the detection log, then considers what waits for review
 
     def render() -> None:
         for item in report.items:
