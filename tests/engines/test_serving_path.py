@@ -16,18 +16,21 @@ from visionloop.engines.artifact import FittedClassifier, logits_to_proba
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.heads import LinearHead
 from visionloop.engines.preprocess import (
+    Preprocessing,
     default_workers,
+    normalised_levels,
     preprocess_image,
     preprocess_views,
     preprocess_views_batch,
 )
-from visionloop.engines.quantized import QuantizedBackbone
+from visionloop.engines.quantized import QuantizedBackbone, quantize_levels
 from visionloop.engines.recipe import MIRRORED_TILE_VIEWS, TILE_VIEWS, VIEWS, TrainingRecipe, view_backbone
 from visionloop.engines.registry import create_backbone
 
 from .conftest import make_jpeg
 
 LABELS = ("Apple", "Banana", "Carrots", "Lemon")
+LITE = Preprocessing(input_size=224, resize_size=224, mean=(127.0,) * 3, std=(128.0,) * 3)
 PER_LABEL = 4
 
 
@@ -106,6 +109,36 @@ def test_quantized_pixels_embed_exactly_like_the_float_images(photos: list[bytes
     assert pixels.table(p).shape == (256,)  # Lite's mean and std are the same for every channel
     assert base.pixel_input() is pixels  # built once; a view's is its backbone's
     assert view_backbone("", "tile-tl", base=base).pixel_input() is pixels  # type: ignore[attr-defined]
+
+
+def test_pixel_codes_are_those_of_onnx_runtimes_quantize_linear(onnx_cache: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    base = create_backbone("efficientnet-lite0-int8", cache_dir=onnx_cache, num_threads=1)
+    assert isinstance(base, QuantizedBackbone)
+    pixels = base.pixel_input()
+    scale, zero_point = np.float32(pixels.scale), np.uint8(pixels.zero_point)
+    ties = (np.arange(-300, 300) + 0.5).astype(np.float32) * scale  # halfway between two codes
+    spread = np.random.default_rng(0).uniform(-1.5, 1.5, 100_000).astype(np.float32)
+    x = np.concatenate([normalised_levels(LITE).ravel(), ties, spread])
+    node = helper.make_node("QuantizeLinear", ["x", "scale", "zero_point"], ["y"])
+    graph = helper.make_graph(
+        [node],
+        "quantize",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [len(x)])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.UINT8, [len(x)])],
+        [
+            numpy_helper.from_array(np.array(scale), "scale"),
+            numpy_helper.from_array(np.array(zero_point), "zero_point"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(
+        quantize_levels(x, pixels.scale, pixels.zero_point), session.run(None, {"x": x})[0]
+    )
 
 
 def test_a_loaded_classifier_runs_with_the_threads_it_is_given(

@@ -171,7 +171,11 @@ class OnnxSession:
                 return last if isinstance(last, int) else None
         return None
 
+    def metadata(self) -> dict[str, str]:
+        """The model's metadata properties (``metadata_props``)."""
+        return dict(self._session.get_modelmeta().custom_metadata_map)
+
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Run on an NCHW float32 batch; outputs by name."""
+        """Run on a batch (NCHW float32 images, or what the graph's input takes); outputs by name."""
         outputs = self._session.run(None, {self.input_name: batch})
         return {name: np.asarray(out) for name, out in zip(self.output_names, outputs, strict=True)}
