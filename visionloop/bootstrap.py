@@ -229,20 +229,9 @@ def build_server(
     workers: bool = False,
 ) -> Server:
     """The server, nothing started. ``serving`` (default build_serving) gets the review hook and the
-    detection log at construction; a Serving built elsewhere (tests) gets those it lacks. The background,
-    in start order (stopped in reverse): with ``workers``, the jobs and datasets a dead server left
-    running are failed and the worker processes start; the review hook and the detection log; the
-    analysers (closed at stop); the versions a previous server left RUNNING come back (the inference
-    units close at stop); the serving maintenance (autoscaler, idle timeout); the inbox watcher; the
-    notifier; the workflow runner (when workflow_enabled)."""
+    detection log at construction; a Serving built elsewhere (tests) gets those it lacks. With
+    ``workers`` the server owns the worker processes (server_background)."""
     from visionloop.aws.backend import RekognitionBackend
-    from visionloop.core.entries import recover_interrupted_datasets
-    from visionloop.core.jobs import recover_interrupted_jobs
-    from visionloop.core.serving import maintain, recover_serving
-    from visionloop.workflows.background import BackgroundGroup, Step, Ticker
-    from visionloop.workflows.detection_log import DetectionLog
-    from visionloop.workflows.review_hook import ReviewHook
-    from visionloop.workflows.runner import build_runner
 
     services = services or build_services(settings)
     if serving is None:
@@ -255,8 +244,34 @@ def build_server(
     rekognition = RekognitionBackend(services, settings.region, settings.account_id, serving)
     rekognition.analysis = analysis
     watcher = build_inbox_watcher(services, settings, serving)
-    group = BackgroundGroup()
     pool = build_worker_pool(services, settings) if workers else None
+    background = server_background(services, settings, serving, analysis, watcher, pool)
+    accounts = accounts or build_accounts(services, settings)
+    return Server(services, settings, serving, accounts, analysis, rekognition, watcher, background, pool)
+
+
+def server_background(
+    services: Services,
+    settings: Settings,
+    serving: Serving,
+    analysis: Analysis,
+    watcher: InboxWatcher,
+    pool: WorkerPool | None,
+) -> BackgroundGroup:
+    """The server's background, in start order (stopped in reverse): with a worker ``pool``, the jobs
+    and datasets a dead server left running are failed and the worker processes start; the review hook
+    and the detection log; the analysers (closed at stop); the versions a previous server left RUNNING
+    come back (the inference units close at stop); the serving maintenance (autoscaler, idle timeout);
+    the inbox watcher; the notifier; the workflow runner (when workflow_enabled)."""
+    from visionloop.core.entries import recover_interrupted_datasets
+    from visionloop.core.jobs import recover_interrupted_jobs
+    from visionloop.core.serving import maintain, recover_serving
+    from visionloop.workflows.background import BackgroundGroup, Step, Ticker
+    from visionloop.workflows.detection_log import DetectionLog
+    from visionloop.workflows.review_hook import ReviewHook
+    from visionloop.workflows.runner import build_runner
+
+    group = BackgroundGroup()
     if pool is not None:
 
         def cut_short() -> None:  # only while no worker runs: what the last server left running
@@ -279,14 +294,4 @@ def build_server(
     runner = build_runner(services, serving, settings)
     if runner is not None:
         group.add("workflow runner", runner)
-    return Server(
-        services,
-        settings,
-        serving,
-        accounts or build_accounts(services, settings),
-        analysis,
-        rekognition,
-        watcher,
-        group,
-        pool,
-    )
+    return group
