@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from tests.workflows.helpers import colour_project, drive, rules
 from visionloop.bootstrap import build_services, fake_engine
 from visionloop.cli import cli
-from visionloop.core.runs import RunContext
+from visionloop.core.runkinds import RunContext
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving
 from visionloop.core.training import TrainingOptions, request_training

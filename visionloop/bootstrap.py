@@ -10,7 +10,10 @@ import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from visionloop.core.deployments import ROLLBACK
 from visionloop.core.ports import SceneClusterer, TrainingEngine
+from visionloop.core.retraining import TRAINING_CHECK
+from visionloop.core.runkinds import RunKind, register_kind
 from visionloop.core.services import Services
 from visionloop.imaging import PillowInspector
 from visionloop.settings import Settings
@@ -31,7 +34,17 @@ if TYPE_CHECKING:
     from visionloop.workflows.supervisor import WorkerPool
 
 
+#: The kinds of workflow run this product executes (core.runs runs any kind registered in core.runkinds).
+RUN_KINDS: tuple[RunKind, ...] = (TRAINING_CHECK, ROLLBACK)
+
+
+def register_run_kinds() -> None:
+    for kind in RUN_KINDS:
+        register_kind(kind)
+
+
 def build_services(settings: Settings) -> Services:
+    register_run_kinds()
     settings.data_path.mkdir(parents=True, exist_ok=True)
     return Services(
         repo=open_repository(settings.resolved_database_url),

@@ -11,7 +11,9 @@ from pathlib import Path
 from tests.factories import image_bytes, make_project
 from visionloop.core import datasets, parameters
 from visionloop.core.ports import TrainingEngine
-from visionloop.core.runs import ACTIVE, Run, RunContext, advance_pending
+from visionloop.core.records.runs import ACTIVE, Run
+from visionloop.core.runkinds import RunContext
+from visionloop.core.runs import advance_pending
 from visionloop.core.services import Services
 from visionloop.engines.fake import ColourEngine
 from visionloop.workflows.worker import run_job

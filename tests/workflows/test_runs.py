@@ -35,16 +35,14 @@ from visionloop.core.deployments import (
 )
 from visionloop.core.entities import JobStatus, VersionStatus
 from visionloop.core.jobs import recover_interrupted_jobs
+from visionloop.core.records.runs import RunStatus, StepStatus
 from visionloop.core.retraining import request_check, untrained_images
+from visionloop.core.runkinds import RunContext, queue_run
 from visionloop.core.runs import (
     MAX_RESUMES,
-    RunContext,
-    RunStatus,
-    StepStatus,
     advance_pending,
     get_run,
     list_runs,
-    queue_run,
     recover_runs,
     run_steps,
 )

@@ -14,7 +14,9 @@ from tests.factories import make_project
 from tests.workflows.helpers import FakeClock, colour_project, rules
 from visionloop.bootstrap import fake_engine
 from visionloop.core import schedules
-from visionloop.core.runs import RunContext, RunStatus, list_runs
+from visionloop.core.records.runs import RunStatus
+from visionloop.core.runkinds import RunContext
+from visionloop.core.runs import list_runs
 from visionloop.core.schedules import CheckKind, list_schedules, register_check, run_schedules
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving

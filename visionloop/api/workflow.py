@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from visionloop.api.deps import Offset, RowId, ServicesDep
 from visionloop.api.detect import _DETECT_BODY, ServingDep, _label, _read_image
 from visionloop.core import deployments, retraining, runs, schedules
-from visionloop.core.runs import Trigger
+from visionloop.core.records.runs import Run, Trigger
 from visionloop.core.services import Services
 from visionloop.core.serving import submit_detect
 from visionloop.errors import NotReady
@@ -29,7 +29,7 @@ class RunIn(BaseModel):
     to_version: str | None = Field(default=None, description="rollback only: this version instead")
 
 
-def run_json(svc: Services, run: runs.Run, steps: bool = False) -> dict[str, Any]:
+def run_json(svc: Services, run: Run, steps: bool = False) -> dict[str, Any]:
     data = run.to_dict()
     if steps:
         data["steps"] = [s.to_dict() for s in runs.run_steps(svc, run)]

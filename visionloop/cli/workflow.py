@@ -97,7 +97,8 @@ def workflow_show(ctx: Context, project_name: str, run_id: int, as_json: bool) -
 def _queued(ctx: Context, run: Any, wait: bool, timeout: float, as_json: bool) -> None:
     import time
 
-    from visionloop.core.runs import ACTIVE, reload_run
+    from visionloop.core.records.runs import ACTIVE
+    from visionloop.core.runs import reload_run
 
     svc = ctx.services
     if wait:
@@ -158,7 +159,7 @@ def workflow_status(ctx: Context, project_name: str, as_json: bool) -> None:
     """PROJECT's serving version, deployment log, schedules and active run."""
     from visionloop.core.deployments import deployments, serving_version
     from visionloop.core.projects import get_project
-    from visionloop.core.runs import active_run
+    from visionloop.core.runkinds import active_run
     from visionloop.core.schedules import list_schedules
 
     svc = ctx.services

@@ -46,7 +46,6 @@ from visionloop.core.runkinds import (
     StepResult,
     Wait,
     queue_run,
-    register_kind,
 )
 from visionloop.core.services import Services
 from visionloop.core.serving import (
@@ -317,18 +316,17 @@ def step_select(ctx: RunContext, run: Run, state: dict[str, Any]) -> StepResult:
 
 DEPLOY_STEPS = {"start": step_start, "switch": step_switch, "stop_previous": step_stop_previous}
 
-register_kind(
-    RunKind(
-        "rollback",
-        first="select",
-        steps={"select": step_select, **DEPLOY_STEPS},
-        description="switch the project back to the version deployed before the current one",
-    )
+ROLLBACK = RunKind(
+    "rollback",
+    first="select",
+    steps={"select": step_select, **DEPLOY_STEPS},
+    description="switch the project back to the version deployed before the current one",
 )
 
 
 __all__ = [
     "DEPLOY_STEPS",
+    "ROLLBACK",
     "Deployment",
     "ProjectDetection",
     "deployed_version",

@@ -48,7 +48,6 @@ from visionloop.core.runkinds import (
     Wait,
     active_run,
     queue_run,
-    register_kind,
 )
 from visionloop.core.services import Services
 from visionloop.core.training import SNAPSHOTS_BUCKET, TrainingOptions, request_training
@@ -227,20 +226,25 @@ def step_reject(ctx: RunContext, run: Run, state: dict[str, Any]) -> StepResult:
     return Next({"rejected": version.name}, outcome="rejected", reason=f"{version.name}: {reason}{kept}")
 
 
-register_kind(
-    RunKind(
-        KIND,
-        first="check",
-        steps={
-            "check": step_check,
-            "train": step_train,
-            "evaluate": step_evaluate,
-            "compare": step_compare,
-            "reject": step_reject,
-            **DEPLOY_STEPS,
-        },
-        description="train, evaluate and deploy a new version when enough new labelled images arrived",
-    )
+TRAINING_CHECK = RunKind(
+    KIND,
+    first="check",
+    steps={
+        "check": step_check,
+        "train": step_train,
+        "evaluate": step_evaluate,
+        "compare": step_compare,
+        "reject": step_reject,
+        **DEPLOY_STEPS,
+    },
+    description="train, evaluate and deploy a new version when enough new labelled images arrived",
 )
 
-__all__ = ["KIND", "last_trained_version", "request_check", "scheduled_check", "untrained_images"]
+__all__ = [
+    "KIND",
+    "TRAINING_CHECK",
+    "last_trained_version",
+    "request_check",
+    "scheduled_check",
+    "untrained_images",
+]

@@ -1,7 +1,8 @@
 """Run kinds: what a workflow run is made of (steps returning Wait or Next) and the registry of kinds.
 
-The modules that define a kind (core.deployments, core.retraining) import this one and register it;
-core.runs, which executes runs of every kind, imports them, so its registry is complete."""
+The modules that define a kind (core.deployments: ROLLBACK, core.retraining: TRAINING_CHECK) import this
+one; the composition root (visionloop.bootstrap.register_run_kinds) registers them, and core.runs executes
+runs of every registered kind."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def register_kind(kind: RunKind) -> RunKind:
 
 
 def run_kind(name: str) -> RunKind:
-    """The registered kind ``name`` (import core.runs to have every kind registered)."""
+    """The registered kind ``name`` (bootstrap.register_run_kinds registers the product's kinds)."""
     try:
         return KINDS[name]
     except KeyError:

@@ -1,12 +1,12 @@
 """Workflow runs: persisted executions of a small state machine, like a Step Functions execution history.
 
 Records
-    Run       one execution for a project: ``kind`` (a RunKind registered here: ``training_check`` and
-              ``rollback``, see core.retraining and core.deployments), ``status`` QUEUED → RUNNING →
-              SUCCEEDED | FAILED, what started it (``trigger``: schedule, parameter_change, manual, api),
-              ``current_step``, ``outcome`` once ended (e.g. skipped, deployed, rejected, rolled_back,
-              failed) with a ``reason``, the ``error`` that failed it, ``input`` (what it was asked) and
-              ``output`` (the state it carries: every step's output merged in), timestamps and
+    Run       one execution for a project: ``kind`` (a RunKind the composition root registers:
+              ``training_check`` and ``rollback``, see core.retraining and core.deployments), ``status``
+              QUEUED → RUNNING → SUCCEEDED | FAILED, what started it (``trigger``: schedule, parameter_change,
+              manual, api), ``current_step``, ``outcome`` once ended (e.g. skipped, deployed, rejected,
+              rolled_back, failed) with a ``reason``, the ``error`` that failed it, ``input`` (what it was
+              asked) and ``output`` (the state it carries: every step's output merged in), timestamps and
               ``resumed`` (how often a server start took it up again).
     RunStep   one step of a run, in order: ``name``, ``status`` RUNNING → SUCCEEDED | FAILED, ``input``
               (the run's state when the step began), ``output`` (while RUNNING: the step's own progress,
@@ -35,26 +35,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from visionloop.core import deployments as deployments  # registers the rollback kind
-from visionloop.core import retraining as retraining  # registers the training_check kind
 from visionloop.core.projects import get_project
-from visionloop.core.records.runs import (  # re-exported for other packages
-    ACTIVE as ACTIVE,
-)
-from visionloop.core.records.runs import (
-    Run,
-    RunStatus,
-    RunStep,
-    StepStatus,
-    Trigger,
-)
+from visionloop.core.records.runs import Run, RunStatus, RunStep, StepStatus
 from visionloop.core.runkinds import Next, RunContext, RunFailed, Wait, run_kind
-from visionloop.core.runkinds import (  # re-exported for other packages
-    active_run as active_run,
-)
-from visionloop.core.runkinds import (
-    queue_run as queue_run,
-)
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound, VisionloopError
 
@@ -240,23 +223,11 @@ def _fail(svc: Services, run: Run, message: str, outcome: str, now: datetime) ->
 
 
 __all__ = [
-    "ACTIVE",
-    "Next",
-    "Run",
-    "RunContext",
-    "RunFailed",
-    "RunStatus",
-    "RunStep",
-    "StepStatus",
-    "Trigger",
-    "Wait",
-    "active_run",
     "advance_pending",
     "advance_run",
     "get_run",
     "list_runs",
-    "queue_run",
     "recover_runs",
-    "run_kind",
+    "reload_run",
     "run_steps",
 ]

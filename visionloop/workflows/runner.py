@@ -22,7 +22,8 @@ from datetime import timedelta
 from typing import Self
 
 from visionloop.core.events import Event, EventType
-from visionloop.core.runs import RunContext, advance_pending, recover_runs
+from visionloop.core.runkinds import RunContext
+from visionloop.core.runs import advance_pending, recover_runs
 from visionloop.core.schedules import run_schedules
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving

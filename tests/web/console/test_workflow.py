@@ -16,7 +16,7 @@ from visionloop.core import notifications, parameters, runs
 from visionloop.core.events import EventType, publish
 from visionloop.core.records.parameters import PARAMETERS
 from visionloop.core.records.runs import ACTIVE
-from visionloop.core.runkinds import queue_run
+from visionloop.core.runkinds import RunContext, queue_run
 from visionloop.core.services import Services
 from visionloop.settings import Settings
 
@@ -126,7 +126,7 @@ def test_runs_check_now_and_rollback(client: TestClient, services: Services, olg
 def test_a_run_with_steps(client: TestClient, services: Services, olga: str, app: object) -> None:
     make_project(services, "demo")
     run = queue_run(services, "demo", "training_check", "console")
-    ctx = runs.RunContext(services, app.state.serving)  # type: ignore[attr-defined]
+    ctx = RunContext(services, app.state.serving)  # type: ignore[attr-defined]
     while runs.get_run(services, "demo", run.id).status in ACTIVE:
         runs.advance_run(ctx, runs.get_run(services, "demo", run.id))
     page = client.get(f"{W}/runs/{run.id}")
