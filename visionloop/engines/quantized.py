@@ -115,7 +115,8 @@ def pixel_input_graph(model: bytes) -> bytes:
     helper.set_model_props(
         graph, {INPUT_SCALE: repr(float(scale.item())), INPUT_ZERO_POINT: str(int(zero_point.item()))}
     )
-    return graph.SerializeToString()
+    serialized: bytes = graph.SerializeToString()
+    return serialized
 
 
 def quantize_levels(levels: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -123,7 +124,8 @@ def quantize_levels(levels: np.ndarray, scale: float, zero_point: int) -> np.nda
     value divided by the float32 scale, rounded half to even, plus the zero point, saturated
     (tests/engines/test_serving_path.py holds it to the kernel itself)."""
     x = np.asarray(levels, dtype=np.float32) / np.float32(scale)
-    return np.clip(np.rint(x) + zero_point, 0, 255).astype(np.uint8)
+    codes: np.ndarray = np.clip(np.rint(x) + zero_point, 0, 255).astype(np.uint8)
+    return codes
 
 
 @dataclass(frozen=True)
