@@ -146,8 +146,8 @@ def main() -> None:
         queued = time.perf_counter() - start
         writer.flush(600)
         written = time.perf_counter() - start
-        writer.close()
-        log.close()
+        writer.stop()
+        log.stop()
 
         result: dict[str, Any] = {
             "photos": len(images),

@@ -309,7 +309,7 @@ def test_detect_custom_labels_starts_loops_through_the_hook(rek: Any, a2i: Any, 
         red = image_bytes(color=(215, 28, 28))
         for image in (purple, red, purple):
             rek.detect_custom_labels(ProjectVersionArn=arns["v1"], Image={"Bytes": image}, MinConfidence=0)
-        hook.drain()
+        hook.flush()
         flow = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:flow-definition/{name}"
         loops = a2i.list_human_loops(FlowDefinitionArn=flow)["HumanLoopSummaries"]
         assert len(loops) == 1  # the red one was confident; the purple one has its open loop already

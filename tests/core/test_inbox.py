@@ -120,7 +120,7 @@ def world(services: Services) -> Iterator[World]:
     log = DetectionLog(services)
     world = World(services, clock, log, Counting(LocalDetector(services, ColourEngine, log)), logos)
     yield world
-    log.close()
+    log.stop()
 
 
 def inference_images(world: World) -> list[Path]:

@@ -347,11 +347,11 @@ def test_the_hook_works_in_the_background(world: World) -> None:
     try:
         hook(Detection("logos", "v1", world.image(), {"cat": 0.3}))
         hook(Detection("nope", "v1", b"x", {"cat": 0.3}))  # an unknown project is ignored
-        hook.drain()
+        hook.flush()
         assert len(hook.started) == 1
         make_project(world.svc, "plain")
         hook(Detection("plain", "v1", world.image(), {"cat": 0.3}))
-        hook.drain()
+        hook.flush()
         plain = Detection("plain", "v1", world.image(), {"cat": 0.3})
         assert hook.rules.decide(plain) == (False, None)  # remembered: the next detection is not even queued
         hook(plain)
@@ -359,7 +359,7 @@ def test_the_hook_works_in_the_background(world: World) -> None:
         hook(Detection("logos", "v1", world.image(), {"cat": 0.9}))  # confident: decided on the spot
         assert hook.pending == 0
         hook(Detection("logos", "v1", world.image(), {"cat": 0.1}))
-        hook.drain()
+        hook.flush()
         assert len(hook.started) == 2
     finally:
         hook.stop()

@@ -36,7 +36,7 @@ def svc(services: Services) -> Services:
 def hook(svc: Services) -> Iterator[ReviewHook]:
     h = ReviewHook(svc, ttl=60, region=REGION, account=ACCOUNT)
     yield h
-    h.close()
+    h.stop()
 
 
 class Images:
@@ -57,7 +57,7 @@ def detect(hook: ReviewHook, top: float, project: str = "logos") -> None:
 def test_no_parameters_no_flow_no_loops(svc: Services, hook: ReviewHook) -> None:
     for _ in range(3):
         detect(hook, 0.1)
-    hook.drain()
+    hook.flush()
     assert hook.started == [] and review.find_flow(svc, "logos") is None
 
 
@@ -69,9 +69,9 @@ def test_human_review_enabled_uses_min_confidence_and_creates_the_flow(
     )
     detect(hook, 0.65)  # below 70
     detect(hook, 0.75)  # above
-    hook.drain()
+    hook.flush()
     detect(hook, 0.69)  # decided on the caller's thread now that the rule is cached
-    hook.drain()
+    hook.flush()
     assert [loop.purpose for loop in hook.started] == [LoopPurpose.LOW_CONFIDENCE] * 2
     flow = review.get_flow(svc, "logos")
     assert flow.arn == flow_arn(REGION, ACCOUNT, "logos")
@@ -81,18 +81,18 @@ def test_human_review_enabled_uses_min_confidence_and_creates_the_flow(
 def test_the_parameter_threshold_replaces_the_flows_own(svc: Services, hook: ReviewHook) -> None:
     review.put_flow(svc, "logos", FlowSettings(min_confidence=40.0), region=REGION, account=ACCOUNT)
     detect(hook, 0.5)
-    hook.drain()
+    hook.flush()
     assert hook.started == []  # 50 ≥ the flow's 40
     parameters.update_parameters(
         svc, "logos", {"human_review_enabled": True, "min_confidence": 60}, changed_by="t"
     )  # the hook hears of it at once (the event), not after its ttl
     detect(hook, 0.5)
-    hook.drain()
+    hook.flush()
     assert len(hook.started) == 1
     parameters.update_parameters(svc, "logos", {"human_review_enabled": False}, changed_by="t")
     detect(hook, 0.5)
     detect(hook, 0.3)  # below the flow's own 40 again
-    hook.drain()
+    hook.flush()
     assert len(hook.started) == 2
 
 
@@ -102,7 +102,7 @@ def test_every_nth_detection_is_sampled_for_audit(svc: Services, hook: ReviewHoo
     )
     for _ in range(7):
         detect(hook, 0.95)  # confident: only sampling picks them
-        hook.drain()
+        hook.flush()
     assert [loop.purpose for loop in hook.started] == [LoopPurpose.AUDIT] * 2  # the 3rd and the 6th
     parameters.update_parameters(
         svc,
@@ -115,12 +115,12 @@ def test_every_nth_detection_is_sampled_for_audit(svc: Services, hook: ReviewHoo
     detect(hook, 0.2)
     detect(hook, 0.9)
     detect(hook, 0.9)  # the 2nd since: audit
-    hook.drain()
+    hook.flush()
     assert [loop.purpose for loop in hook.started[2:]] == [LoopPurpose.LOW_CONFIDENCE, LoopPurpose.AUDIT]
     parameters.update_parameters(svc, "logos", {"human_sampling_enabled": False}, changed_by="t")
     for _ in range(4):
         detect(hook, 0.9)
-    hook.drain()
+    hook.flush()
     assert len(hook.started) == 4
 
 
@@ -131,7 +131,7 @@ def test_loops_publish_created_and_completed_events(svc: Services, hook: ReviewH
         svc, "logos", {"human_review_enabled": True, "min_confidence": 90}, changed_by="t"
     )
     detect(hook, 0.6)
-    hook.drain()
+    hook.flush()
     [loop] = hook.started
     [created] = seen
     assert created.type is EventType.HUMAN_LOOP_CREATED and created.project == "logos"

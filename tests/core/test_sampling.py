@@ -43,8 +43,8 @@ def test_every_nth_detection_opens_an_audit_loop(world: World) -> None:
     for photo in photos:  # one at a time, as they would arrive
         world.put(f"{INBOX}/{photo.name}", photo.read_bytes())
         world.scan()
-        hook.drain()
-    hook.close()
+        hook.flush()
+    hook.stop()
     logged = world.logged()
     assert len(logged) == 10
     loops = sampled_loops(svc)

@@ -53,8 +53,8 @@ def live_server(
             yield Server(url, svc, config, serving)
     finally:
         serving.host.close()
-        if serving.review_hook is not None and hasattr(serving.review_hook, "close"):
-            serving.review_hook.close()  # lifespan="off": the app's shutdown does not close it
+        if serving.review_hook is not None and hasattr(serving.review_hook, "stop"):
+            serving.review_hook.stop()  # lifespan="off": the app's shutdown does not stop it
         svc.repo.close()
 
 

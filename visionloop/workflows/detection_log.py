@@ -95,8 +95,6 @@ class DetectionLog:
         """Write what is queued, then stop; later detections are dropped."""
         self._worker.stop(timeout)
 
-    close = stop  # the older name (the inbox tests, bench/detection_log.py, `workflow scan`)
-
     def stats(self) -> LogStats:
         with self._lock:
             s = self._stats

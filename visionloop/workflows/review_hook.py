@@ -21,7 +21,7 @@ class ReviewHook:
     """A Background component (workflows.background): ``start``, ``flush``, ``stop``; the thread also
     starts with the first queued detection. At most ``max_pending`` detections wait; more are not
     considered (with a warning at most once a minute). ``started`` keeps the last 100 loops started
-    (for tests and logs). ``drain`` and ``close`` are the older names of ``flush`` and ``stop``."""
+    (for tests and logs)."""
 
     def __init__(
         self,
@@ -68,9 +68,6 @@ class ReviewHook:
         """Consider what is queued, then stop following parameter changes and end the thread."""
         self.rules.close()
         self._worker.stop(timeout)
-
-    drain = flush
-    close = stop
 
     def _consider(self, batch: list[tuple[Detection, LoopPurpose | None]]) -> None:
         for detection, purpose in batch:

@@ -105,9 +105,3 @@ def build_runner(svc: Services, serving: Serving, settings: Settings) -> Workflo
     timeout = timedelta(minutes=settings.workflow_step_timeout_minutes)
     ctx = RunContext(svc, serving, timeout)
     return WorkflowRunner(ctx, poll_seconds=settings.workflow_poll_seconds, recover=True)
-
-
-def start_runner(svc: Services, serving: Serving, settings: Settings) -> WorkflowRunner | None:
-    """build_runner, started (the console's browser tests run it beside an app without lifespan)."""
-    runner = build_runner(svc, serving, settings)
-    return None if runner is None else runner.start()

@@ -31,7 +31,7 @@ from visionloop.core.entities import DatasetType, EntrySource, TaskType, Version
 from visionloop.core.projects import create_project
 from visionloop.core.records.review import HumanLoop, LoopStatus
 from visionloop.core.services import Services
-from visionloop.workflows.runner import start_runner
+from visionloop.workflows.runner import build_runner
 
 SCREEN = {"width": 1280, "height": 860}
 MAX_SHOT_BYTES = 200_000
@@ -51,7 +51,9 @@ def _installed(kind: str) -> bool:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("models") / "var"
     with live_server(data, "olga", Role.OPERATOR, workers=0, analysis_threads=1) as server:
-        runner = start_runner(server.svc, server.serving, server.settings)  # as `visionloop serve` does
+        runner = build_runner(server.svc, server.serving, server.settings)  # as `visionloop serve` does
+        if runner is not None:
+            runner.start()
         try:
             yield server
         finally:
