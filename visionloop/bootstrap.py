@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from visionloop.workflows.notifications import Notifier
     from visionloop.workflows.review_hook import ReviewHook
     from visionloop.workflows.supervisor import WorkerPool
+    from visionloop.workflows.worker import Worker
 
 
 #: The kinds of workflow run this product executes (core.runs runs any kind registered in core.runkinds).
@@ -200,6 +201,13 @@ def build_inbox_watcher(services: Services, settings: Settings, serving: Serving
 
     detector = serving_detector(services, serving)
     return InboxWatcher(services, detector, inbox_settings(settings), interval=settings.inbox_poll_seconds)
+
+
+def build_worker(services: Services, settings: Settings) -> Worker:
+    """What `visionloop worker` and the CLI's foreground training run jobs with."""
+    from visionloop.workflows.worker import Worker
+
+    return Worker(services, build_engine(settings), settings.region, settings.account_id)
 
 
 def build_worker_pool(services: Services, settings: Settings) -> WorkerPool:

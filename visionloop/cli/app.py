@@ -39,6 +39,12 @@ class Context:
             self._services = build_services(self.settings)
         return self._services
 
+    def close(self) -> None:
+        """Close the repository the command opened, if any (PostgreSQL connections are not left open)."""
+        if self._services is not None:
+            self._services.repo.close()
+            self._services = None
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -58,6 +64,7 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
 def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
     """visionloop: self-hosted custom labels, image analysis and human review."""
     ctx.obj = Context({"data_dir": data_dir}, config)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def parse_when(value: str | None, option: str) -> datetime | None:

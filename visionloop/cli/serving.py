@@ -108,8 +108,7 @@ def worker(ctx: Context, recover: bool, parent_pid: int | None) -> None:
     import signal
     import threading
 
-    from visionloop.bootstrap import build_engine
-    from visionloop.workflows.worker import run_worker
+    from visionloop.bootstrap import build_worker
 
     settings = ctx.settings
     stop = threading.Event()
@@ -121,9 +120,7 @@ def worker(ctx: Context, recover: bool, parent_pid: int | None) -> None:
         watch = stop_when_parent_exits(parent_pid)
     err_console.print(f"worker started (data in {settings.data_dir})")
     try:
-        run_worker(
-            ctx.services, build_engine(settings), settings.region, settings.account_id, stop, recover=recover
-        )
+        build_worker(ctx.services, settings).run(stop, recover=recover)
     except KeyboardInterrupt:
         stop.set()
     finally:

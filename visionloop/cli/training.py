@@ -109,18 +109,17 @@ def train(
 
 
 def _run_in_foreground(ctx: Context, job: Job, show: bool) -> ModelVersion:
-    """Run the queued ``job`` here, as a worker would (workflows.worker.run_job); with ``show``, a
+    """Run the queued ``job`` here, as a worker would (workflows.worker.Worker); with ``show``, a
     progress bar follows it from a Ticker thread."""
-    from visionloop.bootstrap import build_engine
+    from visionloop.bootstrap import build_worker
     from visionloop.core.jobs import claim_job, get_job, job_version
     from visionloop.workflows.background import Ticker
-    from visionloop.workflows.worker import run_job
 
-    svc, settings = ctx.services, ctx.settings
+    svc = ctx.services
     claimed = claim_job(svc, job)
-    engine = build_engine(settings)
+    worker = build_worker(svc, ctx.settings)
     if not show:
-        run_job(svc, engine, claimed, settings.region, settings.account_id)
+        worker.run_job(claimed)
         return job_version(svc, job)
     columns = (
         TextColumn("{task.description}"),
@@ -137,7 +136,7 @@ def _run_in_foreground(ctx: Context, job: Job, show: bool) -> ModelVersion:
 
         progress = Ticker("training-progress", follow, 0.3).start()
         try:
-            run_job(svc, engine, claimed, settings.region, settings.account_id)
+            worker.run_job(claimed)
         finally:
             progress.stop()
     return job_version(svc, job)

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import threading
+from dataclasses import dataclass
 
 from visionloop.core.entities import Job
 from visionloop.core.gate import run_compare_job
@@ -71,3 +72,20 @@ def run_worker(
             run_job(svc, engine, job, region, account)
         except Exception:  # already recorded on the job and version; keep serving other jobs
             log.exception("job %s failed", job.id)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """What a process runs jobs with (bootstrap.build_worker builds it): the services, the training engine,
+    and the region and account in its versions' ARNs."""
+
+    svc: Services
+    engine: TrainingEngine
+    region: str
+    account: str
+
+    def run_job(self, job: Job) -> Job:
+        return run_job(self.svc, self.engine, job, self.region, self.account)
+
+    def run(self, stop: threading.Event, poll_seconds: float = 1.0, recover: bool = True) -> None:
+        run_worker(self.svc, self.engine, self.region, self.account, stop, poll_seconds, recover)
