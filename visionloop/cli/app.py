@@ -42,7 +42,7 @@ class Context:
     def close(self) -> None:
         """Close the repository the command opened, if any (PostgreSQL connections are not left open)."""
         if self._services is not None:
-            self._services.repo.close()
+            self._services.close()
             self._services = None
 
 

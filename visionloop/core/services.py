@@ -24,3 +24,7 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
     bus: EventBus = field(default_factory=EventBus)  # in-process subscribers of core.events.publish
     scenes: SceneClusterer | None = None  # splits hold out whole scenes when set (engines.scenes)
+
+    def close(self) -> None:
+        """Close the repository's connections (a process that built these services ends with it)."""
+        self.repo.close()
