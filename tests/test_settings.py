@@ -1,4 +1,3 @@
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -53,8 +52,9 @@ def test_bad_config_files(tmp_path: Path) -> None:
 
 def test_settings_are_the_fields_of_settings() -> None:
     """Each setting is declared once, as a field of Settings; SETTINGS is read from those fields."""
-    assert [s.name for s in SETTINGS] == [f.name for f in fields(Settings)]
-    assert [s.default for s in SETTINGS] == [f.default for f in fields(Settings)]
+    assert [s.name for s in SETTINGS] == list(Settings.model_fields)
+    assert [s.default for s in SETTINGS] == [f.default for f in Settings.model_fields.values()]
+    assert [s.help for s in SETTINGS] == [f.description for f in Settings.model_fields.values()]
     assert all(s.help for s in SETTINGS)
     assert load_settings(environ={}) == Settings()
     assert {s.name for s in SETTINGS if s.secret} == {"access_keys", "session_secret", "smtp_password"}
@@ -119,3 +119,34 @@ def test_bad_access_keys_in_a_config_file(tmp_path: Path) -> None:
     cfg.write_text("[access_keys]\nAKID1 = 12345678901234567890\n")
     with pytest.raises(InvalidInput, match="the secret of AKID1 must be printable ASCII"):
         load_settings(environ={}, config_file=str(cfg))
+
+
+def test_settings_in_code_never_read_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Settings(...)`` and ``environ={}`` ignore the process environment; load_settings() reads it."""
+    monkeypatch.setenv("VISIONLOOP_PORT", "9001")
+    assert Settings().port == 8080 and load_settings(environ={}).port == 8080
+    assert load_settings().port == 9001
+
+
+def test_environment_names_match_exactly() -> None:
+    assert load_settings(environ={"visionloop_port": "1", "VISIONLOOP_Port": "2"}).port == 8080
+
+
+def test_list_settings_from_the_environment_are_comma_lists_never_json() -> None:
+    s = load_settings(environ={"VISIONLOOP_IMPORT_ROOTS": " /a, /b ,", "VISIONLOOP_TRUSTED_PROXIES": '["x"]'})
+    assert (s.import_roots, s.trusted_proxies) == (("/a", "/b"), ('["x"]',))
+
+
+def test_unknown_and_unset_options_are_ignored() -> None:
+    assert load_settings({"colour": "blue", "port": None}, environ={}) == Settings()
+
+
+def test_replace_returns_a_changed_copy_checked_by_the_field_types() -> None:
+    s = load_settings(environ={})
+    changed = s.replace(port=9000, import_roots=("/srv",), split_by_scene="yes")
+    assert (changed.port, changed.import_roots, changed.split_by_scene) == (9000, ("/srv",), True)
+    assert (s.port, s.import_roots, s.split_by_scene) == (8080, (), False)
+    with pytest.raises(ValueError, match="between 0 and 65535"):
+        s.replace(port="70000")
+    with pytest.raises(ValueError, match="frozen"):
+        s.port = 1

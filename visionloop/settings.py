@@ -1,19 +1,32 @@
 """Every setting, declared once with its default and help (datasette's SETTINGS): a field of the frozen
-``Settings`` dataclass, made with ``setting()``. ``SETTINGS`` (the CLI's and the docs' list) is derived
-from those fields. Values come from, in order of precedence: explicit arguments (CLI flags), environment
-variables ``VISIONLOOP_<NAME>``, a TOML config file (``--config`` or ``VISIONLOOP_CONFIG``), then the
-defaults. Values are cast to their type and a bad value fails at start with a message naming the
-setting."""
+pydantic-settings model ``Settings``, whose type says how its value is read from text (``Parse``).
+``SETTINGS`` (the CLI's and the docs' list) is derived from those fields. ``load_settings`` resolves
+them from, in order of precedence: explicit arguments (CLI flags), environment variables
+``VISIONLOOP_<NAME>``, a TOML config file (``--config`` or ``VISIONLOOP_CONFIG``), then the defaults.
+Values are cast to their type and a bad value fails at start with a message naming the setting and
+where its value came from (a secret's value is never echoed)."""
 
 from __future__ import annotations
 
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Annotated, Any, Self
+
+from pydantic import Field, GetCoreSchemaHandler, ValidationError
+from pydantic_core import CoreSchema, core_schema
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from visionloop.errors import InvalidInput
 
@@ -32,35 +45,24 @@ class Setting:
     structured: bool = False  # cast also takes TOML arrays and tables (others get str(value))
 
 
-T = TypeVar("T")
+@dataclass(frozen=True)
+class Parse:
+    """How a setting's value is read from text (an option, the environment, the config file): metadata
+    of its field's type that pydantic runs as a before-validator. ``structured`` settings also take TOML
+    arrays and tables; a ``secret`` one is reported without its value. A value that is already typed
+    (``Settings(...)`` or ``replace`` in code) is left to the field's type."""
 
+    cast: Callable[[Any], Any] = str
+    structured: bool = False
+    secret: bool = False
 
-@overload
-def setting(default: str, help: str, *, secret: bool = ..., repr: bool | None = ...) -> str: ...
-@overload
-def setting(
-    default: T,
-    help: str,
-    cast: Callable[[Any], T],
-    *,
-    secret: bool = ...,
-    structured: bool = ...,
-    repr: bool | None = ...,
-) -> T: ...
-def setting(
-    default: Any,
-    help: str,
-    cast: Callable[[Any], Any] = str,
-    *,
-    secret: bool = False,
-    structured: bool = False,
-    repr: bool | None = None,
-) -> Any:
-    """A field of ``Settings``: its default, and in its metadata the help, the cast (from a string, or
-    with ``structured`` also a TOML array or table) and whether it is secret. A secret is left out of
-    the repr unless ``repr=True`` (its value hides the secret itself)."""
-    metadata = {"help": help, "cast": cast, "secret": secret, "structured": structured}
-    return field(default=default, repr=not secret if repr is None else repr, metadata=metadata)
+    def read(self, value: Any) -> Any:
+        if isinstance(value, str) or (self.structured and isinstance(value, list | dict)):
+            return self.cast(value)
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self.read, handler(source))
 
 
 @dataclass(frozen=True)
@@ -206,14 +208,46 @@ def _access_keys(value: str | list[Any] | dict[str, Any]) -> tuple[AccessKey, ..
     return tuple(keys.values())
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The resolved settings: a frozen value object (change one with ``dataclasses.replace``). Each
-    field is one setting; its help, cast and secrecy travel in the field's metadata (see ``setting``)."""
+def setting(default: Any, help: str, *, repr: bool = True) -> Any:
+    """A field of ``Settings``: its default and its help (the field's description); ``repr=False`` keeps a
+    secret string out of the repr."""
+    return Field(default, description=help, repr=repr)
+
+
+# The types of the settings: each says how its value is read from text.
+Port = Annotated[int, Parse(_port)]
+AccountId = Annotated[str, Parse(_account)]
+Bucket = Annotated[str, Parse(_bucket)]
+LogLevel = Annotated[str, Parse(_level)]
+Flag = Annotated[bool, Parse(_bool)]
+Count = Annotated[int, Parse(int)]
+PositiveInt = Annotated[int, Parse(_positive_int)]
+NonNegativeInt = Annotated[int, Parse(_non_negative_int)]
+Positive = Annotated[float, Parse(_positive)]
+NonNegative = Annotated[float, Parse(_non_negative)]
+SmtpSecurity = Annotated[str, Parse(_smtp_security)]
+Texts = Annotated[tuple[str, ...], Parse(_string_list, structured=True)]
+Password = Annotated[str, Parse(str, secret=True)]
+SessionSecret = Annotated[str, Parse(_session_secret, secret=True)]
+AccessKeys = Annotated[tuple[AccessKey, ...], Parse(_access_keys, structured=True, secret=True)]
+
+# The sources load_settings adds after the explicit arguments (environment, config file); none outside it.
+_SOURCES: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("settings_sources", default=())
+
+
+class Settings(BaseSettings):
+    """The resolved settings: a frozen value object (change one with ``replace``). Each field is one
+    setting: its default, its help (the description), how it is read (``Parse`` in its type) and whether
+    it is secret (a secret string stays out of the repr). ``Settings(...)`` in code takes its arguments
+    and the defaults only; ``load_settings`` also reads the environment and the config file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, enable_decoding=False, validate_default=False
+    )
 
     data_dir: str = setting("./var", "Folder for all embedded data: database, object store, buckets, caches.")
     host: str = setting("127.0.0.1", "Address the server listens on.")
-    port: int = setting(8080, "Port the server listens on.", _port)
+    port: Port = setting(8080, "Port the server listens on.")
     database_url: str = setting("", "Metadata database URL; empty means sqlite:///<data_dir>/visionloop.db.")
     store_url: str = setting(
         "", "Internal object store (images by content hash, model artifacts); empty means <data_dir>/store."
@@ -223,190 +257,175 @@ class Settings:
     )
     cache_dir: str = setting("", "Model and embedding caches; empty means <data_dir>/cache.")
     region: str = setting("us-east-1", "AWS region written into ARNs of the Rekognition-compatible API.")
-    account_id: str = setting("123456789012", "12-digit AWS account id written into ARNs.", _account)
-    log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", _level)
-    workers: int = setting(
-        1, "Job worker processes the server starts (0: none; run `visionloop worker` yourself).", int
+    account_id: AccountId = setting("123456789012", "12-digit AWS account id written into ARNs.")
+    log_level: LogLevel = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+    workers: Count = setting(
+        1, "Job worker processes the server starts (0: none; run `visionloop worker` yourself)."
     )
-    inference_threads: int = setting(
+    inference_threads: NonNegativeInt = setting(
         0,
         "CPU threads for the inference units of one model version, shared equally between its units "
         "(at least 1 each); 0 means one per core.",
-        _non_negative_int,
     )
-    inference_max_batch: int = setting(
-        8, "Most images an inference unit predicts in one batch when requests queue up.", _positive_int
+    inference_max_batch: PositiveInt = setting(
+        8, "Most images an inference unit predicts in one batch when requests queue up."
     )
-    split_by_scene: bool = setting(
+    split_by_scene: Flag = setting(
         False,
         "Automatic TRAIN/TEST splits hold out whole scenes: each label's groups of similar photos are "
         "clustered by what they look like (EfficientNet-Lite0 embeddings) and TEST takes whole clusters, "
         "so the evaluation judges photos unlike the training ones (false: groups only).",
-        _bool,
     )
-    inference_restore: bool = setting(
+    inference_restore: Flag = setting(
         True,
         "At start, load again the versions that were RUNNING or STARTING when the server stopped "
         "(false: mark them STOPPED).",
-        _bool,
     )
-    inference_scale_up_seconds: float = setting(
+    inference_scale_up_seconds: NonNegative = setting(
         2.0,
         "A version with MaxInferenceUnits above its units gets one more unit when its queue stays "
         "deep (2 waiting requests per unit) this long.",
-        _non_negative,
     )
-    inference_scale_down_seconds: float = setting(
-        60.0,
-        "A version above MinInferenceUnits gives back a unit after it had one to spare this long.",
-        _non_negative,
+    inference_scale_down_seconds: NonNegative = setting(
+        60.0, "A version above MinInferenceUnits gives back a unit after it had one to spare this long."
     )
-    inference_idle_minutes: float = setting(
+    inference_idle_minutes: NonNegative = setting(
         0.0,
         "Default idle timeout: stop (scale to zero) a version nobody called for this many minutes; "
         "0 means never. A start request can set its own.",
-        _non_negative,
     )
-    inference_auto_start: bool = setting(
+    inference_auto_start: Flag = setting(
         False,
         "Default for starts: a detection request to a version stopped by the idle timeout starts it "
         "again and waits for it.",
-        _bool,
     )
-    inference_start_timeout: float = setting(
-        300.0,
-        "Seconds an inference unit may take to load its model before the start is FAILED.",
-        _non_negative,
+    inference_start_timeout: NonNegative = setting(
+        300.0, "Seconds an inference unit may take to load its model before the start is FAILED."
     )
-    workflow_enabled: bool = setting(
+    workflow_enabled: Flag = setting(
         True,
         "Run the workflow runner in the server: the schedules of the training and sampling checks and "
         "the workflow runs (training checks, rollbacks). Off: runs queued by the CLI or API wait.",
-        _bool,
     )
-    workflow_poll_seconds: float = setting(
+    workflow_poll_seconds: Positive = setting(
         1.0,
         "How often the workflow runner moves the active runs on (they poll training jobs and starting "
         "versions); schedules are looked at every 5 seconds and at once when a parameter changes.",
-        _positive,
     )
-    workflow_step_timeout_minutes: float = setting(
+    workflow_step_timeout_minutes: Positive = setting(
         120.0,
         "A run's step that waits longer than this (for a training job, a comparison, a version to "
         "start) fails the run.",
-        _positive,
     )
-    workflow_bucket: str = setting(
+    workflow_bucket: Bucket = setting(
         "visionloop",
         "Bucket of the watched inboxes: images put under <project>/images_for_detection/ are detected "
         "with the project's serving version, those under <project>/images_labeled_by_folder/<label>/ "
         "join its TRAIN dataset.",
-        _bucket,
     )
-    inbox_poll_seconds: float = setting(
+    inbox_poll_seconds: NonNegative = setting(
         5.0,
         "How often the server looks into the watched inboxes; 0 means it does not (run `visionloop "
         "workflow scan` yourself).",
-        _non_negative,
     )
-    inbox_settle_seconds: float = setting(
+    inbox_settle_seconds: NonNegative = setting(
         2.0,
         "An inbox image written less than this many seconds ago is left for the next look (it may still "
         "be being copied in).",
-        _non_negative,
     )
-    detection_log_days: float = setting(
-        0.0, "Delete logged detections older than this many days; 0 means keep them all.", _non_negative
+    detection_log_days: NonNegative = setting(
+        0.0, "Delete logged detections older than this many days; 0 means keep them all."
     )
-    detection_log_max_rows: int = setting(
-        0,
-        "Keep at most this many logged detections per project (the newest); 0 means no limit.",
-        _non_negative_int,
+    detection_log_max_rows: NonNegativeInt = setting(
+        0, "Keep at most this many logged detections per project (the newest); 0 means no limit."
     )
-    access_keys: tuple[AccessKey, ...] = setting(
+    access_keys: AccessKeys = setting(
         (),
         "Access key pairs AKID:SECRET,AKID2:SECRET2 (secrets of 16+ printable characters). When set, "
         "AWS-API requests must carry a SigV4 signature by one of them, the native API needs the header "
         "'Authorization: Bearer <a secret>', and the server may listen on any address; when empty, "
         "nothing is checked and the server listens on loopback only.",
-        _access_keys,
-        secret=True,
-        structured=True,
-        repr=True,
     )
-    import_roots: tuple[str, ...] = setting(
+    import_roots: Texts = setting(
         (),
         "Server folders that imports requested over HTTP (native API, console) may read, as a comma list "
         "or TOML array; empty: over HTTP only buckets (s3://bucket/prefix) can be imported. The CLI, run "
         "by someone on the server, may import any path it can read.",
-        _string_list,
-        structured=True,
     )
-    max_import_file_mb: float = setting(
-        64.0, "Largest manifest or COCO file an import reads, in MB (regular files only).", _positive
+    max_import_file_mb: Positive = setting(
+        64.0, "Largest manifest or COCO file an import reads, in MB (regular files only)."
     )
-    trusted_proxies: tuple[str, ...] = setting(
+    trusted_proxies: Texts = setting(
         (),
         "Addresses of reverse proxies (comma list or TOML array) whose X-Forwarded-For and "
         "X-Forwarded-Proto headers are believed; empty: those headers are ignored and the client is the "
         "peer address.",
-        _string_list,
-        structured=True,
     )
-    webhook_allow_private: bool = setting(
+    webhook_allow_private: Flag = setting(
         False,
         "Let webhook channels call loopback and private-network addresses (10/8, 172.16/12, 192.168/16, "
         "fc00::/7, 127/8, ::1). Link-local and cloud metadata addresses (169.254/16, fe80::/10) are always "
         "refused.",
-        _bool,
     )
-    session_secret: str = setting(
+    session_secret: SessionSecret = setting(
         "",
         "Key (32+ characters) that signs the cookies of reviewers' sign-in sessions; empty means a random "
         "one generated once and kept in <data_dir>/session_secret. Changing it signs everyone out.",
-        _session_secret,
-        secret=True,
+        repr=False,
     )
-    session_hours: float = setting(12.0, "A reviewer's sign-in lasts this many hours at most.", _positive)
-    session_idle_minutes: float = setting(
-        60.0, "A reviewer who made no request for this many minutes must sign in again.", _positive
+    session_hours: Positive = setting(12.0, "A reviewer's sign-in lasts this many hours at most.")
+    session_idle_minutes: Positive = setting(
+        60.0, "A reviewer who made no request for this many minutes must sign in again."
     )
-    secure_cookies: bool = setting(
+    secure_cookies: Flag = setting(
         False,
         "Mark session cookies Secure (sent over HTTPS only) on every request; without it they are Secure "
         "when the request came over HTTPS. Set it when a TLS proxy on another machine serves the pages.",
-        _bool,
     )
     smtp_host: str = setting(
         "",
         "SMTP server that sends the e-mail notification channels' messages; empty: e-mail channels "
         "cannot deliver (their attempts fail with a message saying so).",
     )
-    smtp_port: int = setting(587, "Port of the SMTP server.", _port)
-    smtp_security: str = setting(
+    smtp_port: Port = setting(587, "Port of the SMTP server.")
+    smtp_security: SmtpSecurity = setting(
         "starttls",
         "How to talk to the SMTP server: starttls (upgrade the connection), ssl (TLS from the start, "
         "usually port 465) or none (plain text; only for a relay on a trusted network).",
-        _smtp_security,
     )
     smtp_username: str = setting("", "User name to log in to the SMTP server; empty: no login.")
-    smtp_password: str = setting("", "Password to log in to the SMTP server.", secret=True)
+    smtp_password: Password = setting("", "Password to log in to the SMTP server.", repr=False)
     smtp_from: str = setting("visionloop@localhost", "The From address of notification e-mails.")
-    notify_timeout_seconds: float = setting(
+    notify_timeout_seconds: Positive = setting(
         10.0,
         "Seconds a webhook receiver or the SMTP server has to answer one notification before the attempt "
         "fails.",
-        _positive,
     )
-    notify_max_attempts: int = setting(
-        6, "Attempts to deliver one notification before it is marked failed.", _positive_int
+    notify_max_attempts: PositiveInt = setting(
+        6, "Attempts to deliver one notification before it is marked failed."
     )
-    notify_retry_seconds: float = setting(
+    notify_retry_seconds: Positive = setting(
         5.0,
         "Wait after the first failed attempt of a notification; it doubles after each further failure, "
         "up to one hour.",
-        _positive,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments first, then what ``load_settings`` reads (the environment it is given,
+        then the config file); never the process environment behind a caller's back, nor a .env file."""
+        return (init_settings, *_SOURCES.get())
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some settings changed (typed values, checked by the fields' types)."""
+        return type(self)(**{**dict(self), **changes})
 
     @property
     def data_path(self) -> Path:
@@ -429,8 +448,44 @@ class Settings:
         return Path(self.cache_dir) if self.cache_dir else self.data_path / "cache"
 
 
-SETTINGS: tuple[Setting, ...] = tuple(Setting(f.name, f.default, **f.metadata) for f in fields(Settings))
+def _parse(name: str) -> Parse:
+    return next((m for m in Settings.model_fields[name].metadata if isinstance(m, Parse)), Parse())
+
+
+def _setting(name: str) -> Setting:
+    f, parse = Settings.model_fields[name], _parse(name)
+    return Setting(name, f.default, f.description or "", parse.cast, parse.secret, parse.structured)
+
+
+SETTINGS: tuple[Setting, ...] = tuple(_setting(name) for name in Settings.model_fields)
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _as_read(s: Setting, value: Any) -> Any:
+    """A value as the setting's cast takes it: text, or a TOML array or table for a structured one."""
+    return value if s.structured and isinstance(value, list | dict) else str(value)
+
+
+class _Environment(EnvSettingsSource):
+    """The ``VISIONLOOP_<NAME>`` variables of the environment ``load_settings`` is given, names matched
+    exactly (upper case); list and table settings are read by their cast, never as JSON."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self.environ.items() if k.startswith(ENV_PREFIX) and k == k.upper()}
+
+
+class _ConfigFile(InitSettingsSource):
+    """The TOML config file: its ``[visionloop]`` table, or the whole file; an unknown setting fails."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: str) -> None:
+        self.path = path
+        self.values = _read_config(path)
+        read = {k: _as_read(SETTINGS_BY_NAME[k], v) for k, v in self.values.items()}
+        super().__init__(settings_cls, read)
 
 
 def load_settings(
@@ -441,25 +496,40 @@ def load_settings(
     """Resolve every setting; raise InvalidInput naming the first bad one."""
     env = os.environ if environ is None else environ
     config_file = config_file or env.get(f"{ENV_PREFIX}CONFIG") or None
-    from_file = _read_config(config_file) if config_file else {}
-    values: dict[str, Any] = {}
-    for s in SETTINGS:
-        env_name = f"{ENV_PREFIX}{s.name.upper()}"
-        if overrides and overrides.get(s.name) is not None:
-            raw, origin = overrides[s.name], "option"
-        elif env_name in env:
-            raw, origin = env[env_name], f"environment variable {env_name}"
-        elif s.name in from_file:
-            raw, origin = from_file[s.name], f"config file {config_file}"
-        else:
-            values[s.name] = s.default
-            continue
-        try:
-            values[s.name] = s.cast(raw if s.structured and isinstance(raw, list | dict) else str(raw))
-        except ValueError as e:
-            shown = "the value" if s.secret else repr(raw)
-            raise InvalidInput(f"setting {s.name} from {origin}: {shown} is not valid ({e})") from None
-    return Settings(**values)
+    config = _ConfigFile(Settings, config_file) if config_file else None
+    options = {k: v for k, v in (overrides or {}).items() if v is not None and k in SETTINGS_BY_NAME}
+    try:
+        with _reading(_Environment(Settings, env), *([config] if config else [])):
+            return Settings(**{k: _as_read(SETTINGS_BY_NAME[k], v) for k, v in options.items()})
+    except ValidationError as e:
+        error = e.errors()[0]
+        name = str(error["loc"][0])
+        origin, raw = _origin(name, options, env, config)
+        reason = error["ctx"]["error"] if error["type"] == "value_error" else error["msg"]
+        shown = "the value" if SETTINGS_BY_NAME[name].secret else repr(raw)
+        raise InvalidInput(f"setting {name} from {origin}: {shown} is not valid ({reason})") from None
+
+
+@contextmanager
+def _reading(*sources: PydanticBaseSettingsSource) -> Iterator[None]:
+    token = _SOURCES.set(sources)
+    try:
+        yield
+    finally:
+        _SOURCES.reset(token)
+
+
+def _origin(
+    name: str, options: Mapping[str, Any], env: Mapping[str, str], config: _ConfigFile | None
+) -> tuple[str, Any]:
+    """Where the value of a setting came from, and the value as given there (for the error message)."""
+    env_name = f"{ENV_PREFIX}{name.upper()}"
+    if name in options:
+        return "option", options[name]
+    if env_name in env:
+        return f"environment variable {env_name}", env[env_name]
+    assert config is not None and name in config.values, name  # a default is never invalid
+    return f"config file {config.path}", config.values[name]
 
 
 def _read_config(path: str) -> dict[str, Any]:

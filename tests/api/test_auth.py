@@ -4,7 +4,6 @@ endpoint left to SigV4."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +17,7 @@ KEYS = (AccessKey("AKIDONE", "first-secret-0123456789"), AccessKey("AKIDTWO", "s
 
 @pytest.fixture
 def client(services: Services, settings: Settings) -> Iterator[TestClient]:
-    app = create_app(services, replace(settings, access_keys=KEYS))
+    app = create_app(services, settings.replace(access_keys=KEYS))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

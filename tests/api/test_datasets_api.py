@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from visionloop.settings import Settings
 
 @pytest.fixture
 def client(services: Services, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    settings = dataclasses.replace(settings, import_roots=(str(tmp_path),))  # the tests' folders
+    settings = settings.replace(import_roots=(str(tmp_path),))  # the tests' folders
     with TestClient(create_app(services, settings), raise_server_exceptions=False) as c:
         c.post("/api/v1/projects", json={"name": "p"})
         yield c

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -42,7 +41,7 @@ def _app(services: Services, settings: Settings) -> Any:
 @pytest.fixture
 def client(services: Services, settings: Settings) -> Iterator[TestClient]:
     # the webhooks here go to 127.0.0.1, a loopback address: allowed with webhook_allow_private
-    settings = replace(settings, webhook_allow_private=True)
+    settings = settings.replace(webhook_allow_private=True)
     with TestClient(_app(services, settings), raise_server_exceptions=False) as c:
         yield c
 
@@ -227,7 +226,7 @@ def test_the_server_delivers_a_parameter_change_to_a_webhook(
     services: Services, settings: Settings, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
 ) -> None:
     url, got = receiver
-    app = _app(services, replace(settings, access_keys=(KEY,), webhook_allow_private=True))
+    app = _app(services, settings.replace(access_keys=(KEY,), webhook_allow_private=True))
     auth = {"Authorization": f"Bearer {KEY.secret}"}
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.get(PARAMS).status_code == 401

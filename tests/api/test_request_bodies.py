@@ -8,7 +8,6 @@ import json
 import socket
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,7 +27,7 @@ TOO_BIG = 2**63
 
 @pytest.fixture
 def url(services: Services, settings: Settings) -> Iterator[str]:
-    app = create_app(services, replace(settings, access_keys=(KEY,)))
+    app = create_app(services, settings.replace(access_keys=(KEY,)))
     with serve_in_thread(app) as base:
         yield base
 

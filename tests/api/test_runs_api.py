@@ -4,7 +4,6 @@ log, detection addressed to the project, rollback, schedules, and every error's 
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ P = "/api/v1/projects/colours"
 
 
 def make_client(services: Services, settings: Settings, **changes: Any) -> TestClient:
-    settings = dataclasses.replace(settings, workflow_poll_seconds=0.05, **changes)
+    settings = settings.replace(workflow_poll_seconds=0.05, **changes)
     serving = Serving(ProcessInferenceHost(fake_engine, threads=1))
     return TestClient(create_app(services, settings, serving), raise_server_exceptions=False)
 

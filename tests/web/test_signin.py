@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -97,7 +96,7 @@ def test_secure_cookie_over_https(app: object) -> None:
 def test_secure_cookies_setting_marks_them_secure_over_http(
     services: Services, settings: Settings, accounts: Accounts
 ) -> None:
-    app = create_app(services, replace(settings, secure_cookies=True), accounts=accounts)
+    app = create_app(services, settings.replace(secure_cookies=True), accounts=accounts)
     with TestClient(app, follow_redirects=False) as c:
         page = c.get("/review/sign-in")
         set_cookie = page.headers["set-cookie"]
@@ -115,7 +114,7 @@ def test_review_without_a_slash_with_access_keys(
     services: Services, settings: Settings, accounts: Accounts
 ) -> None:
     key = AccessKey("AKIDOPERATOR", "operator-secret-0123456789")
-    app = create_app(services, replace(settings, access_keys=(key,)), accounts=accounts)
+    app = create_app(services, settings.replace(access_keys=(key,)), accounts=accounts)
     with TestClient(app, follow_redirects=False) as c:
         r = c.get("/review")
         assert r.status_code in (307, 308) and r.headers["location"].endswith("/review/")
@@ -169,7 +168,7 @@ def test_a_session_does_not_open_the_operators_api(
     services: Services, settings: Settings, accounts: Accounts
 ) -> None:
     key = AccessKey("AKIDOPERATOR", "operator-secret-0123456789")
-    app = create_app(services, replace(settings, access_keys=(key,)), accounts=accounts)
+    app = create_app(services, settings.replace(access_keys=(key,)), accounts=accounts)
     with TestClient(app, follow_redirects=False) as c:
         sign_in(c)  # the review pages need no bearer key ...
         assert c.get("/review/").status_code == 200
@@ -193,7 +192,7 @@ def test_session_secret_is_generated_once(settings: Settings) -> None:
     assert len(first) >= 32 and load_session_secret(settings) == first
     path = settings.data_path / "session_secret"
     assert path.stat().st_mode & 0o777 == 0o600
-    assert load_session_secret(replace(settings, session_secret="s" * 32)) == b"s" * 32
+    assert load_session_secret(settings.replace(session_secret="s" * 32)) == b"s" * 32
 
 
 @pytest.mark.parametrize("path", ["/review/nothing-here", "/review/items/x/image"])

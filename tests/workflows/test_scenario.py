@@ -12,7 +12,6 @@ real HTTP server on a free port) got every event, signed."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -101,9 +100,10 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 180) -> Any:
 
 def test_the_reference_scenario(tmp_path: Path, receiver: Receiver) -> None:
     logos = shared_dataset("aws-logos")
-    settings = dataclasses.replace(
-        # the webhook receiver listens on 127.0.0.1: allowed with webhook_allow_private
-        load_settings({"data_dir": str(tmp_path / "var"), "webhook_allow_private": True}, environ={}),
+    # the webhook receiver listens on 127.0.0.1: allowed with webhook_allow_private
+    settings = load_settings(
+        {"data_dir": str(tmp_path / "var"), "webhook_allow_private": True}, environ={}
+    ).replace(
         workflow_poll_seconds=0.1,
         inbox_poll_seconds=0,  # the test asks for each look (POST …/inbox/scan)
         inbox_settle_seconds=0,

@@ -3,7 +3,6 @@ must come back as it was (access keys included: str() of their tuple is not a va
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 
@@ -13,8 +12,7 @@ from visionloop.workflows.supervisor import WorkerPool, worker_env
 
 def test_worker_environment_round_trips_every_setting(settings: Settings) -> None:
     assert load_settings(environ=worker_env(settings)) == settings
-    changed = dataclasses.replace(
-        settings,
+    changed = settings.replace(
         access_keys=(AccessKey("AK1", "s" * 16), AccessKey("AK2", "t" * 20)),
         workers=3,
         inference_restore=False,

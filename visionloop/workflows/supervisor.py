@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Self
 
 from visionloop.settings import ENV_PREFIX, AccessKey, Settings
@@ -21,7 +21,7 @@ log = logging.getLogger("visionloop.supervisor")
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The server's resolved settings as the environment variables load_settings reads back."""
-    return {f"{ENV_PREFIX}{k.upper()}": _env_value(getattr(settings, k)) for k in asdict(settings)}
+    return {f"{ENV_PREFIX}{k.upper()}": _env_value(getattr(settings, k)) for k in Settings.model_fields}
 
 
 def _env_value(value: object) -> str:
