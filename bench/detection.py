@@ -71,6 +71,19 @@ def groups(images: dict[str, bytes], id_gap: int) -> dict[str, int]:
     return {n: roots[root(n)] for n in images}
 
 
+class Progress:
+    """Prints the training's progress every tenth of the way (with the time since the start)."""
+
+    def __init__(self) -> None:
+        self.started, self.shown = time.perf_counter(), -1
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        tenth = int(fraction * 10)
+        if tenth > self.shown:
+            self.shown = tenth
+            print(f"  {time.perf_counter() - self.started:6.0f} s {fraction:4.0%} {stage}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -106,6 +119,7 @@ def main() -> int:
         labels,
         seed=args.seed,
         max_seconds=args.max_seconds,
+        progress=Progress(),
     )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     s = trained.stats

@@ -73,11 +73,12 @@ class FeaturePyramid:
                     break
             return outs
 
-    def of_images(self, images: Sequence[bytes], size: int, *, flip: bool = False) -> list[torch.Tensor]:
-        """Feature maps of encoded images (mirrored left-right with ``flip``)."""
+    def of_images(self, images: Sequence[bytes], size: int) -> list[torch.Tensor]:
+        """Feature maps of encoded images."""
+        return self.of_arrays(np.stack([image_array(data, size) for data in images]))
+
+    def of_arrays(self, arrays: np.ndarray, *, flip: bool = False) -> list[torch.Tensor]:
+        """Feature maps of a batch of ``image_array`` arrays (mirrored left-right with ``flip``)."""
         import torch
 
-        arrays = np.stack([image_array(data, size) for data in images])
-        if flip:
-            arrays = arrays[..., ::-1].copy()
-        return self(torch.from_numpy(arrays))
+        return self(torch.from_numpy(arrays[..., ::-1].copy() if flip else arrays))
