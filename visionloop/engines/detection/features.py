@@ -43,7 +43,8 @@ class FeaturePyramid:
         import torch
 
         torch.set_num_threads(1)
-        self.net = efficientnet_lite0().torch_module().net.eval()
+        encoder: Any = efficientnet_lite0().torch_module()  # efficientnet_lite_pytorch is untyped
+        self.net: Any = encoder.net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
         self.taps, self.channels = self._taps()

@@ -44,7 +44,9 @@ class FcosHead(nn.Module):
         self.distances = nn.Conv2d(width, 4, 1)
         self.centerness = nn.Conv2d(width, 1, 1)
         self.scales = nn.Parameter(torch.ones(len(in_channels)))
-        nn.init.constant_(self.classes.bias, -math.log((1 - PRIOR) / PRIOR))
+        bias = self.classes.bias
+        assert bias is not None
+        nn.init.constant_(bias, -math.log((1 - PRIOR) / PRIOR))
 
     def forward(self, features: Sequence[torch.Tensor]) -> list[Outputs]:
         maps = [lateral(f) for lateral, f in zip(self.lateral, features, strict=True)]

@@ -138,7 +138,8 @@ def train_head(
     """The trained head, the steps taken and the last smoothed loss."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head = build_head(recipe, pyramid).to(memory_format=torch.channels_last).train()
+    head = build_head(recipe, pyramid).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    head.train()
     optimiser = torch.optim.AdamW(
         head.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -166,7 +167,7 @@ def train_head(
         cls, dist, ctr = head_outputs(head, features, g)
         loss = fcos_loss(cls, dist, ctr, *_batch_targets(cache, idx, n_locations, n_classes))
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(head.parameters(), 5.0)
         optimiser.step()
         if ema is not None:
