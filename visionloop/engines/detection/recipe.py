@@ -27,7 +27,7 @@ class DetectorRecipe:
     labels: tuple[str, ...]
     input_size: int = 512
     width: int = 64
-    tower_depth: int = 2
+    tower_depth: int = 1
     ranges: tuple[float, ...] = (0.0, 64.0, 128.0)
     center_radius: float = 1.5
     score_threshold: float = 0.05

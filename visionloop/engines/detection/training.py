@@ -34,7 +34,7 @@ class TrainingSettings:
     """The optimiser's settings (not saved in the artifact: they do not change how it detects)."""
 
     batch_size: int = 8
-    learning_rate: float = 2e-3
+    learning_rate: float = 5e-3
     weight_decay: float = 1e-4
     max_epochs: int = 60
     ema_decay: float = 0.0  # > 0: the head keeps an exponential moving average of its weights
