@@ -22,7 +22,6 @@ from visionloop.engines.metrics import (
     f1_from_counts,
     indicator_matrix,
     label_scores,
-    precision_recall_points,
     to_jsonable,
 )
 from visionloop.errors import InvalidInput
@@ -166,31 +165,6 @@ def test_label_scores_follow_the_counts_at_fixed_thresholds(seed: int) -> None:
             np.testing.assert_allclose(mine, want[columns], rtol=0, atol=1e-12)
     nothing = np.zeros((4, 1), dtype=bool)
     assert [s.tolist() for s in label_scores(nothing, nothing)] == [[0.0], [0.0], [0.0]]
-
-
-def test_precision_recall_points_hand_computed() -> None:
-    precision, recall, cuts = precision_recall_points([0.9, 0.5, 0.5, 0.2], [1, 0, 1, 0])
-    assert cuts.tolist() == [0.9, 0.5, 0.2]
-    np.testing.assert_allclose(precision, [1.0, 2 / 3, 0.5])
-    np.testing.assert_allclose(recall, [0.5, 1.0, 1.0])
-    _, recall, _ = precision_recall_points([0.9, 0.5, 0.5, 0.2], [1, 0, 1, 0], n_positives=4)
-    np.testing.assert_allclose(recall, [0.25, 0.5, 0.5])  # two positives had no score
-    assert [a.tolist() for a in precision_recall_points([0.4, 0.4], [0, 0])] == [[0.0], [0.0], [0.4]]
-    assert [a.tolist() for a in precision_recall_points([], [])] == [[], [], []]
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_precision_recall_points_at_every_distinct_score(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    scores = np.round(rng.random(80), 2)  # ties
-    positive = rng.random(80) < 0.3
-    total = int(positive.sum()) + seed
-    precision, recall, cuts = precision_recall_points(scores, positive, n_positives=total)
-    assert cuts.tolist() == sorted(set(scores.tolist()), reverse=True)
-    for p, r, c in zip(precision, recall, cuts, strict=True):
-        tp = int(np.sum(positive & (scores >= c)))
-        assert p == pytest.approx(tp / np.sum(scores >= c), abs=1e-12)
-        assert r == pytest.approx(tp / total, abs=1e-12)
 
 
 def test_f1_from_counts_is_the_core_rule_on_arrays() -> None:

@@ -258,27 +258,6 @@ def midpoint_f1_threshold(scores: npt.ArrayLike, is_positive: npt.ArrayLike) -> 
     return middle, float(f1[k])
 
 
-def precision_recall_points(
-    scores: npt.ArrayLike, is_positive: npt.ArrayLike, n_positives: int | None = None
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``(precision, recall, cut-off)`` at every distinct score, highest first, when the items scoring
-    at least the cut-off are predicted positive: sklearn's precision_recall_curve without its closing
-    (recall 0, precision 1) point. ``n_positives`` is recall's denominator when some positives have no
-    score (a top-1 curve scores only the images a label was predicted for); default: those in ``scores``."""
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    pos = np.asarray(is_positive, dtype=bool).ravel()
-    found = int(pos.sum())
-    total = found if n_positives is None else n_positives
-    if found == 0:  # sklearn would warn and call the recall 1; no positive found is a recall of 0
-        cuts = np.unique(s)[::-1]
-        return np.zeros(cuts.size), np.zeros(cuts.size), cuts
-    from sklearn.metrics import precision_recall_curve
-
-    precision, recall, cuts = precision_recall_curve(pos, s, drop_intermediate=False)
-    recall = recall[-2::-1] * (found / total) if total else np.zeros(cuts.size)
-    return precision[-2::-1], recall, cuts[::-1]
-
-
 def choose_thresholds(probs: npt.ArrayLike, truth: BoolArray) -> list[float | None]:
     """Per label, the F1-maximising cut-off by the midpoint rule (see the module docstring).
 

@@ -38,7 +38,6 @@ class TrainingSettings:
     learning_rate: float = 5e-3
     weight_decay: float = 1e-4
     max_epochs: int = 60
-    ema_decay: float = 0.0  # > 0: the head keeps an exponential moving average of its weights
 
 
 @dataclass
@@ -105,26 +104,6 @@ def _batch_targets(
     return cls_target, positive, torch.cat(dists) if dists else torch.zeros(0, 4)
 
 
-class WeightAverage:
-    """An exponential moving average of a module's parameters: short trainings end less noisily on it."""
-
-    def __init__(self, module: torch.nn.Module, decay: float) -> None:
-        self.params = list(module.parameters())
-        self.average = [p.detach().clone() for p in self.params]
-        self.decay = decay
-
-    def update(self, step: int) -> None:
-        decay = min(self.decay, (1 + step) / (10 + step))  # the first steps are forgotten quickly
-        with torch.no_grad():
-            for avg, p in zip(self.average, self.params, strict=True):
-                avg.mul_(decay).add_(p.detach(), alpha=1 - decay)
-
-    def copy_to(self) -> None:
-        with torch.no_grad():
-            for avg, p in zip(self.average, self.params, strict=True):
-                p.copy_(avg)
-
-
 def train_head(
     cache: FeatureCache,
     recipe: DetectorRecipe,
@@ -144,7 +123,6 @@ def train_head(
     optimiser = torch.optim.AdamW(
         head.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    ema = WeightAverage(head, settings.ema_decay) if settings.ema_decay > 0 else None
     n_views = len(cache.targets)
     per_epoch = max(1, math.ceil(n_views / settings.batch_size))
     planned = per_epoch * settings.max_epochs
@@ -171,13 +149,9 @@ def train_head(
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(head.parameters(), 5.0)
         optimiser.step()
-        if ema is not None:
-            ema.update(step)
         value = float(loss.detach())
         smoothed = value if math.isnan(smoothed) else 0.95 * smoothed + 0.05 * value
         step += 1
         if step % 10 == 0:
             progress(min(1.0, step / planned), f"training (loss {smoothed:.3f})")
-    if ema is not None:
-        ema.copy_to()
     return head.to(memory_format=torch.contiguous_format).eval(), step, smoothed
