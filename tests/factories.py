@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from visionloop.core.entities import Project, TaskType
+from visionloop.core.entities import Box, Project, TaskType
 from visionloop.core.projects import create_project
 from visionloop.core.services import Services
 
@@ -95,3 +95,32 @@ def detection_line(
         "creation-date": "2024-01-01T00:00:00",
     }
     return json.dumps({"source-ref": source_ref, "bounding-box": value, "bounding-box-metadata": meta})
+
+
+SHAPES = ("disc", "tile")
+
+
+def shapes_scene(seed: int, size: int = 224) -> tuple[bytes, tuple[Box, ...]]:
+    """A JPEG of 1-2 shapes (red discs, blue tiles, 40-90 px at 224 px) on a striped, noisy background,
+    with their boxes in ratios: a detection task a detector learns in seconds."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    stripes = np.sin(x / rng.uniform(4, 20) + y / rng.uniform(6, 30))[..., None] * 30
+    pixels = rng.integers(70, 170, 3) + stripes + rng.normal(0, 12, (size, size, 3))
+    image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+    draw, boxes = ImageDraw.Draw(image), []
+    for _ in range(int(rng.integers(1, 3))):
+        side = int(rng.integers(40, 90) * size / 224)
+        left, top = (int(v) for v in rng.integers(0, size - side, 2))
+        label = SHAPES[int(rng.integers(0, 2))]
+        shape = draw.ellipse if label == "disc" else draw.rectangle
+        shape(
+            [left, top, left + side - 1, top + side - 1],
+            fill=(210, 40, 40) if label == "disc" else (40, 40, 210),
+        )
+        boxes.append(Box(label, left / size, top / size, side / size, side / size))
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=90)
+    return buf.getvalue(), tuple(boxes)

@@ -84,10 +84,22 @@ def build_accounts(services: Services, settings: Settings) -> Accounts:
 
 
 def build_engine(settings: Settings, num_threads: int | None = None) -> TrainingEngine:
-    """The machine-learning engine (imported lazily: serving without training needs none of it)."""
+    """The machine-learning engine (imported lazily: serving without training needs none of it): the
+    classification engine, and the detection engine for detection projects (built on first use, on one
+    torch thread: more ran ~10x slower on a loaded 2-core machine)."""
     from visionloop.engines.classification import ClassificationEngine
+    from visionloop.engines.tasks import TaskEngine
 
-    return ClassificationEngine(cache_dir=settings.resolved_cache_dir, num_threads=num_threads)
+    return TaskEngine(
+        ClassificationEngine(cache_dir=settings.resolved_cache_dir, num_threads=num_threads),
+        _detection_engine,
+    )
+
+
+def _detection_engine() -> TrainingEngine:
+    from visionloop.engines.detection.trainer import DetectionTrainer
+
+    return DetectionTrainer(num_threads=1)
 
 
 def fake_engine(num_threads: int = 1) -> TrainingEngine:

@@ -18,7 +18,8 @@ from tests.factories import image_bytes, make_project
 from visionloop.bootstrap import build_engine, fake_engine
 from visionloop.core import datasets
 from visionloop.core.entities import ModelVersion, VersionStatus
-from visionloop.core.ports import PoolStats, StartedFn
+from visionloop.core.ports import ImageOutput, PoolStats, StartedFn
+from visionloop.core.scoring import to_predictions
 from visionloop.core.services import Services
 from visionloop.core.serving import (
     DETECT_LIMITS,
@@ -34,7 +35,6 @@ from visionloop.core.serving import (
     start_version,
     stop_version,
     submit_detect,
-    to_predictions,
 )
 from visionloop.core.training import (
     MODELS_BUCKET,
@@ -373,7 +373,7 @@ class FakeHost:
         self.pools: dict[int, PoolStats] = {}
         self.scaled: list[tuple[int, int]] = []
         self.stopped: list[int] = []
-        self.futures: list[Future[list[dict[str, float]]]] = []
+        self.futures: list[Future[list[ImageOutput]]] = []
 
     def start(
         self, version_id: int, files: Callable[[], Mapping[str, bytes]], units: int, started: StartedFn
@@ -392,10 +392,10 @@ class FakeHost:
         if stopped:
             stopped()
 
-    def submit(self, version_id: int, images: Sequence[bytes]) -> Future[list[dict[str, float]]]:
+    def submit(self, version_id: int, images: Sequence[bytes]) -> Future[list[ImageOutput]]:
         if version_id not in self.pools:
             raise NotReady("not here")
-        future: Future[list[dict[str, float]]] = Future()
+        future: Future[list[ImageOutput]] = Future()
         self.futures.append(future)  # the test answers them
         return future
 
@@ -444,13 +444,13 @@ def test_a_cancelled_request_is_dropped_from_the_queue(
     kept = submit_detect(services, srv, project, "v1", RED, min_confidence=0)
     dropped = submit_detect(services, srv, project, "v1", RED)
     assert dropped.cancel() and host.futures[1].cancelled()
-    host.futures[0].set_result([{"red": 0.9, "blue": 0.1}])
+    host.futures[0].set_result([ImageOutput({"red": 0.9, "blue": 0.1})])
     assert [(p.label, p.confidence) for p in kept.result(1)] == [("red", 90.0), ("blue", 10.0)]
     # an answer that arrives after the caller gave up is dropped quietly
     late = submit_detect(services, srv, project, "v1", RED)
     host.futures[2].set_running_or_notify_cancel()  # a unit has it already
     assert late.cancel()
-    host.futures[2].set_result([{"red": 1.0}])
+    host.futures[2].set_result([ImageOutput({"red": 1.0})])
     assert late.cancelled() and not caplog.records
 
 

@@ -3,7 +3,6 @@ process, detect, and find the objects at IoU ≥ 0.5 with the right label (an un
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -11,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
+from tests.factories import SHAPES as LABELS
+from tests.factories import shapes_scene as scene
 from visionloop.core.entities import Box
 from visionloop.engines.detection import DetectionEngine, DetectionExample, LoadedDetector, TrainedDetector
 from visionloop.engines.detection.decode import iou_matrix
@@ -20,32 +20,8 @@ from visionloop.engines.detection.detector import build_head
 from visionloop.engines.detection.recipe import RECIPE_FILE
 from visionloop.engines.detection.records import Detection
 
-LABELS = ("disc", "tile")
 SIZE = 224
 TRAIN_SECONDS = 14.0
-
-
-def scene(seed: int) -> tuple[bytes, tuple[Box, ...]]:
-    """A JPEG of 1–2 shapes (red discs, blue tiles, 40–90 px) on a striped, noisy background."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
-    stripes = np.sin(x / rng.uniform(4, 20) + y / rng.uniform(6, 30))[..., None] * 30
-    pixels = rng.integers(70, 170, 3) + stripes + rng.normal(0, 12, (SIZE, SIZE, 3))
-    image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
-    draw, boxes = ImageDraw.Draw(image), []
-    for _ in range(int(rng.integers(1, 3))):
-        side = int(rng.integers(40, 90))
-        left, top = (int(v) for v in rng.integers(0, SIZE - side, 2))
-        label = LABELS[int(rng.integers(0, 2))]
-        shape = draw.ellipse if label == "disc" else draw.rectangle
-        shape(
-            [left, top, left + side - 1, top + side - 1],
-            fill=(210, 40, 40) if label == "disc" else (40, 40, 210),
-        )
-        boxes.append(Box(label, left / SIZE, top / SIZE, side / SIZE, side / SIZE))
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=90)
-    return buf.getvalue(), tuple(boxes)
 
 
 TRAIN = {f"train-{i}": scene(i) for i in range(40)}

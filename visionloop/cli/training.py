@@ -12,7 +12,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from visionloop.cli.app import Context, cli, console, emit, err_console, pass_ctx
-from visionloop.core.entities import Job, ModelVersion, VersionStatus
+from visionloop.core.entities import Job, ModelVersion, Prediction, VersionStatus
+from visionloop.core.records.detections import label_dict
 from visionloop.errors import InvalidInput, VisionloopError
 
 
@@ -31,15 +32,51 @@ def _version_data(v: ModelVersion) -> dict[str, Any]:
     }
 
 
+def _shown(p: Prediction) -> str:
+    """A label and its confidence, with a detector's box as left,top width×height in ratios."""
+    if p.box is None:
+        return f"{p.label} {p.confidence:.1f}"
+    b = p.box
+    return f"{p.label} {p.confidence:.1f} at {b.left:.3f},{b.top:.3f} {b.width:.3f}×{b.height:.3f}"
+
+
+def num(x: object) -> str:
+    return "—" if x is None else f"{float(x):.3f}"  # type: ignore[arg-type]
+
+
+def _print_detection_evaluation(ev: dict[str, Any]) -> None:
+    """A detector's evaluation (engines.detection.report): per-label AP and scores at IoU 0.5."""
+    table = Table("label", "test images", "true boxes", "AP@0.5", "precision", "recall", "F1", "threshold")
+    for m in ev.get("per_label", []):
+        table.add_row(
+            m["label"],
+            str(m["n_test_images"]),
+            str(m["true_boxes"]),
+            num(m["ap"]),
+            num(m["precision"]),
+            num(m["recall"]),
+            num(m["f1"]),
+            num(m["threshold"]),
+        )
+    console.print(table)
+    console.print(
+        f"mAP@0.5 {num(ev.get('map50'))}; macro F1 {num(ev.get('macro_f1'))}, precision "
+        f"{num(ev.get('macro_precision'))}, recall {num(ev.get('macro_recall'))} "
+        f"(a box is right at IoU ≥ {ev.get('iou_threshold', 0.5)} with its label)"
+    )
+    for w in ev.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {w}")
+
+
 def _print_evaluation(v: ModelVersion) -> None:
     console.print(f"[bold]{v.name}[/]: {v.status.value} — {v.status_message}")
     if not v.evaluation:
         return
     ev: dict[str, Any] = dict(v.evaluation)
+    if ev.get("task") == "object_detection":
+        _print_detection_evaluation(ev)
+        return
     table = Table("label", "test images", "precision", "recall", "F1", "F1 95% interval", "threshold")
-
-    def num(x: object) -> str:
-        return "—" if x is None else f"{float(x):.3f}"  # type: ignore[arg-type]
 
     for m in ev.get("per_label", []):
         ci = m.get("f1_interval") or {}
@@ -189,15 +226,12 @@ def predict(
         ModelCache(svc, build_engine(ctx.settings)), version, datas, min_confidence, max_results
     )
     found = [
-        {"image": p, "labels": [{"name": r.label, "confidence": r.confidence} for r in res]}
-        for p, res in zip(images, results, strict=True)
+        {"image": p, "labels": [label_dict(r) for r in res]} for p, res in zip(images, results, strict=True)
     ]
 
     def render() -> None:
         for p, res in zip(images, results, strict=True):
-            found = (
-                ", ".join(f"{r.label} {r.confidence:.1f}" for r in res) or "(no label above its threshold)"
-            )
+            found = ", ".join(_shown(r) for r in res) or "(no label above its threshold)"
             console.print(f"{p}: {found}")
 
     emit({"version": version.name, "predictions": found}, as_json, render)

@@ -46,6 +46,7 @@ from visionloop.core.records.detections import (
     DetectionSource,
     NewDetection,
     Retention,
+    label_dict,
 )
 from visionloop.core.records.events import EventType
 from visionloop.core.services import Services
@@ -111,7 +112,7 @@ def _new_row(detected: Detected, at: datetime, project_id: int, digest: str) -> 
         source=DetectionSource(detected.source),
         source_ref=detected.source_ref,
         detected_at=at,
-        labels=tuple(Prediction(p.label, p.confidence) for p in detected.labels),
+        labels=tuple(Prediction(p.label, p.confidence, p.box) for p in detected.labels),
         probabilities=tuple((label, round(float(p), 6)) for label, p in ranked),
     )
 
@@ -131,7 +132,7 @@ def publish_detection_events(svc: Services, records: Sequence[DetectionRecord]) 
                 payload = {
                     "detection_id": r.id,
                     "version": r.version,
-                    "labels": [{"name": p.label, "confidence": p.confidence} for p in r.labels],
+                    "labels": [label_dict(p) for p in r.labels],
                     "source": r.source.value,
                     "image": r.content_hash,
                     "source_ref": r.source_ref,

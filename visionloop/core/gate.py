@@ -7,7 +7,9 @@ image, the whole snapshot is used and the result says so). Both models predict e
 own assumed thresholds (Rekognition's rule: a label is predicted when its probability reaches its
 threshold); per label, F1 = 2·TP / (2·TP + FP + FN) over the images. The challenger fails the gate when
 any label with test images has an F1 lower than the champion's by more than ``max_drop``
-(the ``max_f1_drop`` parameter). A label the champion does not know counts as F1 0 for it.
+(the ``max_f1_drop`` parameter). A label the champion does not know counts as F1 0 for it. Detectors
+are compared the same way on the labels of the boxes they return (an image "has" a label when the model
+returns a box of it), not on the boxes' positions.
 
 The comparison runs as a job of kind ``compare`` (params ``champion_id``, ``challenger_id``,
 ``max_drop``) in a worker process, which has the engine and the CPU to spare; its result is the job's
@@ -28,7 +30,7 @@ from visionloop.core.entities import Job, ModelVersion
 from visionloop.core.images import load_image
 from visionloop.core.jobs import fail_job, finish_job
 from visionloop.core.ports import TrainingEngine
-from visionloop.core.scoring import f1_by_label, predicted
+from visionloop.core.scoring import f1_by_label, model_outputs, output_predictions
 from visionloop.core.services import Services
 from visionloop.core.training import SNAPSHOTS_BUCKET, load_artifact
 from visionloop.errors import InvalidInput, VisionloopError
@@ -133,13 +135,19 @@ def _int(value: object) -> int:
     return value
 
 
+def _labels(row: dict[str, Any]) -> set[str]:
+    """A snapshot row's labels: its image-level labels and the labels of its boxes (detection projects
+    are compared on which labels each image has a box of)."""
+    return set(row["labels"]) | {b["label"] for b in row.get("boxes", ())}
+
+
 def compare_versions(
     svc: Services, engine: TrainingEngine, champion: ModelVersion, challenger: ModelVersion, max_drop: float
 ) -> dict[str, Any]:
-    test = _snapshot(svc, challenger)["test"]
+    test = [r for r in _snapshot(svc, challenger)["test"] if _labels(r)]
     seen = {r["hash"] for r in _snapshot(svc, champion)["train"]}
-    unseen = [r for r in test if r["hash"] not in seen and r["labels"]]
-    rows = unseen or [r for r in test if r["labels"]]
+    unseen = [r for r in test if r["hash"] not in seen]
+    rows = unseen or test
     if not rows:
         raise InvalidInput(f"version {challenger.name}'s test set has no labelled image to compare on")
     note = (
@@ -147,14 +155,14 @@ def compare_versions(
         if unseen
         else f"every test image was a training image of {champion.name}: compared on all of them"
     )
-    truth = [set(r["labels"]) for r in rows]
+    truth = [_labels(r) for r in rows]
     old = _predict(svc, engine, champion, [r["hash"] for r in rows])
     new = _predict(svc, engine, challenger, [r["hash"] for r in rows])
     result = compare(truth, old, new, max_drop)
     result.update(
         champion=champion.name,
         challenger=challenger.name,
-        excluded=len([r for r in test if r["labels"]]) - len(unseen) if unseen else 0,
+        excluded=len(test) - len(unseen) if unseen else 0,
         note=note,
     )
     return result
@@ -174,8 +182,8 @@ def _predict(
     out: list[set[str]] = []
     for start in range(0, len(hashes), BATCH):
         images = [load_image(svc.store, h) for h in hashes[start : start + BATCH]]
-        for probs in model.predict(images):
-            out.append(set(predicted(dict(zip(model.labels, probs, strict=True)), version.thresholds)))
+        for output in model_outputs(model, images):
+            out.append({p.label for p in output_predictions(output, version.thresholds)})
     return out
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from visionloop.core.entities import (
     Box,
@@ -583,6 +583,7 @@ class TrainingExample:
     content_hash: str
     labels: tuple[str, ...]
     group: str | None = None  # group of similar photos (core/grouping.py): keep it on one side of a fold
+    boxes: tuple[Box, ...] = ()  # object detection: the true boxes (``labels`` then holds their labels)
 
 
 @dataclass(frozen=True)
@@ -617,6 +618,25 @@ class TrainedModel:
 ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, stage)
 
 
+@dataclass(frozen=True)
+class FoundObject:
+    """One object a detector found: its label, a probability (0..1) and its box (ratios of the image)."""
+
+    label: str
+    probability: float
+    box: Box
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    """What a model says of one image. ``probs``: every label's probability (0..1); from a detector,
+    the probability of the label's best object (0 without one). ``objects``: a detector's objects, None
+    from a classifier (core.scoring.output_predictions applies the threshold rule to either)."""
+
+    probs: dict[str, float]
+    objects: tuple[FoundObject, ...] | None = None
+
+
 class LoadedModel(Protocol):
     labels: tuple[str, ...]
 
@@ -625,12 +645,23 @@ class LoadedModel(Protocol):
         ...
 
 
+@runtime_checkable
+class LoadedDetector(Protocol):
+    """A loaded object detector (what TrainingEngine.load returns for an object-detection version)."""
+
+    labels: tuple[str, ...]
+
+    def detect(self, images: Sequence[bytes]) -> list[list[FoundObject]]:
+        """The objects found in each image, best first."""
+        ...
+
+
 class TrainingEngine(Protocol):
     def train(
         self, spec: TrainingSpec, load_image: Callable[[str], bytes], progress: ProgressFn
     ) -> TrainedModel: ...
 
-    def load(self, files: Mapping[str, bytes]) -> LoadedModel: ...
+    def load(self, files: Mapping[str, bytes]) -> LoadedModel | LoadedDetector: ...
 
 
 # --- serving -------------------------------------------------------------------------------------------
@@ -671,8 +702,8 @@ class InferenceHost(Protocol):
         """Stop the version's units; queued requests fail with NotReady; then call ``stopped``."""
         ...
 
-    def submit(self, version_id: int, images: Sequence[bytes]) -> Future[list[dict[str, float]]]:
-        """Queue images for prediction: the future gives, per image, label -> probability (0..1).
+    def submit(self, version_id: int, images: Sequence[bytes]) -> Future[list[ImageOutput]]:
+        """Queue images for prediction: the future gives what the model says of each image.
         Raises NotReady when the version has no serving units here."""
         ...
 

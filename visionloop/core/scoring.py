@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from visionloop.core.entities import Prediction
+from visionloop.core.ports import FoundObject, ImageOutput, LoadedDetector, LoadedModel
 from visionloop.errors import InvalidInput
 
 DEFAULT_THRESHOLD = 0.5  # the cut-off of a label without an assumed threshold
@@ -62,6 +63,49 @@ def to_predictions(
     return out[:max_results] if max_results is not None else out
 
 
+def to_box_predictions(
+    objects: Sequence[FoundObject],
+    thresholds: Mapping[str, float],
+    min_confidence: float | None = None,
+    max_results: int | None = None,
+) -> list[Prediction]:
+    """A detector's objects as DetectCustomLabels returns them: one entry per object at or above its
+    label's cut-off, with its box, highest confidence first, at most ``max_results``."""
+    out = [
+        Prediction(o.label, round(100 * o.probability, 3), o.box)
+        for o in objects
+        if o.probability >= cut_off(o.label, thresholds, min_confidence)
+    ]
+    out.sort(key=lambda pr: -pr.confidence)  # stable: equal confidences keep the detector's order
+    return out[:max_results] if max_results is not None else out
+
+
+def output_predictions(
+    output: ImageOutput,
+    thresholds: Mapping[str, float],
+    min_confidence: float | None = None,
+    max_results: int | None = None,
+) -> list[Prediction]:
+    """What DetectCustomLabels answers for one image: boxes from a detector, labels from a classifier."""
+    if output.objects is not None:
+        return to_box_predictions(output.objects, thresholds, min_confidence, max_results)
+    return to_predictions(output.probs, thresholds, min_confidence, max_results)
+
+
+def model_outputs(model: LoadedModel | LoadedDetector, images: Sequence[bytes]) -> list[ImageOutput]:
+    """Run a loaded model on ``images``: per image, each label's probability and a detector's objects
+    (a label's probability is then that of its best object, 0 when it has none)."""
+    if isinstance(model, LoadedDetector):
+        outputs = []
+        for objects in model.detect(images):
+            probs = dict.fromkeys(model.labels, 0.0)
+            for o in objects:
+                probs[o.label] = max(probs.get(o.label, 0.0), o.probability)
+            outputs.append(ImageOutput(probs, tuple(objects)))
+        return outputs
+    return [ImageOutput(dict(zip(model.labels, row, strict=True))) for row in model.predict(images)]
+
+
 # --- F1 -------------------------------------------------------------------------------------------------
 
 
@@ -103,6 +147,9 @@ __all__ = [
     "f1",
     "f1_by_label",
     "f1_from_counts",
+    "model_outputs",
+    "output_predictions",
     "predicted",
+    "to_box_predictions",
     "to_predictions",
 ]

@@ -24,10 +24,10 @@ from datetime import timedelta
 
 from visionloop.core.entities import ModelVersion, Prediction, VersionStatus
 from visionloop.core.images import ImageLimits, check_image
-from visionloop.core.ports import InferenceHost, PoolStats
+from visionloop.core.ports import ImageOutput, InferenceHost, PoolStats
 from visionloop.core.records.detections import Detected, DetectionSource
 from visionloop.core.records.review import Detection
-from visionloop.core.scoring import check_detect_options, to_predictions
+from visionloop.core.scoring import check_detect_options, output_predictions
 from visionloop.core.services import Services
 from visionloop.core.training import MODELS_BUCKET, get_version, load_artifact
 from visionloop.errors import Conflict, ImageTooLarge, InvalidInput, NotFound, NotReady, VisionloopError
@@ -335,17 +335,17 @@ def submit_detect(
     serving.remember(project_name, version)
     out: Future[list[Prediction]] = Future()
 
-    def done(f: Future[list[dict[str, float]]]) -> None:
+    def done(f: Future[list[ImageOutput]]) -> None:
         try:
             if f.cancelled():
                 out.cancel()
             elif (exc := f.exception()) is not None:
                 out.set_exception(exc)
             else:
-                probs = f.result()[0]
-                labels = to_predictions(probs, version.thresholds, min_confidence, max_results)
+                output = f.result()[0]
+                labels = output_predictions(output, version.thresholds, min_confidence, max_results)
                 out.set_result(labels)
-                _observe(serving, project_name, version.name, data, probs, labels, image, source)
+                _observe(serving, project_name, version.name, data, output.probs, labels, image, source)
         except InvalidStateError:  # the caller cancelled meanwhile
             pass
 

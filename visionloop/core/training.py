@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from visionloop.core.entities import (
+    Box,
     Dataset,
     DatasetEntry,
     DatasetStatus,
@@ -29,9 +30,9 @@ from visionloop.core.grouping import group_entries
 from visionloop.core.ids import version_arn
 from visionloop.core.images import load_image
 from visionloop.core.jobs import finish_job
-from visionloop.core.ports import LoadedModel, TrainingEngine, TrainingExample, TrainingSpec
+from visionloop.core.ports import LoadedDetector, LoadedModel, TrainingEngine, TrainingExample, TrainingSpec
 from visionloop.core.projects import get_dataset, get_project
-from visionloop.core.scoring import check_detect_options, to_predictions
+from visionloop.core.scoring import check_detect_options, model_outputs, output_predictions
 from visionloop.core.services import Services
 from visionloop.core.splitting import entry_phashes, split_dataset
 from visionloop.errors import Conflict, InvalidInput, NotFound, NotReady, StorageError, VisionloopError
@@ -86,6 +87,7 @@ def request_training(
     test = svc.repo.find_dataset(project.id, DatasetType.TEST)
     for dataset in (train, test):
         _check_complete(project.name, dataset)
+    _check_trainable(svc, project, train, test)
     if (test is None or svc.repo.count_entries(test.id) == 0) and svc.repo.count_entries(train.id) > 0:
         split_dataset(svc, project.name)
         test = svc.repo.find_dataset(project.id, DatasetType.TEST)
@@ -110,6 +112,24 @@ def request_training(
     )
     job = svc.repo.create_job("train", project.id, version.id, now)
     return version, job
+
+
+def _check_trainable(svc: Services, project: Project, train: Dataset, test: Dataset | None) -> None:
+    """Refuse, before the automatic split changes any dataset, data no model can be trained on: a
+    detection project without a box in TRAIN, a classification project with fewer than 2 labels."""
+    entries = svc.repo.list_entries(train.id)
+    if project.task is TaskType.DETECTION:
+        if not any(e.boxes for e in entries):
+            raise InvalidInput(
+                "the TRAIN dataset has no images with bounding boxes; an object detection model learns "
+                "from boxes (draw them in the console or import a manifest with bounding boxes)"
+            )
+        return
+    labels = {lab for e in entries for lab in e.labels}
+    if test is not None:
+        labels |= {lab for e in svc.repo.list_entries(test.id) for lab in e.labels}
+    if project.task is TaskType.CLASSIFICATION and len(labels) < 2:
+        raise InvalidInput("a classification model needs at least 2 labels with training images")
 
 
 def _next_version_name(svc: Services, project: Project) -> str:
@@ -222,25 +242,31 @@ def summary_name(project: str, version: str) -> str:
     return f"EvaluationResultSummary-{project}-{version}.json"
 
 
-def _spec(svc: Services, project: Project, version: ModelVersion, region: str, account: str) -> TrainingSpec:
-    if project.task is TaskType.DETECTION:
-        raise InvalidInput(
-            "training object detection models is not available yet; "
-            "only classification projects can be trained"
+def _examples(rows: list[dict[str, Any]], task: TaskType) -> tuple[TrainingExample, ...]:
+    """The snapshot's labelled rows as examples; in a detection project, the images with boxes (their
+    ``labels`` are the labels of their boxes). Snapshots taken before groups have no "group"."""
+    if task is not TaskType.DETECTION:
+        return tuple(
+            TrainingExample(r["hash"], tuple(r["labels"]), r.get("group")) for r in rows if r["labels"]
         )
+    out = []
+    for r in rows:
+        boxes = tuple(Box(**b) for b in r.get("boxes", ()))
+        if boxes:
+            labels = tuple(sorted({b.label for b in boxes}))
+            out.append(TrainingExample(r["hash"], labels, r.get("group"), boxes))
+    return tuple(out)
+
+
+def _spec(svc: Services, project: Project, version: ModelVersion, region: str, account: str) -> TrainingSpec:
     snap = json.loads(svc.store.get(SNAPSHOTS_BUCKET, f"{version.snapshot_id}.json"))
-    # snapshots taken before groups have no "group" per row and no "grouping"
-    train = tuple(
-        TrainingExample(r["hash"], tuple(r["labels"]), r.get("group")) for r in snap["train"] if r["labels"]
-    )
-    test = tuple(
-        TrainingExample(r["hash"], tuple(r["labels"]), r.get("group")) for r in snap["test"] if r["labels"]
-    )
+    train, test = _examples(snap["train"], project.task), _examples(snap["test"], project.task)
+    what = "images with bounding boxes" if project.task is TaskType.DETECTION else "labelled images"
     if not train:
-        raise InvalidInput("the TRAIN dataset has no labelled images")
+        raise InvalidInput(f"the TRAIN dataset has no {what}")
     if not test:
         raise InvalidInput(
-            "the TEST dataset has no labelled images; add test images or train with an automatic split"
+            f"the TEST dataset has no {what}; add test images or train with an automatic split"
         )
     train_labels = {lab for ex in train for lab in ex.labels}
     test_labels = {lab for ex in test for lab in ex.labels}
@@ -305,10 +331,10 @@ class ModelCache:
 
     def __init__(self, svc: Services, engine: TrainingEngine) -> None:
         self.svc, self.engine = svc, engine
-        self._models: dict[int, LoadedModel] = {}
+        self._models: dict[int, LoadedModel | LoadedDetector] = {}
         self._lock = threading.Lock()
 
-    def get(self, version: ModelVersion) -> LoadedModel:
+    def get(self, version: ModelVersion) -> LoadedModel | LoadedDetector:
         with self._lock:
             model = self._models.get(version.id)
             if model is None:
@@ -333,17 +359,16 @@ def predict(
     min_confidence: float | None = None,
     max_results: int | None = None,
 ) -> list[list[Prediction]]:
-    """Labels per image sorted by confidence (0-100). Without ``min_confidence`` each label's own assumed
-    threshold applies, as Rekognition does; ``min_confidence=0`` returns every label."""
+    """Labels per image sorted by confidence (0-100), each with its box from a detector. Without
+    ``min_confidence`` each label's own assumed threshold applies, as Rekognition does;
+    ``min_confidence=0`` returns every label (every object a detector kept)."""
     check_detect_options(min_confidence, max_results)
     if version.status in (VersionStatus.TRAINING_IN_PROGRESS, VersionStatus.TRAINING_FAILED):
         raise NotReady(f"model version {version.name!r} is {version.status.value}")
     model = cache.get(version)
     return [
-        to_predictions(
-            dict(zip(model.labels, probs, strict=True)), version.thresholds, min_confidence, max_results
-        )
-        for probs in model.predict(images)
+        output_predictions(output, version.thresholds, min_confidence, max_results)
+        for output in model_outputs(model, images)
     ]
 
 

@@ -59,7 +59,7 @@ def build_summary(
         "Version": SUMMARY_VERSION,
         "EvaluationDetails": {
             "ProjectVersionArn": project_version_arn,
-            "EvaluationEndTimestamp": _timestamp(evaluation_end),
+            "EvaluationEndTimestamp": evaluation_timestamp(evaluation_end),
             "Labels": list(evaluation.labels),
             "NumberOfTrainingImages": n_training_images,
             "NumberOfTestingImages": evaluation.n_images,
@@ -78,7 +78,7 @@ def encode_summary(summary: dict[str, Any]) -> bytes:
     return json.dumps(summary, indent=2, allow_nan=False).encode("utf-8")
 
 
-def _timestamp(moment: datetime | None) -> str:
+def evaluation_timestamp(moment: datetime | None) -> str:
     """ISO 8601 in UTC without offset, with microseconds, as Rekognition writes it."""
     moment = datetime.now(UTC) if moment is None else moment
     if moment.tzinfo is not None:

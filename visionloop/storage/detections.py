@@ -18,7 +18,7 @@ from sqlalchemy import (
     update,
 )
 
-from visionloop.core.entities import Prediction
+from visionloop.core.entities import Box, Prediction
 from visionloop.core.records.detections import DetectionFilter, DetectionRecord, DetectionSource, NewDetection
 from visionloop.core.records.inbox import InboxItem, InboxKind, ItemStatus
 from visionloop.errors import NotFound
@@ -49,7 +49,7 @@ class DetectionStore(SqlStore):
             labels = [
                 {"detection_id": i, "label": p.label, "project_id": r.project_id, "confidence": p.confidence}
                 for i, r in zip(ids, kept, strict=True)
-                for p in {p.label: p for p in r.labels}.values()
+                for p in {p.label: p for p in reversed(r.labels)}.values()  # a label's best box
             ]
             if labels:
                 conn.execute(insert(detection_labels), labels)
@@ -252,11 +252,24 @@ def _detection_values(r: NewDetection) -> dict[str, Any]:
         "source": r.source.value,
         "source_ref": r.source_ref,
         "detected_at": naive(r.detected_at),
-        "labels": json.dumps([[p.label, p.confidence] for p in r.labels]),
+        "labels": json.dumps([_label_row(p) for p in r.labels]),
         "top_label": None if top is None else top[0],
         "top_confidence": None if top is None else round(100 * top[1], 3),
         "probabilities": json.dumps([list(p) for p in r.probabilities]),
     }
+
+
+def _label_row(p: Prediction) -> list[Any]:
+    """A returned label as stored: [name, confidence], with [left, top, width, height] for a box."""
+    if p.box is None:
+        return [p.label, p.confidence]
+    return [p.label, p.confidence, [p.box.left, p.box.top, p.box.width, p.box.height]]
+
+
+def _prediction(row: list[Any]) -> Prediction:
+    label, confidence = str(row[0]), float(row[1])
+    box = Box(label, *(float(v) for v in row[2])) if len(row) > 2 else None
+    return Prediction(label, confidence, box)
 
 
 def _record_of(detection_id: int, r: NewDetection, project: str) -> DetectionRecord:
@@ -289,7 +302,7 @@ def _record(m: Any) -> DetectionRecord:
         source=DetectionSource(m["source"]),
         source_ref=m["source_ref"],
         detected_at=utc(m["detected_at"]),
-        labels=tuple(Prediction(str(label), float(conf)) for label, conf in json.loads(m["labels"])),
+        labels=tuple(_prediction(row) for row in json.loads(m["labels"])),
         top_label=m["top_label"],
         top_confidence=m["top_confidence"],
         probabilities=tuple((str(label), float(p)) for label, p in json.loads(m["probabilities"])),

@@ -16,7 +16,7 @@ from visionloop.core.images import check_image
 from visionloop.core.inbox import Detector, InboxSettings, ScanReport, scan_all
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.records.review import Detection
-from visionloop.core.scoring import to_predictions
+from visionloop.core.scoring import model_outputs, output_predictions
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving, StoredImage, read_image, submit_detect
 from visionloop.core.training import ModelCache
@@ -70,8 +70,8 @@ class LocalDetector:
         if self.cache is None:
             self.cache = ModelCache(self.svc, self.engine())
         model = self.cache.get(version)
-        probs = dict(zip(model.labels, model.predict([data])[0], strict=True))
-        labels = to_predictions(probs, version.thresholds)
+        output = model_outputs(model, [data])[0]
+        probs, labels = output.probs, output_predictions(output, version.thresholds)
         ref = f"s3://{bucket}/{key}"
         detected = Detected(project, version.name, data, probs, labels, DetectionSource.INBOX, ref)
         if self.log is not None:

@@ -36,7 +36,15 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from visionloop import errors
-from visionloop.core.ports import LoadedModel, PoolStats, StartedFn, TrainingEngine
+from visionloop.core.ports import (
+    ImageOutput,
+    LoadedDetector,
+    LoadedModel,
+    PoolStats,
+    StartedFn,
+    TrainingEngine,
+)
+from visionloop.core.scoring import model_outputs
 from visionloop.errors import Conflict, NotReady, Unavailable, VisionloopError
 
 log = logging.getLogger("visionloop.inference")
@@ -54,7 +62,7 @@ class _LoadError(Exception):
 @dataclass
 class _Request:
     images: Sequence[bytes]
-    future: Future[list[dict[str, float]]]
+    future: Future[list[ImageOutput]]
 
 
 # --- the unit process ----------------------------------------------------------------------------------
@@ -81,20 +89,20 @@ def _unit_main(conn: Connection, factory: EngineFactory, threads: int, files: Ma
         if msg is None:
             return
         try:
-            conn.send(("ok", model.predict(msg[1])))
+            conn.send(("ok", model_outputs(model, msg[1])))
         except VisionloopError as e:
             conn.send(("error", type(e).__name__, e.message))
         except Exception as e:  # an engine bug: report it, keep serving
             conn.send(("error", "InternalError", f"{type(e).__name__}: {e}"))
 
 
-def _warm_up(model: LoadedModel) -> None:
+def _warm_up(model: LoadedModel | LoadedDetector) -> None:
     """One prediction on a blank image, so that lazy sessions exist before the first request."""
     from PIL import Image
 
     buf = io.BytesIO()
     Image.new("RGB", (96, 96), (128, 128, 128)).save(buf, "PNG")
-    model.predict([buf.getvalue()])
+    model_outputs(model, [buf.getvalue()])
 
 
 def _remote_error(name: str, message: str) -> Exception:
@@ -231,11 +239,10 @@ class _Unit(threading.Thread):
         finally:
             self.busy = False
         if reply[0] == "ok":
-            labels, start = self.pool.labels, 0
+            start = 0
             for r in batch:
-                rows = reply[1][start : start + len(r.images)]
+                r.future.set_result(reply[1][start : start + len(r.images)])
                 start += len(r.images)
-                r.future.set_result([dict(zip(labels, row, strict=True)) for row in rows])
             self.pool.served += len(images)
         elif len(batch) > 1:  # one bad image must not fail the others: retry one request at a time
             for r in batch:
@@ -244,7 +251,7 @@ class _Unit(threading.Thread):
             batch[0].future.set_exception(_remote_error(reply[1], reply[2]))
 
     def _run_alone(self, request: _Request) -> None:
-        retry: Future[list[dict[str, float]]] = Future()
+        retry: Future[list[ImageOutput]] = Future()
         retry.set_running_or_notify_cancel()
         inner = _Request(request.images, retry)
         self._run([inner])
@@ -500,11 +507,11 @@ class ProcessInferenceHost:
 
     # --- requests ----------------------------------------------------------------------------------
 
-    def submit(self, version_id: int, images: Sequence[bytes]) -> Future[list[dict[str, float]]]:
+    def submit(self, version_id: int, images: Sequence[bytes]) -> Future[list[ImageOutput]]:
         pool = self._pools.get(version_id)
         if pool is None or not pool.accepting or pool.failed is not None:
             raise NotReady(f"model version {version_id} has no inference units serving here")
-        future: Future[list[dict[str, float]]] = Future()
+        future: Future[list[ImageOutput]] = Future()
         pool.put(_Request(list(images), future))
         return future
 

@@ -28,6 +28,14 @@ def new_ref() -> str:
     return secrets.token_hex(8)
 
 
+def label_dict(p: Prediction) -> dict[str, Any]:
+    """A returned label as JSON: name and confidence (0-100), with a detector's box (ratios)."""
+    out: dict[str, Any] = {"name": p.label, "confidence": p.confidence}
+    if p.box is not None:
+        out["box"] = {"left": p.box.left, "top": p.box.top, "width": p.box.width, "height": p.box.height}
+    return out
+
+
 @dataclass(frozen=True)
 class Detected:
     """One detection as the detection path reports it. Nothing here is computed on the request's path:
@@ -86,7 +94,7 @@ class DetectionRecord:
             "source": self.source.value,
             "source_ref": self.source_ref,
             "detected_at": self.detected_at.isoformat(),
-            "labels": [{"name": p.label, "confidence": p.confidence} for p in self.labels],
+            "labels": [label_dict(p) for p in self.labels],
             "top_label": self.top_label,
             "top_confidence": self.top_confidence,
         }

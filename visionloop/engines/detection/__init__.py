@@ -3,22 +3,32 @@
 
 Public API: ``DetectionEngine`` (train, load), ``TrainedDetector``, ``LoadedDetector`` (detect),
 ``DetectionExample``, ``Detection``, ``DetectorRecipe``, ``TrainingSettings``; evaluation in
-``visionloop.engines.detection.metrics``. torch is needed (the ``ml`` extra).
+``visionloop.engines.detection.metrics`` and its JSON in ``.report`` (both without torch); the product's
+TrainingEngine for detection projects in ``.trainer``. torch is needed (the ``ml`` extra) for training
+and detecting, so the names are imported when first used (PEP 562): reading an evaluation needs no torch.
 """
 
-from visionloop.engines.detection.detector import LoadedDetector
-from visionloop.engines.detection.engine import DetectionEngine, TrainedDetector
-from visionloop.engines.detection.recipe import DetectorRecipe
-from visionloop.engines.detection.records import Detection, DetectionExample
-from visionloop.engines.detection.training import TrainingSettings, TrainingStats
+from __future__ import annotations
 
-__all__ = [
-    "Detection",
-    "DetectionEngine",
-    "DetectionExample",
-    "DetectorRecipe",
-    "LoadedDetector",
-    "TrainedDetector",
-    "TrainingSettings",
-    "TrainingStats",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "Detection": "records",
+    "DetectionExample": "records",
+    "DetectionEngine": "engine",
+    "TrainedDetector": "engine",
+    "LoadedDetector": "detector",
+    "DetectorRecipe": "recipe",
+    "TrainingSettings": "training",
+    "TrainingStats": "training",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

@@ -45,18 +45,27 @@ class DetectionEngine:
     """Trains and loads FCOS-style detectors on the frozen EfficientNet-Lite0 (see the package docs).
 
     ``recipe_options`` are DetectorRecipe fields (input_size, width, …) other than the labels; the
-    pyramid (the frozen backbone, ~20 MB) is built once per engine and shared by what it trains and loads.
+    pyramid (the frozen backbone, ~20 MB) is built once per engine and shared by what it trains and loads;
+    it runs on ``num_threads`` torch threads (another engine's ``pyramid`` can be shared).
     """
 
-    def __init__(self, settings: TrainingSettings | None = None, **recipe_options: float | int) -> None:
+    def __init__(
+        self,
+        settings: TrainingSettings | None = None,
+        *,
+        num_threads: int = 1,
+        pyramid: FeaturePyramid | None = None,
+        **recipe_options: float | int,
+    ) -> None:
         self.settings = settings or TrainingSettings()
         self.recipe_options = recipe_options
-        self._pyramid: FeaturePyramid | None = None
+        self.num_threads = num_threads
+        self._pyramid = pyramid
 
     @property
     def pyramid(self) -> FeaturePyramid:
         if self._pyramid is None:
-            self._pyramid = FeaturePyramid()
+            self._pyramid = FeaturePyramid(self.num_threads)
         return self._pyramid
 
     def train(

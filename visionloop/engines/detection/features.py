@@ -37,12 +37,13 @@ def _block_stride(block: Any) -> int:
 
 
 class FeaturePyramid:
-    """Lite0's feature maps at ``STRIDES``: a list of NCHW tensors, finest first."""
+    """Lite0's feature maps at ``STRIDES``: a list of NCHW tensors, finest first. Sets the process's
+    torch threads to ``num_threads`` (one by default: more ran ~10x slower on a loaded 2-core machine)."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_threads: int = 1) -> None:
         import torch
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(max(1, num_threads))
         encoder: Any = efficientnet_lite0().torch_module()  # efficientnet_lite_pytorch is untyped
         self.net: Any = encoder.net.eval()
         for p in self.net.parameters():
