@@ -69,7 +69,7 @@ def train_with_evaluation(
     classification engine would have made of that model on the version's TEST snapshot."""
     from visionloop.core.images import load_image
     from visionloop.core.training import SNAPSHOTS_BUCKET, TrainingOptions, request_training
-    from visionloop.engines.fake import ColourEngine
+    from visionloop.engines.fake import ColourEngine, ColourModel
     from visionloop.workflows.worker import run_job
 
     engine = ColourEngine()
@@ -80,6 +80,7 @@ def train_with_evaluation(
     version = svc.repo.get_version_by_id(version.id)
     assert version.status is VersionStatus.TRAINING_COMPLETED, version.status_message
     model = engine.load(load_trained_files(svc, version))
+    assert isinstance(model, ColourModel)
     snapshot = json.loads(svc.store.get(SNAPSHOTS_BUCKET, f"{version.snapshot_id}.json"))
     test = [row for row in snapshot["test"] if row["labels"]]
     labels = list(model.labels)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, Protocol, TypeVar
 
 from visionloop.core.records.evaluation import (
     MIN_RELIABLE_TEST_IMAGES,
@@ -51,8 +51,51 @@ class ImageRow:
     scores: Mapping[str, float] | None = None  # every label's probability, when the engine kept them
 
 
+class _TestImage(Protocol):
+    @property
+    def image_id(self) -> str | None: ...
+
+
+class _LabelRow(Protocol):
+    @property
+    def n_test_images(self) -> int: ...
+
+
+RowT = TypeVar("RowT", bound=_LabelRow)
+
+
+class EvaluationFacts(Generic[RowT]):
+    """What the pages ask of any evaluation, a classifier's or a detector's: the test images it names,
+    its labels with too few test images, where its thresholds were tuned and the TEST set's warnings.
+    (A base of the frozen dataclasses that hold these fields; it adds none.)"""
+
+    images: Sequence[_TestImage]
+    per_label: tuple[RowT, ...]
+    warnings: tuple[str, ...]
+    threshold_source: str | None
+
+    @property
+    def image_ids(self) -> frozenset[str]:
+        return frozenset(i.image_id for i in self.images if i.image_id)
+
+    @property
+    def unreliable(self) -> tuple[RowT, ...]:
+        """Labels with test images, but fewer than five."""
+        return tuple(r for r in self.per_label if 0 < r.n_test_images < MIN_RELIABLE_TEST_IMAGES)
+
+    @property
+    def thresholds_from_test(self) -> bool:
+        """Whether the assumed thresholds were tuned on the TEST images themselves (optimistic)."""
+        return self.threshold_source != "validation"
+
+    @property
+    def test_set_warnings(self) -> tuple[str, ...]:
+        """The warnings about the TEST set as a whole (the per-label ones are shown per label)."""
+        return tuple(w for w in self.warnings if not w.startswith("label '"))
+
+
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(EvaluationFacts[LabelMetrics]):
     labels: tuple[str, ...]
     multi_label: bool
     n_images: int
@@ -80,25 +123,6 @@ class Evaluation:
 
     def label(self, name: str) -> LabelMetrics | None:
         return next((row for row in self.per_label if row.label == name), None)
-
-    @property
-    def image_ids(self) -> frozenset[str]:
-        return frozenset(i.image_id for i in self.images if i.image_id)
-
-    @property
-    def unreliable(self) -> tuple[LabelMetrics, ...]:
-        """Labels with test images, but fewer than five."""
-        return tuple(r for r in self.per_label if 0 < r.n_test_images < MIN_RELIABLE_TEST_IMAGES)
-
-    @property
-    def thresholds_from_test(self) -> bool:
-        """Whether the assumed thresholds were tuned on the TEST images themselves (optimistic)."""
-        return self.threshold_source != "validation"
-
-    @property
-    def test_set_warnings(self) -> tuple[str, ...]:
-        """The warnings about the TEST set as a whole (the per-label ones are shown per label)."""
-        return tuple(w for w in self.warnings if not w.startswith("label '"))
 
 
 # --- reading the stored JSON ----------------------------------------------------------------------------

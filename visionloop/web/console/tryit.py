@@ -9,9 +9,9 @@ The image goes through the same use cases as the APIs: core.serving.submit_detec
 it is logged with source ``console`` and may open a human loop under the project's review rule) and
 core.analyzing's detect_labels / detect_text / detect_moderation_labels. Every label of the version is
 shown with its confidence, marked where it reaches the label's assumed threshold (what the API would
-return). Boxes, words and label instances are drawn over a reduced copy of the image in an inline SVG.
-A section that fails (version stopped meanwhile, analyser not installed) says why; the others still
-show."""
+return); an object detector's labels come one per object, each with its box. Boxes, words and label
+instances are drawn over a reduced copy of the image in an inline SVG. A section that fails (version
+stopped meanwhile, analyser not installed) says why; the others still show."""
 
 from __future__ import annotations
 
@@ -269,8 +269,8 @@ async def _custom_labels(request: Request, results: Results, target: str, data: 
                 "colour": colour(i) if p.box else "",
             }
         )
-        if p.box is not None:
-            results.shapes.append(_box(results, p.box, p.label, i, "custom"))
+        if p.box is not None:  # an object detector's: the box, captioned with how sure the model is
+            results.shapes.append(_box(results, p.box, f"{p.label} {p.confidence:.0f}%", i, "custom"))
 
 
 async def _analyse(request: Request, results: Results, kind: str, data: bytes) -> None:

@@ -5,16 +5,21 @@ GET  /console/projects/{p}/versions/{v}                 the version: serving (st
                                                         stop), overall metrics, per-label table with F1
                                                         intervals and thresholds, confusion matrix,
                                                         precision-recall curves, reliability diagram,
-                                                        per-image test results (?outcome=&label=&page=)
+                                                        per-image test results (?outcome=&label=&page=);
+                                                        for an object detector: mAP@0.5, the per-label
+                                                        AP/F1 table and the test images with their true
+                                                        and predicted boxes drawn over them
 GET  /console/projects/{p}/versions/{v}/serving         the serving panel alone (polled while the version
                                                         is STARTING or STOPPING)
 POST /console/projects/{p}/versions/{v}/start           min_units, max_units → STARTING
 POST /console/projects/{p}/versions/{v}/stop            → STOPPING
 GET  /console/projects/{p}/versions/{v}/images/{hash}   a test image of the version's evaluation, small
+                                                        (?size=large: the detection gallery's size)
 GET  /console/projects/{p}/compare?a=&b=                two versions side by side, per label, with deltas
 
 The figures come from the evaluation the engine stored with the version (web.console.evaluation reads
-it); the charts are SVG drawn here (web.console.charts). Serving goes through core.serving, like the
+it; web.console.detection_evaluation reads a detector's); the charts are SVG drawn here
+(web.console.charts). Serving goes through core.serving, like the
 API's start and stop."""
 
 from __future__ import annotations
@@ -39,6 +44,16 @@ from visionloop.core.training import get_version
 from visionloop.errors import InvalidInput, NotFound, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, charts, console_router
+from visionloop.web.console.detection_evaluation import (
+    DETECTION_OUTCOME_NAMES,
+    DETECTION_OUTCOMES,
+    DetectionEvaluation,
+    compare_detections,
+    detection_outcome_counts,
+    filter_detection_images,
+    is_detection,
+    read_detection_evaluation,
+)
 from visionloop.web.console.evaluation import (
     OUTCOMES,
     Evaluation,
@@ -63,6 +78,7 @@ PROJECT_TABS = (
 
 IMAGES_PER_PAGE = 48
 THUMB_SIDE = 240
+LARGE_SIDE = 480  # the detection gallery's images: boxes are drawn over them
 TRANSITIONAL = (VersionStatus.STARTING, VersionStatus.STOPPING, VersionStatus.TRAINING_IN_PROGRESS)
 OUTCOME_NAMES = {
     "all": "All test images",
@@ -166,8 +182,11 @@ def _version_page(
     form: dict[str, str] | None = None,
 ) -> Response:
     svc = web(request).services
-    ev = read_evaluation(version.evaluation)
-    context: dict[str, Any] = {"ev": ev}
+    det = read_detection_evaluation(version.evaluation)
+    ev = None if det is not None else read_evaluation(version.evaluation)
+    context: dict[str, Any] = {"ev": ev, "det": det, "outcome_names": OUTCOME_NAMES}
+    if det is not None:
+        context.update(_detection_context(svc, project, det, outcome, label, page))
     if ev is not None:
         outcome = outcome if outcome in OUTCOMES else "all"
         label = label if label in ev.labels else ""
@@ -202,11 +221,32 @@ def _version_page(
         version=version,
         serving=_serving_view(request, version),
         others=others,
-        outcome_names=OUTCOME_NAMES,
         message=message,
         form=form or {},
         **context,
     )
+
+
+def _detection_context(
+    svc: Services, project: Project, det: DetectionEvaluation, outcome: str, label: str, page: int
+) -> dict[str, Any]:
+    """The detector's gallery: the chosen test images, one page of them, and the filter's counts."""
+    outcome = outcome if outcome in DETECTION_OUTCOMES else "all"
+    label = label if label in det.labels else ""
+    chosen = filter_detection_images(det.images, outcome, label)
+    page, pages = _page_number(page, len(chosen))
+    return {
+        "outcome": outcome,
+        "label": label,
+        "outcome_names": DETECTION_OUTCOME_NAMES,
+        "counts": detection_outcome_counts(det.images, label),
+        "images": chosen[(page - 1) * IMAGES_PER_PAGE : page * IMAGES_PER_PAGE],
+        "shown": len(chosen),
+        "page": page,
+        "pages": pages,
+        "names": names_of_test_images(svc, project, det.image_ids),
+        "page_url": lambda n: "?" + urlencode({"outcome": outcome, "label": label, "page": n}) + "#images",
+    }
 
 
 @router.get("/projects/{name}/versions/{version}")
@@ -289,18 +329,28 @@ def stop(request: Request, name: str, version: str, session: OperatorForm) -> Re
 
 
 @router.get("/projects/{name}/versions/{version}/images/{digest}")
-def test_image(request: Request, name: str, version: str, digest: str, session: Operator) -> Response:
+def test_image(
+    request: Request, name: str, version: str, digest: str, session: Operator, size: str = ""
+) -> Response:
     """A test image of this version's evaluation (only those: the hash must be one the version was
-    tested on), as a small JPEG."""
+    tested on), as a small JPEG (``size=large``: twice the side, for the detection gallery)."""
     from visionloop.web.console.datasets import make_thumbnail
 
     svc = web(request).services
     v = get_version(svc, get_project(svc, name).name, version)
-    ev = read_evaluation(v.evaluation)
-    if ev is None or digest not in ev.image_ids:
+    if digest not in _tested_on(v):
         raise NotFound(f"model version {v.name} was not tested on that image")
-    small = make_thumbnail(load_image(svc.store, digest), THUMB_SIDE)
+    small = make_thumbnail(load_image(svc.store, digest), LARGE_SIDE if size == "large" else THUMB_SIDE)
     return Response(small, media_type="image/jpeg", headers=IMAGE_HEADERS)
+
+
+def _tested_on(version: ModelVersion) -> frozenset[str]:
+    """The content hashes of the test images the version's evaluation holds."""
+    det = read_detection_evaluation(version.evaluation)
+    if det is not None:
+        return det.image_ids
+    ev = read_evaluation(version.evaluation)
+    return ev.image_ids if ev is not None else frozenset()
 
 
 # --- two versions ---------------------------------------------------------------------------------------
@@ -316,14 +366,7 @@ def compare_page(request: Request, name: str, session: Operator, a: str = "", b:
     context: dict[str, Any] = {}
     if a and b:
         va, vb = get_version(svc, project.name, a), get_version(svc, project.name, b)
-        ea, eb = read_evaluation(va.evaluation), read_evaluation(vb.evaluation)
-        missing = [v.name for v, e in ((va, ea), (vb, eb)) if e is None]
-        if missing:
-            raise InvalidInput(
-                f"model version {missing[0]} has no evaluation yet: it has not finished training"
-            )
-        assert ea is not None and eb is not None
-        context = {"va": va, "vb": vb, "comparison": compare(ea, eb)}
+        context = {"va": va, "vb": vb, **_comparison(va, vb)}
     return render(
         request,
         "console/compare.html",
@@ -335,3 +378,19 @@ def compare_page(request: Request, name: str, session: Operator, a: str = "", b:
         b=b,
         **context,
     )
+
+
+def _comparison(va: ModelVersion, vb: ModelVersion) -> dict[str, Any]:
+    """The comparison of two versions' evaluations: of two classifiers or of two detectors; a
+    classifier and a detector measure different things, so for them only a note (``mixed``)."""
+    missing = [v.name for v in (va, vb) if not v.evaluation]
+    if missing:
+        raise InvalidInput(f"model version {missing[0]} has no evaluation yet: it has not finished training")
+    if is_detection(va.evaluation) != is_detection(vb.evaluation):
+        return {"mixed": True}
+    da, db = read_detection_evaluation(va.evaluation), read_detection_evaluation(vb.evaluation)
+    if da is not None and db is not None:
+        return {"comparison": compare_detections(da, db), "detection": True}
+    ea, eb = read_evaluation(va.evaluation), read_evaluation(vb.evaluation)
+    assert ea is not None and eb is not None
+    return {"comparison": compare(ea, eb)}
