@@ -103,3 +103,18 @@ def test_import_with_groups_from_folders(client: TestClient, tmp_path: Path) -> 
         "/api/v1/projects/p/datasets/train/import", json={**body, "format": "manifest", "source": "s3://b/m"}
     )
     assert r.status_code == 400 and "folder imports only" in r.text
+
+
+def test_a_detection_project_without_boxes_is_refused_before_anything_changes(client: TestClient) -> None:
+    client.post("/api/v1/projects", json={"name": "det", "task": "object_detection"})
+    for i in range(5):
+        r = client.post(
+            "/api/v1/projects/det/datasets/train/images",
+            files={"file": (f"{i}.jpg", image_bytes(color=unique_colour(i)), "image/jpeg")},
+        )
+        assert r.status_code == 201, r.text
+    r = client.post("/api/v1/projects/det/versions", json={})
+    assert r.status_code == 400 and "no images with bounding boxes" in r.json()["error"]["message"]
+    assert client.get("/api/v1/projects/det/versions").json()["versions"] == []
+    assert client.get("/api/v1/projects/det/datasets/train/entries").json()["total"] == 5
+    assert client.get("/api/v1/projects/det/datasets/test/entries").status_code == 404  # no split

@@ -21,7 +21,7 @@ from visionloop.core.detections import (
     Retention,
     list_detections,
 )
-from visionloop.core.entities import Prediction
+from visionloop.core.entities import Box, Prediction
 from visionloop.core.images import IMAGES_BUCKET, image_key, load_image
 from visionloop.core.parameters import update_parameters
 from visionloop.core.projects import delete_project
@@ -280,3 +280,23 @@ def test_detection_events_only_for_projects_that_want_them(services: Services, c
             "source_ref": None,
         }
         assert event.created_at == d.detected_at
+
+
+def test_a_detectors_boxes_are_logged_and_queried_by_label(services: Services, clock: Clock) -> None:
+    box = Box("aws", 0.1, 0.2, 0.3, 0.4)
+    labels = [Prediction("aws", 91.0, box), Prediction("aws", 55.5, Box("aws", 0.6, 0.5, 0.2, 0.2))]
+    log = DetectionLog(services, batch=4)
+    log.record(
+        Detected("logos", "v1", image_bytes(color=(9, 9, 9)), {"aws": 0.91}, labels, DetectionSource.API)
+    )
+    assert log.flush(10)
+    [found] = list_detections(
+        services, "logos", DetectionFilter(label="aws", min_confidence=90), limit=10
+    ).detections
+    assert found.labels == tuple(labels)  # found by its best box: a label's best confidence is indexed
+    assert found.to_dict()["labels"][0] == {
+        "name": "aws",
+        "confidence": 91.0,
+        "box": {"left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4},
+    }
+    log.stop()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
-from visionloop.core.entities import Prediction
+from visionloop.core.entities import Box, Prediction
+from visionloop.core.ports import FoundObject, ImageOutput
 from visionloop.core.scoring import (
     DEFAULT_THRESHOLD,
     check_detect_options,
@@ -12,7 +15,10 @@ from visionloop.core.scoring import (
     f1,
     f1_by_label,
     f1_from_counts,
+    model_outputs,
+    output_predictions,
     predicted,
+    to_box_predictions,
     to_predictions,
 )
 from visionloop.errors import InvalidInput
@@ -79,3 +85,46 @@ def test_f1_by_label() -> None:
     assert f1_by_label([{"a"}], [set()], ["a"]) == {"a": 0.0}
     with pytest.raises(ValueError):
         f1_by_label(truth, predictions[:2], ["a"])
+
+
+A, B = Box("a", 0.1, 0.1, 0.2, 0.2), Box("b", 0.5, 0.5, 0.3, 0.3)
+
+
+def test_a_detectors_boxes_are_cut_per_label_and_sorted() -> None:
+    objects = [FoundObject("a", 0.45, A), FoundObject("b", 0.9, B), FoundObject("a", 0.8, A)]
+    thresholds = {"a": 0.5, "b": 0.95}
+    assert to_box_predictions(objects, thresholds) == [Prediction("a", 80.0, A)]
+    assert to_box_predictions(objects, thresholds, min_confidence=40) == [
+        Prediction("b", 90.0, B),
+        Prediction("a", 80.0, A),
+        Prediction("a", 45.0, A),
+    ]
+    assert to_box_predictions(objects, thresholds, min_confidence=0, max_results=1) == [
+        Prediction("b", 90.0, B)
+    ]
+    assert to_box_predictions(objects, thresholds, max_results=0) == []
+
+
+class Detector:
+    """A LoadedDetector that finds the same objects in every image."""
+
+    labels = ("a", "b")
+
+    def detect(self, images: Sequence[bytes]) -> list[list[FoundObject]]:
+        return [[FoundObject("a", 0.7, A), FoundObject("a", 0.6, A)] for _ in images]
+
+
+class Classifier:
+    labels = ("a", "b")
+
+    def predict(self, images: Sequence[bytes]) -> list[list[float]]:
+        return [[0.25, 0.75] for _ in images]
+
+
+def test_model_outputs_of_a_detector_and_of_a_classifier() -> None:
+    [out] = model_outputs(Detector(), [b"x"])
+    assert out.probs == {"a": 0.7, "b": 0.0} and len(out.objects or ()) == 2  # a label's best object
+    assert output_predictions(out, {"a": 0.65}) == [Prediction("a", 70.0, A)]
+    [out] = model_outputs(Classifier(), [b"x"])
+    assert out == ImageOutput({"a": 0.25, "b": 0.75}) and out.objects is None
+    assert output_predictions(out, {}) == [Prediction("b", 75.0)]

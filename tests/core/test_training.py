@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import image_bytes, make_project, photo_bytes, write_folder_dataset
+from tests.factories import image_bytes, make_project, photo_bytes, unique_colour, write_folder_dataset
 from visionloop.core import datasets
 from visionloop.core.entities import DatasetType, JobStatus, TaskType, VersionStatus
 from visionloop.core.images import content_hash
+from visionloop.core.manifests import PixelBox
 from visionloop.core.ports import ProgressFn, TrainedModel, TrainingSpec
 from visionloop.core.projects import get_dataset
 from visionloop.core.services import Services
@@ -222,3 +223,44 @@ def test_snapshots_taken_before_groups_still_train(services: Services, project: 
     assert done.status is VersionStatus.TRAINING_COMPLETED
     (spec,) = engine.specs
     assert all(ex.group is None for ex in (*spec.train, *spec.test)) and spec.grouping_warnings == ()
+
+
+def test_data_no_model_can_learn_changes_no_dataset(services: Services) -> None:
+    make_project(services, "det", TaskType.DETECTION)
+    for i in range(6):  # images without a box: nothing a detector can learn from
+        datasets.add_image(services, "det", image_bytes(color=unique_colour(i)), f"{i}.jpg")
+    make_project(services, "one")
+    for i in range(6):
+        datasets.add_image(services, "one", image_bytes(color=unique_colour(i)), f"{i}.jpg", ["cat"])
+    with pytest.raises(InvalidInput, match="no images with bounding boxes"):  # refused: no version
+        request_training(services, "det")
+    version, _ = request_training(services, "one")  # a version that fails with the reason, as AWS's
+    claimed = services.repo.claim_job(services.clock.now())
+    assert claimed is not None
+    failed = run_training_job(services, ColourEngine(), claimed, REGION, ACCOUNT)
+    assert failed.status_message == "a classification model needs at least 2 labels with training images"
+    for name, versions in (("det", 0), ("one", 1)):
+        project = services.repo.get_project(name)
+        assert services.repo.find_dataset(project.id, DatasetType.TEST) is None  # no split happened
+        assert services.repo.count_entries(get_dataset(services, project, DatasetType.TRAIN).id) == 6
+        assert len(services.repo.list_versions(project.id)) == versions
+        assert services.repo.list_splits(project.id) == []
+
+
+def test_a_detection_spec_holds_the_boxes(services: Services) -> None:
+    make_project(services, "det", TaskType.DETECTION)
+    boxes = {i: [PixelBox("cat" if i % 2 else "dog", 10, 10, 30 + i, 20)] for i in range(10)}
+    for i in range(10):
+        datasets.add_image(services, "det", photo_bytes(i, (96, 80)), f"{i}.jpg", boxes=boxes[i])
+    datasets.add_image(services, "det", photo_bytes(99, (96, 80)), "none.jpg")  # unlabelled: left out
+    engine = RecordingEngine()
+    request_training(services, "det")
+    claimed = services.repo.claim_job(services.clock.now())
+    assert claimed is not None
+    run_training_job(services, engine, claimed, REGION, ACCOUNT)
+    [spec] = engine.specs
+    assert spec.task is TaskType.DETECTION and spec.labels == ("cat", "dog")
+    assert len(spec.train) + len(spec.test) == 10 and spec.test
+    for ex in (*spec.train, *spec.test):
+        [box] = ex.boxes
+        assert ex.labels == (box.label,) and box.left == pytest.approx(10 / 96) and box.height == 0.25

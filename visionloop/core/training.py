@@ -87,8 +87,9 @@ def request_training(
     test = svc.repo.find_dataset(project.id, DatasetType.TEST)
     for dataset in (train, test):
         _check_complete(project.name, dataset)
-    _check_trainable(svc, project, train, test)
-    if (test is None or svc.repo.count_entries(test.id) == 0) and svc.repo.count_entries(train.id) > 0:
+    splittable = _check_trainable(svc, project, train)
+    empty_test = test is None or svc.repo.count_entries(test.id) == 0
+    if splittable and empty_test and svc.repo.count_entries(train.id) > 0:
         split_dataset(svc, project.name)
         test = svc.repo.find_dataset(project.id, DatasetType.TEST)
     snapshot = _snapshot(svc, train.id, test.id if test else None)
@@ -114,9 +115,10 @@ def request_training(
     return version, job
 
 
-def _check_trainable(svc: Services, project: Project, train: Dataset, test: Dataset | None) -> None:
-    """Refuse, before the automatic split changes any dataset, data no model can be trained on: a
-    detection project without a box in TRAIN, a classification project with fewer than 2 labels."""
+def _check_trainable(svc: Services, project: Project, train: Dataset) -> bool:
+    """Refuse a detection project whose TRAIN holds no box (InvalidInput, before anything changes).
+    Returns whether the automatic split may run: not for a classification project with fewer than 2
+    labels, whose version then fails with the reason (as Rekognition's does) and no image moves."""
     entries = svc.repo.list_entries(train.id)
     if project.task is TaskType.DETECTION:
         if not any(e.boxes for e in entries):
@@ -124,12 +126,8 @@ def _check_trainable(svc: Services, project: Project, train: Dataset, test: Data
                 "the TRAIN dataset has no images with bounding boxes; an object detection model learns "
                 "from boxes (draw them in the console or import a manifest with bounding boxes)"
             )
-        return
-    labels = {lab for e in entries for lab in e.labels}
-    if test is not None:
-        labels |= {lab for e in svc.repo.list_entries(test.id) for lab in e.labels}
-    if project.task is TaskType.CLASSIFICATION and len(labels) < 2:
-        raise InvalidInput("a classification model needs at least 2 labels with training images")
+        return True
+    return project.task is not TaskType.CLASSIFICATION or len({lab for e in entries for lab in e.labels}) >= 2
 
 
 def _next_version_name(svc: Services, project: Project) -> str:
@@ -264,16 +262,16 @@ def _spec(svc: Services, project: Project, version: ModelVersion, region: str, a
     what = "images with bounding boxes" if project.task is TaskType.DETECTION else "labelled images"
     if not train:
         raise InvalidInput(f"the TRAIN dataset has no {what}")
+    train_labels = {lab for ex in train for lab in ex.labels}
+    if project.task is TaskType.CLASSIFICATION and len(train_labels) < 2:
+        raise InvalidInput("a classification model needs at least 2 labels with training images")
     if not test:
         raise InvalidInput(
             f"the TEST dataset has no {what}; add test images or train with an automatic split"
         )
-    train_labels = {lab for ex in train for lab in ex.labels}
     test_labels = {lab for ex in test for lab in ex.labels}
     for label in sorted(test_labels - train_labels):
         raise InvalidInput(f"label '{label}' has no training images")
-    if project.task is TaskType.CLASSIFICATION and len(train_labels) < 2:
-        raise InvalidInput("a classification model needs at least 2 labels with training images")
     requested = dict(version.params.get("requested", {}))  # type: ignore[call-overload]
     return TrainingSpec(
         project=project.name,
