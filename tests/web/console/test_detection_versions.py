@@ -36,7 +36,7 @@ def shapes(services: Services) -> ModelVersion:
 
 def _gallery(html: str) -> list[ET.Element]:
     """The gallery's SVG overlays, parsed (each must be well-formed XML)."""
-    return [ET.fromstring(m) for m in re.findall(r'<svg class="boxes".*?</svg>', html, flags=re.S)]
+    return [ET.fromstring(m) for m in re.findall(r'<svg class="box-overlay".*?</svg>', html, flags=re.S)]
 
 
 def _kinds(svg: ET.Element) -> list[str]:

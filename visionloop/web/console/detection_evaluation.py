@@ -117,10 +117,12 @@ class DetectionImage:
         return any(t.label == label for t in self.truth) or any(p.label == label for p in self.predicted)
 
     def drawn(self) -> tuple[DrawnBox, ...]:
-        """True boxes first (missed ones marked), then predictions, the most confident drawn last."""
-        out = [_drawn("missed" if t.missed else "truth", t, None) for t in self.truth]
+        """In drawing order: the found true boxes, the predictions (the most confident last), then the
+        missed true boxes, dashed, on top (a wrong prediction often covers one)."""
+        out = [_drawn("truth", t, None) for t in self.truth if not t.missed]
         for p in sorted(self.predicted, key=lambda p: p.confidence):
             out.append(_drawn("correct" if p.correct else "false_positive", p, p.confidence))
+        out += [_drawn("missed", t, None) for t in self.missed]
         return tuple(out)
 
 
