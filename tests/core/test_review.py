@@ -12,7 +12,7 @@ import pytest
 
 from tests.factories import image_bytes, make_project, unique_colour
 from visionloop.core import review
-from visionloop.core.entities import Box, DatasetType, EntrySource, TaskType
+from visionloop.core.entities import Box, DatasetType, EntrySource, Prediction, TaskType
 from visionloop.core.projects import ensure_dataset
 from visionloop.core.records.review import (
     DEFAULT_LEASE_SECONDS,
@@ -28,6 +28,7 @@ from visionloop.core.records.review import (
     QueueOrder,
     flow_arn,
 )
+from visionloop.core.review.inputs import input_predictions
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from visionloop.workflows.review_hook import ReviewHook
@@ -339,6 +340,27 @@ def test_detection_project_answers_with_boxes(world: World) -> None:
     assert entry.boxes == (Box("cat", 0.1, 0.1, 0.5, 0.5),) and entry.labels == ()
     out = review.loop_output(world.svc, done)
     assert out is not None and out["humanAnswers"][0]["answerContent"]["boundingBoxes"][0]["label"] == "cat"
+
+
+def test_a_detectors_boxes_become_the_reviewers_starting_boxes(world: World) -> None:
+    world.flow("shapes", task=TaskType.DETECTION, min_confidence=50.0)
+    boxes = (
+        Prediction("dog", 45.0, Box("dog", 0.5, 0.5, 0.25, 0.25)),
+        Prediction("cat", 40.0, Box("cat", 0, 0, 0.5, 0.5)),
+    )
+    loop = review.maybe_start_loop(
+        world.svc, Detection("shapes", "v1", world.image(), {"cat": 0.4, "dog": 0.45}, boxes=boxes)
+    )
+    assert loop is not None
+    stored = world.svc.repo.get_loop_by_id(loop.id)  # through the database
+    assert stored.predictions == boxes and stored.model_answer == "dog"
+    doc = json.loads(stored.input_content)
+    assert doc["customLabels"][0] == {
+        "Name": "dog",
+        "Confidence": 45.0,
+        "Geometry": {"BoundingBox": {"Left": 0.5, "Top": 0.5, "Width": 0.25, "Height": 0.25}},
+    }
+    assert input_predictions(doc) == boxes  # A2I inputs with Geometry read back the same
 
 
 def test_the_hook_works_in_the_background(world: World) -> None:

@@ -103,7 +103,8 @@ def _sample_newest(
             image = load_image(svc.store, d.content_hash)
         except NotFound:  # its image is gone from the store: not sampleable
             continue
-        detection = Detection(project, d.version, image, dict(d.probabilities), d.source_ref, d.ref)
+        boxes = tuple(p for p in d.labels if p.box is not None)
+        detection = Detection(project, d.version, image, dict(d.probabilities), d.source_ref, d.ref, boxes)
         loop = maybe_start_loop(svc, detection, flow=flow, purpose=LoopPurpose.AUDIT, now=now)
         if loop is not None:
             return SamplingResult(

@@ -381,7 +381,10 @@ def _observe(
             log.exception("the detection log failed on a detection of %s/%s", project, version)
     if serving.review_hook is not None:
         try:
-            serving.review_hook(Detection(project, version, data, probs, source_ref=ref, ref=detected.ref))
+            boxes = tuple(p for p in labels if p.box is not None)
+            serving.review_hook(
+                Detection(project, version, data, probs, source_ref=ref, ref=detected.ref, boxes=boxes)
+            )
         except Exception:
             log.exception("the human-review hook failed on a detection of %s/%s", project, version)
 

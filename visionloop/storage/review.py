@@ -580,7 +580,7 @@ def _new_loop_values(loop: NewLoop, project_id: int, now: datetime) -> dict[str,
         "input_content": loop.input_content,
         "input_hash": loop.input_hash,
         "answers_needed": loop.answers_needed,
-        "predictions": json.dumps([{"label": p.label, "confidence": p.confidence} for p in loop.predictions]),
+        "predictions": json.dumps([_prediction_row(p) for p in loop.predictions]),
         "model_answer": loop.model_answer,
         "margin": loop.margin,
         "model_version": loop.model_version,
@@ -589,6 +589,19 @@ def _new_loop_values(loop: NewLoop, project_id: int, now: datetime) -> dict[str,
         "disagreement": False,
         "open_hash": loop.image.content_hash,
     }
+
+
+def _prediction_row(p: Prediction) -> dict[str, Any]:
+    """A model guess as stored: label and confidence, with a detector's box (ratios)."""
+    row: dict[str, Any] = {"label": p.label, "confidence": p.confidence}
+    if p.box is not None:
+        row["box"] = [p.box.left, p.box.top, p.box.width, p.box.height]
+    return row
+
+
+def _prediction(row: dict[str, Any]) -> Prediction:
+    box = Box(row["label"], *row["box"]) if row.get("box") else None
+    return Prediction(row["label"], row["confidence"], box)
 
 
 def _loop_changes(changes: dict[str, object]) -> dict[str, object]:
@@ -623,7 +636,7 @@ def _loop(m: Any) -> HumanLoop:
         source_ref=m["source_ref"],
         input_content=m["input_content"],
         answers_needed=m["answers_needed"],
-        predictions=tuple(Prediction(p["label"], p["confidence"]) for p in json.loads(m["predictions"])),
+        predictions=tuple(_prediction(p) for p in json.loads(m["predictions"])),
         model_answer=m["model_answer"],
         margin=m["margin"],
         model_version=m["model_version"],

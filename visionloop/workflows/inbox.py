@@ -77,7 +77,10 @@ class LocalDetector:
         if self.log is not None:
             self.log(detected)
         if self.review is not None:
-            self.review(Detection(project, version.name, data, probs, source_ref=ref, ref=detected.ref))
+            boxes = tuple(p for p in labels if p.box is not None)
+            self.review(
+                Detection(project, version.name, data, probs, source_ref=ref, ref=detected.ref, boxes=boxes)
+            )
         return labels
 
 

@@ -191,9 +191,10 @@ class Detection:
     project: str
     version: str
     image: bytes
-    probabilities: Mapping[str, float]  # every label's probability, 0..1
+    probabilities: Mapping[str, float]  # every label's probability, 0..1 (a detector's: its best box's)
     source_ref: str | None = None  # s3://bucket/key when the image came by reference
     ref: str | None = None  # the request id, kept as the loop's detection_ref
+    boxes: tuple[Prediction, ...] = ()  # a detector's answer: the objects it returned, with their boxes
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from visionloop.core.records.events import EventType
 from visionloop.core.records.review import Detection, FlowDefinition, HumanLoop, LoopPurpose, NewLoop
 from visionloop.core.review.checks import TOP_GUESSES, new_loop_name
 from visionloop.core.review.flows import ensure_flow
-from visionloop.core.review.inputs import margin
+from visionloop.core.review.inputs import custom_label, margin
 from visionloop.core.review.loops import check_quota, loop_created
 from visionloop.core.services import Services
 from visionloop.errors import Conflict, NotFound, QuotaExceeded
@@ -82,7 +82,10 @@ def maybe_start_loop(
         return None
     info = svc.inspector.inspect(detection.image)
     ranked = sorted(probs.items(), key=lambda kv: (-kv[1], kv[0]))
-    guesses = tuple(Prediction(label, round(100 * p, 3)) for label, p in ranked[:TOP_GUESSES])
+    guesses = detection.boxes[:TOP_GUESSES] or tuple(
+        Prediction(label, round(100 * p, 3)) for label, p in ranked[:TOP_GUESSES]
+    )  # a detector's boxes, for reviewers to keep, move or remove
+
     source_ref = detection.source_ref or f"detect://{detection.project}/{detection.version}"
     doc = {
         "taskObject": source_ref if source_ref.startswith("s3://") else None,
@@ -90,7 +93,7 @@ def maybe_start_loop(
         "project": detection.project,
         "modelVersion": detection.version,
         "detectedAt": now.astimezone(UTC).isoformat(),
-        "customLabels": [{"Name": p.label, "Confidence": p.confidence} for p in guesses],
+        "customLabels": [custom_label(p) for p in guesses],
     }
     text = json.dumps(doc)
     new = NewLoop(

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from visionloop.core.entities import Prediction
+from visionloop.core.entities import Box, Prediction
 from visionloop.core.images import load_image
 from visionloop.core.review.checks import TOP_GUESSES
 from visionloop.core.services import Services
@@ -86,9 +86,37 @@ def input_predictions(doc: Mapping[str, Any]) -> tuple[Prediction, ...]:
             raise InvalidInput("each of customLabels needs a Name and a numeric Confidence")
         if not 0 <= conf <= 100:
             raise InvalidInput("a Confidence in customLabels must be between 0 and 100")
-        out.append(Prediction(name, float(conf)))
+        out.append(Prediction(name, float(conf), _geometry(name, item)))
     out.sort(key=lambda p: (-p.confidence, p.label))
     return tuple(out[:TOP_GUESSES])
+
+
+def _geometry(name: str, item: Mapping[str, Any]) -> Box | None:
+    """The box of a customLabels entry (DetectCustomLabels' Geometry.BoundingBox, ratios), if it has one."""
+    geometry = item.get("Geometry")
+    if geometry is None:
+        return None
+    box = geometry.get("BoundingBox") if isinstance(geometry, dict) else None
+    if not isinstance(box, dict):
+        raise InvalidInput("a Geometry in customLabels needs a BoundingBox")
+    values = [box.get(k) for k in ("Left", "Top", "Width", "Height")]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise InvalidInput("a BoundingBox in customLabels needs numeric Left, Top, Width and Height")
+    left, top, width, height = (float(v) for v in values)  # type: ignore[arg-type]
+    if left < 0 or top < 0 or width <= 0 or height <= 0 or left + width > 1.0001 or top + height > 1.0001:
+        raise InvalidInput("a BoundingBox in customLabels must lie inside the image (ratios of its size)")
+    return Box(name, left, top, width, height)
+
+
+def custom_label(p: Prediction) -> dict[str, Any]:
+    """A guess as DetectCustomLabels writes it: Name, Confidence and, for a box, Geometry.BoundingBox."""
+    out: dict[str, Any] = {"Name": p.label, "Confidence": p.confidence}
+    if p.box is not None:
+        b = p.box
+        out["Geometry"] = {
+            "BoundingBox": {"Left": b.left, "Top": b.top, "Width": b.width, "Height": b.height}
+        }
+    return out
 
 
 def margin(probs: Sequence[float]) -> float:
