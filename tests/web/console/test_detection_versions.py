@@ -52,6 +52,7 @@ def test_the_version_page_of_a_detector(client: TestClient, shapes: ModelVersion
     assert f'id="map50">{100 * ev["map50"]:.1f}%' in html
     assert f'id="macro-f1">{100 * ev["macro_f1"]:.1f}%' in html
     assert 'id="macro-precision"' in html and 'id="macro-recall"' in html
+    assert 'id="training-facts">Trained on 12 images.' in html
     for row in ev["per_label"]:
         assert f"{row['threshold']:.3f}" in html
     assert "true boxes" in html and "AP@0.5" in html and "unreliable: few images" in html
