@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from visionloop.web.console.detection_evaluation import (
+    DetectionImage,
     compare_detections,
     detection_outcome_counts,
     filter_detection_images,
@@ -109,7 +110,10 @@ def test_reads_the_stored_shape() -> None:
 def test_filters_and_counts() -> None:
     ev = read_detection_evaluation(evaluation())
     assert ev is not None
-    ids = lambda images: [i.image_id[0] for i in images if i.image_id]  # noqa: E731
+
+    def ids(images: list[DetectionImage]) -> list[str]:
+        return [i.image_id[0] for i in images if i.image_id]
+
     assert ids(filter_detection_images(ev.images, "errors")) == ["b"]
     assert ids(filter_detection_images(ev.images, "false_positives", "dog")) == []
     assert ids(filter_detection_images(ev.images, "false_negatives", "dog")) == ["b"]
