@@ -117,7 +117,9 @@ def test_comparing_detectors(client: TestClient, services: Services, shapes: Mod
         and ">red<" in page.text
         and 'id="different-tests"' not in page.text
     )
-    assert client.get(f"{P}/versions").status_code == 200
+    listing = client.get(f"{P}/versions")
+    assert listing.status_code == 200 and "mAP@0.5" in listing.text and "95% interval" not in listing.text
+    assert f"{100 * (shapes.evaluation or {})['map50']:.1f}%" in listing.text  # type: ignore[operator]
     # a version whose evaluation is a classifier's (not possible through training, but stored data may
     # say anything): a note, not a crash
     truth, probs = sample_probs(2)

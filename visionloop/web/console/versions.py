@@ -140,7 +140,10 @@ def list_versions(request: Request, name: str, session: Operator) -> Response:
     svc = web(request).services
     project = get_project(svc, name)
     versions = _versions(svc, project)
-    rows = [(v, read_evaluation(v.evaluation), _serving_view(request, v)) for v in versions]
+    rows = [
+        (v, read_evaluation(v.evaluation), _serving_view(request, v), read_detection_evaluation(v.evaluation))
+        for v in versions
+    ]
     trained = [v for v in versions if v.evaluation]
     return render(
         request,
