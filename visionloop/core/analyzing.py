@@ -28,6 +28,7 @@ from visionloop.core.analysis import (
 )
 from visionloop.core.images import ImageLimits, check_image
 from visionloop.core.keys import ObjectRef, check_bucket, check_key
+from visionloop.core.records.faces import FaceDetail
 from visionloop.core.services import Services
 from visionloop.errors import ImageTooLarge, InvalidInput
 
@@ -96,6 +97,24 @@ class ModerationAnalyserPort(Protocol):
     def warm_up(self) -> None: ...
 
     def detect(self, image: bytes, *, min_confidence: float = 50) -> list[ModerationLabel]: ...
+
+
+class FaceAnalyserPort(Protocol):
+    """Finds faces (DetectFaces, CompareFaces, IndexFaces, SearchFacesByImage): kind ``faces``.
+    ``version`` names the models (a collection records it: vectors of two versions do not compare);
+    ``embedding_dim`` is the length of its identity vectors; ``match_distance`` the Euclidean distance
+    between unit vectors below which two faces are the same person by the model's own calibration."""
+
+    kind: str
+    version: str
+    embedding_dim: int
+
+    def warm_up(self) -> None: ...
+
+    def detect(self, image: bytes, *, attributes: bool = False, embeddings: bool = False) -> list[FaceDetail]:
+        """The faces in ``image``, largest first; ``attributes`` adds the estimated attributes,
+        ``embeddings`` each face's identity vector."""
+        ...
 
 
 AnalyserSource = Callable[[str], Any]  # kind → the analyser of that kind (created once, shared)
