@@ -173,3 +173,14 @@ def test_distribute_copy_delete(services: Services) -> None:
     assert report.imported == 8 and services.repo.get_project("q").task is TaskType.CLASSIFICATION
     entries.delete_dataset(services, copy)
     assert services.repo.find_dataset(other.id, DatasetType.TRAIN) is None
+
+
+def test_test_images_are_named_by_their_file_names(services: Services) -> None:
+    make_project(services, "named")
+    uploaded = datasets.add_image(
+        services, "named", image_bytes(color=(3, 4, 5)), "shelf.png", ["a"], dataset_type="test"
+    )
+    project = services.repo.get_project("named")
+    assert entries.names_of_test_images(services, project, {uploaded.content_hash}) == {
+        uploaded.content_hash: "shelf.png"
+    }

@@ -200,7 +200,12 @@ def names_of_test_images(svc: Services, project: Project, hashes: Collection[str
     if test is None or not hashes:
         return {}
     found = (e for e in all_entries(svc, test) if e.content_hash in hashes)
-    return {e.content_hash: e.source_ref.rsplit("/", 1)[-1] for e in found}
+    return {e.content_hash: _file_name(e.source_ref) for e in found}
+
+
+def _file_name(source_ref: str) -> str:
+    """The file name in a source reference: a path's or URI's last part, an upload's name."""
+    return source_ref.removeprefix("upload:").rsplit("/", 1)[-1]
 
 
 # --- updating ------------------------------------------------------------------------------------------
