@@ -164,3 +164,14 @@ def test_try_it_draws_the_detected_boxes(
     assert float(red.get("width", 0)) == pytest.approx(60 / 160 * width, abs=width / 40)
     assert "red 100%" in r.text  # the box's caption says how sure the model is
     serving.stop_version(services, app.state.serving, "shapes", "v1")
+
+
+def test_the_train_page_of_a_detection_project_offers_its_one_backbone(
+    client: TestClient, shapes: ModelVersion, olga: str
+) -> None:
+    page = client.get(f"{P}/train")
+    assert page.status_code == 200, page.text
+    form = page.text[page.text.index('<select name="backbone">') :]
+    form = form[: form.index("</select>")]
+    assert form.count("<option") == 1 and "the recipe chooses" in form
+    assert "empty: 10 minutes, 14 in best mode" in page.text

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from visionloop.api.deps import RowId
 from visionloop.api.errors import status_for
 from visionloop.core import projects, stats
-from visionloop.core.entities import Job, JobStatus, ModelVersion, Project
+from visionloop.core.entities import Job, JobStatus, ModelVersion, Project, TaskType
 from visionloop.core.jobs import training_job, training_jobs
 from visionloop.core.services import Services
 from visionloop.core.training import DEFAULT_BACKBONE, MODES, TrainingOptions, request_training
@@ -109,7 +109,7 @@ def _page(
         highlight=job,
         message=message,
         modes=[(m, MODE_HELP.get(m, m)) for m in MODES],
-        backbones=backbones(),
+        backbones=[] if project.task is TaskType.DETECTION else backbones(),  # detectors: Lite0 only
         default_backbone=DEFAULT_BACKBONE,
         no_workers=getattr(settings, "workers", 1) == 0,
         poll=POLL_SECONDS,
