@@ -22,6 +22,7 @@ import onnxruntime as ort
 import torch
 
 from visionloop.engines.detection.features import FeaturePyramid, image_array
+from visionloop.engines.detection.onnx_pyramid import TappedNet
 from visionloop.engines.onnx_runtime import export_onnx
 
 DATASET = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "flickrlogos27" / "images"
@@ -31,24 +32,6 @@ LEVELS = {
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
-
-
-class Tapped(torch.nn.Module):
-    """The pyramid's network as a module: NCHW images → the maps at the pyramid's taps."""
-
-    def __init__(self, pyramid: FeaturePyramid) -> None:
-        super().__init__()
-        self.net, self.taps = pyramid.net, sorted(pyramid.taps)
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        net = self.net
-        x = net._swish(net._bn0(net._conv_stem(images)))
-        outs = []
-        for i, block in enumerate(net._blocks[: self.taps[-1] + 1]):
-            x = block(x)
-            if i in self.taps:
-                outs.append(x)
-        return tuple(outs)
 
 
 def session(path: Path, level: ort.GraphOptimizationLevel) -> ort.InferenceSession:
@@ -62,7 +45,7 @@ def session(path: Path, level: ort.GraphOptimizationLevel) -> ort.InferenceSessi
 def measure(pyramid: FeaturePyramid, files: list[Path], size: int, folder: Path) -> None:
     started = time.perf_counter()
     names = [f"p{s}" for s in (8, 16, 32)]
-    data = export_onnx(Tapped(pyramid), size, names)
+    data = export_onnx(TappedNet(pyramid.net, pyramid.taps), size, names)
     path = folder / f"pyramid-{size}.onnx"
     path.write_bytes(data)
     print(f"\n{size} px: export {time.perf_counter() - started:.1f} s, {len(data) / 1e6:.1f} MB", flush=True)
@@ -72,7 +55,7 @@ def measure(pyramid: FeaturePyramid, files: list[Path], size: int, folder: Path)
     worst: dict[str, list[tuple[float, float]]] = {k: [(0.0, 0.0)] * 3 for k in sessions}
     arrays = [image_array(f.read_bytes(), size)[None] for f in files]
     for warm in arrays[:2]:  # first runs allocate; not timed
-        pyramid(torch.from_numpy(warm))
+        pyramid.torch_features(torch.from_numpy(warm))
         for s in sessions.values():
             s.run(None, {"images": warm})
     for n, batch in enumerate(arrays):
@@ -81,7 +64,7 @@ def measure(pyramid: FeaturePyramid, files: list[Path], size: int, folder: Path)
         for k in order:
             t = time.perf_counter()
             if k == "torch":
-                outputs[k] = [f.numpy() for f in pyramid(torch.from_numpy(batch))]
+                outputs[k] = [f.numpy() for f in pyramid.torch_features(torch.from_numpy(batch))]
             else:
                 outputs[k] = sessions[k].run(None, {"images": batch})
             times[k].append(time.perf_counter() - t)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.factories import SHAPES as LABELS
 from tests.factories import shapes_scene as scene
@@ -17,6 +18,7 @@ from visionloop.core.entities import Box
 from visionloop.engines.detection import DetectionEngine, DetectionExample, LoadedDetector, TrainedDetector
 from visionloop.engines.detection.decode import iou_matrix
 from visionloop.engines.detection.detector import build_head
+from visionloop.engines.detection.features import FeaturePyramid
 from visionloop.engines.detection.recipe import RECIPE_FILE
 from visionloop.engines.detection.records import Detection
 
@@ -129,3 +131,29 @@ def test_nothing_to_learn_and_foreign_artifacts_are_refused(
     foreign = dict(trained.files, **{RECIPE_FILE: json.dumps({"format": 99}).encode()})
     with pytest.raises(ValueError, match="unsupported"):
         engine.load(foreign)
+
+
+class TorchPyramid(FeaturePyramid):
+    """The pyramid as it ran before ONNX Runtime: every map computed by torch."""
+
+    def of_arrays(self, arrays: np.ndarray, *, flip: bool = False) -> list[torch.Tensor]:
+        return self.torch_features(torch.from_numpy(arrays[..., ::-1].copy() if flip else arrays))
+
+
+def test_a_detector_trained_on_torch_features_detects_the_same_on_onnx_features(
+    engine: DetectionEngine,
+) -> None:
+    examples = [DetectionExample(key, boxes) for key, (_, boxes) in TRAIN.items()]
+    torch_engine = DetectionEngine(input_size=SIZE, pyramid=TorchPyramid())
+    trained = torch_engine.train(examples, lambda key: TRAIN[key][0], LABELS, seed=1, max_seconds=8.0)
+    images = [data for data, _ in TEST]
+    on_torch = trained.detector.detect(images)
+    on_onnx = engine.load(trained.files).detect(images)  # the engine's pyramid runs ONNX Runtime
+    assert sum(map(len, on_torch)) >= len(TEST)  # it does detect: the comparison is not of empty lists
+    assert [[d.label for d in ds] for ds in on_onnx] == [[d.label for d in ds] for ds in on_torch]
+    for ds_onnx, ds_torch in zip(on_onnx, on_torch, strict=True):
+        for a, b in zip(ds_onnx, ds_torch, strict=True):
+            assert a.confidence == pytest.approx(b.confidence, abs=1e-3)
+            assert [a.box.left, a.box.top, a.box.width, a.box.height] == pytest.approx(
+                [b.box.left, b.box.top, b.box.width, b.box.height], abs=1e-3
+            )
