@@ -26,6 +26,7 @@ from visionloop.core.entities import (
     TaskType,
     VersionStatus,
 )
+from visionloop.core.records.collections import Collection, FaceUser, NewFace, StoredFace
 from visionloop.core.records.deployments import Deployment
 from visionloop.core.records.detections import DetectionFilter, DetectionRecord, NewDetection
 from visionloop.core.records.events import Event, EventType
@@ -537,6 +538,76 @@ class EventRepository(Protocol):
     def next_delivery_due(self) -> datetime | None: ...
 
 
+class CollectionRepository(Protocol):
+    """Face collections, their faces (with identity vectors) and users (core.collections). Every change
+    of a collection's faces bumps its ``revision``; a missing collection or user is NotFound."""
+
+    def create_collection(
+        self, name: str, face_model_version: str, embedding_dim: int, tags: Mapping[str, str], now: datetime
+    ) -> Collection:
+        """AlreadyExists when the name is taken."""
+        ...
+
+    def get_collection(self, name: str) -> Collection: ...
+
+    def list_collections(self) -> list[Collection]:
+        """By name."""
+        ...
+
+    def delete_collection(self, collection_id: int) -> None:
+        """The collection with its faces, vectors and users."""
+        ...
+
+    def set_collection_tags(self, collection_id: int, tags: Mapping[str, str]) -> None: ...
+
+    def add_faces(self, collection_id: int, new: Sequence[NewFace], now: datetime) -> list[StoredFace]: ...
+
+    def list_faces(
+        self,
+        collection_id: int,
+        *,
+        user_id: str | None = None,
+        face_ids: Sequence[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[StoredFace]:
+        """Oldest first."""
+        ...
+
+    def delete_faces(self, collection_id: int, face_ids: Sequence[str]) -> list[str]:
+        """The ids deleted, in the order given."""
+        ...
+
+    def collection_vectors(self, collection_id: int) -> tuple[int, list[StoredFace], list[bytes]]:
+        """The revision (read first), every face (oldest first) and its float32 vector."""
+        ...
+
+    def create_user(self, collection_id: int, user_id: str, now: datetime) -> FaceUser:
+        """AlreadyExists when the collection has the user."""
+        ...
+
+    def get_user(self, collection_id: int, user_id: str) -> FaceUser: ...
+
+    def list_users(self, collection_id: int, *, offset: int = 0, limit: int | None = None) -> list[FaceUser]:
+        """Oldest first."""
+        ...
+
+    def delete_user(self, collection_id: int, user_id: str) -> None:
+        """The user; its faces stay, associated with nobody."""
+        ...
+
+    def associate_faces(
+        self, collection_id: int, user_id: str, face_ids: Sequence[str], max_faces: int
+    ) -> list[str]:
+        """Associate the faces that exist and belong to nobody (the ids, in the order given);
+        QuotaExceeded when the user would hold more than ``max_faces``."""
+        ...
+
+    def disassociate_faces(self, collection_id: int, user_id: str, face_ids: Sequence[str]) -> list[str]:
+        """Free the faces the user holds (the ids, in the order given)."""
+        ...
+
+
 class Repository(
     ProjectRepository,
     VersionRepository,
@@ -545,6 +616,7 @@ class Repository(
     DetectionRepository,
     ParameterRepository,
     EventRepository,
+    CollectionRepository,
     Protocol,
 ):
     """The metadata storage: every aggregate's repository in one (storage.sql.SqlRepository). A use case

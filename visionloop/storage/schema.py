@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -485,4 +486,52 @@ deployments = Table(
     Column("reason", String(32), nullable=False),
     Column("deployed_at", DateTime, nullable=False),
     Index("ix_deployments_project", "project_id", "id"),
+)
+
+# --- face collections, their faces and users (storage/collections.py; migration 0012) -------------
+
+face_collections = Table(
+    "face_collections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("face_model_version", String(64), nullable=False),
+    Column("embedding_dim", Integer, nullable=False),
+    Column("tags", Text, nullable=False),  # JSON {key: value}
+    Column("revision", Integer, nullable=False),  # bumped by every change of its faces
+    sqlite_autoincrement=True,  # an id is never reused: a search index is cached by it
+)
+
+
+# one row per indexed face: its box, ids, user and identity vector (float32 bytes)
+faces = Table(
+    "faces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("collection_id", Integer, ForeignKey("face_collections.id", ondelete="CASCADE"), nullable=False),
+    Column("face_id", String(36), nullable=False),
+    Column("image_id", String(36), nullable=False),
+    Column("external_image_id", String(255), nullable=True),
+    Column("box_left", Float, nullable=False),
+    Column("box_top", Float, nullable=False),
+    Column("box_width", Float, nullable=False),
+    Column("box_height", Float, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("user_id", String(128), nullable=True),
+    Column("vector", LargeBinary, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("collection_id", "face_id", name="uq_faces_collection_face"),
+    Index("ix_faces_collection_user", "collection_id", "user_id"),
+)
+
+
+face_users = Table(
+    "face_users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("collection_id", Integer, ForeignKey("face_collections.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("collection_id", "user_id", name="uq_face_users_collection_user"),
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from visionloop.storage.collections import CollectionStore
 from visionloop.storage.connections import create_db_engine
 from visionloop.storage.detections import DetectionStore
 from visionloop.storage.events import EventStore
@@ -33,10 +34,18 @@ def migrate(engine: Engine) -> None:
 
 
 class SqlRepository(
-    ProjectStore, VersionStore, WorkflowStore, ReviewStore, DetectionStore, ParameterStore, EventStore
+    ProjectStore,
+    VersionStore,
+    WorkflowStore,
+    ReviewStore,
+    DetectionStore,
+    ParameterStore,
+    EventStore,
+    CollectionStore,
 ):
     """Implements core.ports.Repository: one store per aggregate (storage/projects.py, versions.py,
-    workflow.py, review.py, detections.py, parameters.py, events.py) on one engine, migrated on start."""
+    workflow.py, review.py, detections.py, parameters.py, events.py, collections.py) on one engine,
+    migrated on start."""
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
