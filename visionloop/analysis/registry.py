@@ -1,7 +1,7 @@
 """The pretrained analysers by kind, created by name like the backbones (engines.registry):
 
     create_analyser("labels")       # the process's LabelsAnalyser, created on first call
-    list_analysers()                # ["labels", "moderation", "text"]
+    list_analysers()                # ["faces", "labels", "moderation", "text"]
 
 Each kind's module is imported only when that kind is first asked for, and one instance per kind (and
 thread count) is shared by the whole process: the analysers are thread-safe and load their models once."""
@@ -16,6 +16,7 @@ from visionloop.errors import NotFound, Unavailable
 
 # kind → (module, class); each class takes (num_threads: int | None = None)
 ANALYSERS: dict[str, tuple[str, str]] = {
+    "faces": ("visionloop.analysis.faces", "FaceAnalyser"),
     "labels": ("visionloop.analysis.labels", "LabelsAnalyser"),
     "moderation": ("visionloop.analysis.moderation", "ModerationAnalyser"),
     "text": ("visionloop.analysis.text", "TextAnalyser"),
