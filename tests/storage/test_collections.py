@@ -94,3 +94,42 @@ def test_deleting_a_collection_deletes_its_faces_and_users(repo: SqlRepository) 
     assert repo.list_faces(again.id) == [] and repo.list_users(again.id) == []
     with pytest.raises(NotFound):
         repo.collection_vectors(c.id)
+
+
+def unit(*values: float) -> bytes:
+    v = np.array(values, dtype=np.float32)
+    return (v / np.linalg.norm(v)).astype(np.float32).tobytes()
+
+
+def test_the_nearest_faces_and_users_follow_every_change(repo: SqlRepository) -> None:
+    c = repo.create_collection("c", "dlib-1", 2, {}, NOW)
+    box = BoundingBox(0, 0, 1, 1)
+    ids = [f"{i:08x}-0000-0000-0000-000000000000" for i in range(4)]
+    vectors = [unit(1, 0), unit(1, 0.1), unit(0, 1), unit(-1, 0)]
+    repo.add_faces(
+        c.id, [NewFace(i, "img", None, box, 99.0, v) for i, v in zip(ids, vectors, strict=True)], NOW
+    )
+    near = repo.nearest_faces(c.id, unit(1, 0), limit=3)
+    assert [f.face_id for f, _ in near] == ids[:3]
+    assert near[0][1] == pytest.approx(0, abs=1e-3) and near[2][1] == pytest.approx(2**0.5, abs=1e-3)
+    assert [f.face_id for f, _ in repo.nearest_faces(c.id, unit(1, 0), limit=2, exclude=ids[0])] == ids[1:3]
+    assert repo.face_vectors(c.id, [ids[2], "nope"]) == {ids[2]: vectors[2]}
+    repo.delete_faces(c.id, [ids[1]])  # the cached index is reloaded at the new revision
+    assert [f.face_id for f, _ in repo.nearest_faces(c.id, unit(1, 0), limit=2)] == [ids[0], ids[2]]
+    repo.create_user(c.id, "east", NOW)
+    repo.create_user(c.id, "west", NOW)
+    repo.associate_faces(c.id, "east", [ids[0]], max_faces=10)
+    repo.associate_faces(c.id, "west", [ids[3]], max_faces=10)
+    users = repo.nearest_users(c.id, unit(0.9, 0.1), limit=5)
+    assert [u for u, _ in users] == ["east", "west"] and users[0][1] < users[1][1]
+    assert [u for u, _ in repo.nearest_users(c.id, unit(1, 0), limit=5, exclude="east")] == ["west"]
+    assert repo.user_vectors(c.id, "west") == [vectors[3]]
+    other = SqlRepository(repo.url)  # another process's change is seen through the revision
+    try:
+        other.delete_faces(c.id, [ids[0]])
+    finally:
+        other.close()
+    assert [f.face_id for f, _ in repo.nearest_faces(c.id, unit(1, 0), limit=1)] == [ids[2]]
+    repo.delete_collection(c.id)
+    with pytest.raises(NotFound):
+        repo.nearest_faces(c.id, unit(1, 0), limit=1)

@@ -582,6 +582,28 @@ class CollectionRepository(Protocol):
         """The revision (read first), every face (oldest first) and its float32 vector."""
         ...
 
+    def nearest_faces(
+        self, collection_id: int, vector: bytes, limit: int, exclude: str | None = None
+    ) -> list[tuple[StoredFace, float]]:
+        """The ``limit`` faces nearest to ``vector`` (float32, unit length) with their Euclidean distance,
+        nearest first, without the face ``exclude``; exact, over every face of the collection."""
+        ...
+
+    def nearest_users(
+        self, collection_id: int, vector: bytes, limit: int, exclude: str | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``limit`` users whose nearest face is nearest to ``vector``, with that distance, nearest
+        first, without the user ``exclude``."""
+        ...
+
+    def face_vectors(self, collection_id: int, face_ids: Sequence[str]) -> dict[str, bytes]:
+        """The vectors of those of the faces that exist."""
+        ...
+
+    def user_vectors(self, collection_id: int, user_id: str) -> list[bytes]:
+        """The vectors of the user's faces."""
+        ...
+
     def create_user(self, collection_id: int, user_id: str, now: datetime) -> FaceUser:
         """AlreadyExists when the collection has the user."""
         ...

@@ -6,6 +6,7 @@ and explicitly, for a SQLite opened without foreign keys)."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,9 +18,11 @@ from visionloop.core.analysis import BoundingBox
 from visionloop.core.records.collections import Collection, FaceUser, NewFace, StoredFace
 from visionloop.errors import AlreadyExists, NotFound, QuotaExceeded
 from visionloop.storage.base import SqlStore, naive, one_at_a_time, utc
+from visionloop.storage.face_index import FaceIndex, FaceIndexCache
 from visionloop.storage.schema import face_collections, face_users, faces
 
 _C, _F, _U = face_collections.c, faces.c, face_users.c
+_CACHE_LOCK = threading.Lock()
 _FACE_COLUMNS = (
     _F.face_id,
     _F.image_id,
@@ -35,7 +38,10 @@ _FACE_COLUMNS = (
 
 
 class CollectionStore(SqlStore):
-    """Mixin of SqlRepository: face collections, their faces and users."""
+    """Mixin of SqlRepository: face collections, their faces and users, and the search over their vectors
+    (storage/face_index.py: a matrix per collection kept in memory while its revision holds)."""
+
+    _face_indexes: FaceIndexCache | None = None
 
     # --- collections ---------------------------------------------------------------------------------
 
@@ -75,6 +81,7 @@ class CollectionStore(SqlStore):
             conn.execute(delete(faces).where(_F.collection_id == collection_id))
             conn.execute(delete(face_users).where(_U.collection_id == collection_id))
             gone = conn.execute(delete(face_collections).where(_C.id == collection_id)).rowcount
+        self._index_cache.forget(collection_id)
         if not gone:
             raise NotFound(f"collection {collection_id} does not exist")
 
@@ -151,6 +158,46 @@ class CollectionStore(SqlStore):
                 select(*_FACE_COLUMNS, _F.vector).where(_F.collection_id == collection_id).order_by(_F.id)
             ).all()
         return int(revision), [_face(r) for r in rows], [bytes(r.vector) for r in rows]
+
+    # --- search --------------------------------------------------------------------------------------
+
+    def nearest_faces(
+        self, collection_id: int, vector: bytes, limit: int, exclude: str | None = None
+    ) -> list[tuple[StoredFace, float]]:
+        return self._index(collection_id).nearest(vector, limit, exclude)
+
+    def nearest_users(
+        self, collection_id: int, vector: bytes, limit: int, exclude: str | None = None
+    ) -> list[tuple[str, float]]:
+        return self._index(collection_id).nearest_users(vector, limit, exclude)
+
+    def face_vectors(self, collection_id: int, face_ids: Sequence[str]) -> dict[str, bytes]:
+        index = self._index(collection_id)
+        found = {f: index.vector(f) for f in face_ids}
+        return {f: v for f, v in found.items() if v is not None}
+
+    def user_vectors(self, collection_id: int, user_id: str) -> list[bytes]:
+        index = self._index(collection_id)
+        return [index.matrix[i].tobytes() for i, f in enumerate(index.faces) if f.user_id == user_id]
+
+    @property
+    def _index_cache(self) -> FaceIndexCache:
+        with _CACHE_LOCK:
+            if self._face_indexes is None:
+                self._face_indexes = FaceIndexCache()
+            return self._face_indexes
+
+    def _index(self, collection_id: int) -> FaceIndex:
+        with self._read() as conn:
+            row = conn.execute(
+                select(_C.revision, _C.embedding_dim).where(_C.id == collection_id)
+            ).first()
+        if row is None:
+            self._index_cache.forget(collection_id)
+            raise NotFound(f"collection {collection_id} does not exist")
+        return self._index_cache.get(
+            collection_id, row.revision, row.embedding_dim, lambda: self.collection_vectors(collection_id)
+        )
 
     # --- users ---------------------------------------------------------------------------------------
 

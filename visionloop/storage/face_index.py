@@ -1,0 +1,100 @@
+"""Nearest faces of a collection by brute force: its vectors in one float32 matrix (rows of unit length),
+loaded once per collection and revision and kept in memory, searched with one matrix-vector product.
+
+At 100,000 faces of 128 values the matrix is 51 MB and a search takes a few milliseconds on one core
+(bench/face_search.py measures it), so no approximate index is needed at that scale; the exact answer
+also keeps SearchFaces deterministic. The cache is per process and database: a change made by another
+process bumps the collection's revision in the database, which the next search reads before it trusts
+the matrix it holds."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from visionloop.core.records.collections import StoredFace
+
+
+@dataclass(frozen=True)
+class FaceIndex:
+    """A collection's faces at one revision: ``matrix[i]`` is the vector of ``faces[i]``."""
+
+    revision: int
+    faces: tuple[StoredFace, ...]
+    matrix: np.ndarray  # (n, dim) float32
+    positions: dict[str, int]  # face id → row
+
+    @classmethod
+    def build(
+        cls, revision: int, faces: Sequence[StoredFace], vectors: Sequence[bytes], dim: int
+    ) -> FaceIndex:
+        matrix = np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(vectors), dim)
+        return cls(revision, tuple(faces), matrix, {f.face_id: i for i, f in enumerate(faces)})
+
+    def vector(self, face_id: str) -> bytes | None:
+        i = self.positions.get(face_id)
+        return None if i is None else self.matrix[i].tobytes()
+
+    def distances(self, vector: bytes) -> np.ndarray:
+        """Euclidean distance from ``vector`` to every face (both of unit length: sqrt(2 - 2 cos))."""
+        q = np.frombuffer(vector, dtype=np.float32)
+        cos: np.ndarray = self.matrix @ q
+        out: np.ndarray = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * cos))
+        return out
+
+    def nearest(
+        self, vector: bytes, limit: int, exclude: str | None = None
+    ) -> list[tuple[StoredFace, float]]:
+        """The ``limit`` nearest faces, nearest first (ties by age), without the face ``exclude``."""
+        if not self.faces or limit <= 0:
+            return []
+        d = self.distances(vector)
+        if exclude is not None and exclude in self.positions:
+            d[self.positions[exclude]] = np.inf
+        k = min(limit, len(d))
+        top = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+        top = top[np.lexsort((top, d[top]))]
+        return [(self.faces[i], float(d[i])) for i in top if np.isfinite(d[i])]
+
+    def nearest_users(self, vector: bytes, limit: int, exclude: str | None = None) -> list[tuple[str, float]]:
+        """Users by the distance of their nearest face, nearest first, without the user ``exclude``."""
+        if not self.faces or limit <= 0:
+            return []
+        d = self.distances(vector)
+        best: dict[str, float] = {}
+        for i in np.argsort(d, kind="stable"):
+            user = self.faces[i].user_id
+            if user is not None and user != exclude and user not in best:
+                best[user] = float(d[i])
+                if len(best) == limit:
+                    break
+        return list(best.items())
+
+
+Loader = Callable[[], tuple[int, list[StoredFace], list[bytes]]]
+
+
+class FaceIndexCache:
+    """The indexes of one database's collections in this process, reloaded when the revision moves."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[int, FaceIndex] = {}
+        self._lock = threading.Lock()
+
+    def get(self, collection_id: int, revision: int, dim: int, load: Loader) -> FaceIndex:
+        """The index at ``revision`` (the collection's current one) or newer; loaded when missing."""
+        with self._lock:
+            index = self._indexes.get(collection_id)
+            if index is not None and index.revision >= revision:
+                return index
+            loaded_revision, faces, vectors = load()
+            index = FaceIndex.build(loaded_revision, faces, vectors, dim)
+            self._indexes[collection_id] = index
+            return index
+
+    def forget(self, collection_id: int) -> None:
+        with self._lock:
+            self._indexes.pop(collection_id, None)
