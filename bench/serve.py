@@ -58,7 +58,13 @@ class Request:
 def pick_images(dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
     """(training files per label, request images)."""
     if dataset == "flickrlogos":
-        photos = sorted((SHARED / "flickrlogos27" / "images").glob("*.jpg"))
+        from PIL import Image
+
+        def big_enough(p: Path) -> bool:  # DetectCustomLabels takes 64-4096 px a side
+            with Image.open(p) as im:
+                return min(im.size) >= 64
+
+        photos = [p for p in sorted((SHARED / "flickrlogos27" / "images").glob("*.jpg")) if big_enough(p)]
         return {}, photos[:: max(1, len(photos) // 64)][:64]
     if dataset == "logos":
         root = SHARED / "aws-logos"
@@ -97,6 +103,11 @@ def train(data_dir: Path, files: dict[str, list[Path]], model: str, max_seconds:
 
     settings = load_settings({"data_dir": str(data_dir)}, environ={})
     svc = build_services(settings)
+    if "bench" in {p.name for p in svc.repo.list_projects()}:  # a --data-dir trained before: reuse it
+        version = svc.repo.get_version(svc.repo.get_project("bench").id, "v1")
+        svc.repo.close()
+        print(f"reusing the bench project of {data_dir} (v1: {version.status.value})")
+        return version.training_seconds or 0.0
     if not files:  # flickrlogos: a detection project from the COCO file
         create_project(svc, "bench", "object_detection")
         import_coco(svc, "bench", str(SHARED / "flickrlogos27" / "annotations_coco.json"))
@@ -287,7 +298,10 @@ def main() -> None:
         "--threads", type=int, default=0, help="inference_threads of the server (0: one per core)"
     )
     parser.add_argument("--max-seconds", type=float, help="training budget (default: the product's)")
-    parser.add_argument("--data-dir", help="where to train and serve (default: a temporary folder)")
+    parser.add_argument(
+        "--data-dir",
+        help="where to train and serve (default: a temporary folder; one trained before is reused)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     train_files, request_files = pick_images(args.dataset)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from visionloop.core.deployments import ROLLBACK
@@ -92,14 +93,14 @@ def build_engine(settings: Settings, num_threads: int | None = None) -> Training
 
     return TaskEngine(
         ClassificationEngine(cache_dir=settings.resolved_cache_dir, num_threads=num_threads),
-        _detection_engine,
+        functools.partial(_detection_engine, settings.resolved_cache_dir),
     )
 
 
-def _detection_engine() -> TrainingEngine:
+def _detection_engine(cache_dir: Path) -> TrainingEngine:
     from visionloop.engines.detection.trainer import DetectionTrainer
 
-    return DetectionTrainer(num_threads=1)
+    return DetectionTrainer(num_threads=1, cache_dir=cache_dir)
 
 
 def fake_engine(num_threads: int = 1) -> TrainingEngine:

@@ -9,6 +9,7 @@ This is the API the training lifecycle wires (core.ports.TrainingEngine's role f
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,7 +47,8 @@ class DetectionEngine:
 
     ``recipe_options`` are DetectorRecipe fields (input_size, width, …) other than the labels; the
     pyramid (the frozen backbone, ~20 MB) is built once per engine and shared by what it trains and loads;
-    it runs on ``num_threads`` torch threads (another engine's ``pyramid`` can be shared).
+    it runs on ``num_threads`` threads, its exported graphs cached in ``cache_dir`` (another engine's
+    ``pyramid`` can be shared).
     """
 
     def __init__(
@@ -54,18 +56,20 @@ class DetectionEngine:
         settings: TrainingSettings | None = None,
         *,
         num_threads: int = 1,
+        cache_dir: str | os.PathLike[str] | None = None,
         pyramid: FeaturePyramid | None = None,
         **recipe_options: float | int,
     ) -> None:
         self.settings = settings or TrainingSettings()
         self.recipe_options = recipe_options
         self.num_threads = num_threads
+        self.cache_dir = cache_dir
         self._pyramid = pyramid
 
     @property
     def pyramid(self) -> FeaturePyramid:
         if self._pyramid is None:
-            self._pyramid = FeaturePyramid(self.num_threads)
+            self._pyramid = FeaturePyramid(self.num_threads, self.cache_dir)
         return self._pyramid
 
     def train(

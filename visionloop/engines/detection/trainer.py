@@ -9,8 +9,10 @@ the head trains until its share of the budget is spent or its epochs are done (s
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from visionloop.core.entities import TaskType
 from visionloop.core.ports import FoundObject, ProgressFn, TrainedModel, TrainingSpec
@@ -82,19 +84,24 @@ class ProductDetector:
 
 
 class DetectionTrainer:
-    """core.ports.TrainingEngine for detection specs; ``num_threads`` torch threads (default one)."""
+    """core.ports.TrainingEngine for detection specs; ``num_threads`` threads (default one), exported
+    backbone graphs cached in ``cache_dir`` (default: the ONNX cache of engines.onnx_runtime)."""
 
-    def __init__(self, num_threads: int | None = None) -> None:
+    def __init__(
+        self, num_threads: int | None = None, cache_dir: str | os.PathLike[str] | None = None
+    ) -> None:
         self.num_threads = num_threads or 1
+        self.cache_dir = cache_dir
         self._engine: DetectionEngine | None = None
 
     def engine(self, settings: TrainingSettings | None = None, **recipe: float | int) -> DetectionEngine:
         """An engine sharing this trainer's backbone (built once: loading it takes a second)."""
         if self._engine is None:
-            self._engine = DetectionEngine(num_threads=self.num_threads)
+            self._engine = DetectionEngine(num_threads=self.num_threads, cache_dir=self.cache_dir)
         if settings is None and not recipe:
             return self._engine
-        return DetectionEngine(settings, num_threads=self.num_threads, pyramid=self._engine.pyramid, **recipe)
+        options: dict[str, Any] = {"num_threads": self.num_threads, "pyramid": self._engine.pyramid, **recipe}
+        return DetectionEngine(settings, **options)
 
     def train(
         self, spec: TrainingSpec, load_image: Callable[[str], bytes], progress: ProgressFn
