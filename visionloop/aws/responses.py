@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from visionloop.aws import analysis, shapes
+from visionloop.aws import analysis, faces, shapes
 from visionloop.aws.backend import RekognitionBackend
 from visionloop.aws.exceptions import InvalidParameterException, UnknownOperationException, from_domain
 from visionloop.aws.images import CUSTOM_LABELS_MAX_BYTES, image_member
@@ -220,6 +220,16 @@ class RekognitionResponse:
         return Deferred(
             *analysis.detect_moderation_labels(self.backend.svc, self.backend.analysis, self.params)
         )
+
+    # --- faces ---------------------------------------------------------------------------------------
+
+    def detect_faces(self) -> Deferred[Any]:
+        """The 100 largest faces: box, confidence, landmarks, pose, quality; ALL adds EyesOpen, MouthOpen."""
+        return Deferred(*faces.detect_faces(self.backend.svc, self.backend.analysis, self.params))
+
+    def compare_faces(self) -> Deferred[Any]:
+        """The source image's largest face against the target's faces: FaceMatches and UnmatchedFaces."""
+        return Deferred(*faces.compare_faces(self.backend.svc, self.backend.analysis, self.params))
 
     # --- tags ----------------------------------------------------------------------------------------
 

@@ -108,6 +108,7 @@ class FaceAnalyserPort(Protocol):
     kind: str
     version: str
     embedding_dim: int
+    match_distance: float
 
     def warm_up(self) -> None: ...
 
