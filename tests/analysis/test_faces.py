@@ -1,0 +1,86 @@
+"""The face analyser on real photos (the faces dataset) and synthetic images: landmarks where a face's
+parts are, a pose that turns with the picture, unit identity vectors that tell people apart, nothing on
+an image without a face."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import pytest
+from PIL import Image, ImageFilter, ImageOps
+
+from tests.conftest import shared_dataset
+from tests.factories import image_bytes
+
+pytest.importorskip("dlib", reason="the [faces] extra (dlib-bin) is not installed")
+
+
+@pytest.fixture(scope="module")
+def analyser() -> Any:
+    from visionloop.analysis.registry import create_analyser
+
+    a = create_analyser("faces")
+    a.warm_up()
+    return a
+
+
+def _photo(name: str) -> bytes:
+    return (shared_dataset("faces") / name).read_bytes()
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def test_a_portrait(analyser: Any) -> None:
+    [face] = analyser.detect(_photo("person_01/img1.jpg"), attributes=True, embeddings=True)
+    assert face.confidence > 99 and 0 <= face.box.left < face.box.left + face.box.width <= 1
+    points = {x.type: x for x in face.landmarks}
+    assert len(points) == 30
+    inside = [p for p in points.values() if face.box.left <= p.x <= face.box.left + face.box.width]
+    assert len(inside) >= 28  # the jawline's top points may lie on the box's edge
+    assert points["leftEyeLeft"].x < points["eyeLeft"].x < points["leftEyeRight"].x < points["nose"].x
+    assert points["mouthLeft"].x < points["mouthUp"].x < points["mouthRight"].x
+    assert points["mouthUp"].y < points["mouthDown"].y < points["chinBottom"].y
+    assert [a.name for a in face.attributes] == ["EyesOpen", "MouthOpen"]
+    assert face.attributes[0].value is True
+    assert face.embedding is not None and len(face.embedding) == analyser.embedding_dim == 128
+    assert math.fsum(x * x for x in face.embedding) == pytest.approx(1.0)
+
+
+def test_pose_follows_the_picture(analyser: Any) -> None:
+    image = Image.open(io.BytesIO(_photo("person_04/img57.jpg"))).convert("RGB")
+    [turned] = analyser.detect(_jpeg(image))
+    [mirrored] = analyser.detect(_jpeg(ImageOps.mirror(image)))
+    assert turned.pose.yaw < -15 < 15 < mirrored.pose.yaw  # turned towards the image's left, then right
+    upright = analyser.detect(_photo("person_01/img1.jpg"))[0]
+    leaning = analyser.detect(_jpeg(Image.open(io.BytesIO(_photo("person_01/img1.jpg"))).rotate(-20)))[0]
+    assert leaning.pose.roll - upright.pose.roll == pytest.approx(20, abs=6)  # clockwise is positive
+
+
+def test_quality_falls_with_blur(analyser: Any) -> None:
+    image = Image.open(io.BytesIO(_photo("person_02/img3.jpg"))).convert("RGB")
+    [sharp] = analyser.detect(_jpeg(image))
+    [blurred] = analyser.detect(_jpeg(image.filter(ImageFilter.GaussianBlur(4))))
+    [dark] = analyser.detect(_jpeg(image.point(lambda v: v // 3)))
+    assert blurred.quality.sharpness < sharp.quality.sharpness - 20
+    assert dark.quality.brightness < sharp.quality.brightness / 2
+
+
+def test_identity_vectors_tell_people_apart(analyser: Any) -> None:
+    def vector(name: str) -> tuple[float, ...]:
+        v: tuple[float, ...] = analyser.detect(_photo(name), embeddings=True)[0].embedding
+        return v
+
+    a1, a2, b = vector("person_01/img1.jpg"), vector("person_01/img2.jpg"), vector("person_03/img47.jpg")
+    same, other = math.dist(a1, a2), math.dist(a1, b)
+    assert same < analyser.match_distance < other
+
+
+def test_no_face(analyser: Any) -> None:
+    assert analyser.detect(image_bytes(640, 480, (120, 160, 90))) == []
+    assert analyser.detect(image_bytes(100, 80, (10, 10, 10)), attributes=True, embeddings=True) == []
