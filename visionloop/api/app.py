@@ -16,6 +16,7 @@ from visionloop.api.analyze import router as analyze_router
 from visionloop.api.datasets import router as datasets_router
 from visionloop.api.detect import router as detect_router
 from visionloop.api.detections import router as detections_router
+from visionloop.api.faces import router as faces_router
 from visionloop.api.notifications import router as notifications_router
 from visionloop.api.parameters import router as parameters_router
 from visionloop.api.projects import router as projects_router
@@ -96,6 +97,7 @@ def server_app(server: Server) -> FastAPI:
     app.include_router(review_router, prefix="/api/v1", dependencies=secured)  # flows, loops
     app.include_router(detections_router, prefix="/api/v1", dependencies=secured)  # log, drift, inboxes
     app.include_router(workflow_router, prefix="/api/v1", dependencies=secured)  # runs, schedules
+    app.include_router(faces_router, prefix="/api/v1", dependencies=secured)  # detect, compare
     for router in (parameters_router, notifications_router):  # parameters, events, channels
         app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
