@@ -66,8 +66,7 @@ async def detect(
         attributes = body.attributes
     names = tuple(attributes or ("DEFAULT",))
     future = analysis.submit(faces.detect_faces, svc, analysis.source, image, names)
-    result: faces.FacesResult = await asyncio.wrap_future(future)
-    return {"faces": [record_json(f) for f in result.faces], "model_version": result.version}
+    return faces_json(await asyncio.wrap_future(future))
 
 
 @router.post("/compare", openapi_extra=_openapi(CompareIn, ("source", "target"), raw=False))
@@ -89,13 +88,7 @@ async def compare(
         quality_filter or "NONE",
     )
     future = analysis.submit(faces.compare_faces, svc, analysis.source, source, target, options)
-    r: faces.CompareResult = await asyncio.wrap_future(future)
-    return {
-        "source_face": record_json(r.source_face),
-        "face_matches": [{"similarity": m.similarity, "face": record_json(m.face)} for m in r.matches],
-        "unmatched_faces": [record_json(f) for f in r.unmatched],
-        "model_version": r.version,
-    }
+    return compare_json(await asyncio.wrap_future(future))
 
 
 async def _two_images(
@@ -121,3 +114,19 @@ async def _two_images(
     except ValidationError as e:
         raise RequestValidationError(e.errors()) from None
     return images._json_image(body.source, ObjectRef), images._json_image(body.target, ObjectRef), body
+
+
+# --- records to JSON (the CLI's --json prints the same) -------------------------------------------------
+
+
+def faces_json(result: faces.FacesResult) -> dict[str, Any]:
+    return {"faces": [record_json(f) for f in result.faces], "model_version": result.version}
+
+
+def compare_json(r: faces.CompareResult) -> dict[str, Any]:
+    return {
+        "source_face": record_json(r.source_face),
+        "face_matches": [{"similarity": m.similarity, "face": record_json(m.face)} for m in r.matches],
+        "unmatched_faces": [record_json(f) for f in r.unmatched],
+        "model_version": r.version,
+    }
