@@ -219,6 +219,9 @@ def test_users_hold_similar_faces_and_are_searched(svc: Services, analyser: Fake
     assert [m.user.user_id for m in by_user.matches] == ["bob"]  # the user itself left out
     by_image = col.search_users_by_image(svc, src, "people", ANN2)
     assert [m.user.user_id for m in by_image.matches] == ["ann"] and by_image.matches[0].similarity > 99
+    group = col.search_users_by_image(svc, src, "people", GROUP, col.UserSearchOptions(quality_filter="LOW"))
+    assert [m.user.user_id for m in group.matches] == ["ann"]
+    assert [u.reasons for u in group.unsearched] == [("FACE_NOT_LARGEST",), ("SMALL_BOUNDING_BOX",)]
     with pytest.raises(InvalidInput):
         col.search_users(svc, src, "people", user_id="ann", face_id=ann)
     gone = col.disassociate_faces(svc, "people", "ann", [ann2, bob])

@@ -63,7 +63,10 @@ def test_users_hold_faces_up_to_a_limit(repo: SqlRepository) -> None:
     assert (user.status, user.face_count) == (UserStatus.CREATED, 0)
     with pytest.raises(AlreadyExists):
         repo.create_user(c.id, "ann", NOW)
-    repo.create_user(c.id, "bob", NOW)
+    repo.create_user(c.id, "bob", NOW, token="t1")
+    assert repo.create_user(c.id, "bob", NOW, token="t1").user_id == "bob"  # a retry
+    with pytest.raises(AlreadyExists):
+        repo.create_user(c.id, "bob", NOW, token="t2")
     assert repo.associate_faces(c.id, "ann", [a, b], max_faces=2) == [a, b]
     assert repo.associate_faces(c.id, "bob", [a], max_faces=2) == []  # held by ann
     with pytest.raises(QuotaExceeded):

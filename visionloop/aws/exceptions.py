@@ -50,6 +50,10 @@ class AccessDeniedException(AwsError):
     default_message = "You are not authorized to perform the action."
 
 
+class ConflictException(AwsError):
+    default_message = "A user with the same id already exists in the collection."
+
+
 class ImageTooLargeException(AwsError):
     default_message = "Image size is too large."
 
@@ -90,6 +94,10 @@ class ResourceNotFoundException(AwsError):
 
 class ResourceNotReadyException(AwsError):
     default_message = "The resource is not ready."
+
+
+class ServiceQuotaExceededException(AwsError):
+    default_message = "The size of the resource exceeds the allowed limit."
 
 
 class InternalServerError(AwsError):

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from visionloop.aws import analysis, faces, shapes
+from visionloop.aws import analysis, collections, faces, shapes
 from visionloop.aws.backend import RekognitionBackend
 from visionloop.aws.exceptions import InvalidParameterException, UnknownOperationException, from_domain
 from visionloop.aws.images import CUSTOM_LABELS_MAX_BYTES, image_member
@@ -231,24 +231,95 @@ class RekognitionResponse:
         """The source image's largest face against the target's faces: FaceMatches and UnmatchedFaces."""
         return Deferred(*faces.compare_faces(self.backend.svc, self.backend.analysis, self.params))
 
+    # --- face collections ----------------------------------------------------------------------------
+
+    def create_collection(self) -> Json:
+        """Creates a face collection of the current face model, with tags."""
+        return collections.create_collection(self.backend, self.params)
+
+    def describe_collection(self) -> Json:
+        """A collection's face and user counts, face model version, ARN and creation time."""
+        return collections.describe_collection(self.backend, self.params)
+
+    def list_collections(self) -> Json:
+        """Collection ids with their face model versions, paginated (MaxResults up to 4096)."""
+        return collections.list_collections(self.backend, self.params)
+
+    def delete_collection(self) -> Json:
+        """Deletes a collection with its faces, their vectors and its users."""
+        return collections.delete_collection(self.backend, self.params)
+
+    def index_faces(self) -> Deferred[Any]:
+        """Stores the image's faces that pass QualityFilter (MaxFaces largest); the others with reasons."""
+        return Deferred(*collections.index_faces(self.backend, self.params))
+
+    def list_faces(self) -> Json:
+        """A collection's faces, oldest first, filtered by UserId or FaceIds, paginated."""
+        return collections.list_faces(self.backend, self.params)
+
+    def delete_faces(self) -> Json:
+        """Deletes faces by id; a user's faces and missing ones are listed as unsuccessful."""
+        return collections.delete_faces(self.backend, self.params)
+
+    def search_faces(self) -> Json:
+        """Faces of the collection like a stored face, above FaceMatchThreshold (exact search)."""
+        return collections.search_faces(self.backend, self.params)
+
+    def search_faces_by_image(self) -> Deferred[Any]:
+        """Faces of the collection like the image's largest face, above FaceMatchThreshold."""
+        return Deferred(*collections.search_faces_by_image(self.backend, self.params))
+
+    def create_user(self) -> Json:
+        """Creates a user in a collection (a retry with the same ClientRequestToken succeeds)."""
+        return collections.create_user(self.backend, self.params)
+
+    def delete_user(self) -> Json:
+        """Deletes a user; its faces stay in the collection, associated with nobody."""
+        return collections.delete_user(self.backend, self.params)
+
+    def list_users(self) -> Json:
+        """A collection's users with their status (CREATED, or ACTIVE once they hold a face), paginated."""
+        return collections.list_users(self.backend, self.params)
+
+    def associate_faces(self) -> Json:
+        """Gives faces to a user: up to 100 each, each similar to the user's faces (UserMatchThreshold)."""
+        return collections.associate_faces(self.backend, self.params)
+
+    def disassociate_faces(self) -> Json:
+        """Takes faces from a user."""
+        return collections.disassociate_faces(self.backend, self.params)
+
+    def search_users(self) -> Json:
+        """Users like a user or a stored face, by their most similar face, above UserMatchThreshold."""
+        return collections.search_users(self.backend, self.params)
+
+    def search_users_by_image(self) -> Deferred[Any]:
+        """Users like the image's largest face; the image's other faces as UnsearchedFaces."""
+        return Deferred(*collections.search_users_by_image(self.backend, self.params))
+
     # --- tags ----------------------------------------------------------------------------------------
 
     def tag_resource(self) -> Json:
-        """Adds tags to a project, model version or dataset."""
+        """Adds tags to a project, model version, dataset or face collection."""
         p = self.params
-        self.backend.tag_resource(p.arn("ResourceArn"), p.tags(required=True))
+        arn, tags = p.arn("ResourceArn"), p.tags(required=True)
+        if not collections.tag(self.backend, arn, tags):
+            self.backend.tag_resource(arn, tags)
         return {}
 
     def untag_resource(self) -> Json:
         """Removes tags by key."""
         p = self.params
-        keys = p.strings("TagKeys", max_items=200, max_len=128) or []
-        self.backend.untag_resource(p.arn("ResourceArn"), keys)
+        arn, keys = p.arn("ResourceArn"), p.strings("TagKeys", max_items=200, max_len=128) or []
+        if not collections.untag(self.backend, arn, keys):
+            self.backend.untag_resource(arn, keys)
         return {}
 
     def list_tags_for_resource(self) -> Json:
-        """Lists the tags of a project, model version or dataset."""
-        return {"Tags": self.backend.list_tags_for_resource(self.params.arn("ResourceArn"))}
+        """Lists the tags of a project, model version, dataset or face collection."""
+        arn = self.params.arn("ResourceArn")
+        found = collections.tags_of(self.backend, arn)
+        return {"Tags": self.backend.list_tags_for_resource(arn) if found is None else found}
 
 
 # --- helpers shared by the operations ------------------------------------------------------------------

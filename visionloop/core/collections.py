@@ -347,17 +347,24 @@ def search_faces(
 
 def _largest_face(
     svc: Services, analyser: FaceAnalyserPort, image: ImageSource, quality_filter: str
-) -> FaceDetail:
-    """The largest face of the image that passes the quality filter; InvalidInput when there is none,
-    as Rekognition answers."""
+) -> tuple[FaceDetail, tuple[UnindexedFace, ...]]:
+    """The largest face of the image that passes the quality filter, and the other faces with the
+    reasons they were not searched (FACE_NOT_LARGEST, or the filter's); InvalidInput when the image has
+    no face, as Rekognition answers, or none that passes."""
     data = read_image(svc, image)
     faces = analyser.detect(data, embeddings=True)
     if not faces:
         raise InvalidInput("There are no faces in the image. Should be at least 1.")
-    kept, _ = _sorted_out(svc, data, faces, quality_filter, 1)
+    kept, left = _sorted_out(svc, data, faces, quality_filter, 1)
     if not kept:
         raise InvalidInput(f"no face in the image passes the {quality_filter} quality filter")
-    return kept[0]
+    others = tuple(
+        UnindexedFace(
+            _public(u.detail, ()), ("FACE_NOT_LARGEST",) if u.reasons == ("EXCEEDS_MAX_FACES",) else u.reasons
+        )
+        for u in left
+    )
+    return kept[0], others
 
 
 def search_faces_by_image(
@@ -370,7 +377,7 @@ def search_faces_by_image(
     """SearchFacesByImage: the collection's faces like the largest face of the image."""
     o = check_search_options(options or SearchOptions())
     c, analyser = _searchable(svc, analysers, name)
-    face = _largest_face(svc, analyser, image, o.quality_filter)
+    face, _ = _largest_face(svc, analyser, image, o.quality_filter)
     assert face.embedding is not None
     matches = _matches(svc, c, analyser.match_distance, _vector(face.embedding), o, None)
     return SearchResult(matches, c.face_model_version, _public(face, ()))
@@ -379,10 +386,11 @@ def search_faces_by_image(
 # --- users -----------------------------------------------------------------------------------------------
 
 
-def create_user(svc: Services, name: str, user_id: str) -> FaceUser:
-    """A user with no face yet (CREATED); AlreadyExists when the collection has it."""
+def create_user(svc: Services, name: str, user_id: str, token: str | None = None) -> FaceUser:
+    """A user with no face yet (CREATED); AlreadyExists when the collection has it, unless the request
+    that created it had the same idempotency ``token`` (CreateUser's ClientRequestToken)."""
     c = describe_collection(svc, name)
-    return svc.repo.create_user(c.id, check_name(USER_ID, "a user id", user_id), svc.clock.now())
+    return svc.repo.create_user(c.id, check_name(USER_ID, "a user id", user_id), svc.clock.now(), token)
 
 
 def delete_user(svc: Services, name: str, user_id: str) -> None:
@@ -495,9 +503,13 @@ class UserSearchOptions:
 
 @dataclass(frozen=True)
 class UserSearchResult:
+    """Users found, most similar first; by image, the face searched with and the image's other faces
+    with the reasons they were not (UnsearchedFaces)."""
+
     matches: tuple[UserMatch, ...]
     version: str
     searched: FaceDetail | None = None
+    unsearched: tuple[UnindexedFace, ...] = ()
 
 
 def check_user_search_options(o: UserSearchOptions) -> UserSearchOptions:
@@ -567,10 +579,10 @@ def search_users_by_image(
     """SearchUsersByImage: the users like the largest face of the image."""
     o = check_user_search_options(options or UserSearchOptions())
     c, analyser = _searchable(svc, analysers, name)
-    face = _largest_face(svc, analyser, image, o.quality_filter)
+    face, others = _largest_face(svc, analyser, image, o.quality_filter)
     assert face.embedding is not None
     matches = _user_matches(svc, c, analyser.match_distance, [_vector(face.embedding)], o, None)
-    return UserSearchResult(matches, c.face_model_version, _public(face, ()))
+    return UserSearchResult(matches, c.face_model_version, _public(face, ()), others)
 
 
 __all__ = [

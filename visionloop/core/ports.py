@@ -604,8 +604,11 @@ class CollectionRepository(Protocol):
         """The vectors of the user's faces."""
         ...
 
-    def create_user(self, collection_id: int, user_id: str, now: datetime) -> FaceUser:
-        """AlreadyExists when the collection has the user."""
+    def create_user(
+        self, collection_id: int, user_id: str, now: datetime, token: str | None = None
+    ) -> FaceUser:
+        """AlreadyExists when the collection has the user, unless it was created with ``token`` (a
+        request's idempotency token: the retry of a request that succeeded)."""
         ...
 
     def get_user(self, collection_id: int, user_id: str) -> FaceUser: ...

@@ -189,9 +189,7 @@ class CollectionStore(SqlStore):
 
     def _index(self, collection_id: int) -> FaceIndex:
         with self._read() as conn:
-            row = conn.execute(
-                select(_C.revision, _C.embedding_dim).where(_C.id == collection_id)
-            ).first()
+            row = conn.execute(select(_C.revision, _C.embedding_dim).where(_C.id == collection_id)).first()
         if row is None:
             self._index_cache.forget(collection_id)
             raise NotFound(f"collection {collection_id} does not exist")
@@ -201,13 +199,26 @@ class CollectionStore(SqlStore):
 
     # --- users ---------------------------------------------------------------------------------------
 
-    def create_user(self, collection_id: int, user_id: str, now: datetime) -> FaceUser:
+    def create_user(
+        self, collection_id: int, user_id: str, now: datetime, token: str | None = None
+    ) -> FaceUser:
+        values = {
+            "collection_id": collection_id,
+            "user_id": user_id,
+            "created_at": naive(now),
+            "request_token": token,
+        }
         try:
             with self._write() as conn:
-                values = {"collection_id": collection_id, "user_id": user_id, "created_at": naive(now)}
                 conn.execute(insert(face_users).values(**values))
         except IntegrityError:
-            raise AlreadyExists(f"the user {user_id!r} already exists in the collection") from None
+            with self._read() as conn:
+                first = conn.execute(
+                    select(_U.request_token).where(_U.collection_id == collection_id, _U.user_id == user_id)
+                ).first()
+            if token is None or first is None or first.request_token != token:
+                raise AlreadyExists(f"the user {user_id!r} already exists in the collection") from None
+            return self.get_user(collection_id, user_id)
         return FaceUser(user_id, utc(now), 0)
 
     def get_user(self, collection_id: int, user_id: str) -> FaceUser:

@@ -533,5 +533,6 @@ face_users = Table(
     Column("collection_id", Integer, ForeignKey("face_collections.id", ondelete="CASCADE"), nullable=False),
     Column("user_id", String(128), nullable=False),
     Column("created_at", DateTime, nullable=False),
+    Column("request_token", String(64), nullable=True),  # CreateUser's ClientRequestToken: a retry succeeds
     UniqueConstraint("collection_id", "user_id", name="uq_face_users_collection_user"),
 )

@@ -56,6 +56,7 @@ def upgrade() -> None:
         ),
         sa.Column("user_id", sa.String(128), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("request_token", sa.String(64), nullable=True),
         sa.UniqueConstraint("collection_id", "user_id", name="uq_face_users_collection_user"),
     )
 
