@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/heldout.py $(DATASETS) --benchmark magnetic --mode fast
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/faces.py --dataset $(DATASETS)/faces
 	$(BIN)/python bench/detection_log.py
 
 # kill -9 the server, the training worker and an inference unit at random points; counts at the end

@@ -1,0 +1,170 @@
+"""Faces benchmark: identification on ../shared/datasets/faces with one enrolment photo per person, and
+the latency of DetectFaces and of an identity vector, with the face analyser called in this process.
+
+    .venv/bin/python bench/faces.py [--dataset ../shared/datasets/faces] [--repeat 3] [--json]
+
+Identification: each person's first photo (identities.csv order) is enrolled; every other photo is a
+probe, matched to the nearest enrolled face (largest face of each photo, Euclidean distance of the unit
+vectors). Figures:
+
+- rank-1: probes whose nearest enrolled face is their own person (a probe without a detected face counts
+  as a miss);
+- identified at the default threshold: the nearest is their own person *and* its similarity is ≥ 80;
+- false-match rate: of all (probe, other person's enrolment) pairs, the share with similarity ≥ 80
+  (what CompareFaces at its default threshold would call a match);
+- false identification: probes whose own person is left out of the enrolled set, yet whose nearest
+  other person has similarity ≥ 80 (a stranger taken for someone enrolled);
+- rank-1 over every choice of enrolment photo: the same with each photo of each person as the enrolment
+  in turn (mean), which depends less on which photo is first.
+
+Latency: DetectFaces as the use case runs it (default attributes: detect, landmarks, pose, quality) and
+the same with the identity vector, each image once untimed and then --repeat times; p50 and p90 over
+every timed call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "faces"
+THRESHOLD = 80.0
+
+
+def load(dataset: Path) -> list[tuple[str, Path]]:
+    with (dataset / "identities.csv").open() as f:
+        return [(row["identity"], dataset / row["identity"] / row["file_name"]) for row in csv.DictReader(f)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def identification(
+    people: list[str], vectors: list[tuple[float, ...] | None], enrolled: dict[str, int], match: float
+) -> dict[str, Any]:
+    """The figures of one enrolment choice (``enrolled``: person → index of the enrolled photo)."""
+    from visionloop.core.faces import distance, similarity
+
+    probes = [i for i in range(len(people)) if i not in enrolled.values()]
+    rank1 = identified = false_id = 0
+    pairs = false_pairs = 0
+    for i in probes:
+        v = vectors[i]
+        if v is None:
+            continue
+        scores = {
+            person: similarity(distance(v, vectors[j]), match)  # type: ignore[arg-type]
+            for person, j in enrolled.items()
+            if vectors[j] is not None
+        }
+        best = max(scores, key=lambda p: scores[p])
+        rank1 += best == people[i]
+        identified += best == people[i] and scores[best] >= THRESHOLD
+        others = {p: s for p, s in scores.items() if p != people[i]}
+        pairs += len(others)
+        false_pairs += sum(s >= THRESHOLD for s in others.values())
+        false_id += max(others.values(), default=0.0) >= THRESHOLD
+    n = len(probes)
+    return {
+        "probes": n,
+        "rank1": rank1 / n,
+        "identified_at_threshold": identified / n,
+        "false_match_rate": false_pairs / max(1, pairs),
+        "false_identification_rate": false_id / n,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    from visionloop.analysis.registry import create_analyser
+
+    analyser = create_analyser("faces")
+    analyser.warm_up()
+    rows = load(args.dataset)
+    people = [person for person, _ in rows]
+    vectors: list[tuple[float, ...] | None] = []
+    detect_ms: list[float] = []
+    embed_ms: list[float] = []
+    for _, path in rows:
+        data = path.read_bytes()
+        found = analyser.detect(data, embeddings=True)  # untimed: warms caches for this image
+        vectors.append(found[0].embedding if found else None)
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            analyser.detect(data)
+            detect_ms.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            analyser.detect(data, embeddings=True)
+            embed_ms.append((time.perf_counter() - t) * 1000)
+    first: dict[str, int] = {}
+    for i, person in enumerate(people):
+        first.setdefault(person, i)
+    result = identification(people, vectors, first, analyser.match_distance)
+    photos: dict[str, list[int]] = {}
+    for i, person in enumerate(people):
+        photos.setdefault(person, []).append(i)
+    rotations = [
+        identification(
+            people, vectors, {p: idx[k % len(idx)] for p, idx in photos.items()}, analyser.match_distance
+        )
+        for k in range(max(len(idx) for idx in photos.values()))
+    ]
+    out = {
+        "dataset": str(args.dataset),
+        "people": len(photos),
+        "photos": len(rows),
+        "photos_without_a_face": sum(v is None for v in vectors),
+        "model_version": analyser.version,
+        "match_distance": analyser.match_distance,
+        "threshold": THRESHOLD,
+        **result,
+        "rank1_every_enrolment_mean": statistics.fmean(r["rank1"] for r in rotations),
+        "rank1_every_enrolment_min": min(r["rank1"] for r in rotations),
+        "false_match_rate_every_enrolment_mean": statistics.fmean(r["false_match_rate"] for r in rotations),
+        "detect_faces_ms_p50": statistics.median(detect_ms),
+        "detect_faces_ms_p90": percentile(detect_ms, 0.9),
+        "detect_with_vector_ms_p50": statistics.median(embed_ms),
+        "detect_with_vector_ms_p90": percentile(embed_ms, 0.9),
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{out['model_version']}, {out['people']} people, {out['photos']} photos ({args.dataset})")
+    print(f"  photos without a detected face     {out['photos_without_a_face']}")
+    print(f"  one enrolment photo (first), {result['probes']} probes:")
+    print(f"    rank-1                           {result['rank1']:.3f}")
+    print(f"    identified at similarity >= 80   {result['identified_at_threshold']:.3f}")
+    print(f"    false-match rate (pairs)         {result['false_match_rate']:.4f}")
+    print(f"    false identification (open set)  {result['false_identification_rate']:.3f}")
+    print(
+        f"  every enrolment photo in turn:     rank-1 mean {out['rank1_every_enrolment_mean']:.3f}, "
+        f"min {out['rank1_every_enrolment_min']:.3f}; false-match rate mean "
+        f"{out['false_match_rate_every_enrolment_mean']:.4f}"
+    )
+    print(
+        f"  DetectFaces                        p50 {out['detect_faces_ms_p50']:.0f} ms, "
+        f"p90 {out['detect_faces_ms_p90']:.0f} ms"
+    )
+    print(
+        f"  DetectFaces + identity vector      p50 {out['detect_with_vector_ms_p50']:.0f} ms, "
+        f"p90 {out['detect_with_vector_ms_p90']:.0f} ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
