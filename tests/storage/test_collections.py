@@ -136,3 +136,28 @@ def test_the_nearest_faces_and_users_follow_every_change(repo: SqlRepository) ->
     repo.delete_collection(c.id)
     with pytest.raises(NotFound):
         repo.nearest_faces(c.id, unit(1, 0), limit=1)
+
+
+def test_changes_made_here_update_the_held_index_without_a_reload(repo: SqlRepository) -> None:
+    c = repo.create_collection("c", "dlib-1", 2, {}, NOW)
+    box = BoundingBox(0, 0, 1, 1)
+    first = NewFace("00000000-0000-0000-0000-000000000001", "img", None, box, 99.0, unit(1, 0))
+    repo.add_faces(c.id, [first], NOW)
+    loads = []
+    load = repo.collection_vectors
+    repo.collection_vectors = lambda cid: loads.append(cid) or load(cid)  # type: ignore[method-assign]
+    assert [f.face_id for f, _ in repo.nearest_faces(c.id, unit(0, 1), limit=5)] == [first.face_id]
+    second = NewFace("00000000-0000-0000-0000-000000000002", "img", None, box, 99.0, unit(0, 1))
+    repo.add_faces(c.id, [second], NOW)
+    assert [f.face_id for f, _ in repo.nearest_faces(c.id, unit(0, 1), limit=5)] == [
+        second.face_id,
+        first.face_id,
+    ]
+    repo.create_user(c.id, "u", NOW)
+    repo.associate_faces(c.id, "u", [second.face_id], max_faces=5)
+    assert repo.nearest_users(c.id, unit(0, 1), limit=5)[0][0] == "u"
+    repo.disassociate_faces(c.id, "u", [second.face_id])
+    assert repo.nearest_users(c.id, unit(0, 1), limit=5) == []
+    repo.delete_faces(c.id, [first.face_id])
+    assert [f.face_id for f, _ in repo.nearest_faces(c.id, unit(1, 0), limit=5)] == [second.face_id]
+    assert loads == [c.id]  # loaded once; every change since was applied to the matrix held

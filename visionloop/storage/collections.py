@@ -111,12 +111,15 @@ class CollectionStore(SqlStore):
             for f in new
         ]
         with self._write() as conn:
-            _bump(conn, collection_id)
+            revision = _bump(conn, collection_id)
             conn.execute(insert(faces), rows)
-        return [
+        stored = [
             StoredFace(f.face_id, f.image_id, f.external_image_id, f.box, f.confidence, None, utc(now))
             for f in new
         ]
+        vectors = [f.vector for f in new]
+        self._index_cache.changed(collection_id, revision, lambda index: index.added(stored, vectors))
+        return stored
 
     def list_faces(
         self,
@@ -144,20 +147,28 @@ class CollectionStore(SqlStore):
             found = set(conn.execute(select(_F.face_id).where(*where)).scalars())
             if found:
                 conn.execute(delete(faces).where(*where))
-                _bump(conn, collection_id)
-        return [f for f in dict.fromkeys(face_ids) if f in found]
+                revision = _bump(conn, collection_id)
+        gone = [f for f in dict.fromkeys(face_ids) if f in found]
+        if gone:
+            self._index_cache.changed(collection_id, revision, lambda index: index.removed(gone))
+        return gone
 
     def collection_vectors(self, collection_id: int) -> tuple[int, list[StoredFace], list[bytes]]:
-        """The collection's revision, then its faces and their vectors (oldest first). The revision is
-        read first, so that a change meanwhile leaves it behind the faces: the index reloads next time."""
-        with self._read() as conn:
-            revision = conn.execute(select(_C.revision).where(_C.id == collection_id)).scalar()
-            if revision is None:
-                raise NotFound(f"collection {collection_id} does not exist")
-            rows = conn.execute(
-                select(*_FACE_COLUMNS, _F.vector).where(_F.collection_id == collection_id).order_by(_F.id)
-            ).all()
-        return int(revision), [_face(r) for r in rows], [bytes(r.vector) for r in rows]
+        """The collection's revision, its faces and their vectors (oldest first), as of one moment: the
+        revision is read before and after the faces and must not have moved (else read again; after
+        three tries the revision is given as -1, which no later check trusts)."""
+        q = select(*_FACE_COLUMNS, _F.vector).where(_F.collection_id == collection_id).order_by(_F.id)
+        for _ in range(3):
+            with self._read() as conn:
+                before = conn.execute(select(_C.revision).where(_C.id == collection_id)).scalar()
+                if before is None:
+                    raise NotFound(f"collection {collection_id} does not exist")
+                rows = conn.execute(q).all()
+                after = conn.execute(select(_C.revision).where(_C.id == collection_id)).scalar()
+            if before == after:
+                break
+        revision = int(before) if before is not None and before == after else -1
+        return revision, [_face(r) for r in rows], [bytes(r.vector) for r in rows]
 
     # --- search --------------------------------------------------------------------------------------
 
@@ -242,12 +253,11 @@ class CollectionStore(SqlStore):
             ).rowcount
             if not gone:
                 raise NotFound(f"the user {user_id!r} does not exist in the collection")
-            conn.execute(
-                update(faces)
-                .where(_F.collection_id == collection_id, _F.user_id == user_id)
-                .values(user_id=None)
-            )
-            _bump(conn, collection_id)
+            where = (_F.collection_id == collection_id, _F.user_id == user_id)
+            held = list(conn.execute(select(_F.face_id).where(*where)).scalars())
+            conn.execute(update(faces).where(*where).values(user_id=None))
+            revision = _bump(conn, collection_id)
+        self._index_cache.changed(collection_id, revision, lambda index: index.with_user(held, None))
 
     def associate_faces(
         self, collection_id: int, user_id: str, face_ids: Sequence[str], max_faces: int
@@ -279,8 +289,10 @@ class CollectionStore(SqlStore):
                 .where(_F.collection_id == collection_id, _F.face_id.in_(free), _F.user_id.is_(None))
                 .values(user_id=user_id)
             )
-            _bump(conn, collection_id)
-        return [f for f in dict.fromkeys(face_ids) if f in free]
+            revision = _bump(conn, collection_id)
+        done = [f for f in dict.fromkeys(face_ids) if f in free]
+        self._index_cache.changed(collection_id, revision, lambda index: index.with_user(done, user_id))
+        return done
 
     def disassociate_faces(self, collection_id: int, user_id: str, face_ids: Sequence[str]) -> list[str]:
         with self._write() as conn:
@@ -293,16 +305,21 @@ class CollectionStore(SqlStore):
             held = set(conn.execute(select(_F.face_id).where(*where)).scalars())
             if held:
                 conn.execute(update(faces).where(*where).values(user_id=None))
-                _bump(conn, collection_id)
-        return [f for f in dict.fromkeys(face_ids) if f in held]
+                revision = _bump(conn, collection_id)
+        done = [f for f in dict.fromkeys(face_ids) if f in held]
+        if done:
+            self._index_cache.changed(collection_id, revision, lambda index: index.with_user(done, None))
+        return done
 
 
-def _bump(conn: Connection, collection_id: int) -> None:
+def _bump(conn: Connection, collection_id: int) -> int:
+    """Move the collection to its next revision (the row stays locked until commit); the new revision."""
     gone = not conn.execute(
         update(face_collections).where(_C.id == collection_id).values(revision=_C.revision + 1)
     ).rowcount
     if gone:
         raise NotFound(f"collection {collection_id} does not exist")
+    return int(conn.execute(select(_C.revision).where(_C.id == collection_id)).scalar_one())
 
 
 def _existing_user(conn: Connection, collection_id: int, user_id: str) -> None:

@@ -1,17 +1,21 @@
 """Nearest faces of a collection by brute force: its vectors in one float32 matrix (rows of unit length),
-loaded once per collection and revision and kept in memory, searched with one matrix-vector product.
+loaded once per collection and kept in memory, searched with one matrix-vector product.
 
 At 100,000 faces of 128 values the matrix is 51 MB and a search takes a few milliseconds on one core
 (bench/face_search.py measures it), so no approximate index is needed at that scale; the exact answer
-also keeps SearchFaces deterministic. The cache is per process and database: a change made by another
-process bumps the collection's revision in the database, which the next search reads before it trusts
-the matrix it holds."""
+also keeps SearchFaces deterministic. The product is ``np.einsum`` (numpy's own loop, one thread), not
+BLAS: a multi-threaded BLAS matrix-vector product was up to 30 times slower on a busy two-core machine.
+
+The cache is per process and database. A change this process makes is applied to the matrix it holds
+(faces appended, removed, given to a user), so IndexFaces does not cost the next search a reload; a
+change made by another process bumps the collection's revision in the database, which the next search
+reads before it trusts the matrix, and reloads."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,7 +36,33 @@ class FaceIndex:
         cls, revision: int, faces: Sequence[StoredFace], vectors: Sequence[bytes], dim: int
     ) -> FaceIndex:
         matrix = np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(vectors), dim)
-        return cls(revision, tuple(faces), matrix, {f.face_id: i for i, f in enumerate(faces)})
+        return cls(revision, tuple(faces), matrix, _positions(faces))
+
+    def added(self, faces: Sequence[StoredFace], vectors: Sequence[bytes]) -> FaceIndex:
+        new = [(f, v) for f, v in zip(faces, vectors, strict=True) if f.face_id not in self.positions]
+        if not new:
+            return self
+        dim = self.matrix.shape[1]
+        rows = np.frombuffer(b"".join(v for _, v in new), dtype=np.float32).reshape(len(new), dim)
+        grown = self.faces + tuple(f for f, _ in new)
+        return FaceIndex(self.revision, grown, np.vstack([self.matrix, rows]), _positions(grown))
+
+    def removed(self, face_ids: Sequence[str]) -> FaceIndex:
+        rows = sorted(self.positions[f] for f in set(face_ids) if f in self.positions)
+        if not rows:
+            return self
+        gone = set(rows)
+        kept = tuple(f for i, f in enumerate(self.faces) if i not in gone)
+        return FaceIndex(self.revision, kept, np.delete(self.matrix, rows, axis=0), _positions(kept))
+
+    def with_user(self, face_ids: Sequence[str], user_id: str | None) -> FaceIndex:
+        """The faces ``face_ids`` given to ``user_id`` (None: to nobody)."""
+        faces = list(self.faces)
+        for f in face_ids:
+            i = self.positions.get(f)
+            if i is not None:
+                faces[i] = replace(faces[i], user_id=user_id)
+        return replace(self, faces=tuple(faces))
 
     def vector(self, face_id: str) -> bytes | None:
         i = self.positions.get(face_id)
@@ -41,7 +71,7 @@ class FaceIndex:
     def distances(self, vector: bytes) -> np.ndarray:
         """Euclidean distance from ``vector`` to every face (both of unit length: sqrt(2 - 2 cos))."""
         q = np.frombuffer(vector, dtype=np.float32)
-        cos: np.ndarray = self.matrix @ q
+        cos: np.ndarray = np.einsum("ij,j->i", self.matrix, q)
         out: np.ndarray = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * cos))
         return out
 
@@ -74,6 +104,10 @@ class FaceIndex:
         return list(best.items())
 
 
+def _positions(faces: Sequence[StoredFace]) -> dict[str, int]:
+    return {f.face_id: i for i, f in enumerate(faces)}
+
+
 Loader = Callable[[], tuple[int, list[StoredFace], list[bytes]]]
 
 
@@ -94,6 +128,18 @@ class FaceIndexCache:
             index = FaceIndex.build(loaded_revision, faces, vectors, dim)
             self._indexes[collection_id] = index
             return index
+
+    def changed(self, collection_id: int, revision: int, change: Callable[[FaceIndex], FaceIndex]) -> None:
+        """Apply a change this process made, which took the collection to ``revision``, to the index it
+        holds when that is the revision before; otherwise drop the index (the next search reloads)."""
+        with self._lock:
+            index = self._indexes.get(collection_id)
+            if index is None:
+                return
+            if index.revision == revision - 1:
+                self._indexes[collection_id] = replace(change(index), revision=revision)
+            elif index.revision < revision:
+                del self._indexes[collection_id]
 
     def forget(self, collection_id: int) -> None:
         with self._lock:
