@@ -44,8 +44,10 @@ class FaceIndex:
             return self
         dim = self.matrix.shape[1]
         rows = np.frombuffer(b"".join(v for _, v in new), dtype=np.float32).reshape(len(new), dim)
+        positions = dict(self.positions)  # a copy is cheaper than numbering 100,000 faces again
+        positions.update((f.face_id, len(self.faces) + i) for i, (f, _) in enumerate(new))
         grown = self.faces + tuple(f for f, _ in new)
-        return FaceIndex(self.revision, grown, np.vstack([self.matrix, rows]), _positions(grown))
+        return FaceIndex(self.revision, grown, np.vstack([self.matrix, rows]), positions)
 
     def removed(self, face_ids: Sequence[str]) -> FaceIndex:
         rows = sorted(self.positions[f] for f in set(face_ids) if f in self.positions)
