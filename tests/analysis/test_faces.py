@@ -46,8 +46,9 @@ def test_a_portrait(analyser: Any) -> None:
     assert points["leftEyeLeft"].x < points["eyeLeft"].x < points["leftEyeRight"].x < points["nose"].x
     assert points["mouthLeft"].x < points["mouthUp"].x < points["mouthRight"].x
     assert points["mouthUp"].y < points["mouthDown"].y < points["chinBottom"].y
-    assert [a.name for a in face.attributes] == ["EyesOpen", "MouthOpen"]
-    assert face.attributes[0].value is True
+    assert [a.name for a in face.attributes] == ["Gender", "EyesOpen", "MouthOpen"]
+    assert face.attributes[0].value == "Female" and face.attributes[1].value is True
+    assert face.age_range is not None and face.age_range[0] < face.age_range[1]
     assert face.embedding is not None and len(face.embedding) == analyser.embedding_dim == 128
     assert math.fsum(x * x for x in face.embedding) == pytest.approx(1.0)
 
@@ -84,3 +85,13 @@ def test_identity_vectors_tell_people_apart(analyser: Any) -> None:
 def test_no_face(analyser: Any) -> None:
     assert analyser.detect(image_bytes(640, 480, (120, 160, 90))) == []
     assert analyser.detect(image_bytes(100, 80, (10, 10, 10)), attributes=True, embeddings=True) == []
+
+
+def test_without_the_age_and_gender_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    from visionloop.analysis import age_gender, faces
+
+    monkeypatch.setattr(age_gender, "models_dir", lambda: None)
+    bare = faces.FaceAnalyser()
+    [face] = bare.detect(_photo("person_01/img1.jpg"), attributes=True)
+    assert [a.name for a in face.attributes] == ["EyesOpen", "MouthOpen"] and face.age_range is None
+    assert "age/gender" not in bare.version

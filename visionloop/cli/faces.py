@@ -48,13 +48,19 @@ def faces_detect(ctx: Context, images: tuple[str, ...], attributes: tuple[str, .
             if not r.faces:
                 console.print(f"{image}: no face ({r.version})")
                 continue
-            table = Table("#", "box", "conf.", "yaw pitch roll", "light sharp", "attributes", title=image)
+            table = Table("#", "box", "conf.", "yaw pitch roll", "light sharp", "age", title=image)
+            notes = []
             for i, f in enumerate(r.faces, 1):
-                found = ", ".join(f"{a.name} {a.value} {a.confidence:.0f}" for a in f.attributes)
                 quality = f"{f.quality.brightness:.0f} {f.quality.sharpness:.0f}"
-                table.add_row(str(i), _box(f), f"{f.confidence:.1f}", _pose(f), quality, found)
+                age = f"{f.age_range[0]}-{f.age_range[1]}" if f.age_range else ""
+                table.add_row(str(i), _box(f), f"{f.confidence:.1f}", _pose(f), quality, age)
+                if f.attributes:
+                    found = ", ".join(f"{a.name} {a.value} ({a.confidence:.0f})" for a in f.attributes)
+                    notes.append(f"face {i}: {found}")
             table.caption = r.version
             console.print(table)
+            for note in notes:
+                console.print(note)
 
     emit([{"image": i, **faces_json(r)} for i, r in zip(images, results, strict=True)], as_json, render)
 

@@ -31,8 +31,8 @@ MAX_FACES = 100  # DetectFaces returns, and CompareFaces compares, the 100 large
 DEFAULT_SIMILARITY_THRESHOLD = 80.0
 SIMILARITY_WIDTH = 0.04
 QUALITY_FILTERS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
-# DetectFaces' Attributes: the names Rekognition knows, and those this analyser estimates (by FaceAttribute
-# name); the others are accepted and answer nothing (see docs/faces.md)
+# DetectFaces' Attributes: the names Rekognition knows, and those the analyser estimates (by FaceAttribute
+# name, or AgeRange); the others are accepted and answer nothing (see docs/faces.md)
 ATTRIBUTE_NAMES = (
     "DEFAULT",
     "ALL",
@@ -49,7 +49,7 @@ ATTRIBUTE_NAMES = (
     "SMILE",
     "SUNGLASSES",
 )
-ESTIMATED = {"EYES_OPEN": "EyesOpen", "MOUTH_OPEN": "MouthOpen"}
+ESTIMATED = {"AGE_RANGE": "AgeRange", "GENDER": "Gender", "EYES_OPEN": "EyesOpen", "MOUTH_OPEN": "MouthOpen"}
 
 
 # --- similarity --------------------------------------------------------------------------------------
@@ -147,7 +147,10 @@ def check_attributes(names: Sequence[str]) -> tuple[str, ...]:
 
 def _keep_attributes(face: FaceDetail, wanted: tuple[str, ...]) -> FaceDetail:
     kept = tuple(a for a in face.attributes if a.name in wanted)
-    return face if kept == face.attributes else replace(face, attributes=kept)
+    age_range = face.age_range if "AgeRange" in wanted else None
+    if kept == face.attributes and age_range == face.age_range:
+        return face
+    return replace(face, attributes=kept, age_range=age_range)
 
 
 def detect_faces(
