@@ -11,6 +11,7 @@ from visionloop.cli import (  # noqa: F401  (imported for their commands)
     buckets,
     datasets,
     detections,
+    face_collections,
     faces,
     notify,
     parameters,
