@@ -87,11 +87,17 @@ def run_size(svc: Any, analysers: Any, n: int, repeat: int, photo: bytes | None,
     load_ms = (time.perf_counter() - t) * 1000
     out: dict[str, Any] = {"faces": n, "fill_s": round(fill_s, 1), "first_search_load_ms": round(load_ms, 1)}
     options = col.SearchOptions(max_faces=10)
-    out["search_faces"] = summary(timed(lambda: col.search_faces(svc, analysers, name, probe, options), repeat))
+    out["search_faces"] = summary(
+        timed(lambda: col.search_faces(svc, analysers, name, probe, options), repeat)
+    )
     vector = svc.repo.face_vectors(c.id, [probe])[probe]
     out["nearest_only"] = summary(timed(lambda: svc.repo.nearest_faces(c.id, vector, 10), repeat))
     if photo is not None:
-        search = lambda: col.search_faces_by_image(svc, analysers, name, photo, options)  # noqa: E731
+        image: bytes = photo
+
+        def search() -> Any:
+            return col.search_faces_by_image(svc, analysers, name, image, options)
+
         search()  # warm the analyser
         out["search_faces_by_image"] = summary(timed(search, repeat))
         index_ms, after_ms = [], []

@@ -52,14 +52,14 @@ def test_collections_are_created_described_listed_tagged_and_deleted(rek: Any, s
     rek.untag_resource(ResourceArn=arn, TagKeys=["team"])
     assert rek.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"site": "a"}
     assert rek.delete_collection(CollectionId=names[0])["StatusCode"] == 200
-    for call in (
-        lambda: rek.describe_collection(CollectionId=names[0]),
-        lambda: rek.delete_collection(CollectionId=names[0]),
-        lambda: rek.list_tags_for_resource(ResourceArn=arn),
-        lambda: rek.list_faces(CollectionId=names[0]),
+    for op, params in (
+        ("describe_collection", {"CollectionId": names[0]}),
+        ("delete_collection", {"CollectionId": names[0]}),
+        ("list_tags_for_resource", {"ResourceArn": arn}),
+        ("list_faces", {"CollectionId": names[0]}),
     ):
         with pytest.raises(ClientError) as e:
-            call()
+            getattr(rek, op)(**params)
         assert _code(e) == "ResourceNotFoundException"
     with pytest.raises(ClientError) as e:
         rek.create_collection(CollectionId="no spaces")

@@ -13,7 +13,7 @@ from tests.factories import image_bytes
 from visionloop.core import collections as col
 from visionloop.core.analysis import BoundingBox
 from visionloop.core.faces import similarity
-from visionloop.core.records.collections import UserStatus
+from visionloop.core.records.collections import Collection, UserStatus
 from visionloop.core.records.faces import FaceAttribute, FaceDetail, FacePose, FaceQuality
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, InvalidInput, NotFound, QuotaExceeded
@@ -80,7 +80,7 @@ def svc(services: Services) -> Services:
     return services
 
 
-def make(svc: Services, analyser: FakeFaces, name: str = "people") -> col.Collection:
+def make(svc: Services, analyser: FakeFaces, name: str = "people") -> Collection:
     return col.create_collection(svc, lambda kind: analyser, name, {"team": "a"})
 
 

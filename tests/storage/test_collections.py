@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from visionloop.core.analysis import BoundingBox
-from visionloop.core.records.collections import NewFace, UserStatus
+from visionloop.core.records.collections import NewFace, StoredFace, UserStatus
 from visionloop.errors import AlreadyExists, NotFound, QuotaExceeded
 from visionloop.storage.sql import SqlRepository
 
@@ -143,9 +143,14 @@ def test_changes_made_here_update_the_held_index_without_a_reload(repo: SqlRepos
     box = BoundingBox(0, 0, 1, 1)
     first = NewFace("00000000-0000-0000-0000-000000000001", "img", None, box, 99.0, unit(1, 0))
     repo.add_faces(c.id, [first], NOW)
-    loads = []
+    loads: list[int] = []
     load = repo.collection_vectors
-    repo.collection_vectors = lambda cid: loads.append(cid) or load(cid)  # type: ignore[method-assign]
+
+    def counted(collection_id: int) -> tuple[int, list[StoredFace], list[bytes]]:
+        loads.append(collection_id)
+        return load(collection_id)
+
+    repo.collection_vectors = counted  # type: ignore[method-assign]
     assert [f.face_id for f, _ in repo.nearest_faces(c.id, unit(0, 1), limit=5)] == [first.face_id]
     second = NewFace("00000000-0000-0000-0000-000000000002", "img", None, box, 99.0, unit(0, 1))
     repo.add_faces(c.id, [second], NOW)
