@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from visionloop.core.analysis import BoundingBox
-from visionloop.core.records.collections import NewFace, StoredFace, UserStatus
+from visionloop.core.records.collections import Collection, NewFace, StoredFace, UserStatus
 from visionloop.errors import AlreadyExists, NotFound, QuotaExceeded
 from visionloop.storage.sql import SqlRepository
 
@@ -45,6 +45,7 @@ def test_faces_keep_their_vectors_and_bump_the_revision(repo: SqlRepository) -> 
     assert [f.external_image_id for f in stored] == ["ext-1", None, "ext-3"]
     got = repo.get_collection("c")
     assert (got.face_count, got.revision) == (3, 1)
+    assert repo.get_collection("c", counts=False) == Collection(**{**got.__dict__, "face_count": 0})
     revision, listed, vectors = repo.collection_vectors(c.id)
     assert revision == 1 and listed == stored
     assert np.frombuffer(vectors[1], dtype=np.float32).tolist() == [2.0] * 4

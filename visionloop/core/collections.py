@@ -126,8 +126,8 @@ def untag_collection(svc: Services, name: str, keys: Sequence[str]) -> None:
 
 
 def _searchable(svc: Services, analysers: AnalyserSource, name: str) -> tuple[Collection, FaceAnalyserPort]:
-    """The collection and the analyser, which must be the model that indexed it."""
-    c = describe_collection(svc, name)
+    """The collection (not counted) and the analyser, which must be the model that indexed it."""
+    c = svc.repo.get_collection(check_name(COLLECTION_ID, "a collection id", name), counts=False)
     analyser = _analyser(analysers)
     if analyser.version != c.face_model_version:
         raise InvalidInput(

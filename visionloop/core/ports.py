@@ -548,7 +548,9 @@ class CollectionRepository(Protocol):
         """AlreadyExists when the name is taken."""
         ...
 
-    def get_collection(self, name: str) -> Collection: ...
+    def get_collection(self, name: str, counts: bool = True) -> Collection:
+        """The collection; without ``counts`` its face and user counts read 0 (not counted: cheaper)."""
+        ...
 
     def list_collections(self) -> list[Collection]:
         """By name."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from visionloop.core.analysis import BoundingBox
@@ -64,9 +64,10 @@ class CollectionStore(SqlStore):
         assert key is not None
         return Collection(int(key[0]), name, utc(now), face_model_version, embedding_dim, 0, 0, dict(tags), 0)
 
-    def get_collection(self, name: str) -> Collection:
+    def get_collection(self, name: str, counts: bool = True) -> Collection:
+        q = _collections_query() if counts else _uncounted_query()
         with self._read() as conn:
-            row = conn.execute(_collections_query().where(_C.name == name)).first()
+            row = conn.execute(q.where(_C.name == name)).first()
         if row is None:
             raise NotFound(f"the collection {name!r} does not exist")
         return _collection(row)
@@ -334,6 +335,10 @@ def _collections_query() -> Any:
     face_count = select(func.count()).where(_F.collection_id == _C.id).scalar_subquery()
     user_count = select(func.count()).where(_U.collection_id == _C.id).scalar_subquery()
     return select(face_collections, face_count.label("face_count"), user_count.label("user_count"))
+
+
+def _uncounted_query() -> Any:
+    return select(face_collections, literal(0).label("face_count"), literal(0).label("user_count"))
 
 
 def _users_query(collection_id: int) -> Any:
