@@ -17,6 +17,12 @@ vectors). Figures:
 - rank-1 over every choice of enrolment photo: the same with each photo of each person as the enrolment
   in turn (mean), which depends less on which photo is first.
 
+Attributes (Attributes=["ALL"], the largest face of each photo; the dataset has no attribute labels, so
+these are consistency figures): the share of photos whose Gender agrees with the majority of its
+person's photos, the median over people of the standard deviation of the middle of AgeRange across
+their photos (taken years apart: an upper bound of the estimate's own spread), and the shares of
+EyesOpen and MouthOpen read True.
+
 Latency: DetectFaces as the use case runs it (default attributes: detect, landmarks, pose, quality) and
 the same with the identity vector, each image once untimed and then --repeat times; p50 and p90 over
 every timed call.
@@ -82,6 +88,33 @@ def identification(
     }
 
 
+def attribute_figures(people: list[str], details: list[Any]) -> dict[str, float | None]:
+    """Consistency of the estimated attributes (see the module doc); None when not estimated."""
+    values: dict[str, dict[str, list[Any]]] = {}
+    for person, face in zip(people, details, strict=True):
+        if face is None:
+            continue
+        mine = values.setdefault(person, {"gender": [], "age": [], "eyes": [], "mouth": []})
+        found = {a.name: a.value for a in face.attributes}
+        mine["gender"].append(found.get("Gender"))
+        mine["age"].append(None if face.age_range is None else sum(face.age_range) / 2)
+        mine["eyes"].append(found.get("EyesOpen"))
+        mine["mouth"].append(found.get("MouthOpen"))
+    genders = [v["gender"] for v in values.values() if None not in v["gender"]]
+    agreeing = sum(max(g.count(x) for x in set(g)) for g in genders)
+    ages = [
+        statistics.pstdev(v["age"]) for v in values.values() if None not in v["age"] and len(v["age"]) > 1
+    ]
+    eyes = [e for v in values.values() for e in v["eyes"] if e is not None]
+    mouths = [m for v in values.values() for m in v["mouth"] if m is not None]
+    return {
+        "gender_agrees_with_person": agreeing / sum(map(len, genders)) if genders else None,
+        "age_middle_std_within_person_median": statistics.median(ages) if ages else None,
+        "eyes_open_share": sum(eyes) / len(eyes) if eyes else None,
+        "mouth_open_share": sum(mouths) / len(mouths) if mouths else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,12 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = load(args.dataset)
     people = [person for person, _ in rows]
     vectors: list[tuple[float, ...] | None] = []
+    details: list[Any] = []
     detect_ms: list[float] = []
     embed_ms: list[float] = []
     for _, path in rows:
         data = path.read_bytes()
         found = analyser.detect(data, embeddings=True)  # untimed: warms caches for this image
         vectors.append(found[0].embedding if found else None)
+        every = analyser.detect(data, attributes=True)
+        details.append(every[0] if every else None)
         for _ in range(args.repeat):
             t = time.perf_counter()
             analyser.detect(data)
@@ -125,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     out = {
         "dataset": str(args.dataset),
+        **attribute_figures(people, details),
         "people": len(photos),
         "photos": len(rows),
         "photos_without_a_face": sum(v is None for v in vectors),
@@ -155,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         f"min {out['rank1_every_enrolment_min']:.3f}; false-match rate mean "
         f"{out['false_match_rate_every_enrolment_mean']:.4f}"
     )
+    if out["gender_agrees_with_person"] is not None:
+        gender, age = out["gender_agrees_with_person"], out["age_middle_std_within_person_median"]
+        eyes, mouth = out["eyes_open_share"], out["mouth_open_share"]
+        print(f"  Gender agrees with its person's majority   {gender:.3f}")
+        print(f"  AgeRange middle: std within a person       {age:.1f} years (median over people)")
+        print(f"  EyesOpen read True {eyes:.3f}, MouthOpen read True {mouth:.3f}")
     print(
         f"  DetectFaces                        p50 {out['detect_faces_ms_p50']:.0f} ms, "
         f"p90 {out['detect_faces_ms_p90']:.0f} ms"
