@@ -200,8 +200,64 @@ def members(op: str, seeds: Seeds) -> Members:
         "TagResource": {"ResourceArn": resource, "Tags": tags},
         "UntagResource": {"ResourceArn": resource, "TagKeys": st.lists(names(), max_size=3)},
         "ListTagsForResource": {"ResourceArn": resource},
+        **collection_members(seeds, paging, tags, confidence, ints),
     }
     return table[op]
+
+
+def collection_members(
+    seeds: Seeds, paging: Members, tags: st.SearchStrategy[Any], percent: st.SearchStrategy[Any], ints: Any
+) -> dict[str, Members]:
+    """The face collections' operations: ids of a collection that may exist, faces and users."""
+    collection = {"CollectionId": st.sampled_from(("fuzz-faces", "ghost")) | names()}
+    face_ids = st.lists(st.uuids().map(str) | weird_strings, max_size=3)
+    face_id = st.uuids().map(str) | weird_strings
+    user = {"UserId": st.sampled_from(("fuzz-user", "ghost")) | names(), "ClientRequestToken": names()}
+    quality = st.sampled_from(("NONE", "AUTO", "LOW", "MEDIUM", "HIGH", "BEST"))
+    image = images(seeds, decodable=False)
+    return {
+        "CreateCollection": {**collection, "Tags": tags},
+        "DescribeCollection": collection,
+        "ListCollections": paging,
+        "DeleteCollection": collection,
+        "IndexFaces": {
+            **collection,
+            "Image": image,
+            "ExternalImageId": names(),
+            "DetectionAttributes": st.lists(st.sampled_from(("DEFAULT", "ALL", "X")), max_size=2),
+            "MaxFaces": ints,
+            "QualityFilter": quality,
+        },
+        "ListFaces": {**collection, **paging, "UserId": names(), "FaceIds": face_ids},
+        "DeleteFaces": {**collection, "FaceIds": face_ids},
+        "SearchFaces": {**collection, "FaceId": face_id, "MaxFaces": ints, "FaceMatchThreshold": percent},
+        "SearchFacesByImage": {
+            **collection,
+            "Image": image,
+            "MaxFaces": ints,
+            "FaceMatchThreshold": percent,
+            "QualityFilter": quality,
+        },
+        "CreateUser": {**collection, **user},
+        "DeleteUser": {**collection, **user},
+        "ListUsers": {**collection, **paging},
+        "AssociateFaces": {**collection, **user, "FaceIds": face_ids, "UserMatchThreshold": percent},
+        "DisassociateFaces": {**collection, **user, "FaceIds": face_ids},
+        "SearchUsers": {
+            **collection,
+            "UserId": user["UserId"],
+            "FaceId": face_id,
+            "UserMatchThreshold": percent,
+            "MaxUsers": ints,
+        },
+        "SearchUsersByImage": {
+            **collection,
+            "Image": image,
+            "UserMatchThreshold": percent,
+            "MaxUsers": ints,
+            "QualityFilter": quality,
+        },
+    }
 
 
 # deletions last, so that the seeded project, datasets and version serve the other operations first
