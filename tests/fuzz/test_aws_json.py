@@ -197,6 +197,18 @@ def members(op: str, seeds: Seeds) -> Members:
             "MinConfidence": confidence,
             "HumanLoopConfig": json_values,
         },
+        "DetectFaces": {
+            "Image": images(seeds, decodable=True),
+            "Attributes": st.lists(
+                st.sampled_from(("DEFAULT", "ALL", "GENDER", "AGE")) | weird_strings, max_size=3
+            ),
+        },
+        "CompareFaces": {
+            "SourceImage": images(seeds, decodable=True),
+            "TargetImage": images(seeds, decodable=True),
+            "SimilarityThreshold": confidence,
+            "QualityFilter": st.sampled_from(("NONE", "AUTO", "LOW", "MEDIUM", "HIGH", "X")) | weird_strings,
+        },
         "TagResource": {"ResourceArn": resource, "Tags": tags},
         "UntagResource": {"ResourceArn": resource, "TagKeys": st.lists(names(), max_size=3)},
         "ListTagsForResource": {"ResourceArn": resource},
