@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.core.test_collections import ANN, ANN2, BOB, EMPTY, GROUP, FakeFaces
+from tests.core.test_collections import ANN, ANN2, BOB, EMPTY, GROUP, fake_faces
 from visionloop.api.app import create_app
 from visionloop.core.analyzing import Analysis
 from visionloop.core.services import Services
@@ -25,7 +25,7 @@ FACES = f"{BASE}/people/faces"
 @pytest.fixture
 def client(services: Services, settings: Settings) -> Iterator[TestClient]:
     app = create_app(services, settings)
-    fake = FakeFaces()
+    fake = fake_faces()
     app.state.analysis = Analysis(lambda kind: fake, workers=1)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c

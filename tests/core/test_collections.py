@@ -5,10 +5,10 @@ image with the similarity of core.faces, users and their faces, and the errors R
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import pytest
 
+from tests.core.test_faces import Faces
 from tests.factories import image_bytes
 from visionloop.core import collections as col
 from visionloop.core.analysis import BoundingBox
@@ -44,35 +44,22 @@ def face(vector: tuple[float, ...], size: float = 0.5, confidence: float = 99.9)
     )
 
 
-@dataclass
-class FakeFaces:
+def fake_faces(version: str = "fake-faces-1") -> Faces:
     """Faces by image: ann (two photos 0.1 apart), bob (far from ann), a group photo of both and a
     tiny third face, a photo whose only face is tiny, and an empty photo."""
-
-    kind: str = "faces"
-    version: str = "fake-faces-1"
-    embedding_dim: int = 2
-    match_distance: float = MATCH
-    calls: list[dict[str, bool]] = field(default_factory=list)
-
-    def warm_up(self) -> None:
-        pass
-
-    def detect(self, image: bytes, *, attributes: bool = False, embeddings: bool = False) -> list[FaceDetail]:
-        self.calls.append({"attributes": attributes, "embeddings": embeddings})
-        faces = {
-            ANN: [face(unit(0.0))],
-            ANN2: [face(unit(0.1))],
-            BOB: [face(unit(2.0))],
-            GROUP: [face(unit(0.05), 0.4), face(unit(2.05), 0.3), face(unit(1.0), 0.05)],
-            TINY: [face(unit(0.0), 0.05)],
-        }.get(image, [])
-        return [f if attributes else FaceDetail(**{**f.__dict__, "attributes": ()}) for f in faces]
+    by_image = {
+        ANN: [face(unit(0.0))],
+        ANN2: [face(unit(0.1))],
+        BOB: [face(unit(2.0))],
+        GROUP: [face(unit(0.05), 0.4), face(unit(2.05), 0.3), face(unit(1.0), 0.05)],
+        TINY: [face(unit(0.0), 0.05)],
+    }
+    return Faces(by_image, version=version, match_distance=MATCH)
 
 
 @pytest.fixture
-def analyser() -> FakeFaces:
-    return FakeFaces()
+def analyser() -> Faces:
+    return fake_faces()
 
 
 @pytest.fixture
@@ -80,11 +67,11 @@ def svc(services: Services) -> Services:
     return services
 
 
-def make(svc: Services, analyser: FakeFaces, name: str = "people") -> Collection:
+def make(svc: Services, analyser: Faces, name: str = "people") -> Collection:
     return col.create_collection(svc, lambda kind: analyser, name, {"team": "a"})
 
 
-def test_collections_are_created_described_listed_and_deleted(svc: Services, analyser: FakeFaces) -> None:
+def test_collections_are_created_described_listed_and_deleted(svc: Services, analyser: Faces) -> None:
     made = make(svc, analyser)
     assert (made.face_model_version, made.embedding_dim, made.tags) == ("fake-faces-1", 2, {"team": "a"})
     with pytest.raises(AlreadyExists):
@@ -107,7 +94,7 @@ def test_collections_are_created_described_listed_and_deleted(svc: Services, ana
     assert (again.face_count, again.user_count) == (0, 0)
 
 
-def test_index_faces_keeps_the_largest_that_pass_the_filter(svc: Services, analyser: FakeFaces) -> None:
+def test_index_faces_keeps_the_largest_that_pass_the_filter(svc: Services, analyser: Faces) -> None:
     make(svc, analyser)
     src = lambda kind: analyser  # noqa: E731
     r = col.index_faces(svc, src, "people", GROUP, col.IndexOptions(external_image_id="group:1", max_faces=1))
@@ -137,7 +124,7 @@ def test_index_faces_keeps_the_largest_that_pass_the_filter(svc: Services, analy
         col.index_faces(svc, src, "nobody", ANN)
 
 
-def test_searches_by_face_and_by_image(svc: Services, analyser: FakeFaces) -> None:
+def test_searches_by_face_and_by_image(svc: Services, analyser: Faces) -> None:
     make(svc, analyser)
     src = lambda kind: analyser  # noqa: E731
     ann = col.index_faces(svc, src, "people", ANN).indexed[0].face
@@ -167,12 +154,12 @@ def test_searches_by_face_and_by_image(svc: Services, analyser: FakeFaces) -> No
     ):
         with pytest.raises(InvalidInput):
             col.search_faces(svc, src, "people", ann.face_id, bad)
-    other = FakeFaces(version="fake-faces-2")
+    other = fake_faces(version="fake-faces-2")
     with pytest.raises(InvalidInput, match="do not compare"):
         col.search_faces(svc, lambda kind: other, "people", ann.face_id)
 
 
-def test_deleting_faces_spares_a_users_faces(svc: Services, analyser: FakeFaces) -> None:
+def test_deleting_faces_spares_a_users_faces(svc: Services, analyser: Faces) -> None:
     make(svc, analyser)
     src = lambda kind: analyser  # noqa: E731
     ann = col.index_faces(svc, src, "people", ANN).indexed[0].face.face_id
@@ -190,7 +177,7 @@ def test_deleting_faces_spares_a_users_faces(svc: Services, analyser: FakeFaces)
         col.delete_faces(svc, "people", ["not-a-face-id"])
 
 
-def test_users_hold_similar_faces_and_are_searched(svc: Services, analyser: FakeFaces) -> None:
+def test_users_hold_similar_faces_and_are_searched(svc: Services, analyser: Faces) -> None:
     make(svc, analyser)
     src = lambda kind: analyser  # noqa: E731
     ann, ann2, bob = (
@@ -234,7 +221,7 @@ def test_users_hold_similar_faces_and_are_searched(svc: Services, analyser: Fake
 
 
 def test_a_user_holds_at_most_100_faces(
-    svc: Services, analyser: FakeFaces, monkeypatch: pytest.MonkeyPatch
+    svc: Services, analyser: Faces, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make(svc, analyser)
     src = lambda kind: analyser  # noqa: E731
