@@ -13,6 +13,12 @@ stored in batches straight through the repository, which is what IndexFaces stor
 - IndexFaces: a real photo indexed (detect, embed, store), p50 and p90, each followed by a search, whose
   p50 shows what a search pays after a change (the matrix is extended, not reloaded, in this process).
 
+Identification through a collection (``--identify``, the faces dataset): each person's first photo is
+indexed (ExternalImageId = the person), every other photo searched with SearchFacesByImage; rank-1 is
+the share of probes whose best match is their own person, "identified" the share whose best match is
+their own person at the default FaceMatchThreshold (80), and a false match a probe whose best match at
+80 is someone else.
+
 Without the [faces] extra the two image operations are skipped and only the searches are measured.
 """
 
@@ -110,12 +116,57 @@ def run_size(svc: Any, analysers: Any, n: int, repeat: int, photo: bytes | None,
     return out
 
 
+def identify(svc: Any, analysers: Any, dataset: Path) -> dict[str, Any]:
+    """Rank-1, identified and false matches at the default threshold, through a collection."""
+    import csv
+
+    from visionloop.core import collections as col
+    from visionloop.errors import InvalidInput
+
+    with (dataset / "identities.csv").open() as f:
+        rows = [(r["identity"], dataset / r["identity"] / r["file_name"]) for r in csv.DictReader(f)]
+    col.create_collection(svc, analysers, "identify")
+    enrolled: set[str] = set()
+    probes = []
+    for person, path in rows:
+        if person in enrolled:
+            probes.append((person, path))
+            continue
+        options = col.IndexOptions(external_image_id=person, max_faces=1, quality_filter="NONE")
+        if col.index_faces(svc, analysers, "identify", path.read_bytes(), options).indexed:
+            enrolled.add(person)
+    rank1 = identified = false_match = 0
+    everything = col.SearchOptions(max_faces=1, threshold=0)
+    for person, path in probes:
+        try:
+            r = col.search_faces_by_image(svc, analysers, "identify", path.read_bytes(), everything)
+        except InvalidInput:  # no face found: a miss
+            continue
+        best = r.matches[0] if r.matches else None
+        if best is None:
+            continue
+        own = best.face.external_image_id == person
+        rank1 += own
+        identified += own and best.similarity >= col.DEFAULT_FACE_MATCH_THRESHOLD
+        false_match += not own and best.similarity >= col.DEFAULT_FACE_MATCH_THRESHOLD
+    col.delete_collection(svc, "identify")
+    n = len(probes)
+    return {
+        "people": len(enrolled),
+        "probes": n,
+        "rank1": round(rank1 / n, 4),
+        "identified_at_80": round(identified / n, 4),
+        "false_match_at_80": round(false_match / n, 4),
+    }
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--dataset", type=Path, default=DATASET)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--identify", action="store_true", help="Identification on --dataset instead.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -135,6 +186,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         svc = build_services(load_settings({"data_dir": tmp}, environ={}))
         try:
+            if args.identify:
+                print(json.dumps(identify(svc, lambda kind: analyser, args.dataset)))
+                return 0
             for n in (int(s) for s in args.sizes.split(",")):
                 results.append(run_size(svc, lambda kind: analyser, n, args.repeat, photo, args.seed))
                 if not args.json:
