@@ -63,7 +63,7 @@ def summary(ms: list[float]) -> dict[str, float]:
 
 def fill(svc: Any, collection_id: int, n: int, rng: np.random.Generator) -> None:
     """``n`` synthetic faces: random unit vectors, stored in batches."""
-    from visionloop.core.analysis import BoundingBox
+    from visionloop.core.records.analysis import BoundingBox
     from visionloop.core.records.collections import NewFace
 
     box = BoundingBox(0.3, 0.2, 0.4, 0.5)

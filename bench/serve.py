@@ -338,6 +338,10 @@ def main() -> None:
             request = Request(f"{version}/detect", images, {"content-type": "image/jpeg"})
         results = []
         try:
+            if server.call("GET", f"{version}/serving")[1]["status"] in ("STARTING", "RUNNING"):
+                server.wait_status(version, "RUNNING")  # a reused data dir: the server restarted it
+                server.call("POST", f"{version}/stop")
+                server.wait_status(version, "STOPPED")
             for units in (int(u) for u in args.units.split(",")):
                 code, state = server.call("POST", f"{version}/start", {"min_inference_units": units})
                 assert code == 202, state

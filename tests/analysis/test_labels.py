@@ -14,7 +14,7 @@ from PIL import Image
 from tests.conftest import shared_dataset
 from visionloop.analysis.hierarchy import load_hierarchy
 from visionloop.analysis.labels import Detection, iou, merge_labels, one_name_per_object
-from visionloop.core.analysis import BoundingBox
+from visionloop.core.records.analysis import BoundingBox
 from visionloop.errors import InvalidImage
 
 FOOD = {"Food", "Fruit", "Vegetable", "Produce"}

@@ -17,7 +17,7 @@ from visionloop.analysis.moderation import (
     labels_from_detections,
     on_person,
 )
-from visionloop.core.analysis import BoundingBox, ModerationLabel
+from visionloop.core.records.analysis import BoundingBox, ModerationLabel
 from visionloop.errors import InvalidImage, InvalidInput
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "moderation.md"

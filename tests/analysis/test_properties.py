@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from visionloop.analysis.properties import dominant_colors, image_properties, nearest_css, simplified_color
-from visionloop.core.analysis import BoundingBox
+from visionloop.core.records.analysis import BoundingBox
 
 
 def _checker(size: int = 256, cell: int = 8) -> Image.Image:

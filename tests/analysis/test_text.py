@@ -16,7 +16,7 @@ from PIL import Image
 
 from tests.conftest import shared_dataset
 from visionloop.analysis.text import MAX_WORDS, _assemble, _decode, _Line, _Word
-from visionloop.core.analysis import BoundingBox, Point, TextDetection
+from visionloop.core.records.analysis import BoundingBox, Point, TextDetection
 from visionloop.errors import InvalidImage, InvalidInput
 
 # -- units: decoding and filters ------------------------------------------------------------------

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from tests.conftest import shared_dataset
 from tests.factories import image_bytes
 from visionloop.api.app import create_app
-from visionloop.core.analysis import (
+from visionloop.core.analyzing import Analysis
+from visionloop.core.records.analysis import (
     BoundingBox,
     ImageLabel,
     LabelAnalysis,
@@ -21,7 +22,6 @@ from visionloop.core.analysis import (
     Point,
     TextDetection,
 )
-from visionloop.core.analyzing import Analysis
 from visionloop.core.services import Services
 from visionloop.settings import Settings
 

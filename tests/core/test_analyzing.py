@@ -10,7 +10,8 @@ import pytest
 
 from tests.factories import image_bytes
 from visionloop.core import analyzing
-from visionloop.core.analysis import (
+from visionloop.core.keys import ObjectRef
+from visionloop.core.records.analysis import (
     BoundingBox,
     ImageLabel,
     ImageProperties,
@@ -21,7 +22,6 @@ from visionloop.core.analysis import (
     Point,
     TextDetection,
 )
-from visionloop.core.keys import ObjectRef
 from visionloop.core.services import Services
 from visionloop.errors import ImageTooLarge, InvalidImage, InvalidInput, InvalidKey, ObjectNotFound
 

@@ -11,8 +11,8 @@ import pytest
 from tests.core.test_faces import Faces
 from tests.factories import image_bytes
 from visionloop.core import collections as col
-from visionloop.core.analysis import BoundingBox
 from visionloop.core.faces import similarity
+from visionloop.core.records.analysis import BoundingBox
 from visionloop.core.records.collections import Collection, UserStatus
 from visionloop.core.records.faces import FaceAttribute, FaceDetail, FacePose, FaceQuality
 from visionloop.core.services import Services

@@ -11,7 +11,7 @@ import pytest
 
 from tests.factories import image_bytes
 from visionloop.core import faces
-from visionloop.core.analysis import BoundingBox
+from visionloop.core.records.analysis import BoundingBox
 from visionloop.core.records.faces import FaceAttribute, FaceDetail, FacePose, FaceQuality
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from visionloop.core.analysis import BoundingBox
+from visionloop.core.records.analysis import BoundingBox
 from visionloop.core.records.collections import Collection, NewFace, StoredFace, UserStatus
 from visionloop.errors import AlreadyExists, NotFound, QuotaExceeded
 from visionloop.storage.sql import SqlRepository

@@ -1,5 +1,5 @@
-"""Pretrained image analysers behind one interface (core.analysis): labels with boxes, text, moderation,
-faces.
+"""Pretrained image analysers behind one interface (core.records.analysis): labels with boxes, text,
+moderation, faces.
 
     registry.py   create_analyser(kind) / list_analysers(): one lazily loaded instance per kind
     labels.py     LabelsAnalyser: EfficientNet-Lite ImageNet labels + SSD-MobileNet-v2 COCO boxes, merged

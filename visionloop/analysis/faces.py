@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from visionloop.analysis import age_gender
-from visionloop.core.analysis import BoundingBox
+from visionloop.core.records.analysis import BoundingBox
 from visionloop.core.records.faces import FaceAttribute, FaceDetail, FaceLandmark, FacePose, FaceQuality
 from visionloop.engines.preprocess import decode_image
 from visionloop.errors import Unavailable

@@ -29,7 +29,7 @@ import numpy as np
 
 from visionloop.analysis import properties as props
 from visionloop.analysis.hierarchy import Hierarchy, load_hierarchy
-from visionloop.core.analysis import BoundingBox, ImageLabel, LabelAnalysis, LabelInstance
+from visionloop.core.records.analysis import BoundingBox, ImageLabel, LabelAnalysis, LabelInstance
 from visionloop.engines.preprocess import decode_image, resize_and_crop, to_array
 from visionloop.errors import Unavailable
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from visionloop.core.analysis import BoundingBox, ModerationLabel
+from visionloop.core.records.analysis import BoundingBox, ModerationLabel
 from visionloop.engines.preprocess import decode_image
 from visionloop.errors import InvalidInput, Unavailable
 

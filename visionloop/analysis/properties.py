@@ -23,7 +23,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageColor
 
-from visionloop.core.analysis import (
+from visionloop.core.records.analysis import (
     BoundingBox,
     DominantColor,
     ImageProperties,

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from visionloop.core.analysis import BoundingBox, Point, TextDetection
+from visionloop.core.records.analysis import BoundingBox, Point, TextDetection
 from visionloop.engines.preprocess import decode_image
 from visionloop.errors import InvalidInput, Unavailable
 

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from visionloop.api import images
 from visionloop.api.deps import ServicesDep
 from visionloop.core import analyzing
-from visionloop.core.analysis import BoundingBox, Point
 from visionloop.core.keys import ObjectRef
+from visionloop.core.records.analysis import BoundingBox, Point
 from visionloop.errors import InvalidInput
 
 router = APIRouter(prefix="/analyze", tags=["analysis"])
@@ -220,7 +220,7 @@ async def read_request(
 
 
 def record_json(record: Any) -> Any:
-    """A core.analysis record as JSON: its fields by name, nested records as objects (the CLI's --json
+    """A core.records.analysis record as JSON: its fields by name, nested records as objects (the CLI's --json
     prints the same)."""
     return dataclasses.asdict(record)
 

@@ -14,7 +14,8 @@ from visionloop.aws.exceptions import InvalidParameterException
 from visionloop.aws.images import MAX_BYTES, image_member, missing_object
 from visionloop.aws.params import Params
 from visionloop.core import analyzing
-from visionloop.core.analysis import (
+from visionloop.core.keys import ObjectRef
+from visionloop.core.records.analysis import (
     BoundingBox,
     DominantColor,
     ImageLabel,
@@ -24,7 +25,6 @@ from visionloop.core.analysis import (
     RegionProperties,
     TextDetection,
 )
-from visionloop.core.keys import ObjectRef
 from visionloop.core.services import Services
 from visionloop.errors import ObjectNotFound, Unavailable
 

@@ -224,7 +224,7 @@ class RekognitionResponse:
     # --- faces ---------------------------------------------------------------------------------------
 
     def detect_faces(self) -> Deferred[Any]:
-        """The 100 largest faces: box, confidence, landmarks, pose, quality; ALL adds age, gender, eyes, mouth."""
+        """The 100 largest faces: box, confidence, landmarks, pose, quality; ALL adds age, gender, eyes."""
         return Deferred(*faces.detect_faces(self.backend.svc, self.backend.analysis, self.params))
 
     def compare_faces(self) -> Deferred[Any]:

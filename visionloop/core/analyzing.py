@@ -17,7 +17,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from visionloop.core.analysis import (
+from visionloop.core.images import ImageLimits, check_image
+from visionloop.core.keys import ObjectRef, check_bucket, check_key
+from visionloop.core.records.analysis import (
     BoundingBox,
     ImageLabel,
     ImageProperties,
@@ -26,8 +28,6 @@ from visionloop.core.analysis import (
     Point,
     TextDetection,
 )
-from visionloop.core.images import ImageLimits, check_image
-from visionloop.core.keys import ObjectRef, check_bucket, check_key
 from visionloop.core.records.faces import FaceDetail
 from visionloop.core.services import Services
 from visionloop.errors import ImageTooLarge, InvalidInput

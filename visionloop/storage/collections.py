@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from visionloop.core.analysis import BoundingBox
+from visionloop.core.records.analysis import BoundingBox
 from visionloop.core.records.collections import Collection, FaceUser, NewFace, StoredFace
 from visionloop.errors import AlreadyExists, NotFound, QuotaExceeded
 from visionloop.storage.base import SqlStore, naive, one_at_a_time, utc

@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 
 from tests.factories import image_bytes
 from visionloop.core import detections, serving
-from visionloop.core.analysis import (
+from visionloop.core.analyzing import Analysis
+from visionloop.core.entities import ModelVersion, VersionStatus
+from visionloop.core.records.analysis import (
     BoundingBox,
     ImageLabel,
     LabelAnalysis,
@@ -25,8 +27,6 @@ from visionloop.core.analysis import (
     Point,
     TextDetection,
 )
-from visionloop.core.analyzing import Analysis
-from visionloop.core.entities import ModelVersion, VersionStatus
 from visionloop.core.services import Services
 from visionloop.errors import Unavailable
 

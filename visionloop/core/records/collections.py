@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from visionloop.core.analysis import BoundingBox
+from visionloop.core.records.analysis import BoundingBox
 
 
 @dataclass(frozen=True)

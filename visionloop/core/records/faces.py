@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from visionloop.core.analysis import BoundingBox
+from visionloop.core.records.analysis import BoundingBox
 
 
 @dataclass(frozen=True)

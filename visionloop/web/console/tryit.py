@@ -31,11 +31,11 @@ from starlette.responses import Response
 from visionloop.api.errors import status_for
 from visionloop.core import analyzing, serving
 from visionloop.core.accounts import ReviewerSession
-from visionloop.core.analysis import ImageLabel, ModerationLabel, TextDetection
 from visionloop.core.detections import DetectionSource
 from visionloop.core.entities import ModelVersion, Prediction, Project, VersionStatus
 from visionloop.core.images import check_image
 from visionloop.core.projects import get_project, list_projects, list_versions
+from visionloop.core.records.analysis import ImageLabel, ModerationLabel, TextDetection
 from visionloop.core.scoring import cut_off
 from visionloop.core.services import Services
 from visionloop.core.training import get_version
