@@ -4,12 +4,13 @@ spare rows, removed, given to users) leaving every earlier index as it was."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from visionloop.core.records.analysis import BoundingBox
 from visionloop.core.records.collections import StoredFace
-from visionloop.storage.face_index import FaceIndex
+from visionloop.storage.face_index import FaceIndex, FaceIndexCache
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -20,7 +21,8 @@ def stored(i: int, user: str | None = None) -> StoredFace:
 
 def vectors(n: int, seed: int = 0) -> np.ndarray:
     v = np.random.default_rng(seed).standard_normal((n, 8)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    out: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
 
 
 def test_nearest_is_exact_and_excludes() -> None:
@@ -54,3 +56,25 @@ def test_changes_leave_earlier_indexes_as_they_were() -> None:
     assert [f.face_id for f in smaller.faces] == [f"face-{i}" for i in range(1, 30)]
     assert np.array_equal(smaller.matrix, v[1:30]) and smaller.positions["face-1"] == 0
     assert later.matrix.shape[0] == 31 and later.vector("face-30") == v[0].tobytes()
+
+
+def test_the_cache_drops_the_indexes_searched_longest_ago() -> None:
+    v = vectors(10)
+    loads: list[int] = []
+
+    def loader(collection_id: int) -> Any:
+        def load() -> tuple[int, list[StoredFace], list[bytes]]:
+            loads.append(collection_id)
+            return 1, [stored(i) for i in range(10)], [r.tobytes() for r in v]
+
+        return load
+
+    cache = FaceIndexCache(max_bytes=2 * v.nbytes)  # room for two collections' matrices
+    for collection_id in (1, 2, 1, 3, 1, 2):
+        assert cache.get(collection_id, 1, 8, loader(collection_id)).matrix.shape == (10, 8)
+    assert loads == [1, 2, 3, 2]  # 2 was dropped for 3, 1 was searched since
+    cache.changed(1, 2, lambda index: index.removed(["face-0"]))
+    assert cache.get(1, 2, 8, loader(1)).matrix.shape == (9, 8) and loads == [1, 2, 3, 2]
+    cache.changed(1, 4, lambda index: index)  # another process changed it meanwhile: dropped
+    cache.get(1, 4, 8, loader(1))
+    assert loads[-1] == 1

@@ -14,6 +14,7 @@ reads before it trusts the matrix, and reloads."""
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -117,6 +118,10 @@ class FaceIndex:
         return list(best.items())
 
 
+def _bytes(index: FaceIndex) -> int:
+    return int((index.spare if index.spare is not None else index.matrix).nbytes)
+
+
 def _positions(faces: Sequence[StoredFace]) -> dict[str, int]:
     return {f.face_id: i for i, f in enumerate(faces)}
 
@@ -124,23 +129,38 @@ def _positions(faces: Sequence[StoredFace]) -> dict[str, int]:
 Loader = Callable[[], tuple[int, list[StoredFace], list[bytes]]]
 
 
-class FaceIndexCache:
-    """The indexes of one database's collections in this process, reloaded when the revision moves."""
+MAX_HELD_BYTES = 1 << 30  # the matrices a process keeps at most (~2 million faces of 128 values)
 
-    def __init__(self) -> None:
-        self._indexes: dict[int, FaceIndex] = {}
+
+class FaceIndexCache:
+    """The indexes of one database's collections in this process, reloaded when the revision moves.
+    Past ``max_bytes`` of matrices, the indexes searched longest ago are dropped (reloaded when needed)."""
+
+    def __init__(self, max_bytes: int = MAX_HELD_BYTES) -> None:
+        self._indexes: OrderedDict[int, FaceIndex] = OrderedDict()
         self._lock = threading.Lock()
+        self.max_bytes = max_bytes
 
     def get(self, collection_id: int, revision: int, dim: int, load: Loader) -> FaceIndex:
         """The index at ``revision`` (the collection's current one) or newer; loaded when missing."""
         with self._lock:
             index = self._indexes.get(collection_id)
             if index is not None and index.revision >= revision:
+                self._indexes.move_to_end(collection_id)
                 return index
             loaded_revision, faces, vectors = load()
             index = FaceIndex.build(loaded_revision, faces, vectors, dim)
             self._indexes[collection_id] = index
+            self._indexes.move_to_end(collection_id)
+            self._trim()
             return index
+
+    def _trim(self) -> None:
+        """Drop the least recently used indexes while the matrices pass ``max_bytes`` (never the last)."""
+        held = sum(_bytes(i) for i in self._indexes.values())
+        while held > self.max_bytes and len(self._indexes) > 1:
+            _, dropped = self._indexes.popitem(last=False)
+            held -= _bytes(dropped)
 
     def changed(self, collection_id: int, revision: int, change: Callable[[FaceIndex], FaceIndex]) -> None:
         """Apply a change this process made, which took the collection to ``revision``, to the index it
@@ -151,6 +171,7 @@ class FaceIndexCache:
                 return
             if index.revision == revision - 1:
                 self._indexes[collection_id] = replace(change(index), revision=revision)
+                self._trim()
             elif index.revision < revision:
                 del self._indexes[collection_id]
 
