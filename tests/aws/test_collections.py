@@ -199,3 +199,23 @@ def test_bad_requests_get_rekognitions_errors(
         status = e.value.response["ResponseMetadata"]["HTTPStatusCode"]
         assert (_code(e), status) == (f"{code}Exception", 400), (i, op)
     rek.delete_collection(CollectionId=name)
+
+
+def test_a_user_past_its_faces_limit_is_a_service_quota_error(
+    rek: Any, server: Server, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from visionloop.core import collections
+
+    monkeypatch.setattr(collections, "MAX_FACES_PER_USER", 1)  # the server runs in this process
+    name = server.name("quota")
+    rek.create_collection(CollectionId=name)
+    ids = [
+        rek.index_faces(CollectionId=name, Image={"Bytes": photos[k]})["FaceRecords"][0]["Face"]["FaceId"]
+        for k in ("alice", "alice2")
+    ]
+    rek.create_user(CollectionId=name, UserId="alice")
+    rek.associate_faces(CollectionId=name, UserId="alice", FaceIds=ids[:1])
+    with pytest.raises(ClientError) as e:
+        rek.associate_faces(CollectionId=name, UserId="alice", FaceIds=ids[1:])
+    assert _code(e) == "ServiceQuotaExceededException"
+    rek.delete_collection(CollectionId=name)

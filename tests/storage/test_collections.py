@@ -4,6 +4,7 @@ deleting a collection with all it holds."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import numpy as np
@@ -167,3 +168,22 @@ def test_changes_made_here_update_the_held_index_without_a_reload(repo: SqlRepos
     repo.delete_faces(c.id, [first.face_id])
     assert [f.face_id for f, _ in repo.nearest_faces(c.id, unit(1, 0), limit=5)] == [second.face_id]
     assert loads == [c.id]  # loaded once; every change since was applied to the matrix held
+
+
+def test_faces_added_from_threads_are_all_found(repo: SqlRepository) -> None:
+    c = repo.create_collection("c", "dlib-1", 4, {}, NOW)
+    repo.add_faces(c.id, [new_face(0)], NOW)
+    repo.nearest_faces(c.id, unit(1, 1, 1, 1), limit=1)  # an index held while the threads add faces
+
+    def add(start: int) -> None:
+        for i in range(start, start + 10):
+            repo.add_faces(c.id, [new_face(i)], NOW)
+            repo.nearest_faces(c.id, unit(1, 1, 1, 1), limit=1)
+
+    threads = [threading.Thread(target=add, args=(1 + 10 * k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    found = [f.face_id for f, _ in repo.nearest_faces(c.id, unit(1, 1, 1, 1), limit=100)]
+    assert len(found) == len(set(found)) == 41 and repo.get_collection("c").revision == 41
