@@ -92,30 +92,11 @@ class ModerationIn(ImageIn):
     min_confidence: float | None = Field(default=None, description="0-100 (default 50)")
 
 
-def _openapi(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                        "required": ["file"],
-                    }
-                },
-                "application/json": {"schema": model.model_json_schema()},
-                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-            }
-        }
-    }
-
-
 Confidence = Annotated[float | None, Query(description="0-100")]
 Names = Annotated[list[str] | None, Query()]
 
 
-@router.post("/labels", openapi_extra=_openapi(LabelsIn))
+@router.post("/labels", openapi_extra=images.image_request_body(LabelsIn))
 async def labels(
     request: Request,
     svc: ServicesDep,
@@ -146,7 +127,7 @@ async def labels(
     return labels_json(result)
 
 
-@router.post("/text", openapi_extra=_openapi(TextIn))
+@router.post("/text", openapi_extra=images.image_request_body(TextIn))
 async def text(
     request: Request,
     svc: ServicesDep,
@@ -170,7 +151,7 @@ async def text(
     return text_json(result)
 
 
-@router.post("/moderation", openapi_extra=_openapi(ModerationIn))
+@router.post("/moderation", openapi_extra=images.image_request_body(ModerationIn))
 async def moderation(
     request: Request, svc: ServicesDep, analysis: AnalysisDep, min_confidence: Confidence = None
 ) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from visionloop.api import images
 from visionloop.api.analyze import AnalysisDep, ImageIn, read_request, record_json
-from visionloop.api.analyze import _openapi as image_body  # the image forms analyze's routes take
 from visionloop.api.deps import Offset, ServicesDep
 from visionloop.core import collections as col
 from visionloop.core.records.collections import Collection, FaceUser, StoredFace
@@ -163,7 +163,7 @@ def list_faces(
     return {"faces": [face_json(f) for f in found], "model_version": c.face_model_version}
 
 
-@router.post("/{name}/faces", status_code=201, openapi_extra=image_body(ImageIn))
+@router.post("/{name}/faces", status_code=201, openapi_extra=images.image_request_body(ImageIn))
 async def index_faces(
     name: str,
     request: Request,
@@ -211,7 +211,7 @@ def search_faces(
     return search_json(col.search_faces(svc, analysis.source, name, face_id, options))
 
 
-@router.post("/{name}/search", openapi_extra=image_body(ImageIn))
+@router.post("/{name}/search", openapi_extra=images.image_request_body(ImageIn))
 async def search_faces_by_image(
     name: str,
     request: Request,
@@ -282,7 +282,7 @@ def search_users(
     return user_search_json(col.search_users(svc, analysis.source, name, user_id=user_id, options=options))
 
 
-@router.post("/{name}/users/search", openapi_extra=image_body(ImageIn))
+@router.post("/{name}/users/search", openapi_extra=images.image_request_body(ImageIn))
 async def search_users_by_image(
     name: str,
     request: Request,

@@ -41,18 +41,7 @@ class CompareIn(BaseModel):
     quality_filter: str | None = Field(default=None, description="NONE (default), AUTO, LOW, MEDIUM, HIGH")
 
 
-def _openapi(json_model: type[BaseModel], files: tuple[str, ...], raw: bool) -> dict[str, Any]:
-    form = {"type": "object", "properties": {f: {"type": "string", "format": "binary"} for f in files}}
-    content: dict[str, Any] = {
-        "multipart/form-data": {"schema": {**form, "required": list(files)}},
-        "application/json": {"schema": json_model.model_json_schema()},
-    }
-    if raw:
-        content["image/jpeg"] = content["image/png"] = {"schema": {"type": "string", "format": "binary"}}
-    return {"requestBody": {"content": content}}
-
-
-@router.post("/detect", openapi_extra=_openapi(DetectIn, ("file",), raw=True))
+@router.post("/detect", openapi_extra=images.image_request_body(DetectIn))
 async def detect(
     request: Request,
     svc: ServicesDep,
@@ -69,7 +58,7 @@ async def detect(
     return faces_json(await asyncio.wrap_future(future))
 
 
-@router.post("/compare", openapi_extra=_openapi(CompareIn, ("source", "target"), raw=False))
+@router.post("/compare", openapi_extra=images.image_request_body(CompareIn, ("source", "target"), raw=False))
 async def compare(
     request: Request,
     svc: ServicesDep,
@@ -110,10 +99,10 @@ async def _two_images(
     if kind != "application/json":
         raise InvalidInput("send the two images as a multipart form (source, target) or as JSON")
     try:
-        body = CompareIn.model_validate_json(await images._body(request, limit))
+        body = CompareIn.model_validate_json(await images.read_limited(request, limit))
     except ValidationError as e:
         raise RequestValidationError(e.errors()) from None
-    return images._json_image(body.source, ObjectRef), images._json_image(body.target, ObjectRef), body
+    return images.json_image(body.source, ObjectRef), images.json_image(body.target, ObjectRef), body
 
 
 # --- records to JSON (the CLI's --json prints the same) -------------------------------------------------

@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from visionloop.errors import ImageTooLarge, InvalidInput
@@ -61,17 +61,17 @@ async def read_image(
             if not isinstance(file, UploadFile):
                 raise InvalidInput("the form needs the image as a file field named 'file'")
             return await file.read(max_bytes + 1), None
-    body = await _body(request, limit)
+    body = await read_limited(request, limit)
     if kind != "application/json":
         return body, None
     try:
         parsed = parse(body)
     except ValidationError as e:
         raise RequestValidationError(e.errors()) from None
-    return _json_image(parsed, stored), parsed
+    return json_image(parsed, stored), parsed
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def read_limited(request: Request, limit: int) -> bytes:
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -81,7 +81,7 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _json_image(body: ImageBody, stored: Callable[[str, str], Ref]) -> bytes | Ref:
+def json_image(body: ImageBody, stored: Callable[[str, str], Ref]) -> bytes | Ref:
     if (body.image_base64 is None) == (body.s3_object is None):
         raise InvalidInput("give exactly one of image_base64 and s3_object")
     if body.s3_object is not None:
@@ -90,3 +90,18 @@ def _json_image(body: ImageBody, stored: Callable[[str, str], Ref]) -> bytes | R
         return base64.b64decode(body.image_base64 or "", validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput("image_base64 is not valid base64") from None
+
+
+def image_request_body(
+    json_model: type[BaseModel], files: tuple[str, ...] = ("file",), raw: bool = True
+) -> dict[str, Any]:
+    """The OpenAPI request body of a route that takes images: a multipart form with ``files``, JSON in
+    ``json_model``'s schema and, with ``raw``, the image itself as the body."""
+    form = {"type": "object", "properties": {f: {"type": "string", "format": "binary"} for f in files}}
+    content: dict[str, Any] = {
+        "multipart/form-data": {"schema": {**form, "required": list(files)}},
+        "application/json": {"schema": json_model.model_json_schema()},
+    }
+    if raw:
+        content["image/jpeg"] = content["image/png"] = {"schema": {"type": "string", "format": "binary"}}
+    return {"requestBody": {"content": content}}
