@@ -93,7 +93,7 @@ def build_engine(settings: Settings, num_threads: int | None = None) -> Training
 
     return TaskEngine(
         ClassificationEngine(cache_dir=settings.resolved_cache_dir, num_threads=num_threads),
-        functools.partial(_detection_engine, settings.resolved_cache_dir),
+        functools.partial(_detection_engine, settings.resolved_cache_dir / "onnx"),  # as the classifier's
     )
 
 
