@@ -124,3 +124,21 @@ def shapes_scene(seed: int, size: int = 224) -> tuple[bytes, tuple[Box, ...]]:
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=90)
     return buf.getvalue(), tuple(boxes)
+
+
+GREY_SHAPE_COLOURS = {"red": (220, 30, 30), "blue": (30, 40, 220)}
+
+
+def grey_shape(
+    rng: random.Random, label: str, size: tuple[int, int] = (160, 120)
+) -> tuple[bytes, tuple[int, int, int, int]]:
+    """A grey JPEG with one rectangle of the label's colour (red or blue), and its box in pixels: what
+    the colour engine's detector (engines/fake.py) finds."""
+    width, height = size
+    w, h = rng.randint(30, 60), rng.randint(30, 50)
+    x, y = rng.randint(0, width - w), rng.randint(0, height - h)
+    image = Image.new("RGB", size, (128, 128, 128))
+    ImageDraw.Draw(image).rectangle([x, y, x + w - 1, y + h - 1], fill=GREY_SHAPE_COLOURS[label])
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=95)
+    return buf.getvalue(), (x, y, w, h)

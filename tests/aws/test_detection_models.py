@@ -7,30 +7,15 @@ way in tests/workflows/test_detection_real.py."""
 
 from __future__ import annotations
 
-import io
 import json
 import random
 from typing import Any
 
-from PIL import Image, ImageDraw
-
 from tests.aws.conftest import Server, put_manifest
-from tests.factories import detection_line
+from tests.factories import detection_line, grey_shape
 
 FAST = {"Delay": 1, "MaxAttempts": 60}
 W, H = 160, 120
-COLOURS = {"red": (220, 30, 30), "blue": (30, 40, 220)}
-
-
-def shape(rng: random.Random, label: str) -> tuple[bytes, tuple[int, int, int, int]]:
-    """A grey JPEG with one rectangle of the label's colour, and its box in pixels."""
-    w, h = rng.randint(30, 60), rng.randint(30, 50)
-    x, y = rng.randint(0, W - w), rng.randint(0, H - h)
-    image = Image.new("RGB", (W, H), (128, 128, 128))
-    ImageDraw.Draw(image).rectangle([x, y, x + w - 1, y + h - 1], fill=COLOURS[label])
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=95)
-    return buf.getvalue(), (x, y, w, h)
 
 
 def test_a_detector_trains_and_answers_with_boxes(rek: Any, server: Server) -> None:
@@ -41,7 +26,7 @@ def test_a_detector_trains_and_answers_with_boxes(rek: Any, server: Server) -> N
     lines = []
     for i in range(20):
         label = "red" if i % 2 else "blue"
-        data, (x, y, w, h) = shape(rng, label)
+        data, (x, y, w, h) = grey_shape(rng, label)
         server.svc.buckets.put("shapes", f"{name}/{i}.jpg", data)
         lines.append(detection_line(f"s3://shapes/{name}/{i}.jpg", [(label, x, y, w, h)], (W, H)))
     manifest = put_manifest(server, "shapes", f"{name}.manifest", lines)
@@ -67,7 +52,7 @@ def test_a_detector_trains_and_answers_with_boxes(rek: Any, server: Server) -> N
     rek.start_project_version(ProjectVersionArn=arn, MinInferenceUnits=1)
     rek.get_waiter("project_version_running").wait(ProjectArn=project, VersionNames=["v1"], WaiterConfig=FAST)
     try:
-        image, (x, y, w, h) = shape(rng, "red")
+        image, (x, y, w, h) = grey_shape(rng, "red")
         labels = rek.detect_custom_labels(ProjectVersionArn=arn, Image={"Bytes": image}, MinConfidence=0)[
             "CustomLabels"
         ]

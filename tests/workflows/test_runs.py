@@ -5,6 +5,7 @@ fail while the serving version switches."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import image_bytes, make_project
+from tests.factories import grey_shape, image_bytes, make_project
 from tests.workflows.helpers import (
     BLUE,
     GREEN,
@@ -26,15 +27,16 @@ from tests.workflows.helpers import (
     run_jobs,
 )
 from visionloop.bootstrap import fake_engine
-from visionloop.core import events
+from visionloop.core import datasets, events
 from visionloop.core.deployments import (
     detect_project,
     is_rejected,
     request_rollback,
     serving_version,
 )
-from visionloop.core.entities import JobStatus, VersionStatus
+from visionloop.core.entities import JobStatus, TaskType, VersionStatus
 from visionloop.core.jobs import recover_interrupted_jobs
+from visionloop.core.manifests import PixelBox
 from visionloop.core.records.runs import RunStatus, StepStatus
 from visionloop.core.retraining import request_check, untrained_images
 from visionloop.core.runkinds import RunContext, queue_run
@@ -355,3 +357,35 @@ def test_runs_are_listed_newest_first_and_filtered(services: Services, ctx: RunC
     make_project(services, "other")
     with pytest.raises(NotFound, match=f"run {first.id} does not exist in project 'other'"):
         get_run(services, "other", first.id)
+
+
+def test_a_detection_project_retrains_and_redeploys_by_itself(
+    services: Services, ctx: RunContext, clock: FakeClock
+) -> None:
+    rng = random.Random(3)
+    make_project(services, "shapes", TaskType.DETECTION)
+
+    def add(count: int, dataset: str = "train") -> None:
+        for i in range(count):
+            label = ("red", "blue")[i % 2]
+            data, box = grey_shape(rng, label)
+            name = f"{dataset}-{rng.random()}.jpg"
+            datasets.add_image(
+                services, "shapes", data, name, boxes=[PixelBox(label, *box)], dataset_type=dataset
+            )
+
+    add(12)
+    add(4, "test")
+    rules(services, "shapes", auto_training_enabled=True, min_untrained_images=4, min_f1=0.7)
+    run = drive(ctx, request_check(services, "shapes").id)
+    assert run.outcome == "deployed", run.error
+    add(4)
+    run = drive(ctx, request_check(services, "shapes").id)
+    assert run.outcome == "deployed", run.error
+    gate = run.output["gate"]  # detectors compared on the labels of the boxes they return
+    assert gate["passed"] and gate["champion"] == "v1" and gate["challenger"] == "v2"
+    assert {row["label"] for row in gate["labels"]} == {"red", "blue"}
+    assert serving_version(services, "shapes").name == "v2"  # type: ignore[union-attr]
+    answer = detect_project(services, ctx.serving, "shapes", grey_shape(rng, "blue")[0])
+    [found] = answer.labels
+    assert answer.version == "v2" and found.label == "blue" and found.box is not None
