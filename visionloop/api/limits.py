@@ -57,6 +57,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("POST", r"/api/v1/projects/[^/]+/loops", A2I_LIMIT),  # an image, or an A2I InputContent
         ("POST", r"/console/projects/[^/]+/datasets/[^/]+/(upload|manifest)", FORM),
         ("POST", r"/console/(projects/[^/]+/)?try", max_body(DETECT_LIMITS.max_bytes)),
+        ("POST", r"/console/faces/[^/]+/(index|search)", max_body(ANALYSIS_LIMITS.max_bytes)),
     )
 )
 # The AWS operations whose request carries an image: an oversized one is ImageTooLargeException.
