@@ -150,3 +150,25 @@ def test_replace_returns_a_changed_copy_checked_by_the_field_types() -> None:
         s.replace(port="70000")
     with pytest.raises(ValueError, match="frozen"):
         s.port = 1
+
+
+def test_face_landmarks() -> None:
+    assert load_settings(environ={}).face_landmarks == "68"
+    assert load_settings(environ={"VISIONLOOP_FACE_LANDMARKS": " 5 "}).face_landmarks == "5"
+    assert load_settings({"face_landmarks": 5}, environ={}).face_landmarks == "5"
+    with pytest.raises(
+        InvalidInput, match="setting face_landmarks from option: '7' is not valid .must be 68 or 5"
+    ):
+        load_settings({"face_landmarks": "7"}, environ={})
+
+
+def test_face_landmarks_reach_the_face_analyser() -> None:
+    """The server's and the CLI's analysers (bootstrap.analyser_factory) get the setting; other kinds
+    ignore it, and each landmark model has its own analyser."""
+    from visionloop.bootstrap import analyser_factory
+
+    five = analyser_factory(load_settings({"face_landmarks": "5"}, environ={}))("faces")
+    default = analyser_factory(load_settings(environ={}))("faces")
+    assert (five.landmarks, default.landmarks) == ("5", "68")
+    assert analyser_factory(load_settings({"face_landmarks": "5"}, environ={}))("faces") is five
+    assert five.version != default.version

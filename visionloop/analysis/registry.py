@@ -1,10 +1,12 @@
 """The pretrained analysers by kind, created by name like the backbones (engines.registry):
 
     create_analyser("labels")       # the process's LabelsAnalyser, created on first call
+    create_analyser("faces", face_landmarks="5")    # faces on dlib's public-domain 5-point model
     list_analysers()                # ["faces", "labels", "moderation", "text"]
 
 Each kind's module is imported only when that kind is first asked for, and one instance per kind (and
-thread count) is shared by the whole process: the analysers are thread-safe and load their models once."""
+thread count and options) is shared by the whole process: the analysers are thread-safe and load their
+models once."""
 
 from __future__ import annotations
 
@@ -14,14 +16,14 @@ from typing import Any
 
 from visionloop.errors import NotFound, Unavailable
 
-# kind → (module, class); each class takes (num_threads: int | None = None)
+# kind → (module, class); each class takes (num_threads: int | None = None), faces also landmarks="68"|"5"
 ANALYSERS: dict[str, tuple[str, str]] = {
     "faces": ("visionloop.analysis.faces", "FaceAnalyser"),
     "labels": ("visionloop.analysis.labels", "LabelsAnalyser"),
     "moderation": ("visionloop.analysis.moderation", "ModerationAnalyser"),
     "text": ("visionloop.analysis.text", "TextAnalyser"),
 }
-_INSTANCES: dict[tuple[str, int | None], Any] = {}
+_INSTANCES: dict[tuple[str, int | None, tuple[tuple[str, Any], ...]], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -49,12 +51,14 @@ def analyser_class(kind: str) -> type[Any]:
     return cls
 
 
-def create_analyser(kind: str, num_threads: int | None = None) -> Any:
-    """The process's analyser of ``kind`` (created on first call; its models load on first use)."""
-    key = (kind, num_threads)
+def create_analyser(kind: str, num_threads: int | None = None, face_landmarks: str = "68") -> Any:
+    """The process's analyser of ``kind`` (created on first call; its models load on first use).
+    ``face_landmarks`` (the setting of that name) is the faces' landmark model; other kinds ignore it."""
+    options = {"landmarks": face_landmarks} if kind == "faces" else {}
+    key = (kind, num_threads, tuple(sorted(options.items())))
     with _LOCK:
         analyser = _INSTANCES.get(key)
         if analyser is None:
-            analyser = analyser_class(kind)(num_threads=num_threads)
+            analyser = analyser_class(kind)(num_threads=num_threads, **options)
             _INSTANCES[key] = analyser
         return analyser

@@ -38,12 +38,10 @@ def _analysis_inputs(images: tuple[str, ...]) -> list[bytes | ObjectRef]:
 def _analyze_each(
     ctx: Context, images: tuple[str, ...], run: Callable[[Services, Any, bytes | ObjectRef], Any]
 ) -> list[Any]:
-    from visionloop.analysis.registry import create_analyser
-
-    svc, results = ctx.services, []
+    svc, results, analysers = ctx.services, [], ctx.analysers
     for image, source in zip(images, _analysis_inputs(images), strict=True):
         try:
-            results.append(run(svc, create_analyser, source))
+            results.append(run(svc, analysers, source))
         except VisionloopError as e:
             raise InvalidInput(f"{image}: {e.message}") from None
     return results

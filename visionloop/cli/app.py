@@ -39,6 +39,13 @@ class Context:
             self._services = build_services(self.settings)
         return self._services
 
+    @property
+    def analysers(self) -> Callable[[str], Any]:
+        """The analysers by kind as the settings choose them (the faces' ``face_landmarks``)."""
+        from visionloop.bootstrap import analyser_factory
+
+        return analyser_factory(self.settings)
+
     def close(self) -> None:
         """Close the repository the command opened, if any (PostgreSQL connections are not left open)."""
         if self._services is not None:

@@ -16,12 +16,6 @@ from visionloop.errors import InvalidInput
 QUALITY = click.Choice(["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"])
 
 
-def _analysers() -> Any:
-    from visionloop.analysis.registry import create_analyser
-
-    return create_analyser
-
-
 def _one_image(image: str) -> Any:
     return _analysis_inputs((image,))[0]
 
@@ -52,7 +46,7 @@ def collection_create(ctx: Context, name: str, tags: tuple[str, ...]) -> None:
     """A new, empty collection NAME of the current face model."""
     from visionloop.core import collections as col
 
-    c = col.create_collection(ctx.services, _analysers(), name, _tags(tags))
+    c = col.create_collection(ctx.services, ctx.analysers, name, _tags(tags))
     console.print(f"collection {c.name} created ({c.face_model_version})")
 
 
@@ -129,7 +123,7 @@ def faces_index(
     results = []
     for image, source in zip(images, _analysis_inputs(images), strict=True):
         try:
-            results.append(col.index_faces(ctx.services, _analysers(), name, source, options))
+            results.append(col.index_faces(ctx.services, ctx.analysers, name, source, options))
         except InvalidInput as e:
             raise InvalidInput(f"{image}: {e.message}") from None
 
@@ -213,10 +207,10 @@ def faces_search(
     options = col.SearchOptions(max_faces, threshold)
     svc = ctx.services
     if face_id is not None:
-        r = col.search_faces(svc, _analysers(), name, face_id, options)
+        r = col.search_faces(svc, ctx.analysers, name, face_id, options)
     else:
         assert image is not None
-        r = col.search_faces_by_image(svc, _analysers(), name, _one_image(image), options)
+        r = col.search_faces_by_image(svc, ctx.analysers, name, _one_image(image), options)
     rows = [(f"{m.similarity:.1f}", m.face) for m in r.matches]
     emit(search_json(r), as_json, lambda: console.print(_faces_table(rows, f"{name}: {len(rows)} match(es)")))
 
@@ -293,7 +287,7 @@ def user_associate(
     from visionloop.core import collections as col
 
     _association(
-        col.associate_faces(ctx.services, _analysers(), name, user_id, face_ids, threshold), "associated"
+        col.associate_faces(ctx.services, ctx.analysers, name, user_id, face_ids, threshold), "associated"
     )
 
 
@@ -327,10 +321,10 @@ def user_search(
         raise InvalidInput("give an IMAGE or --user, not both")
     options = col.UserSearchOptions(threshold=threshold)
     if user_id is not None:
-        r = col.search_users(ctx.services, _analysers(), name, user_id=user_id, options=options)
+        r = col.search_users(ctx.services, ctx.analysers, name, user_id=user_id, options=options)
     else:
         assert image is not None
-        r = col.search_users_by_image(ctx.services, _analysers(), name, _one_image(image), options)
+        r = col.search_users_by_image(ctx.services, ctx.analysers, name, _one_image(image), options)
 
     def render() -> None:
         table = Table("similarity", "user", "status", title=f"{name}: {len(r.matches)} user(s)")

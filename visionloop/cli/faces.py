@@ -82,13 +82,12 @@ def faces_compare(
     ctx: Context, source: str, target: str, similarity_threshold: float, quality_filter: str, as_json: bool
 ) -> None:
     """The largest face of SOURCE against each face of TARGET (CompareFaces)."""
-    from visionloop.analysis.registry import create_analyser
     from visionloop.api.faces import compare_json
     from visionloop.core import faces as use_cases
 
     first, second = _analysis_inputs((source, target))
     options = use_cases.CompareOptions(similarity_threshold, quality_filter)
-    r = use_cases.compare_faces(ctx.services, create_analyser, first, second, options)
+    r = use_cases.compare_faces(ctx.services, ctx.analysers, first, second, options)
 
     def render() -> None:
         table = Table(
