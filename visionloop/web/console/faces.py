@@ -44,6 +44,7 @@ from visionloop.errors import InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
 from visionloop.web.console.tryit import Results, _box, _preview
+from visionloop.web.console.versions import _units as whole_number
 from visionloop.web.pages import render
 from visionloop.web.routing import web
 
@@ -206,16 +207,6 @@ async def _photo(file: UploadFile | None) -> bytes:
     return await file.read(MAX_UPLOAD + 1)
 
 
-def _whole(label: str, text: str, default: int | None) -> int | None:
-    text = text.strip()
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidInput(f"{label} must be a whole number, not {text!r}") from None
-
-
 def _number(label: str, text: str, default: float) -> float:
     text = text.strip()
     if not text:
@@ -267,7 +258,7 @@ async def index_photo(
         data = await _photo(file)
         options = col.IndexOptions(
             external_image_id.strip() or None,
-            max_faces=_whole("MaxFaces", max_faces, None),
+            max_faces=whole_number(max_faces, "MaxFaces", None),
             quality_filter=quality_filter.strip().upper() or "AUTO",
         )
         result: col.IndexResult = await _analysed(request, col.index_faces, name, data, options)
@@ -303,7 +294,7 @@ async def search_photo(
     try:
         data = await _photo(file)
         options = col.SearchOptions(
-            max_faces=_whole("Max faces", max_faces, SEARCH_MAX_FACES) or 0,
+            max_faces=whole_number(max_faces, "Max faces", SEARCH_MAX_FACES) or 0,
             threshold=_number("The similarity threshold", threshold, col.DEFAULT_FACE_MATCH_THRESHOLD),
         )
         result: col.SearchResult = await _analysed(request, col.search_faces_by_image, name, data, options)
