@@ -128,6 +128,9 @@ def test_index_search_users_and_faces(client: TestClient, olga: str, stand_in: N
     assert "Indexed 1 face" in group.text and "EXCEEDS_MAX_FACES" in group.text
     assert "SMALL_BOUNDING_BOX" in group.text  # the tiny third face
     assert len(_boxes(group.text)) == 3  # the indexed face and the two left out
+    index_form, search_form = group.text.split('id="index-form"')[1].split('id="search-form"')
+    assert 'name="max_faces" value="1"' in index_form and 'value="group.jpg"' in index_form
+    assert 'name="max_faces" value="10"' in search_form  # the search form keeps its own default
     ann = _post(client, olga, base + "/index", ANN, external_image_id="ann.jpg")
     [ann_id] = FACE_ID.findall(ann.text.split('id="indexed"')[1].split("</section>")[0])
 

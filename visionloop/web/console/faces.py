@@ -252,7 +252,11 @@ async def index_photo(
     max_faces: str = Form(""),
     quality_filter: str = Form("AUTO"),
 ) -> Response:
-    typed = {"external_image_id": external_image_id, "max_faces": max_faces, "quality_filter": quality_filter}
+    typed = {
+        "external_image_id": external_image_id,
+        "index_max_faces": max_faces,
+        "quality_filter": quality_filter,
+    }
     outcome = Outcome(form="index", typed=typed)
     try:
         data = await _photo(file)
@@ -274,7 +278,7 @@ def _picture(data: bytes, result: col.IndexResult) -> Results:
     preview, width, height = _preview(data)
     picture = Results(preview, width, height, [], [])
     for i, x in enumerate(result.indexed):
-        picture.shapes.append(_box(picture, x.detail.box, f"{i + 1}", i, "indexed"))
+        picture.shapes.append(_box(picture, x.detail.box, f"face {i + 1}", i, "indexed"))
     for i, u in enumerate(result.unindexed):
         shape = _box(picture, u.detail.box, ", ".join(u.reasons).lower(), i, "unindexed")
         picture.shapes.append({**shape, "colour": UNINDEXED_COLOUR})
