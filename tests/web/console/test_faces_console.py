@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import shared_dataset
 from tests.core.test_collections import ANN, ANN2, EMPTY, GROUP, fake_faces
 from tests.factories import image_bytes
+from tests.web.conftest import sign_in
 from visionloop.core.analyzing import Analysis
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -198,3 +199,12 @@ def test_the_real_face_analyser_finds_the_same_person(client: TestClient, olga: 
     assert len(_boxes(found.text)) == 1
     none = _post(client, olga, base + "/search", image_bytes(400, 300))
     assert none.status_code == 400 and "There are no faces in the image" in _error(none.text)
+
+
+def test_the_pages_are_for_signed_in_operators(client: TestClient) -> None:
+    r = client.get("/console/faces/people")
+    assert r.status_code == 303 and r.headers["location"].startswith("/review/sign-in?next=/console/faces")
+    sign_in(client, "alice")  # a reviewer
+    for path in ("/console/faces", "/console/faces/people", "/console/faces/people/delete"):
+        r = client.get(path)
+        assert r.status_code == 403 and "Operators only" in r.text, path

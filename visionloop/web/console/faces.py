@@ -78,7 +78,7 @@ class Outcome:
 
     status: int = 200
     message: str = ""
-    form: str = ""  # which form the message belongs to: index, search, users
+    form: str = ""  # the form the message belongs to: index, search, faces, associate, disassociate, users
     picture: Results | None = None  # the photo sent, with the faces' boxes
     indexed: col.IndexResult | None = None
     search: col.SearchResult | None = None
