@@ -1,7 +1,8 @@
 """Faces benchmark: identification on ../shared/datasets/faces with one enrolment photo per person, and
 the latency of DetectFaces and of an identity vector, with the face analyser called in this process.
 
-    .venv/bin/python bench/faces.py [--dataset ../shared/datasets/faces] [--repeat 3] [--json]
+    .venv/bin/python bench/faces.py [--dataset ../shared/datasets/faces] [--repeat 3] [--landmarks 68|5]
+        [--json]
 
 Identification: each person's first photo (identities.csv order) is enrolled; every other photo is a
 probe, matched to the nearest enrolled face (largest face of each photo, Euclidean distance of the unit
@@ -22,6 +23,11 @@ these are consistency figures): the share of photos whose Gender agrees with the
 person's photos, the median over people of the standard deviation of the middle of AgeRange across
 their photos (taken years apart: an upper bound of the estimate's own spread), and the shares of
 EyesOpen and MouthOpen read True.
+
+Landmarks: ``--landmarks 5`` runs the analyser on dlib's public-domain 5-point model (the setting
+``face_landmarks``) and adds how far its Pose is from the 68-point model's on the same faces: the median
+and p90 of the absolute differences of roll, yaw and pitch (degrees), and the slope of the 5-point yaw
+against the 68-point yaw (the 68-point pose is itself an estimate: the dataset has no pose labels).
 
 Latency: DetectFaces as the use case runs it (default attributes: detect, landmarks, pose, quality) and
 the same with the identity vector, each image once untimed and then --repeat times; p50 and p90 over
@@ -115,17 +121,34 @@ def attribute_figures(people: list[str], details: list[Any]) -> dict[str, float 
     }
 
 
+def pose_differences(five: list[Any], sixty_eight: list[Any]) -> dict[str, float]:
+    """How far the 5-point Pose is from the 68-point one on the same photos (see the module doc)."""
+    import numpy as np
+
+    both = zip(five, sixty_eight, strict=True)
+    pairs = [(a.pose, b.pose) for a, b in both if a is not None and b is not None]
+    out: dict[str, float] = {"pose_compared_faces": len(pairs)}
+    for axis in ("roll", "yaw", "pitch"):
+        gaps = [abs((getattr(a, axis) - getattr(b, axis) + 180) % 360 - 180) for a, b in pairs]
+        out[f"pose_{axis}_abs_diff_median"] = statistics.median(gaps)
+        out[f"pose_{axis}_abs_diff_p90"] = percentile(gaps, 0.9)
+    yaws = np.array([(b.yaw, a.yaw) for a, b in pairs])
+    out["pose_yaw_slope_5_on_68"] = float(np.polyfit(yaws[:, 0], yaws[:, 1], 1)[0])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dataset", type=Path, default=DATASET)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--landmarks", choices=["68", "5"], default="68", help="the landmark model")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     from visionloop.analysis.registry import create_analyser
 
-    analyser = create_analyser("faces")
+    analyser = create_analyser("faces", face_landmarks=args.landmarks)
     analyser.warm_up()
     rows = load(args.dataset)
     people = [person for person, _ in rows]
@@ -177,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         "detect_with_vector_ms_p50": statistics.median(embed_ms),
         "detect_with_vector_ms_p90": percentile(embed_ms, 0.9),
     }
+    if args.landmarks == "5":
+        reference = create_analyser("faces")
+        found = [reference.detect(path.read_bytes()) for _, path in rows]
+        out |= pose_differences(details, [faces[0] if faces else None for faces in found])
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -197,7 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         eyes, mouth = out["eyes_open_share"], out["mouth_open_share"]
         print(f"  Gender agrees with its person's majority   {gender:.3f}")
         print(f"  AgeRange middle: std within a person       {age:.1f} years (median over people)")
-        print(f"  EyesOpen read True {eyes:.3f}, MouthOpen read True {mouth:.3f}")
+        if eyes is not None and mouth is not None:
+            print(f"  EyesOpen read True {eyes:.3f}, MouthOpen read True {mouth:.3f}")
+    if "pose_compared_faces" in out:
+        print(f"  Pose against the 68-point model's, {out['pose_compared_faces']} faces (|difference|):")
+        for axis in ("roll", "yaw", "pitch"):
+            median, p90 = out[f"pose_{axis}_abs_diff_median"], out[f"pose_{axis}_abs_diff_p90"]
+            print(f"    {axis:<5} median {median:4.1f}°, p90 {p90:4.1f}°")
+        print(f"    yaw slope (5 points on 68)       {out['pose_yaw_slope_5_on_68']:.2f}")
     print(
         f"  DetectFaces                        p50 {out['detect_faces_ms_p50']:.0f} ms, "
         f"p90 {out['detect_faces_ms_p90']:.0f} ms"
