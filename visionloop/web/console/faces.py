@@ -43,8 +43,8 @@ from visionloop.core.faces import QUALITY_FILTERS
 from visionloop.errors import InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
-from visionloop.web.console.tryit import Results, _box, _preview
-from visionloop.web.console.versions import _units as whole_number
+from visionloop.web.console.tryit import Results, picture_box, preview_image
+from visionloop.web.console.versions import whole_number
 from visionloop.web.pages import render
 from visionloop.web.routing import web
 
@@ -275,12 +275,12 @@ async def index_photo(
 
 def _picture(data: bytes, result: col.IndexResult) -> Results:
     """The photo with its indexed faces (coloured, numbered as listed) and those left out (grey)."""
-    preview, width, height = _preview(data)
+    preview, width, height = preview_image(data)
     picture = Results(preview, width, height, [], [])
     for i, x in enumerate(result.indexed):
-        picture.shapes.append(_box(picture, x.detail.box, f"face {i + 1}", i, "indexed"))
+        picture.shapes.append(picture_box(picture, x.detail.box, f"face {i + 1}", i, "indexed"))
     for i, u in enumerate(result.unindexed):
-        shape = _box(picture, u.detail.box, ", ".join(u.reasons).lower(), i, "unindexed")
+        shape = picture_box(picture, u.detail.box, ", ".join(u.reasons).lower(), i, "unindexed")
         picture.shapes.append({**shape, "colour": UNINDEXED_COLOUR})
     return picture
 
@@ -303,11 +303,11 @@ async def search_photo(
         )
         result: col.SearchResult = await _analysed(request, col.search_faces_by_image, name, data, options)
         outcome.search = result
-        preview, width, height = await run_in_threadpool(_preview, data)
+        preview, width, height = await run_in_threadpool(preview_image, data)
         outcome.picture = Results(preview, width, height, [], [])
         if result.searched is not None:
             outcome.picture.shapes.append(
-                _box(outcome.picture, result.searched.box, "searched", 0, "searched")
+                picture_box(outcome.picture, result.searched.box, "searched", 0, "searched")
             )
     except Exception as e:  # noqa: BLE001 - every failure is shown on the page (see _failed)
         _failed(outcome, e, "The search")

@@ -192,7 +192,7 @@ async def _try(
         if not target and not kinds:
             raise InvalidInput("choose a model version or at least one analyser")
         await run_in_threadpool(check_image, data, svc.inspector, serving.DETECT_LIMITS)
-        preview, width, height = await run_in_threadpool(_preview, data)
+        preview, width, height = await run_in_threadpool(preview_image, data)
     except VisionloopError as e:
         page = partial(_page, chosen=target, analysers=kinds, status=status_for(e), message=e.message)
         return await run_in_threadpool(page, request, session, project)
@@ -209,7 +209,7 @@ async def _try(
     return await run_in_threadpool(page, request, session, project)
 
 
-def _preview(data: bytes) -> tuple[str, int, int]:
+def preview_image(data: bytes) -> tuple[str, int, int]:
     small = make_thumbnail(data, PREVIEW_SIDE)
     from PIL import Image
 
@@ -218,7 +218,7 @@ def _preview(data: bytes) -> tuple[str, int, int]:
     return "data:image/jpeg;base64," + base64.b64encode(small).decode(), width, height
 
 
-def _box(results: Results, box: Any, label: str, index: int, kind: str) -> dict[str, Any]:
+def picture_box(results: Results, box: Any, label: str, index: int, kind: str) -> dict[str, Any]:
     return {
         "kind": kind,
         "label": label,
@@ -270,7 +270,7 @@ async def _custom_labels(request: Request, results: Results, target: str, data: 
             }
         )
         if p.box is not None:  # an object detector's: the box, captioned with how sure the model is
-            results.shapes.append(_box(results, p.box, f"{p.label} {p.confidence:.0f}%", i, "custom"))
+            results.shapes.append(picture_box(results, p.box, f"{p.label} {p.confidence:.0f}%", i, "custom"))
 
 
 async def _analyse(request: Request, results: Results, kind: str, data: bytes) -> None:
@@ -318,7 +318,7 @@ def _labels(results: Results, found: Found, labels: tuple[ImageLabel, ...]) -> N
             }
         )
         for inst in label.instances:
-            results.shapes.append(_box(results, inst.box, label.name, i, "labels"))
+            results.shapes.append(picture_box(results, inst.box, label.name, i, "labels"))
 
 
 def _text(results: Results, found: Found, detections: tuple[TextDetection, ...]) -> None:

@@ -285,7 +285,7 @@ def serving_panel(request: Request, name: str, version: str, session: Operator) 
     )
 
 
-def _units(text: str, what: str, default: int | None) -> int | None:
+def whole_number(text: str, what: str, default: int | None) -> int | None:
     text = text.strip()
     if not text:
         return default
@@ -308,8 +308,8 @@ def start(
     project = get_project(svc, name)
     v = get_version(svc, project.name, version)
     try:
-        low = _units(min_units, "the minimum number of inference units", 1)
-        high = _units(max_units, "the maximum number of inference units", None)
+        low = whole_number(min_units, "the minimum number of inference units", 1)
+        high = whole_number(max_units, "the maximum number of inference units", None)
         serving.start_version(svc, request.app.state.serving, project.name, v.name, low or 0, high)
     except VisionloopError as e:
         v = get_version(svc, project.name, version)
