@@ -57,7 +57,8 @@ def test_settings_are_the_fields_of_settings() -> None:
     assert [s.help for s in SETTINGS] == [f.description for f in Settings.model_fields.values()]
     assert all(s.help for s in SETTINGS)
     assert load_settings(environ={}) == Settings()
-    assert {s.name for s in SETTINGS if s.secret} == {"access_keys", "session_secret", "smtp_password"}
+    secrets = {"access_keys", "session_secret", "smtp_password", "s3_secret_access_key"}
+    assert {s.name for s in SETTINGS if s.secret} == secrets
     assert {s.name for s in SETTINGS if s.structured} == {"access_keys", "import_roots", "trusted_proxies"}
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from visionloop.core.analyzing import Analysis
     from visionloop.core.inbox import InboxSettings
     from visionloop.core.serving import Serving
+    from visionloop.storage.s3 import S3Options
     from visionloop.workflows.background import BackgroundGroup
     from visionloop.workflows.detection_log import DetectionLog
     from visionloop.workflows.inbox import InboxWatcher
@@ -52,10 +53,19 @@ def build_services(settings: Settings) -> Services:
     settings.data_path.mkdir(parents=True, exist_ok=True)
     return Services(
         repo=open_repository(settings.resolved_database_url),
-        store=open_object_store(settings.resolved_store_url),
-        buckets=open_object_store(settings.resolved_buckets_url),
+        store=open_object_store(settings.resolved_store_url, _s3_options(settings)),
+        buckets=open_object_store(settings.resolved_buckets_url, _s3_options(settings)),
         inspector=PillowInspector(),
         scenes=_scenes(settings),
+    )
+
+
+def _s3_options(settings: Settings) -> S3Options:
+    """The S3 endpoint, region and credentials of s3:// store and bucket URLs (unused otherwise)."""
+    from visionloop.storage.s3 import S3Options
+
+    return S3Options(
+        settings.s3_endpoint_url, settings.s3_region, settings.s3_access_key_id, settings.s3_secret_access_key
     )
 
 

@@ -263,6 +263,20 @@ class Settings(BaseSettings):
     buckets_url: str = setting(
         "", "Where user buckets live; empty means <data_dir>/buckets (a bucket is a folder)."
     )
+    s3_endpoint_url: str = setting(
+        "",
+        "S3 API address for s3:// store_url and buckets_url (MinIO, Ceph: http://host:9000); empty means "
+        "AWS S3 (or AWS_ENDPOINT_URL).",
+    )
+    s3_region: str = setting(
+        "", "S3 region; empty means boto3's default (AWS_DEFAULT_REGION, ~/.aws/config)."
+    )
+    s3_access_key_id: str = setting(
+        "", "S3 access key id; empty (with the secret empty too) means boto3's default credential chain."
+    )
+    s3_secret_access_key: Password = setting(
+        "", "S3 secret access key; empty means boto3's default credential chain.", repr=False
+    )
     cache_dir: str = setting("", "Model and embedding caches; empty means <data_dir>/cache.")
     region: str = setting("us-east-1", "AWS region written into ARNs of the Rekognition-compatible API.")
     account_id: AccountId = setting("123456789012", "12-digit AWS account id written into ARNs.")
