@@ -22,7 +22,10 @@ Attributes (Attributes=["ALL"], the largest face of each photo; the dataset has 
 these are consistency figures): the share of photos whose Gender agrees with the majority of its
 person's photos, the median over people of the standard deviation of the middle of AgeRange across
 their photos (taken years apart: an upper bound of the estimate's own spread), and the shares of
-EyesOpen and MouthOpen read True.
+EyesOpen and MouthOpen read True. Emotions: the dataset has no emotion labels, so a few photos are
+labelled by eye (``SMILING``: a broad smile; ``AT_REST``: a face at rest; the ambiguous ones left out),
+and the figure is how many read HAPPY and CALM as their top emotion; and the emotion network's cost per
+face (the crop and the network on the image the detector saw).
 
 Landmarks: ``--landmarks 5`` runs the analyser on dlib's public-domain 5-point model (the setting
 ``face_landmarks``) and adds how far its Pose is from the 68-point model's on the same faces: the median
@@ -47,6 +50,53 @@ from typing import Any
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "faces"
 THRESHOLD = 80.0
+# expressions labelled by eye (the dataset has no emotion labels): a broad smile, or a face at rest; the
+# other photos (a faint smile, talking) are left out
+SMILING = (
+    "person_01/img1.jpg",
+    "person_03/img49.jpg",
+    "person_03/img50.jpg",
+    "person_03/img8.jpg",
+    "person_03/img9.jpg",
+    "person_04/img15.jpg",
+    "person_05/img17.jpg",
+    "person_06/img18.jpg",
+    "person_07/img20.jpg",
+    "person_07/img21.jpg",
+    "person_08/img22.jpg",
+    "person_08/img23.jpg",
+    "person_09/img24.jpg",
+    "person_09/img25.jpg",
+    "person_10/img28.jpg",
+    "person_10/img42.jpg",
+    "person_10/img43.jpg",
+    "person_10/img44.jpg",
+    "person_10/img46.jpg",
+    "person_13/img38.jpg",
+    "person_13/img39.jpg",
+    "person_13/img41.jpg",
+)
+AT_REST = (
+    "person_01/img10.jpg",
+    "person_01/img2.jpg",
+    "person_01/img4.jpg",
+    "person_01/img5.jpg",
+    "person_01/img6.jpg",
+    "person_01/img7.jpg",
+    "person_02/img53.jpg",
+    "person_03/img47.jpg",
+    "person_04/img13.jpg",
+    "person_05/img59.jpg",
+    "person_05/img61.jpg",
+    "person_05/img62.jpg",
+    "person_11/img29.jpg",
+    "person_11/img30.jpg",
+    "person_11/img32.jpg",
+    "person_11/img33.jpg",
+    "person_12/img34.jpg",
+    "person_12/img35.jpg",
+    "person_12/img36.jpg",
+)
 
 
 def load(dataset: Path) -> list[tuple[str, Path]]:
@@ -121,6 +171,51 @@ def attribute_figures(people: list[str], details: list[Any]) -> dict[str, float 
     }
 
 
+def emotion_figures(
+    rows: list[tuple[str, Path]], details: list[Any], analyser: Any, repeat: int
+) -> dict[str, float | int | None]:
+    """The top emotion against the labels by eye (HAPPY for SMILING, CALM for AT_REST), and the cost of
+    the emotion network per face (crop and network, on the image the detector saw); None without fer."""
+    import numpy as np
+    from PIL import Image
+
+    from visionloop.analysis.faces import DETECT_SIDE
+    from visionloop.engines.preprocess import decode_image
+
+    if analyser.emotions is None:
+        return {"emotions_labelled": None}
+    wanted = dict.fromkeys(SMILING, "HAPPY") | dict.fromkeys(AT_REST, "CALM")
+    agree = {"HAPPY": 0, "CALM": 0}
+    ms: list[float] = []
+    for (person, path), face in zip(rows, details, strict=True):
+        if face is None:
+            continue
+        label = wanted.get(f"{person}/{path.name}")
+        if label is not None and face.emotions[0].type == label:
+            agree[label] += 1
+        picture = decode_image(path.read_bytes())
+        scale = min(1.0, DETECT_SIDE / max(picture.size))
+        if scale < 1.0:
+            size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+            picture = picture.resize(size, Image.Resampling.BILINEAR)
+        gray, (w, h), b = np.asarray(picture.convert("L")), picture.size, face.box
+        left, top = round(b.left * w), round(b.top * h)
+        box = (left, top, round((b.left + b.width) * w) - 1, round((b.top + b.height) * h) - 1)
+        for _ in range(repeat):
+            t = time.perf_counter()
+            analyser.emotions.estimate(gray, *box)
+            ms.append((time.perf_counter() - t) * 1000)
+    return {
+        "emotions_labelled": len(wanted),
+        "emotions_smiling_read_happy": agree["HAPPY"],
+        "emotions_smiling": len(SMILING),
+        "emotions_at_rest_read_calm": agree["CALM"],
+        "emotions_at_rest": len(AT_REST),
+        "emotions_ms_per_face_p50": statistics.median(ms),
+        "emotions_ms_per_face_p90": percentile(ms, 0.9),
+    }
+
+
 def pose_differences(five: list[Any], sixty_eight: list[Any]) -> dict[str, float]:
     """How far the 5-point Pose is from the 68-point one on the same photos (see the module doc)."""
     import numpy as np
@@ -185,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "dataset": str(args.dataset),
         **attribute_figures(people, details),
+        **emotion_figures(rows, details, analyser, args.repeat),
         "people": len(photos),
         "photos": len(rows),
         "photos_without_a_face": sum(v is None for v in vectors),
@@ -226,6 +322,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  AgeRange middle: std within a person       {age:.1f} years (median over people)")
         if eyes is not None and mouth is not None:
             print(f"  EyesOpen read True {eyes:.3f}, MouthOpen read True {mouth:.3f}")
+    if out["emotions_labelled"] is not None:
+        happy, calm = out["emotions_smiling_read_happy"], out["emotions_at_rest_read_calm"]
+        print(
+            f"  Emotions against labels by eye: smiling read HAPPY {happy}/{out['emotions_smiling']}, "
+            f"at rest read CALM {calm}/{out['emotions_at_rest']}; per face p50 "
+            f"{out['emotions_ms_per_face_p50']:.2f} ms, p90 {out['emotions_ms_per_face_p90']:.2f} ms"
+        )
     if "pose_compared_faces" in out:
         print(f"  Pose against the 68-point model's, {out['pose_compared_faces']} faces (|difference|):")
         for axis in ("roll", "yaw", "pitch"):
