@@ -8,6 +8,7 @@ does for all of them.
 from visionloop.cli import (  # noqa: F401  (imported for their commands)
     accounts,
     analyze,
+    batch,
     buckets,
     datasets,
     detections,
