@@ -20,7 +20,10 @@ from visionloop.storage.s3 import S3Options
 WAIT = {"Delay": 0.2, "MaxAttempts": 150}
 
 
-def test_a_server_on_s3_imports_trains_and_detects(s3_options: S3Options, tmp_path: Path) -> None:
+def test_a_server_on_s3_imports_trains_and_detects(
+    s3_options: S3Options,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+) -> None:
     s3 = raw_client(s3_options)
     s3.create_bucket(Bucket="visionloop-store")
     s3.create_bucket(Bucket="photos")
