@@ -13,6 +13,7 @@ from visionloop import __version__, web
 from visionloop.a2i.urls import router as a2i_router
 from visionloop.api import auth, errors, limits
 from visionloop.api.analyze import router as analyze_router
+from visionloop.api.batch import router as batch_router
 from visionloop.api.collections import router as collections_router
 from visionloop.api.datasets import router as datasets_router
 from visionloop.api.detect import router as detect_router
@@ -102,6 +103,7 @@ def server_app(server: Server) -> FastAPI:
     app.include_router(collections_router, prefix="/api/v1", dependencies=secured)  # faces, users, search
     for router in (parameters_router, notifications_router):  # parameters, events, channels
         app.include_router(router, prefix="/api/v1", dependencies=secured)
+    app.include_router(batch_router, prefix="/api/v1", dependencies=secured)  # batch inference
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
     web.install(app, services, settings, server.accounts)  # /review/… and /static/…, signed in with cookies
     app.include_router(a2i_router)  # /human-loops: the A2I runtime API (REST-JSON)

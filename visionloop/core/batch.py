@@ -102,6 +102,26 @@ def resolve_model(svc: Services, model: str, min_confidence: float | None = None
     return BatchModel(CUSTOM_LABELS, name, files, dict(version.thresholds), min_confidence)
 
 
+def check_prefixes(source: str, out: str) -> None:
+    """Both are s3://bucket/prefix/ references, and the output does not contain the source (its parts
+    would be read as images). An output inside the source is fine: it is left out of the listing."""
+    bucket, prefix = parse_s3_prefix(source)
+    out_bucket, out_prefix = parse_s3_prefix(out)
+    if bucket == out_bucket and prefix.startswith(out_prefix):
+        raise InvalidInput(f"the output prefix {out} must not contain the source prefix {source}")
+
+
+def check_job(svc: Services, model: str, source: str, out: str) -> None:
+    """Refuse a job that cannot run before it starts: bad prefixes or an unknown model (its artifact is
+    read later, by the job)."""
+    check_prefixes(source, out)
+    if model not in KINDS:
+        project, _, version_name = model.partition("/")
+        if not project:
+            raise InvalidInput(f"{model!r} is neither PROJECT/VERSION nor one of {', '.join(KINDS)}")
+        find_version(svc, project, version_name or None)
+
+
 def answer_each(keys: Iterable[str], answer: Callable[[str], dict[str, Any]]) -> list[Line]:
     """One line per key: the answer, or the error that image alone met (the others go on)."""
     lines = []
@@ -124,8 +144,6 @@ def source_keys(svc: Services, source: str, out: str) -> tuple[str, list[str], i
     it lies inside the source) and how many other objects were skipped."""
     bucket, prefix = parse_s3_prefix(source)
     out_bucket, out_prefix = parse_s3_prefix(out)
-    if bucket == out_bucket and prefix.startswith(out_prefix):
-        raise InvalidInput(f"the output prefix {out} must not contain the source prefix {source}")
     keys, skipped = [], 0
     for info in svc.buckets.list_objects(bucket, prefix):
         if bucket == out_bucket and info.key.startswith(out_prefix):
@@ -191,6 +209,7 @@ def run_batch(
     run it only rewrites the summary."""
     if not 1 <= part_size <= MAX_PART_SIZE:
         raise InvalidInput(f"part_size must be between 1 and {MAX_PART_SIZE}")
+    check_prefixes(source, out)
     bucket, keys, skipped = source_keys(svc, source, out)  # ObjectNotFound without the bucket
     out_bucket, out_prefix = parse_s3_prefix(out)
     svc.buckets.create_bucket(out_bucket)
@@ -238,6 +257,8 @@ __all__ = [
     "Chunk",
     "ChunkRunner",
     "answer_each",
+    "check_job",
+    "check_prefixes",
     "chunked",
     "error_line",
     "read_progress",

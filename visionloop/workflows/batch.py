@@ -274,7 +274,10 @@ class BatchJobs:
             if thread is not None and thread.is_alive():
                 raise Conflict(f"a batch job is already writing to {out}")
             thread = threading.Thread(
-                target=self._run, args=(key, model, source, out, options), name=f"visionloop-batch-{key}"
+                target=self._run,
+                args=(key, model, source, out, options),
+                name=f"visionloop-batch-{key}",
+                daemon=True,
             )
             self._running[key] = thread
             self.errors.pop(key, None)
