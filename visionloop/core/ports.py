@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -279,6 +280,8 @@ class RunRepository(Protocol):
         """End a step and apply ``run_changes`` to its run, in one transaction."""
         ...
 
+    def run_held(self, run_id: int) -> AbstractContextManager[bool]: ...
+
     def list_steps(self, run_id: int) -> list[RunStep]: ...
 
     def list_schedules(self, project_id: int) -> list[Schedule]: ...
@@ -286,6 +289,8 @@ class RunRepository(Protocol):
     def put_schedule(self, project_id: int, kind: str, now: datetime, **values: object) -> Schedule: ...
 
     def update_schedule(self, schedule_id: int, **changes: object) -> Schedule: ...
+
+    def rearm_schedule(self, expected: Schedule, **changes: object) -> Schedule | None: ...
 
     def add_deployment(
         self,

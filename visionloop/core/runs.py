@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from visionloop.core.projects import get_project
-from visionloop.core.records.runs import Run, RunStatus, RunStep, StepStatus
+from visionloop.core.records.runs import ACTIVE, Run, RunStatus, RunStep, StepStatus
 from visionloop.core.runkinds import Next, RunContext, RunFailed, Wait, run_kind
 from visionloop.core.services import Services
 from visionloop.errors import InvalidInput, NotFound, VisionloopError
@@ -118,7 +118,8 @@ def recover_runs(svc: Services) -> list[Run]:
 
 
 def advance_pending(ctx: RunContext) -> list[Run]:
-    """One pass of the runner: advance the oldest active run of every project. Returns those runs."""
+    """One pass of the runner: advance the oldest active run of every project. Returns those runs. A run
+    another server on the same database is advancing right now (repo.run_held) is left to it."""
     seen: set[int] = set()
     advanced = []
     for run in ctx.svc.repo.active_runs(None):
@@ -126,7 +127,12 @@ def advance_pending(ctx: RunContext) -> list[Run]:
             continue
         seen.add(run.project_id)
         try:
-            advanced.append(advance_run(ctx, run))
+            with ctx.svc.repo.run_held(run.id) as mine:
+                if not mine:  # another server on this database is advancing it right now
+                    continue
+                run = ctx.svc.repo.get_run(run.id)  # as that server may have left it
+                if run.status in ACTIVE:
+                    advanced.append(advance_run(ctx, run))
         except Exception:  # a broken run must not stop the others; it is retried on the next pass
             log.exception("workflow run %d could not be advanced", run.id)
     return advanced

@@ -21,7 +21,9 @@ enabled, due at once. A changed watched parameter re-arms it (next run one perio
 frequency takes effect at once) and, when enabled, fires it at once. An enabled schedule whose
 ``next_run_at`` has passed fires and is re-armed one period after ``now``: runs a stopped server missed
 are not caught up one by one, the check runs once. Because the comparison is against stored values, a
-change made by another process (the CLI) is seen too, and a server restart re-fires nothing.
+change made by another process (the CLI) is seen too, and a server restart re-fires nothing. Re-arming
+is a compare-and-set (repo.rearm_schedule), so when several servers share one database a due check
+fires on one of them only.
 """
 
 from __future__ import annotations
@@ -162,19 +164,22 @@ def _project_pass(svc: Services, project: Project, now: datetime) -> list[Fired]
             )
         if row.params != watched:
             changed = tuple(k for k in watched if row.params.get(k) != watched[k])
-            svc.repo.update_schedule(
-                row.id,
+            rearmed = svc.repo.rearm_schedule(
+                row,
                 enabled=enabled,
                 interval_minutes=minutes,
                 params=watched,
                 next_run_at=now + period if enabled else None,
                 updated_at=now,
             )
+            if rearmed is None:  # another server on this database saw the change first and fires it
+                continue
             log.info("%s: %s check re-armed (%s changed)", project.name, kind.name, ", ".join(changed))
             if enabled:
                 fired.append(_fire(svc, project, kind, row.id, Trigger.PARAMETER_CHANGE, now, changed))
         elif enabled and (row.next_run_at is None or row.next_run_at <= now):
-            svc.repo.update_schedule(row.id, next_run_at=now + period, updated_at=now)
+            if svc.repo.rearm_schedule(row, next_run_at=now + period, updated_at=now) is None:
+                continue  # another server on this database fired it
             fired.append(_fire(svc, project, kind, row.id, Trigger.SCHEDULE, now))
     return fired
 

@@ -5,7 +5,8 @@ creates the tables."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -153,6 +155,27 @@ class WorkflowStore(SqlStore):
             )
         return self.get_run(run_id) if done.rowcount else None
 
+    @contextmanager
+    def run_held(self, run_id: int) -> Iterator[bool]:
+        """Whether this process may advance run ``run_id`` now: True while it holds the run, False when
+        another server on the same PostgreSQL database is advancing it (a session advisory lock on a
+        connection of its own, released at the end of the block, or when the server dies). SQLite: always
+        True, as one server runs on one SQLite file and its workflow runner is the one thread that
+        advances runs."""
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = {"topic": f"visionloop:run:{run_id}"}
+        with self._read() as conn:
+            held = bool(conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:topic))"), key).scalar())
+            conn.commit()  # the lock outlives the transaction; no transaction stays open while it is held
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.execute(text("SELECT pg_advisory_unlock(hashtext(:topic))"), key)
+                    conn.commit()
+
     # --- steps ---------------------------------------------------------------------------------------
 
     def add_step(self, run_id: int, name: str, inputs: Mapping[str, Any], now: datetime) -> RunStep:
@@ -256,6 +279,25 @@ class WorkflowStore(SqlStore):
             ).first()
         if row is None:
             raise NotFound(f"schedule {schedule_id} does not exist")
+        return _schedule(row._mapping)
+
+    def rearm_schedule(self, expected: Schedule, **changes: object) -> Schedule | None:
+        """Apply ``changes`` only if the schedule is still armed as ``expected`` (enabled, interval,
+        watched parameters, next run) when this transaction holds the schedules' lock; None when another
+        writer (a second server on the same database) re-armed it first and so fires it instead."""
+        values = _encode(changes, _SCHEDULE_FIELDS)
+        where = workflow_schedules.c.id == expected.id
+        with self._write() as conn:
+            one_at_a_time(conn, "schedules")  # the read below stays true until the update commits
+            row = conn.execute(select(workflow_schedules).where(where)).first()
+            if row is None:
+                raise NotFound(f"schedule {expected.id} does not exist")
+            now = _schedule(row._mapping)
+            armed = (now.enabled, now.interval_minutes, now.params, now.next_run_at)
+            if armed != (expected.enabled, expected.interval_minutes, expected.params, expected.next_run_at):
+                return None
+            conn.execute(update(workflow_schedules).where(where).values(**values))
+            row = conn.execute(select(workflow_schedules).where(where)).one()
         return _schedule(row._mapping)
 
     # --- deployments ---------------------------------------------------------------------------------

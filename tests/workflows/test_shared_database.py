@@ -1,0 +1,177 @@
+"""Two servers on one PostgreSQL database and one object store (docs/scale.md): what each would do on its
+own must still happen once. Each "server" here is what a `visionloop serve` process builds for it
+(bootstrap.build_services on the same database_url and data folder: its own engine, connection pool and
+in-process writer), with its own worker threads and its own workflow passes, run side by side in threads
+so that their transactions really interleave on the database. The colour engine trains (engines.fake):
+real `serve` processes would train with torch, which this 2-core machine cannot afford twice over.
+
+Skipped, with the reason, when Debian's PostgreSQL binaries or psycopg are missing (tests/storage)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.storage.postgres import Cluster, start_cluster, why_unavailable
+from tests.storage.test_concurrent_stores import NOW, at_once, new_loop
+from tests.workflows.helpers import FakeClock, colour_project, rules
+from visionloop.bootstrap import build_services, fake_engine
+from visionloop.core.deployments import DEPLOY_STEPS
+from visionloop.core.entities import JobStatus, TaskType, VersionStatus
+from visionloop.core.records.review import FlowSettings
+from visionloop.core.records.runs import Run, RunStatus
+from visionloop.core.runkinds import KINDS, Next, RunContext, RunKind, queue_run, register_kind
+from visionloop.core.runs import advance_pending
+from visionloop.core.schedules import run_schedules
+from visionloop.core.services import Services
+from visionloop.core.serving import Serving
+from visionloop.core.training import request_training
+from visionloop.engines.fake import ColourEngine
+from visionloop.settings import load_settings
+from visionloop.workflows.inference import ProcessInferenceHost
+from visionloop.workflows.worker import run_worker
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    reason = why_unavailable()
+    if reason is not None:
+        pytest.skip(f"two servers on one PostgreSQL: {reason}")
+    started = start_cluster()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def servers(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[Services, Services]]:
+    """Two servers' services on one new database and one data folder (store and buckets), one clock."""
+    settings = load_settings(
+        {"data_dir": str(tmp_path / "var"), "database_url": cluster.fresh_database()}, environ={}
+    )
+    clock = FakeClock()
+    pair = (build_services(settings), build_services(settings))
+    for svc in pair:
+        svc.clock = clock
+    yield pair
+    for svc in pair:
+        svc.repo.close()
+
+
+def test_queued_trainings_are_each_trained_once_by_the_two_servers_workers(
+    servers: tuple[Services, Services], tmp_path: Path
+) -> None:
+    a, b = servers
+    jobs = []
+    for i in range(3):
+        colour_project(a, tmp_path, f"p{i}", per_label=3)
+        for _ in range(2):
+            jobs.append(request_training(b if i % 2 else a, f"p{i}")[1])
+    engines = [ColourEngine() for _ in range(4)]  # two worker threads per server
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=run_worker,
+            args=(svc, engine, "us-east-1", "123456789012", stop),
+            kwargs={"poll_seconds": 0.05, "recover": False},
+        )
+        for svc, engine in zip((a, a, b, b), engines, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        _wait_until_ended(a, [job.id for job in jobs])
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    done = [a.repo.get_job(job.id) for job in jobs]
+    assert [j.status for j in done] == [JobStatus.SUCCEEDED] * len(jobs), [j.message for j in done]
+    assert sum(e.trained for e in engines) == len(jobs)  # nothing trained twice
+    versions = [b.repo.get_version_by_id(j.version_id) for j in done if j.version_id is not None]
+    assert {v.status for v in versions} == {VersionStatus.TRAINING_COMPLETED}
+
+
+def _wait_until_ended(svc: Services, job_ids: list[int], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while any(svc.repo.get_job(i).status in (JobStatus.QUEUED, JobStatus.RUNNING) for i in job_ids):
+        assert time.monotonic() < deadline, "the jobs did not end"
+        time.sleep(0.05)
+
+
+def test_reviewers_leasing_through_both_servers_get_distinct_items(
+    servers: tuple[Services, Services],
+) -> None:
+    a, b = servers
+    now = NOW  # the loops new_loop makes expire a day after NOW
+    project = a.repo.create_project("p", TaskType.CLASSIFICATION, now)
+    flow = a.repo.create_flow(project.id, "f", "arn:f", FlowSettings(labels=("a", "b")), now)
+    repos = [svc.repo for svc in servers]
+    for i in range(12):
+        repos[i % 2].create_loop(new_loop(flow.id, i), now)
+    # 16 reviewers at once, half through each server, for 12 items that each need one answer
+    leased = at_once(16, lambda i: repos[i % 2].lease_next_loop(f"reviewer-{i}", now, now))
+    items = [got[0].id for got in leased if got is not None]
+    assert len(items) == 12 and len(set(items)) == 12, items
+
+
+def test_a_due_training_check_fires_once_per_period_across_both_servers(
+    servers: tuple[Services, Services], tmp_path: Path
+) -> None:
+    a, b = servers
+    colour_project(a, tmp_path, "p", per_label=3)
+    rules(a, "p", auto_training_enabled=True, training_poll_minutes=10)
+    clock = a.clock
+    assert isinstance(clock, FakeClock)
+    fired = []
+    for _ in range(6):
+        both = at_once(2, lambda i: run_schedules(servers[i]))
+        fired.append(sum(1 for f in both[0] + both[1] if f.kind == "training"))
+        for svc in servers:  # the check's run ends (here: unrun) before the next period
+            for run in svc.repo.active_runs(None):
+                svc.repo.update_run(run.id, status=RunStatus.FAILED)
+        clock.advance(minutes=10)
+    assert fired == [1] * 6
+    runs = a.repo.list_runs(a.repo.get_project("p").id)
+    assert len(runs) == 6
+
+
+@pytest.fixture
+def deploy_kind() -> Iterator[str]:
+    """A run kind that deploys the version named in its input with the product's deploy steps
+    (core.deployments.DEPLOY_STEPS: start, switch, stop_previous), as a training check's end does."""
+
+    def pick(ctx: RunContext, run: Run, state: dict[str, Any]) -> Next:
+        version = ctx.svc.repo.get_version_by_id(int(run.input["version_id"]))
+        chosen = {"version_id": version.id, "version": version.name, "previous": None, "previous_id": None}
+        return Next({**chosen, "deploy_reason": "test"}, next="start")
+
+    register_kind(RunKind("deploy_test", first="pick", steps={"pick": pick, **DEPLOY_STEPS}))
+    yield "deploy_test"
+    del KINDS["deploy_test"]
+
+
+def test_a_deployment_switch_happens_once_when_both_servers_advance_the_run(
+    servers: tuple[Services, Services], tmp_path: Path, deploy_kind: str
+) -> None:
+    a, b = servers
+    serving = Serving(ProcessInferenceHost(fake_engine, threads=1))  # starts no unit: versions are RUNNING
+    contexts = [RunContext(svc, serving) for svc in servers]
+    runs = []
+    for i in range(6):
+        colour_project(a, tmp_path, f"p{i}", per_label=3)
+        version, _ = request_training(a, f"p{i}")
+        a.repo.update_version(version.id, status=VersionStatus.STARTING)  # as if its units were starting
+        runs.append(queue_run(a, f"p{i}", deploy_kind, "manual", {"version_id": version.id}))
+    at_once(2, lambda i: advance_pending(contexts[i]))  # both wait at "start" on the STARTING versions
+    for run in runs:
+        assert a.repo.get_run(run.id).current_step == "start"
+        a.repo.update_version(int(run.input["version_id"]), status=VersionStatus.RUNNING)
+    at_once(2, lambda i: advance_pending(contexts[i]))  # both servers find the runs ready to switch
+    for run in runs:
+        assert b.repo.get_run(run.id).status is RunStatus.SUCCEEDED
+        assert len(b.repo.list_deployments(run.project_id)) == 1
