@@ -267,7 +267,7 @@ class FaceAnalyser:
         )
         expressions = emotions.model_path()
         self.emotions = None if expressions is None else emotions.EmotionClassifier(expressions)
-        self.version = _version(landmarks) + (" + Cydral age/gender v1" if self.age_gender else "")
+        self.version = _version(landmarks)  # what the identity vectors depend on, not the attribute models
         self._shapes: Any = None
         self._local = threading.local()
         self._lock = threading.Lock()
