@@ -81,6 +81,16 @@ def _port(value: str) -> int:
     return port
 
 
+def _endpoint(value: str) -> str:
+    """An S3 endpoint: empty (AWS) or an http(s) URL with a host; boto3 refuses anything else only later."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if value and not (parts.scheme in ("http", "https") and parts.hostname):
+        raise ValueError("must be empty or an http:// or https:// URL, like http://minio.internal:9000")
+    return value
+
+
 def _account(value: str) -> str:
     if not (len(value) == 12 and value.isdigit()):
         raise ValueError("must be 12 digits")
@@ -223,6 +233,7 @@ def setting(default: Any, help: str, *, repr: bool = True) -> Any:
 
 # The types of the settings: each says how its value is read from text.
 Port = Annotated[int, Parse(_port)]
+Endpoint = Annotated[str, Parse(_endpoint)]
 AccountId = Annotated[str, Parse(_account)]
 Bucket = Annotated[str, Parse(_bucket)]
 LogLevel = Annotated[str, Parse(_level)]
@@ -263,7 +274,7 @@ class Settings(BaseSettings):
     buckets_url: str = setting(
         "", "Where user buckets live; empty means <data_dir>/buckets (a bucket is a folder)."
     )
-    s3_endpoint_url: str = setting(
+    s3_endpoint_url: Endpoint = setting(
         "",
         "S3 API address for s3:// store_url and buckets_url (MinIO, Ceph: http://host:9000); empty means "
         "AWS S3 (or AWS_ENDPOINT_URL).",

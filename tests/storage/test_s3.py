@@ -20,7 +20,8 @@ from tests.storage.test_files import (  # noqa: F401  (collected here with this 
     test_missing_objects_and_buckets,
     test_move_renames_within_the_bucket,
 )
-from visionloop.errors import InvalidKey, ObjectNotFound, StorageError
+from visionloop.errors import InvalidInput, InvalidKey, ObjectNotFound, StorageError
+from visionloop.settings import load_settings
 from visionloop.storage import open_object_store
 from visionloop.storage.s3 import S3ObjectStore, S3Options
 
@@ -151,3 +152,20 @@ def test_an_unreachable_endpoint_is_a_storage_error() -> None:
     store = S3ObjectStore("s3://", S3Options(f"http://127.0.0.1:{port}", "us-east-1", "k", "s"))
     with pytest.raises(StorageError, match="cannot read s3://bk1/x"):
         store.get("bk1", "x")
+
+
+def test_put_many_writes_concurrently_into_a_bucket_it_creates(store: S3ObjectStore) -> None:
+    items = [(f"many/{i:03d}", bytes([i]) * i) for i in range(40)]
+    store.put_many("fresh", items)
+    assert [(o.key, o.size) for o in store.list_objects("fresh", "many/")] == [(k, len(d)) for k, d in items]
+    assert store.get("fresh", "many/039") == bytes([39]) * 39
+
+
+def test_the_s3_settings_are_read_and_checked() -> None:
+    settings = load_settings(
+        environ={"VISIONLOOP_S3_ENDPOINT_URL": "http://minio:9000", "VISIONLOOP_S3_SECRET_ACCESS_KEY": "shh"}
+    )
+    assert (settings.s3_endpoint_url, settings.s3_secret_access_key) == ("http://minio:9000", "shh")
+    assert "shh" not in repr(settings)
+    with pytest.raises(InvalidInput, match="s3_endpoint_url"):
+        load_settings(environ={"VISIONLOOP_S3_ENDPOINT_URL": "minio:9000"})

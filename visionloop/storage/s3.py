@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from botocore.exceptions import ClientError
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024  # bytes; parts of the same size above it
+PUT_THREADS = 8  # concurrent PUTs of one put_many (boto3 clients are thread-safe; its pool holds 10)
 _MISSING = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 _TMP_PREFIX = ".tmp-"  # reserved by the local store for its half-written files; refused here too, so an
 # object written to S3 can always be copied to a local store
@@ -91,11 +93,17 @@ class S3ObjectStore:
                 self.client.upload_fileobj(io.BytesIO(data), s3_bucket, s3_key, Config=self.transfer)
 
     def put_many(self, bucket: str, items: Sequence[tuple[str, bytes]]) -> None:
-        """One PUT per object: S3 has no batch write, and each PUT is atomic on its own."""
+        """One PUT per object, ``PUT_THREADS`` at a time (S3 has no batch write; a PUT's latency, not
+        its bandwidth, is what an import of many small images waits for). Every key is checked first."""
         for key, _ in items:
             _writable(key)
-        for key, data in items:
-            self.put(bucket, key, data)
+        if len(items) <= 1:
+            for key, data in items:
+                self.put(bucket, key, data)
+            return
+        with ThreadPoolExecutor(min(PUT_THREADS, len(items)), thread_name_prefix="s3-put") as pool:
+            for _ in pool.map(lambda item: self.put(bucket, *item), items):
+                pass
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
         """The object's bytes; with ``max_bytes``, a ranged GET of at most ``max_bytes + 1`` of them."""
@@ -182,7 +190,7 @@ class S3ObjectStore:
             try:
                 self.client.create_bucket(**args)
             except _client_error() as e:
-                if _code(e) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                if _code(e) != "BucketAlreadyOwnedByYou":  # BucketAlreadyExists: someone else's
                     raise
 
     def _bucket_exists(self, bucket: str) -> bool:
