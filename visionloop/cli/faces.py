@@ -54,9 +54,10 @@ def faces_detect(ctx: Context, images: tuple[str, ...], attributes: tuple[str, .
                 quality = f"{f.quality.brightness:.0f} {f.quality.sharpness:.0f}"
                 age = f"{f.age_range[0]}-{f.age_range[1]}" if f.age_range else ""
                 table.add_row(str(i), _box(f), f"{f.confidence:.1f}", _pose(f), quality, age)
-                if f.attributes:
-                    found = ", ".join(f"{a.name} {a.value} ({a.confidence:.0f})" for a in f.attributes)
-                    notes.append(f"face {i}: {found}")
+                found = [f"{a.name} {a.value} ({a.confidence:.0f})" for a in f.attributes]
+                found += [f"{e.type} ({e.confidence:.0f})" for e in f.emotions[:2]]  # the two likeliest
+                if found:
+                    notes.append(f"face {i}: {', '.join(found)}")
             table.caption = r.version
             console.print(table)
             for note in notes:
