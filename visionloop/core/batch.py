@@ -6,7 +6,7 @@ Layout of the output prefix::
 
     part-00001.jsonl   one line per image: {"key": ..., "answer": {...}} or {"key": ..., "error": {...}}
     part-00002.jsonl   ...  (each part written whole, in one put: a part is there or it is not)
-    _batch.json        progress: state, total, done, failed, parts, images/s (rewritten after each part)
+    _batch.json        progress: state, total, done, failed, parts, images/s (rewritten about once a second)
     _summary.json      written once every image has its line
 
 The parts are the truth of what is done: a run that was killed is run again with the same arguments, reads
@@ -32,6 +32,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 PART_PREFIX, PART_SUFFIX = "part-", ".jsonl"
 PROGRESS, SUMMARY = "_batch.json", "_summary.json"
 DEFAULT_PART_SIZE = 100
+PROGRESS_SECONDS = 1.0  # the progress object is rewritten at most this often (a cluster ends parts fast)
 MAX_PART_SIZE = 10_000
 CUSTOM_LABELS = "custom_labels"
 
@@ -77,6 +78,7 @@ class BatchProgress:
     parts: int = 0
     skipped: int = 0  # objects under the source prefix that are not JPEG/PNG by name
     resumed: int = 0  # images found done by an earlier run
+    resumed_parts: int = 0  # the parts it wrote
     state: str = "running"
     seconds: float = 0.0
     images_per_second: float = 0.0
@@ -217,9 +219,9 @@ def run_batch(
     wanted = set(keys)
     progress = BatchProgress(model.name, source, out, total=len(keys), skipped=skipped)
     _count(progress, (line for key, line in earlier.items() if key in wanted))
-    progress.resumed, progress.parts = progress.done, part
+    progress.resumed, progress.parts, progress.resumed_parts = progress.done, part, part
     todo = [k for k in keys if k not in earlier]
-    began = clock()
+    began = written = clock()
     _put_json(svc, out, PROGRESS, progress.as_json())
     for lines in runner(chunked(bucket, todo, part_size)):
         part += 1
@@ -230,7 +232,9 @@ def run_batch(
         progress.seconds = round(clock() - began, 3)
         fresh = progress.done - progress.resumed
         progress.images_per_second = round(fresh / max(progress.seconds, 1e-9), 2)
-        _put_json(svc, out, PROGRESS, progress.as_json())
+        if part == progress.resumed_parts + 1 or clock() - written >= PROGRESS_SECONDS:
+            _put_json(svc, out, PROGRESS, progress.as_json())  # the first part's at once, then ~1/s
+            written = clock()
         if on_progress is not None:
             on_progress(progress)
     progress.state = "succeeded"
