@@ -159,6 +159,8 @@ def test_put_many_writes_concurrently_into_a_bucket_it_creates(store: S3ObjectSt
     store.put_many("fresh", items)
     assert [(o.key, o.size) for o in store.list_objects("fresh", "many/")] == [(k, len(d)) for k, d in items]
     assert store.get("fresh", "many/039") == bytes([39]) * 39
+    store.put_many("fresh", [("same", str(i).encode()) for i in range(20)] + [("other", b"o")])
+    assert store.get("fresh", "same") == b"19"  # the last data given for a key, as in sequential writes
 
 
 def test_the_s3_settings_are_read_and_checked() -> None:

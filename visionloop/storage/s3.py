@@ -94,15 +94,15 @@ class S3ObjectStore:
 
     def put_many(self, bucket: str, items: Sequence[tuple[str, bytes]]) -> None:
         """One PUT per object, ``PUT_THREADS`` at a time (S3 has no batch write; a PUT's latency, not
-        its bandwidth, is what an import of many small images waits for). Every key is checked first."""
-        for key, _ in items:
-            _writable(key)
-        if len(items) <= 1:
-            for key, data in items:
+        its bandwidth, is what an import of many small images waits for). Every key is checked first; a
+        key given twice gets its last data, as when the objects are written one after the other."""
+        latest = {_writable(key): data for key, data in items}
+        if len(latest) <= 1:
+            for key, data in latest.items():
                 self.put(bucket, key, data)
             return
-        with ThreadPoolExecutor(min(PUT_THREADS, len(items)), thread_name_prefix="s3-put") as pool:
-            for _ in pool.map(lambda item: self.put(bucket, *item), items):
+        with ThreadPoolExecutor(min(PUT_THREADS, len(latest)), thread_name_prefix="s3-put") as pool:
+            for _ in pool.map(lambda item: self.put(bucket, *item), latest.items()):
                 pass
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
