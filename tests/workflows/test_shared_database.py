@@ -23,6 +23,7 @@ from tests.workflows.helpers import FakeClock, colour_project, rules
 from visionloop.bootstrap import build_services, fake_engine
 from visionloop.core.deployments import DEPLOY_STEPS
 from visionloop.core.entities import JobStatus, TaskType, VersionStatus
+from visionloop.core.jobs import recover_interrupted_jobs
 from visionloop.core.records.review import FlowSettings
 from visionloop.core.records.runs import Run, RunStatus
 from visionloop.core.runkinds import KINDS, Next, RunContext, RunKind, queue_run, register_kind
@@ -175,3 +176,46 @@ def test_a_deployment_switch_happens_once_when_both_servers_advance_the_run(
     for run in runs:
         assert b.repo.get_run(run.id).status is RunStatus.SUCCEEDED
         assert len(b.repo.list_deployments(run.project_id)) == 1
+
+
+class HeldEngine(ColourEngine):
+    """The colour engine, holding each training until ``release`` is set (a long training)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        self.started.set()
+        assert self.release.wait(60)
+        return super().train(*args, **kwargs)
+
+
+def test_a_second_servers_start_fails_only_the_jobs_of_workers_that_are_gone(
+    servers: tuple[Services, Services], tmp_path: Path
+) -> None:
+    a, b = servers
+    colour_project(a, tmp_path, "p", per_label=3)
+    _, lost = request_training(a, "p")
+    assert a.repo.claim_job(a.clock.now(), lost.id, worker="gone-host:1") is not None  # a worker that died
+    _, training = request_training(a, "p")
+    engine, stop = HeldEngine(), threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(a, engine, "us-east-1", "123456789012", stop),
+        kwargs={"poll_seconds": 0.05, "recover": False},
+    )
+    worker.start()
+    try:
+        assert engine.started.wait(30)  # server a's worker is training ...
+        failed = recover_interrupted_jobs(b)  # ... when server b starts and recovers
+        assert [job.id for job in failed] == [lost.id]
+        assert b.repo.get_job(training.id).status is JobStatus.RUNNING
+        engine.release.set()
+        _wait_until_ended(a, [training.id])
+    finally:
+        engine.release.set()
+        stop.set()
+        worker.join(30)
+    assert a.repo.get_job(training.id).status is JobStatus.SUCCEEDED and engine.trained == 1
+    assert a.repo.get_job(lost.id).status is JobStatus.FAILED

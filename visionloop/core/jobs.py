@@ -6,6 +6,7 @@ died, those a stopped server left running)."""
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 
 from visionloop.core.entities import Job, JobStatus, ModelVersion, Project, VersionStatus
 from visionloop.core.projects import get_project
@@ -68,8 +69,18 @@ def fail_job(svc: Services, job: Job, message: str) -> Job:
 
 def recover_interrupted_jobs(svc: Services) -> list[Job]:
     """Jobs left RUNNING by a worker that died are failed (fail_job), so that nothing stays 'in progress'
-    forever. Call only when no other worker runs (the server's start, a recovering worker)."""
-    return [fail_job(svc, job, INTERRUPTED) for job in svc.repo.list_jobs(status=JobStatus.RUNNING)]
+    forever. Call only when none of this server's workers runs (the server's start, a recovering worker);
+    on PostgreSQL the jobs of workers still alive elsewhere (another server's, repo.worker_alive) are
+    left to them."""
+    running = svc.repo.list_jobs(status=JobStatus.RUNNING)
+    lost = [job for job in running if not (job.worker and svc.repo.worker_alive(job.worker))]
+    return [fail_job(svc, job, INTERRUPTED) for job in lost]
+
+
+def worker_present(svc: Services, worker: str) -> AbstractContextManager[None]:
+    """For the block, ``worker`` shows as alive to other servers' start-up recovery
+    (recover_interrupted_jobs), which then leaves its jobs alone; a dead process shows as gone."""
+    return svc.repo.worker_present(worker)
 
 
 def fail_jobs_of_worker(svc: Services, worker: str, message: str) -> list[Job]:

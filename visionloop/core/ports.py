@@ -228,6 +228,10 @@ class VersionRepository(Protocol):
 
     def update_job(self, job_id: int, **changes: object) -> Job: ...
 
+    def worker_present(self, worker: str) -> AbstractContextManager[None]: ...
+
+    def worker_alive(self, worker: str) -> bool: ...
+
 
 class RunRepository(Protocol):
     """Workflow runs and their steps (core.runs), schedules (core.schedules), deployments

@@ -66,6 +66,26 @@ class SqlStore:
             raise StorageError(f"database write failed: {e.orig}") from e
 
     @contextmanager
+    def _session_lock(self, topic: str) -> Iterator[bool]:
+        """PostgreSQL: try to hold the session advisory lock on ``topic`` for the block, on a connection of
+        its own (no transaction stays open meanwhile; the lock goes when the block ends or the process
+        dies); yields whether it is held (False: another session holds it). SQLite: yields True, as one
+        server, whose threads already share one writer, runs on one SQLite file."""
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = {"topic": f"visionloop:{topic}"}
+        with self._read() as conn:
+            held = bool(conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:topic))"), key).scalar())
+            conn.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.execute(text("SELECT pg_advisory_unlock(hashtext(:topic))"), key)
+                    conn.commit()
+
+    @contextmanager
     def _read(self) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -166,6 +167,23 @@ class VersionStore(SqlStore):
             if done.rowcount == 0:
                 return None
         return self.get_job(int(found))
+
+    @contextmanager
+    def worker_present(self, worker: str) -> Iterator[None]:
+        """Show ``worker`` ("host:pid") as alive for the block: on PostgreSQL it holds a session advisory
+        lock, which the database drops when the process dies, so that another server's start-up recovery
+        (worker_alive) leaves its jobs alone. Held already (threads of one process sharing its name, in
+        tests): shown by that holder. SQLite: nothing to show; one server per file."""
+        with self._session_lock(f"worker:{worker}"):
+            yield
+
+    def worker_alive(self, worker: str) -> bool:
+        """Whether ``worker`` is inside worker_present now, in any process on this PostgreSQL database.
+        SQLite: False, as its one server recovers only while none of its workers runs."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        with self._session_lock(f"worker:{worker}") as free:
+            return not free
 
     def update_job(self, job_id: int, **changes: object) -> Job:
         allowed = {c.name for c in t.jobs.columns} - {"id", "kind", "project_id", "version_id", "created_at"}

@@ -14,7 +14,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -158,23 +157,10 @@ class WorkflowStore(SqlStore):
     @contextmanager
     def run_held(self, run_id: int) -> Iterator[bool]:
         """Whether this process may advance run ``run_id`` now: True while it holds the run, False when
-        another server on the same PostgreSQL database is advancing it (a session advisory lock on a
-        connection of its own, released at the end of the block, or when the server dies). SQLite: always
-        True, as one server runs on one SQLite file and its workflow runner is the one thread that
-        advances runs."""
-        if self.engine.dialect.name != "postgresql":
-            yield True
-            return
-        key = {"topic": f"visionloop:run:{run_id}"}
-        with self._read() as conn:
-            held = bool(conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:topic))"), key).scalar())
-            conn.commit()  # the lock outlives the transaction; no transaction stays open while it is held
-            try:
-                yield held
-            finally:
-                if held:
-                    conn.execute(text("SELECT pg_advisory_unlock(hashtext(:topic))"), key)
-                    conn.commit()
+        another server on the same PostgreSQL database is advancing it (base._session_lock). SQLite:
+        always True; its one server's workflow runner is the one thread that advances runs."""
+        with self._session_lock(f"run:{run_id}") as held:
+            yield held
 
     # --- steps ---------------------------------------------------------------------------------------
 

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 from visionloop.core.entities import Job
 from visionloop.core.gate import run_compare_job
-from visionloop.core.jobs import claim_next_job, fail_job, get_job, recover_interrupted_jobs
+from visionloop.core.jobs import (
+    claim_next_job,
+    fail_job,
+    get_job,
+    recover_interrupted_jobs,
+    worker_present,
+)
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.services import Services
 from visionloop.core.training import run_training_job
@@ -62,16 +68,17 @@ def run_worker(
     if recover:
         recover_interrupted_jobs(svc)
     me = worker_id()
-    while not stop.is_set():
-        job = claim_next_job(svc, me)
-        if job is None:
-            stop.wait(poll_seconds)
-            continue
-        log.info("running job %s (%s)", job.id, job.kind)
-        try:
-            run_job(svc, engine, job, region, account)
-        except Exception:  # already recorded on the job and version; keep serving other jobs
-            log.exception("job %s failed", job.id)
+    with worker_present(svc, me):  # other servers' recovery leaves this worker's jobs alone
+        while not stop.is_set():
+            job = claim_next_job(svc, me)
+            if job is None:
+                stop.wait(poll_seconds)
+                continue
+            log.info("running job %s (%s)", job.id, job.kind)
+            try:
+                run_job(svc, engine, job, region, account)
+            except Exception:  # already recorded on the job and version; keep serving other jobs
+                log.exception("job %s failed", job.id)
 
 
 @dataclass(frozen=True)
