@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 import pytest
 
 from tests.factories import image_bytes
+from tests.storage.test_s3 import s3_endpoint  # noqa: F401  (the moto server fixture)
 from tests.workflows.helpers import BLUE, RED, colour_project, run_jobs
-from visionloop.bootstrap import fake_engine
+from visionloop.bootstrap import build_services, fake_engine
 from visionloop.core.batch import PROGRESS, SUMMARY, BatchProgress, read_progress
 from visionloop.core.services import Services
 from visionloop.core.training import TrainingOptions, request_training
@@ -173,3 +175,35 @@ def test_the_ray_runner_answers_like_the_local_one(
     for line in output_lines(services, "ray/"):
         if "answer" in line:
             assert line["answer"]["CustomLabels"][0]["Name"] == expected[line["key"]]
+
+
+def test_batch_over_s3_buckets(settings: Settings, model: str, s3_endpoint: str) -> None:  # noqa: F811
+    """The buckets on a real S3 protocol server (moto): the workers read the images and the parts are
+    written through the S3 store; the run resumes there as well."""
+    urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/reset", method="POST")).close()
+    on_s3 = settings.replace(
+        buckets_url="s3://",
+        s3_endpoint_url=s3_endpoint,
+        s3_region="us-east-1",
+        s3_access_key_id="testing",
+        s3_secret_access_key="testing",
+    )
+    svc = build_services(on_s3)
+    try:
+        expected = put_images(svc, 6)
+        progress = run_batch_job(
+            on_s3, model, "s3://photos/in/", "s3://results/b/", engine_factory=fake_engine, part_size=4
+        )
+        assert (progress.done, progress.failed, progress.parts) == (7, 1, 2)
+        lines = [
+            json.loads(raw)
+            for info in svc.buckets.list_objects("results", "b/part-")
+            for raw in svc.buckets.get("results", info.key).decode().splitlines()
+        ]
+        assert {
+            line["key"]: line["answer"]["CustomLabels"][0]["Name"] for line in lines if "answer" in line
+        } == (expected)
+        again = run_batch_job(on_s3, model, "s3://photos/in/", "s3://results/b/", engine_factory=fake_engine)
+        assert again.resumed == 7 and read_progress(svc, "s3://results/b/")["state"] == "succeeded"
+    finally:
+        svc.close()

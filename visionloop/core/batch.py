@@ -26,7 +26,7 @@ from visionloop.core.analyzing import KINDS
 from visionloop.core.keys import parse_s3_prefix
 from visionloop.core.services import Services
 from visionloop.core.training import find_version, load_artifact
-from visionloop.errors import InvalidInput, VisionloopError
+from visionloop.errors import InvalidInput, ObjectNotFound, VisionloopError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 PART_PREFIX, PART_SUFFIX = "part-", ".jsonl"
@@ -160,11 +160,13 @@ def source_keys(svc: Services, source: str, out: str) -> tuple[str, list[str], i
 def written_parts(svc: Services, out: str) -> tuple[dict[str, Line], int]:
     """The lines of the parts already under the output prefix, by key, and the highest part number."""
     bucket, prefix = parse_s3_prefix(out)
-    if bucket not in svc.buckets.list_buckets():
-        return {}, 0
     lines: dict[str, Line] = {}
     highest = 0
-    for info in svc.buckets.list_objects(bucket, prefix + PART_PREFIX):
+    try:
+        found = list(svc.buckets.list_objects(bucket, prefix + PART_PREFIX))
+    except ObjectNotFound:  # no such bucket: nothing written yet
+        return {}, 0
+    for info in found:
         name = info.key[len(prefix) :]
         number = name[len(PART_PREFIX) : -len(PART_SUFFIX)]
         if "/" in name or not name.endswith(PART_SUFFIX) or not number.isdigit():
