@@ -84,3 +84,14 @@ def test_batch_errors(data: Path) -> None:
     assert code != 0 and "part_size" in out
     code, out = _run(data, "text", "photos/in/", "--out", "s3://photos/out/")
     assert code != 0 and "s3://" in out
+
+
+def test_batch_on_ray_without_ray(data: Path) -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("ray is installed: the message for its absence cannot be seen")
+    code, out = _run(data, "text", "s3://photos/in/", "--out", "s3://photos/o/", "--ray-address", "local")
+    assert code != 0 and "visionloop[ray]" in out

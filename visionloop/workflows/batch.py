@@ -39,7 +39,7 @@ from visionloop.core.keys import ObjectRef, parse_s3_prefix
 from visionloop.core.scoring import model_outputs, output_predictions
 from visionloop.core.services import Services
 from visionloop.core.serving import StoredImage, read_image
-from visionloop.errors import Conflict
+from visionloop.errors import Conflict, Unavailable
 from visionloop.settings import Settings
 from visionloop.workflows.inference import EngineFactory
 
@@ -171,9 +171,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError as e:
-        raise RuntimeError(
-            "batch inference on Ray needs the 'ray' extra: pip install 'visionloop[ray]'"
-        ) from e
+        raise Unavailable("batch inference on Ray needs the ray extra: pip install 'visionloop[ray]'") from e
     return ray
 
 
@@ -202,6 +200,7 @@ class RayRunner:
     ) -> None:
         self.settings, self.model, self.engine_factory = settings, model, engine_factory
         self.address, self.workers, self.init_options = address, workers, init_options or {}
+        import_ray()  # missing: say so before any work
 
     def __call__(self, chunks: Sequence[Chunk]) -> Iterator[list[Line]]:
         if not chunks:
@@ -213,7 +212,8 @@ class RayRunner:
             address = None if self.address in (None, "", "local") else self.address
             ray.init(address=address, **self.init_options)
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actor = ray.remote(num_cpus=1)(_RayWorker)
+        # an actor lost with its node comes back elsewhere and its chunk in flight is retried
+        actor = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(_RayWorker)
         model_ref = ray.put(self.model)  # the artifact travels to the cluster once
         count = min(workers, len(chunks))
         actors = [actor.remote(self.settings, model_ref, self.engine_factory) for _ in range(count)]
