@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from visionloop.api.deps import ServicesDep
-from visionloop.core.batch import DEFAULT_PART_SIZE, MAX_PART_SIZE, check_job, read_progress
-from visionloop.errors import NotFound
+from visionloop.core.batch import DEFAULT_PART_SIZE, MAX_PART_SIZE, check_job
 from visionloop.workflows.batch import BatchJobs
 
 router = APIRouter(tags=["batch"])
@@ -55,15 +54,4 @@ def describe_batch(
 ) -> dict[str, Any]:
     """The job's progress object (state, total, done, failed, parts, images/s), whether this server runs
     it now, and the error that stopped it, if any."""
-    jobs = batch_jobs(request)
-    try:
-        doc = read_progress(svc, out)
-    except NotFound:
-        if not jobs.running(out) and jobs.error(out) is None:
-            raise
-        doc = {"state": "starting"}
-    doc["running"] = jobs.running(out)
-    error = jobs.error(out)
-    if error is not None:
-        doc["state"], doc["error"] = "failed", error
-    return doc
+    return batch_jobs(request).state(svc, out)

@@ -31,6 +31,7 @@ from visionloop.core.batch import (
     ChunkRunner,
     Line,
     answer_each,
+    read_progress,
     resolve_model,
     run_batch,
 )
@@ -39,7 +40,7 @@ from visionloop.core.keys import ObjectRef, parse_s3_prefix
 from visionloop.core.scoring import model_outputs, output_predictions
 from visionloop.core.services import Services
 from visionloop.core.serving import StoredImage, read_image
-from visionloop.errors import Conflict, Unavailable
+from visionloop.errors import Conflict, NotFound, Unavailable
 from visionloop.settings import Settings
 from visionloop.workflows.inference import EngineFactory
 
@@ -298,6 +299,21 @@ class BatchJobs:
     def error(self, out: str) -> str | None:
         bucket, prefix = parse_s3_prefix(out)
         return self.errors.get(f"{bucket}/{prefix}")
+
+    def state(self, svc: Services, out: str) -> dict[str, Any]:
+        """The job's progress object, ``running`` (whether this server runs it now) and, for a job
+        that stopped on an error, ``state: failed`` and ``error``; NotFound when there is none."""
+        try:
+            doc = read_progress(svc, out)
+        except NotFound:
+            if not self.running(out) and self.error(out) is None:
+                raise
+            doc = {"state": "starting"}
+        doc["running"] = self.running(out)
+        error = self.error(out)
+        if error is not None:
+            doc["state"], doc["error"] = "failed", error
+        return doc
 
     def join(self, timeout: float | None = None) -> None:
         for thread in list(self._running.values()):
