@@ -199,7 +199,9 @@ class RayRunner:
         workers: int = 0,
         init_options: dict[str, Any] | None = None,
     ) -> None:
-        self.settings, self.model, self.engine_factory = settings, model, engine_factory
+        # actors may start in another folder: a relative data folder is made absolute
+        self.settings = settings.replace(data_dir=str(settings.data_path.resolve()))
+        self.model, self.engine_factory = model, engine_factory
         self.address, self.workers, self.init_options = address, workers, init_options or {}
         import_ray()  # missing: say so before any work
 
