@@ -7,13 +7,10 @@ look at the disk are imported and run here against the S3 store too."""
 from __future__ import annotations
 
 import socket
-import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.storage.test_files import (  # noqa: F401  (collected here with this module's `store`)
     test_escaping_keys_are_refused_everywhere,
@@ -26,25 +23,6 @@ from visionloop.storage import open_object_store
 from visionloop.storage.s3 import S3ObjectStore, S3Options
 
 ROOT = "root"  # the S3 bucket that holds every store bucket in the prefix mapping
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """The URL of a moto S3 server running in this process until the session ends."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_options(s3_endpoint: str) -> S3Options:
-    """Options of a fresh, empty server (moto's reset API drops every bucket)."""
-    urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/reset", method="POST")).close()
-    return S3Options(s3_endpoint, "us-east-1", "testing", "testing")
 
 
 def raw_client(options: S3Options) -> Any:

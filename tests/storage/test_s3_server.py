@@ -13,7 +13,7 @@ import boto3
 
 from tests.aws.conftest import COLOURS, running
 from tests.factories import classification_line, image_bytes
-from tests.storage.test_s3 import raw_client, s3_endpoint, s3_options  # noqa: F401  (fixtures)
+from tests.storage.test_s3 import raw_client
 from visionloop.settings import load_settings
 from visionloop.storage.s3 import S3Options
 
@@ -21,7 +21,7 @@ WAIT = {"Delay": 0.2, "MaxAttempts": 150}
 
 
 def test_a_server_on_s3_imports_trains_and_detects(
-    s3_options: S3Options,  # noqa: F811  (the fixture imported above)
+    s3_options: S3Options,
     tmp_path: Path,
 ) -> None:
     s3 = raw_client(s3_options)

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from tests.factories import image_bytes
-from tests.storage.test_s3 import s3_endpoint  # noqa: F401  (the moto server fixture)
 from tests.workflows.helpers import BLUE, RED, colour_project, run_jobs
 from visionloop.bootstrap import build_services, fake_engine
 from visionloop.core.batch import PROGRESS, SUMMARY, BatchProgress, read_progress
@@ -177,7 +176,7 @@ def test_the_ray_runner_answers_like_the_local_one(
             assert line["answer"]["CustomLabels"][0]["Name"] == expected[line["key"]]
 
 
-def test_batch_over_s3_buckets(settings: Settings, model: str, s3_endpoint: str) -> None:  # noqa: F811
+def test_batch_over_s3_buckets(settings: Settings, model: str, s3_endpoint: str) -> None:
     """The buckets on a real S3 protocol server (moto): the workers read the images and the parts are
     written through the S3 store; the run resumes there as well."""
     urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/reset", method="POST")).close()
