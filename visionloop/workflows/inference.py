@@ -72,10 +72,9 @@ def _unit_main(conn: Connection, factory: EngineFactory, threads: int, files: Ma
     """Body of a unit process: load once, then answer ("predict", images) messages until None or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when units stop
     try:
-        started = time.perf_counter()
         model = factory(threads).load(files)
         _warm_up(model)
-        conn.send(("ready", list(model.labels), time.perf_counter() - started))
+        conn.send(("ready",))
     except BaseException as e:  # report why loading failed, whatever it was
         message = e.message if isinstance(e, VisionloopError) else f"{type(e).__name__}: {e}"
         with contextlib.suppress(OSError):
@@ -210,7 +209,6 @@ class _Unit(threading.Thread):
             raise _LoadError(f"the unit process exited while loading ({e})") from None
         if msg[0] != "ready":
             raise _LoadError(msg[2])
-        self.pool.labels = tuple(msg[1])
 
     def _take(self) -> list[_Request]:
         try:
@@ -297,7 +295,6 @@ class _Pool:
     def __init__(self, host: ProcessInferenceHost, version_id: int) -> None:
         self.host, self.version_id = host, version_id
         self.files: Mapping[str, bytes] = {}
-        self.labels: tuple[str, ...] = ()
         self.queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self.units: list[_Unit] = []
         self.target = 0
