@@ -65,7 +65,21 @@ entries = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("phash", String(16), nullable=True),  # dHash, 16 hex chars; None before migration 0010
     Column("group_name", String(255), nullable=True),  # explicit group of similar photos
+    Column("manifest_line", Text, nullable=True),  # the Ground Truth line as given (0013); None: written
     UniqueConstraint("dataset_id", "content_hash", name="uq_entries_dataset_hash"),
+)
+
+# manifest lines an import rejected, kept with their errors until replaced or deleted (0013)
+rejected_lines = Table(
+    "rejected_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("source_ref", Text, nullable=True),
+    Column("line", Text, nullable=False),
+    Column("errors", Text, nullable=False),  # JSON list of {"code", "message"}
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_rejected_lines_dataset", "dataset_id"),
 )
 
 # every label an entry carries (image-level and box labels), for filtering by label in SQL
