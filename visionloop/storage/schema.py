@@ -550,3 +550,13 @@ face_users = Table(
     Column("request_token", String(64), nullable=True),  # CreateUser's ClientRequestToken: a retry succeeds
     UniqueConstraint("collection_id", "user_id", name="uq_face_users_collection_user"),
 )
+
+
+# --- SageMaker flow definitions (migration 0014): visionloop.sagemaker -------------------------------
+
+flow_definitions = Table(
+    "flow_definitions",
+    metadata,
+    Column("flow_id", Integer, ForeignKey("review_flows.id", ondelete="CASCADE"), primary_key=True),
+    Column("definition", Text, nullable=False),  # JSON: the CreateFlowDefinition request, as given
+)
