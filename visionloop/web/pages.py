@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse
 
 from visionloop import __version__
 from visionloop.api.errors import utf8
+from visionloop.web.numbers import percent
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -36,6 +37,7 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.globals["version"] = __version__
+_env.filters["percent"] = percent  # every confidence, threshold and score a person reads (web/numbers.py)
 
 
 def set_global(name: str, value: Any) -> None:
