@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -49,7 +50,8 @@ from visionloop.core.runs import (
     run_steps,
 )
 from visionloop.core.services import Services
-from visionloop.core.serving import Serving, ServingPolicy
+from visionloop.core.serving import Serving, ServingPolicy, start_version
+from visionloop.core.training import request_training
 from visionloop.engines.fake import ColourEngine
 from visionloop.errors import Conflict, InvalidInput, NotFound, NotReady
 from visionloop.workflows.inference import ProcessInferenceHost
@@ -228,6 +230,29 @@ def test_rollback_goes_back_to_the_previous_version(
         request_rollback(services, project, "v1")
     with pytest.raises(NotFound):
         request_rollback(services, project, "v9")
+    assert drive(ctx, request_rollback(services, project).id).output["version"] == "v2"
+
+
+def test_rollback_goes_back_to_the_version_the_log_says_was_replaced(
+    services: Services, ctx: RunContext, project: str, tmp_path: Path
+) -> None:
+    """v1 trained and started by hand (no deployment of its own), then a check deploys v2: the log says
+    "v2 replaced v1", so the default rollback goes to v1 (issue 18, item 4)."""
+    request_training(services, project)
+    run_jobs(services)
+    start_version(services, ctx.serving, project, "v1")
+    deadline = time.monotonic() + 60
+    while status(services, project, "v1") is not VersionStatus.RUNNING:
+        assert time.monotonic() < deadline, "v1 did not start"
+        time.sleep(0.05)
+    add_train_images(services, project, tmp_path, "blue", BLUE, 4, start=80)
+    assert drive(ctx, request_check(services, project).id).outcome == "deployed"
+    log = [(d.version, d.previous) for d in services.repo.list_deployments(1)]
+    assert log == [("v2", "v1")]
+    run = drive(ctx, request_rollback(services, project).id)
+    assert run.outcome == "rolled_back" and run.output["version"] == "v1", run.error
+    assert serving_version(services, project).name == "v1"  # type: ignore[union-attr]
+    # and back again: v1's rollback entry says it replaced v2
     assert drive(ctx, request_rollback(services, project).id).output["version"] == "v2"
 
 

@@ -18,14 +18,16 @@ The switch (steps ``start`` → ``switch`` → ``stop_previous`` of a run)
     reads the pointer again and sends the image to the new version: no request fails during a switch.
 
 Rollback (run kind ``rollback``): request_rollback(svc, project, to_version=None) queues a run whose
-``select`` step picks the version deployed before the current one (or ``to_version``), starts it if needed
-(with its recorded inference units), switches to it and stops the current one; the log records it.
+``select`` step picks the version deployed before the current one, or the one the current one replaced
+(or ``to_version``), starts it if needed (with its recorded inference units), switches to it and stops
+the current one; the log records it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -265,8 +267,10 @@ def is_rejected(version: ModelVersion) -> bool:
 def rollback_target(
     svc: Services, project: Project, to_version: str | None = None
 ) -> tuple[ModelVersion, ModelVersion | None]:
-    """(the version to go back to, the one serving now). Without ``to_version``: the newest deployed
-    version before the current one that still has a trained model. Conflict when there is none."""
+    """(the version to go back to, the one serving now). Without ``to_version``: the newest version in the
+    deployment log, as deployed or as replaced, other than the current one and with a trained model. The
+    "replaced" side counts too, so a version that was started by hand and then replaced by a deployment
+    ("v2 replaced v1" in the log) is the one to go back to, as the log says. Conflict when there is none."""
     current = serving_version(svc, project)
     if to_version is not None:
         target = svc.repo.get_version(project.id, to_version)
@@ -275,16 +279,42 @@ def rollback_target(
         if current is not None and target.id == current.id:
             raise Conflict(f"model version {to_version!r} already serves project {project.name!r}")
         return target, current
-    for d in svc.repo.list_deployments(project.id):
-        if d.version_id is None or (current is not None and d.version_id == current.id):
-            continue
-        try:
-            target = svc.repo.get_version_by_id(d.version_id)
-        except NotFound:
-            continue
-        if target.artifact_key is not None:
-            return target, current
+    for candidate in _logged_versions(svc, project):
+        if (current is None or candidate.id != current.id) and candidate.artifact_key is not None:
+            return candidate, current
     raise Conflict(f"project {project.name!r} has no earlier deployed version to roll back to")
+
+
+def default_rollback(svc: Services, project: Project) -> ModelVersion | None:
+    """The version a rollback without a target would go back to, or None when there is none (for forms
+    that name it before anyone asks)."""
+    try:
+        return rollback_target(svc, project)[0]
+    except Conflict:
+        return None
+
+
+def _logged_versions(svc: Services, project: Project) -> Iterator[ModelVersion]:
+    """The versions the deployment log names, newest entry first: each entry's deployed version, then the
+    one it replaced; versions deleted since are left out."""
+    for d in svc.repo.list_deployments(project.id):
+        for found in (_version_by_id(svc, d.version_id), _version_by_name(svc, project, d.previous)):
+            if found is not None:
+                yield found
+
+
+def _version_by_id(svc: Services, version_id: int | None) -> ModelVersion | None:
+    try:
+        return None if version_id is None else svc.repo.get_version_by_id(version_id)
+    except NotFound:
+        return None
+
+
+def _version_by_name(svc: Services, project: Project, name: str | None) -> ModelVersion | None:
+    try:
+        return None if name is None else svc.repo.get_version(project.id, name)
+    except NotFound:
+        return None
 
 
 def request_rollback(
@@ -330,6 +360,7 @@ __all__ = [
     "Deployment",
     "ProjectDetection",
     "deployed_version",
+    "default_rollback",
     "deployments",
     "detect_project",
     "is_rejected",

@@ -233,6 +233,7 @@ def _runs_page(
         serving=serving,
         trained=[v for v in trained if serving is None or v.id != serving.id],
         deployments=deployments.deployments(svc, project.name, limit=20),
+        rollback_to=deployments.default_rollback(svc, project),
         untrained=untrained,
         last=last,
         params=parameters.get_parameters(svc, project),
