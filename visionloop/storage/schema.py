@@ -560,3 +560,28 @@ flow_definitions = Table(
     Column("flow_id", Integer, ForeignKey("review_flows.id", ondelete="CASCADE"), primary_key=True),
     Column("definition", Text, nullable=False),  # JSON: the CreateFlowDefinition request, as given
 )
+
+
+# --- project policies and copied model versions (migration 0015): storage/policies.py -----------------
+
+project_policies = Table(
+    "project_policies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("document", Text, nullable=False),  # the JSON policy document, as the user wrote it
+    Column("revision_id", String(64), nullable=False),  # hex; new on every update
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_project_policies_project_name"),
+)
+
+# a model version made by CopyProjectVersion, and the version it was copied from
+version_copies = Table(
+    "version_copies",
+    metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("source_arn", Text, nullable=False),
+    Column("copied_at", DateTime, nullable=False),
+)
