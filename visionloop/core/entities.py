@@ -93,6 +93,7 @@ class NewEntry:
     review_ref: str | None = None
     phash: str | None = None  # stored as given, else as image.phash
     group: str | None = None  # an explicit group of similar photos (see core/grouping.py)
+    manifest_line: str | None = None  # the Ground Truth line it was imported from, as given
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class DatasetEntry:
     review_ref: str | None = None
     phash: str | None = None  # None for entries stored before perceptual hashes were computed
     group: str | None = None
+    manifest_line: str | None = None  # the Ground Truth line as given; None: written from the labels
 
     @property
     def all_labels(self) -> tuple[str, ...]:

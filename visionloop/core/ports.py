@@ -34,6 +34,7 @@ from visionloop.core.records.events import Event, EventType
 from visionloop.core.records.inbox import InboxItem, InboxKind
 from visionloop.core.records.notifications import Attempt, Channel, Delivery, DeliveryStatus, NewChannel
 from visionloop.core.records.parameters import ParameterChange
+from visionloop.core.records.rejected_lines import NewRejectedLine, RejectedLine
 from visionloop.core.records.review import (
     FlowDefinition,
     FlowSettings,
@@ -162,6 +163,28 @@ class ProjectRepository(Protocol):
     def move_entries(self, entry_ids: Sequence[int], to_dataset_id: int, now: datetime) -> None: ...
 
     def delete_entries(self, entry_ids: Sequence[int]) -> None: ...
+
+    def set_entry_manifest_lines(self, lines: Mapping[int, str | None]) -> None:
+        """Replace the Ground Truth line of entries (entry id -> line as given, None: none)."""
+
+    # rejected manifest lines (core.records.rejected_lines)
+    def replace_rejected_lines(
+        self, dataset_id: int, source_refs: Sequence[str], lines: Sequence[NewRejectedLine], now: datetime
+    ) -> None:
+        """In one transaction: forget the rejected lines naming these source-refs, keep ``lines``."""
+
+    def list_rejected_lines(
+        self,
+        dataset_id: int,
+        source_ref_contains: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[RejectedLine]: ...
+
+    def count_rejected_lines(self, dataset_id: int, source_ref_contains: str | None = None) -> int: ...
+
+    def delete_rejected_line(self, dataset_id: int, line_id: int) -> None:
+        """NotFound when the dataset has no rejected line ``line_id``."""
 
     # labels
     def add_labels(self, project_id: int, names: Sequence[str]) -> None: ...

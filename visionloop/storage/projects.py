@@ -1,5 +1,6 @@
 """Projects and what they hold in the SQL repository (core.ports.ProjectRepository): datasets, their
-entries (with one entry_labels row per label, for filtering in SQL), the project's labels, splits."""
+entries (with one entry_labels row per label, for filtering in SQL), the manifest lines an import
+rejected, the project's labels, splits."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from visionloop.core.entities import (
     TaskType,
 )
 from visionloop.core.ports import EntryFilter
+from visionloop.core.records.rejected_lines import LineError, NewRejectedLine, RejectedLine
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
 from visionloop.storage.base import SqlStore, boxes_json, insert_or_skip, naive, utc
@@ -166,6 +168,7 @@ class ProjectStore(SqlStore):
                             updated_at=ts,
                             phash=e.phash or e.image.phash,
                             group_name=e.group,
+                            manifest_line=e.manifest_line,
                         )
                     ).inserted_primary_key
                     assert key is not None
@@ -267,6 +270,77 @@ class ProjectStore(SqlStore):
                 conn.execute(
                     delete(t.entries).where(t.entries.c.id.in_(list(entry_ids[start : start + 500])))
                 )
+
+    def set_entry_manifest_lines(self, lines: Mapping[int, str | None]) -> None:
+        with self._write() as conn:
+            for entry_id, line in lines.items():
+                conn.execute(update(t.entries).where(t.entries.c.id == entry_id).values(manifest_line=line))
+
+    # --- rejected manifest lines ---------------------------------------------------------------------
+
+    def replace_rejected_lines(
+        self, dataset_id: int, source_refs: Sequence[str], lines: Sequence[NewRejectedLine], now: datetime
+    ) -> None:
+        refs = list(dict.fromkeys(source_refs))
+        rows = [
+            {
+                "dataset_id": dataset_id,
+                "source_ref": r.source_ref,
+                "line": r.line,
+                "errors": json.dumps([{"code": e.code, "message": e.message} for e in r.errors]),
+                "created_at": naive(now),
+            }
+            for r in lines
+        ]
+        with self._write() as conn:
+            for start in range(0, len(refs), 500):
+                conn.execute(
+                    delete(t.rejected_lines).where(
+                        t.rejected_lines.c.dataset_id == dataset_id,
+                        t.rejected_lines.c.source_ref.in_(refs[start : start + 500]),
+                    )
+                )
+            if rows:
+                conn.execute(insert(t.rejected_lines), rows)
+
+    def _rejected_query(self, dataset_id: int, source_ref_contains: str | None) -> Select[Any]:
+        q = select(t.rejected_lines).where(t.rejected_lines.c.dataset_id == dataset_id)
+        if source_ref_contains:
+            q = q.where(t.rejected_lines.c.source_ref.contains(source_ref_contains, autoescape=True))
+        return q
+
+    def list_rejected_lines(
+        self,
+        dataset_id: int,
+        source_ref_contains: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[RejectedLine]:
+        q = (
+            self._rejected_query(dataset_id, source_ref_contains)
+            .order_by(t.rejected_lines.c.id)
+            .offset(offset)
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        return [_rejected(r._mapping) for r in rows]
+
+    def count_rejected_lines(self, dataset_id: int, source_ref_contains: str | None = None) -> int:
+        sub = self._rejected_query(dataset_id, source_ref_contains).subquery()
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+
+    def delete_rejected_line(self, dataset_id: int, line_id: int) -> None:
+        with self._write() as conn:
+            done = conn.execute(
+                delete(t.rejected_lines).where(
+                    t.rejected_lines.c.dataset_id == dataset_id, t.rejected_lines.c.id == line_id
+                )
+            )
+        if done.rowcount == 0:
+            raise NotFound(f"the dataset has no rejected line {line_id}")
 
     # --- labels --------------------------------------------------------------------------------------
 
@@ -382,4 +456,10 @@ def _entry(m: Any) -> DatasetEntry:
         review_ref=m["review_ref"],
         phash=m["phash"],
         group=m["group_name"],
+        manifest_line=m["manifest_line"],
     )
+
+
+def _rejected(m: Any) -> RejectedLine:
+    errors = tuple(LineError(e["code"], e["message"]) for e in json.loads(m["errors"]))
+    return RejectedLine(m["id"], m["dataset_id"], m["source_ref"], m["line"], errors, utc(m["created_at"]))
