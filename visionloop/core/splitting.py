@@ -16,6 +16,7 @@ from visionloop.core.images import load_image
 from visionloop.core.ports import SCENE_KEY_PREFIX, ObjectStore, SceneClusterer, SceneItem
 from visionloop.core.projects import ensure_dataset, get_dataset, get_project
 from visionloop.core.services import Services
+from visionloop.core.stats import MIN_TEST_IMAGES
 from visionloop.errors import Conflict, InvalidInput, VisionloopError
 
 DEFAULT_SEED = 42
@@ -149,9 +150,10 @@ def scene_grouping(
     return dataclasses.replace(base, groups=groups, n_groups=len(set(groups.values())))
 
 
-def entry_phashes(svc: Services, entries: Sequence[DatasetEntry]) -> dict[str, str]:
+def entry_phashes(svc: Services, entries: Sequence[DatasetEntry], *, remember: bool = True) -> dict[str, str]:
     """Each entry's perceptual hash (content hash -> hex). Entries stored without one (before hashes
-    were computed at import) get it from their stored image, and it is stored for next time."""
+    were computed at import) get it from their stored image, and it is stored for next time (unless
+    ``remember`` is false: a preview writes nothing)."""
     out = {e.content_hash: e.phash for e in entries if e.phash}
     missing: dict[int, str] = {}
     for e in entries:
@@ -163,9 +165,21 @@ def entry_phashes(svc: Services, entries: Sequence[DatasetEntry]) -> dict[str, s
             continue  # an image that can no longer be read simply joins no group by its hash
         if phash:
             out[e.content_hash] = missing[e.id] = phash
-    if missing:
+    if missing and remember:
         svc.repo.set_entry_phashes(missing)
     return out
+
+
+def _plan(
+    svc: Services, entries: Sequence[DatasetEntry], test_fraction: float, seed: int, *, remember: bool
+) -> SplitPlan:
+    """The split of ``entries`` that split_dataset makes and preview_split shows (the same, by design)."""
+    phashes = entry_phashes(svc, entries, remember=remember)
+    grouping = group_entries(entries, phashes)
+    if svc.scenes is not None:
+        tight = group_entries(entries, phashes, block_runs=False)
+        grouping = scene_grouping(svc.scenes, svc.store, entries, tight, seed, fallback=grouping)
+    return plan_split(entries, test_fraction, seed, grouping)
 
 
 def split_dataset(
@@ -178,12 +192,7 @@ def split_dataset(
     if svc.repo.count_entries(test.id):
         raise Conflict(f"project {project.name!r} already has a TEST dataset with images; empty it first")
     entries = svc.repo.list_entries(train.id)
-    phashes = entry_phashes(svc, entries)
-    grouping = group_entries(entries, phashes)
-    if svc.scenes is not None:
-        tight = group_entries(entries, phashes, block_runs=False)
-        grouping = scene_grouping(svc.scenes, svc.store, entries, tight, seed, fallback=grouping)
-    plan = plan_split(entries, test_fraction, seed, grouping)
+    plan = _plan(svc, entries, test_fraction, seed, remember=True)
     now = svc.clock.now()
     svc.repo.move_entries([e.id for e in plan.test], test.id, now)
     return svc.repo.record_split(
@@ -195,4 +204,63 @@ def split_dataset(
         now,
         n_groups=plan.n_groups,
         warnings=plan.warnings,
+    )
+
+
+# --- the split before it is made ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelSplit:
+    """One label's images after the split: those that stay in TRAIN, those that go to TEST."""
+
+    label: str
+    train: int
+    test: int
+
+
+@dataclass(frozen=True)
+class SplitPreview:
+    """What split_dataset would do now: per label, how many images would go to TEST, and the warnings a
+    person should read before agreeing to it (shown on the console's Train page)."""
+
+    labels: tuple[LabelSplit, ...]
+    train_images: int  # images left in TRAIN (unlabelled ones included)
+    test_images: int  # images that would move to TEST
+    n_groups: int  # groups of similar photos; each goes to TEST whole
+    test_fraction: float
+    warnings: tuple[str, ...]
+
+
+def preview_split(
+    svc: Services, project_name: str, test_fraction: float = DEFAULT_TEST_FRACTION, seed: int = DEFAULT_SEED
+) -> SplitPreview:
+    """The automatic split of the project's TRAIN images, without moving anything or storing anything."""
+    if not 0.0 < test_fraction < 1.0:
+        raise InvalidInput(f"test fraction must be between 0 and 1, not {test_fraction}")
+    project = get_project(svc, project_name)
+    train = svc.repo.find_dataset(project.id, DatasetType.TRAIN)
+    entries = svc.repo.list_entries(train.id) if train is not None else []
+    plan = _plan(svc, entries, test_fraction, seed, remember=False)
+    moved = {e.content_hash for e in plan.test}
+    stay: Counter[str] = Counter()
+    go: Counter[str] = Counter()
+    for e in entries:
+        for label in e.all_labels:
+            (go if e.content_hash in moved else stay)[label] += 1
+    labels = tuple(LabelSplit(lab, stay[lab], go[lab]) for lab in sorted({*stay, *go}))
+    warnings = [*plan.warnings]
+    for ls in labels:
+        if ls.test == 0:
+            warnings.append(
+                f"label {ls.label!r} would have no test images (it has {ls.train}): its results could not be "
+                "measured; add more images of it"
+            )
+        elif ls.test < MIN_TEST_IMAGES:
+            warnings.append(
+                f"label {ls.label!r} would have {ls.test} test image{'s' if ls.test != 1 else ''}; at least "
+                f"{MIN_TEST_IMAGES} are advised for a trustworthy evaluation"
+            )
+    return SplitPreview(
+        labels, len(entries) - len(moved), len(moved), plan.n_groups, test_fraction, tuple(warnings)
     )

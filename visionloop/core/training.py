@@ -34,7 +34,7 @@ from visionloop.core.ports import LoadedDetector, LoadedModel, TrainingEngine, T
 from visionloop.core.projects import get_dataset, get_project
 from visionloop.core.scoring import check_detect_options, model_outputs, output_predictions
 from visionloop.core.services import Services
-from visionloop.core.splitting import entry_phashes, split_dataset
+from visionloop.core.splitting import SplitPreview, entry_phashes, preview_split, split_dataset
 from visionloop.errors import Conflict, InvalidInput, NotFound, NotReady, StorageError, VisionloopError
 
 MODELS_BUCKET = "models"
@@ -53,6 +53,13 @@ class TrainingOptions:
     seed: int = 0
     max_seconds: float | None = None
     hyperparams: Mapping[str, object] | None = None
+    auto_split: bool = True  # False: never move images; without TEST images training is then refused
+
+
+NO_TEST_IMAGES = (
+    "there are no test images: the evaluation, and each label's threshold, are measured on TEST images. "
+    "Choose the automatic split, or move some images to TEST on the Dataset tab first"
+)
 
 
 def _check_complete(project: str, dataset: Dataset | None) -> None:
@@ -89,6 +96,8 @@ def request_training(
         _check_complete(project.name, dataset)
     splittable = _check_trainable(svc, project, train)
     empty_test = test is None or svc.repo.count_entries(test.id) == 0
+    if empty_test and not opts.auto_split:
+        raise InvalidInput(NO_TEST_IMAGES)
     if splittable and empty_test and svc.repo.count_entries(train.id) > 0:
         split_dataset(svc, project.name)
         test = svc.repo.find_dataset(project.id, DatasetType.TEST)
@@ -113,6 +122,21 @@ def request_training(
     )
     job = svc.repo.create_job("train", project.id, version.id, now)
     return version, job
+
+
+def split_preview(svc: Services, project_name: str) -> SplitPreview | None:
+    """What training would set aside as TEST now (core.splitting.preview_split, nothing written), or
+    None when training would not split: TEST already has images, TRAIN has no labelled image, or a
+    classification project has fewer than 2 labels (its training fails first, moving nothing)."""
+    project = get_project(svc, project_name)
+    train = svc.repo.find_dataset(project.id, DatasetType.TRAIN)
+    test = svc.repo.find_dataset(project.id, DatasetType.TEST)
+    if train is None or (test is not None and svc.repo.count_entries(test.id) > 0):
+        return None
+    labels = {lab for e in svc.repo.list_entries(train.id) for lab in e.all_labels}
+    if not labels or (project.task is TaskType.CLASSIFICATION and len(labels) < 2):
+        return None
+    return preview_split(svc, project.name)
 
 
 def _check_trainable(svc: Services, project: Project, train: Dataset) -> bool:
