@@ -22,7 +22,9 @@ from visionloop.cli import (  # noqa: F401  (imported for their commands)
     training,
     workflow,
 )
-from visionloop.cli.app import cli, main
+from visionloop.cli.app import cli, main, share_global_options
 from visionloop.cli.serving import auth_summary, bind_host
+
+share_global_options(cli)  # after every module has added its commands
 
 __all__ = ["auth_summary", "bind_host", "cli", "main"]

@@ -74,6 +74,44 @@ def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
+GLOBAL_OPTIONS = ("data_dir", "config")  # the root group's options that every subcommand accepts too
+
+
+def _set_global(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """A global option given after a subcommand's name: it sets what the root group's would have."""
+    if value is None or param.name is None:
+        return
+    found = ctx.find_object(Context)
+    if found is None:
+        return
+    if param.name == "config":
+        found.config = value
+    else:
+        found.overrides[param.name] = value
+
+
+def share_global_options(group: click.Group) -> None:
+    """Let every subcommand of ``group`` (nested groups included) accept the root group's options, so
+    ``visionloop user add olga --data-dir X`` works like ``visionloop --data-dir X user add olga``. A
+    command with an option of its own under the same name (``serve --data-dir``) keeps its own."""
+    shared = [p for p in cli.params if isinstance(p, click.Option) and p.name in GLOBAL_OPTIONS]
+    for command in group.commands.values():
+        taken = {p.name for p in command.params}
+        for option in shared:
+            if option.name not in taken:
+                command.params.append(
+                    click.Option(
+                        option.opts,
+                        type=option.type,
+                        expose_value=False,
+                        callback=_set_global,
+                        help=f"{option.help} Also accepted before the command.",
+                    )
+                )
+        if isinstance(command, click.Group):
+            share_global_options(command)
+
+
 def parse_when(value: str | None, option: str) -> datetime | None:
     """The time an ISO 8601 option gives (None when not given); a bad one names the option."""
     if value is None:
