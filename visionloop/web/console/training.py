@@ -26,7 +26,7 @@ from visionloop.core import projects, stats
 from visionloop.core.entities import Job, JobStatus, ModelVersion, Project, TaskType
 from visionloop.core.jobs import training_job, training_jobs
 from visionloop.core.services import Services
-from visionloop.core.training import DEFAULT_BACKBONE, MODES, TrainingOptions, request_training
+from visionloop.core.training import DEFAULT_BACKBONE, MODES, TrainingOptions, request_training, split_preview
 from visionloop.errors import AlreadyExists, Conflict, InvalidInput
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
@@ -40,6 +40,8 @@ PROJECT_TABS = (Link("Train", "/console/projects/{project}/train", 20),)
 JOBS_SHOWN = 10
 POLL_SECONDS = 1
 STAGE_WORDS = {"": "waiting", "queued": "waiting for a worker"}
+SPLIT_AUTO, SPLIT_KEEP = "auto", "keep"  # the Train form's choice when TEST has no images
+SPLITS = (SPLIT_AUTO, SPLIT_KEEP)
 MODE_HELP = {
     "fast": "fast: minutes on a CPU, a good first model",
     "best": "best: tries more recipes and keeps the best; takes longer",
@@ -91,7 +93,13 @@ def _jobs(svc: Services, project: Project) -> list[JobView]:
 
 
 def _page(
-    request: Request, session: object, project: Project, status: int = 200, message: str = "", job: int = 0
+    request: Request,
+    session: object,
+    project: Project,
+    status: int = 200,
+    message: str = "",
+    job: int = 0,
+    split: str = SPLIT_AUTO,
 ) -> Response:
     svc = web(request).services
     settings = request.app.state.settings
@@ -104,6 +112,8 @@ def _page(
         title=f"Train: {project.name}",
         project=project,
         stats=stats.dataset_stats(svc, project.name),
+        preview=split_preview(svc, project.name),
+        split=split,
         jobs=jobs,
         active=any(j.active for j in jobs),
         highlight=job,
@@ -131,20 +141,23 @@ def train(
     backbone: str = Form(DEFAULT_BACKBONE),
     max_seconds: str = Form(""),
     version_name: str = Form(""),
+    split: str = Form(SPLIT_AUTO),
 ) -> Response:
     svc = web(request).services
     project = projects.get_project(svc, name)
     try:
-        options = _options(mode, backbone, max_seconds, version_name)
+        options = _options(mode, backbone, max_seconds, version_name, split)
         if stats.dataset_stats(svc, project.name).labeled == 0:
             raise InvalidInput("there are no labelled images yet: add some on the Dataset tab first")
         _, job = request_training(svc, project.name, options)
     except (InvalidInput, AlreadyExists, Conflict) as e:
-        return _page(request, session, project, status_for(e), e.message)
+        return _page(request, session, project, status_for(e), e.message, split=split)
     return RedirectResponse(project_url(project.name, f"/train?job={job.id}#job-{job.id}"), status_code=303)
 
 
-def _options(mode: str, backbone: str, max_seconds: str, version_name: str) -> TrainingOptions:
+def _options(mode: str, backbone: str, max_seconds: str, version_name: str, split: str) -> TrainingOptions:
+    if split not in SPLITS:
+        raise InvalidInput("choose how to get test images: the automatic split or your datasets as they are")
     if backbone != DEFAULT_BACKBONE and backbone not in backbones():
         raise InvalidInput(f"unknown backbone {backbone!r}; choose one of the list")
     seconds = None
@@ -155,7 +168,9 @@ def _options(mode: str, backbone: str, max_seconds: str, version_name: str) -> T
             raise InvalidInput("the time limit must be a number of seconds") from None
         if not math.isfinite(seconds) or seconds <= 0:
             raise InvalidInput("the time limit must be a positive number of seconds")
-    return TrainingOptions(version_name.strip() or None, backbone, mode, 0, seconds)
+    return TrainingOptions(
+        version_name.strip() or None, backbone, mode, 0, seconds, auto_split=split == SPLIT_AUTO
+    )
 
 
 @router.get("/projects/{name}/train/jobs/{job_id}")
