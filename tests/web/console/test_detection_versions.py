@@ -54,7 +54,7 @@ def test_the_version_page_of_a_detector(client: TestClient, shapes: ModelVersion
     assert 'id="macro-precision"' in html and 'id="macro-recall"' in html
     assert 'id="training-facts">Trained on 12 images.' in html
     for row in ev["per_label"]:
-        assert f"{row['threshold']:.3f}" in html
+        assert f"{100 * row['threshold']:.1f}%" in html  # thresholds in percent, like confidences
     assert "true boxes" in html and "AP@0.5" in html and "unreliable: few images" in html
     assert 'id="few-images"' in html and "plain textures" in html  # the TEST set's warning
     assert 'id="confusion"' not in html and 'id="curves"' not in html  # classification's sections

@@ -109,3 +109,35 @@ def test_inbox_scan_and_access(client: TestClient, services: Services, logos: li
     bob = sign_in(client, "bob")
     assert client.get(D).status_code == 403
     assert client.post(scan, data={"csrf_token": bob}).status_code == 403
+
+
+def _row(html: str, detection_id: int) -> str:
+    found = re.search(rf'<tr>\s*<td><a href="{D}/{detection_id}">.*?</tr>', html, re.S)
+    assert found, f"no row for detection {detection_id}"
+    return found.group(0)
+
+
+def test_try_it_detections_show_what_was_returned(
+    client: TestClient, logged: list[detections.DetectionRecord], logos: list[ModelVersion], olga: str
+) -> None:
+    """Try it asks for every score (MinConfidence 0); the log shows the labels at or above their
+    assumed threshold, as DetectCustomLabels answers by default, and the others only on request."""
+    thresholds = logos[0].thresholds
+    console = [d for d in logged if d.source is DetectionSource.CONSOLE]
+    below_seen = 0
+    plain, every = client.get(D), client.get(D, params={"scores": "all"})
+    for d in console:
+        plain_row, every_row, one = _row(plain.text, d.id), _row(every.text, d.id), client.get(f"{D}/{d.id}")
+        returned = one.text.split('id="returned"')[1].split("</ul>")[0]
+        for p in d.labels:
+            if p.confidence / 100 >= thresholds.get(p.label, 0.5):
+                assert f'<span class="returned">{p.label} ' in plain_row
+                assert f"<strong>{p.label}</strong>" in returned
+            else:
+                below_seen += 1
+                assert f">{p.label} " not in plain_row and f"<strong>{p.label}</strong>" not in returned
+                assert f'<span class="below">{p.label} ' in every_row
+                assert f"{p.label} {p.confidence:.1f}% &lt; " in one.text.split('id="below"')[1]
+    assert below_seen, "the test data has no label below its threshold"
+    api = next(d for d in logged if d.source is DetectionSource.API)  # what the API returned, as it was
+    assert all(f'<span class="returned">{p.label} ' in _row(plain.text, api.id) for p in api.labels)

@@ -40,7 +40,7 @@ def test_the_list_and_a_version_page(client: TestClient, logos: list[ModelVersio
     assert ev is not None
     for row in ev["per_label"]:  # type: ignore[union-attr]
         assert f">{row['label']}" in html
-        assert f"{row['threshold']:.3f}" in html
+        assert f"{100 * row['threshold']:.1f}%" in html  # thresholds in percent, like confidences
     assert 'id="few-images"' in html and "few images" in html  # 2 test images per label
     assert "The TEST set is small (6 images)" in html
     assert "tuned on the TEST images" in html and 'id="n-groups"' not in html

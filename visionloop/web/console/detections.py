@@ -2,16 +2,23 @@
 core.sampling and core.inbox):
 
 GET  /console/projects/{p}/workflow/detections        the log, newest first, 50 a page (?cursor=), filtered
-                                                      by time (UTC), label, confidence, source, version;
+                                                      by time (UTC), label, confidence, source, version
+                                                      (?scores=all: every score a detection kept);
                                                       agreement between reviewers and the model per day or
                                                       week (the drift signal); what the inboxes took
 GET  /console/projects/{p}/workflow/detections/{id}   one detection: the image, the labels returned, the
                                                       model's best probabilities, the human loops it opened
 GET  …/workflow/detections/{id}/image[?size=small]    its image (small: a thumbnail)
-POST …/workflow/inbox/scan                            look into the project's inboxes now"""
+POST …/workflow/inbox/scan                            look into the project's inboxes now
+
+The labels shown as returned are those the request answered. Try it asks for every label (MinConfidence
+0, to show each score beside its threshold), so its detections keep every label: the log shows of those
+the ones at or above their assumed threshold, what DetectCustomLabels answers by default."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import urlencode
@@ -25,11 +32,14 @@ from visionloop.api.errors import status_for
 from visionloop.core import detections, inbox, sampling
 from visionloop.core.accounts import ReviewerSession
 from visionloop.core.detections import DetectionFilter, DetectionSource
-from visionloop.core.entities import Project
+from visionloop.core.entities import ModelVersion, Project
 from visionloop.core.labels import project_labels
 from visionloop.core.projects import get_project, list_versions
 from visionloop.core.records.review import LoopPurpose
-from visionloop.errors import InvalidInput, Unavailable, VisionloopError
+from visionloop.core.scoring import cut_off
+from visionloop.core.services import Services
+from visionloop.core.training import get_version
+from visionloop.errors import InvalidInput, NotFound, Unavailable, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import console_router
 from visionloop.web.console.datasets import make_thumbnail
@@ -82,6 +92,55 @@ def parse_filter(form: dict[str, str]) -> DetectionFilter:
     )
 
 
+@dataclass(frozen=True)
+class ShownLabel:
+    """A label of a logged detection as the log shows it: ``returned`` False for a Try it score below
+    its threshold (shown only with every score)."""
+
+    label: str
+    confidence: float  # 0..100
+    threshold: float | None  # 0..1: the assumed threshold, for Try it's detections
+    returned: bool = True
+
+
+def shown_labels(
+    record: detections.DetectionRecord, thresholds: Mapping[str, float], every_score: bool = False
+) -> list[ShownLabel]:
+    """The labels ``record`` returned (see the module docstring); with ``every_score`` also the scores
+    below their threshold that Try it kept."""
+    if record.source is not DetectionSource.CONSOLE:
+        return [ShownLabel(p.label, p.confidence, None) for p in record.labels]
+    shown = []
+    for p in record.labels:
+        threshold = cut_off(p.label, thresholds)
+        returned = p.confidence / 100 >= threshold
+        if returned or every_score:
+            shown.append(ShownLabel(p.label, p.confidence, threshold, returned))
+    return shown
+
+
+@dataclass(frozen=True)
+class LogRow:
+    record: detections.DetectionRecord
+    labels: list[ShownLabel]
+
+
+def log_rows(
+    found: Sequence[detections.DetectionRecord],
+    versions: Sequence[ModelVersion],
+    form: Mapping[str, str],
+    every_score: bool,
+) -> list[LogRow]:
+    """The page's rows. Filtered by a label, a Try it detection whose score for it was below the
+    threshold returned nothing of it, so it is left out (unless every score is shown)."""
+    thresholds = {v.name: v.thresholds for v in versions}
+    rows = [LogRow(r, shown_labels(r, thresholds.get(r.version, {}), every_score)) for r in found]
+    label = form.get("label", "").strip()
+    if label and not every_score:
+        rows = [row for row in rows if any(s.label == label for s in row.labels)]
+    return rows
+
+
 def _log_page(
     request: Request,
     session: ReviewerSession,
@@ -91,6 +150,7 @@ def _log_page(
     bucket: str,
     purpose: str,
     *,
+    every_score: bool = False,
     status: int = 200,
     message: str = "",
     notice: str = "",
@@ -109,6 +169,9 @@ def _log_page(
     purpose = purpose if purpose in {p.value for p in LoopPurpose} else ""
     agreement = sampling.agreement_over_time(svc, project.name, bucket=bucket, purpose=purpose or None)
     query = {k: v for k, v in form.items() if v}
+    if every_score:
+        query["scores"] = "all"
+    versions = list_versions(svc, project)
     return render(
         request,
         "console/detections.html",
@@ -116,14 +179,16 @@ def _log_page(
         session=session,
         title=f"Detection log · {project.name}",
         project=project,
-        detections=found,
+        rows=log_rows(found, versions, form, every_score),
+        more=bool(next_cursor),
+        every_score=every_score,
         form=form,
         filtered=bool(query),
         next_url="?" + urlencode({**query, "cursor": next_cursor}) if next_cursor else "",
         first_url="?" + urlencode(query) if cursor else "",
         sources=[s.value for s in DetectionSource],
         labels=project_labels(svc, project),
-        versions=[v.name for v in list_versions(svc, project)],
+        versions=[v.name for v in versions],
         agreement=agreement[-14:],
         bucket=bucket,
         purpose=purpose,
@@ -151,11 +216,13 @@ def detections_page(
     cursor: str = "",
     bucket: str = "day",
     purpose: str = "",
+    scores: str = "",
 ) -> Response:
     project = get_project(web(request).services, name)
     values = (since, until, label, min_confidence, max_confidence, source, version)
     form = dict(zip(FILTERS, values, strict=True))
-    return _log_page(request, session, project, form, cursor, bucket, purpose)
+    every = scores == "all"
+    return _log_page(request, session, project, form, cursor, bucket, purpose, every_score=every)
 
 
 @router.get("/projects/{name}/workflow/detections/{detection_id}")
@@ -170,9 +237,17 @@ def detection_page(request: Request, name: str, detection_id: RowId, session: Op
         title=f"Detection {record.id} · {project.name}",
         project=project,
         d=record,
+        labels=shown_labels(record, _thresholds(svc, project, record.version), every_score=True),
         loops=detections.detection_loops(svc, record),
         section="detections",
     )
+
+
+def _thresholds(svc: Services, project: Project, version: str) -> Mapping[str, float]:
+    try:
+        return get_version(svc, project.name, version).thresholds
+    except NotFound:  # the version was deleted since
+        return {}
 
 
 @router.get("/projects/{name}/workflow/detections/{detection_id}/image")
