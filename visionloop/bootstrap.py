@@ -50,13 +50,17 @@ def register_run_kinds() -> None:
 
 def build_services(settings: Settings) -> Services:
     register_run_kinds()
+    from visionloop.storage.policies import policy_store
+
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    repo = open_repository(settings.resolved_database_url)
     return Services(
-        repo=open_repository(settings.resolved_database_url),
+        repo=repo,
         store=open_object_store(settings.resolved_store_url, _s3_options(settings)),
         buckets=open_object_store(settings.resolved_buckets_url, _s3_options(settings)),
         inspector=PillowInspector(),
         scenes=_scenes(settings),
+        policies=policy_store(repo),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from visionloop.core.policies import PolicyRepository
 from visionloop.core.ports import (
     Clock,
     ImageInspector,
@@ -24,6 +25,7 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
     bus: EventBus = field(default_factory=EventBus)  # in-process subscribers of core.events.publish
     scenes: SceneClusterer | None = None  # splits hold out whole scenes when set (engines.scenes)
+    policies: PolicyRepository | None = None  # project policies and copy records (core.policies)
 
     def close(self) -> None:
         """Close the repository's connections (a process that built these services ends with it)."""
