@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from visionloop.a2i.backend import A2IBackend
@@ -26,6 +26,7 @@ FLOW_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:flow-def
 CONTENT_CLASSIFIERS = ("FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent")
 SORT_ORDERS = ("Ascending", "Descending")
 MAX_RESULTS = 100
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def invalid(member: str, value: object, constraint: str) -> ValidationException:
@@ -132,8 +133,8 @@ def delete_human_loop(backend: A2IBackend, name: str) -> Json:
 
 def list_human_loops(backend: A2IBackend, query: Mapping[str, str]) -> Json:
     arn = flow_arn(query.get("FlowDefinitionArn"))
-    after = _timestamp(query, "CreationTimeAfter")
-    before = _timestamp(query, "CreationTimeBefore")
+    after = _reported_bound(_timestamp(query, "CreationTimeAfter"), upper=False)
+    before = _reported_bound(_timestamp(query, "CreationTimeBefore"), upper=True)
     order = query.get("SortOrder", "Descending")
     if order not in SORT_ORDERS:
         raise invalid("sortOrder", order, f"Member must satisfy enum value set: [{', '.join(SORT_ORDERS)}]")
@@ -167,6 +168,18 @@ def _timestamp(query: Mapping[str, str], name: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _reported_bound(when: datetime | None, upper: bool) -> datetime | None:
+    """A CreationTime bound compared at the precision CreationTime is reported in (milliseconds; the
+    database keeps microseconds): a loop's own reported CreationTime, given back as either bound, finds
+    it. The bound is taken to the nearest millisecond (a client's float seconds may read 12.344999 for
+    12.345); an upper bound then takes in every microsecond that millisecond reports."""
+    if when is None:
+        return None
+    ms = round((when - EPOCH) / timedelta(milliseconds=1))
+    bound = EPOCH + timedelta(milliseconds=ms)
+    return bound + timedelta(microseconds=999) if upper else bound
+
+
 def _max_results(raw: str | None) -> int:
     if raw is None:
         return MAX_RESULTS
@@ -190,7 +203,10 @@ def _scope(arn: str, after: datetime | None, before: datetime | None, order: str
 
 
 def _epoch(when: datetime) -> float:
-    return round(when.timestamp(), 3)
+    """Epoch seconds cut to whole milliseconds (not rounded: a loop then lies inside the millisecond it
+    reports, which is what ListHumanLoops' bounds compare)."""
+    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return ((aware - EPOCH) // timedelta(milliseconds=1)) / 1000
 
 
 def loop_json(loop: HumanLoop) -> Json:
