@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from botocore.exceptions import ClientError
 from fastapi.testclient import TestClient
 
 from tests.aws.conftest import Server
@@ -38,7 +37,7 @@ def test_success_carries_content_type_and_request_id(rek: Any, server: Server) -
 @pytest.mark.parametrize(
     ("target", "body", "code"),
     [
-        ("RekognitionService.RecognizeCelebrities", b"{}", "UnknownOperationException"),
+        ("RekognitionService.RecognizeCelebrities", b"{}", "AccessDeniedException"),
         ("RekognitionService.NoSuchThing", b"{}", "UnknownOperationException"),
         ("DynamoDB_20120810.ListTables", b"{}", "UnknownOperationException"),
         (None, b"{}", "UnknownOperationException"),
@@ -63,10 +62,10 @@ def test_error_bodies(server: Server, target: str | None, body: bytes, code: str
 
 
 def test_an_unsupported_operation_is_a_400_botocore_does_not_retry(rek: Any) -> None:
-    with pytest.raises(ClientError) as e:
+    with pytest.raises(rek.exceptions.AccessDeniedException) as e:  # modelled: catchable by class
         rek.recognize_celebrities(Image={"Bytes": b"\xff\xd8\xff"})
     err = e.value.response
-    assert err["Error"]["Code"] == "UnknownOperationException"
+    assert err["Error"]["Code"] == "AccessDeniedException"
     assert err["Error"]["Message"] == "RecognizeCelebrities is not supported by this server."
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 400 and err["ResponseMetadata"]["RetryAttempts"] == 0
 

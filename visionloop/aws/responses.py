@@ -11,8 +11,15 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from visionloop.aws import analysis, collections, faces, shapes
+from visionloop.aws.api_operations import REKOGNITION_OPERATIONS
 from visionloop.aws.backend import RekognitionBackend
-from visionloop.aws.exceptions import InvalidParameterException, UnknownOperationException, from_domain
+from visionloop.aws.exceptions import (
+    AccessDeniedException,
+    AwsError,
+    InvalidParameterException,
+    UnknownOperationException,
+    from_domain,
+)
 from visionloop.aws.images import CUSTOM_LABELS_MAX_BYTES, image_member
 from visionloop.aws.metadata import VersionExtras
 from visionloop.aws.pagination import page
@@ -362,12 +369,21 @@ OPERATIONS: dict[str, Handler] = {
 }
 
 
+def unsupported(operation: str) -> AwsError:
+    """The answer to an operation this server does not serve: AccessDeniedException (modelled, so
+    ``client.exceptions.AccessDeniedException`` catches it) for one of Rekognition's, AWS's
+    UnknownOperationException for a name Rekognition does not have (see api_operations.py)."""
+    if operation in REKOGNITION_OPERATIONS:
+        return AccessDeniedException(f"{operation} is not supported by this server.")
+    return UnknownOperationException(f"{operation} is not an operation of Amazon Rekognition.")
+
+
 def dispatch(backend: RekognitionBackend, operation: str, body: dict[str, Any]) -> Json | Deferred[Any]:
     """Run ``operation`` (e.g. "CreateProject") on ``body``; domain errors leave as AWS errors. The answer
     is JSON, or Deferred for an operation that waits on a future."""
     handler = OPERATIONS.get(operation)
     if handler is None:
-        raise UnknownOperationException(f"{operation} is not supported by this server.")
+        raise unsupported(operation)
     try:
         return handler(RekognitionResponse(backend, Params(body)))
     except VisionloopError as e:
