@@ -73,10 +73,9 @@ def version_description(v: VersionView) -> Json:
     }
     if mv.min_inference_units is not None:  # recorded by the first start
         out["MinInferenceUnits"] = mv.min_inference_units
-        # AWS reports MaxInferenceUnits only when the start gave one; the core records an omitted maximum
-        # as the minimum, so it appears when the version scales (a maximum above the minimum)
-        if mv.max_inference_units is not None and mv.max_inference_units > mv.min_inference_units:
-            out["MaxInferenceUnits"] = mv.max_inference_units
+        # AWS describes a started version with both bounds, the maximum equal to the minimum when the start
+        # gave none (the core records an omitted maximum as the minimum): code reads both without .get
+        out["MaxInferenceUnits"] = mv.max_inference_units or mv.min_inference_units
     if mv.training_ended_at is not None:
         out["TrainingEndTimestamp"] = timestamp(mv.training_ended_at)
     if mv.training_seconds is not None:
