@@ -4,6 +4,7 @@ UpdateDatasetEntries' upsert are ManifestRules of that one function."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from visionloop.core.entities import (
 from visionloop.core.images import check_image
 from visionloop.core.importing import (
     CLI_ACCESS,
+    Candidate,
     InvalidBox,
     Progress,
     SourceAccess,
@@ -37,6 +39,7 @@ from visionloop.core.labels import Relabel, relabel_entries
 from visionloop.core.manifests import ManifestLine, PixelBox, parse_manifest
 from visionloop.core.ports import EntryFilter
 from visionloop.core.projects import all_entries, ensure_dataset, get_project, parse_dataset_type
+from visionloop.core.records.rejected_lines import LineError, NewRejectedLine
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, InvalidInput, InvalidManifest, NotFound, ObjectNotFound
 
@@ -145,12 +148,57 @@ def import_manifest_text(
     # relabel_entries checks every line before writing one; of two lines naming an entry the later wins
     relabels = [_relabel(ln, existing[ln.source_ref]) for ln in good if ln.source_ref in existing]
     relabel_entries(svc, project, relabels)
+    if relabels:  # an entry answers the line that last relabelled it
+        svc.repo.set_entry_manifest_lines(
+            {existing[ln.source_ref].id: ln.text for ln in good if ln.source_ref in existing}
+        )
     new = [p for p in parsed if not (isinstance(p, ManifestLine) and p.source_ref in existing)]
     refuse = None if fraction is None else lambda r: _refuse_many_invalid(r, len(lines), fraction)
+    failed: list[tuple[Candidate, ImportIssue]] = []
     added = run_import(
-        svc, project, dataset, list(manifest_candidates(svc, new)), progress=progress, before_adding=refuse
+        svc,
+        project,
+        dataset,
+        list(manifest_candidates(svc, new)),
+        progress=progress,
+        before_adding=refuse,
+        rejected=failed,
     )
+    keep_rejected_lines(svc, dataset, lines, parsed, failed)
     return ManifestReport(len({r.entry.id for r in relabels}), added)
+
+
+def keep_rejected_lines(
+    svc: Services,
+    dataset: Dataset,
+    lines: Sequence[str],
+    parsed: Sequence[ManifestLine | ImportIssue],
+    failed: Sequence[tuple[Candidate, ImportIssue]],
+) -> None:
+    """Keep the lines of a manifest that could not be used, with their errors, as Custom Labels does; each
+    source-ref the manifest names loses the rejected lines an earlier import kept for it (a corrected line
+    replaces its error line). Blank lines are not kept: there is nothing in them to fix."""
+    named = [p.source_ref for p in parsed if isinstance(p, ManifestLine)]
+    keep: list[NewRejectedLine] = []
+    for text, item in zip(lines, parsed, strict=True):
+        if isinstance(item, ImportIssue) and text.strip():
+            ref = _source_ref_of(text)
+            named += [ref] if ref is not None else []
+            keep.append(NewRejectedLine(ref, text.strip(), (LineError(item.code, item.message),)))
+    for candidate, issue in failed:
+        line = candidate.manifest_line or ""
+        keep.append(NewRejectedLine(candidate.source_ref, line, (LineError(issue.code, issue.message),)))
+    svc.repo.replace_rejected_lines(dataset.id, named, keep, svc.clock.now())
+
+
+def _source_ref_of(text: str) -> str | None:
+    """The ``source-ref`` of a line that could not be used, when it has a string one."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    ref = obj.get("source-ref") if isinstance(obj, dict) else None
+    return ref if isinstance(ref, str) else None
 
 
 def _refuse_many_invalid(report: ImportReport, lines: int, fraction: float) -> None:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 from visionloop.core.datasets import (
     ManifestReport,
@@ -30,12 +31,13 @@ from visionloop.core.entities import (
     Project,
     SplitRecord,
 )
+from visionloop.core.entry_lines import entry_line, rejected_line
 from visionloop.core.images import load_image
 from visionloop.core.importing import (
     Candidate,
     run_import,
 )
-from visionloop.core.manifests import PixelBox, dumps_line, manifest_line
+from visionloop.core.manifests import PixelBox, dumps_line
 from visionloop.core.ports import EntryFilter
 from visionloop.core.projects import all_entries
 from visionloop.core.services import Services
@@ -67,7 +69,7 @@ class EntryCounts:
     total: int
     labeled: int
     labels: int
-    errors: int = 0  # invalid lines are rejected at import, never stored
+    errors: int = 0  # rejected lines, kept with their errors (never trained on)
 
 
 # --- creating and filling ------------------------------------------------------------------------------
@@ -142,7 +144,8 @@ def _copy_candidate(svc: Services, e: DatasetEntry) -> Candidate:
     )
     kind = "detection" if boxes else ("classification" if e.labels else "unlabeled")
     digest = e.content_hash
-    return Candidate(e.source_ref, e.source_ref, lambda: load_image(svc.store, digest), e.labels, boxes, kind)
+    load = lambda: load_image(svc.store, digest)  # noqa: E731
+    return Candidate(e.source_ref, e.source_ref, load, e.labels, boxes, kind, e.group, e.manifest_line)
 
 
 # --- reading -------------------------------------------------------------------------------------------
@@ -151,28 +154,42 @@ def _copy_candidate(svc: Services, e: DatasetEntry) -> Candidate:
 def entry_lines(
     svc: Services, project: Project, dataset: Dataset, query: EntryQuery, offset: int, limit: int
 ) -> list[str]:
-    """Entries ``offset .. offset+limit`` (in insertion order) that pass ``query``, each as one Ground
-    Truth JSON line with Rekognition's ``cl-metadata``."""
-    if query.has_errors:
-        return []  # lines with errors are rejected at import, so no stored entry has any
-    where = EntryFilter(
+    """Lines ``offset .. offset+limit`` that pass ``query``: the entries (in insertion order), each as its
+    Ground Truth line with Rekognition's ``cl-metadata`` (core.entry_lines), then the rejected lines with
+    their ``errors`` (``has_errors``: only those; False: none). A rejected line carries no usable label,
+    so a label filter, or ``labeled``, leaves rejected lines out."""
+    out: list[dict[str, Any]] = []
+    if not query.has_errors:
+        job = f"visionloop/{project.name}/{dataset.type.value}"
+        out = [entry_line(e, project.task, job) for e in _entries(svc, dataset, query, offset, limit)]
+    if query.has_errors is False or query.labels or query.labeled or len(out) >= limit:
+        return [dumps_line(line) for line in out]
+    skip = offset if query.has_errors else max(0, offset - _count_entries(svc, dataset, query))
+    rejected = svc.repo.list_rejected_lines(dataset.id, query.source_ref_contains, skip, limit - len(out))
+    return [dumps_line(line) for line in out + [rejected_line(r) for r in rejected]]
+
+
+def _where(query: EntryQuery) -> EntryFilter:
+    return EntryFilter(
         label=query.labels[0] if len(query.labels) == 1 else None,
         labeled=query.labeled,
         source_ref_contains=query.source_ref_contains,
     )
+
+
+def _entries(
+    svc: Services, dataset: Dataset, query: EntryQuery, offset: int, limit: int
+) -> list[DatasetEntry]:
     if len(query.labels) > 1:
         wanted = set(query.labels)
-        matching = (e for e in all_entries(svc, dataset, where) if wanted & set(e.all_labels))
-        entries = list(islice(matching, offset, offset + limit))
-    else:
-        entries = svc.repo.list_entries(dataset.id, where, offset, limit)
-    job = f"visionloop/{project.name}/{dataset.type.value}"
-    out = []
-    for e in entries:
-        line = manifest_line(e, e.source_ref, project.task, job)
-        line["cl-metadata"] = {"is_labeled": e.is_labeled}
-        out.append(dumps_line(line))
-    return out
+        matching = (e for e in all_entries(svc, dataset, _where(query)) if wanted & set(e.all_labels))
+        return list(islice(matching, offset, offset + limit))
+    return svc.repo.list_entries(dataset.id, _where(query), offset, limit)
+
+
+def _count_entries(svc: Services, dataset: Dataset, query: EntryQuery) -> int:
+    """How many entries pass ``query`` (without labels: rejected lines follow them only then)."""
+    return svc.repo.count_entries(dataset.id, _where(query))
 
 
 def label_stats(svc: Services, dataset: Dataset) -> list[LabelStat]:
@@ -186,10 +203,14 @@ def label_stats(svc: Services, dataset: Dataset) -> list[LabelStat]:
 
 
 def entry_counts(svc: Services, dataset: Dataset) -> EntryCounts:
+    """DatasetStats: every line of the dataset (entries and rejected lines) is in ``total``, as every line
+    of a Custom Labels manifest is; ``errors`` counts the rejected ones."""
+    errors = svc.repo.count_rejected_lines(dataset.id)
     return EntryCounts(
-        total=svc.repo.count_entries(dataset.id),
+        total=svc.repo.count_entries(dataset.id) + errors,
         labeled=svc.repo.count_entries(dataset.id, EntryFilter(labeled=True)),
         labels=len(label_stats(svc, dataset)),
+        errors=errors,
     )
 
 

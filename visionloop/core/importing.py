@@ -49,6 +49,7 @@ class Candidate:
     boxes: tuple[PixelBox, ...] = ()
     kind: str = "classification"  # or "detection" / "unlabeled"
     group: str | None = None  # explicit group of similar photos
+    manifest_line: str | None = None  # the Ground Truth line it comes from, as given
 
 
 @dataclass
@@ -77,10 +78,12 @@ def run_import(
     progress: Progress | None = None,
     workers: int | None = None,
     before_adding: Callable[[ImportReport], None] | None = None,
+    rejected: list[tuple[Candidate, ImportIssue]] | None = None,
 ) -> ImportReport:
     """Validate and add ``items`` to ``dataset``. Issues already found by a parser are reported as failed.
     ``before_adding`` sees the report once every item is checked, before any entry is added (``imported``
-    is then how many would be): raising there refuses the whole import, with no entry to take back."""
+    is then how many would be): raising there refuses the whole import, with no entry to take back.
+    Each candidate that fails is appended to ``rejected`` with its issue (a manifest keeps such lines)."""
     report = ImportReport()
     candidates: list[Candidate] = []
     for item in items:
@@ -100,8 +103,11 @@ def run_import(
         for done, checked in enumerate(
             pool.map(lambda c: _check(c, project.task, svc, limits), candidates), start=1
         ):
+            failed = report.failed
             if _collect(report, checked, project.task, known, pending, source) and checked.info:
                 to_store.append((checked.info.content_hash, checked.data))
+            if rejected is not None and report.failed > failed:
+                rejected.append((checked.candidate, report.issues[-1]))
             if len(to_store) >= BATCH:
                 store_images(svc.store, to_store)
                 to_store = []
@@ -236,6 +242,7 @@ def _collect(
             source,
             phash=checked.info.phash,
             group=c.group,
+            manifest_line=c.manifest_line,
         )
         pending[digest] = _Pending(entry, c.ref)
         return True
@@ -439,6 +446,7 @@ def manifest_candidates(
             item.boxes,
             item.kind,
             item.group,
+            item.text or None,
         )
 
 

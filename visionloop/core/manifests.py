@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from visionloop.core.entities import DatasetEntry, ImportIssue, TaskType
+from visionloop.core.entities import Box, DatasetEntry, ImportIssue, TaskType
 from visionloop.core.keys import parse_s3_uri
 from visionloop.core.labels import check_label
 from visionloop.errors import InvalidInput
@@ -49,6 +49,7 @@ class ManifestLine:
     boxes: tuple[PixelBox, ...]
     kind: str  # "classification", "detection" or "unlabeled"
     group: str | None = None
+    text: str = ""  # the line as given (surrounding white space dropped)
 
 
 class _LineError(Exception):
@@ -87,9 +88,7 @@ def _parse_line(line_no: int, text: str) -> ManifestLine:
     except InvalidInput as e:
         raise _LineError("ERROR_INVALID_SOURCE_REF_FORMAT", f"'source-ref': {e}") from None
 
-    attributes = [
-        k for k in obj if k != "source-ref" and not k.endswith("-metadata") and f"{k}-metadata" in obj
-    ]
+    attributes = label_attributes(obj)
     labels: list[str] = []
     boxes: list[PixelBox] = []
     kinds: set[str] = set()
@@ -129,7 +128,20 @@ def _parse_line(line_no: int, text: str) -> ManifestLine:
     if len(unique) > MAX_LABELS_PER_IMAGE:
         raise _LineError("ERROR_INVALID_LABEL_ATTRIBUTE_FORMAT", f"{len(unique)} labels; the limit is 50")
     kind = kinds.pop() if kinds else "unlabeled"
-    return ManifestLine(line_no, source_ref, unique, tuple(boxes), kind, _group(obj))
+    return ManifestLine(line_no, source_ref, unique, tuple(boxes), kind, _group(obj), text)
+
+
+def read_line(text: str) -> ManifestLine | None:
+    """What a stored line says (None when it cannot be used: it was kept as given, not re-checked)."""
+    try:
+        return _parse_line(0, text)
+    except _LineError:
+        return None
+
+
+def label_attributes(obj: dict[str, Any]) -> list[str]:
+    """The line's label attributes: each key (but ``source-ref``) that has a ``<key>-metadata``."""
+    return [k for k in obj if k != "source-ref" and not k.endswith("-metadata") and f"{k}-metadata" in obj]
 
 
 def _group(obj: dict[str, Any]) -> str | None:
@@ -244,10 +256,7 @@ def manifest_line(entry: DatasetEntry, source_ref: str, task: TaskType, job_name
                 "annotations": [
                     {
                         "class_id": ids[b.label],
-                        "left": round(b.left * entry.width, 3),
-                        "top": round(b.top * entry.height, 3),
-                        "width": round(b.width * entry.width, 3),
-                        "height": round(b.height * entry.height, 3),
+                        **pixel_box(b, entry.width, entry.height),
                     }
                     for b in entry.boxes
                 ],
@@ -273,6 +282,21 @@ def manifest_line(entry: DatasetEntry, source_ref: str, task: TaskType, job_name
             "job-name": job_name,
         }
     return line
+
+
+def pixel_box(b: Box, width: int, height: int) -> dict[str, int | float]:
+    """A ratio box in pixels of a ``width`` x ``height`` image, as Ground Truth writes them: whole
+    pixels as integers, others to a thousandth."""
+    out: dict[str, int | float] = {}
+    for key, value in (
+        ("left", b.left * width),
+        ("top", b.top * height),
+        ("width", b.width * width),
+        ("height", b.height * height),
+    ):
+        r = round(value, 3)
+        out[key] = int(r) if r.is_integer() else r
+    return out
 
 
 def _iso(ts: datetime) -> str:
