@@ -33,7 +33,7 @@ def _code(e: pytest.ExceptionInfo[ClientError]) -> str:
 def test_collections_are_created_described_listed_tagged_and_deleted(rek: Any, server: Server) -> None:
     names = [server.name("people"), server.name("people")]
     made = rek.create_collection(CollectionId=names[0], Tags={"team": "door"})
-    assert made["StatusCode"] == 200 and made["FaceModelVersion"].startswith("visionloop-faces-")
+    assert made["StatusCode"] == 200 and made["FaceModelVersion"] == "7.0"
     arn = made["CollectionArn"]
     assert arn == f"arn:aws:rekognition:{REGION}:{ACCOUNT}:collection/{names[0]}"
     rek.create_collection(CollectionId=names[1])
@@ -74,9 +74,16 @@ def test_faces_are_indexed_listed_searched_and_deleted(
     alice = rek.index_faces(CollectionId=name, Image={"Bytes": photos["alice"]}, ExternalImageId="alice:1")
     [record] = alice["FaceRecords"]
     face = record["Face"]
-    assert set(face) == {"FaceId", "BoundingBox", "ImageId", "ExternalImageId", "Confidence"}
+    assert set(face) == {
+        "FaceId",
+        "BoundingBox",
+        "ImageId",
+        "ExternalImageId",
+        "Confidence",
+        "IndexFacesModelVersion",
+    }
     assert face["ExternalImageId"] == "alice:1" and set(record["FaceDetail"]) >= {"BoundingBox", "Landmarks"}
-    assert alice["UnindexedFaces"] == [] and alice["FaceModelVersion"].startswith("visionloop-faces-")
+    assert alice["UnindexedFaces"] == [] and alice["FaceModelVersion"] == "7.0"
     bob = rek.index_faces(CollectionId=name, Image={"Bytes": photos["bob"]})["FaceRecords"][0]["Face"]
     group = rek.index_faces(
         CollectionId=name, Image={"Bytes": side_by_side(photos["alice2"], photos["bob"])}, MaxFaces=1

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from visionloop.aws.exceptions import InvalidParameterException
 from visionloop.aws.images import MAX_BYTES, image_member, missing_object
+from visionloop.aws.model_versions import LABEL_MODEL_VERSION, MODERATION_MODEL_VERSION, TEXT_MODEL_VERSION
 from visionloop.aws.params import Params
 from visionloop.core import analyzing
 from visionloop.core.keys import ObjectRef
@@ -133,7 +134,7 @@ def region(r: RegionProperties) -> Json:
 
 
 def labels_answer(r: analyzing.LabelsResult, general: bool) -> Json:
-    out: Json = {"LabelModelVersion": r.version}
+    out: Json = {"LabelModelVersion": LABEL_MODEL_VERSION}
     if general:
         out["Labels"] = [label(x) for x in r.labels]
     if r.properties is not None:
@@ -206,7 +207,10 @@ def text_detection(d: TextDetection) -> Json:
 
 
 def text_answer(r: analyzing.TextResult) -> Json:
-    return {"TextDetections": [text_detection(d) for d in r.detections], "TextModelVersion": r.version}
+    return {
+        "TextDetections": [text_detection(d) for d in r.detections],
+        "TextModelVersion": TEXT_MODEL_VERSION,
+    }
 
 
 # --- DetectModerationLabels ------------------------------------------------------------------------------
@@ -237,4 +241,7 @@ def moderation_label(m: ModerationLabel) -> Json:
 
 
 def moderation_answer(r: analyzing.ModerationResult) -> Json:
-    return {"ModerationLabels": [moderation_label(m) for m in r.labels], "ModerationModelVersion": r.version}
+    return {
+        "ModerationLabels": [moderation_label(m) for m in r.labels],
+        "ModerationModelVersion": MODERATION_MODEL_VERSION,
+    }

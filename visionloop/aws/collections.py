@@ -23,6 +23,7 @@ from visionloop.aws.exceptions import (
     ServiceQuotaExceededException,
 )
 from visionloop.aws.images import MAX_BYTES, image_member
+from visionloop.aws.model_versions import FACE_MODEL_VERSION
 from visionloop.aws.pagination import Page, page
 from visionloop.aws.params import Params
 from visionloop.core import analyzing, collections, faces
@@ -85,14 +86,14 @@ def create_collection(backend: RekognitionBackend, p: Params) -> Json:
     name, tags = _collection_id(p), p.tags()
     c = collections.create_collection(backend.svc, _analysers(backend), name, tags)
     arn = collections.collection_arn(backend.res.region, backend.res.account, c.name)
-    return {"StatusCode": 200, "CollectionArn": arn, "FaceModelVersion": c.face_model_version}
+    return {"StatusCode": 200, "CollectionArn": arn, "FaceModelVersion": FACE_MODEL_VERSION}
 
 
 def describe_collection(backend: RekognitionBackend, p: Params) -> Json:
     c = collections.describe_collection(backend.svc, _collection_id(p))
     return {
         "FaceCount": c.face_count,
-        "FaceModelVersion": c.face_model_version,
+        "FaceModelVersion": FACE_MODEL_VERSION,
         "CollectionARN": collections.collection_arn(backend.res.region, backend.res.account, c.name),
         "CreationTimestamp": round(c.created_at.timestamp(), 3),
         "UserCount": c.user_count,
@@ -104,7 +105,7 @@ def list_collections(backend: RekognitionBackend, p: Params) -> Json:
     chunk, token = pg.slice(collections.list_collections(backend.svc))
     out: Json = {
         "CollectionIds": [c.name for c in chunk],
-        "FaceModelVersions": [c.face_model_version for c in chunk],
+        "FaceModelVersions": [FACE_MODEL_VERSION for _ in chunk],
     }
     return {**out, "NextToken": token} if token else out
 
@@ -150,13 +151,14 @@ def tags_of(backend: RekognitionBackend, arn: str) -> dict[str, str] | None:
 
 
 def face(f: StoredFace) -> Json:
-    """Rekognition's Face (IndexFacesModelVersion is left out: the model's version is no number)."""
+    """Rekognition's Face, with the AWS-shaped version of the model that indexed it."""
     out: Json = {"FaceId": f.face_id, "BoundingBox": box(f.box), "ImageId": f.image_id}
     if f.external_image_id is not None:
         out["ExternalImageId"] = f.external_image_id
     out["Confidence"] = f.confidence
     if f.user_id is not None:
         out["UserId"] = f.user_id
+    out["IndexFacesModelVersion"] = FACE_MODEL_VERSION
     return out
 
 
@@ -191,7 +193,7 @@ def index_answer(r: collections.IndexResult) -> Json:
         "FaceRecords": [
             {"Face": face(x.face), "FaceDetail": face_shapes.face_detail(x.detail)} for x in r.indexed
         ],
-        "FaceModelVersion": r.version,
+        "FaceModelVersion": FACE_MODEL_VERSION,
         "UnindexedFaces": [
             {"Reasons": list(u.reasons), "FaceDetail": face_shapes.face_detail(u.detail)} for u in r.unindexed
         ],
@@ -208,7 +210,7 @@ def list_faces(backend: RekognitionBackend, p: Params) -> Json:
     )
     chunk = found[: pg.limit]
     return _paged(
-        {"Faces": [face(f) for f in chunk], "FaceModelVersion": c.face_model_version},
+        {"Faces": [face(f) for f in chunk], "FaceModelVersion": FACE_MODEL_VERSION},
         pg,
         len(chunk),
         len(found) > pg.limit,
@@ -256,7 +258,11 @@ def search_faces(backend: RekognitionBackend, p: Params) -> Json:
     name = _collection_id(p)
     face_id = p.required_string("FaceId", pattern=FACE)
     r = collections.search_faces(backend.svc, _analysers(backend), name, face_id, _search_options(p))
-    return {"SearchedFaceId": face_id, "FaceMatches": _face_matches(r), "FaceModelVersion": r.version}
+    return {
+        "SearchedFaceId": face_id,
+        "FaceMatches": _face_matches(r),
+        "FaceModelVersion": FACE_MODEL_VERSION,
+    }
 
 
 def search_faces_by_image(backend: RekognitionBackend, p: Params) -> Answer:
@@ -276,7 +282,7 @@ def search_by_image_answer(r: collections.SearchResult) -> Json:
         "SearchedFaceBoundingBox": box(r.searched.box),
         "SearchedFaceConfidence": r.searched.confidence,
         "FaceMatches": _face_matches(r),
-        "FaceModelVersion": r.version,
+        "FaceModelVersion": FACE_MODEL_VERSION,
     }
 
 
@@ -369,7 +375,7 @@ def search_users(backend: RekognitionBackend, p: Params) -> Json:
     r = collections.search_users(
         backend.svc, _analysers(backend), name, user_id=user_id, face_id=face_id, options=_user_options(p)
     )
-    out: Json = {"UserMatches": _user_matches(r), "FaceModelVersion": r.version}
+    out: Json = {"UserMatches": _user_matches(r), "FaceModelVersion": FACE_MODEL_VERSION}
     if face_id is not None:
         out["SearchedFace"] = {"FaceId": face_id}
     else:
@@ -392,7 +398,7 @@ def search_users_by_image_answer(r: collections.UserSearchResult) -> Json:
     assert r.searched is not None
     return {
         "UserMatches": _user_matches(r),
-        "FaceModelVersion": r.version,
+        "FaceModelVersion": FACE_MODEL_VERSION,
         "SearchedFace": {"FaceDetail": face_shapes.face_detail(r.searched)},
         "UnsearchedFaces": [
             {"FaceDetails": face_shapes.face_detail(u.detail), "Reasons": list(u.reasons)}
