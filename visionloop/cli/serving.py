@@ -1,5 +1,5 @@
-"""The processes of a deployment: ``serve`` (the HTTP server and its workers), ``worker`` and
-``db migrate``."""
+"""The processes of a deployment: ``serve`` (the HTTP server and its workers; while no operator exists it
+prints the one-time setup link of web/console/setup.py), ``worker`` and ``db migrate``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def serve(ctx: Context, host: str | None, port: int | None, data_dir: str | None
 
     from visionloop.api.app import server_app
     from visionloop.bootstrap import build_server
+    from visionloop.web.console.setup import issue_setup_link
 
     overrides = {**ctx.overrides, "host": host, "port": port}
     if data_dir:
@@ -35,10 +36,13 @@ def serve(ctx: Context, host: str | None, port: int | None, data_dir: str | None
     host = bind_host(settings)
     # the workers start with the app's lifespan: a dead one is replaced; /healthz reports them
     app = server_app(build_server(settings, workers=True))
-    err_console.print(
-        f"visionloop {__version__} on http://{_url_host(host)}:{settings.port}  (data in {settings.data_dir})"
-    )
+    base = f"http://{_url_host(host)}:{settings.port}"
+    err_console.print(f"visionloop {__version__} on {base}  (data in {settings.data_dir})")
     err_console.print(auth_summary(settings), highlight=False)
+    setup = issue_setup_link(app)
+    if setup is not None:  # plain output: a wrapped or coloured link could not be copied whole
+        click.echo(f"first run: create the first operator at {base}{setup}", err=True)
+        click.echo("  (the link works until an operator exists; each start prints a new one)", err=True)
     uvicorn.run(
         app, host=host, port=settings.port, log_level=settings.log_level.lower(), **proxy_options(settings)
     )

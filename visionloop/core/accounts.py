@@ -172,6 +172,11 @@ def has_accounts(accounts: Accounts) -> bool:
     return accounts.store.has_accounts()
 
 
+def has_operator(accounts: Accounts) -> bool:
+    """True when an operator account exists (until then the server offers a one-time setup link)."""
+    return any(r.role is Role.OPERATOR for r in accounts.store.list_reviewers())
+
+
 def set_role(accounts: Accounts, name: str, role: str | Role) -> Reviewer:
     """Give an account another role; its sessions keep going with the new role from the next request."""
     reviewer = accounts.store.get_reviewer(normalize_name(name))

@@ -3,8 +3,9 @@ account's role (core.accounts.Role):
 
     require_session     any signed-in account (the review pages)
     require_operator    an operator: every /console/ page. No session → the sign-in page (a form post or
-                        a script gets 401); a reviewer → 403 "Operators only"; no account at all → a 403
-                        page saying how to create the first operator from the command line
+                        a script gets 401); a reviewer → 403 "Operators only"; no operator yet → a 403
+                        page pointing to the one-time setup link the server printed (console/setup.py)
+                        and to the command line
     operator_form       require_operator plus the CSRF token of a POST (form field ``csrf_token`` or
                         header ``X-CSRF-Token``); refused with 403 "Form refused" before anything is done
 
@@ -19,7 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Request
 
-from visionloop.core.accounts import ReviewerSession, has_accounts
+from visionloop.core.accounts import ReviewerSession, has_operator
 from visionloop.web.routing import PageError, web
 from visionloop.web.sessions import SignInRequired
 
@@ -48,10 +49,12 @@ def require_operator(request: Request) -> ReviewerSession:
     try:
         session = require_session(request)
     except SignInRequired:
-        if not has_accounts(w.accounts):
+        if not has_operator(w.accounts):
             raise NoAccounts(
-                "Nobody can sign in yet: there is no account. On the server, run "
-                f"“{FIRST_OPERATOR}” (it asks for a password), then sign in here.",
+                "Nobody can sign in to the console yet: there is no account with the operator role. "
+                "Open the one-time setup link the server printed when it started (in the output of "
+                "“make serve” or “visionloop serve”: “first run: create the first operator at …”), or "
+                f"on the server run “{FIRST_OPERATOR}” (it asks for a password), then sign in here.",
                 command=FIRST_OPERATOR,
                 back="/console/",
                 back_text="Done: sign in",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from visionloop.core.accounts import end_session, has_accounts, purge_sessions, sign_in
+from visionloop.core.accounts import end_session, has_accounts, has_operator, purge_sessions, sign_in
 from visionloop.errors import TooManyAttempts, Unauthenticated
 from visionloop.web.auth import FIRST_OPERATOR
 from visionloop.web.pages import render
@@ -21,6 +21,9 @@ def _form(request: Request, status: int, message: str = "", name: str = "", next
     w = web(request)
     cookies = w.cookies
     token = cookies.sign_in_csrf(request)
+    console = next.startswith("/console/")
+    # no operator yet: say how the first one is made (to a reviewer only when nobody has an account)
+    needed = not has_operator(w.accounts) and (console or not has_accounts(w.accounts))
     page = render(
         request,
         "sign_in.html",
@@ -29,8 +32,8 @@ def _form(request: Request, status: int, message: str = "", name: str = "", next
         message=message,
         name=name,
         next=safe_next(next, ""),
-        console=next.startswith("/console/"),
-        first_operator="" if has_accounts(w.accounts) else FIRST_OPERATOR,
+        console=console,
+        first_operator=FIRST_OPERATOR if needed else "",
     )
     cookies.set_sign_in_csrf(request, page, token)
     return page

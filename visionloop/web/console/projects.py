@@ -37,7 +37,11 @@ TASKS = (
     (TaskType.DETECTION, "Object detection", "labelled boxes around objects"),
 )
 SERVING = (VersionStatus.RUNNING, VersionStatus.STARTING, VersionStatus.STOPPING)
-NOTICES = {"deleted": "Project {name} was deleted."}
+NOTICES = {
+    "deleted": "Project {name} was deleted.",
+    "welcome": "Welcome, {name}: you are the first operator and signed in. Next, create a project; "
+    "people who label unsure images get accounts on the Reviewers page.",
+}
 
 
 @dataclass(frozen=True)
