@@ -294,7 +294,7 @@ def pixel_box(b: Box, width: int, height: int) -> dict[str, int | float]:
         ("width", b.width * width),
         ("height", b.height * height),
     ):
-        r = round(value, 3)
+        r = round(float(value), 3)
         out[key] = int(r) if r.is_integer() else r
     return out
 
