@@ -84,7 +84,7 @@ def test_detection_lines_keep_integer_boxes_and_a_changed_box_keeps_the_others_a
     rek: Any, server: Server
 ) -> None:
     ref = _put(server, "d/a.png", (10, 200, 10), size=(200, 100))
-    line = {
+    line: dict[str, Any] = {
         "source-ref": ref,
         "shapes": {
             "image_size": [{"width": 200, "height": 100, "depth": 3}],
