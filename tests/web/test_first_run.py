@@ -4,6 +4,7 @@ one in the browser; without its token nothing is created, and once an operator e
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ def _token(path: str) -> str:
     return found.group(1)
 
 
-def _create(client: TestClient, token: str, name: str = "olga", again: str = NEW_PASSWORD) -> object:
+def _create(client: TestClient, token: str, name: str = "olga", again: str = NEW_PASSWORD) -> Any:
     data = {"token": token, "name": name, "password": NEW_PASSWORD, "password_again": again}
     return client.post("/console/setup", data=data)
 
@@ -49,7 +50,7 @@ def test_the_setup_link_creates_the_first_operator_and_signs_them_in(
     assert authenticate(accounts, "olga", NEW_PASSWORD).role is Role.OPERATOR
     # the link is dead now, even for the one who used it
     for r in (client.get(path), _create(client, token, "eve")):
-        assert r.status_code == 410 and "Setup is done" in r.text  # type: ignore[attr-defined]
+        assert r.status_code == 410 and "Setup is done" in r.text
     assert operators(accounts) == ["olga"] and issue_setup_link(app) is None
 
 
@@ -61,13 +62,13 @@ def test_without_the_token_nobody_is_created(
     r = client.get("/console/setup", params={"token": token} if token else None)
     assert r.status_code == 403 and "Setup link needed" in r.text and "visionloop serve" in r.text
     r = _create(client, token)
-    assert r.status_code == 403 and "vl_session" not in r.headers.get("set-cookie", "")  # type: ignore[attr-defined]
+    assert r.status_code == 403 and "vl_session" not in r.headers.get("set-cookie", "")
     assert operators(accounts) == []
 
 
 def test_no_link_issued_refuses_too(client: TestClient, accounts: Accounts) -> None:
     assert client.get("/console/setup?token=anything").status_code == 403
-    assert _create(client, "anything").status_code == 403  # type: ignore[attr-defined]
+    assert _create(client, "anything").status_code == 403
     assert operators(accounts) == []
 
 
@@ -81,16 +82,16 @@ def test_bad_input_is_answered_on_the_form_and_keeps_the_link(
         ({"name": "alice"}, 409, "already exists"),  # a reviewer made from the command line
     ]
     for kwargs, status, message in cases:
-        r = _create(client, token, **kwargs)  # type: ignore[arg-type]
-        assert r.status_code == status and message in r.text, r.text  # type: ignore[attr-defined]
-        assert 'id="setup-error"' in r.text  # type: ignore[attr-defined]
+        r = _create(client, token, **kwargs)
+        assert r.status_code == status and message in r.text, r.text
+        assert 'id="setup-error"' in r.text
     r = client.post("/console/setup", data={"token": token, "name": "olga", "password": "short"})
     assert r.status_code == 400 and "The two passwords differ" in r.text
     data = {"token": token, "name": "olga", "password": "short", "password_again": "short"}
     r = client.post("/console/setup", data=data)
     assert r.status_code == 400 and "too short" in r.text
     assert operators(accounts) == []
-    assert _create(client, token).status_code == 303  # type: ignore[attr-defined]
+    assert _create(client, token).status_code == 303
 
 
 def test_only_the_hash_is_kept_and_a_new_link_replaces_the_old(app: FastAPI, client: TestClient) -> None:
