@@ -1,5 +1,5 @@
 """Native REST: datasets — upload images, import a folder / manifest / COCO file, list and relabel
-entries, split, and fetch an entry's image."""
+entries, list and delete the manifest lines imports rejected, split, and fetch an entry's image."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from visionloop.api.deps import IMAGE_RESPONSES, Offset, RowId, ServicesDep
-from visionloop.core import curation, datasets, projects
+from visionloop.core import curation, datasets, entries, projects
 from visionloop.core.entities import DatasetEntry, EntrySource
 from visionloop.core.images import TRAINING_LIMITS, load_image
 from visionloop.core.importing import SourceAccess
 from visionloop.core.ports import EntryFilter
+from visionloop.core.records.rejected_lines import RejectedLine
 from visionloop.core.splitting import DEFAULT_SEED, DEFAULT_TEST_FRACTION, split_dataset
 from visionloop.errors import ImageTooLarge, InvalidInput
 
@@ -115,7 +116,41 @@ def list_entries(
         "total": page.total,
         "offset": offset,
         "entries": [entry_json(e) for e in page.entries],
+        "rejected_lines": entries.rejected_lines(svc, ds, 0, 0)[0],
     }
+
+
+def rejected_json(r: RejectedLine) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "source_ref": r.source_ref,
+        "line": r.line,
+        "errors": [{"code": e.code, "message": e.message} for e in r.errors],
+        "created_at": r.created_at.isoformat(),
+    }
+
+
+@router.get("/projects/{project}/datasets/{dataset_type}/rejected-lines")
+def list_rejected_lines(
+    project: str,
+    dataset_type: str,
+    svc: ServicesDep,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The manifest lines the dataset's imports rejected, with their errors (never trained on)."""
+    p = projects.get_project(svc, project)
+    ds = projects.get_dataset(svc, p, projects.parse_dataset_type(dataset_type))
+    total, lines = entries.rejected_lines(svc, ds, offset, limit)
+    return {"total": total, "offset": offset, "lines": [rejected_json(r) for r in lines]}
+
+
+@router.delete("/projects/{project}/datasets/{dataset_type}/rejected-lines/{line_id}", status_code=204)
+def delete_rejected_line(project: str, dataset_type: str, line_id: RowId, svc: ServicesDep) -> Response:
+    p = projects.get_project(svc, project)
+    ds = projects.get_dataset(svc, p, projects.parse_dataset_type(dataset_type))
+    entries.delete_rejected_line(svc, ds, line_id)
+    return Response(status_code=204)
 
 
 @router.patch("/projects/{project}/entries/{entry_id}")

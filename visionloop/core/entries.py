@@ -40,6 +40,7 @@ from visionloop.core.importing import (
 from visionloop.core.manifests import PixelBox, dumps_line
 from visionloop.core.ports import EntryFilter
 from visionloop.core.projects import all_entries
+from visionloop.core.records.rejected_lines import RejectedLine
 from visionloop.core.services import Services
 from visionloop.core.splitting import split_dataset
 from visionloop.errors import AlreadyExists, InvalidInput
@@ -227,6 +228,24 @@ def names_of_test_images(svc: Services, project: Project, hashes: Collection[str
 def _file_name(source_ref: str) -> str:
     """The file name in a source reference: a path's or URI's last part, an upload's name."""
     return source_ref.removeprefix("upload:").rsplit("/", 1)[-1]
+
+
+# --- rejected lines ------------------------------------------------------------------------------------
+
+
+def rejected_lines(
+    svc: Services, dataset: Dataset, offset: int = 0, limit: int | None = None
+) -> tuple[int, list[RejectedLine]]:
+    """How many manifest lines the dataset's imports rejected, and those ``offset .. offset+limit``
+    (oldest first), each with its errors."""
+    total = svc.repo.count_rejected_lines(dataset.id)
+    return total, svc.repo.list_rejected_lines(dataset.id, None, offset, limit)
+
+
+def delete_rejected_line(svc: Services, dataset: Dataset, line_id: int) -> None:
+    """Forget a rejected line (NotFound when the dataset has no such line); to fix one instead, import a
+    corrected line for its source-ref (UpdateDatasetEntries or a manifest import)."""
+    svc.repo.delete_rejected_line(dataset.id, line_id)
 
 
 # --- updating ------------------------------------------------------------------------------------------
