@@ -28,6 +28,7 @@ from visionloop.aws.exceptions import (
 )
 from visionloop.aws.responses import Deferred, dispatch
 from visionloop.errors import VisionloopError
+from visionloop.sagemaker import urls as sagemaker
 
 log = logging.getLogger("visionloop.aws")
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -39,9 +40,11 @@ router = APIRouter()
 
 @router.post(PATH, include_in_schema=False)
 async def aws_json(request: Request) -> Response:
+    target = _target(request)
+    if sagemaker.is_sagemaker(request.headers.get("x-amz-target")):  # SageMaker.<Op>: the same path
+        return await sagemaker.serve(request, target)
     body = await request.body()
     request_id = str(uuid.uuid4())
-    target = _target(request)
     status, doc = await run_in_threadpool(
         handle, request.app.state, request.headers, body, request_id, target
     )

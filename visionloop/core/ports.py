@@ -667,11 +667,29 @@ class CollectionRepository(Protocol):
         ...
 
 
+class FlowDefinitionRepository(Protocol):
+    """The flows as the SageMaker API sees them (visionloop.sagemaker): across projects, with the
+    CreateFlowDefinition request kept beside a flow created that way."""
+
+    def list_flows(self) -> list[FlowDefinition]:
+        """Every project's flow, oldest first."""
+        ...
+
+    def put_flow_definition(self, flow_id: int, definition: Mapping[str, Any]) -> None: ...
+
+    def get_flow_definition(self, flow_id: int) -> dict[str, Any] | None: ...
+
+    def delete_flow(self, flow_id: int) -> bool:
+        """Delete the flow unless it has human loops (False then, or when it does not exist)."""
+        ...
+
+
 class Repository(
     ProjectRepository,
     VersionRepository,
     RunRepository,
     ReviewRepository,
+    FlowDefinitionRepository,
     DetectionRepository,
     ParameterRepository,
     EventRepository,

@@ -12,6 +12,7 @@ from visionloop.storage.collections import CollectionStore
 from visionloop.storage.connections import create_db_engine
 from visionloop.storage.detections import DetectionStore
 from visionloop.storage.events import EventStore
+from visionloop.storage.flow_definitions import FlowDefinitionStore
 from visionloop.storage.parameters import ParameterStore
 from visionloop.storage.projects import ProjectStore
 from visionloop.storage.review import ReviewStore
@@ -38,6 +39,7 @@ class SqlRepository(
     VersionStore,
     WorkflowStore,
     ReviewStore,
+    FlowDefinitionStore,
     DetectionStore,
     ParameterStore,
     EventStore,
