@@ -165,3 +165,16 @@ def from_domain(exc: errors.VisionloopError) -> AwsError:
         if isinstance(exc, domain):
             return aws(exc.message)
     return InternalServerError(exc.message)
+
+
+# --- project policies (aws/policies.py, aws/copies.py) ---------------------------------------------------
+
+
+class InvalidPolicyRevisionIdException(AwsError):
+    default_message = "The supplied revision id for the project policy is invalid."
+
+
+class MalformedPolicyDocumentException(AwsError):
+    default_message = (
+        "The format of the project policy document that you supplied to PutProjectPolicy is incorrect."
+    )

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from visionloop.aws import analysis, collections, faces, shapes
+from visionloop.aws import analysis, collections, copies, faces, policies, shapes
 from visionloop.aws.api_operations import REKOGNITION_OPERATIONS
 from visionloop.aws.backend import RekognitionBackend
 from visionloop.aws.exceptions import (
@@ -159,11 +159,7 @@ class RekognitionResponse:
         p = self.params
         project_arn = p.arn("ProjectArn")
         name = p.required_string("VersionName", max_len=255, pattern=NAME)
-        output = p.required_struct("OutputConfig")
-        bucket = output.string("S3Bucket", min_len=3, max_len=255, pattern=BUCKET)
-        prefix = output.string("S3KeyPrefix", max_len=1024) or ""
-        if bucket is None:
-            raise InvalidParameterException("OutputConfig.S3Bucket is required.")
+        bucket, prefix = _output_config(p)
         description = p.string("VersionDescription", min_len=1, max_len=255, pattern=DESCRIPTION)
         p.string("KmsKeyId", min_len=1, max_len=2048)  # accepted; the local store does not encrypt
         for legacy in ("TrainingData", "TestingData", "FeatureConfig"):
@@ -171,7 +167,7 @@ class RekognitionResponse:
                 raise InvalidParameterException(
                     f"{legacy} is not supported: create the project's datasets with CreateDataset instead."
                 )
-        extras = VersionExtras(_checked_bucket(bucket), _checked_prefix(prefix), description)
+        extras = VersionExtras(bucket, prefix, description)
         return {"ProjectVersionArn": self.backend.create_project_version(project_arn, name, extras, p.tags())}
 
     def describe_project_versions(self) -> Json:
@@ -181,7 +177,10 @@ class RekognitionResponse:
         names = p.strings("VersionNames", min_items=1, max_items=10, max_len=255, pattern=NAME)
         pg = page(p, "DescribeProjectVersions", {"arn": project_arn, "names": names})
         views, token = self.backend.describe_project_versions(project_arn, names, pg)
-        return _paged("ProjectVersionDescriptions", [shapes.version_description(v) for v in views], token)
+        described = copies.describe_copies(
+            self.backend, views, [shapes.version_description(v) for v in views]
+        )
+        return _paged("ProjectVersionDescriptions", described, token)
 
     def delete_project_version(self) -> Json:
         """Deletes a model version and its artifact; ResourceInUseException while training or serving."""
@@ -304,6 +303,26 @@ class RekognitionResponse:
         """Users like the image's largest face; the image's other faces as UnsearchedFaces."""
         return Deferred(*collections.search_users_by_image(self.backend, self.params))
 
+    # --- copies and policies -------------------------------------------------------------------------
+
+    def copy_project_version(self) -> Json:
+        """Copies a trained model version into a project here, as the source project's policies allow.
+
+        The files are copied before the call answers: the copy is COPYING_COMPLETED at once."""
+        return copies.copy_project_version(self.backend, self.params, _output_config(self.params))
+
+    def put_project_policy(self) -> Json:
+        """Attaches a policy to a project (or replaces one, given its PolicyRevisionId); at most 5."""
+        return policies.put_project_policy(self.backend, self.params)
+
+    def list_project_policies(self) -> Json:
+        """Lists a project's policies with their documents and revisions, paginated (MaxResults 1-5)."""
+        return policies.list_project_policies(self.backend, self.params)
+
+    def delete_project_policy(self) -> Json:
+        """Deletes a project policy (checking its PolicyRevisionId when one is given)."""
+        return policies.delete_project_policy(self.backend, self.params)
+
     # --- tags ----------------------------------------------------------------------------------------
 
     def tag_resource(self) -> Json:
@@ -330,6 +349,16 @@ class RekognitionResponse:
 
 
 # --- helpers shared by the operations ------------------------------------------------------------------
+
+
+def _output_config(p: Params) -> tuple[str, str]:
+    """OutputConfig's S3Bucket (required) and S3KeyPrefix, checked."""
+    output = p.required_struct("OutputConfig")
+    bucket = output.string("S3Bucket", min_len=3, max_len=255, pattern=BUCKET)
+    prefix = output.string("S3KeyPrefix", max_len=1024) or ""
+    if bucket is None:
+        raise InvalidParameterException("OutputConfig.S3Bucket is required.")
+    return _checked_bucket(bucket), _checked_prefix(prefix)
 
 
 def _checked_bucket(bucket: str) -> str:
