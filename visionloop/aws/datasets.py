@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from visionloop.aws.entry_changes import check_changes
 from visionloop.aws.exceptions import (
     InvalidParameterException,
     InvalidS3ObjectException,
@@ -138,6 +139,7 @@ class DatasetsBackend:
 
     def update_dataset_entries(self, arn: str, ground_truth: bytes) -> None:
         project, dataset = self.res.dataset(arn)
+        check_changes(self.svc, project, ground_truth)  # a line that cannot be used changes nothing
         report = entries.update_entries(self.svc, project, dataset, ground_truth)
         outcome = _outcome(f"The dataset was updated: {report.updated} entries relabelled", report.added)
         self._record(arn, "UPDATE_COMPLETE", outcome)
