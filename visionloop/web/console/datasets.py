@@ -12,6 +12,8 @@
                                                              page to a plain form
     POST /console/projects/{p}/datasets/{d}/manifest          a Ground Truth manifest (a file, or where it
                                                              is: s3://bucket/key or a path on the server)
+    POST /console/projects/{p}/datasets/{d}/rejected/{id}/delete  forget a manifest line an import rejected
+                                                             (the page lists them with their errors)
     GET  /console/projects/{p}/entries/{id}                   one image: its labels, or its boxes to draw
     GET  /console/projects/{p}/entries/{id}/image|thumb       the image, or a small JPEG of it
     POST /console/projects/{p}/entries/{id}/labels|boxes|remove
@@ -35,7 +37,7 @@ from fastapi import File, Form, Request, UploadFile
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from visionloop.api.deps import RowId
-from visionloop.core import curation, datasets, projects
+from visionloop.core import curation, datasets, entries, projects
 from visionloop.core.curation import LabelAction, Upload
 from visionloop.core.entities import (
     Box,
@@ -71,6 +73,7 @@ PROJECT_TABS = (
 )
 
 PAGE_SIZE = 48
+REJECTED_SHOWN = 50  # rejected manifest lines listed on the dataset's page (the count is of all)
 UPLOAD_CHUNK = 16  # files read and imported at a time
 THUMB_SIDE = 240
 SOURCES = {s.value: s.value.replace("_", " ") for s in EntrySource}
@@ -81,6 +84,7 @@ NOTICES = {
     "changed": "{n} image{s} changed.",
     "unchanged": "Nothing needed changing.",
     "saved": "Saved.",
+    "forgotten": "The rejected line was deleted.",
     "last": "Saved: that was the last of these images.",
 }
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
@@ -208,10 +212,31 @@ def _browse_view(
     overview = curation.dataset_overview(svc, project, dataset)
     view = {"counts": overview.counts, "stats": overview.stats, "labels": overview.labels}
     if dataset is None:
-        return {"entries": [], "total": 0, "page": 1, "pages": 1, **view}
+        return {"entries": [], "total": 0, "page": 1, "pages": 1, "rejected": [], "n_rejected": 0, **view}
     found = curation.browse(svc, dataset, filters.where(), (page - 1) * PAGE_SIZE, PAGE_SIZE)
     pages = max(1, math.ceil(found.total / PAGE_SIZE))
-    return {"entries": found.entries, "total": found.total, "page": page, "pages": pages, **view}
+    n_rejected, rejected = entries.rejected_lines(svc, dataset, 0, REJECTED_SHOWN)
+    return {
+        "entries": found.entries,
+        "total": found.total,
+        "page": page,
+        "pages": pages,
+        "rejected": rejected,
+        "n_rejected": n_rejected,
+        **view,
+    }
+
+
+@router.post("/projects/{name}/datasets/{kind}/rejected/{line_id}/delete")
+def delete_rejected_line(
+    request: Request, name: str, kind: str, line_id: RowId, session: OperatorForm, back: str = Form("")
+) -> Response:
+    """Forget a manifest line an import rejected (fixing it is importing a corrected line)."""
+    svc = web(request).services
+    project = projects.get_project(svc, name)
+    dataset = projects.get_dataset(svc, project, _dataset_type(kind))
+    entries.delete_rejected_line(svc, dataset, line_id)
+    return RedirectResponse(_with_notice(_back(project, back, kind), "forgotten", 1), status_code=303)
 
 
 @router.post("/projects/{name}/datasets/{kind}/entries")
