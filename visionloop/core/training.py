@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,25 +196,53 @@ def _snapshot(svc: Services, train_id: int, test_id: int | None) -> dict[str, An
 # --- running a training job ----------------------------------------------------------------------------
 
 
-class _JobProgress:
-    """Writes a job's progress, stage and ETA, at most every half second."""
+WRITE_EVERY_SECONDS = 0.5  # a job's progress is written at most this often, unless its stage changes
+RATE_WINDOW_SECONDS = 20.0  # the ETA's rate: the progress made over about the last 20 s
+MIN_RATE_SECONDS = 3.0  # no ETA until progress has been measured over at least this long
 
-    def __init__(self, svc: Services, job: Job) -> None:
-        self.svc, self.job = svc, job
-        self.started = time.monotonic()
-        self.last = 0.0
+
+def stage_kind(stage: str) -> str:
+    """A stage without its counts: "embedding images (40 of 120)" is of kind "embedding images"."""
+    return stage.split(" (", 1)[0]
+
+
+class JobProgress:
+    """The progress callback of a training job: writes the job's progress, stage and ETA.
+
+    The fraction never goes back (an engine's parts may overlap). A new kind of stage is written at once,
+    other reports at most every WRITE_EVERY_SECONDS (the last one, 1.0, always). The ETA is what is left
+    divided by the rate measured over the last RATE_WINDOW_SECONDS, and None ("estimating") until there
+    is such a rate: an average since the start misleads when stages run at different speeds (60 s of
+    reading and embedding, then 15 s of fitting, said "about 3 min left" 15 s before the end)."""
+
+    def __init__(self, svc: Services, job: Job, clock: Callable[[], float] = time.monotonic) -> None:
+        self.svc, self.job, self.clock = svc, job, clock
+        self.fraction, self.stage, self.written = 0.0, "", -math.inf
+        self.samples: deque[tuple[float, float]] = deque([(clock(), 0.0)])
         self.lock = threading.Lock()
 
     def __call__(self, fraction: float, stage: str) -> None:
-        now = time.monotonic()
         with self.lock:
-            if now - self.last < 0.5 and fraction < 1.0:
+            now = self.clock()
+            self.fraction = min(max(fraction, self.fraction, 0.0), 1.0)
+            self.samples.append((now, self.fraction))
+            while len(self.samples) > 2 and self.samples[1][0] <= now - RATE_WINDOW_SECONDS:
+                self.samples.popleft()
+            new_kind = stage_kind(stage) != stage_kind(self.stage)
+            if not new_kind and now - self.written < WRITE_EVERY_SECONDS and self.fraction < 1.0:
                 return
-            self.last = now
-        fraction = min(max(fraction, 0.0), 1.0)
-        elapsed = now - self.started
-        eta = elapsed * (1 - fraction) / fraction if fraction > 0.02 else None
+            self.stage, self.written = stage, now
+            fraction, eta = self.fraction, self.eta(now)
         self.svc.repo.update_job(self.job.id, progress=fraction, stage=stage, eta_seconds=eta)
+
+    def eta(self, now: float) -> float | None:
+        """Seconds left at the measured rate; None before MIN_RATE_SECONDS of progress or while stalled."""
+        then, was = self.samples[0]
+        if now - then < MIN_RATE_SECONDS or self.fraction <= was:
+            return None
+        if self.fraction >= 1.0:
+            return 0.0
+        return (1.0 - self.fraction) * (now - then) / (self.fraction - was)
 
 
 def run_training_job(
@@ -226,7 +256,7 @@ def run_training_job(
     started = time.monotonic()
     try:
         spec = _spec(svc, proj, version, region, account)
-        trained = engine.train(spec, lambda h: load_image(svc.store, h), _JobProgress(svc, job))
+        trained = engine.train(spec, lambda h: load_image(svc.store, h), JobProgress(svc, job))
         key, checksum = _store_artifact(svc, proj, version, trained.files)
         seconds = time.monotonic() - started
         version = svc.repo.update_version(

@@ -34,6 +34,7 @@ WEIGHTS_FILE = "weights.npz"
 ONNX_FILE = "model.onnx"
 PARAMS_FILE = "classifier.json"
 ONNX_BATCH = 32  # images per ONNX Runtime batch (also fine-tuning's activations, engines.selection)
+PROGRESS_CHUNK = 4 * ONNX_BATCH  # images embedded between two progress reports while training
 
 
 class FittedClassifier:
@@ -99,16 +100,30 @@ class FittedClassifier:
         embed: EmbedFn | None = None,
         progress: ProgressFn | None = None,
     ) -> dict[tuple[str, str], FloatArray]:
-        """``(n, dim)`` float64 embeddings per (backbone, view)."""
+        """``(n, dim)`` float64 embeddings per (backbone, view). With ``progress``, the images go through
+        in chunks of PROGRESS_CHUNK and each chunk is reported (images embedded of all to embed), so a
+        long embedding moves the progress bar as it goes rather than once per view."""
         run = embed or _plain_embed
         out: dict[tuple[str, str], FloatArray] = {}
-        total = len(views) * len(names)
+        passes = len(views) * len(names)
+        total = passes * len(images)
+        step = PROGRESS_CHUNK if progress is not None else max(1, len(images))
         for view in views:
             for name in names:
                 bb = self._view_backbone(name, view)
-                out[name, view] = np.asarray(run(bb, images, VIEWS[view].flip), dtype=np.float64)
-                if progress is not None:
-                    progress(len(out) / total, f"embedding images ({name}, {view})")
+                parts = []
+                for start in range(0, len(images), step):
+                    chunk = images[start : start + step]
+                    parts.append(np.asarray(run(bb, chunk, VIEWS[view].flip), dtype=np.float64))
+                    if progress is not None:
+                        done = len(out) * len(images) + start + len(chunk)
+                        where = f"{start + len(chunk)} of {len(images)}"
+                        if passes > 1:  # each view of each backbone is one pass over the images
+                            where += f", pass {len(out) + 1} of {passes}"
+                        progress(done / total, f"embedding images ({where})")
+                if not parts:  # no image: the embedding function's own (0, dim) answer
+                    parts.append(np.asarray(run(bb, images, VIEWS[view].flip), dtype=np.float64))
+                out[name, view] = parts[0] if len(parts) == 1 else np.concatenate(parts)
         return out
 
     def features(

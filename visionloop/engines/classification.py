@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from visionloop import __version__
 from visionloop.core.entities import TaskType
-from visionloop.core.ports import ProgressFn, TrainedModel, TrainingSpec
+from visionloop.core.ports import ProgressFn, TrainedModel, TrainingExample, TrainingSpec
 from visionloop.engines.artifact import PARAMS_FILE, WEIGHTS_FILE, EmbedFn, FittedClassifier
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.calibration import (
@@ -42,6 +42,7 @@ ARTIFACT_FORMAT = 2
 DEFAULT_THRESHOLD = 0.5  # a label whose threshold cannot be chosen (no training image ranked it)
 MIN_THRESHOLD_POSITIVES = 10  # out-of-fold images a label needs for thresholds chosen on them
 AUTO_BACKBONE = "auto"  # let the training recipe choose the backbone(s)
+READ_SHARE = 0.05  # of the progress bar: reading the training images from the store
 EXPERT_HYPERPARAMS = (
     "backbones",
     "views",
@@ -115,8 +116,7 @@ class ClassificationEngine:
         index = {label: i for i, label in enumerate(spec.labels)}
         recipe = self.recipe_for(spec)
         embed = self._embed_fn()
-        progress(0.0, "reading images")
-        train_images = [load_image(ex.content_hash) for ex in spec.train]
+        train_images = _read(spec.train, load_image, lambda f, stage: progress(READ_SHARE * f, stage))
         y_train = [[index[label] for label in ex.labels] for ex in spec.train]
         y_test = [[index[label] for label in ex.labels] for ex in spec.test]
         clf = fit_classifier(
@@ -125,7 +125,7 @@ class ClassificationEngine:
             len(spec.labels),
             multi_label=multi,
             recipe=recipe,
-            progress=lambda f, stage: progress(0.8 * f, stage),
+            progress=lambda f, stage: progress(READ_SHARE + (0.8 - READ_SHARE) * f, stage),
             embed=embed,
             cache_dir=self.cache_dir / "onnx",
             groups=[ex.group for ex in spec.train],
@@ -318,3 +318,17 @@ def check_hyperparams(given: Mapping[str, object], allowed: Mapping[str, type]) 
         raise InvalidInput(
             f"unknown hyper-parameters: {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
         )
+
+
+def _read(
+    examples: Sequence[TrainingExample], load_image: Callable[[str], bytes], report: ProgressFn
+) -> list[bytes]:
+    """The examples' images, reporting how many are read about every 5 % (a remote store takes time)."""
+    out = []
+    every = max(1, len(examples) // 20)
+    report(0.0, f"reading images (0 of {len(examples)})")
+    for i, ex in enumerate(examples, 1):
+        out.append(load_image(ex.content_hash))
+        if i % every == 0 or i == len(examples):
+            report(i / len(examples), f"reading images ({i} of {len(examples)})")
+    return out

@@ -181,7 +181,7 @@ def fit_classifier(
     all_views = list(dict.fromkeys([*r.views, *r.predict_views]))
     share = 0.3 if r.finetune else 0.6
 
-    report(0.0, "embedding images")
+    report(0.0, f"embedding images (0 of {len(images)})")
     acts: dict[str, npt.NDArray[np.float16]] = {}
     if r.finetune:
         acts, by_view = _activations(clf, images, all_views, lambda f, s: report(share * f, s))
@@ -248,7 +248,7 @@ def fit_classifier(
         clf.timings_["scene_estimate_seconds"] = time.monotonic() - scene_started
     if r.finetune:
         ft_started = time.monotonic()
-        _maybe_finetune(clf, acts, target, folds, search, deadline, _part(report, share + 0.1, 0.99))
+        _maybe_finetune(clf, acts, target, folds, search, deadline, _part(report, share + 0.12, 0.99))
         clf.timings_["finetune_seconds"] = time.monotonic() - ft_started
     report(1.0, "done")
     return clf
@@ -349,7 +349,8 @@ def _activations(
             a_parts.append(out["activations"].astype(np.float16))
             e_parts.append(out["embedding"].astype(np.float64))
             seen = min(len(images), start + ONNX_BATCH) / len(images)
-            report((vi + seen) / len(views), f"embedding images ({name}, {view})")
+            where = f"{min(len(images), start + ONNX_BATCH)} of {len(images)}"
+            report((vi + seen) / len(views), f"embedding images ({where}, pass {vi + 1} of {len(views)})")
         acts[view], feats[view] = np.concatenate(a_parts), np.concatenate(e_parts)
     return acts, feats
 

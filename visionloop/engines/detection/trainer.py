@@ -132,7 +132,8 @@ class DetectionTrainer:
         predicted: list[list[Detection]] = []
         for i, ex in enumerate(spec.test):
             predicted.extend(trained.detector.detect([load_image(ex.content_hash)]))
-            progress(TRAIN_SHARE + (1 - TRAIN_SHARE) * (i + 1) / len(spec.test), "evaluating on TEST")
+            stage = f"evaluating on TEST ({i + 1} of {len(spec.test)})"
+            progress(TRAIN_SHARE + (1 - TRAIN_SHARE) * (i + 1) / len(spec.test), stage)
         evaluation = evaluate_detection(
             [ex.content_hash for ex in spec.test], [ex.boxes for ex in spec.test], predicted, spec.labels
         )

@@ -81,7 +81,8 @@ def cache_features(
             for ex in batch:
                 boxes = [flip_box(b) for b in ex.boxes] if flip else list(ex.boxes)
                 targets.append(assign(boxes, recipe.labels, g, size, radius))
-        progress(min(len(examples), start + CACHE_BATCH) / len(examples), "features")
+        done = min(len(examples), start + CACHE_BATCH)
+        progress(done / len(examples), f"reading images and their features ({done} of {len(examples)})")
     levels = [
         torch.cat([chunk[k] for chunk in chunks]).contiguous(memory_format=torch.channels_last)
         for k in range(len(chunks[0]))
@@ -153,5 +154,6 @@ def train_head(
         smoothed = value if math.isnan(smoothed) else 0.95 * smoothed + 0.05 * value
         step += 1
         if step % 10 == 0:
-            progress(min(1.0, step / planned), f"training (loss {smoothed:.3f})")
+            epoch = min(settings.max_epochs, (step - 1) // per_epoch + 1)
+            progress(min(1.0, step / planned), f"training (step {step} of {planned}, epoch {epoch})")
     return head.to(memory_format=torch.contiguous_format).eval(), step, smoothed

@@ -68,9 +68,12 @@ class JobView:
 
     @property
     def eta(self) -> str:
+        """The time left, once the engine's progress gives a measured rate (core.training.JobProgress)."""
         s = self.job.eta_seconds
-        if s is None or not self.active:
+        if self.job.status is not JobStatus.RUNNING:
             return ""
+        if s is None:
+            return "estimating the time left…"
         return f"about {max(1, round(s))} s left" if s < 90 else f"about {round(s / 60)} min left"
 
     @property
