@@ -59,7 +59,9 @@ def test_parameters_are_shown_edited_and_recorded(client: TestClient, services: 
         ("human_review_enabled", "olga"),
     }
     page = client.get(r.headers["location"])
-    assert "Saved." in page.text and "<code>min_confidence</code>" in page.text and "olga" in page.text
+    assert "Saved." in page.text and "<td>Minimum confidence</td>" in page.text and "olga" in page.text
+    shown = re.sub(r"<[^>]+>", "", page.text)  # what a person reads: no parameter keys
+    assert "min_confidence" not in shown and "human_review_enabled" not in shown
     # the same form again: nothing to change
     r = client.post(f"{W}/parameters", data=_form(page.text, olga))
     assert r.headers["location"].endswith("notice=unchanged")
@@ -86,7 +88,7 @@ def test_a_change_made_meanwhile_is_not_overwritten(
     page = client.get(f"{W}/parameters")
     parameters.update_parameters(services, "demo", {"min_f1": 0.9}, changed_by="cli")
     r = client.post(f"{W}/parameters", data=_form(page.text, olga, min_f1="0.7"))
-    assert r.status_code == 409 and "min_f1 changed since" in r.text
+    assert r.status_code == 409 and "Minimum F1 changed since" in r.text
     assert parameters.get_parameters(services, "demo").min_f1 == 0.9
     # another key edited from the same old page is fine: min_f1 untouched keeps the value set meanwhile
     r = client.post(f"{W}/parameters", data=_form(page.text, olga, min_untrained_images="3"))
@@ -132,7 +134,8 @@ def test_a_run_with_steps(client: TestClient, services: Services, olga: str, app
     page = client.get(f"{W}/runs/{run.id}")
     assert page.status_code == 200 and "every 2s" not in page.text
     assert "<strong>check</strong>" in page.text and 'id="outcome">skipped' in page.text
-    assert "automatic training is off" in page.text and "&#34;auto_training_enabled&#34;: false" in page.text
+    assert "automatic training is off" in page.text and "<dt>automatic training</dt><dd>no</dd>" in page.text
+    assert "Counted the new labelled images" in page.text and "<pre>" not in page.text, "no raw JSON"
 
 
 def test_notification_channels(client: TestClient, services: Services, settings: Settings, olga: str) -> None:

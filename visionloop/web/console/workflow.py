@@ -37,6 +37,7 @@ from visionloop.core.records.runs import ACTIVE, RunStatus
 from visionloop.errors import Conflict, InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
+from visionloop.web.console.wording import facts, parameter_title, plain, step_sentence
 from visionloop.web.pages import render
 from visionloop.web.routing import web
 
@@ -63,8 +64,11 @@ def workflow_url(project: str, rest: str) -> str:
 
 
 def pretty(value: Any) -> str:
-    """A step's input or output, for people: indented JSON."""
+    """A delivery's payload (web.console.channels): the JSON body that was sent, indented."""
     return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+WORDS: dict[str, Any] = {"param_title": parameter_title, "plain": plain}  # what every workflow page may write with
 
 
 # --- parameters -----------------------------------------------------------------------------------------
@@ -135,6 +139,7 @@ def _parameters_page(
         message=message,
         notice=notice,
         section="parameters",
+        **WORDS,
     )
 
 
@@ -187,8 +192,8 @@ def _save(request: Request, session: ReviewerSession, name: str, form: dict[str,
         )
     if stale:
         message = (
-            f"Nothing was saved: {', '.join(stale)} changed since this page was loaded (by someone else or a "
-            "run). The form now shows the current values; make your change again."
+            f"Nothing was saved: {', '.join(map(parameter_title, stale))} changed since this page was loaded "
+            "(by someone else or a run). The form now shows the current values; make your change again."
         )
         return _parameters_page(request, session, project, status=409, message=message)
     if not edited:
@@ -239,6 +244,7 @@ def _runs_page(
         params=parameters.get_parameters(svc, project),
         message=message,
         section="runs",
+        **WORDS,
     )
 
 
@@ -284,6 +290,8 @@ def run_page(request: Request, name: str, run_id: int, session: Operator, fragme
         run=run,
         steps=runs.run_steps(svc, run),
         active=run.status in ACTIVE,
-        pretty=pretty,
+        facts=facts,
+        step_sentence=step_sentence,
         section="runs",
+        **WORDS,
     )
