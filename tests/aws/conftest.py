@@ -6,11 +6,13 @@ over HTTP exactly as it would to AWS, with dummy credentials."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import count
+from typing import Any
 
 import boto3
 import pytest
@@ -156,3 +158,21 @@ def put_manifest(server: Server, bucket: str, key: str, lines: list[str]) -> dic
     server.svc.buckets.create_bucket(bucket)
     server.svc.buckets.put(bucket, key, ("\n".join(lines) + "\n").encode())
     return {"Bucket": bucket, "Name": key}
+
+
+def create_train_dataset(
+    rek: Any, server: Server, bucket: str, stem: str, lines: list[str]
+) -> tuple[str, str]:
+    """A new project (named after ``stem``) and its TRAIN dataset made by CreateDataset from a manifest of
+    ``lines`` stored in ``bucket``: their ARNs."""
+    project: str = rek.create_project(ProjectName=server.name(stem))["ProjectArn"]
+    manifest = put_manifest(server, bucket, f"{project.split('/')[1]}.manifest", lines)
+    source = {"GroundTruthManifest": {"S3Object": manifest}}
+    arn: str = rek.create_dataset(ProjectArn=project, DatasetType="TRAIN", DatasetSource=source)["DatasetArn"]
+    return project, arn
+
+
+def dataset_entries(rek: Any, arn: str, **filters: Any) -> list[dict[str, Any]]:
+    """Every line ListDatasetEntries answers (all pages), parsed."""
+    pages = rek.get_paginator("list_dataset_entries").paginate(DatasetArn=arn, **filters)
+    return [json.loads(line) for page in pages for line in page["DatasetEntries"]]

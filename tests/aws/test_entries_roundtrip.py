@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.aws.conftest import Server, put_manifest
+from tests.aws.conftest import Server, create_train_dataset, dataset_entries
 from tests.factories import image_bytes
 from visionloop.core import curation
 from visionloop.core.entities import Box
@@ -30,17 +30,8 @@ def _logo_line(ref: str, label: str, **extra: Any) -> dict[str, Any]:
     return {"source-ref": ref, "logo": 0, "logo-metadata": meta, **extra}
 
 
-def _create(rek: Any, server: Server, name: str, lines: list[dict[str, Any]]) -> tuple[str, str]:
-    project = rek.create_project(ProjectName=server.name(name))["ProjectArn"]
-    manifest = put_manifest(server, BUCKET, f"{name}.manifest", [json.dumps(line) for line in lines])
-    source = {"GroundTruthManifest": {"S3Object": manifest}}
-    arn = rek.create_dataset(ProjectArn=project, DatasetType="TRAIN", DatasetSource=source)["DatasetArn"]
-    return project, arn
-
-
-def _entries(rek: Any, arn: str, **filters: Any) -> list[dict[str, Any]]:
-    pages = rek.get_paginator("list_dataset_entries").paginate(DatasetArn=arn, **filters)
-    return [json.loads(line) for page in pages for line in page["DatasetEntries"]]
+def _create(rek: Any, server: Server, stem: str, lines: list[dict[str, Any]]) -> tuple[str, str]:
+    return create_train_dataset(rek, server, BUCKET, stem, [json.dumps(line) for line in lines])
 
 
 def _labelled(line: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +47,7 @@ def test_classification_lines_come_back_as_given_and_a_relabel_keeps_the_attribu
         {"source-ref": _put(server, "c/c.jpg", (20, 200, 20)), "visionloop-group": "shelf-1"},
     ]
     project, arn = _create(rek, server, "logos", lines)
-    got = _entries(rek, arn)
+    got = dataset_entries(rek, arn)
     assert got[:2] == [_labelled(lines[0]), _labelled(lines[1])]  # 'logo', job-name, date, own fields
     assert got[2] == {**lines[2], "cl-metadata": {"is_labeled": False}}
 
@@ -67,11 +58,11 @@ def test_classification_lines_come_back_as_given_and_a_relabel_keeps_the_attribu
     ]
     r = httpx.patch(f"{server.url}/api/v1/projects/{name}/entries/{entry.id}", json={"labels": ["initech"]})
     assert r.status_code == 200
-    (changed,) = _entries(rek, arn, SourceRefContains="c/a.jpg")
+    (changed,) = dataset_entries(rek, arn, SourceRefContains="c/a.jpg")
     assert changed["logo-metadata"]["class-name"] == "initech"
     assert changed["logo"] == 0 and changed["my-notes"] == {"shot": 3}
     assert not any(k.startswith("visionloop-label") for k in changed)
-    assert _entries(rek, arn, SourceRefContains="c/b.jpg") == [_labelled(lines[1])]  # untouched
+    assert dataset_entries(rek, arn, SourceRefContains="c/b.jpg") == [_labelled(lines[1])]  # untouched
 
 
 def _dataset_id(server: Server, project_name: str) -> int:
@@ -103,7 +94,7 @@ def test_detection_lines_keep_integer_boxes_and_a_changed_box_keeps_the_others_a
         },
     }
     project, arn = _create(rek, server, "boxes", [line])
-    (got,) = _entries(rek, arn)
+    (got,) = dataset_entries(rek, arn)
     assert got == _labelled(line)
     assert all(isinstance(a["left"], int) for a in got["shapes"]["annotations"])
 
@@ -114,7 +105,7 @@ def test_detection_lines_keep_integer_boxes_and_a_changed_box_keeps_the_others_a
     curation.set_boxes(
         server.svc, name, entry.id, [cat, Box("dog", 0.25, 0.5, 0.5, 0.25), Box("bird", 0, 0, 0.1, 0.1)]
     )
-    (changed,) = _entries(rek, arn)
+    (changed,) = dataset_entries(rek, arn)
     assert set(changed) == {"source-ref", "shapes", "shapes-metadata", "cl-metadata"}
     annotations = changed["shapes"]["annotations"]
     assert annotations[0] == line["shapes"]["annotations"][0]  # as given
@@ -135,7 +126,7 @@ def test_uploaded_entries_answer_the_line_aws_would_write(rek: Any, server: Serv
         data={"labels": ["acme"]},
     )
     assert r.status_code == 201
-    (got,) = _entries(rek, arn)
+    (got,) = dataset_entries(rek, arn)
     assert got["source-ref"] == "upload:up.jpg" and got["cl-metadata"] == {"is_labeled": True}
     (attr,) = [k for k in got if k.endswith("-metadata") and k != "cl-metadata"]
     meta = got[attr]
@@ -148,13 +139,13 @@ def test_lines_stay_as_given_when_moved_to_test_and_when_copied(rek: Any, server
     project, train = _create(rek, server, "moved", lines)
     test = rek.create_dataset(ProjectArn=project, DatasetType="TEST")["DatasetArn"]
     rek.distribute_dataset_entries(Datasets=[{"Arn": train}, {"Arn": test}])
-    moved = _entries(rek, test)
+    moved = dataset_entries(rek, test)
     assert moved and all(
         e == _labelled(next(x for x in lines if x["source-ref"] == e["source-ref"])) for e in moved
     )
     other = rek.create_project(ProjectName=server.name("copied"))["ProjectArn"]
     copy = rek.create_dataset(ProjectArn=other, DatasetType="TRAIN", DatasetSource={"DatasetArn": train})
-    assert _entries(rek, copy["DatasetArn"]) == _entries(rek, train)
+    assert dataset_entries(rek, copy["DatasetArn"]) == dataset_entries(rek, train)
 
 
 def test_update_dataset_entries_answers_the_new_line(rek: Any, server: Server) -> None:
@@ -163,4 +154,4 @@ def test_update_dataset_entries_answers_the_new_line(rek: Any, server: Server) -
     new = _logo_line(line["source-ref"], "globex", batch=2)
     new["logo-metadata"]["job-name"] = "second pass"
     rek.update_dataset_entries(DatasetArn=arn, Changes={"GroundTruth": json.dumps(new).encode()})
-    assert _entries(rek, arn) == [_labelled(new)]
+    assert dataset_entries(rek, arn) == [_labelled(new)]

@@ -9,24 +9,11 @@ from typing import Any
 
 import httpx
 
-from tests.aws.conftest import Server, put_labelled_images, put_manifest
+from tests.aws.conftest import Server, create_train_dataset, dataset_entries, put_labelled_images
 from tests.factories import classification_line, image_bytes
 from visionloop.core.projects import all_entries
 
 BUCKET = "witherrors"
-
-
-def _create(rek: Any, server: Server, name: str, lines: list[str]) -> tuple[str, str]:
-    project = rek.create_project(ProjectName=server.name(name))["ProjectArn"]
-    manifest = put_manifest(server, BUCKET, f"{name}.manifest", lines)
-    source = {"GroundTruthManifest": {"S3Object": manifest}}
-    arn = rek.create_dataset(ProjectArn=project, DatasetType="TRAIN", DatasetSource=source)["DatasetArn"]
-    return project, arn
-
-
-def _entries(rek: Any, arn: str, **filters: Any) -> list[dict[str, Any]]:
-    pages = rek.get_paginator("list_dataset_entries").paginate(DatasetArn=arn, **filters)
-    return [json.loads(line) for page in pages for line in page["DatasetEntries"]]
 
 
 def _stats(rek: Any, arn: str) -> dict[str, int]:
@@ -41,7 +28,7 @@ def _good_lines(server: Server, prefix: str) -> list[str]:
 def test_rejected_lines_are_kept_counted_listed_and_never_trained_on(rek: Any, server: Server) -> None:
     missing = classification_line(f"s3://{BUCKET}/kept/absent.jpg", "red", attr="colour")
     lines = [*_good_lines(server, "kept"), "{not json", missing]
-    project, arn = _create(rek, server, "kept", lines)
+    project, arn = create_train_dataset(rek, server, BUCKET, "kept", lines)
     desc = rek.describe_dataset(DatasetArn=arn)["DatasetDescription"]
     assert desc["Status"] == "CREATE_COMPLETE"
     assert desc["DatasetStats"] == {
@@ -51,16 +38,16 @@ def test_rejected_lines_are_kept_counted_listed_and_never_trained_on(rek: Any, s
         "ErrorEntries": 2,
     }
 
-    bad = _entries(rek, arn, HasErrors=True)
+    bad = dataset_entries(rek, arn, HasErrors=True)
     assert [e["errors"][0]["code"] for e in bad] == ["ERROR_INVALID_JSON_LINE", "ERROR_INVALID_SOURCE_REF"]
     assert bad[0]["visionloop-line"] == "{not json"  # not JSON: the text as given, wrapped
     assert {k: v for k, v in bad[1].items() if k not in ("errors", "cl-metadata")} == json.loads(missing)
     assert all(e["errors"][0]["message"] for e in bad)
-    assert len(_entries(rek, arn, HasErrors=False)) == 10
-    everything = _entries(rek, arn, PaginationConfig={"PageSize": 3})
+    assert len(dataset_entries(rek, arn, HasErrors=False)) == 10
+    everything = dataset_entries(rek, arn, PaginationConfig={"PageSize": 3})
     assert len(everything) == 12 and everything[10:] == bad  # entries first, then the rejected lines
-    assert _entries(rek, arn, HasErrors=True, SourceRefContains="absent") == [bad[1]]
-    assert _entries(rek, arn, ContainsLabels=["red"], HasErrors=True) == []
+    assert dataset_entries(rek, arn, HasErrors=True, SourceRefContains="absent") == [bad[1]]
+    assert dataset_entries(rek, arn, ContainsLabels=["red"], HasErrors=True) == []
 
     # training reads the entries only: the rejected lines are not among them
     name = project.split("/")[1]
@@ -83,8 +70,8 @@ def test_rejected_lines_are_kept_counted_listed_and_never_trained_on(rek: Any, s
 
 def test_a_corrected_line_for_the_same_source_ref_replaces_the_rejected_one(rek: Any, server: Server) -> None:
     ref = f"s3://{BUCKET}/fixed/late.jpg"
-    _project, arn = _create(
-        rek, server, "fixed", [*_good_lines(server, "fixed"), classification_line(ref, "red")]
+    _project, arn = create_train_dataset(
+        rek, server, BUCKET, "fixed", [*_good_lines(server, "fixed"), classification_line(ref, "red")]
     )
     assert _stats(rek, arn)["ErrorEntries"] == 1
 
@@ -96,26 +83,26 @@ def test_a_corrected_line_for_the_same_source_ref_replaces_the_rejected_one(rek:
     server.svc.buckets.put(BUCKET, "fixed/late.jpg", image_bytes(96, 80, (250, 5, 120)))
     rek.update_dataset_entries(DatasetArn=arn, Changes={"GroundTruth": changes})
     assert _stats(rek, arn) == {"LabeledEntries": 11, "TotalEntries": 11, "TotalLabels": 2, "ErrorEntries": 0}
-    assert _entries(rek, arn, HasErrors=True) == []
-    (entry,) = _entries(rek, arn, SourceRefContains="late.jpg")
+    assert dataset_entries(rek, arn, HasErrors=True) == []
+    (entry,) = dataset_entries(rek, arn, SourceRefContains="late.jpg")
     assert "errors" not in entry and entry["label-metadata"]["class-name"] == "red"
 
 
 def test_update_dataset_entries_keeps_a_line_whose_image_is_not_usable(rek: Any, server: Server) -> None:
-    _project, arn = _create(rek, server, "unusable", _good_lines(server, "unusable"))
+    _project, arn = create_train_dataset(rek, server, BUCKET, "unusable", _good_lines(server, "unusable"))
     server.svc.buckets.put(BUCKET, "unusable/text.jpg", b"this is not an image")
     line = classification_line(f"s3://{BUCKET}/unusable/text.jpg", "blue")
     rek.update_dataset_entries(DatasetArn=arn, Changes={"GroundTruth": line.encode()})
     desc = rek.describe_dataset(DatasetArn=arn)["DatasetDescription"]
     assert desc["Status"] == "UPDATE_COMPLETE" and desc["DatasetStats"]["ErrorEntries"] == 1
-    (bad,) = _entries(rek, arn, HasErrors=True)
+    (bad,) = dataset_entries(rek, arn, HasErrors=True)
     assert bad["source-ref"].endswith("text.jpg") and bad["errors"][0]["code"].startswith("ERROR_")
     assert bad["label-metadata"]["class-name"] == "blue"  # the line as given, errors beside it
 
 
 def test_a_refused_manifest_keeps_nothing(rek: Any, server: Server) -> None:
     lines = _good_lines(server, "refused")[:2] + ["x", "y"]  # half invalid: CreateDataset fails whole
-    _project, arn = _create(rek, server, "refused", lines)
+    _project, arn = create_train_dataset(rek, server, BUCKET, "refused", lines)
     desc = rek.describe_dataset(DatasetArn=arn)["DatasetDescription"]
     assert desc["Status"] == "CREATE_FAILED"
     assert desc["DatasetStats"]["ErrorEntries"] == 0 and desc["DatasetStats"]["TotalEntries"] == 0
