@@ -16,6 +16,7 @@
     ├── NotFitted                 a trainer or head used before fit()
     ├── Unauthenticated           missing or wrong credentials (a reviewer's password, a session)
     │   └── TooManyAttempts       sign-in refused for a while after repeated failures
+    ├── Forbidden                 a rule forbids it (a project policy refuses a copy)
     ├── Unavailable               an optional component (extra, model weights) is not installed
     └── StorageError              the metadata store or object store failed
 """
@@ -93,6 +94,10 @@ class TooManyAttempts(Unauthenticated):
     """Sign-in is refused for a while after repeated failures (details: retry_after seconds)."""
 
 
+class Forbidden(VisionloopError):
+    """A rule forbids the operation to its caller (e.g. the source project's policies refuse a copy)."""
+
+
 class Unavailable(VisionloopError):
     """An optional component is not installed or its files are missing."""
 
@@ -104,6 +109,7 @@ class StorageError(VisionloopError):
 __all__ = [
     "AlreadyExists",
     "Conflict",
+    "Forbidden",
     "ImageTooLarge",
     "InvalidImage",
     "InvalidInput",

@@ -15,6 +15,7 @@ from visionloop.api import auth, errors, limits
 from visionloop.api.analyze import router as analyze_router
 from visionloop.api.batch import router as batch_router
 from visionloop.api.collections import router as collections_router
+from visionloop.api.copies import router as copies_router
 from visionloop.api.datasets import router as datasets_router
 from visionloop.api.detect import router as detect_router
 from visionloop.api.detections import router as detections_router
@@ -104,6 +105,7 @@ def server_app(server: Server) -> FastAPI:
     for router in (parameters_router, notifications_router):  # parameters, events, channels
         app.include_router(router, prefix="/api/v1", dependencies=secured)
     app.include_router(batch_router, prefix="/api/v1", dependencies=secured)  # batch inference
+    app.include_router(copies_router, prefix="/api/v1", dependencies=secured)  # copies, project policies
     app.include_router(aws_router)  # POST / with X-Amz-Target: RekognitionService.<Op>
     web.install(app, services, settings, server.accounts)  # /review/… and /static/…, signed in with cookies
     app.include_router(a2i_router)  # /human-loops: the A2I runtime API (REST-JSON)

@@ -26,6 +26,7 @@ STATUS: tuple[tuple[type[errors.VisionloopError], int], ...] = (
     (errors.NotFitted, 409),
     (errors.TooManyAttempts, 429),
     (errors.Unauthenticated, 401),
+    (errors.Forbidden, 403),
     (errors.Unavailable, 503),
     (errors.StorageError, 500),
 )

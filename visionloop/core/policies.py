@@ -29,7 +29,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
-from visionloop.errors import Conflict, InvalidInput, VisionloopError
+from visionloop.errors import Conflict, Forbidden, InvalidInput
 
 MAX_POLICIES = 5  # per project, as Custom Labels allows
 MAX_DOCUMENT = 2000  # characters of a policy document
@@ -60,7 +60,7 @@ class RevisionMismatch(Conflict):
     """The revision id named is not the policy's current one (or the policy does not exist)."""
 
 
-class CopyDenied(VisionloopError):
+class CopyDenied(Forbidden):
     """The source project's policies do not allow copying its model version into another project."""
 
 
