@@ -153,6 +153,7 @@ DOMAIN: tuple[tuple[type[errors.VisionloopError], type[AwsError]], ...] = (
     (errors.AlreadyExists, ResourceAlreadyExistsException),
     (errors.NotReady, ResourceNotReadyException),
     (errors.Conflict, ResourceInUseException),
+    (errors.Forbidden, AccessDeniedException),
     (errors.NotFitted, InternalServerError),
     (errors.Unavailable, InternalServerError),
     (errors.StorageError, InternalServerError),
