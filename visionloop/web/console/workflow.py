@@ -19,6 +19,7 @@ the CLI. A run queued here has the trigger ``console``; the server's workflow ru
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +35,7 @@ from visionloop.core.entities import Project
 from visionloop.core.projects import get_project, list_versions
 from visionloop.core.records.parameters import PARAMETERS, ParameterSpec
 from visionloop.core.records.runs import ACTIVE, RunStatus
+from visionloop.core.services import Services
 from visionloop.errors import Conflict, InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
@@ -68,7 +70,10 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
-WORDS: dict[str, Any] = {"param_title": parameter_title, "plain": plain}  # what every workflow page may write with
+WORDS: dict[str, Any] = {
+    "param_title": parameter_title,
+    "plain": plain,
+}  # what every workflow page may write with
 
 
 # --- parameters -----------------------------------------------------------------------------------------
@@ -110,6 +115,7 @@ def _parameters_page(
     status: int = 200,
     message: str = "",
     notice: str = "",
+    confirm: str = "",
 ) -> Response:
     svc = web(request).services
     current = parameters.get_parameters(svc, project).to_dict()
@@ -138,6 +144,7 @@ def _parameters_page(
         schedules=schedules.list_schedules(svc, project.name),
         message=message,
         notice=notice,
+        confirm=confirm,
         section="parameters",
         **WORDS,
     )
@@ -198,6 +205,8 @@ def _save(request: Request, session: ReviewerSession, name: str, form: dict[str,
         return _parameters_page(request, session, project, status=409, message=message)
     if not edited:
         return RedirectResponse(workflow_url(project.name, "parameters?notice=unchanged"), status_code=303)
+    if form.get("confirm") != "deploy" and (warning := _deploy_warning(svc, project, current, edited)):
+        return _parameters_page(request, session, project, typed=typed, was=seen, confirm=warning)
     try:
         parameters.update_parameters(svc, project, edited, changed_by=session.reviewer)
     except VisionloopError as e:
@@ -205,6 +214,33 @@ def _save(request: Request, session: ReviewerSession, name: str, form: dict[str,
             request, session, project, typed=typed, was=seen, status=status_for(e), message=e.message
         )
     return RedirectResponse(workflow_url(project.name, "parameters?notice=saved"), status_code=303)
+
+
+CHECK_NOW = ("auto_training_enabled", "training_poll_minutes")  # a change to either runs the check at once
+
+
+def _deploy_warning(
+    svc: Services, project: Project, current: Mapping[str, object], edited: Mapping[str, object]
+) -> str:
+    """What saving would set off, when it may deploy a model: automatic training on after the change and
+    the training check run at once (its switch or period changed). Empty when it would not."""
+    after = {**current, **edited}
+    if not after["auto_training_enabled"] or not any(key in edited for key in CHECK_NOW):
+        return ""
+    new, _ = retraining.untrained_images(svc, project)
+    serving = deployments.serving_version(svc, project)
+    needed = int(after["min_untrained_images"])  # type: ignore[call-overload]
+    trains = (
+        f"with {new} new labelled images ({needed} needed) it trains a new version now"
+        if new >= needed
+        else f"it trains a new version once there are {needed} new labelled images ({new} now)"
+    )
+    replaces = f"in place of {serving.name}, which serves now" if serving else "(no version serves yet)"
+    return (
+        f"Saving runs a training check at once and then every {after['training_poll_minutes']} minutes: "
+        f"{trains} and deploys it {replaces} when its F1 is at least {after['min_f1']} and no label's F1 "
+        f"drops by more than {after['max_f1_drop']}."
+    )
 
 
 # --- runs -----------------------------------------------------------------------------------------------
