@@ -7,15 +7,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from visionloop.aws import arns
+from visionloop.aws import arns, version_manifests
 from visionloop.aws.datasets import DatasetsBackend, DatasetView
 from visionloop.aws.exceptions import InvalidParameterException, ResourceInUseException
 from visionloop.aws.images import missing_object
 from visionloop.aws.metadata import Metadata, VersionExtras
 from visionloop.aws.pagination import Page
 from visionloop.aws.resources import Resources
+from visionloop.aws.version_manifests import VersionManifests
 from visionloop.core import ids, projects, serving, training
 from visionloop.core.analyzing import Analysis
 from visionloop.core.detections import DetectionSource
@@ -46,6 +47,7 @@ class VersionView:
     version: ModelVersion
     extras: VersionExtras | None
     summary: SummaryRef | None
+    manifests: VersionManifests | None = None  # a trained version's (version_manifests.py)
 
 
 class RekognitionBackend(DatasetsBackend):
@@ -103,6 +105,7 @@ class RekognitionBackend(DatasetsBackend):
             raise InvalidParameterException(
                 f"The project {project_arn} has no TRAIN dataset; create one with CreateDataset."
             )
+        test_was_empty = self._test_entries(project) == 0
         try:
             version, _job = training.request_training(
                 self.svc, project.name, training.TrainingOptions(version_name=name)
@@ -110,9 +113,29 @@ class RekognitionBackend(DatasetsBackend):
         except AlreadyExists as e:
             raise ResourceInUseException(e.message) from None
         arn = self.res.version_arn(project, version)
-        self.meta.set_version_extras(arn, extras)
+        auto_create = test_was_empty and self._test_entries(project) > 0  # split off TRAIN just now
+        self.meta.set_version_extras(arn, self._with_manifests(project, version, extras, auto_create))
         self.meta.add_tags(arn, tags)
         return arn
+
+    def _test_entries(self, project: Project) -> int:
+        test = projects.find_dataset(self.svc, project, DatasetType.TEST)
+        return 0 if test is None else self.svc.repo.count_entries(test.id)
+
+    def _with_manifests(
+        self, project: Project, version: ModelVersion, extras: VersionExtras, auto_create: bool
+    ) -> VersionExtras:
+        """``extras`` once the version's manifests are written from its snapshot; unchanged (and the
+        version described without them) when the OutputConfig bucket cannot take them."""
+        where = version_manifests.locate(
+            extras.bucket, extras.prefix, project.name, version.name, auto_create
+        )
+        try:
+            version_manifests.write_manifests(self.svc, project, version, where)
+        except VisionloopError as e:
+            log.warning("cannot write the manifests of %s to s3://%s: %s", version.name, extras.bucket, e)
+            return extras
+        return replace(extras, manifests=True, auto_create=auto_create)
 
     def describe_project_versions(
         self, project_arn: str, names: Sequence[str] | None, page: Page
@@ -127,7 +150,12 @@ class RekognitionBackend(DatasetsBackend):
     def _version_view(self, project: Project, v: ModelVersion) -> VersionView:
         arn = self.res.version_arn(project, v)
         extras = self.meta.version_extras(arn)
-        return VersionView(arn, v, extras, self._summary(project, v, extras))
+        manifests = None
+        if extras is not None and extras.manifests and v.artifact_key is not None:
+            manifests = version_manifests.locate(
+                extras.bucket, extras.prefix, project.name, v.name, extras.auto_create
+            )
+        return VersionView(arn, v, extras, self._summary(project, v, extras), manifests)
 
     def _summary(self, project: Project, v: ModelVersion, extras: VersionExtras | None) -> SummaryRef | None:
         """Where the evaluation summary lies in the OutputConfig bucket. It is copied there from the model

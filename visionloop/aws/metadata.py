@@ -33,6 +33,8 @@ class VersionExtras:
     bucket: str  # OutputConfig.S3Bucket
     prefix: str  # OutputConfig.S3KeyPrefix
     description: str | None = None
+    manifests: bool = False  # its manifests were written (aws/version_manifests.py)
+    auto_create: bool = False  # its test data was split off its training data when it was created
 
 
 class Metadata:
@@ -84,7 +86,15 @@ class Metadata:
 
     def version_extras(self, arn: str) -> VersionExtras | None:
         doc = self._get("versions", arn)
-        return None if doc is None else VersionExtras(doc["bucket"], doc["prefix"], doc.get("description"))
+        if doc is None:
+            return None
+        return VersionExtras(
+            doc["bucket"],
+            doc["prefix"],
+            doc.get("description"),
+            bool(doc.get("manifests", False)),  # versions described before manifests were written
+            bool(doc.get("auto_create", False)),
+        )
 
     def set_version_extras(self, arn: str, extras: VersionExtras) -> None:
         self._put("versions", arn, asdict(extras))

@@ -8,6 +8,7 @@ from typing import Any
 
 from visionloop.aws.backend import ProjectView, VersionView
 from visionloop.aws.datasets import DatasetView
+from visionloop.aws.version_manifests import VersionManifests
 from visionloop.core.entities import Prediction
 from visionloop.core.entries import LabelStat
 
@@ -89,7 +90,30 @@ def version_description(v: VersionView) -> Json:
         if v.summary is not None:
             result["Summary"] = {"S3Object": {"Bucket": v.summary.bucket, "Name": v.summary.key}}
         out["EvaluationResult"] = result
+    if v.manifests is not None:
+        out.update(data_results(v.manifests))
     return out
+
+
+def data_results(m: VersionManifests) -> Json:
+    """TrainingDataResult, TestingDataResult and ManifestSummary: each names objects in the bucket."""
+
+    def assets(key: str) -> Json:
+        return {"Assets": [{"GroundTruthManifest": {"S3Object": {"Bucket": m.bucket, "Name": key}}}]}
+
+    return {
+        "TrainingDataResult": {
+            "Input": assets(m.training.input),
+            "Output": assets(m.training.output),
+            "Validation": assets(m.training.validation),
+        },
+        "TestingDataResult": {
+            "Input": {**assets(m.testing.input), "AutoCreate": m.auto_create},
+            "Output": {**assets(m.testing.output), "AutoCreate": m.auto_create},
+            "Validation": assets(m.testing.validation),
+        },
+        "ManifestSummary": {"S3Object": {"Bucket": m.bucket, "Name": m.summary}},
+    }
 
 
 def custom_labels(labels: list[Prediction]) -> Json:
