@@ -163,7 +163,7 @@ def test_analysis_errors(rek: Any, rek_raw: Any, server: Server) -> None:
         ("detect_moderation_labels", {"MinConfidence": 101}),
         (
             "detect_moderation_labels",
-            {"HumanLoopConfig": {"HumanLoopName": "loop-1", "FlowDefinitionArn": flow}},
+            {"HumanLoopConfig": {"HumanLoopName": "Bad_Name", "FlowDefinitionArn": flow}},
         ),
         ("detect_moderation_labels", {"ProjectVersion": adapter}),
     ]

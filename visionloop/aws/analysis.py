@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from visionloop.aws import moderation_loops
 from visionloop.aws.exceptions import InvalidParameterException
 from visionloop.aws.images import MAX_BYTES, image_member, missing_object
 from visionloop.aws.model_versions import LABEL_MODEL_VERSION, MODERATION_MODEL_VERSION, TEXT_MODEL_VERSION
@@ -216,12 +217,9 @@ def text_answer(r: analyzing.TextResult) -> Json:
 # --- DetectModerationLabels ------------------------------------------------------------------------------
 
 
-def detect_moderation_labels(svc: Services, analysis: analyzing.Analysis | None, p: Params) -> Answer:
-    if p.has("HumanLoopConfig"):
-        raise InvalidParameterException(
-            "HumanLoopConfig is not supported by DetectModerationLabels here; send the image to a review "
-            "flow instead."
-        )
+def detect_moderation_labels(
+    svc: Services, analysis: analyzing.Analysis | None, p: Params, region: str, account: str
+) -> Answer:
     if p.has("ProjectVersion"):
         raise InvalidParameterException(
             "ProjectVersion (a moderation adapter) is not supported: adapters are not."
@@ -231,17 +229,38 @@ def detect_moderation_labels(svc: Services, analysis: analyzing.Analysis | None,
         analyzing.DEFAULT_MODERATION_CONFIDENCE if min_confidence is None else min_confidence
     )
     image = image_member(p, max_bytes=MAX_BYTES)
+    loop = moderation_loops.review_request(svc, p, region, account)
     source = analysis.source if analysis else None
-    future = _submit(analysis, image, analyzing.detect_moderation_labels, svc, source, image, options)
-    return future, moderation_answer
+    future = _submit(analysis, image, _moderate, svc, source, image, options, loop)
+    return future, lambda found: moderation_answer(*found)
+
+
+def _moderate(
+    svc: Services,
+    source: analyzing.AnalyserSource,
+    image: bytes | ObjectRef,
+    options: analyzing.ModerationOptions,
+    loop: moderation_loops.ReviewRequest | None,
+) -> tuple[analyzing.ModerationResult, Json | None]:
+    """The moderation labels and, with a HumanLoopConfig, the human loop's activation (same thread)."""
+    result = analyzing.detect_moderation_labels(svc, source, image, options)
+    if loop is None:
+        return result, None
+    data = analyzing.read_image(svc, image)
+    return result, moderation_loops.activate(svc, loop, data, image, result.labels, MODERATION_MODEL_VERSION)
 
 
 def moderation_label(m: ModerationLabel) -> Json:
     return {"Confidence": m.confidence, "Name": m.name, "ParentName": m.parent_name, "TaxonomyLevel": m.level}
 
 
-def moderation_answer(r: analyzing.ModerationResult) -> Json:
-    return {
+def moderation_answer(r: analyzing.ModerationResult, activation: Json | None = None) -> Json:
+    """The answer; ContentTypes (animated, illustrated, ...) is always empty: the analyser tells none."""
+    out: Json = {
         "ModerationLabels": [moderation_label(m) for m in r.labels],
         "ModerationModelVersion": MODERATION_MODEL_VERSION,
+        "ContentTypes": [],
     }
+    if activation is not None:
+        out["HumanLoopActivationOutput"] = activation
+    return out

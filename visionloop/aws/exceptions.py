@@ -179,3 +179,21 @@ class MalformedPolicyDocumentException(AwsError):
     default_message = (
         "The format of the project policy document that you supplied to PutProjectPolicy is incorrect."
     )
+
+
+# --- DetectModerationLabels' human loops (aws/moderation_loops.py) ---------------------------------------
+
+
+class HumanLoopQuotaExceededException(AwsError):
+    """The flow has as many open human loops as it may (ResourceType, QuotaCode and ServiceCode as AWS)."""
+
+    status = 402
+    default_message = "The number of in-progress human reviews you have has exceeded the number allowed."
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return {
+            **super().body(request_id),
+            "ResourceType": "human-loop",
+            "QuotaCode": "open-human-loops-per-flow",
+            "ServiceCode": "sagemaker",
+        }
