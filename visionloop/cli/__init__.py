@@ -10,6 +10,7 @@ from visionloop.cli import (  # noqa: F401  (imported for their commands)
     analyze,
     batch,
     buckets,
+    copies,
     datasets,
     detections,
     face_collections,
