@@ -44,7 +44,8 @@ def _manifest(s3: Any, result: dict[str, Any], part: str) -> list[dict[str, Any]
 
 @pytest.fixture
 def photos(s3_options: S3Options) -> tuple[Any, list[str]]:
-    """moto's S3 with 6 red and 6 blue photos labelled under the attribute "fruit", and 2 unlabelled."""
+    """moto's S3 with 6 red and 6 blue photos labelled under the attribute "fruit", 2 unlabelled, and a
+    manifest naming them and a photo that does not exist."""
     s3 = _client("s3", s3_options.endpoint_url, s3_options)
     for bucket in ("visionloop-store", "photos"):
         s3.create_bucket(Bucket=bucket)
@@ -59,6 +60,7 @@ def photos(s3_options: S3Options) -> tuple[Any, list[str]]:
         key = f"train/unlabelled_{i}.jpg"
         s3.put_object(Bucket="photos", Key=key, Body=image_bytes(96, 80, (120, 120 + 40 * i, 20)))
         lines.append(json.dumps({"source-ref": f"s3://photos/{key}"}))
+    lines.append(classification_line("s3://photos/train/missing.jpg", "red", attr="fruit"))  # rejected
     s3.put_object(Bucket="photos", Key="train.manifest", Body=("\n".join(lines) + "\n").encode())
     return s3, lines
 
@@ -94,14 +96,18 @@ def test_trained_versions_name_their_manifests_and_they_hold_what_was_used(
         training, testing = d["TrainingDataResult"], d["TestingDataResult"]
         assert testing["Input"]["AutoCreate"] is testing["Output"]["AutoCreate"] is True  # split off TRAIN
         used = _manifest(s3, training, "Output") + _manifest(s3, testing, "Output")
-        assert sorted(ln["source-ref"] for ln in used) == sorted(r for r in given if "unlabelled" not in r)
+        unused = {r for r in given if "unlabelled" in r or "missing" in r}
+        assert sorted(ln["source-ref"] for ln in used) == sorted(set(given) - unused)
         assert all(ln == given[ln["source-ref"]] for ln in used)  # as the user wrote them ("fruit")
         given_in = _manifest(s3, training, "Input") + _manifest(s3, testing, "Input")
         assert sorted(ln["source-ref"] for ln in given_in) == sorted(given)
         checked = _manifest(s3, training, "Validation") + _manifest(s3, testing, "Validation")
-        warned = {ln["source-ref"] for ln in checked if ln.get("errors")}
-        assert warned == {r for r in given if "unlabelled" in r}
-        assert {e["code"] for ln in checked for e in ln.get("errors", ())} == {"WARNING_NO_ANNOTATIONS"}
+        assert {ln["source-ref"] for ln in checked if ln.get("errors")} == unused
+        codes = {
+            ln["source-ref"].rsplit("/", 1)[1]: [e["code"] for e in ln.get("errors", ())] for ln in checked
+        }
+        assert codes["unlabelled_0.jpg"] == codes["unlabelled_1.jpg"] == ["WARNING_NO_ANNOTATIONS"]
+        assert codes["missing.jpg"] and codes["missing.jpg"][0].startswith("ERROR_")  # its import's errors
         for part in (training, testing):
             for kind in ("Input", "Output", "Validation"):
                 (asset,) = part[kind]["Assets"]
@@ -113,9 +119,12 @@ def test_trained_versions_name_their_manifests_and_they_hold_what_was_used(
         assert summary["version"] == 1 and summary["errors"] == []
         stats = summary["statistics"]
         assert [stats[k]["use_case"] for k in ("training", "testing")] == ["IMAGE_LEVEL_LABELS"] * 2
-        assert sum(s["total_json_lines"] for s in stats.values()) == 14
+        assert sum(s["total_json_lines"] for s in stats.values()) == 15
         assert sum(s["valid_json_lines"] for s in stats.values()) == 12
         assert sum(s["ignored_json_lines"] for s in stats.values()) == 2
+        assert (stats["training"]["invalid_json_lines"], stats["testing"]["invalid_json_lines"]) == (1, 0)
+        (bad,) = stats["training"]["error_json_line_indices"]  # the rejected line stays in TRAIN
+        assert _manifest(s3, training, "Validation")[bad]["source-ref"] == "s3://photos/train/missing.jpg"
         assert stats["training"]["valid_json_lines"] == len(_manifest(s3, training, "Output"))
 
         # a version trained with the TEST dataset as it is now: no automatic split

@@ -4,14 +4,16 @@ and ``ManifestSummary`` (Rekognition's "Getting the validation results").
 
 For each of the training and the testing data, three Ground Truth manifests:
 
-* ``Input``: every line of the dataset when the version was created;
-* ``Output``: the lines the version trains (or is tested) on, the ones with labels (with boxes, for an
-  object-detection project);
+* ``Input``: every line of the dataset when the version was created: its entries, then the lines its
+  imports rejected, as given;
+* ``Output``: the lines the version trains (or is tested) on, the entries with labels (with boxes, for
+  an object-detection project);
 * ``Validation`` (``…_manifest_with_validation.json``): the input lines, each one not used carrying
-  ``errors`` (``WARNING_NO_ANNOTATIONS``: a line without annotations is ignored, as Custom Labels does);
+  ``errors``: a rejected line its import's errors (an invalid line), an entry without annotations
+  ``WARNING_NO_ANNOTATIONS`` (an ignored line, as Custom Labels counts it);
 
 and ``manifest_summary.json`` in the format of Custom Labels' manifest summary (``statistics`` of the
-training and the testing data: use case, line counts, indices of lines with errors; ``errors``).
+training and the testing data: use case, line counts, indices of invalid lines; ``errors``).
 
 They are written when CreateProjectVersion takes its snapshot (core.training), from that snapshot, so
 they name exactly the images and labels the version uses, whatever happens to the datasets afterwards;
@@ -26,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from visionloop.core import projects
-from visionloop.core.entities import Box, DatasetEntry, ModelVersion, Project, TaskType
-from visionloop.core.entry_lines import entry_line
+from visionloop.core.entities import Box, Dataset, DatasetEntry, DatasetType, ModelVersion, Project, TaskType
+from visionloop.core.entries import rejected_lines
+from visionloop.core.entry_lines import entry_line, rejected_line
 from visionloop.core.manifests import dumps_line
 from visionloop.core.services import Services
 from visionloop.core.training import SNAPSHOTS_BUCKET
@@ -76,8 +79,9 @@ def locate(bucket: str, prefix: str, project: str, version: str, auto_create: bo
 
 @dataclass(frozen=True)
 class _Line:
-    text: dict[str, Any]
-    used: bool
+    text: dict[str, Any]  # the line as given (or as ListDatasetEntries writes it)
+    errors: tuple[Mapping[str, str], ...] = ()  # why it is not used; none: it is
+    invalid: bool = False  # rejected by its import (else, when not used: ignored, a warning)
 
 
 def write_manifests(svc: Services, project: Project, version: ModelVersion, where: VersionManifests) -> None:
@@ -89,17 +93,18 @@ def write_manifests(svc: Services, project: Project, version: ModelVersion, wher
     job = f"visionloop/{project.name}/{version.name}"
     statistics: dict[str, Any] = {}
     svc.buckets.create_bucket(where.bucket)
-    for name, rows, keys in (
-        ("training", snap["train"], where.training),
-        ("testing", snap["test"], where.testing),
+    for name, rows, dataset_type, keys in (
+        ("training", snap["train"], DatasetType.TRAIN, where.training),
+        ("testing", snap["test"], DatasetType.TEST, where.testing),
     ):
-        lines = _lines(rows, entries, project.task, job)
+        dataset = projects.find_dataset(svc, project, dataset_type)
+        rejected = [] if dataset is None else _rejected(svc, dataset)
+        lines = _lines(rows, entries, project.task, job) + rejected
         statistics[name] = _statistics(lines, project.task)
-        validation = [{**ln.text, **({} if ln.used else {"errors": [NO_ANNOTATIONS]})} for ln in lines]
+        validation = [{**ln.text, "errors": list(ln.errors)} if ln.errors else ln.text for ln in lines]
         svc.buckets.put(where.bucket, keys.input, _manifest([ln.text for ln in lines]))
-        svc.buckets.put(where.bucket, keys.output, _manifest([ln.text for ln in lines if ln.used]))
+        svc.buckets.put(where.bucket, keys.output, _manifest([ln.text for ln in lines if not ln.errors]))
         svc.buckets.put(where.bucket, keys.validation, _manifest(validation))
-    statistics["testing"]["auto_create"] = where.auto_create
     summary = {"version": SUMMARY_VERSION, "statistics": statistics, "errors": []}
     svc.buckets.put(where.bucket, where.summary, json.dumps(summary, indent=2).encode())
 
@@ -118,19 +123,33 @@ def _lines(
         used = bool(boxes) if task is TaskType.DETECTION else bool(taken.labels)
         line = entry_line(taken, task, job)
         line.pop("cl-metadata", None)  # ListDatasetEntries' addition, no part of a manifest
-        out.append(_Line(line, used))
+        out.append(_Line(line, () if used else (NO_ANNOTATIONS,)))
+    return out
+
+
+def _rejected(svc: Services, dataset: Dataset) -> list[_Line]:
+    """The lines the dataset's imports rejected, as given, with their errors (never trained on)."""
+    out = []
+    for r in rejected_lines(svc, dataset)[1]:
+        line = rejected_line(r)
+        errors = tuple(line.pop("errors"))
+        line.pop("cl-metadata", None)
+        out.append(_Line(line, errors, invalid=True))
     return out
 
 
 def _statistics(lines: Sequence[_Line], task: TaskType) -> dict[str, Any]:
-    used = sum(ln.used for ln in lines)
+    """One side's statistics as Custom Labels' manifest summary gives them; line indices count from 0 in
+    the Input and Validation manifests."""
+    invalid = [i for i, ln in enumerate(lines) if ln.invalid]
+    ignored = sum(1 for ln in lines if ln.errors and not ln.invalid)
     return {
         "use_case": "OBJECT_LOCALIZATION" if task is TaskType.DETECTION else "IMAGE_LEVEL_LABELS",
         "total_json_lines": len(lines),
-        "valid_json_lines": used,
-        "invalid_json_lines": 0,  # a line that cannot be used is rejected when it is imported
-        "ignored_json_lines": len(lines) - used,
-        "error_json_line_indices": [],
+        "valid_json_lines": len(lines) - len(invalid) - ignored,
+        "invalid_json_lines": len(invalid),
+        "ignored_json_lines": ignored,
+        "error_json_line_indices": invalid,
         "errors": [],
     }
 
