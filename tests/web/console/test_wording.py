@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 
 from tests.factories import make_project
 from visionloop.core import parameters
+from visionloop.core.entities import ModelVersion
 from visionloop.core.services import Services
-from visionloop.web.console.wording import facts, plain, step_sentence
+from visionloop.web.console.wording import backbone_name, facts, plain, step_sentence
 
 W = "/console/projects/demo/workflow"
 
@@ -95,3 +96,25 @@ def test_stored_codes_and_keys_in_words() -> None:
         and gate[1].columns[0] == "Label"
         and gate[1].rows == (("apple", "5", "0.9", "0.7", "0.2"),)
     )
+
+
+def test_the_backbone_shown_is_the_one_training_used(
+    client: TestClient, services: Services, logos: list[ModelVersion], olga: str
+) -> None:
+    v1, v2 = logos
+    services.repo.update_version(v1.id, params={**v1.params, "backbones": ["efficientnet-lite2"]})
+    services.repo.update_version(v2.id, params={**v2.params, "backbones": ["efficientnet-lite0-int8"]})
+    page = client.get("/console/projects/logos/versions/v1")
+    assert page.status_code == 200 and "Backbone EfficientNet-Lite2 ·" in page.text
+    assert "Backbone auto" not in page.text
+    rows = client.get("/console/projects/logos/versions").text
+    assert "<td>EfficientNet-Lite2</td>" in rows and "<td>EfficientNet-Lite0 (INT8)</td>" in rows
+    jobs = client.get("/console/projects/logos/train").text
+    assert "backbone EfficientNet-Lite2" in jobs and "backbone auto" not in jobs
+    assert ">EfficientNet-Lite2</option>" in jobs
+
+
+def test_backbone_names() -> None:
+    assert backbone_name("efficientnet-lite2") == "EfficientNet-Lite2"
+    assert backbone_name("efficientnet-lite3-int8") == "EfficientNet-Lite3 (INT8)"
+    assert backbone_name("hf:org/model") == "org/model (Hugging Face)"

@@ -31,10 +31,13 @@ from visionloop.errors import AlreadyExists, Conflict, InvalidInput
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
 from visionloop.web.console.projects import project_url
-from visionloop.web.pages import render
+from visionloop.web.console.wording import backbone_name, backbone_used
+from visionloop.web.pages import render, set_global
 from visionloop.web.routing import web
 
 router = console_router()
+set_global("backbone_used", backbone_used)  # job, version and versions pages: what training used
+set_global("backbone_name", backbone_name)
 PROJECT_TABS = (Link("Train", "/console/projects/{project}/train", 20),)
 
 JOBS_SHOWN = 10

@@ -1,5 +1,6 @@
-"""Words for people on the workflow pages: parameter titles instead of their keys, a sentence per run step,
-and a step's stored input or output as facts (name, words) or small tables instead of raw JSON.
+"""Words for people on the console's pages: parameter titles instead of their keys, a sentence per run step,
+a step's stored input or output as facts (name, words) or small tables instead of raw JSON, and the
+backbone a version was trained on by its name (EfficientNet-Lite2) rather than what was asked ("auto").
 
 The stored keys stay what the API and the CLI use; only what the console shows changes."""
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from visionloop.core.entities import ModelVersion
 from visionloop.core.records.parameters import PARAMETERS
 
 PARAMETER_TITLES = {
@@ -155,3 +157,28 @@ def _words(key: str, value: Any) -> str:
     if isinstance(value, Mapping):
         return "; ".join(f"{FACT_NAMES.get(k, k)}: {_words(k, v)}" for k, v in value.items())
     return plain(str(value))
+
+
+BACKBONE_WORDS = {"efficientnet": "EfficientNet"}
+HF_PREFIX = "hf:"
+
+
+def backbone_name(name: str) -> str:
+    """A backbone as people write it: efficientnet-lite2 is EfficientNet-Lite2, an -int8 one says INT8."""
+    if name.startswith(HF_PREFIX):
+        return f"{name[len(HF_PREFIX) :]} (Hugging Face)"
+    base = name.removesuffix("-int8")
+    words = "-".join(BACKBONE_WORDS.get(w, w.capitalize()) for w in base.split("-"))
+    return f"{words} (INT8)" if base != name else words
+
+
+def backbone_used(version: ModelVersion) -> str:
+    """The backbone(s) the version was trained on, as the engine recorded them; before that, what was
+    asked (the recipe's choice when it was "auto")."""
+    used = version.params.get("backbones") or version.params.get("backbone")
+    names = [used] if isinstance(used, str) else list(used) if isinstance(used, list | tuple) else []
+    if names:
+        return " + ".join(backbone_name(str(n)) for n in names)
+    if version.backbone != "auto":
+        return backbone_name(version.backbone)
+    return "chosen by the training recipe"
