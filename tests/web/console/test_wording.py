@@ -118,3 +118,9 @@ def test_backbone_names() -> None:
     assert backbone_name("efficientnet-lite2") == "EfficientNet-Lite2"
     assert backbone_name("efficientnet-lite3-int8") == "EfficientNet-Lite3 (INT8)"
     assert backbone_name("hf:org/model") == "org/model (Hugging Face)"
+
+
+def test_the_sign_in_page_is_branded_visionloop(client: TestClient) -> None:
+    page = client.get("/review/sign-in?next=/console/")
+    assert page.status_code == 200 and "Sign in to the console" in page.text
+    assert '<a class="brand" href="/">visionloop</a>' in page.text and "<span>review</span>" not in page.text
