@@ -72,6 +72,18 @@ def test_a_copy_is_a_version_of_its_own_that_serves_like_the_source(rek: Any, se
     assert summary["Name"] == f"copied/EvaluationResultSummary-{destination.split('/')[1]}-imported.json"
     assert server.svc.buckets.exists(summary["Bucket"], summary["Name"])
     assert rek.list_tags_for_resource(ResourceArn=copy)["Tags"] == {"from": "v1"}
+    # the source's training and testing manifests, copied beside the copy's summary
+    for part in ("TrainingDataResult", "TestingDataResult"):
+        for kind in ("Input", "Output", "Validation"):
+            (asset,) = described[part][kind]["Assets"]
+            ref, theirs = asset["GroundTruthManifest"]["S3Object"], original[part][kind]["Assets"][0]
+            assert ref["Name"].startswith(f"copied/manifests/{destination.split('/')[1]}/imported/")
+            mine = server.svc.buckets.get(ref["Bucket"], ref["Name"])
+            source_ref = theirs["GroundTruthManifest"]["S3Object"]
+            assert mine == server.svc.buckets.get(source_ref["Bucket"], source_ref["Name"])
+    assert described["TestingDataResult"]["Input"]["AutoCreate"] is True  # TEST was split off TRAIN
+    summary_ref = described["ManifestSummary"]["S3Object"]
+    assert server.svc.buckets.exists(summary_ref["Bucket"], summary_ref["Name"])
     within = _copy(rek, source, v1, source, "v1-again")  # within the project too
     assert _describe(rek, source, "v1-again")["SourceProjectVersionArn"] == v1
     assert rek.delete_project_version(ProjectVersionArn=within)["Status"] == "DELETING"

@@ -308,7 +308,7 @@ class RekognitionResponse:
     # --- copies and policies -------------------------------------------------------------------------
 
     def copy_project_version(self) -> Json:
-        """Copies a trained model version into a project here, as the source project's policies allow.
+        """partial: copies a trained version into a project of this server, as the source's policies allow.
 
         The files are copied before the call answers: the copy is COPYING_COMPLETED at once."""
         return copies.copy_project_version(self.backend, self.params, _output_config(self.params))
