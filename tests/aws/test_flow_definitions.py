@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -16,6 +18,7 @@ from botocore.exceptions import ClientError
 from tests.aws.conftest import ACCOUNT, REGION, Server
 from tests.factories import image_bytes, unique_colour
 from visionloop.core import review
+from visionloop.sagemaker.responses import OPERATIONS, operations_table
 
 WORKTEAM = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/reviewers"
 TASK_UI = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:human-task-ui/moderation-ui"
@@ -305,3 +308,14 @@ def test_unknown_flow_and_operation(sm: Any, sm_raw: Any) -> None:
     assert (code, status) == ("UnknownOperationException", 400)
     code, status, _ = _error(lambda: sm_raw.describe_flow_definition(FlowDefinitionName="bad name!"))
     assert (code, status) == ("ValidationException", 400)
+
+
+def test_the_docs_list_the_operations() -> None:
+    """docs/aws.md's SageMaker table is the operations' first docstring lines; each is SageMaker's."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    assert set(OPERATIONS) <= set(model.operation_names)
+    page = (Path(__file__).resolve().parents[2] / "docs" / "aws.md").read_text()
+    block = page.split("<!-- sagemaker-operations:begin -->\n", 1)[1].split(
+        "\n<!-- sagemaker-operations:end -->"
+    )[0]
+    assert block == operations_table()

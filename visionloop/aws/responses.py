@@ -222,8 +222,10 @@ class RekognitionResponse:
         return Deferred(*analysis.detect_text(self.backend.svc, self.backend.analysis, self.params))
 
     def detect_moderation_labels(self) -> Deferred[Any]:
-        """Moderation labels of Rekognition's taxonomy (nudity and swimwear only; see docs/moderation.md);
-        with HumanLoopConfig, an A2I human loop when the flow's conditions hold (aws/moderation_loops.py)."""
+        """partial: moderation labels of nudity and swimwear only (docs/moderation.md); HumanLoopConfig works.
+
+        With HumanLoopConfig, an A2I human loop starts when the flow's conditions hold
+        (aws/moderation_loops.py); ContentTypes is empty; ProjectVersion (adapters) is refused."""
         b = self.backend
         return Deferred(
             *analysis.detect_moderation_labels(b.svc, b.analysis, self.params, b.res.region, b.res.account)

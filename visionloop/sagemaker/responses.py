@@ -28,21 +28,28 @@ DEFAULT_DESCRIPTION = "Choose the label that fits the image."
 
 
 def create_flow_definition(backend: SageMakerBackend, body: Json) -> Json:
+    """partial: a project's review flow; work team, task UI, role and S3 prefix are kept, not used.
+
+    TaskCount, TaskTimeLimitInSeconds, TaskAvailabilityLifetimeInSeconds, TaskDescription and the output
+    bucket become the flow's settings (backend.py)."""
     flow = backend.create_flow_definition(requests.create_request(body))
     return {"FlowDefinitionArn": flow.arn}
 
 
 def describe_flow_definition(backend: SageMakerBackend, body: Json) -> Json:
+    """The flow as created, with the settings it holds now; a project's own flow too."""
     flow, definition = backend.describe_flow_definition(requests.flow_name(body.get("FlowDefinitionName")))
     return flow_json(flow, definition or {}, backend.region, backend.account)
 
 
 def delete_flow_definition(backend: SageMakerBackend, body: Json) -> Json:
+    """Deletes a flow that has no human loops (ResourceInUse otherwise); its project stays."""
     backend.delete_flow_definition(requests.flow_name(body.get("FlowDefinitionName")))
     return {}
 
 
 def list_flow_definitions(backend: SageMakerBackend, body: Json) -> Json:
+    """Every flow, by creation time (inclusive bounds, SortOrder), paginated."""
     after, before = _timestamp(body, "CreationTimeAfter"), _timestamp(body, "CreationTimeBefore")
     order = body.get("SortOrder", "Descending")
     if order not in SORT_ORDERS:
@@ -132,3 +139,11 @@ OPERATIONS = {
     "ListFlowDefinitions": list_flow_definitions,
     "DeleteFlowDefinition": delete_flow_definition,
 }
+
+
+def operations_table() -> str:
+    """The operations table of docs/aws.md's SageMaker section (its first docstring lines)."""
+    rows = ["| Operation | What it does here |", "|---|---|"]
+    for name in sorted(OPERATIONS):
+        rows.append(f"| `{name}` | {(OPERATIONS[name].__doc__ or '').strip().splitlines()[0]} |")
+    return "\n".join(rows)
