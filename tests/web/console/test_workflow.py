@@ -73,7 +73,7 @@ def test_parameters_are_shown_edited_and_recorded(client: TestClient, services: 
 def test_bad_values_save_nothing(client: TestClient, services: Services, olga: str) -> None:
     make_project(services, "demo")
     page = client.get(f"{W}/parameters")
-    data = _form(page.text, olga, min_confidence="170", min_f1="0.9", training_poll_minutes="often")
+    data = _form(page.text, olga, min_confidence="170", min_f1="90", training_poll_minutes="often")
     r = client.post(f"{W}/parameters", data=data)
     assert r.status_code == 400 and "Nothing was saved" in r.text
     assert r.text.count('class="error"') == 2 and 'value="170"' in r.text and 'value="often"' in r.text
@@ -87,7 +87,7 @@ def test_a_change_made_meanwhile_is_not_overwritten(
     make_project(services, "demo")
     page = client.get(f"{W}/parameters")
     parameters.update_parameters(services, "demo", {"min_f1": 0.9}, changed_by="cli")
-    r = client.post(f"{W}/parameters", data=_form(page.text, olga, min_f1="0.7"))
+    r = client.post(f"{W}/parameters", data=_form(page.text, olga, min_f1="70"))
     assert r.status_code == 409 and "Minimum F1 changed since" in r.text
     assert parameters.get_parameters(services, "demo").min_f1 == 0.9
     # another key edited from the same old page is fine: min_f1 untouched keeps the value set meanwhile

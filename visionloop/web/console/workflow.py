@@ -39,6 +39,7 @@ from visionloop.core.services import Services
 from visionloop.errors import Conflict, InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
+from visionloop.web.console.parameter_scale import form_scale, form_text, history_text, parse_form
 from visionloop.web.console.wording import facts, parameter_title, plain, step_sentence
 from visionloop.web.pages import render
 from visionloop.web.routing import web
@@ -73,6 +74,8 @@ def pretty(value: Any) -> str:
 WORDS: dict[str, Any] = {
     "param_title": parameter_title,
     "plain": plain,
+    "form_scale": form_scale,  # scores in percent on the form (parameter_scale.py)
+    "history_text": history_text,
 }  # what every workflow page may write with
 
 
@@ -98,12 +101,6 @@ class Field:
         return "1" if self.spec.type is int else "any"
 
 
-def _text(value: bool | int | float) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-
-
 def _parameters_page(
     request: Request,
     session: ReviewerSession,
@@ -122,7 +119,7 @@ def _parameters_page(
     typed, was, errors = typed or {}, was or {}, errors or {}
     fields = []
     for spec in PARAMETERS:
-        now = _text(current[spec.key])
+        now = form_text(spec, current[spec.key])
         fields.append(
             Field(
                 spec,
@@ -185,15 +182,15 @@ def _save(request: Request, session: ReviewerSession, name: str, form: dict[str,
         if text == was:
             continue
         try:
-            value = parameters.parse_value(key, text)
+            value = parse_form(spec, text)
         except InvalidInput as e:
             errors[key] = e.message
             continue
-        if _text(current[key]) != was:
+        if form_text(spec, current[key]) != was:
             stale.append(key)
         edited[key] = value
     if errors:
-        message = "Nothing was saved: " + "; ".join(errors.values()) + "."
+        message = "Nothing was saved: " + "; ".join(map(plain, errors.values())) + "."
         return _parameters_page(
             request, session, project, typed=typed, was=seen, errors=errors, status=400, message=message
         )
@@ -236,10 +233,11 @@ def _deploy_warning(
         else f"it trains a new version once there are {needed} new labelled images ({new} now)"
     )
     replaces = f"in place of {serving.name}, which serves now" if serving else "(no version serves yet)"
+    min_f1, drop = history_text("min_f1", after["min_f1"]), history_text("max_f1_drop", after["max_f1_drop"])
     return (
         f"Saving runs a training check at once and then every {after['training_poll_minutes']} minutes: "
-        f"{trains} and deploys it {replaces} when its F1 is at least {after['min_f1']} and no label's F1 "
-        f"drops by more than {after['max_f1_drop']}."
+        f"{trains} and deploys it {replaces} when its F1 is at least {min_f1} and no label's F1 drops by "
+        f"more than {drop.removesuffix('%')} points."
     )
 
 
