@@ -124,3 +124,11 @@ def test_the_sign_in_page_is_branded_visionloop(client: TestClient) -> None:
     page = client.get("/review/sign-in?next=/console/")
     assert page.status_code == 200 and "Sign in to the console" in page.text
     assert '<a class="brand" href="/">visionloop</a>' in page.text and "<span>review</span>" not in page.text
+
+
+def test_a_refused_value_is_explained_without_keys(client: TestClient, services: Services, olga: str) -> None:
+    make_project(services, "demo")
+    page = client.get(f"{W}/parameters")
+    r = client.post(f"{W}/parameters", data=form(page.text, olga, min_confidence="170"))
+    assert r.status_code == 400 and "Nothing was saved" in r.text and "Minimum confidence" in r.text
+    assert "min_confidence" not in re.sub(r"<[^>]+>", "", r.text)
