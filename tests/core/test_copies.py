@@ -4,6 +4,7 @@ the copy's own artifact files, what it keeps, what a refused or failed copy leav
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from visionloop.core.training import (
 )
 from visionloop.engines.fake import ColourEngine
 from visionloop.errors import AlreadyExists, Conflict, NotFound, StorageError, Unavailable
+from visionloop.storage.policies import SqlPolicyStore
+from visionloop.storage.sql import SqlRepository
 
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/colours/version/v1/1"
 
@@ -98,3 +101,20 @@ def test_policies_need_the_sql_store(services: Services, trained: ModelVersion) 
     bare = dataclasses.replace(services, policies=None)
     with pytest.raises(Unavailable):
         copies.copy_version(bare, _request())
+
+
+class _BrokenRecords(SqlPolicyStore):
+    """The SQL store whose copy records cannot be written (a database failure at the last step)."""
+
+    def record_copy(self, version_id: int, source_arn: str, now: datetime) -> None:
+        raise StorageError("database write failed: disk I/O error")
+
+
+def test_a_copy_that_fails_at_its_last_step_is_undone(services: Services, trained: ModelVersion) -> None:
+    assert isinstance(services.repo, SqlRepository)
+    broken = dataclasses.replace(services, policies=_BrokenRecords(services.repo.engine))
+    with pytest.raises(StorageError):
+        copies.copy_version(broken, _request())
+    assert services.repo.list_versions(services.repo.get_project("other").id) == []
+    assert _objects(services, "other/") == []
+    assert copies.copy_version(services, _request()).name == "c1"  # the name is free again

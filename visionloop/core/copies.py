@@ -87,20 +87,26 @@ def copy_version(svc: Services, req: CopyRequest) -> ModelVersion:
     except AlreadyExists:  # another request took the name meanwhile
         _delete_objects(svc, key)
         raise
-    repo.record_copy(copy.id, req.source_arn, now)
-    return svc.repo.update_version(
-        copy.id,
-        status=VersionStatus.TRAINING_COMPLETED,
-        status_message=READY_MESSAGE,
-        training_ended_at=version.training_ended_at,
-        f1=version.f1,
-        thresholds=dict(version.thresholds),
-        evaluation=None if version.evaluation is None else dict(version.evaluation),
-        params=dict(version.params),
-        artifact_key=key,
-        artifact_checksum=version.artifact_checksum,
-        training_seconds=version.training_seconds,
-    )
+    try:
+        repo.record_copy(copy.id, req.source_arn, now)
+        return svc.repo.update_version(
+            copy.id,
+            status=VersionStatus.TRAINING_COMPLETED,
+            status_message=READY_MESSAGE,
+            training_ended_at=version.training_ended_at,
+            f1=version.f1,
+            thresholds=dict(version.thresholds),
+            evaluation=None if version.evaluation is None else dict(version.evaluation),
+            params=dict(version.params),
+            artifact_key=key,
+            artifact_checksum=version.artifact_checksum,
+            training_seconds=version.training_seconds,
+        )
+    except Exception:  # no half-made version stays behind (it would be TRAINING_IN_PROGRESS forever)
+        with contextlib.suppress(Exception):
+            svc.repo.delete_version(copy.id)
+        _delete_objects(svc, key)
+        raise
 
 
 def copy_source(svc: Services, version: ModelVersion) -> str | None:
