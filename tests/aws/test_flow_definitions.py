@@ -255,6 +255,15 @@ def test_create_errors(sm: Any, sm_raw: Any, rek: Any, server: Server) -> None:
         )
     )
     assert code == "ResourceInUse" and "one flow" in message
+    # a flow for one project may not take the name of another project (that project's own flow's name)
+    other = server.name("other")
+    rek.create_project(ProjectName=other)
+    tagged = server.name("tagged-for")
+    rek.create_project(ProjectName=tagged)
+    code, _, message = _error(
+        lambda: create_moderation_flow(sm, other, Tags=[{"Key": "visionloop:project", "Value": tagged}])
+    )
+    assert code == "ResourceInUse" and "name of a project" in message
 
     def refused(**changes: Any) -> tuple[str, int, str]:
         return _error(lambda: create_moderation_flow(sm_raw, server.name("bad"), **changes))

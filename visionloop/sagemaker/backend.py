@@ -68,6 +68,10 @@ class SageMakerBackend:
         return flow
 
     def _project(self, req: FlowRequest) -> Project:
+        if req.project not in (None, req.name) and self._exists(req.name):
+            raise ResourceInUse(
+                f"{req.name!r} is the name of a project, which its own flow takes; name the flow otherwise"
+            )
         try:
             return get_project(self.svc, req.project or req.name)
         except NotFound:
@@ -79,6 +83,13 @@ class SageMakerBackend:
             return create_project(self.svc, req.name)
         except AlreadyExists:  # created meanwhile
             return get_project(self.svc, req.name)
+
+    def _exists(self, project: str) -> bool:
+        try:
+            get_project(self.svc, project)
+        except NotFound:
+            return False
+        return True
 
     def describe_flow_definition(self, name: str) -> tuple[FlowDefinition, dict[str, Any] | None]:
         flow = self.svc.repo.get_flow_by_name(name)
