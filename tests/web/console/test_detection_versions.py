@@ -162,7 +162,7 @@ def test_try_it_draws_the_detected_boxes(
     red = drawn["red"]
     assert red is not None and float(red.get("x", 0)) == pytest.approx(10 / 160 * width, abs=width / 40)
     assert float(red.get("width", 0)) == pytest.approx(60 / 160 * width, abs=width / 40)
-    assert "red 100%" in r.text  # the box's caption says how sure the model is
+    assert "red 100.0%" in r.text  # the box's caption says how sure the model is, as the list does
     serving.stop_version(services, app.state.serving, "shapes", "v1")
 
 

@@ -44,6 +44,7 @@ from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
 from visionloop.web.console.charts import colour
 from visionloop.web.console.datasets import make_thumbnail
+from visionloop.web.numbers import percent
 from visionloop.web.pages import render
 from visionloop.web.routing import web
 
@@ -270,7 +271,8 @@ async def _custom_labels(request: Request, results: Results, target: str, data: 
             }
         )
         if p.box is not None:  # an object detector's: the box, captioned with how sure the model is
-            results.shapes.append(picture_box(results, p.box, f"{p.label} {p.confidence:.0f}%", i, "custom"))
+            caption = f"{p.label} {percent(p.confidence, scale=100)}"
+            results.shapes.append(picture_box(results, p.box, caption, i, "custom"))
 
 
 async def _analyse(request: Request, results: Results, kind: str, data: bytes) -> None:
