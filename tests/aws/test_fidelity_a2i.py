@@ -5,10 +5,11 @@ as ISO-8601): both bounds are inclusive at the millisecond the loop reports (iss
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config
 
@@ -69,3 +70,13 @@ def test_a_loops_reported_creation_time_is_an_inclusive_bound(a2i: Any, rek: Any
         assert loop not in _names(
             a2i.list_human_loops(FlowDefinitionArn=flow, CreationTimeAfter=created + one_ms)
         )
+
+    # bounds at datetime's own limits are no server error
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert len(_names(a2i.list_human_loops(FlowDefinitionArn=flow, CreationTimeBefore=last))) == len(loops)
+    query = {
+        "FlowDefinitionArn": flow,
+        "CreationTimeAfter": "0001-01-01T00:00:00Z",
+    }  # botocore writes year 1 unpadded
+    r = httpx.get(f"{server.url}/human-loops", params=query)
+    assert r.status_code == 200 and len(r.json()["HumanLoopSummaries"]) == len(loops)

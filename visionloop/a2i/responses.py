@@ -176,8 +176,11 @@ def _reported_bound(when: datetime | None, upper: bool) -> datetime | None:
     if when is None:
         return None
     ms = round((when - EPOCH) / timedelta(milliseconds=1))
-    bound = EPOCH + timedelta(milliseconds=ms)
-    return bound + timedelta(microseconds=999) if upper else bound
+    try:
+        bound = EPOCH + timedelta(milliseconds=ms)
+        return bound + timedelta(microseconds=999) if upper else bound
+    except OverflowError:  # within a millisecond of datetime's own limits: no loop is that old or new
+        return when
 
 
 def _max_results(raw: str | None) -> int:
