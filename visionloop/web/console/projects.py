@@ -32,9 +32,14 @@ router = console_router()
 NAV = (Link("Projects", "/console/projects", 10),)
 
 TASKS = (
-    (TaskType.CLASSIFICATION, "Classification", "one label per image"),
+    (TaskType.CLASSIFICATION, "Classification", "one label per image: what the whole photo shows"),
     (TaskType.MULTI_LABEL, "Multi-label", "any number of labels per image"),
-    (TaskType.DETECTION, "Object detection", "labelled boxes around objects"),
+    (
+        TaskType.DETECTION,
+        "Object detection",
+        "where each object is: you draw a labelled box around each object on the training images "
+        "(10 or more images of each label advised), then train a detector, which takes up to 10 minutes",
+    ),
 )
 SERVING = (VersionStatus.RUNNING, VersionStatus.STARTING, VersionStatus.STOPPING)
 NOTICES = {

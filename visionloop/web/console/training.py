@@ -43,6 +43,8 @@ PROJECT_TABS = (Link("Train", "/console/projects/{project}/train", 20),)
 JOBS_SHOWN = 10
 POLL_SECONDS = 1
 STAGE_WORDS = {"": "waiting", "queued": "waiting for a worker"}
+# a detector's default time budget (engines/detection/trainer.py DEFAULT_SECONDS, checked by a test)
+DETECTION_MINUTES = {"fast": 10, "best": 14}
 SPLIT_AUTO, SPLIT_KEEP = "auto", "keep"  # the Train form's choice when TEST has no images
 SPLITS = (SPLIT_AUTO, SPLIT_KEEP)
 MODE_HELP = {
@@ -128,6 +130,8 @@ def _page(
         backbones=[] if project.task is TaskType.DETECTION else backbones(),  # detectors: Lite0 only
         default_backbone=DEFAULT_BACKBONE,
         no_workers=getattr(settings, "workers", 1) == 0,
+        detection_minutes=DETECTION_MINUTES,
+        min_train_images=stats.MIN_TRAIN_IMAGES,
         poll=POLL_SECONDS,
     )
 
