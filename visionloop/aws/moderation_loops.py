@@ -31,6 +31,7 @@ from visionloop.core.images import content_hash
 from visionloop.core.keys import ObjectRef
 from visionloop.core.records.analysis import ModerationLabel
 from visionloop.core.records.review import FlowDefinition
+from visionloop.core.review import definitions
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound, QuotaExceeded
 from visionloop.sagemaker import conditions
@@ -72,7 +73,7 @@ def review_request(svc: Services, p: Params, region: str, account: str) -> Revie
         raise InvalidParameterException(e.message) from None
     except NotFound as e:
         raise ResourceNotFoundException(e.message) from None
-    definition = svc.repo.get_flow_definition(flow.id) if flow is not None else None
+    definition = definitions.kept_definition(svc, flow) if flow is not None else None
     source = ((definition or {}).get("HumanLoopRequestSource") or {}).get("AwsManagedHumanLoopRequestSource")
     if flow is None or definition is None or source != MODERATION_SOURCE:
         raise InvalidParameterException(
@@ -113,7 +114,7 @@ def activate(
     except AlreadyExists as e:
         raise InvalidParameterException(e.message) from None
     except Conflict:  # the image already waits in the flow's queue
-        waiting = svc.repo.open_loop_for_image(req.flow.project_id, digest)
+        waiting = definitions.open_loop_for(svc, req.flow, digest)
         if waiting is None:
             raise
         loop = waiting

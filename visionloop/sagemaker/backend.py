@@ -1,4 +1,4 @@
-"""Flow definitions, as SageMaker has them, over the review flows of core.review: a flow definition IS a
+"""Flow definitions, as SageMaker has them, over core.review.definitions: a flow definition IS a
 project's review flow (one per project), the one the A2I runtime starts loops on and reviewers work
 through. Names of operations are SageMaker's, in snake_case (moto's habit).
 
@@ -20,14 +20,12 @@ from datetime import datetime
 from typing import Any
 
 from visionloop.analysis.moderation import EXPLICIT, NON_EXPLICIT, NOT_COVERED, SWIMWEAR
-from visionloop.core.entities import Project
-from visionloop.core.projects import create_project, get_project
 from visionloop.core.records.review import FlowDefinition, FlowSettings
-from visionloop.core.review import put_flow
+from visionloop.core.review import definitions
 from visionloop.core.services import Services
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.sagemaker import conditions
-from visionloop.sagemaker.exceptions import ResourceInUse, ResourceNotFound, ValidationException
+from visionloop.sagemaker.exceptions import ResourceInUse, ValidationException
 from visionloop.sagemaker.requests import MODERATION_SOURCE, PROJECT_TAG, FlowRequest
 
 MODERATION_CATEGORIES = (EXPLICIT, NON_EXPLICIT, SWIMWEAR, *NOT_COVERED)  # Rekognition's top level
@@ -40,9 +38,6 @@ class SageMakerBackend:
     account: str
 
     def create_flow_definition(self, req: FlowRequest) -> FlowDefinition:
-        repo = self.svc.repo
-        if repo.get_flow_by_name(req.name) is not None:
-            raise ResourceInUse(f"flow definition {req.name!r} already exists")
         settings = FlowSettings(
             labels=_choices(req),
             instructions=req.instructions,
@@ -51,51 +46,26 @@ class SageMakerBackend:
             lease_seconds=req.lease_seconds,
             output_bucket=req.output_bucket,
         )
-        project = self._project(req)
-        existing = repo.find_flow(project.id)
-        if existing is not None:
-            raise ResourceInUse(
-                f"project {project.name!r} already has the flow definition {existing.name!r} (a project has "
-                f"one flow); tag the new flow with {PROJECT_TAG}=<another project>, or delete that one first"
+        try:
+            return definitions.define_flow(
+                self.svc,
+                req.name,
+                settings,
+                req.definition,
+                project=req.project,
+                region=self.region,
+                account=self.account,
             )
-        try:
-            flow = put_flow(
-                self.svc, project.name, settings, region=self.region, account=self.account, name=req.name
-            )
-        except AlreadyExists:
-            raise ResourceInUse(f"flow definition {req.name!r} already exists") from None
-        repo.put_flow_definition(flow.id, req.definition)
-        return flow
-
-    def _project(self, req: FlowRequest) -> Project:
-        if req.project not in (None, req.name) and self._exists(req.name):
-            raise ResourceInUse(
-                f"{req.name!r} is the name of a project, which its own flow takes; name the flow otherwise"
-            )
-        try:
-            return get_project(self.svc, req.project or req.name)
-        except NotFound:
-            if req.project is not None:
-                raise ValidationException(
-                    f"the tag {PROJECT_TAG} names the project {req.project[:80]!r}, which does not exist"
-                ) from None
-        try:
-            return create_project(self.svc, req.name)
-        except AlreadyExists:  # created meanwhile
-            return get_project(self.svc, req.name)
-
-    def _exists(self, project: str) -> bool:
-        try:
-            get_project(self.svc, project)
-        except NotFound:
-            return False
-        return True
+        except AlreadyExists as e:
+            raise ResourceInUse(e.message) from None
+        except NotFound as e:  # the project the tag names
+            raise ValidationException(
+                f"the tag {PROJECT_TAG} names a project that does not exist: {e.message}"
+            ) from None
 
     def describe_flow_definition(self, name: str) -> tuple[FlowDefinition, dict[str, Any] | None]:
-        flow = self.svc.repo.get_flow_by_name(name)
-        if flow is None:
-            raise ResourceNotFound(f"flow definition {name[:80]!r} does not exist")
-        return flow, self.svc.repo.get_flow_definition(flow.id)
+        flow = definitions.flow_named(self.svc, name)
+        return flow, definitions.kept_definition(self.svc, flow)
 
     def list_flow_definitions(
         self, after: datetime | None, before: datetime | None, ascending: bool
@@ -103,21 +73,14 @@ class SageMakerBackend:
         """The flows created within [after, before] (compared at the milliseconds answered)."""
         flows = [
             f
-            for f in self.svc.repo.list_flows()
+            for f in definitions.list_flows(self.svc)
             if (after is None or _ms(f.created_at) >= _ms(after))
             and (before is None or _ms(f.created_at) <= _ms(before))
         ]
         return flows if ascending else flows[::-1]
 
     def delete_flow_definition(self, name: str) -> None:
-        flow, _ = self.describe_flow_definition(name)
-        if not self.svc.repo.delete_flow(flow.id):
-            if self.svc.repo.get_flow_by_name(name) is None:
-                raise ResourceNotFound(f"flow definition {name[:80]!r} does not exist")
-            raise ResourceInUse(
-                f"flow definition {name!r} has human loops; stop and delete them first (DeleteHumanLoop), "
-                "so that no review is lost"
-            )
+        definitions.delete_flow(self.svc, name)  # NotFound, Conflict: ResourceNotFound, ResourceInUse
 
 
 def _choices(req: FlowRequest) -> tuple[str, ...]:

@@ -17,7 +17,9 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from visionloop.core.records.review import FlowDefinition, LoopStatus
+from visionloop.core.records.review import FlowDefinition
+from visionloop.core.review import waiting_counts
+from visionloop.core.review.definitions import kept_definition, list_flows
 from visionloop.core.services import Services
 from visionloop.web.auth import Operator
 from visionloop.web.console import console_router
@@ -41,14 +43,15 @@ class FlowRow:
 
 
 def flow_rows(svc: Services) -> list[FlowRow]:
+    waiting = {project.name: n for project, n in waiting_counts(svc)}
     rows = []
-    for flow in svc.repo.list_flows():
-        given = svc.repo.get_flow_definition(flow.id) or {}
+    for flow in list_flows(svc):
+        given = kept_definition(svc, flow) or {}
         activation = (given.get("HumanLoopActivationConfig") or {}).get("HumanLoopActivationConditionsConfig")
         rows.append(
             FlowRow(
                 flow=flow,
-                waiting=svc.repo.count_loops(flow.id, [LoopStatus.IN_PROGRESS]),
+                waiting=waiting.get(flow.project, 0),
                 request_source=(given.get("HumanLoopRequestSource") or {}).get(
                     "AwsManagedHumanLoopRequestSource", ""
                 ),
