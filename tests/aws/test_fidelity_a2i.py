@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from botocore.config import Config
 
@@ -74,9 +73,5 @@ def test_a_loops_reported_creation_time_is_an_inclusive_bound(a2i: Any, rek: Any
     # bounds at datetime's own limits are no server error
     last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
     assert len(_names(a2i.list_human_loops(FlowDefinitionArn=flow, CreationTimeBefore=last))) == len(loops)
-    query = {
-        "FlowDefinitionArn": flow,
-        "CreationTimeAfter": "0001-01-01T00:00:00Z",
-    }  # botocore writes year 1 unpadded
-    r = httpx.get(f"{server.url}/human-loops", params=query)
-    assert r.status_code == 200 and len(r.json()["HumanLoopSummaries"]) == len(loops)
+    first = datetime(1, 1, 1, tzinfo=UTC)  # botocore sends it as "1-01-01T00:00:00Z"
+    assert len(_names(a2i.list_human_loops(FlowDefinitionArn=flow, CreationTimeAfter=first))) == len(loops)

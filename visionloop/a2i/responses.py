@@ -162,7 +162,9 @@ def _timestamp(query: Mapping[str, str], name: str) -> datetime | None:
     try:
         if re.fullmatch(r"-?\d+(\.\d+)?", raw):
             return datetime.fromtimestamp(float(raw), UTC)
-        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        # botocore writes a year before 1000 without its leading zeros ("1-01-01T00:00:00Z")
+        padded = re.sub(r"^\d{1,3}(?=-)", lambda m: m.group().zfill(4), raw)
+        when = datetime.fromisoformat(padded.replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):
         raise ValidationException(f"'{member}' must be an ISO-8601 timestamp, not '{raw[:60]}'") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
