@@ -14,6 +14,7 @@ from visionloop.core.review.states import ItemState, parse_state, review_items
 from visionloop.errors import NotFound, VisionloopError
 from visionloop.web.auth import Operator
 from visionloop.web.console import console_router
+from visionloop.web.console.reviewers import sentence
 from visionloop.web.pages import render
 from visionloop.web.routing import web
 
@@ -42,7 +43,7 @@ def review_items_page(request: Request, session: Operator, project: str = "", st
         rows = review_items(svc, chosen or None, wanted, limit=ITEMS_SHOWN)
     except VisionloopError as e:
         wanted, chosen, rows = None, "", []
-        message, status = f"{e.message[:1].upper()}{e.message[1:]}.", status_for(e)
+        message, status = sentence(e.message), status_for(e)
     return render(
         request,
         "console/review_items.html",

@@ -25,6 +25,7 @@ from visionloop.core.review.checks import MAX_REVIEWERS
 from visionloop.errors import InvalidInput, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import PREFIX, Link, console_router
+from visionloop.web.console.reviewers import sentence
 from visionloop.web.pages import render
 from visionloop.web.routing import web
 
@@ -148,6 +149,6 @@ def save_review_settings(
         )
         put_flow(svc, project.name, changed, region=config.region, account=config.account_id)
     except VisionloopError as e:
-        message = f"{e.message[:1].upper()}{e.message[1:]}."
+        message = sentence(e.message)
         return _page(request, session, project, status=status_for(e), message=message, typed=typed)
     return RedirectResponse(f"{_url(project.name)}?notice=saved", status_code=303)

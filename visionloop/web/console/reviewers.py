@@ -52,7 +52,8 @@ ROLES = (
 )
 
 
-def _sentence(message: str) -> str:
+def sentence(message: str) -> str:
+    """A use case's error message ("reviewer name … is not valid") as a sentence on a page."""
     return f"{message[:1].upper()}{message[1:]}."
 
 
@@ -107,7 +108,7 @@ def add_account(
     try:
         account = add_reviewer(web(request).accounts, name, password, role)
     except VisionloopError as e:
-        return _page(request, session, status=status_for(e), message=_sentence(e.message), form=form)
+        return _page(request, session, status=status_for(e), message=sentence(e.message), form=form)
     return _done("added", account.name)
 
 
@@ -124,7 +125,7 @@ def set_password(
     try:
         account = change_password(web(request).accounts, name, password)
     except VisionloopError as e:
-        return _page(request, session, status=status_for(e), message=_sentence(e.message))
+        return _page(request, session, status=status_for(e), message=sentence(e.message))
     return _done("password", account.name)
 
 
@@ -135,5 +136,5 @@ def remove_account(request: Request, name: str, session: OperatorForm) -> Respon
             raise Conflict("you cannot remove the account you are signed in with")
         account = remove_reviewer(web(request).accounts, name)
     except VisionloopError as e:
-        return _page(request, session, status=status_for(e), message=_sentence(e.message))
+        return _page(request, session, status=status_for(e), message=sentence(e.message))
     return _done("removed", account.name)

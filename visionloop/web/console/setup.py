@@ -36,6 +36,7 @@ from visionloop.core.accounts import (
 from visionloop.errors import AlreadyExists, InvalidInput
 from visionloop.web.auth import FIRST_OPERATOR
 from visionloop.web.console import PREFIX, console_router
+from visionloop.web.console.reviewers import sentence
 from visionloop.web.pages import render
 from visionloop.web.routing import PageError, web
 
@@ -149,9 +150,9 @@ def create_first_operator(
         try:
             operator = add_reviewer(w.accounts, name, password, Role.OPERATOR)
         except InvalidInput as e:
-            return _form(request, token, 400, f"{e.message[:1].upper()}{e.message[1:]}.", name)
+            return _form(request, token, 400, sentence(e.message), name)
         except AlreadyExists as e:  # a reviewer with that name was made from the command line
-            return _form(request, token, 409, f"{e.message[:1].upper()}{e.message[1:]}.", name)
+            return _form(request, token, 409, sentence(e.message), name)
         link.spend()
     session_token, _ = start_session(w.accounts, operator)
     target = f"{PREFIX}/projects?notice={WELCOME}&name={quote(operator.name, safe='')}"
