@@ -48,6 +48,9 @@ def test_rejected_lines_are_kept_counted_listed_and_never_trained_on(rek: Any, s
     assert len(everything) == 12 and everything[10:] == bad  # entries first, then the rejected lines
     assert dataset_entries(rek, arn, HasErrors=True, SourceRefContains="absent") == [bad[1]]
     assert dataset_entries(rek, arn, ContainsLabels=["red"], HasErrors=True) == []
+    assert (
+        len(dataset_entries(rek, arn, Labeled=True)) == 10 and dataset_entries(rek, arn, Labeled=False) == []
+    )
 
     # training reads the entries only: the rejected lines are not among them
     name = project.split("/")[1]

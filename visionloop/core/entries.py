@@ -158,12 +158,12 @@ def entry_lines(
     """Lines ``offset .. offset+limit`` that pass ``query``: the entries (in insertion order), each as its
     Ground Truth line with Rekognition's ``cl-metadata`` (core.entry_lines), then the rejected lines with
     their ``errors`` (``has_errors``: only those; False: none). A rejected line carries no usable label,
-    so a label filter, or ``labeled``, leaves rejected lines out."""
+    so ``labels`` and ``labeled`` select among the entries only: rejected lines are left out."""
     out: list[dict[str, Any]] = []
     if not query.has_errors:
         job = f"visionloop/{project.name}/{dataset.type.value}"
         out = [entry_line(e, project.task, job) for e in _entries(svc, dataset, query, offset, limit)]
-    if query.has_errors is False or query.labels or query.labeled or len(out) >= limit:
+    if query.has_errors is False or query.labels or query.labeled is not None or len(out) >= limit:
         return [dumps_line(line) for line in out]
     skip = offset if query.has_errors else max(0, offset - _count_entries(svc, dataset, query))
     rejected = svc.repo.list_rejected_lines(dataset.id, query.source_ref_contains, skip, limit - len(out))
@@ -189,7 +189,7 @@ def _entries(
 
 
 def _count_entries(svc: Services, dataset: Dataset, query: EntryQuery) -> int:
-    """How many entries pass ``query`` (without labels: rejected lines follow them only then)."""
+    """How many entries pass ``query``: the rejected lines' place in the listing starts after them."""
     return svc.repo.count_entries(dataset.id, _where(query))
 
 
