@@ -28,6 +28,7 @@ def test_operators_add_reset_and_remove_accounts(client: TestClient, accounts: A
     page = client.get("/console/reviewers")
     assert page.status_code == 200 and 'href="/console/reviewers" aria-current="page"' in page.text
     assert "olga" in page.text and "(you)" in page.text
+    assert 'href="/console/flows"' in page.text  # the read-only flows page (flows.py)
     add = {"csrf_token": olga, "name": "Carol", "role": "reviewer", "password": NEW, "password_again": NEW}
     r = client.post("/console/reviewers", data=add)
     assert r.status_code == 303 and r.headers["location"] == "/console/reviewers?notice=added&name=carol"

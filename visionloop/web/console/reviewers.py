@@ -39,7 +39,7 @@ from visionloop.web.pages import render
 from visionloop.web.routing import web
 
 router = console_router()
-PAGES = (f"{PREFIX}/reviewers", f"{PREFIX}/review-items")
+PAGES = (f"{PREFIX}/reviewers", f"{PREFIX}/review-items", f"{PREFIX}/flows")  # flows.py: read-only
 NAV = (Link("Reviewers", f"{PREFIX}/reviewers", 85, PAGES),)
 NOTICES = {
     "added": "{name} can sign in now, at /review/sign-in, with the password you chose.",
