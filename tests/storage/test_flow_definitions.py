@@ -40,3 +40,11 @@ def test_flows_listed_kept_and_deleted(repo: SqlRepository) -> None:
     assert repo.delete_flow(fb.id) is False  # gone already
     assert [f.name for f in repo.list_flows()] == ["flow-a"]
     assert repo.get_project("b").name == "b"  # the project stays
+
+
+def test_a_projects_deletion_takes_its_flow_and_kept_request(repo: SqlRepository) -> None:
+    p = repo.create_project("p", TaskType.CLASSIFICATION, NOW)
+    flow = repo.create_flow(p.id, "flow-p", "arn:p", FlowSettings(), NOW)
+    repo.put_flow_definition(flow.id, {"RoleArn": "arn:role"})
+    repo.delete_project(p.id)
+    assert repo.list_flows() == [] and repo.get_flow_definition(flow.id) is None
