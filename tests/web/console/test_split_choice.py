@@ -48,6 +48,8 @@ def test_the_split_is_shown_before_training_and_is_the_one_made(
     assert f"move {moved} of the training images to TEST" in page.text
     assert "label &#39;pear&#39; would have" in page.text and "at least 5 are advised" in page.text
     assert counts(services, DatasetType.TEST) == 0, "showing the split moves nothing"
+    assert "and has no test images yet" in page.text
+    assert "there is no TEST dataset yet" not in page.text, "the split panel says it, once"
 
     r = client.post("/console/projects/fruit/train", data={"csrf_token": olga, "split": "auto"})
     assert r.status_code == 303

@@ -45,6 +45,7 @@ POLL_SECONDS = 1
 STAGE_WORDS = {"": "waiting", "queued": "waiting for a worker"}
 # a detector's default time budget (engines/detection/trainer.py DEFAULT_SECONDS, checked by a test)
 DETECTION_MINUTES = {"fast": 10, "best": 14}
+NO_TEST_WARNING = "there is no TEST dataset yet"  # the start of core.stats' warning
 SPLIT_AUTO, SPLIT_KEEP = "auto", "keep"  # the Train form's choice when TEST has no images
 SPLITS = (SPLIT_AUTO, SPLIT_KEEP)
 MODE_HELP = {
@@ -112,6 +113,10 @@ def _page(
     svc = web(request).services
     settings = request.app.state.settings
     jobs = _jobs(svc, project)
+    figures = stats.dataset_stats(svc, project.name)
+    preview = split_preview(svc, project.name)
+    # with the split shown, core.stats' "no TEST dataset yet" line says less than the split panel does
+    warnings = [w for w in figures.warnings if preview is None or not w.startswith(NO_TEST_WARNING)]
     return render(
         request,
         "console/train.html",
@@ -119,8 +124,9 @@ def _page(
         session=session,
         title=f"Train: {project.name}",
         project=project,
-        stats=stats.dataset_stats(svc, project.name),
-        preview=split_preview(svc, project.name),
+        stats=figures,
+        warnings=warnings,
+        preview=preview,
         split=split,
         jobs=jobs,
         active=any(j.active for j in jobs),
