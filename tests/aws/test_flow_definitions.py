@@ -45,9 +45,10 @@ CONDITIONS = {
 }
 
 
-def _client(server: Server, validate: bool = True) -> Any:
+def aws_client(server: Server, service: str = "sagemaker", validate: bool = True) -> Any:
+    """A boto3 client of ``service`` on the server; no retries, so every error is seen as sent."""
     return boto3.client(
-        "sagemaker",
+        service,
         endpoint_url=server.url,
         region_name=REGION,
         aws_access_key_id="test",
@@ -58,13 +59,13 @@ def _client(server: Server, validate: bool = True) -> Any:
 
 @pytest.fixture(scope="module")
 def sm(server: Server) -> Any:
-    return _client(server)
+    return aws_client(server)
 
 
 @pytest.fixture(scope="module")
 def sm_raw(server: Server) -> Any:
     """Skips botocore's checks (required, types, minimums) to show what the server answers."""
-    return _client(server, validate=False)
+    return aws_client(server, validate=False)
 
 
 def human_loop_config(**changes: Any) -> dict[str, Any]:
@@ -170,13 +171,7 @@ def test_a_custom_flow_is_a_projects_review_flow(sm: Any, rek: Any, server: Serv
     d = sm.describe_flow_definition(FlowDefinitionName=name)
     assert "HumanLoopRequestSource" not in d and "HumanLoopActivationConfig" not in d
 
-    a2i = boto3.client(
-        "sagemaker-a2i-runtime",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    a2i = aws_client(server, "sagemaker-a2i-runtime")
     server.svc.buckets.put("custom-input", "a.jpg", image_bytes(color=unique_colour(7101)))
     a2i.start_human_loop(
         HumanLoopName="custom-flow-loop",

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.aws.conftest import ACCOUNT, REGION, Server
-from tests.aws.test_flow_definitions import ROLE, create_moderation_flow, human_loop_config
+from tests.aws.test_flow_definitions import ROLE, aws_client, create_moderation_flow, human_loop_config
 from tests.conftest import shared_dataset
 from visionloop.core import review
 from visionloop.core.records.review import NONE_OF_THE_ABOVE
@@ -42,24 +41,12 @@ def banana() -> bytes:
 
 @pytest.fixture(scope="module")
 def sm(server: Server) -> Any:
-    return boto3.client(
-        "sagemaker",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return aws_client(server)
 
 
 @pytest.fixture(scope="module")
 def a2i(server: Server) -> Any:
-    return boto3.client(
-        "sagemaker-a2i-runtime",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return aws_client(server, "sagemaker-a2i-runtime")
 
 
 def _flow(sm: Any, server: Server) -> tuple[str, str]:
