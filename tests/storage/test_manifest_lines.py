@@ -75,3 +75,38 @@ def test_rejected_lines_are_kept_replaced_by_source_ref_filtered_and_deleted(rep
     assert repo.count_rejected_lines(ds.id) == 1
     repo.delete_dataset(ds.id)  # its rejected lines go with it
     assert repo.count_rejected_lines(ds.id) == 0
+
+
+def test_migration_0013_keeps_the_entries_stored_before_with_no_line(repo_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import DateTime, bindparam, text
+
+    from visionloop.storage.connections import create_db_engine
+    from visionloop.storage.sql import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_db_engine(repo_url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0012")
+        for sql in (
+            "INSERT INTO projects (id, name, task, created_at) VALUES (1, 'p', 'classification', :ts)",
+            "INSERT INTO datasets (id, project_id, type, created_at, updated_at) "
+            "VALUES (1, 1, 'train', :ts, :ts)",
+            "INSERT INTO entries (id, dataset_id, content_hash, source_ref, format, width, height, "
+            "size_bytes, labels, boxes, source, created_at, updated_at) "
+            f"VALUES (1, 1, '{'e' * 64}', 's3://bkt/a.jpg', 'JPEG', 10, 10, 5, '[\"x\"]', '[]', 'import', "
+            ":ts, :ts)",
+        ):
+            conn.execute(text(sql).bindparams(bindparam("ts", type_=DateTime)), {"ts": datetime(2024, 5, 1)})
+    engine.dispose()
+
+    repo = SqlRepository(repo_url)  # migrates to the head
+    try:
+        (entry,) = repo.list_entries(1)
+        assert (entry.source_ref, entry.labels, entry.manifest_line) == ("s3://bkt/a.jpg", ("x",), None)
+        assert repo.count_rejected_lines(1) == 0
+    finally:
+        repo.close()
