@@ -134,8 +134,8 @@ def create_request(body: Mapping[str, Any]) -> FlowRequest:
     string(body, "RoleArn", required=True, lo=20, hi=2048, pattern=ROLE_ARN)
     source = _request_source(body)
     doc = _activation(body, source)
-    config = struct(body, "HumanLoopConfig") or {}
-    task = _human_loop_config(config) if config else {}
+    config = struct(body, "HumanLoopConfig")
+    task = _human_loop_config(config) if config is not None else {}
     return FlowRequest(
         name=name,
         project=_tags(body),
