@@ -63,6 +63,8 @@ class VersionManifests:
 
 
 def locate(bucket: str, prefix: str, project: str, version: str, auto_create: bool) -> VersionManifests:
+    """Where the manifests of ``project``'s ``version`` lie under the OutputConfig prefix (the same place
+    whoever asks: the version's creation writes there, its descriptions and its copies read there)."""
     base = "/".join(p for p in (prefix, "manifests", project, version) if p)
 
     def side(name: str) -> DataManifests:
