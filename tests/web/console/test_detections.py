@@ -141,3 +141,21 @@ def test_try_it_detections_show_what_was_returned(
     assert below_seen, "the test data has no label below its threshold"
     api = next(d for d in logged if d.source is DetectionSource.API)  # what the API returned, as it was
     assert all(f'<span class="returned">{p.label} ' in _row(plain.text, api.id) for p in api.labels)
+
+
+def test_filtered_by_a_label_a_try_it_score_below_its_threshold_is_not_a_match(
+    client: TestClient, logged: list[detections.DetectionRecord], logos: list[ModelVersion], olga: str
+) -> None:
+    thresholds = logos[0].thresholds
+    below = [
+        (d, p.label)
+        for d in logged
+        if d.source is DetectionSource.CONSOLE
+        for p in d.labels
+        if p.confidence / 100 < thresholds.get(p.label, 0.5)
+    ]
+    assert below, "the test data has no label below its threshold"
+    for d, label in below:
+        query = {"label": label, "source": "console"}
+        assert d.id not in _ids(client.get(D, params=query).text)
+        assert d.id in _ids(client.get(D, params={**query, "scores": "all"}).text)
