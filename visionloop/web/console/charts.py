@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 
 from visionloop.core.records.evaluation import ReliabilityBin
 from visionloop.web.console.evaluation import CurvePoint, PrCurve
+from visionloop.web.numbers import percent
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626")
 INK = "#1f2933"
@@ -158,7 +159,7 @@ def pr_chart(curve: PrCurve, index: int = 0, width: int = 250, height: int = 230
 
 def _operating_text(op: CurvePoint) -> str:
     return (
-        f"at the assumed threshold {op.threshold:.2f}: "
+        f"at the assumed threshold {percent(op.threshold)}: "
         f"precision {_pct(op.precision)}, recall {_pct(op.recall)}"
     )
 
