@@ -17,7 +17,7 @@ from visionloop.aws.metadata import Metadata, VersionExtras
 from visionloop.aws.pagination import Page
 from visionloop.aws.resources import Resources
 from visionloop.aws.version_manifests import VersionManifests
-from visionloop.core import ids, projects, serving, training
+from visionloop.core import entries, ids, projects, serving, training
 from visionloop.core.analyzing import Analysis
 from visionloop.core.detections import DetectionSource
 from visionloop.core.entities import DatasetType, ModelVersion, Prediction, Project, TaskType
@@ -120,7 +120,7 @@ class RekognitionBackend(DatasetsBackend):
 
     def _test_entries(self, project: Project) -> int:
         test = projects.find_dataset(self.svc, project, DatasetType.TEST)
-        return 0 if test is None else self.svc.repo.count_entries(test.id)
+        return 0 if test is None else entries.image_count(self.svc, test)
 
     def _with_manifests(
         self, project: Project, version: ModelVersion, extras: VersionExtras, auto_create: bool

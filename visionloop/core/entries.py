@@ -203,6 +203,11 @@ def label_stats(svc: Services, dataset: Dataset) -> list[LabelStat]:
     return [LabelStat(label, entries[label], boxes[label]) for label in sorted(entries)]
 
 
+def image_count(svc: Services, dataset: Dataset) -> int:
+    """How many images (entries, rejected lines left out) the dataset holds."""
+    return svc.repo.count_entries(dataset.id)
+
+
 def entry_counts(svc: Services, dataset: Dataset) -> EntryCounts:
     """DatasetStats: every line of the dataset (entries and rejected lines) is in ``total``, as every line
     of a Custom Labels manifest is; ``errors`` counts the rejected ones."""
