@@ -94,7 +94,7 @@ def test_stored_codes_and_keys_in_words() -> None:
     assert (
         gate[0].text == "no"
         and gate[1].columns[0] == "Label"
-        and gate[1].rows == (("apple", "5", "0.9", "0.7", "0.2"),)
+        and gate[1].rows == (("apple", "5", "90.0%", "70.0%", "20.0 points"),)  # scores in percent
     )
 
 

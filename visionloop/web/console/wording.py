@@ -13,6 +13,7 @@ from typing import Any
 
 from visionloop.core.entities import ModelVersion
 from visionloop.core.records.parameters import PARAMETERS
+from visionloop.web.numbers import percent
 
 PARAMETER_TITLES = {
     "min_confidence": "Minimum confidence",
@@ -84,6 +85,7 @@ WORDS = {  # stored values that are codes
     "training_failed": "training failed",
 }
 HIDDEN = re.compile(r"(^|_)id$")  # database ids mean nothing to a person
+F1_DROPS = {"drop", "max_drop", "max_f1_drop"}  # differences of F1 (0-1), written in percentage points
 
 
 def parameter_title(key: str) -> str:
@@ -150,6 +152,10 @@ def _words(key: str, value: Any) -> str:
         return "yes" if value else "no"
     if key.endswith("_seconds") and isinstance(value, int | float):
         return f"{value:.1f} s"
+    if (key == "f1" or key.endswith("_f1")) and isinstance(value, int | float):
+        return percent(value)  # scores in percent, as everywhere in the console (web/numbers.py)
+    if key in F1_DROPS and isinstance(value, int | float):
+        return f"{100 * value:.1f} points"
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
     if isinstance(value, Sequence) and not isinstance(value, str):
