@@ -80,8 +80,12 @@ def test_entries_naming_a_linked_bucket_are_refused(rek: Any, server: Server, es
     line = classification_line(f"s3://{escape}/img.jpg", "red")
     rek.update_dataset_entries(DatasetArn=arn, Changes={"GroundTruth": f"{line}\n".encode()})
     desc = rek.describe_dataset(DatasetArn=arn)["DatasetDescription"]
-    assert desc["DatasetStats"]["TotalEntries"] == 6 and SECRET not in desc["StatusMessage"]
+    # the refused line is kept with its error (counted in TotalEntries and ErrorEntries), never imported
+    stats = desc["DatasetStats"]
+    assert (stats["TotalEntries"], stats["ErrorEntries"]) == (7, 1) and SECRET not in desc["StatusMessage"]
     assert "outside the buckets folder" in desc["StatusMessage"]
+    kept = rek.list_dataset_entries(DatasetArn=arn, HasErrors=True)["DatasetEntries"]
+    assert len(kept) == 1 and escape in kept[0] and SECRET not in kept[0]
 
 
 def test_a2i_inputs_in_a_linked_bucket_are_refused(rek: Any, server: Server, escape: str) -> None:
