@@ -63,7 +63,7 @@ def test_saving_parameters_that_may_deploy_a_model_asks_first(
 
 
 def test_stored_codes_and_keys_in_words() -> None:
-    assert plain("rolled_back") == "rolled back"
+    assert plain("rolled_back") == "rolled back" and plain("training_check") == "a training check"
     assert plain("automatic training is off (auto_training_enabled)") == (
         "automatic training is off (“Automatic training”)"
     )
