@@ -5,16 +5,20 @@ UpdateDatasetEntries' lines naming an existing image).
 
 The project's task decides what an entry may carry: a classification entry at most one image-level
 label, a multi-label entry any number, an object-detection entry boxes (an image-level label it has, a
-reviewer's answer without boxes, may stay or go but none is added)."""
+reviewer's answer without boxes, may stay or go but none is added).
+
+rename_label renames a label across the project, or merges it into another (the same call: renaming
+to a label the project already has is a merge), in one transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from visionloop.core.entities import Box, DatasetEntry, Project, TaskType
+from visionloop.core.entities import Box, DatasetEntry, Project, TaskType, VersionStatus
+from visionloop.core.projects import get_project, list_versions
 from visionloop.core.services import Services
-from visionloop.errors import InvalidInput
+from visionloop.errors import Conflict, InvalidInput, NotFound
 
 MAX_LABEL_LENGTH = 256
 MAX_BOXES = 100  # per image, as the review pages allow
@@ -100,3 +104,40 @@ def _checked_box(b: Box, i: int, where: str) -> Box:
     if not all(0.0 <= v <= 1.0 for v in values) or b.width <= 0 or b.height <= 0:
         raise InvalidInput(f"{where}box {i + 1} ({label}) must lie inside the image and have a size")
     return Box(label, b.left, b.top, min(b.width, 1.0 - b.left), min(b.height, 1.0 - b.top))
+
+
+@dataclass(frozen=True)
+class LabelRename:
+    """What rename_label did: ``merged`` when ``new`` was a label the project had already."""
+
+    old: str
+    new: str
+    entries: int
+    merged: bool
+
+
+def rename_label(svc: Services, project_name: str, old: str, new: str) -> LabelRename:
+    """Give every image of the project (TRAIN and TEST, image-level labels and boxes) that carries
+    ``old`` the label ``new`` instead, in one transaction: nothing is half renamed, no image is removed,
+    and an image that had both keeps one. Trained versions keep the names they were trained with.
+
+    Refused (Conflict) while one of the project's versions trains, so that what the console shows
+    during training stays what the version was given; InvalidInput for a bad or unchanged name,
+    NotFound for a label the project does not have."""
+    project = get_project(svc, project_name)
+    old_name = old.strip()
+    known = project_labels(svc, project)
+    if old_name not in known:
+        raise NotFound(f"project {project.name} has no label {old_name!r}")
+    new_name = check_label(new)
+    if new_name == old_name:
+        raise InvalidInput(f"the new name is the label's own name, {old_name!r}: type another one")
+    training = [v for v in list_versions(svc, project) if v.status is VersionStatus.TRAINING_IN_PROGRESS]
+    if training:
+        raise Conflict(
+            f"model version {training[0].name} of project {project.name} is training: rename or merge "
+            "labels once it has finished",
+            status=training[0].status.value,
+        )
+    changed = svc.repo.rename_label(project.id, old_name, new_name, svc.clock.now())
+    return LabelRename(old_name, new_name, changed, new_name in known)

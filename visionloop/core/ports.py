@@ -157,6 +157,11 @@ class ProjectRepository(Protocol):
         self, entry_id: int, labels: Sequence[str], boxes: Sequence[Box], now: datetime
     ) -> None: ...
 
+    def rename_label(self, project_id: int, old: str, new: str, now: datetime) -> int:
+        """In one transaction: the project's entries carrying ``old`` (image-level or on a box) carry
+        ``new`` instead, once; the project knows ``new`` and no longer ``old``. Returns the entries
+        changed."""
+
     def set_entry_phashes(self, phashes: Mapping[int, str]) -> None:
         """Store perceptual hashes computed after import (entry id -> dHash hex)."""
 

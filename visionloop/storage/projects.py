@@ -249,6 +249,36 @@ class ProjectStore(SqlStore):
             if rows:
                 conn.execute(insert(t.entry_labels), rows)
 
+    def rename_label(self, project_id: int, old: str, new: str, now: datetime) -> int:
+        """In one transaction: every entry of the project carrying ``old`` (image-level or on a box)
+        carries ``new`` instead (once, where it had both), and the project knows ``new`` but not ``old``.
+        Returns how many entries changed."""
+        datasets = select(t.datasets.c.id).where(t.datasets.c.project_id == project_id)
+        carrying = select(t.entry_labels.c.entry_id).where(t.entry_labels.c.label == old)
+        with self._write() as conn:
+            rows = conn.execute(
+                select(t.entries.c.id, t.entries.c.labels, t.entries.c.boxes).where(
+                    t.entries.c.dataset_id.in_(datasets), t.entries.c.id.in_(carrying)
+                )
+            ).all()
+            for entry_id, labels_text, boxes_text in rows:
+                labels = list(dict.fromkeys(new if x == old else x for x in json.loads(labels_text)))
+                boxes = [Box(**b) for b in json.loads(boxes_text)]
+                boxes = [Box(new, b.left, b.top, b.width, b.height) if b.label == old else b for b in boxes]
+                conn.execute(
+                    update(t.entries)
+                    .where(t.entries.c.id == entry_id)
+                    .values(labels=json.dumps(labels), boxes=boxes_json(boxes), updated_at=naive(now))
+                )
+                conn.execute(delete(t.entry_labels).where(t.entry_labels.c.entry_id == entry_id))
+                conn.execute(
+                    insert(t.entry_labels),
+                    [{"entry_id": entry_id, "label": lab} for lab in _all_labels(labels, boxes)],
+                )
+            conn.execute(delete(t.labels).where(t.labels.c.project_id == project_id, t.labels.c.name == old))
+            conn.execute(insert_or_skip(conn, t.labels), [{"project_id": project_id, "name": new}])
+        return len(rows)
+
     def set_entry_phashes(self, phashes: Mapping[int, str]) -> None:
         with self._write() as conn:
             for entry_id, phash in phashes.items():
