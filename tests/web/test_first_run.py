@@ -4,12 +4,15 @@ one in the browser; without its token nothing is created, and once an operator e
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.servers import serve_process
 from tests.web.conftest import PASSWORD
 from visionloop.core.accounts import Accounts, Role, add_reviewer, authenticate, list_reviewers
 from visionloop.web.console.setup import issue_setup_link, setup_link
@@ -121,3 +124,30 @@ def test_before_the_first_operator_the_console_points_to_the_link(
     page = client.get("/review/sign-in?next=/console/")
     assert "one-time setup link" in page.text
     assert "one-time setup link" not in client.get("/review/sign-in").text  # reviewers exist
+
+
+def _printed(data: Path, url: str) -> str:
+    """What ``visionloop serve`` on ``url`` printed (tests/servers.py keeps it beside the data folder)."""
+    return (data.parent / f"server-{url.rsplit(':', 1)[1]}.log").read_text()
+
+
+def test_serve_prints_a_new_link_at_each_start_until_an_operator_exists(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    links = []
+    for _ in range(2):
+        with serve_process(data, start_timeout=90) as url:
+            found = re.search(r"first run: create the first operator at (\S+)", _printed(data, url))
+            assert found, _printed(data, url)
+            links.append(found.group(1))
+            assert links[-1].startswith(f"{url}/console/setup?token=")
+            if len(links) == 2:
+                old = links[0].replace(links[0].split("/console/")[0], url)
+                assert httpx.get(old).status_code == 403  # the first start's link died with it
+                form = {"token": _token(links[1].removeprefix(url)), "name": "olga"}
+                form |= {"password": NEW_PASSWORD, "password_again": NEW_PASSWORD}
+                r = httpx.post(f"{url}/console/setup", data=form)
+                assert r.status_code == 303 and "vl_session=" in r.headers["set-cookie"]
+    assert links[0] != links[1]
+    with serve_process(data, start_timeout=90) as url:
+        assert "first run" not in _printed(data, url) and "setup?token=" not in _printed(data, url)
+        assert httpx.get(links[1].replace(links[1].split("/console/")[0], url)).status_code == 410

@@ -38,6 +38,8 @@ def serve(ctx: Context, host: str | None, port: int | None, data_dir: str | None
     app = server_app(build_server(settings, workers=True))
     base = f"http://{_url_host(host)}:{settings.port}"
     err_console.print(f"visionloop {__version__} on {base}  (data in {settings.data_dir})")
+    if host in ("0.0.0.0", "::", "[::]"):  # every address: a link to this machine opens in its browser
+        base = f"http://127.0.0.1:{settings.port}"
     err_console.print(auth_summary(settings), highlight=False)
     setup = issue_setup_link(app)
     if setup is not None:  # plain output: a wrapped or coloured link could not be copied whole
