@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,9 @@ from visionloop.core.services import Services
 from visionloop.core.serving import Serving
 from visionloop.core.training import request_training
 from visionloop.engines.fake import ColourEngine
-from visionloop.settings import load_settings
+from visionloop.settings import Settings, load_settings
 from visionloop.workflows.inference import ProcessInferenceHost
+from visionloop.workflows.runner import WorkflowRunner
 from visionloop.workflows.worker import run_worker
 
 
@@ -49,11 +50,16 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def servers(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[Services, Services]]:
-    """Two servers' services on one new database and one data folder (store and buckets), one clock."""
-    settings = load_settings(
+def settings(cluster: Cluster, tmp_path: Path) -> Settings:
+    """The servers' settings: one new database and one data folder (store and buckets)."""
+    return load_settings(
         {"data_dir": str(tmp_path / "var"), "database_url": cluster.fresh_database()}, environ={}
     )
+
+
+@pytest.fixture
+def servers(settings: Settings) -> Iterator[tuple[Services, Services]]:
+    """Two servers' services on one new database and one data folder (store and buckets), one clock."""
     clock = FakeClock()
     pair = (build_services(settings), build_services(settings))
     for svc in pair:
@@ -219,3 +225,50 @@ def test_a_second_servers_start_fails_only_the_jobs_of_workers_that_are_gone(
         worker.join(30)
     assert a.repo.get_job(training.id).status is JobStatus.SUCCEEDED and engine.trained == 1
     assert a.repo.get_job(lost.id).status is JobStatus.FAILED
+
+
+def test_a_server_restarted_four_times_beside_a_working_runner_neither_fails_nor_repeats_its_run(
+    servers: tuple[Services, Services], settings: Settings, tmp_path: Path, deploy_kind: str
+) -> None:
+    a, b = servers
+    serving = Serving(ProcessInferenceHost(fake_engine, threads=1))  # starts no unit: versions are RUNNING
+    colour_project(a, tmp_path, "p", per_label=3)
+    version, _ = request_training(a, "p")
+    a.repo.update_version(version.id, status=VersionStatus.STARTING)  # the run waits at "start"
+    run = queue_run(a, "p", deploy_kind, "manual", {"version_id": version.id})
+    working = WorkflowRunner(RunContext(b, serving), poll_seconds=0.02, recover=True).start()
+    try:
+        _wait_for(lambda: b.repo.get_run(run.id).current_step == "start")
+        for _ in range(4):  # server a comes and goes, with its own services, as a restarted process does
+            again = build_services(settings)
+            again.clock = a.clock
+            restarted = WorkflowRunner(RunContext(again, serving), poll_seconds=0.02, recover=True).start()
+            time.sleep(0.1)  # both advance the run meanwhile
+            restarted.stop()
+            again.repo.close()
+        waiting = a.repo.get_run(run.id)
+        assert (waiting.status, waiting.resumed, waiting.output.get("resumed_at")) == (
+            RunStatus.RUNNING,
+            0,
+            None,
+        )
+    finally:
+        working.stop()
+    # server b is gone: a start alone now resumes the run it left (and stops showing itself at its stop)
+    alone = WorkflowRunner(RunContext(a, serving), poll_seconds=0.02, recover=True).start()
+    try:
+        assert a.repo.get_run(run.id).resumed == 1
+        a.repo.update_version(version.id, status=VersionStatus.RUNNING)
+        _wait_for(lambda: a.repo.get_run(run.id).status is RunStatus.SUCCEEDED)
+    finally:
+        alone.stop()
+    assert len(a.repo.list_deployments(run.project_id)) == 1
+    steps = [s.name for s in a.repo.list_steps(run.id)]
+    assert steps == ["pick", "start", "switch", "stop_previous"], steps
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true"
+        time.sleep(0.02)

@@ -101,7 +101,9 @@ def run_steps(svc: Services, run: Run) -> list[RunStep]:
 def recover_runs(svc: Services) -> list[Run]:
     """At server start: RUNNING runs were interrupted; each is resumed from its last completed step (its
     current step runs again from its saved progress), or failed after MAX_RESUMES interruptions.
-    Returns the runs it changed. Call it before the runner starts, from the one server of the database."""
+    Returns the runs it changed. Call it before the runner starts and only while no other server's
+    runner is at work on the database (the runner calls it as repo.present's ``first``): that runner
+    is advancing the RUNNING runs, which were then not interrupted."""
     changed = []
     now = svc.clock.now()
     for run in svc.repo.active_runs(None):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -84,6 +84,39 @@ class SqlStore:
                 if held:
                     conn.execute(text("SELECT pg_advisory_unlock(hashtext(:topic))"), key)
                     conn.commit()
+
+    @contextmanager
+    def present(self, topic: str, first: Callable[[], object] | None = None) -> Iterator[bool]:
+        """Show this process present under ``topic`` (e.g. "workflow-runners") to every process on this
+        database for the block; yields whether it was the first (no other process present when it began).
+        Only then ``first`` runs, before the block, while the others that begin meanwhile wait: what a
+        starting server does for the ones before it (resume what they left) is done once, and never
+        while one of them is still at work. PostgreSQL: an exclusive and then a shared session advisory
+        lock on a connection of its own (the database drops it when the process dies). SQLite: always
+        the first, as one server runs on one SQLite file."""
+        if self.engine.dialect.name != "postgresql":
+            if first is not None:
+                first()
+            yield True
+            return
+        key = {"topic": f"visionloop:present:{topic}"}
+        with self._read() as conn:
+            alone = bool(conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:topic))"), key).scalar())
+            conn.commit()
+            try:
+                if alone and first is not None:
+                    first()
+                # waits while another process that is beginning holds the lock alone (runs its ``first``)
+                conn.execute(text("SELECT pg_advisory_lock_shared(hashtext(:topic))"), key)
+            finally:
+                if alone:
+                    conn.execute(text("SELECT pg_advisory_unlock(hashtext(:topic))"), key)
+                conn.commit()
+            try:
+                yield alone
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock_shared(hashtext(:topic))"), key)
+                conn.commit()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -10,6 +10,12 @@ The server's BackgroundGroup (bootstrap.build_server) starts the runner built by
 resumes the runs a previous server left RUNNING (core.runs.recover_runs) and subscribes ``wake`` to
 ``parameter_changed`` events so that a parameter change is acted on at once rather than at the next
 pass. The CLI and the API only queue runs; a run queued while no server runs waits for one.
+
+Several servers on one database (docs/scale.md): every runner advances every active run, one server at
+a time per run (repo.run_held). A runner is shown present to the others for as long as it runs
+(repo.present), and a starting runner resumes runs only when no other runner is present: while one is,
+the RUNNING runs were not interrupted (it is advancing them), so a server restarted next to it neither
+counts them as resumed nor, after MAX_RESUMES such restarts, fails them.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Self
 
@@ -36,8 +43,11 @@ log = logging.getLogger("visionloop.workflow")
 class WorkflowRunner:
     """Every ``poll_seconds`` (or at once when woken): advance the active runs; every
     ``schedule_seconds`` (or when woken): a pass over the schedules. A Background component: ``start``
-    (with ``recover``: first resume the runs a previous server left RUNNING; then follow parameter
-    changes), ``flush`` (the pass in progress), ``stop``."""
+    (with ``recover``: show this runner present on the database and, when no other runner is, first
+    resume the runs a previous server left RUNNING; then follow parameter changes), ``flush`` (the pass
+    in progress), ``stop``."""
+
+    PRESENCE = "workflow-runners"  # the repo.present topic of the runners
 
     def __init__(
         self,
@@ -56,11 +66,13 @@ class WorkflowRunner:
         self._woken = threading.Event()
         self._ticker = Ticker("visionloop-workflow", self._pass, poll_seconds)
         self._unsubscribe: Callable[[], None] | None = None
+        self._presence = ExitStack()
 
     def start(self) -> Self:
         if self._unsubscribe is None:
             if self.recover:
-                recover_runs(self.ctx.svc)
+                svc = self.ctx.svc
+                self._presence.enter_context(svc.repo.present(self.PRESENCE, lambda: recover_runs(svc)))
             self._unsubscribe = self.ctx.svc.bus.subscribe(self.wake, [EventType.PARAMETER_CHANGED])
         self._ticker.start()
         return self
@@ -94,6 +106,7 @@ class WorkflowRunner:
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._ticker.stop(timeout)
+        self._presence.close()
 
 
 def build_runner(svc: Services, serving: Serving, settings: Settings) -> WorkflowRunner | None:
