@@ -316,7 +316,9 @@ class RekognitionResponse:
         return copies.copy_project_version(self.backend, self.params, _output_config(self.params))
 
     def put_project_policy(self) -> Json:
-        """Attaches a policy to a project (or replaces one, given its PolicyRevisionId); at most 5."""
+        """partial: attaches a policy to a project, or replaces one given its revision; at most 5.
+
+        The policies decide copies between projects: Principal is not compared, a Condition never allows."""
         return policies.put_project_policy(self.backend, self.params)
 
     def list_project_policies(self) -> Json:
