@@ -40,6 +40,7 @@ LAPTOP = {"width": 1280, "height": 800}
 MAX_SHOT_BYTES = 200_000
 SKIP = {
     "/console": "redirects to /console/",
+    "/console/projects/{name}/datasets/{kind}/export": "a manifest to download, not a page",
     "/console/projects/{name}/entries/{entry_id}/image": "an image, not a page",
     "/console/projects/{name}/entries/{entry_id}/thumb": "an image, not a page",
     "/console/projects/{name}/versions/{version}/images/{digest}": "an image, not a page",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from visionloop.core.entities import ImportIssue
@@ -24,6 +24,14 @@ def coco_candidates(
     each image must be ones ``access`` allows."""
     doc = _load(os.fspath(path), access)
     base = access.local_path(images_dir) if images_dir else _default_images_dir(os.fspath(path))
+    yield from doc_candidates(doc, lambda name: file_loader(os.path.join(base, name), access))
+
+
+def doc_candidates(
+    doc: dict[str, Any], loader_for: Callable[[str], Callable[[], bytes]]
+) -> Iterator[Candidate | ImportIssue]:
+    """Candidates for every image of a parsed COCO document (see parse_coco), each image's bytes read by
+    ``loader_for(file_name)`` (a file beside the COCO file, or one uploaded with it)."""
     categories: dict[Any, str] = {}
     for i, cat in enumerate(doc.get("categories") or []):
         try:
@@ -61,8 +69,7 @@ def coco_candidates(
             yield ImportIssue(name, "ERROR_TOO_MANY_BOUNDING_BOXES", f"{len(found)} boxes; the limit is 50")
             continue
         kind = "detection" if found else "unlabeled"
-        loader = file_loader(os.path.join(base, name), access)
-        yield Candidate(name, name, loader, (), tuple(found), kind)
+        yield Candidate(name, name, loader_for(name), (), tuple(found), kind)
 
 
 def _annotation(
@@ -96,13 +103,18 @@ def _annotation(
 
 
 def _load(path: str, access: SourceAccess) -> dict[str, Any]:
-    data = access.read_file(path, "COCO file")
+    return parse_coco(access.read_file(path, "COCO file"), f"COCO file {path!r}")
+
+
+def parse_coco(data: bytes, origin: str = "the COCO file") -> dict[str, Any]:
+    """A COCO file's JSON object (InvalidManifest when it is not JSON or has no ``images`` list);
+    ``origin`` names it in messages."""
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json.loads(data.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidManifest(f"COCO file {path!r} is not valid JSON: {e}") from None
+        raise InvalidManifest(f"{origin} is not valid JSON: {e}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
-        raise InvalidManifest(f"COCO file {path!r} has no 'images' list")
+        raise InvalidManifest(f"{origin} has no 'images' list")
     return doc
 
 

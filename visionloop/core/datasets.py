@@ -5,10 +5,11 @@ UpdateDatasetEntries' upsert are ManifestRules of that one function."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import posixpath
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from visionloop.core.coco import coco_candidates
+from visionloop.core.coco import coco_candidates, doc_candidates, parse_coco
 from visionloop.core.entities import (
     Dataset,
     DatasetEntry,
@@ -302,6 +303,41 @@ def import_coco(
     items = list(coco_candidates(path, images_dir, access))
     dataset = ensure_dataset(svc, project, dtype)
     return run_import(svc, project, dataset, items, progress=progress)
+
+
+def import_coco_upload(
+    svc: Services,
+    project_name: str,
+    dataset_type: DatasetType,
+    coco: bytes,
+    images: Mapping[str, Callable[[], bytes]],
+) -> ImportReport:
+    """Import a COCO file sent with its images (an upload: ``images`` maps each file's name, a path inside
+    the chosen folder, to a reader of its bytes). A COCO ``file_name`` finds its image by the same path,
+    by a path ending in it, or by its base name when only one file has it; an image that was not sent is
+    reported, not raised."""
+    project = get_project(svc, project_name)
+    doc = parse_coco(coco)
+    by_base: dict[str, list[str]] = {}
+    for name in images:
+        by_base.setdefault(posixpath.basename(name), []).append(name)
+
+    def loader_for(file_name: str) -> Callable[[], bytes]:
+        wanted = file_name.replace("\\", "/").lstrip("/")
+        found = [n for n in images if n == wanted or n.endswith("/" + wanted)]
+        found = found or by_base.get(posixpath.basename(wanted), [])
+        if len(found) == 1:
+            return images[found[0]]
+        why = "several uploaded files have that name" if found else "it was not among the uploaded images"
+
+        def missing() -> bytes:
+            raise NotFound(f"no image for {file_name!r}: {why}")
+
+        return missing
+
+    items = list(doc_candidates(doc, loader_for))
+    dataset = ensure_dataset(svc, project, dataset_type)
+    return run_import(svc, project, dataset, items)
 
 
 def add_image(

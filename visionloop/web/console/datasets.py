@@ -86,6 +86,8 @@ NOTICES = {
     "saved": "Saved.",
     "forgotten": "The rejected line was deleted.",
     "last": "Saved: that was the last of these images.",
+    "renamed": "The label was renamed on {n} image{s}.",
+    "merged": "The labels were merged: {n} image{s} relabelled.",
 }
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 IMAGE_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
@@ -415,6 +417,14 @@ async def import_manifest(
             "import_roots)"
         )
     return _report_page(request, session, project, dtype, report, "Manifest import")
+
+
+# what the other dataset pages (web.console.label_renames, dataset_transfer) share with this one
+back_to = _back
+with_notice = _with_notice
+clean_name = _clean_name
+dataset_type = _dataset_type
+report_page = _report_page
 
 
 # --- one image -----------------------------------------------------------------------------------------

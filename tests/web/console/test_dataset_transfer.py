@@ -1,0 +1,148 @@
+"""The dataset page's files in and out, through the app: a dataset's manifest downloaded and uploaded to
+another project gives the same images with the same labels; a COCO file uploaded with its images (or in
+their folder) adds them with their boxes, an image not sent is reported, a COCO file over
+max_import_file_mb or not COCO is refused with a page saying why, and nothing is added then."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.factories import image_bytes, make_project, unique_colour, write_folder_dataset
+from visionloop.core.datasets import import_folder
+from visionloop.core.entities import DatasetType, TaskType
+from visionloop.core.services import Services
+from visionloop.settings import Settings, load_settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings({"data_dir": str(tmp_path / "var"), "max_import_file_mb": 0.01}, environ={})
+
+
+def _entries(svc: Services, project: str, kind: DatasetType = DatasetType.TRAIN) -> set[tuple[object, ...]]:
+    p = svc.repo.get_project(project)
+    ds = svc.repo.find_dataset(p.id, kind)
+    assert ds is not None
+    return {
+        (e.content_hash, e.labels, tuple((b.label, round(b.left, 6), round(b.width, 6)) for b in e.boxes))
+        for e in svc.repo.list_entries(ds.id)
+    }
+
+
+def test_an_exported_manifest_uploaded_to_another_project_gives_the_same_images(
+    client: TestClient, olga: str, services: Services, tmp_path: Path
+) -> None:
+    make_project(services, "a")
+    folder = write_folder_dataset(tmp_path / "imgs", {"cat": 3, "dog": 2})
+    (folder / "loose.jpg").write_bytes(image_bytes(color=unique_colour(99)))
+    assert import_folder(services, "a", str(folder)).imported == 6
+    page = client.get("/console/projects/a/datasets/train")
+    assert 'href="/console/projects/a/datasets/train/export"' in page.text
+
+    r = client.get("/console/projects/a/datasets/train/export")
+    assert (
+        r.status_code == 200 and r.headers["content-disposition"] == 'attachment; filename="a-train.manifest"'
+    )
+    assert len(r.text.splitlines()) == 6
+
+    make_project(services, "b")
+    done = client.post(
+        "/console/projects/b/datasets/train/manifest",
+        data={"csrf_token": olga},
+        files={"manifest": ("a-train.manifest", r.content, "application/octet-stream")},
+    )
+    assert done.status_code == 200 and "6" in done.text
+    assert _entries(services, "b") == _entries(services, "a")
+
+
+def test_the_export_of_a_dataset_the_project_lacks_is_not_found(
+    client: TestClient, olga: str, services: Services
+) -> None:
+    make_project(services, "a")
+    r = client.get("/console/projects/a/datasets/test/export")
+    assert r.status_code == 404 and "no TEST dataset" in r.text
+    assert client.get("/console/projects/a/datasets/valid/export").status_code == 404
+
+
+def _coco(names: list[str]) -> bytes:
+    return json.dumps(
+        {
+            "images": [{"id": i, "file_name": n, "width": 96, "height": 80} for i, n in enumerate(names)],
+            "annotations": [
+                {"id": i, "image_id": i, "category_id": 1, "bbox": [8, 8, 40, 30]} for i in range(len(names))
+            ],
+            "categories": [{"id": 1, "name": "logo"}],
+        }
+    ).encode()
+
+
+def test_a_coco_file_uploaded_with_its_images_adds_them_with_their_boxes(
+    client: TestClient, olga: str, services: Services
+) -> None:
+    make_project(services, "det", TaskType.DETECTION)
+    assert 'id="import-coco"' in client.get("/console/projects/det/datasets/train").text
+    one, two = image_bytes(96, 80, color=unique_colour(1)), image_bytes(96, 80, color=unique_colour(2))
+    r = client.post(
+        "/console/projects/det/datasets/train/coco",
+        data={"csrf_token": olga},
+        files=[
+            ("coco", ("annotations.json", _coco(["images/1.jpg", "2.jpg", "3.jpg"]), "application/json")),
+            ("images", ("shots/images/1.jpg", one, "image/jpeg")),
+            ("images", ("shots/2.jpg", two, "image/jpeg")),
+        ],
+    )
+    assert r.status_code == 200, r.text
+    assert "3.jpg" in r.text and "not among the uploaded images" in r.text
+    found = _entries(services, "det")
+    assert len(found) == 2 and all(boxes == (("logo", 0.083333, 0.416667),) for _, _, boxes in found)
+
+
+def test_a_folder_holding_the_coco_file_and_its_images(
+    client: TestClient, olga: str, services: Services
+) -> None:
+    make_project(services, "det", TaskType.DETECTION)
+    r = client.post(
+        "/console/projects/det/datasets/test/coco",
+        data={"csrf_token": olga},
+        files=[
+            ("images", ("set/coco.json", _coco(["a.jpg"]), "application/json")),
+            ("images", ("set/a.jpg", image_bytes(96, 80, color=unique_colour(3)), "image/jpeg")),
+        ],
+    )
+    assert r.status_code == 200, r.text
+    assert len(_entries(services, "det", DatasetType.TEST)) == 1
+
+
+@pytest.mark.parametrize(
+    ("coco", "status", "words"),
+    [
+        (b"x" * 20_000, 400, "larger than the limit"),
+        (b"not json", 400, "not valid JSON"),
+        (b'{"annotations": []}', 400, "no &#39;images&#39; list"),
+    ],
+)
+def test_a_coco_file_that_cannot_be_used_is_refused(
+    client: TestClient, olga: str, services: Services, coco: bytes, status: int, words: str
+) -> None:
+    make_project(services, "det", TaskType.DETECTION)
+    r = client.post(
+        "/console/projects/det/datasets/train/coco",
+        data={"csrf_token": olga},
+        files=[("coco", ("c.json", coco, "application/json"))],
+    )
+    assert r.status_code == status and words in r.text
+    p = services.repo.get_project("det")
+    ds = services.repo.find_dataset(p.id, DatasetType.TRAIN)
+    assert ds is None or services.repo.count_entries(ds.id) == 0
+
+
+def test_a_coco_import_without_a_coco_file_says_what_to_choose(
+    client: TestClient, olga: str, services: Services
+) -> None:
+    make_project(services, "det", TaskType.DETECTION)
+    r = client.post("/console/projects/det/datasets/train/coco", data={"csrf_token": olga})
+    assert r.status_code == 400 and "choose the COCO file" in r.text
