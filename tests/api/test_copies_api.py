@@ -58,6 +58,9 @@ def test_copy_into_another_project(client: TestClient, services: Services) -> No
     assert (copy.f1, copy.thresholds, copy.evaluation) == (source.f1, source.thresholds, source.evaluation)
     assert copy.artifact_key != source.artifact_key and copy.artifact_checksum == source.artifact_checksum
     assert services.repo.get_project("other").task is TaskType.CLASSIFICATION
+    described = client.get("/api/v1/projects/other/versions/c1").json()
+    assert described["copied_from"] == body["copied_from"] and described["f1"] == source.f1
+    assert client.get(V1).json()["copied_from"] is None
     again = client.post(f"{V1}/copy", json={"destination": "other", "version_name": "c1"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "AlreadyExists"
     for payload, status in (

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from visionloop.api.deps import RowId, ServicesDep
 from visionloop.api.detect import ServingDep
-from visionloop.core import jobs, projects, training
+from visionloop.core import copies, jobs, projects, training
 from visionloop.core.entities import ModelVersion
 from visionloop.core.ports import PoolStats
 from visionloop.core.serving import serving_state
@@ -71,7 +71,7 @@ def list_versions(project: str, svc: ServicesDep, srv: ServingDep) -> dict[str, 
 @router.get("/projects/{project}/versions/{version}")
 def describe_version(project: str, version: str, svc: ServicesDep, srv: ServingDep) -> dict[str, Any]:
     v = training.get_version(svc, project, version)
-    return version_json(v, stats=srv.host.stats(v.id))
+    return {**version_json(v, stats=srv.host.stats(v.id)), "copied_from": copies.copy_source(svc, v)}
 
 
 @router.get("/jobs")
