@@ -63,6 +63,7 @@ from visionloop.web.console.evaluation import (
     pr_curves,
     read_evaluation,
 )
+from visionloop.web.console.snippets import model_snippets
 from visionloop.web.pages import render
 from visionloop.web.routing import web
 
@@ -214,6 +215,15 @@ def _version_page(
             page_url=lambda n: "?" + urlencode({"outcome": outcome, "label": label, "page": n}) + "#images",
         )
     others = [v for v in _versions(svc, project) if v.id != version.id and v.evaluation]
+    settings = request.app.state.settings
+    context["snippets"] = model_snippets(
+        str(request.base_url),
+        settings.region,
+        settings.account_id,
+        project,
+        version,
+        bool(settings.access_keys),
+    )
     return render(
         request,
         "console/version.html",
