@@ -320,11 +320,12 @@ def server_background(
     the inbox watcher; the notifier; the workflow runner (when workflow_enabled)."""
     from visionloop.core.entries import recover_interrupted_datasets
     from visionloop.core.jobs import recover_interrupted_jobs
-    from visionloop.core.serving import maintain, recover_serving
+    from visionloop.core.serving import maintain
     from visionloop.workflows.background import BackgroundGroup, Step, Ticker
     from visionloop.workflows.detection_log import DetectionLog
     from visionloop.workflows.review_hook import ReviewHook
     from visionloop.workflows.runner import build_runner
+    from visionloop.workflows.units import InferenceUnits
 
     group = BackgroundGroup()
     if pool is not None:
@@ -340,8 +341,7 @@ def server_background(
     if isinstance(serving.detection_log, DetectionLog):
         group.add("detection log", serving.detection_log)
     group.add("analysis", Step("analysis", stop=analysis.close))
-    recover = functools.partial(recover_serving, services, serving)
-    group.add("inference units", Step("inference units", start=recover, stop=serving.host.close))
+    group.add("inference units", InferenceUnits(services, serving))
     maintenance = functools.partial(maintain, services, serving)
     group.add("serving maintenance", Ticker("visionloop-serving", maintenance, 0.5, delay_first=True))
     group.add("inbox watcher", watcher)

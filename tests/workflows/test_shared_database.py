@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.factories import image_bytes
 from tests.storage.postgres import Cluster, start_cluster, why_unavailable
 from tests.storage.test_concurrent_stores import NOW, at_once, new_loop
-from tests.workflows.helpers import FakeClock, colour_project, rules
+from tests.workflows.helpers import RED, FakeClock, colour_project, rules, run_jobs
 from visionloop.bootstrap import build_services, fake_engine
 from visionloop.core.deployments import DEPLOY_STEPS
 from visionloop.core.entities import JobStatus, TaskType, VersionStatus
@@ -30,12 +31,14 @@ from visionloop.core.runkinds import KINDS, Next, RunContext, RunKind, queue_run
 from visionloop.core.runs import advance_pending
 from visionloop.core.schedules import run_schedules
 from visionloop.core.services import Services
-from visionloop.core.serving import Serving
-from visionloop.core.training import request_training
+from visionloop.core.serving import Serving, detect, maintain, start_version, stop_version
+from visionloop.core.training import get_version, request_training
 from visionloop.engines.fake import ColourEngine
+from visionloop.errors import NotReady
 from visionloop.settings import Settings, load_settings
 from visionloop.workflows.inference import ProcessInferenceHost
 from visionloop.workflows.runner import WorkflowRunner
+from visionloop.workflows.units import InferenceUnits
 from visionloop.workflows.worker import run_worker
 
 
@@ -272,3 +275,63 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition did not come true"
         time.sleep(0.02)
+
+
+def _trained(svc: Services, project: str) -> str:
+    version, _ = request_training(svc, project)
+    assert run_jobs(svc) == 1
+    return version.name
+
+
+def _status(svc: Services, project: str, version: str) -> VersionStatus:
+    return get_version(svc, project, version).status
+
+
+def test_a_server_starting_beside_another_follows_its_running_versions_and_changes_no_status(
+    servers: tuple[Services, Services], tmp_path: Path
+) -> None:
+    a, b = servers
+    colour_project(a, tmp_path, "p", per_label=3)
+    first, second = _trained(a, "p"), _trained(a, "p")
+    serving_a, serving_b = (Serving(ProcessInferenceHost(fake_engine, threads=1)) for _ in range(2))
+    red = image_bytes(color=RED)
+    units_a = InferenceUnits(a, serving_a).start()  # alone on the database: brings back (nothing)
+    try:
+        start_version(a, serving_a, "p", first)
+        _wait_for(lambda: _status(a, "p", first) is VersionStatus.RUNNING)
+        expected = detect(a, serving_a, "p", first, red)
+        units_b = InferenceUnits(b, serving_b).start()  # beside a: loads its own units for "first"
+        try:
+            seen = set()
+            while True:  # while b loads, the stored status stays RUNNING and a answers
+                seen.add(_status(b, "p", first))
+                assert detect(a, serving_a, "p", first, red) == expected
+                if serving_b.host.wait_ready(get_version(b, "p", first).id, 0.01):
+                    break
+            assert seen == {VersionStatus.RUNNING}
+            assert detect(b, serving_b, "p", first, red) == expected
+            # started through a after b's start: b follows it at the first detection it is sent
+            start_version(a, serving_a, "p", second)
+            _wait_for(lambda: _status(a, "p", second) is VersionStatus.RUNNING)
+            assert detect(b, serving_b, "p", second, red) == detect(a, serving_a, "p", second, red)
+            # stopped through a: b's units go at its next maintenance, and b answers NotReady
+            stop_version(a, serving_a, "p", first)
+            _wait_for(lambda: _status(a, "p", first) is VersionStatus.STOPPED)
+            maintain(b, serving_b)
+            assert get_version(b, "p", first).id not in serving_b.host.versions()
+            with pytest.raises(NotReady):
+                detect(b, serving_b, "p", first, red)
+        finally:
+            units_b.stop()
+        # b's stop stops only its own units: the version it followed is RUNNING on a
+        assert _status(a, "p", second) is VersionStatus.RUNNING
+        assert detect(a, serving_a, "p", second, red)
+        units_b = InferenceUnits(b, serving_b := Serving(ProcessInferenceHost(fake_engine, threads=1)))
+        units_b.start()  # b restarted beside a: nothing is moved to STARTING again
+        try:
+            assert _status(b, "p", second) is VersionStatus.RUNNING
+            assert detect(b, serving_b, "p", second, red) == detect(a, serving_a, "p", second, red)
+        finally:
+            units_b.stop()
+    finally:
+        units_a.stop()

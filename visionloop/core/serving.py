@@ -9,7 +9,14 @@ A started version is served by 1..n inference units (worker processes behind por
 visionloop.workflows.inference). ``maintain`` is called periodically by the server: it scales a version
 between MinInferenceUnits and MaxInferenceUnits by its queue, stops (scales to zero) a version idle for
 longer than its idle timeout, and records how many units serve. ``recover_serving`` runs once when the
-server starts, so that no version stays RUNNING or STARTING without units."""
+server starts, so that no version stays RUNNING or STARTING without units.
+
+Several servers on one database (docs/scale.md): each serves every RUNNING version with units of its
+own. The server that starts a version records its lifecycle (STARTING → RUNNING, and its stop); every
+other one *follows* it: it loads units of its own (``follow``) at its start (``open_serving``, for the
+versions already RUNNING) or at the first detection it is sent, without changing the stored status,
+and drops them when the version is stopped elsewhere (``maintain``). So a detection may go to any
+server; the first one a server gets for a version waits for that server's units to load."""
 
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ MAX_UNITS = 32  # per version; a start asking for more is refused
 RUNNING_CACHE_SECONDS = 1.0  # detection trusts a RUNNING status read this recently (saves 2 queries)
 
 STARTABLE = (VersionStatus.TRAINING_COMPLETED, VersionStatus.STOPPED, VersionStatus.FAILED)
+GONE = STARTABLE  # a version in one of these has no units anywhere (another server stopped it)
 STOPPABLE = (VersionStatus.RUNNING, VersionStatus.STARTING)
 DELETABLE = (
     VersionStatus.TRAINING_COMPLETED,
@@ -54,6 +62,7 @@ RUNNING_MESSAGE = "The model is running."
 STOPPING_MESSAGE = "The model is being stopped."
 STOPPED_MESSAGE = "The model is stopped."
 RESTARTING_MESSAGE = "The model is being started again after a server restart."
+SERVERS = "servers"  # the repo.present topic of the serving servers
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ class Serving:
         default_factory=dict, init=False, repr=False
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # versions whose units here follow a start through another server: their stored status is not ours
+    followed: set[int] = field(default_factory=set, init=False, repr=False)
 
     def running_version(self, project: str, version: str) -> ModelVersion | None:
         """A RUNNING version read in the last second (detection asks the host anyway), or None."""
@@ -110,6 +121,7 @@ class Serving:
     def forget(self, version_id: int) -> None:
         with self._lock:
             self._scale.pop(version_id, None)
+            self.followed.discard(version_id)
             for key, (_, v) in list(self._running.items()):
                 if v.id == version_id:
                     self._running.pop(key, None)
@@ -325,13 +337,13 @@ def submit_detect(
     check_image(data, svc.inspector, limits)
     try:
         version = _ready(svc, serving, version)
-        raw = serving.host.submit(version.id, [data])
+        raw = _submit_here(svc, serving, version, data)
     except NotReady:
         if cached is None:
             raise
         serving.forget(cached.id)  # stopped since: read it again for the right answer
         version = _ready(svc, serving, get_version(svc, project_name, version_name))
-        raw = serving.host.submit(version.id, [data])
+        raw = _submit_here(svc, serving, version, data)
     serving.remember(project_name, version)
     out: Future[list[Prediction]] = Future()
 
@@ -405,6 +417,53 @@ def detect(
     return submit_detect(
         svc, serving, project_name, version_name, image, min_confidence, max_results, source=source
     ).result()
+
+
+def _submit_here(
+    svc: Services, serving: Serving, version: ModelVersion, data: bytes
+) -> Future[list[ImageOutput]]:
+    """Queue ``data`` on this server's units of the RUNNING ``version``. With none here (it was started
+    through another server on the database), follow it: load units here and wait for them, up to the
+    policy's ``auto_start_wait_seconds``; NotReady if they do not come."""
+    try:
+        return serving.host.submit(version.id, [data])
+    except NotReady:
+        follow(svc, serving, version)
+        if not serving.host.wait_ready(version.id, serving.policy.auto_start_wait_seconds):
+            raise NotReady(
+                f"model version {version.name!r} is RUNNING but its inference units could not be "
+                "started on this server; try again",
+                status=version.status.value,
+            ) from None
+        return serving.host.submit(version.id, [data])
+
+
+def follow(svc: Services, serving: Serving, version: ModelVersion) -> bool:
+    """Start units here for ``version``, RUNNING through another server, leaving its stored status as it
+    is (a failure to load is logged and leaves no units here, and the version RUNNING). False when this
+    server already has (or is loading) units for it."""
+    vid = version.id
+
+    def started(seconds: float | None, error: str | None) -> None:
+        if error is not None:
+            log.warning("model version %s: units here could not follow it: %s", vid, error)
+            serving.forget(vid)
+        elif svc.repo.get_version_by_id(vid).status is not VersionStatus.RUNNING:  # stopped meanwhile
+            serving.forget(vid)
+            serving.host.stop(vid)
+        else:
+            log.info("model version %s: %d unit(s) here follow it (%.2f s)", vid, units, seconds or 0)
+
+    units = version.min_inference_units or 1
+    with serving._lock:
+        if vid in serving.host.versions():
+            return False
+        try:
+            serving.host.start(vid, lambda: load_artifact(svc, version), units, started)
+        except VisionloopError:  # a pool of it is still shutting down here
+            return False
+        serving.followed.add(vid)
+    return True
 
 
 def _ready(svc: Services, serving: Serving, version: ModelVersion) -> ModelVersion:
@@ -496,10 +555,20 @@ def maintain(svc: Services, serving: Serving) -> None:
         except NotFound:
             serving.host.stop(vid)
             continue
+        if version.status in GONE:  # stopped (or failed) through another server: our units go too
+            log.info("model version %s is %s: stopping its units here", vid, version.status.value)
+            serving.forget(vid)
+            serving.host.stop(vid)
+            continue
         if version.status is not VersionStatus.RUNNING:
             continue
+        followed = vid in serving.followed
         if version.idle_timeout_seconds and stats.idle_seconds >= version.idle_timeout_seconds:
-            _stop_idle(svc, serving, version, stats)
+            if followed:  # idle here only: the server that started it decides for the version
+                serving.forget(vid)
+                serving.host.stop(vid)
+            else:
+                _stop_idle(svc, serving, version, stats)
             continue
         state = serving.scale_state(vid)
         low = version.min_inference_units or 1
@@ -508,7 +577,7 @@ def maintain(svc: Services, serving: Serving) -> None:
         if target != stats.target:
             log.info("model version %s: %d -> %d inference units", vid, stats.target, target)
             serving.host.scale(vid, target)
-        if stats.units != version.inference_units and stats.units > 0:
+        if stats.units != version.inference_units and stats.units > 0 and not followed:
             svc.repo.transition_version(vid, [VersionStatus.RUNNING], inference_units=stats.units)
 
 
@@ -530,7 +599,7 @@ def _stop_idle(svc: Services, serving: Serving, version: ModelVersion, stats: Po
 def recover_serving(svc: Services, serving: Serving) -> list[ModelVersion]:
     """At server start: versions left RUNNING or STARTING are started again (policy
     ``restore_on_restart``) or marked STOPPED with the reason; STOPPING ones become STOPPED. Returns the
-    versions it changed. Call it only from the one server process that serves this database."""
+    versions it changed. Call it only while no other server serves this database (open_serving)."""
     changed = []
     for project in svc.repo.list_projects():
         for v in svc.repo.list_versions(project.id):
@@ -556,6 +625,33 @@ def recover_serving(svc: Services, serving: Serving) -> list[ModelVersion]:
                     log.info("%s/%s: %s", project.name, v.name, message)
                     changed.append(done)
     return changed
+
+
+def follow_running(svc: Services, serving: Serving) -> list[ModelVersion]:
+    """At the start of a server beside others on the database: follow every RUNNING version (policy
+    ``restore_on_restart``), so that detections sent here find units; their stored status stays as it
+    is. Returns the versions followed."""
+    if not serving.policy.restore_on_restart:
+        return []
+    followed = []
+    for project in svc.repo.list_projects():
+        for v in svc.repo.list_versions(project.id):
+            if v.status is VersionStatus.RUNNING and v.artifact_key and follow(svc, serving, v):
+                log.info("following %s/%s, RUNNING through another server", project.name, v.name)
+                followed.append(v)
+    return followed
+
+
+def open_serving(svc: Services, serving: Serving) -> contextlib.ExitStack:
+    """At server start: show this server present on the database for as long as the returned stack is
+    open. The first one (no other server present) brings back what the last one left (recover_serving);
+    one that starts beside others follows the RUNNING versions (follow_running) and changes no status,
+    so that detections through the others keep working meanwhile."""
+    stack = contextlib.ExitStack()
+    alone = stack.enter_context(svc.repo.present(SERVERS, lambda: recover_serving(svc, serving)))
+    if not alone:
+        follow_running(svc, serving)
+    return stack
 
 
 def serving_state(version: ModelVersion, stats: PoolStats | None) -> dict[str, object]:
@@ -595,7 +691,10 @@ __all__ = [
     "StoredImage",
     "delete_version",
     "detect",
+    "follow",
+    "follow_running",
     "maintain",
+    "open_serving",
     "recover_serving",
     "start_version",
     "stop_version",
