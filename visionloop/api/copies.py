@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from visionloop.api.deps import ServicesDep
 from visionloop.api.versions import version_json
-from visionloop.core import copies, ids, policies
+from visionloop.core import copies, ids, policies, project_policies
 from visionloop.core.projects import get_project
 from visionloop.core.training import get_version
 
@@ -45,7 +45,7 @@ def copy_version(
 
 @router.get("/projects/{project}/policies")
 def list_policies(project: str, svc: ServicesDep) -> dict[str, Any]:
-    found = copies.policy_repo(svc).list_policies(get_project(svc, project).id)
+    found = project_policies.list_policies(svc, get_project(svc, project))
     return {"policies": [_policy_json(p) for p in found]}
 
 
@@ -53,10 +53,7 @@ def list_policies(project: str, svc: ServicesDep) -> dict[str, Any]:
 def put_policy(project: str, name: str, body: PolicyIn, svc: ServicesDep) -> dict[str, Any]:
     """Create a policy (no revision_id; 409 if the name is taken) or replace it (its current revision_id)."""
     document = body.document if isinstance(body.document, str) else json.dumps(body.document)
-    p = get_project(svc, project)
-    policy = policies.put_policy(
-        copies.policy_repo(svc), p.id, name, document, body.revision_id, svc.clock.now()
-    )
+    policy = project_policies.put_policy(svc, get_project(svc, project), name, document, body.revision_id)
     return _policy_json(policy)
 
 
@@ -67,7 +64,7 @@ def delete_policy(
     svc: ServicesDep,
     revision_id: str | None = Query(default=None, description="Refuse unless it is the current revision"),
 ) -> Response:
-    policies.delete_policy(copies.policy_repo(svc), get_project(svc, project).id, name, revision_id)
+    project_policies.delete_policy(svc, get_project(svc, project), name, revision_id)
     return Response(status_code=204)
 
 

@@ -20,7 +20,7 @@ from visionloop.aws.backend import RekognitionBackend, VersionView
 from visionloop.aws.exceptions import AccessDeniedException, InvalidParameterException, ResourceInUseException
 from visionloop.aws.metadata import VersionExtras
 from visionloop.aws.params import NAME, Params
-from visionloop.core import copies
+from visionloop.core import copies, project_policies
 from visionloop.core.policies import CopyDenied
 from visionloop.errors import AlreadyExists, VisionloopError
 
@@ -95,7 +95,7 @@ def _keys(m: version_manifests.VersionManifests) -> list[str]:
 
 def describe_copies(backend: RekognitionBackend, views: Sequence[VersionView], out: list[Json]) -> list[Json]:
     """``out`` (the descriptions of ``views``) with each copy's source and copy status."""
-    sources = copies.policy_repo(backend.svc).copy_sources([v.version.id for v in views])
+    sources = project_policies.copy_sources(backend.svc, [v.version for v in views])
     for view, description in zip(views, out, strict=True):
         source = sources.get(view.version.id)
         if source is not None:

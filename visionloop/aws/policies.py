@@ -18,8 +18,7 @@ from visionloop.aws.exceptions import (
 from visionloop.aws.pagination import page
 from visionloop.aws.params import Params
 from visionloop.aws.shapes import timestamp
-from visionloop.core import policies
-from visionloop.core.copies import policy_repo
+from visionloop.core import policies, project_policies
 from visionloop.errors import QuotaExceeded
 
 Json = dict[str, Any]
@@ -33,9 +32,7 @@ def put_project_policy(backend: RekognitionBackend, p: Params) -> Json:
     revision = p.string("PolicyRevisionId", min_len=1, max_len=64, pattern=REVISION)
     document = p.required_string("PolicyDocument", max_len=policies.MAX_DOCUMENT)
     try:
-        policy = policies.put_policy(
-            policy_repo(backend.svc), project.id, name, document, revision, backend.svc.clock.now()
-        )
+        policy = project_policies.put_policy(backend.svc, project, name, document, revision)
     except policies.MalformedPolicy as e:
         raise MalformedPolicyDocumentException(e.message) from None
     except policies.RevisionMismatch as e:
@@ -54,7 +51,7 @@ def list_project_policies(backend: RekognitionBackend, p: Params) -> Json:
         )
     project = backend.res.project(arn)
     pg = page(p, "ListProjectPolicies", {"arn": arn}, default=policies.MAX_POLICIES)
-    chunk, token = pg.slice(policy_repo(backend.svc).list_policies(project.id))
+    chunk, token = pg.slice(project_policies.list_policies(backend.svc, project))
     out: Json = {"ProjectPolicies": [_policy(arn, x) for x in chunk]}
     return {**out, "NextToken": token} if token else out
 
@@ -64,7 +61,7 @@ def delete_project_policy(backend: RekognitionBackend, p: Params) -> Json:
     name = _name(p)
     revision = p.string("PolicyRevisionId", min_len=1, max_len=64, pattern=REVISION)
     try:
-        policies.delete_policy(policy_repo(backend.svc), project.id, name, revision)
+        project_policies.delete_policy(backend.svc, project, name, revision)
     except policies.RevisionMismatch as e:
         raise InvalidPolicyRevisionIdException(e.message) from None
     return {}

@@ -49,11 +49,11 @@ def policy() -> None:
 @pass_ctx
 def policy_list(ctx: Context, project_name: str, as_json: bool) -> None:
     """The project's policies with their revisions and documents."""
-    from visionloop.core.copies import policy_repo
+    from visionloop.core import project_policies
     from visionloop.core.projects import get_project
 
     svc = ctx.services
-    found = policy_repo(svc).list_policies(get_project(svc, project_name).id)
+    found = project_policies.list_policies(svc, get_project(svc, project_name))
     data = [
         {
             "name": p.name,
@@ -82,15 +82,12 @@ def policy_list(ctx: Context, project_name: str, as_json: bool) -> None:
 @pass_ctx
 def policy_put(ctx: Context, project_name: str, name: str, document: Path, revision: str | None) -> None:
     """Attach the IAM policy document in FILE to PROJECT as NAME (or replace it, given --revision)."""
-    from visionloop.core import policies
-    from visionloop.core.copies import policy_repo
+    from visionloop.core import project_policies
     from visionloop.core.projects import get_project
 
     svc = ctx.services
     text = document.read_text(encoding="utf-8")
-    p = policies.put_policy(
-        policy_repo(svc), get_project(svc, project_name).id, name, text, revision, svc.clock.now()
-    )
+    p = project_policies.put_policy(svc, get_project(svc, project_name), name, text, revision)
     console.print(f"policy {p.name} of {project_name}: revision {p.revision_id}")
 
 
@@ -101,10 +98,9 @@ def policy_put(ctx: Context, project_name: str, name: str, document: Path, revis
 @pass_ctx
 def policy_delete(ctx: Context, project_name: str, name: str, revision: str | None) -> None:
     """Delete a project policy."""
-    from visionloop.core import policies
-    from visionloop.core.copies import policy_repo
+    from visionloop.core import project_policies
     from visionloop.core.projects import get_project
 
     svc = ctx.services
-    policies.delete_policy(policy_repo(svc), get_project(svc, project_name).id, name, revision)
+    project_policies.delete_policy(svc, get_project(svc, project_name), name, revision)
     console.print(f"deleted policy {name} of {project_name}")

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from visionloop.core import policies
 from visionloop.core.datasets import adopt_task
 from visionloop.core.entities import ModelVersion, Project, VersionStatus
+from visionloop.core.project_policies import policy_repo
 from visionloop.core.projects import get_project
 from visionloop.core.services import Services
 from visionloop.core.training import MODELS_BUCKET, READY_MESSAGE, get_version, load_artifact
-from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Unavailable
+from visionloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
 VERSION_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 #: the states of a version that holds a trained model (a serving failure keeps its artifact)
@@ -45,12 +46,6 @@ class CopyRequest:
     destination_project: str
     version_name: str
     source_arn: str  # the source version's ARN: the policies match it, the copy reports it
-
-
-def policy_repo(svc: Services) -> policies.PolicyRepository:
-    if svc.policies is None:
-        raise Unavailable("project policies need the SQL repository (Services.policies is not set)")
-    return svc.policies
 
 
 def copy_version(svc: Services, req: CopyRequest) -> ModelVersion:
