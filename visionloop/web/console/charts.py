@@ -1,8 +1,9 @@
 """Charts drawn on the server as inline SVG (no chart library, no script): precision-recall curves per
-label and the reliability (calibration) diagram. Each function returns a complete ``<svg>`` element as
-Markup, well-formed XML with a <title> and role="img" so screen readers name it; colours are SVG
-attributes, which the pages' Content-Security-Policy (style-src 'self') allows where inline styles are
-not. Numbers on the axes are 0–1 ratios shown as percentages."""
+label with each label's assumed threshold marked, the reliability (calibration) diagram and the drift
+signal (how often reviewers agreed with the model, per day or week). Each function returns a complete
+``<svg>`` element as Markup, well-formed XML with a <title> and role="img" so screen readers name it;
+colours are SVG attributes, which the pages' Content-Security-Policy (style-src 'self') allows where
+inline styles are not. Numbers on the axes are 0–1 ratios shown as percentages."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 from visionloop.core.records.evaluation import ReliabilityBin
+from visionloop.core.sampling import AgreementBucket
 from visionloop.web.console.evaluation import CurvePoint, PrCurve
 from visionloop.web.numbers import percent
 
@@ -134,6 +136,7 @@ def pr_chart(curve: PrCurve, index: int = 0, width: int = 250, height: int = 230
         plot.add(_el("path", d=path, fill="none", stroke=colour(index), stroke_width=2))
     if curve.operating is not None:
         op = curve.operating
+        _threshold_marker(plot, op)
         plot.add(
             _el(
                 "circle",
@@ -155,6 +158,25 @@ def pr_chart(curve: PrCurve, index: int = 0, width: int = 250, height: int = 230
     if curve.operating is not None:
         description += " The circle: " + _operating_text(curve.operating) + "."
     return plot.svg(f"Precision-recall curve: {curve.label}", description, "chart pr")
+
+
+def _threshold_marker(plot: _Plot, op: CurvePoint) -> None:
+    """Where the label's assumed threshold puts it, readable without hovering: dashed guides to both
+    axes and the threshold written beside the point (on the side with room)."""
+    x, y = plot.x(op.recall), plot.y(op.precision)
+    plot.line(x, y, x, plot.y0, stroke=INK, stroke_dasharray="3 3", class_="threshold-guide")
+    plot.line(plot.x0, y, x, y, stroke=INK, stroke_dasharray="3 3", class_="threshold-guide")
+    left = op.recall > 0.5
+    below = op.precision > 0.85  # near the top edge: write it under the point
+    plot.text(
+        x - 8 if left else x + 8,
+        y + 16 if below else y - 8,
+        f"threshold {percent(op.threshold)}",
+        anchor="end" if left else "start",
+        size=10,
+        fill=INK,
+        class_="threshold-text",
+    )
 
 
 def _operating_text(op: CurvePoint) -> str:
@@ -218,3 +240,73 @@ def reliability_chart(
         f"fall in each bin. {label.capitalize()}."
     )
     return plot.svg("Reliability diagram", description, "chart reliability")
+
+
+FEW_LOOPS = 5  # a day or week with fewer completed loops is drawn hollow: its rate can swing a lot
+
+
+def agreement_chart(buckets: Sequence[AgreementBucket], bucket: str = "day", width: int = 560) -> Markup:
+    """The drift signal as a line: the share of completed human loops whose answer agreed with the
+    model, per day or week (oldest left). A point of fewer than FEW_LOOPS loops is hollow; each point's
+    title gives its date, rate and loops."""
+    plot = _Plot(width, 220, bottom=40)
+    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+        plot.line(plot.x0, plot.y(v), plot.x1, plot.y(v))
+        if v in (0.0, 0.5, 1.0):
+            plot.text(plot.x0 - 5, plot.y(v) + 3.5, _pct(v), anchor="end", size=10)
+    plot.add(
+        _el(
+            "rect",
+            x=plot.x0,
+            y=plot.y1,
+            width=plot.x1 - plot.x0,
+            height=plot.y0 - plot.y1,
+            fill="none",
+            stroke=MUTED,
+        )
+    )
+    shown = [b for b in buckets if b.rate is not None]
+    places = [0.5] if len(shown) == 1 else [i / max(1, len(shown) - 1) for i in range(len(shown))]
+    points = [(plot.x(at), plot.y(b.rate or 0.0), b) for at, b in zip(places, shown, strict=True)]
+    if len(points) > 1:
+        d = "M" + "L".join(f"{_n(x)} {_n(y)}" for x, y, _ in points)
+        plot.add(_el("path", d=d, fill="none", stroke=PALETTE[0], stroke_width=2))
+    for x, y, b in points:
+        few = b.loops < FEW_LOOPS
+        tip = (
+            f"{b.start:%Y-%m-%d}: {percent(b.rate, 0)} of {b.loops} loop{'s' if b.loops != 1 else ''} agreed"
+        )
+        plot.add(
+            _el(
+                "circle",
+                _el("title", escape(tip)),
+                class_="few" if few else "point",
+                cx=x,
+                cy=y,
+                r=4.0,
+                fill="#fff" if few else PALETTE[0],
+                stroke=PALETTE[0],
+                stroke_width=2,
+            )
+        )
+    labelled = {0, len(points) - 1, (len(points) - 1) // 2} if points else set()
+    for i in sorted(labelled):
+        x, _, b = points[i]
+        anchor = (
+            "start" if i == 0 and len(points) > 1 else ("end" if i == len(points) - 1 and i else "middle")
+        )
+        plot.text(x, plot.y0 + 14, f"{b.start:%b %d}", anchor=anchor, size=10)
+    plot.text((plot.x0 + plot.x1) / 2, plot.height - 6, f"per {bucket} (UTC)")
+    cy = (plot.y0 + plot.y1) / 2
+    plot.text(12.0, cy, "agreed", transform=f"rotate(-90 12 {_n(cy)})")
+    plot.text(plot.x0, 16, "reviewers who agreed with the model", anchor="start", size=12, fill=INK)
+    if shown:
+        first, last = shown[0], shown[-1]
+        description = (
+            f"{len(shown)} {bucket}s from {first.start:%Y-%m-%d} to {last.start:%Y-%m-%d}: agreement "
+            f"went from {percent(first.rate, 0)} to {percent(last.rate, 0)}. Hollow points: fewer than "
+            f"{FEW_LOOPS} loops."
+        )
+    else:
+        description = "No completed human loop yet."
+    return plot.svg("Agreement with reviewers over time", description, "chart agreement")

@@ -41,7 +41,7 @@ from visionloop.core.services import Services
 from visionloop.core.training import get_version
 from visionloop.errors import InvalidInput, NotFound, Unavailable, VisionloopError
 from visionloop.web.auth import Operator, OperatorForm
-from visionloop.web.console import console_router
+from visionloop.web.console import charts, console_router
 from visionloop.web.console.datasets import make_thumbnail
 from visionloop.web.pages import render
 from visionloop.web.routing import web
@@ -190,6 +190,7 @@ def _log_page(
         labels=project_labels(svc, project),
         versions=[v.name for v in versions],
         agreement=agreement[-14:],
+        agreement_chart=charts.agreement_chart(agreement[-14:], bucket) if agreement else None,
         bucket=bucket,
         purpose=purpose,
         purposes=[p.value for p in LoopPurpose],
