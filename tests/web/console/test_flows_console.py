@@ -58,6 +58,7 @@ def test_flows_are_listed_with_their_settings(
 ) -> None:
     empty = client.get("/console/flows")
     assert empty.status_code == 200 and 'id="no-flows"' in empty.text
+    assert 'href="/console/flows" aria-current="page"' in empty.text  # its tab is the current one
     arn = create_flow(client, settings, "shop-moderation")["FlowDefinitionArn"]
     make_project(services, "fruit")
     put_flow(
