@@ -14,12 +14,12 @@ from visionloop.core.entities import TaskType
 from visionloop.core.policies import (
     CopyDenied,
     MalformedPolicy,
-    RevisionMismatch,
     check_copy,
     delete_policy,
     parse_document,
     put_policy,
 )
+from visionloop.core.records.policies import RevisionMismatch
 from visionloop.errors import InvalidInput
 from visionloop.storage.policies import SqlPolicyStore
 from visionloop.storage.sql import SqlRepository

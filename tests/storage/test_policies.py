@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from visionloop.core.entities import TaskType
-from visionloop.core.policies import MAX_POLICIES, RevisionMismatch
+from visionloop.core.records.policies import MAX_POLICIES, RevisionMismatch
 from visionloop.errors import AlreadyExists, NotFound, QuotaExceeded
 from visionloop.storage.policies import SqlPolicyStore, policy_store
 from visionloop.storage.sql import SqlRepository

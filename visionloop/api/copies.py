@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 
 from visionloop.api.deps import ServicesDep
 from visionloop.api.versions import version_json
-from visionloop.core import copies, ids, policies, project_policies
+from visionloop.core import copies, ids, project_policies
 from visionloop.core.projects import get_project
+from visionloop.core.records.policies import ProjectPolicy
 from visionloop.core.training import get_version
 
 router = APIRouter(tags=["copies and policies"])
@@ -68,7 +69,7 @@ def delete_policy(
     return Response(status_code=204)
 
 
-def _policy_json(p: policies.ProjectPolicy) -> dict[str, Any]:
+def _policy_json(p: ProjectPolicy) -> dict[str, Any]:
     return {
         "name": p.name,
         "document": p.document,

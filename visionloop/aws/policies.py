@@ -19,6 +19,7 @@ from visionloop.aws.pagination import page
 from visionloop.aws.params import Params
 from visionloop.aws.shapes import timestamp
 from visionloop.core import policies, project_policies
+from visionloop.core.records.policies import MAX_POLICIES, ProjectPolicy, RevisionMismatch
 from visionloop.errors import QuotaExceeded
 
 Json = dict[str, Any]
@@ -35,7 +36,7 @@ def put_project_policy(backend: RekognitionBackend, p: Params) -> Json:
         policy = project_policies.put_policy(backend.svc, project, name, document, revision)
     except policies.MalformedPolicy as e:
         raise MalformedPolicyDocumentException(e.message) from None
-    except policies.RevisionMismatch as e:
+    except RevisionMismatch as e:
         raise InvalidPolicyRevisionIdException(e.message) from None
     except QuotaExceeded as e:
         raise LimitExceededException(e.message) from None
@@ -45,12 +46,12 @@ def put_project_policy(backend: RekognitionBackend, p: Params) -> Json:
 def list_project_policies(backend: RekognitionBackend, p: Params) -> Json:
     arn = p.arn("ProjectArn")
     max_results = p.integer("MaxResults")
-    if max_results is not None and not 1 <= max_results <= policies.MAX_POLICIES:
+    if max_results is not None and not 1 <= max_results <= MAX_POLICIES:
         raise InvalidParameterException(
-            f"MaxResults must be between 1 and {policies.MAX_POLICIES}; it is {max_results}."
+            f"MaxResults must be between 1 and {MAX_POLICIES}; it is {max_results}."
         )
     project = backend.res.project(arn)
-    pg = page(p, "ListProjectPolicies", {"arn": arn}, default=policies.MAX_POLICIES)
+    pg = page(p, "ListProjectPolicies", {"arn": arn}, default=MAX_POLICIES)
     chunk, token = pg.slice(project_policies.list_policies(backend.svc, project))
     out: Json = {"ProjectPolicies": [_policy(arn, x) for x in chunk]}
     return {**out, "NextToken": token} if token else out
@@ -62,7 +63,7 @@ def delete_project_policy(backend: RekognitionBackend, p: Params) -> Json:
     revision = p.string("PolicyRevisionId", min_len=1, max_len=64, pattern=REVISION)
     try:
         project_policies.delete_policy(backend.svc, project, name, revision)
-    except policies.RevisionMismatch as e:
+    except RevisionMismatch as e:
         raise InvalidPolicyRevisionIdException(e.message) from None
     return {}
 
@@ -71,7 +72,7 @@ def _name(p: Params) -> str:
     return p.required_string("PolicyName", max_len=128, pattern=POLICY_NAME)
 
 
-def _policy(project_arn: str, x: policies.ProjectPolicy) -> Json:
+def _policy(project_arn: str, x: ProjectPolicy) -> Json:
     return {
         "ProjectArn": project_arn,
         "PolicyName": x.name,

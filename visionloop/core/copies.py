@@ -9,7 +9,7 @@ takes the source's task; any other must already have it, since a model answers o
 
 The files are copied before the version exists, so a failed copy leaves no version behind; the version
 then goes from TRAINING_IN_PROGRESS (the AWS API reports a copy's as COPYING_IN_PROGRESS) to
-TRAINING_COMPLETED in two writes, and its source is recorded with it (policies.PolicyRepository)."""
+TRAINING_COMPLETED in two writes, and its source is recorded with it (a PolicyRepository)."""
 
 from __future__ import annotations
 

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 
 from visionloop.core import policies
 from visionloop.core.entities import ModelVersion, Project
+from visionloop.core.records.policies import PolicyRepository, ProjectPolicy
 from visionloop.core.services import Services
 from visionloop.errors import Unavailable
 
 
-def policy_repo(svc: Services) -> policies.PolicyRepository:
+def policy_repo(svc: Services) -> PolicyRepository:
     if svc.policies is None:
         raise Unavailable("project policies need the SQL repository (Services.policies is not set)")
     return svc.policies
@@ -20,7 +21,7 @@ def policy_repo(svc: Services) -> policies.PolicyRepository:
 
 def put_policy(
     svc: Services, project: Project, name: str, document: str, expected: str | None
-) -> policies.ProjectPolicy:
+) -> ProjectPolicy:
     """Attach or update the project's policy ``name`` (``expected``: the revision it must have now)."""
     return policies.put_policy(policy_repo(svc), project.id, name, document, expected, svc.clock.now())
 
@@ -29,7 +30,7 @@ def delete_policy(svc: Services, project: Project, name: str, expected: str | No
     policies.delete_policy(policy_repo(svc), project.id, name, expected)
 
 
-def list_policies(svc: Services, project: Project) -> list[policies.ProjectPolicy]:
+def list_policies(svc: Services, project: Project) -> list[ProjectPolicy]:
     return policy_repo(svc).list_policies(project.id)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from visionloop.core.policies import PolicyRepository
 from visionloop.core.ports import (
     Clock,
     ImageInspector,
@@ -14,6 +13,7 @@ from visionloop.core.ports import (
     SystemClock,
 )
 from visionloop.core.records.events import EventBus
+from visionloop.core.records.policies import PolicyRepository
 
 
 @dataclass

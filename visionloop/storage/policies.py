@@ -1,4 +1,4 @@
-"""Project policies and copy records in the SQL database (core.policies.PolicyRepository): the tables
+"""Project policies and copy records in the SQL database (core.records.policies.PolicyRepository): the tables
 project_policies and version_copies of migration 0015. A store of its own on the repository's engine, as
 the accounts are (bootstrap builds it), so the aggregate's rules stay in one place: each write checks the
 revision and the count of a project's policies in the transaction that changes them."""
@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from visionloop.core.policies import MAX_POLICIES, ProjectPolicy, RevisionMismatch
+from visionloop.core.records.policies import MAX_POLICIES, ProjectPolicy, RevisionMismatch
 from visionloop.errors import AlreadyExists, NotFound, QuotaExceeded
 from visionloop.storage.base import SqlStore, naive, one_at_a_time, utc
 from visionloop.storage.schema import project_policies, version_copies
