@@ -343,6 +343,30 @@ def pr_curves(ev: Evaluation) -> list[PrCurve]:
     return curves
 
 
+# --- the most confused pairs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfusedPair:
+    """Test images of ``true_label`` whose top prediction was ``predicted`` (a label they do not hold)."""
+
+    true_label: str
+    predicted: str
+    images: tuple[ImageRow, ...]  # every such image, in test-set order
+
+
+def confused_pairs(images: Iterable[ImageRow], limit: int = 3) -> list[ConfusedPair]:
+    """The ``limit`` (true label, top prediction) pairs with the most wrong test images, most first (ties
+    by name), so the page can show what the model mistakes for what."""
+    found: dict[tuple[str, str], list[ImageRow]] = {}
+    for image in images:
+        if image.predicted_label and image.predicted_label not in image.true_labels:
+            for true in image.true_labels:
+                found.setdefault((true, image.predicted_label), []).append(image)
+    ranked = sorted(found.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return [ConfusedPair(t, p, tuple(rows)) for (t, p), rows in ranked[:limit]]
+
+
 # --- per-image filters ----------------------------------------------------------------------------------
 
 

@@ -58,6 +58,7 @@ from visionloop.web.console.evaluation import (
     OUTCOMES,
     Evaluation,
     compare,
+    confused_pairs,
     filter_images,
     outcome_counts,
     pr_curves,
@@ -204,6 +205,7 @@ def _version_page(
             if ev.reliability
             else None,
             heat=charts.heat,
+            confused=confused_pairs(ev.images),
             outcome=outcome,
             label=label,
             counts=outcome_counts(ev.images, label),
