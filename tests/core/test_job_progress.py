@@ -76,3 +76,23 @@ def test_no_eta_before_a_measured_rate_then_the_recent_rate(services: Services, 
 def test_stage_kinds() -> None:
     assert stage_kind("embedding images (40 of 120, pass 2 of 7)") == "embedding images"
     assert stage_kind("calibrating") == "calibrating"
+
+
+def test_a_stage_that_counted_no_work_is_left_out_of_the_rate(services: Services, job: Job) -> None:
+    """Loading a network (exported on its first use) took 30 s and counted no image: the time left after
+    it comes from the images embedded since, not from an average over the wait."""
+    clock = Clock()
+    report = JobProgress(services, job, clock)
+    report(0.0, "reading images (0 of 100)")
+    clock.t += 0.5
+    report(0.05, "reading images (100 of 100)")
+    report(0.05, "embedding images (0 of 100)")
+    report(0.05, "loading the network (efficientnet-lite0)")
+    clock.t += 30.0
+    report(0.05, "embedding images (0 of 100)")  # loaded: the engine says the embedding begins
+    for _ in range(4):  # then 0.1 a second
+        clock.t += 1.0
+        report(read(services, job)[0] + 0.1, "embedding images (n of 100)")
+    progress, _, eta = read(services, job)
+    # about 5.5 s at the rate of the work counted (not 40 s, as the 34.5 s since the start would say)
+    assert progress == pytest.approx(0.45) and eta == pytest.approx((1 - 0.45) / 0.1, rel=0.1)

@@ -213,17 +213,25 @@ class JobProgress:
     other reports at most every WRITE_EVERY_SECONDS (the last one, 1.0, always). The ETA is what is left
     divided by the rate measured over the last RATE_WINDOW_SECONDS, and None ("estimating") until there
     is such a rate: an average since the start misleads when stages run at different speeds (60 s of
-    reading and embedding, then 15 s of fitting, said "about 3 min left" 15 s before the end)."""
+    reading and embedding, then 15 s of fitting, said "about 3 min left" 15 s before the end). The time
+    of a stage that counted no work (loading a network, exported on its first use) is left out of it."""
 
     def __init__(self, svc: Services, job: Job, clock: Callable[[], float] = time.monotonic) -> None:
         self.svc, self.job, self.clock = svc, job, clock
         self.fraction, self.stage, self.written = 0.0, "", -math.inf
+        self.kind, self.kind_fraction, self.kind_started = "", 0.0, clock()  # the current kind of stage
         self.samples: deque[tuple[float, float]] = deque([(clock(), 0.0)])
         self.lock = threading.Lock()
 
     def __call__(self, fraction: float, stage: str) -> None:
         with self.lock:
             now = self.clock()
+            if stage_kind(stage) != self.kind:
+                if self.fraction <= self.kind_fraction:  # the stage that ends counted no work (loading a
+                    # network): the rate leaves its time out, as if the clock had stopped meanwhile
+                    paused = now - self.kind_started
+                    self.samples = deque((t + paused, f) for t, f in self.samples)
+                self.kind, self.kind_fraction, self.kind_started = stage_kind(stage), self.fraction, now
             self.fraction = min(max(fraction, self.fraction, 0.0), 1.0)
             self.samples.append((now, self.fraction))
             while len(self.samples) > 2 and self.samples[1][0] <= now - RATE_WINDOW_SECONDS:

@@ -110,7 +110,15 @@ class FittedClassifier:
         step = PROGRESS_CHUNK if progress is not None else max(1, len(images))
         for view in views:
             for name in names:
+                first_use = name not in self._bases
                 bb = self._view_backbone(name, view)
+                if progress is not None and first_use:
+                    # the network's session is made on first use (exported and cached the first time,
+                    # which takes a while): a stage of its own, not counted as images embedded
+                    done = len(out) * len(images) / max(1, total)
+                    progress(done, f"loading the network ({name})")
+                    bb.session  # noqa: B018 (created now, not during the first chunk)
+                    progress(done, f"embedding images (0 of {len(images)})")
                 parts = []
                 for start in range(0, len(images), step):
                     chunk = images[start : start + step]
