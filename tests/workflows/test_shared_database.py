@@ -5,7 +5,7 @@ in-process writer), with its own worker threads and its own workflow passes, run
 so that their transactions really interleave on the database. The colour engine trains (engines.fake):
 real `serve` processes would train with torch, which this 2-core machine cannot afford twice over.
 
-Skipped, with the reason, when Debian's PostgreSQL binaries or psycopg are missing (tests/storage)."""
+Skipped, with the reason, where PostgreSQL binaries or psycopg are missing (tests/workflows/conftest)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.factories import image_bytes
-from tests.storage.postgres import Cluster, start_cluster, why_unavailable
+from tests.storage.postgres import Cluster
 from tests.storage.test_concurrent_stores import NOW, at_once, new_loop
 from tests.workflows.helpers import RED, FakeClock, colour_project, rules, run_jobs
 from visionloop.bootstrap import build_services, fake_engine
@@ -40,16 +40,6 @@ from visionloop.workflows.inference import ProcessInferenceHost
 from visionloop.workflows.runner import WorkflowRunner
 from visionloop.workflows.units import InferenceUnits
 from visionloop.workflows.worker import run_worker
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    reason = why_unavailable()
-    if reason is not None:
-        pytest.skip(f"two servers on one PostgreSQL: {reason}")
-    started = start_cluster()
-    yield started
-    started.stop()
 
 
 @pytest.fixture
