@@ -124,6 +124,14 @@ def test_a_version_and_every_analyser(
     custom = html[html.index('id="found-custom-labels"') : html.index('id="found-labels"')]
     assert all(label in custom for label in ("amazon_logo", "aws_logo", "other"))  # every label
     assert "returned (threshold" in custom
+    rows = re.findall(
+        r'returned \(threshold ([\d.]+)%\)|below its threshold \(([\d.]+)%\)|class="pct">([\d.]+)%', custom
+    )
+    shown = [(bool(r[0]), float(r[0] or r[1])) for r in rows if not r[2]]  # (returned, threshold)
+    confidences = [float(r[2]) for r in rows if r[2]]
+    assert len(shown) == len(confidences) == 3  # in percent, one scale: a confidence reads as reaching
+    for (returned, threshold), confidence in zip(shown, confidences, strict=True):  # its threshold or not
+        assert (confidence >= threshold) == returned, (returned, threshold, confidence)
     assert "HELLO &lt;b&gt;" in html and "Swimwear or Underwear" in html and "Feline, Animal" in html
     svg = ET.fromstring(re.search(r'<svg xmlns="http://www.w3.org/2000/svg" viewBox.*?</svg>', html, re.S)[0])  # type: ignore[index]
     assert svg.find(f"{SVG}image") is not None
