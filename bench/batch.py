@@ -1,10 +1,13 @@
 """Batch inference benchmark: 2,000 images (grocery-produce photos of ../shared/datasets, cycled under
-distinct keys) in a local bucket, answered by `visionloop batch` machinery with local worker processes
-and then with Ray (a local ray.init on this machine's CPUs, when ray is installed): images/s of each,
-from start (workers loading the model included) to summary.
+distinct keys) in a bucket, answered by `visionloop batch` machinery with local worker processes and then
+with Ray (a local ray.init on this machine's CPUs, when ray is installed): images/s of each, from start
+(workers loading the model included) to summary. On each backend asked for: ``sqlite`` (a SQLite file
+and folders, the default setup) and ``postgres-s3`` (a throw-away PostgreSQL cluster from Debian's
+binaries, as the tests start it, and a moto S3 server in its own process for the store and the buckets:
+every image read by the workers is an S3 GET).
 
     .venv/bin/python bench/batch.py [--images 2000] [--engine real|colour] [--workers N]
-        [--part-size 100] [--runners local,ray] [--data-dir DIR] [--json]
+        [--part-size 100] [--runners local,ray] [--backends sqlite,postgres-s3] [--data-dir DIR] [--json]
 
 --engine real (default): a small classifier trained first as bench/serve.py trains it (EfficientNet-Lite0,
 one view, 5 labels x 16 photos; a --data-dir trained before is reused); --engine colour: the colour engine
@@ -15,10 +18,14 @@ to its own output prefix, so each measures a full run, not a resume.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +33,67 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from serve import GROCERY_LABELS, SHARED, pick_images, train  # noqa: E402  (bench/serve.py)
 
+ROOT = Path(__file__).resolve().parents[1]
+# postgres-s3: the internal store's S3 bucket (made here, as an operator would)
+STORE_BUCKET = "visionloop-store"
 
-def fill_bucket(data_dir: Path, count: int) -> None:
+
+@contextlib.contextmanager
+def backend(name: str, data_dir: Path) -> Iterator[dict[str, str]]:
+    """The settings of ``name`` (``sqlite`` or ``postgres-s3``) for the block; postgres-s3 starts a
+    PostgreSQL cluster and a moto S3 server in processes of their own and stops them after."""
+    if name == "sqlite":
+        yield {"data_dir": str(data_dir)}
+        return
+    sys.path.insert(0, str(ROOT))
+    import boto3
+
+    from tests.storage.postgres import start_cluster
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    cluster = start_cluster()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        keys = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "region_name": "us-east-1"}
+        for _ in range(100):
+            with contextlib.suppress(Exception):
+                boto3.client("s3", endpoint_url=endpoint, **keys).create_bucket(Bucket=STORE_BUCKET)
+                break
+            time.sleep(0.1)
+        yield {
+            "data_dir": str(data_dir),
+            "database_url": cluster.fresh_database(),
+            "store_url": f"s3://{STORE_BUCKET}/store",
+            "buckets_url": "s3://",
+            "s3_endpoint_url": endpoint,
+            "s3_region": "us-east-1",
+            "s3_access_key_id": "bench",
+            "s3_secret_access_key": "bench",
+        }
+    finally:
+        cluster.stop()
+        moto.terminate()
+        moto.wait(10)
+
+
+def fill_bucket(values: dict[str, str], count: int) -> None:
     from visionloop.bootstrap import build_services
     from visionloop.settings import load_settings
 
     photos = [
         p for label in GROCERY_LABELS for p in sorted((SHARED / "grocery-produce" / label).glob("*.jpg"))
     ]
-    svc = build_services(load_settings({"data_dir": str(data_dir)}, environ={}))
+    svc = build_services(load_settings(values, environ={}))
     try:
-        svc.buckets.create_bucket("bench")
+        with contextlib.suppress(Exception):  # there already (a --data-dir used before)
+            svc.buckets.create_bucket("bench")
         have = sum(1 for _ in svc.buckets.list_objects("bench", "in/"))
         if have != count:
             items = [(f"in/{i:05d}.jpg", photos[i % len(photos)].read_bytes()) for i in range(count)]
@@ -45,31 +102,31 @@ def fill_bucket(data_dir: Path, count: int) -> None:
         svc.close()
 
 
-def colour_project(data_dir: Path) -> None:
+def colour_project(values: dict[str, str]) -> None:
     """A colour-engine model version "bench/v1" (from the tests' helpers), for --engine colour."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(ROOT))
     from tests.workflows.helpers import colour_project as make
     from tests.workflows.helpers import run_jobs
     from visionloop.bootstrap import build_services
     from visionloop.core.training import TrainingOptions, request_training
     from visionloop.settings import load_settings
 
-    svc = build_services(load_settings({"data_dir": str(data_dir)}, environ={}))
+    svc = build_services(load_settings(values, environ={}))
     try:
         if "bench" not in {p.name for p in svc.repo.list_projects()}:
-            make(svc, data_dir.parent, "bench")
+            make(svc, Path(values["data_dir"]).parent, "bench")
             request_training(svc, "bench", TrainingOptions(version_name="v1"))
             run_jobs(svc)
     finally:
         svc.close()
 
 
-def measure(data_dir: Path, runner: str, engine: str, workers: int, part_size: int) -> dict[str, Any]:
+def measure(values: dict[str, str], runner: str, engine: str, workers: int, part_size: int) -> dict[str, Any]:
     from visionloop.bootstrap import fake_engine
     from visionloop.settings import load_settings
     from visionloop.workflows.batch import run_batch_job
 
-    settings = load_settings({"data_dir": str(data_dir)}, environ={})
+    settings = load_settings(values, environ={})
     ray_address = None
     if runner == "ray":
         import ray
@@ -94,6 +151,7 @@ def measure(data_dir: Path, runner: str, engine: str, workers: int, part_size: i
             ray.shutdown()
     seconds = time.perf_counter() - started
     return {
+        "backend": "sqlite" if "database_url" not in values else "postgres-s3",
         "runner": runner,
         "images": summary.done,
         "failed": summary.failed,
@@ -110,32 +168,36 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--part-size", type=int, default=100)
     parser.add_argument("--runners", default="local,ray")
+    parser.add_argument("--backends", default="sqlite", help="sqlite, postgres-s3 or both (comma-separated)")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="visionloop-bench-batch-")) / "var"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if args.engine == "real":
-        train(data_dir, pick_images("grocery")[0], "small", None)
-    else:
-        colour_project(data_dir)
-    fill_bucket(data_dir, args.images)
+    root = args.data_dir or Path(tempfile.mkdtemp(prefix="visionloop-bench-batch-")) / "var"
     results = []
-    for runner in args.runners.split(","):
-        if runner == "ray":
-            try:
-                import ray  # noqa: F401
-            except ImportError:
-                print("ray: skipped (not installed: pip install 'visionloop[ray]')")
-                continue
-        result = measure(data_dir, runner, args.engine, args.workers, args.part_size)
-        results.append(result)
-        if not args.json:
-            print(
-                f"{runner}: {result['images']} images ({result['failed']} failed) in {result['seconds']} s: "
-                f"{result['images_per_second']} images/s ({result['images_per_second_after_start']} "
-                f"after the workers started)"
-            )
+    for name in args.backends.split(","):
+        data_dir = root if name == "sqlite" else root.parent / f"{root.name}-{name}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with backend(name, data_dir) as values:
+            if args.engine == "real":
+                train(data_dir, pick_images("grocery")[0], "small", None, values)
+            else:
+                colour_project(values)
+            fill_bucket(values, args.images)
+            for runner in args.runners.split(","):
+                if runner == "ray":
+                    try:
+                        import ray  # noqa: F401
+                    except ImportError:
+                        print("ray: skipped (not installed: pip install 'visionloop[ray]')")
+                        continue
+                result = measure(values, runner, args.engine, args.workers, args.part_size)
+                results.append(result)
+                if not args.json:
+                    print(
+                        f"{name} {runner}: {result['images']} images ({result['failed']} failed) in "
+                        f"{result['seconds']} s: {result['images_per_second']} images/s "
+                        f"({result['images_per_second_after_start']} after the workers started)"
+                    )
     if args.json:
         print(json.dumps({"engine": args.engine, "workers": args.workers, "results": results}, indent=2))
 

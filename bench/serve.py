@@ -93,7 +93,13 @@ MODELS = {
 }
 
 
-def train(data_dir: Path, files: dict[str, list[Path]], model: str, max_seconds: float | None) -> float:
+def train(
+    data_dir: Path,
+    files: dict[str, list[Path]],
+    model: str,
+    max_seconds: float | None,
+    values: dict[str, str] | None = None,  # more settings (bench/batch.py: a PostgreSQL database, S3)
+) -> float:
     from visionloop.bootstrap import build_engine, build_services
     from visionloop.core.datasets import import_coco, import_folder
     from visionloop.core.projects import create_project
@@ -101,7 +107,7 @@ def train(data_dir: Path, files: dict[str, list[Path]], model: str, max_seconds:
     from visionloop.settings import load_settings
     from visionloop.workflows.worker import run_job
 
-    settings = load_settings({"data_dir": str(data_dir)}, environ={})
+    settings = load_settings({"data_dir": str(data_dir), **(values or {})}, environ={})
     svc = build_services(settings)
     if "bench" in {p.name for p in svc.repo.list_projects()}:  # a --data-dir trained before: reuse it
         version = svc.repo.get_version(svc.repo.get_project("bench").id, "v1")
