@@ -52,10 +52,10 @@ REFUSALS = {  # pages that answer with a refusal here, which must fit too
     "/review/no-such-page",
     "/console/setup",  # an operator exists: the setup link no longer works (the form: test_first_run_browser)
 }
-PHONE_SHOTS = {  # page → screenshot of its first screen on the phone
-    "/console/projects/logos/versions/v1": "phone-1-version.png",
-    "/console/projects/logos/workflow/detections": "phone-2-detections.png",
-    "/review/queue?project=fruit": "phone-3-review.png",
+PHONE_SHOTS = {  # page → a screen of it on the phone: its file, what to scroll to ("": the top)
+    "/console/projects/logos/versions/v1": ("phone-1-version.png", ""),
+    "/console/projects/logos/workflow/detections": ("phone-2-detections.png", "#detections"),
+    "/review/queue?project=fruit": ("phone-3-review.png", ""),
 }
 
 
@@ -259,7 +259,10 @@ def test_every_page_fits_a_phone_and_a_laptop(
                 if problem := _too_wide(page, base, url, size):
                     problems.append(problem)
                 if size is PHONE and url in PHONE_SHOTS:
-                    page.screenshot(path=str(shots / PHONE_SHOTS[url]))  # the first screen
+                    name, part = PHONE_SHOTS[url]
+                    if part:
+                        page.locator(part).scroll_into_view_if_needed()
+                    page.screenshot(path=str(shots / name))
         for project in ("logos", "shapes"):  # the answer's pages (a classifier's, a detector's boxes)
             if problem := _tried(page, base, project, seeded.photo, size):
                 problems.append(problem)
