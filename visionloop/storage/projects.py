@@ -256,10 +256,10 @@ class ProjectStore(SqlStore):
         datasets = select(t.datasets.c.id).where(t.datasets.c.project_id == project_id)
         carrying = select(t.entry_labels.c.entry_id).where(t.entry_labels.c.label == old)
         with self._write() as conn:
-            rows = conn.execute(
-                select(t.entries.c.id, t.entries.c.labels, t.entries.c.boxes).where(
-                    t.entries.c.dataset_id.in_(datasets), t.entries.c.id.in_(carrying)
-                )
+            rows = conn.execute(  # locked (PostgreSQL): a label saved meanwhile is not overwritten
+                select(t.entries.c.id, t.entries.c.labels, t.entries.c.boxes)
+                .where(t.entries.c.dataset_id.in_(datasets), t.entries.c.id.in_(carrying))
+                .with_for_update()
             ).all()
             for entry_id, labels_text, boxes_text in rows:
                 labels = list(dict.fromkeys(new if x == old else x for x in json.loads(labels_text)))
