@@ -408,7 +408,10 @@ def _search_l2(
             previous[fi] = head
             oof[val] = np.mean([head.decision_function(v[val]) for v in val_views], axis=0)
             done.append(val)
-            report((gi * len(folds) + fi + 1) / (len(grid) * len(folds)), f"cross-validating (l2={l2:g})")
+            fits, total = gi * len(folds) + fi + 1, len(grid) * len(folds)
+            report(
+                fits / total, f"cross-validating (fold {fi + 1} of {len(folds)}, try {gi + 1} of {len(grid)})"
+            )
         if len(done) < len(folds):
             clf.stopped_early_ = True
             if best is not None:
@@ -494,7 +497,7 @@ def _maybe_finetune(
             needed = per_sample * (r.epochs or 1) * (len(train) + n) + _EXPORT_SECONDS
             if needed > remaining:
                 break
-        report(fi / steps, f"fine-tuning, fold {fi + 1} of {len(folds)}")
+        report(fi / steps, f"fine-tuning (fold {fi + 1} of {len(folds)})")
         model = tuner().fit(module, [v[train] for v in train_views], target[train], deadline.passed)
         if model.epochs_run_ < (r.epochs or 1):
             break  # the deadline passed during the fold
