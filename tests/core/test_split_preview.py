@@ -43,6 +43,9 @@ def test_the_preview_is_the_split_that_training_then_makes(services: Services) -
     assert per_label["plum"] == (1, 0)
     assert any("'plum' would have no test images" in w for w in preview.warnings)
     assert any("'pear' would have" in w and "at least 5 are advised" in w for w in preview.warnings)
+    # these plain colour fields look alike: each label is one group, and the preview says what would happen
+    assert any("'apple' are one group" in w and "would be chosen one by one" in w for w in preview.warnings)
+    assert not any("were chosen" in w for w in preview.warnings)
 
     request_training(services, "p")
     moved = entries_of(services, "p", DatasetType.TEST)

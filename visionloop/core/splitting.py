@@ -29,6 +29,13 @@ class SplitPlan:
     test: tuple[DatasetEntry, ...]  # the entries to move to TEST, by content hash
     n_groups: int
     warnings: tuple[str, ...]
+    one_group: tuple[str, ...] = ()  # labels whose images are one group: TEST chosen image by image
+
+
+ONE_GROUP_WARNING = (
+    "all images of label {label!r} are one group of similar photos, so its TEST images {were} chosen one by "
+    "one and its evaluation may be optimistic; add photos from another session or give groups explicitly"
+)
 
 
 def plan_split(
@@ -66,13 +73,9 @@ def plan_split(
     fallback, labels = _choose_images(alone, counts, test_fraction, seed)
     chosen.extend(fallback)
     warnings = list(grouping.warnings)
-    warnings.extend(
-        f"all images of label {label!r} are one group of similar photos, so its TEST images were chosen "
-        "one by one and its evaluation may be optimistic; add photos from another session or give groups "
-        "explicitly"
-        for label in labels
-    )
-    return SplitPlan(tuple(sorted(chosen, key=lambda e: e.content_hash)), grouping.n_groups, tuple(warnings))
+    warnings.extend(ONE_GROUP_WARNING.format(label=label, were="were") for label in labels)
+    test = tuple(sorted(chosen, key=lambda e: e.content_hash))
+    return SplitPlan(test, grouping.n_groups, tuple(warnings), tuple(labels))
 
 
 def _rarest(labels: set[str] | tuple[str, ...], counts: Counter[str]) -> str:
@@ -249,7 +252,9 @@ def preview_split(
         for label in e.all_labels:
             (go if e.content_hash in moved else stay)[label] += 1
     labels = tuple(LabelSplit(lab, stay[lab], go[lab]) for lab in sorted({*stay, *go}))
-    warnings = [*plan.warnings]
+    made = {ONE_GROUP_WARNING.format(label=label, were="were") for label in plan.one_group}
+    warnings = [w for w in plan.warnings if w not in made]
+    warnings.extend(ONE_GROUP_WARNING.format(label=label, were="would be") for label in plan.one_group)
     for ls in labels:
         if ls.test == 0:
             warnings.append(
