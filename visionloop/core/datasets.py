@@ -5,7 +5,6 @@ UpdateDatasetEntries' upsert are ManifestRules of that one function."""
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -42,6 +41,7 @@ from visionloop.core.ports import EntryFilter
 from visionloop.core.projects import all_entries, ensure_dataset, get_project, parse_dataset_type
 from visionloop.core.records.rejected_lines import LineError, NewRejectedLine
 from visionloop.core.services import Services
+from visionloop.core.uploaded_files import find_uploaded
 from visionloop.errors import AlreadyExists, InvalidInput, InvalidManifest, NotFound, ObjectNotFound
 
 MAX_MANIFEST_LINES = 250_000
@@ -318,17 +318,11 @@ def import_coco_upload(
     reported, not raised."""
     project = get_project(svc, project_name)
     doc = parse_coco(coco)
-    by_base: dict[str, list[str]] = {}
-    for name in images:
-        by_base.setdefault(posixpath.basename(name), []).append(name)
 
     def loader_for(file_name: str) -> Callable[[], bytes]:
-        wanted = file_name.replace("\\", "/").lstrip("/")
-        found = [n for n in images if n == wanted or n.endswith("/" + wanted)]
-        found = found or by_base.get(posixpath.basename(wanted), [])
-        if len(found) == 1:
-            return images[found[0]]
-        why = "several uploaded files have that name" if found else "it was not among the uploaded images"
+        name, why = find_uploaded(file_name, images.keys())
+        if name is not None:
+            return images[name]
 
         def missing() -> bytes:
             raise NotFound(f"no image for {file_name!r}: {why}")

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import image_bytes, make_project, unique_colour, write_folder_dataset
+from tests.factories import (
+    classification_line,
+    image_bytes,
+    make_project,
+    unique_colour,
+    write_folder_dataset,
+)
 from visionloop.core.datasets import import_folder
 from visionloop.core.entities import DatasetType, TaskType
 from visionloop.core.services import Services
@@ -146,3 +152,56 @@ def test_a_coco_import_without_a_coco_file_says_what_to_choose(
     make_project(services, "det", TaskType.DETECTION)
     r = client.post("/console/projects/det/datasets/train/coco", data={"csrf_token": olga})
     assert r.status_code == 400 and "choose the COCO file" in r.text
+
+
+def test_a_manifest_uploaded_with_its_images_puts_them_where_its_lines_name_them(
+    client: TestClient, olga: str, services: Services
+) -> None:
+    make_project(services, "m")
+    cat, dog, other = (image_bytes(color=unique_colour(20 + i)) for i in range(3))
+    services.buckets.create_bucket("photos")
+    services.buckets.put("photos", "taken.jpg", other)  # a different image already there: kept
+    lines = [
+        classification_line("s3://photos/pets/cat.jpg", "cat"),
+        classification_line("s3://photos/dog.jpg", "dog"),
+        classification_line("s3://photos/taken.jpg", "cat"),
+        classification_line("s3://photos/absent.jpg", "dog"),
+    ]
+    text = "".join(line + "\n" for line in lines)
+    r = client.post(
+        "/console/projects/m/datasets/train/manifest",
+        data={"csrf_token": olga},
+        files=[
+            ("manifest", ("train.manifest", text.encode(), "application/octet-stream")),
+            ("images", ("mine/pets/cat.jpg", cat, "image/jpeg")),
+            ("images", ("mine/dog.jpg", dog, "image/jpeg")),
+            ("images", ("mine/taken.jpg", dog, "image/jpeg")),
+        ],
+    )
+    assert r.status_code == 200, r.text
+    assert "already holds another image" in r.text and "absent.jpg" in r.text
+    assert (
+        services.buckets.get("photos", "pets/cat.jpg") == cat
+        and services.buckets.get("photos", "dog.jpg") == dog
+    )
+    assert services.buckets.get("photos", "taken.jpg") == other
+    p = services.repo.get_project("m")
+    ds = services.repo.find_dataset(p.id, DatasetType.TRAIN)
+    assert ds is not None
+    imported = {e.source_ref: e.labels for e in services.repo.list_entries(ds.id)}
+    assert imported == {
+        "s3://photos/pets/cat.jpg": ("cat",),
+        "s3://photos/dog.jpg": ("dog",),
+        "s3://photos/taken.jpg": ("cat",),
+    }
+
+
+def test_images_without_their_manifest_are_refused(client: TestClient, olga: str, services: Services) -> None:
+    make_project(services, "m")
+    r = client.post(
+        "/console/projects/m/datasets/train/manifest",
+        data={"csrf_token": olga, "location": "s3://photos/train.manifest"},
+        files=[("images", ("a.jpg", image_bytes(), "image/jpeg"))],
+    )
+    assert r.status_code == 400 and "choose the manifest file the images go with" in r.text
+    assert services.buckets.list_buckets() == [] or "photos" not in services.buckets.list_buckets()

@@ -12,7 +12,6 @@ The manifest's own upload is web.console.datasets' (its manifest form)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import File, Request, UploadFile
@@ -21,11 +20,10 @@ from starlette.responses import Response
 
 from visionloop.core import datasets, projects
 from visionloop.core.exporting import export_manifest
-from visionloop.core.images import TRAINING_LIMITS
-from visionloop.errors import ImageTooLarge, InvalidInput
+from visionloop.errors import InvalidInput
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import console_router
-from visionloop.web.console.datasets import clean_name, dataset_type, report_page
+from visionloop.web.console.datasets import clean_name, dataset_type, report_page, upload_reader
 from visionloop.web.routing import web
 
 router = console_router()
@@ -46,22 +44,6 @@ def export(request: Request, name: str, kind: str, session: Operator) -> Respons
             "Cache-Control": "no-store",
         },
     )
-
-
-def _reader(f: UploadFile) -> Callable[[], bytes]:
-    """Reads an uploaded image from where the upload was spooled, within the training byte limit."""
-
-    def read() -> bytes:
-        f.file.seek(0)
-        data = f.file.read(TRAINING_LIMITS.max_bytes + 1)
-        if len(data) > TRAINING_LIMITS.max_bytes:
-            raise ImageTooLarge(
-                f"the file is larger than {TRAINING_LIMITS.max_bytes:,} bytes",
-                code="ERROR_IMAGE_SIZE_TOO_LARGE",
-            )
-        return data
-
-    return read
 
 
 @router.post("/projects/{name}/datasets/{kind}/coco")
@@ -88,6 +70,6 @@ async def import_coco(
     raw = await coco.read(limit + 1)
     if len(raw) > limit:
         raise InvalidInput(f"the COCO file is larger than the limit of {limit:,} bytes (max_import_file_mb)")
-    readers = {clean_name(f.filename or ""): _reader(f) for f in files if f is not coco}
+    readers = {clean_name(f.filename or ""): upload_reader(f) for f in files if f is not coco}
     report = await run_in_threadpool(datasets.import_coco_upload, svc, project.name, dtype, raw, readers)
     return report_page(request, session, project, dtype, report, "COCO import")

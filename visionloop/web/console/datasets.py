@@ -55,7 +55,8 @@ from visionloop.core.importing import SourceAccess
 from visionloop.core.labels import MAX_BOXES, project_labels
 from visionloop.core.ports import EntryFilter
 from visionloop.core.services import Services
-from visionloop.errors import InvalidInput, NotFound
+from visionloop.core.uploaded_files import Reader, place_manifest_images
+from visionloop.errors import ImageTooLarge, InvalidInput, NotFound
 from visionloop.web.auth import Operator, OperatorForm
 from visionloop.web.console import Link, console_router
 from visionloop.web.console.projects import project_url
@@ -387,6 +388,7 @@ async def import_manifest(
     session: OperatorForm,
     manifest: Annotated[UploadFile | None, File()] = None,
     location: str = Form(""),
+    images: Annotated[list[UploadFile], File()] = [],  # noqa: B006 (FastAPI copies defaults)
 ) -> Response:
     from starlette.concurrency import run_in_threadpool
 
@@ -395,6 +397,10 @@ async def import_manifest(
     project = await run_in_threadpool(projects.get_project, svc, name)
     settings = request.app.state.settings
     access = SourceAccess.over_http(settings.import_roots, settings.max_import_file_mb)
+    sent = [f for f in images if f.filename]
+    if sent and (manifest is None or not manifest.filename):
+        raise InvalidInput("choose the manifest file the images go with")
+    placed: list[ImportIssue] = []
     if manifest is not None and manifest.filename:
         raw = await manifest.read(access.max_file_bytes + 1)
         if len(raw) > access.max_file_bytes:
@@ -405,8 +411,11 @@ async def import_manifest(
             raise InvalidInput(
                 "the manifest is not UTF-8 text (a .manifest file has one JSON object a line)"
             ) from None
+        readers = {_clean_name(f.filename or ""): upload_reader(f) for f in sent}
+        placed = await run_in_threadpool(place_manifest_images, svc, text, readers)
         done = await run_in_threadpool(datasets.import_manifest_text, svc, project, dtype, text)
         report = done.added
+        report.issues += placed
     elif location.strip():
         report = await run_in_threadpool(
             datasets.import_manifest, svc, project.name, location.strip(), dtype, access=access
@@ -417,6 +426,22 @@ async def import_manifest(
             "import_roots)"
         )
     return _report_page(request, session, project, dtype, report, "Manifest import")
+
+
+def upload_reader(f: UploadFile) -> Reader:
+    """Reads an uploaded image from where the upload was spooled, within the training byte limit."""
+
+    def read() -> bytes:
+        f.file.seek(0)
+        data = f.file.read(TRAINING_LIMITS.max_bytes + 1)
+        if len(data) > TRAINING_LIMITS.max_bytes:
+            raise ImageTooLarge(
+                f"the file is larger than {TRAINING_LIMITS.max_bytes:,} bytes",
+                code="ERROR_IMAGE_SIZE_TOO_LARGE",
+            )
+        return data
+
+    return read
 
 
 # what the other dataset pages (web.console.label_renames, dataset_transfer) share with this one
