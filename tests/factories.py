@@ -54,6 +54,34 @@ def make_project(svc: Services, name: str = "demo", task: TaskType = TaskType.CL
     return create_project(svc, name, task)
 
 
+def add_labelled_images(svc: Services, project: str, counts: dict[str, int]) -> None:
+    """``counts[label]`` distinct plain images with that label in the project's TRAIN dataset."""
+    from visionloop.core.datasets import add_image
+
+    n = 0
+    for label, count in counts.items():
+        for _ in range(count):
+            n += 1
+            add_image(svc, project, image_bytes(color=unique_colour(n * 40)), f"{label}-{n}.jpg", [label])
+
+
+def add_entries_without_phash(svc: Services, project: Project, n: int) -> None:
+    """``n`` photos in TRAIN stored as entries were before perceptual hashes existed (labels a and b)."""
+    from visionloop.core.entities import DatasetType, ImageInfo, NewEntry
+    from visionloop.core.images import store_image
+    from visionloop.core.projects import ensure_dataset
+
+    train = ensure_dataset(svc, project, DatasetType.TRAIN)
+    new = []
+    for i in range(n):
+        data = photo_bytes(i + 1)
+        info = svc.inspector.inspect(data)
+        store_image(svc.store, data, info.content_hash)
+        old_info = ImageInfo(info.format, info.width, info.height, info.size_bytes, info.content_hash)
+        new.append(NewEntry(old_info, f"s3://bkt/{chr(ord('a') + i)}.jpg", ("a" if i % 2 else "b",)))
+    svc.repo.add_entries(train.id, new, svc.clock.now())
+
+
 def write_folder_dataset(root: Path, labels: dict[str, int], size: tuple[int, int] = (96, 80)) -> Path:
     """``root/<label>/<label>_<i>.jpg`` with distinct images; returns root."""
     n = 0

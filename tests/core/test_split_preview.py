@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import image_bytes, make_project, photo_bytes, unique_colour
-from visionloop.core.datasets import add_image
-from visionloop.core.entities import DatasetType, ImageInfo, NewEntry, TaskType
-from visionloop.core.images import store_image
-from visionloop.core.projects import ensure_dataset, get_dataset
+from tests.factories import add_entries_without_phash, add_labelled_images, make_project
+from visionloop.core.entities import DatasetType, TaskType
+from visionloop.core.projects import get_dataset
 from visionloop.core.services import Services
 from visionloop.core.splitting import preview_split, split_dataset
 from visionloop.core.training import TrainingOptions, request_training, split_preview
@@ -18,11 +16,7 @@ from visionloop.errors import InvalidInput
 
 def fill(svc: Services, counts: dict[str, int], project: str = "p") -> None:
     make_project(svc, project)
-    n = 0
-    for label, count in counts.items():
-        for _ in range(count):
-            n += 1
-            add_image(svc, project, image_bytes(color=unique_colour(n * 40)), f"{label}-{n}.jpg", [label])
+    add_labelled_images(svc, project, counts)
 
 
 def entries_of(svc: Services, project: str, kind: DatasetType) -> set[str]:
@@ -83,15 +77,8 @@ def test_no_preview_when_training_would_not_split(services: Services) -> None:
 def test_a_preview_stores_no_perceptual_hash(services: Services) -> None:
     """Entries stored before hashes existed: the preview computes theirs and forgets them."""
     project = make_project(services, "old")
-    train = ensure_dataset(services, project, DatasetType.TRAIN)
-    new = []
-    for i in range(6):
-        data = photo_bytes(i + 1)
-        info = services.inspector.inspect(data)
-        store_image(services.store, data, info.content_hash)
-        old_info = ImageInfo(info.format, info.width, info.height, info.size_bytes, info.content_hash)
-        new.append(NewEntry(old_info, f"s3://bkt/{'abcdef'[i]}.jpg", ("a" if i % 2 else "b",)))
-    services.repo.add_entries(train.id, new, services.clock.now())
+    add_entries_without_phash(services, project, 6)
+    train = get_dataset(services, project, DatasetType.TRAIN)
     preview = preview_split(services, "old")
     assert preview.test_images == 2 and preview.n_groups >= 2
     assert all(e.phash is None for e in services.repo.list_entries(train.id))

@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import shared_dataset
-from tests.factories import make_project, photo_bytes
+from tests.factories import add_entries_without_phash, make_project, photo_bytes
 from visionloop.bootstrap import build_services
 from visionloop.core import datasets
-from visionloop.core.entities import DatasetEntry, DatasetType, EntrySource, ImageInfo, NewEntry
+from visionloop.core.entities import DatasetEntry, DatasetType, EntrySource
 from visionloop.core.grouping import group_entries
-from visionloop.core.images import store_image
 from visionloop.core.ports import SceneItem
-from visionloop.core.projects import ensure_dataset, get_dataset
+from visionloop.core.projects import get_dataset
 from visionloop.core.services import Services
 from visionloop.core.splitting import plan_split, scene_grouping, split_dataset
 from visionloop.settings import Settings, load_settings
@@ -160,15 +159,8 @@ def test_split_dataset_keeps_folder_groups_together_and_records_them(
 def test_split_dataset_computes_missing_perceptual_hashes(services: Services) -> None:
     """Entries stored before hashes existed get theirs from the stored image, once."""
     project = make_project(services, "old")
-    train = ensure_dataset(services, project, DatasetType.TRAIN)
-    new = []
-    for i in range(6):
-        data = photo_bytes(i + 1)
-        info = services.inspector.inspect(data)
-        store_image(services.store, data, info.content_hash)
-        old_info = ImageInfo(info.format, info.width, info.height, info.size_bytes, info.content_hash)
-        new.append(NewEntry(old_info, f"s3://bkt/{'abcdef'[i]}.jpg", ("a" if i % 2 else "b",)))
-    services.repo.add_entries(train.id, new, services.clock.now())
+    add_entries_without_phash(services, project, 6)
+    train = get_dataset(services, project, DatasetType.TRAIN)
     assert all(e.phash is None for e in services.repo.list_entries(train.id))
     rec = split_dataset(services, "old")
     assert rec.test_count == 2

@@ -7,8 +7,7 @@ import re
 
 from fastapi.testclient import TestClient
 
-from tests.factories import image_bytes, make_project, unique_colour
-from visionloop.core.datasets import add_image
+from tests.factories import add_labelled_images, make_project
 from visionloop.core.entities import DatasetType
 from visionloop.core.services import Services
 from visionloop.core.splitting import split_dataset
@@ -16,11 +15,7 @@ from visionloop.core.splitting import split_dataset
 
 def fill(svc: Services, counts: dict[str, int], project: str = "fruit") -> None:
     make_project(svc, project)
-    n = 0
-    for label, count in counts.items():
-        for _ in range(count):
-            n += 1
-            add_image(svc, project, image_bytes(color=unique_colour(n * 40)), f"{label}-{n}.jpg", [label])
+    add_labelled_images(svc, project, counts)
 
 
 def counts(svc: Services, kind: DatasetType, project: str = "fruit") -> int:
