@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from tests.servers import serve_in_thread
 from visionloop.api.app import create_app
 from visionloop.bootstrap import build_accounts, build_services, build_serving, fake_engine
 from visionloop.core.accounts import Role, add_reviewer
+from visionloop.core.ports import TrainingEngine
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving
 from visionloop.settings import Settings, load_settings
@@ -56,6 +58,28 @@ def live_server(
         if serving.review_hook is not None and hasattr(serving.review_hook, "stop"):
             serving.review_hook.stop()  # lifespan="off": the app's shutdown does not stop it
         svc.repo.close()
+
+
+@contextmanager
+def worker_thread(server: Server, engine: TrainingEngine) -> Iterator[None]:
+    """A worker training the server's queued jobs on ``engine``, as `visionloop serve` starts them (the app
+    itself starts none), until the block ends."""
+    from visionloop.workflows.worker import run_worker
+
+    stop = threading.Event()
+    settings = server.settings
+    worker = threading.Thread(
+        target=run_worker,
+        args=(server.svc, engine, settings.region, settings.account_id, stop),
+        kwargs={"poll_seconds": 0.2, "recover": False},
+        daemon=True,
+    )
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(10)
 
 
 def keep_screenshots(shots: Path, max_bytes: int | None = None) -> None:

@@ -11,20 +11,18 @@ VISIONLOOP_UPDATE_SCREENSHOTS=1 they are also copied, as small palette PNGs, to 
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import shared_dataset
-from tests.web.browser import PASSWORD, Server, keep_screenshots, live_server
+from tests.web.browser import PASSWORD, Server, keep_screenshots, live_server, worker_thread
 from visionloop.core.accounts import Role
 from visionloop.core.datasets import add_image
 from visionloop.core.entities import DatasetType, JobStatus, TaskType, VersionStatus
 from visionloop.core.projects import create_project
 from visionloop.engines.fake import ColourEngine
-from visionloop.workflows.worker import run_worker
 
 SCREEN = {"width": 1280, "height": 800}
 
@@ -32,22 +30,9 @@ SCREEN = {"width": 1280, "height": 800}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("console") / "var"
-    # workers: 1 as `visionloop serve` has it; create_app starts none, the thread below is the worker
-    with live_server(data, "olga", Role.OPERATOR, workers=1) as server:
-        stop = threading.Event()  # a worker, as `visionloop serve` starts them, on the fake engine
-        settings = server.settings
-        worker = threading.Thread(
-            target=run_worker,
-            args=(server.svc, ColourEngine(), settings.region, settings.account_id, stop),
-            kwargs={"poll_seconds": 0.2, "recover": False},
-            daemon=True,
-        )
-        worker.start()
-        try:
-            yield server
-        finally:
-            stop.set()
-            worker.join(10)
+    # workers: 1 as `visionloop serve` has it; create_app starts none, worker_thread is the worker
+    with live_server(data, "olga", Role.OPERATOR, workers=1) as server, worker_thread(server, ColourEngine()):
+        yield server  # a worker, as `visionloop serve` starts them, on the fake engine
 
 
 def _sign_in(page: object, url: str, asked: str) -> None:

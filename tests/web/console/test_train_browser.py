@@ -8,21 +8,19 @@ VISIONLOOP_UPDATE_SCREENSHOTS=1."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.factories import image_bytes, unique_colour
-from tests.web.browser import PASSWORD, Server, keep_screenshots, live_server
+from tests.web.browser import PASSWORD, Server, keep_screenshots, live_server, worker_thread
 from visionloop.core.accounts import Role
 from visionloop.core.datasets import add_image
 from visionloop.core.entities import DatasetType
 from visionloop.core.projects import create_project
 from visionloop.core.services import Services
 from visionloop.engines.fake import ColourEngine
-from visionloop.workflows.worker import run_worker
 
 SCREEN = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -31,21 +29,8 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("train") / "var"
-    with live_server(data, "olga", Role.OPERATOR, workers=1) as server:
-        stop = threading.Event()  # the worker `visionloop serve` would start, on the fake engine
-        settings = server.settings
-        worker = threading.Thread(
-            target=run_worker,
-            args=(server.svc, ColourEngine(), settings.region, settings.account_id, stop),
-            kwargs={"poll_seconds": 0.2, "recover": False},
-            daemon=True,
-        )
-        worker.start()
-        try:
-            yield server
-        finally:
-            stop.set()
-            worker.join(10)
+    with live_server(data, "olga", Role.OPERATOR, workers=1) as server, worker_thread(server, ColourEngine()):
+        yield server
 
 
 def count(svc: Services, kind: DatasetType) -> int:
