@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.servers import serve_in_thread
 from visionloop.api.app import create_app
@@ -58,6 +59,15 @@ def live_server(
         if serving.review_hook is not None and hasattr(serving.review_hook, "stop"):
             serving.review_hook.stop()  # lifespan="off": the app's shutdown does not stop it
         svc.repo.close()
+
+
+def open_signed_in(page: Any, url: str, asked: str, name: str = "olga") -> None:
+    """Opens ``asked`` (a path) on the server at ``url``, signing in on the way as ``name``."""
+    page.goto(f"{url}{asked}")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}{asked}")
 
 
 @contextmanager

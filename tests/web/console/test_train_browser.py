@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import image_bytes, unique_colour
-from tests.web.browser import PASSWORD, Server, keep_screenshots, live_server, worker_thread
+from tests.web.browser import Server, keep_screenshots, live_server, open_signed_in, worker_thread
 from visionloop.core.accounts import Role
 from visionloop.core.datasets import add_image
 from visionloop.core.entities import DatasetType
@@ -50,11 +50,7 @@ def test_the_split_is_shown_chosen_and_made_as_shown(server: Server, browser: ob
     context = browser.new_context(viewport=SCREEN)  # type: ignore[attr-defined]
     page = context.new_page()
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(f"{server.url}/console/projects/fruit/train")
-    page.fill("input[name=name]", "olga")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/console/projects/fruit/train")
+    open_signed_in(page, server.url, "/console/projects/fruit/train")
 
     # the split before it is made: per label, stay / move, and the warnings
     assert page.is_visible("#split-preview") and page.is_checked("input[name=split][value=auto]")
@@ -67,11 +63,7 @@ def test_the_split_is_shown_chosen_and_made_as_shown(server: Server, browser: ob
     # on a phone, the page with the split shown fits its width
     phone = browser.new_context(viewport=PHONE)  # type: ignore[attr-defined]
     small = phone.new_page()
-    small.goto(f"{server.url}/console/projects/fruit/train")
-    small.fill("input[name=name]", "olga")
-    small.fill("input[name=password]", PASSWORD)
-    small.click("button[type=submit]")
-    small.wait_for_url(f"{server.url}/console/projects/fruit/train")
+    open_signed_in(small, server.url, "/console/projects/fruit/train")
     assert small.is_visible("#split-preview")
     width = small.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], width
