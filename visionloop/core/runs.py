@@ -32,6 +32,7 @@ How a run executes
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,7 @@ log = logging.getLogger("visionloop.runs")
 
 MAX_RESUMES = 3  # a run interrupted by this many server starts is failed rather than resumed again
 MAX_LIST = 500
+RUNNERS = "workflow-runners"  # the repo.present topic of the workflow runners
 
 
 # --- the state machine ---------------------------------------------------------------------------------
@@ -117,6 +119,13 @@ def recover_runs(svc: Services) -> list[Run]:
         output = {**run.output, "resumed_at": [*run.output.get("resumed_at", []), now.isoformat()]}
         changed.append(svc.repo.update_run(run.id, resumed=run.resumed + 1, output=output))
     return changed
+
+
+def runner_present(svc: Services) -> AbstractContextManager[bool]:
+    """Show a workflow runner present to the other servers on the database for the block; the first one
+    (none other present) resumes the runs the last ones left (recover_runs) before it, while the others
+    that start meanwhile wait. Yields whether it was the first."""
+    return svc.repo.present(RUNNERS, lambda: recover_runs(svc))
 
 
 def advance_pending(ctx: RunContext) -> list[Run]:
@@ -238,4 +247,5 @@ __all__ = [
     "recover_runs",
     "reload_run",
     "run_steps",
+    "runner_present",
 ]

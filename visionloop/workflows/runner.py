@@ -13,9 +13,9 @@ pass. The CLI and the API only queue runs; a run queued while no server runs wai
 
 Several servers on one database (docs/scale.md): every runner advances every active run, one server at
 a time per run (repo.run_held). A runner is shown present to the others for as long as it runs
-(repo.present), and a starting runner resumes runs only when no other runner is present: while one is,
-the RUNNING runs were not interrupted (it is advancing them), so a server restarted next to it neither
-counts them as resumed nor, after MAX_RESUMES such restarts, fails them.
+(core.runs.runner_present), and a starting runner resumes runs only when no other runner is present:
+while one is, the RUNNING runs were not interrupted (it is advancing them), so a server restarted next
+to it neither counts them as resumed nor, after MAX_RESUMES such restarts, fails them.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Self
 
 from visionloop.core.events import Event, EventType
 from visionloop.core.runkinds import RunContext
-from visionloop.core.runs import advance_pending, recover_runs
+from visionloop.core.runs import advance_pending, runner_present
 from visionloop.core.schedules import run_schedules
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving
@@ -46,8 +46,6 @@ class WorkflowRunner:
     (with ``recover``: show this runner present on the database and, when no other runner is, first
     resume the runs a previous server left RUNNING; then follow parameter changes), ``flush`` (the pass
     in progress), ``stop``."""
-
-    PRESENCE = "workflow-runners"  # the repo.present topic of the runners
 
     def __init__(
         self,
@@ -71,8 +69,7 @@ class WorkflowRunner:
     def start(self) -> Self:
         if self._unsubscribe is None:
             if self.recover:
-                svc = self.ctx.svc
-                self._presence.enter_context(svc.repo.present(self.PRESENCE, lambda: recover_runs(svc)))
+                self._presence.enter_context(runner_present(self.ctx.svc))
             self._unsubscribe = self.ctx.svc.bus.subscribe(self.wake, [EventType.PARAMETER_CHANGED])
         self._ticker.start()
         return self
