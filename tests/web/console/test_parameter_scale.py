@@ -52,7 +52,8 @@ def test_scores_are_typed_in_percent_and_stored_as_fractions(
 def test_the_form_round_trips(typed: str) -> None:
     spec = SPECS["min_f1"]
     assert form_text(spec, parse_form(spec, typed)) == typed
-    assert form_scale(spec).unit == "%" and form_scale(SPECS["min_confidence"]).unit == ""
+    assert form_scale(spec).unit == "%" and form_scale(SPECS["min_confidence"]).unit == "%"
+    assert form_scale(SPECS["min_untrained_images"]).unit == ""
     assert history_text("min_f1", parse_form(spec, typed)) == f"{typed}%"
     with pytest.raises(InvalidInput):
         parse_form(spec, "1e9")

@@ -16,6 +16,7 @@ from visionloop.core.records.parameters import SPECS, ParameterSpec, check_value
 from visionloop.errors import InvalidInput
 
 PERCENT = 100.0
+STORED_IN_PERCENT = frozenset({"min_confidence"})  # 0-100 already: only the unit is written
 
 
 def in_percent(spec: ParameterSpec) -> bool:
@@ -46,7 +47,8 @@ def form_scale(spec: ParameterSpec) -> FormScale:
         return FormScale("", "", "", spec.range, "true" if spec.default else "false", spec.help)
     if not in_percent(spec):
         low, high = (_number(x) if x is not None else "" for x in (spec.minimum, spec.maximum))
-        return FormScale("", low, high, spec.range, _number(float(spec.default)), spec.help)
+        unit = "%" if spec.key in STORED_IN_PERCENT else ""
+        return FormScale(unit, low, high, spec.range, _number(float(spec.default)), spec.help)
     help = spec.help.replace(" (0-1)", "") + " In percent here (the API and the CLI take 0-1)."
     return FormScale("%", "0", "100", "a percentage from 0 to 100", form_text(spec, spec.default), help)
 
