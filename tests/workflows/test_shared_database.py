@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,19 @@ def test_a_due_training_check_fires_once_per_period_across_both_servers(
     assert fired == [1] * 6
     runs = a.repo.list_runs(a.repo.get_project("p").id)
     assert len(runs) == 6
+
+
+def test_a_schedule_both_servers_create_stays_as_the_first_armed_it(
+    servers: tuple[Services, Services],
+) -> None:
+    a, b = servers
+    project = a.repo.create_project("p", TaskType.CLASSIFICATION, NOW)
+    armed = {"enabled": True, "interval_minutes": 10.0, "next_run_at": NOW}
+    created = a.repo.create_schedule(project.id, "training", NOW, **armed)
+    fired = a.repo.rearm_schedule(created, next_run_at=NOW + timedelta(minutes=10), updated_at=NOW)
+    # b had read no schedule before a created it: its creation must not arm it again (b would fire it)
+    assert b.repo.create_schedule(project.id, "training", NOW, **armed) == fired
+    assert [s.next_run_at for s in b.repo.list_schedules(project.id)] == [NOW + timedelta(minutes=10)]
 
 
 @pytest.fixture

@@ -157,9 +157,9 @@ def _project_pass(svc: Services, project: Project, now: datetime) -> list[Fired]
         minutes = float(watched[kind.every])
         period = timedelta(minutes=minutes)
         row = stored.get(kind.name)
-        if row is None:
+        if row is None:  # as stored if another server on this database created it meanwhile
             values = {"enabled": enabled, "interval_minutes": minutes, "params": watched}
-            row = svc.repo.put_schedule(
+            row = svc.repo.create_schedule(
                 project.id, kind.name, now, next_run_at=now if enabled else None, **values
             )
         if row.params != watched:

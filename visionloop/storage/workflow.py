@@ -23,7 +23,7 @@ from visionloop.core.records.runs import ACTIVE, Run, RunStatus, RunStep, StepSt
 from visionloop.core.records.schedules import Schedule
 from visionloop.errors import AlreadyExists, NotFound
 from visionloop.storage import schema as t
-from visionloop.storage.base import SqlStore, naive, one_at_a_time, utc
+from visionloop.storage.base import SqlStore, insert_or_skip, naive, one_at_a_time, utc
 from visionloop.storage.schema import deployments, workflow_runs, workflow_schedules, workflow_steps
 
 _RUN_FIELDS = {
@@ -251,6 +251,19 @@ class WorkflowStore(SqlStore):
                         project_id=project_id, kind=kind, **{**defaults, **encoded}
                     )
                 )
+            row = conn.execute(select(workflow_schedules).where(*where)).one()
+        return _schedule(row._mapping)
+
+    def create_schedule(self, project_id: int, kind: str, now: datetime, **values: object) -> Schedule:
+        """Create the project's schedule of ``kind`` with ``values`` unless it exists; returns it as stored.
+        One another server created meanwhile stays as that server armed it (and maybe re-armed it, firing
+        it): overwriting it would arm it again and fire it twice."""
+        encoded = _encode({**values, "updated_at": now}, _SCHEDULE_FIELDS)
+        where = (workflow_schedules.c.project_id == project_id, workflow_schedules.c.kind == kind)
+        defaults = {"enabled": False, "interval_minutes": 60.0, "params": "{}"}
+        with self._write() as conn:
+            new = {"project_id": project_id, "kind": kind, **defaults, **encoded}
+            conn.execute(insert_or_skip(conn, workflow_schedules).values(**new))
             row = conn.execute(select(workflow_schedules).where(*where)).one()
         return _schedule(row._mapping)
 
