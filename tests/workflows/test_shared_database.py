@@ -33,7 +33,7 @@ from visionloop.core.runs import advance_pending
 from visionloop.core.schedules import run_schedules
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving, detect, maintain, start_version, stop_version
-from visionloop.core.training import get_version, request_training
+from visionloop.core.training import MODELS_BUCKET, get_version, request_training
 from visionloop.engines.fake import ColourEngine
 from visionloop.errors import NotReady
 from visionloop.settings import Settings, load_settings
@@ -338,4 +338,30 @@ def test_a_server_starting_beside_another_follows_its_running_versions_and_chang
         finally:
             units_b.stop()
     finally:
+        units_a.stop()
+
+
+def test_a_server_that_cannot_load_a_version_started_elsewhere_answers_not_ready_alone(
+    servers: tuple[Services, Services], tmp_path: Path
+) -> None:
+    a, b = servers
+    colour_project(a, tmp_path, "p", per_label=3)
+    name = _trained(a, "p")
+    serving_a, serving_b = (Serving(ProcessInferenceHost(fake_engine, threads=1)) for _ in range(2))
+    red = image_bytes(color=RED)
+    units_a, units_b = InferenceUnits(a, serving_a).start(), InferenceUnits(b, serving_b).start()
+    try:
+        start_version(a, serving_a, "p", name)
+        _wait_for(lambda: _status(a, "p", name) is VersionStatus.RUNNING)
+        expected = detect(a, serving_a, "p", name, red)
+        version = get_version(a, "p", name)
+        for obj in list(a.store.list_objects(MODELS_BUCKET, f"{version.artifact_key}/")):
+            a.store.delete(MODELS_BUCKET, obj.key)  # lost from the store after a loaded it
+        with pytest.raises(NotReady, match="could not be started on this server"):
+            detect(b, serving_b, "p", name, red)
+        assert _status(b, "p", name) is VersionStatus.RUNNING  # b's failure is b's alone
+        assert detect(a, serving_a, "p", name, red) == expected
+        assert version.id not in serving_b.host.versions()
+    finally:
+        units_b.stop()
         units_a.stop()
