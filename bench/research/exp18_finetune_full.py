@@ -46,6 +46,7 @@ ap.add_argument("--lr", type=float, default=2e-4)
 ap.add_argument("--head-lr", type=float, default=None)
 ap.add_argument("--scale", type=float, default=0.2, help="smallest crop area of a random resized crop")
 ap.add_argument("--jitter", type=float, default=0.3)
+ap.add_argument("--aug", choices=["crops", "views"], default="crops", help="views: one of the seven fixed views")
 ap.add_argument("--batch", type=int, default=16)
 ap.add_argument("--no-warm", action="store_true")
 ap.add_argument("--seed", type=int, default=0)
@@ -96,6 +97,12 @@ def to_tensor(arrs: list[np.ndarray]) -> torch.Tensor:
 
 
 def augment(im: Image.Image, rng: random.Random, size: int) -> np.ndarray:
+    if args.aug == "views":  # one of the seven fixed views (prediction's), mirrored half of the time
+        v = rng.randrange(7)
+        out = Image.fromarray(view(im, REGIONS[v], FLIPS[v] != (rng.random() < 0.5), size))
+        for enh in rng.sample([ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color], 3):
+            out = enh(out).enhance(rng.uniform(1 - args.jitter, 1 + args.jitter))
+        return np.asarray(out)
     s = im.size[0]
     for _ in range(10):
         area = rng.uniform(args.scale, 1.0) * s * s
@@ -226,7 +233,7 @@ train_s = time.perf_counter() - t0
 F7 = embed(net, te)
 with torch.no_grad():
     lg = np.stack([net.fc(torch.from_numpy(F7[v])).numpy() for v in range(7)])
-tag = f"ft-from{args.from_block}-ep{args.epochs}-s{args.size}-lr{args.lr}-sc{args.scale}-j{args.jitter}{stopped}"
+tag = f"ft-from{args.from_block}-ep{args.epochs}-s{args.size}-lr{args.lr}-sc{args.scale}-j{args.jitter}-{args.aug}{stopped}"
 report(tag, lg, train_s)
 np.savez(CACHE / f"{args.bench}_{tag.replace(' ', '_')}.npz", finetuned=lg, linear=base)
 
