@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -42,7 +43,11 @@ def doc_candidates(
             )
     images: dict[Any, dict[str, Any]] = {}
     for i, img in enumerate(doc.get("images") or []):
-        if not isinstance(img, dict) or "id" not in img or not isinstance(img.get("file_name"), str):
+        if (
+            not isinstance(img, dict)
+            or not _is_id(img.get("id"))
+            or not isinstance(img.get("file_name"), str)
+        ):
             yield ImportIssue(
                 f"images[{i}]", "ERROR_MISSING_SOURCE_REF", "image needs an 'id' and a 'file_name'"
             )
@@ -83,23 +88,33 @@ def _annotation(
     ref = f"annotations[{i}]"
     if not isinstance(ann, dict):
         return ImportIssue(ref, "ERROR_INVALID_BOUNDING_BOX", "annotation is not an object")
-    if ann.get("image_id") not in images:
+    if not _is_id(ann.get("image_id")) or ann["image_id"] not in images:
         return ImportIssue(ref, "ERROR_INVALID_BOUNDING_BOX", f"unknown image_id {ann.get('image_id')!r}")
-    if ann.get("category_id") not in categories:
+    if not _is_id(ann.get("category_id")) or ann["category_id"] not in categories:
         msg = f"{ref}: unknown category_id {ann.get('category_id')!r}"
         bad_images.setdefault(ann["image_id"], msg)
         return None
     bbox = ann.get("bbox")
-    if (
-        not isinstance(bbox, list)
-        or len(bbox) != 4
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox)
-    ):
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_coordinate(v) for v in bbox):
         bad_images.setdefault(ann["image_id"], f"{ref}: 'bbox' must be [x, y, width, height] in pixels")
         return None
     x, y, w, h = (float(v) for v in bbox)
     boxes[ann["image_id"]].append(PixelBox(categories[ann["category_id"]], x, y, w, h))
     return None
+
+
+def _is_id(v: object) -> bool:
+    """COCO ids are numbers or strings (a list or object as an id is refused, never hashed)."""
+    return isinstance(v, int | str) and not isinstance(v, bool)
+
+
+def _is_coordinate(v: object) -> bool:
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _load(path: str, access: SourceAccess) -> dict[str, Any]:
@@ -115,6 +130,9 @@ def parse_coco(data: bytes, origin: str = "the COCO file") -> dict[str, Any]:
         raise InvalidManifest(f"{origin} is not valid JSON: {e}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise InvalidManifest(f"{origin} has no 'images' list")
+    for member in ("annotations", "categories"):
+        if doc.get(member) is not None and not isinstance(doc[member], list):
+            raise InvalidManifest(f"{origin}: '{member}' must be a list")
     return doc
 
 

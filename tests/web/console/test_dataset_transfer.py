@@ -129,6 +129,8 @@ def test_a_folder_holding_the_coco_file_and_its_images(
         (b"x" * 20_000, 400, "larger than the limit"),
         (b"not json", 400, "not valid JSON"),
         (b'{"annotations": []}', 400, "no &#39;images&#39; list"),
+        (b'{"images": [], "categories": 5}', 400, "&#39;categories&#39; must be a list"),
+        (b'{"images": [], "annotations": 5}', 400, "&#39;annotations&#39; must be a list"),
     ],
 )
 def test_a_coco_file_that_cannot_be_used_is_refused(
@@ -143,6 +145,36 @@ def test_a_coco_file_that_cannot_be_used_is_refused(
     assert r.status_code == status and words in r.text
     p = services.repo.get_project("det")
     ds = services.repo.find_dataset(p.id, DatasetType.TRAIN)
+    assert ds is None or services.repo.count_entries(ds.id) == 0
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"images": [{"id": [1], "file_name": "a.jpg"}], "annotations": [], "categories": []},
+        {
+            "images": [{"id": 1, "file_name": "a.jpg"}],
+            "annotations": [{"image_id": [1], "category_id": 1, "bbox": [1, 1, 2, 2]}],
+            "categories": [{"id": 1, "name": "logo"}],
+        },
+        {
+            "images": [{"id": 1, "file_name": "a.jpg"}],
+            "annotations": [{"image_id": 1, "category_id": 1, "bbox": [10**400, 1, 2, 2]}],
+            "categories": [{"id": 1, "name": "logo"}],
+        },
+    ],
+)
+def test_coco_ids_and_boxes_that_cannot_be_used_are_reported_not_crashed_on(
+    client: TestClient, olga: str, services: Services, doc: dict[str, object]
+) -> None:
+    make_project(services, "det", TaskType.DETECTION)
+    r = client.post(
+        "/console/projects/det/datasets/train/coco",
+        data={"csrf_token": olga},
+        files=[("coco", ("c.json", json.dumps(doc).encode(), "application/json"))],
+    )
+    assert r.status_code in (200, 303, 400), r.text
+    ds = services.repo.find_dataset(services.repo.get_project("det").id, DatasetType.TRAIN)
     assert ds is None or services.repo.count_entries(ds.id) == 0
 
 

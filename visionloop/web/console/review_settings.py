@@ -10,6 +10,7 @@ POST /console/projects/{p}/review    save them (core.review.put_flow checks ever
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from fastapi import Form, Request
@@ -114,6 +115,8 @@ def _seconds(amount: str, unit: str) -> int:
         value = float(amount.strip())
     except ValueError:
         raise InvalidInput(f"the time limit must be a number, not {amount[:20]!r}") from None
+    if not math.isfinite(value) or not math.isfinite(value * UNITS[unit]):
+        raise InvalidInput(f"the time limit must be a finite number, not {amount[:20]!r}")
     return round(value * UNITS[unit])
 
 
