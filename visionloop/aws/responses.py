@@ -171,7 +171,10 @@ class RekognitionResponse:
         return {"ProjectVersionArn": self.backend.create_project_version(project_arn, name, extras, p.tags())}
 
     def describe_project_versions(self) -> Json:
-        """Lists model versions newest first, with status, EvaluationResult and pagination."""
+        """Partial: versions newest first, with status and EvaluationResult; manifests not for every one.
+
+        TrainingDataResult, TestingDataResult and ManifestSummary only for versions made by
+        CreateProjectVersion or CopyProjectVersion (others have no OutputConfig to write them to)."""
         p = self.params
         project_arn = p.arn("ProjectArn")
         names = p.strings("VersionNames", min_items=1, max_items=10, max_len=255, pattern=NAME)
@@ -214,7 +217,7 @@ class RekognitionResponse:
     # --- pretrained analysis -------------------------------------------------------------------------
 
     def detect_labels(self) -> Deferred[Any]:
-        """Labels with boxes, parents, aliases and categories, and image properties (pretrained models)."""
+        """Partial: labels (ImageNet-1k, COCO-80) with boxes, parents, categories; image properties."""
         return Deferred(*analysis.detect_labels(self.backend.svc, self.backend.analysis, self.params))
 
     def detect_text(self) -> Deferred[Any]:
@@ -234,7 +237,7 @@ class RekognitionResponse:
     # --- faces ---------------------------------------------------------------------------------------
 
     def detect_faces(self) -> Deferred[Any]:
-        """The 100 largest faces: box, confidence, landmarks, pose, quality; ALL adds age, gender, eyes."""
+        """Partial: 100 largest faces, landmarks, pose, quality; ALL: age, gender, eyes, no smile/beard."""
         return Deferred(*faces.detect_faces(self.backend.svc, self.backend.analysis, self.params))
 
     def compare_faces(self) -> Deferred[Any]:
