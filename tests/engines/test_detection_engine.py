@@ -150,10 +150,24 @@ def test_a_detector_trained_on_torch_features_detects_the_same_on_onnx_features(
     on_torch = trained.detector.detect(images)
     on_onnx = engine.load(trained.files).detect(images)  # the engine's pyramid runs ONNX Runtime
     assert sum(map(len, on_torch)) >= len(TEST)  # it does detect: the comparison is not of empty lists
-    assert [[d.label for d in ds] for ds in on_onnx] == [[d.label for d in ds] for ds in on_torch]
+    # A briefly trained head answers many boxes near the decoding cut-off, where a difference of 1e-5 in
+    # the features may keep or drop one or swap two of equal score: compare the boxes clear of it, each
+    # matched by label, place and confidence, both ways.
+    assert any(d.confidence >= CLEAR for ds in on_torch for d in ds)
     for ds_onnx, ds_torch in zip(on_onnx, on_torch, strict=True):
-        for a, b in zip(ds_onnx, ds_torch, strict=True):
-            assert a.confidence == pytest.approx(b.confidence, abs=1e-3)
-            assert [a.box.left, a.box.top, a.box.width, a.box.height] == pytest.approx(
-                [b.box.left, b.box.top, b.box.width, b.box.height], abs=1e-3
-            )
+        for ours, theirs in ((ds_torch, ds_onnx), (ds_onnx, ds_torch)):
+            for a in (d for d in ours if d.confidence >= CLEAR):
+                assert any(_same(a, b) for b in theirs), a
+
+
+CLEAR = 0.3  # a confidence well above the decoding cut-off
+
+
+def _same(a: Detection, b: Detection) -> bool:
+    place = [
+        a.box.left - b.box.left,
+        a.box.top - b.box.top,
+        a.box.width - b.box.width,
+        a.box.height - b.box.height,
+    ]
+    return a.label == b.label and abs(a.confidence - b.confidence) <= 1e-3 and max(map(abs, place)) <= 1e-3
