@@ -13,6 +13,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from visionloop.core.entities import Box, Project, TaskType
 from visionloop.core.projects import create_project
 from visionloop.core.services import Services
+from visionloop.settings import Settings, load_settings
+from visionloop.storage.s3 import S3Options
 
 
 def image_bytes(
@@ -170,3 +172,20 @@ def grey_shape(
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=95)
     return buf.getvalue(), (x, y, w, h)
+
+
+def s3_server_settings(data_dir: Path, s3: S3Options) -> Settings:
+    """A server's settings with its internal store and every bucket on the S3 server ``s3`` (no workers)."""
+    return load_settings(
+        {
+            "data_dir": str(data_dir),
+            "workers": 0,
+            "store_url": "s3://visionloop-store/store",
+            "buckets_url": "s3://",
+            "s3_endpoint_url": s3.endpoint_url,
+            "s3_region": s3.region,
+            "s3_access_key_id": s3.access_key_id,
+            "s3_secret_access_key": s3.secret_access_key,
+        },
+        environ={},
+    )

@@ -14,8 +14,7 @@ import boto3
 import pytest
 
 from tests.aws.conftest import COLOURS, running
-from tests.factories import classification_line, image_bytes
-from visionloop.settings import load_settings
+from tests.factories import classification_line, image_bytes, s3_server_settings
 from visionloop.storage.s3 import S3Options
 
 WAIT = {"Delay": 0.2, "MaxAttempts": 150}
@@ -70,19 +69,7 @@ def test_trained_versions_name_their_manifests_and_they_hold_what_was_used(
 ) -> None:
     s3, lines = photos
     given = {json.loads(line)["source-ref"]: json.loads(line) for line in lines}
-    settings = load_settings(
-        {
-            "data_dir": str(tmp_path / "var"),
-            "workers": 0,
-            "store_url": "s3://visionloop-store/store",
-            "buckets_url": "s3://",
-            "s3_endpoint_url": s3_options.endpoint_url,
-            "s3_region": s3_options.region,
-            "s3_access_key_id": s3_options.access_key_id,
-            "s3_secret_access_key": s3_options.secret_access_key,
-        },
-        environ={},
-    )
+    settings = s3_server_settings(tmp_path / "var", s3_options)
     with running(settings) as server:
         rek = _client("rekognition", server.url)
         project = rek.create_project(ProjectName="fruit")["ProjectArn"]

@@ -12,9 +12,8 @@ from typing import Any
 import boto3
 
 from tests.aws.conftest import COLOURS, running
-from tests.factories import classification_line, image_bytes
+from tests.factories import classification_line, image_bytes, s3_server_settings
 from tests.storage.test_s3 import raw_client
-from visionloop.settings import load_settings
 from visionloop.storage.s3 import S3Options
 
 WAIT = {"Delay": 0.2, "MaxAttempts": 150}
@@ -35,19 +34,7 @@ def test_a_server_on_s3_imports_trains_and_detects(
             s3.put_object(Bucket="photos", Key=key, Body=image_bytes(96, 80, (r + i, g + i, b)))
             lines.append(classification_line(f"s3://photos/{key}", label))
     s3.put_object(Bucket="photos", Key="train.manifest", Body=("\n".join(lines) + "\n").encode())
-    settings = load_settings(
-        {
-            "data_dir": str(tmp_path / "var"),
-            "workers": 0,
-            "store_url": "s3://visionloop-store/store",
-            "buckets_url": "s3://",
-            "s3_endpoint_url": s3_options.endpoint_url,
-            "s3_region": s3_options.region,
-            "s3_access_key_id": s3_options.access_key_id,
-            "s3_secret_access_key": s3_options.secret_access_key,
-        },
-        environ={},
-    )
+    settings = s3_server_settings(tmp_path / "var", s3_options)
     with running(settings) as server:
         rek: Any = boto3.client(
             "rekognition",
