@@ -55,11 +55,11 @@ def test_a_loop_is_leased_to_as_many_reviewers_as_it_needs(repo: SqlRepository) 
         assert len(loops) == 3 and len(set(loops)) == 3, loops
 
 
-def test_a_schedule_put_at_once_is_one_schedule(repo: SqlRepository) -> None:
+def test_a_schedule_created_at_once_is_one_schedule(repo: SqlRepository) -> None:
     p = repo.create_project("p", TaskType.CLASSIFICATION, NOW)
     for rnd in range(4):
         at_once(
-            6, lambda i, rnd=rnd: repo.put_schedule(p.id, f"kind{rnd}", NOW, interval_minutes=float(i + 1))
+            6, lambda i, rnd=rnd: repo.create_schedule(p.id, f"kind{rnd}", NOW, interval_minutes=float(i + 1))
         )
         (schedule,) = [s for s in repo.list_schedules(p.id) if s.kind == f"kind{rnd}"]
         assert schedule.interval_minutes in {1.0, 2.0, 3.0, 4.0, 5.0, 6.0}

@@ -237,23 +237,6 @@ class WorkflowStore(SqlStore):
             ).all()
         return [_schedule(r._mapping) for r in rows]
 
-    def put_schedule(self, project_id: int, kind: str, now: datetime, **values: object) -> Schedule:
-        """Create the project's schedule of ``kind`` (or update it if it exists) with ``values``."""
-        encoded = _encode({**values, "updated_at": now}, _SCHEDULE_FIELDS)
-        where = (workflow_schedules.c.project_id == project_id, workflow_schedules.c.kind == kind)
-        with self._write() as conn:
-            one_at_a_time(conn, "schedules")  # the update-or-insert below
-            done = conn.execute(update(workflow_schedules).where(*where).values(**encoded))
-            if done.rowcount == 0:
-                defaults = {"enabled": False, "interval_minutes": 60.0, "params": "{}"}
-                conn.execute(
-                    insert(workflow_schedules).values(
-                        project_id=project_id, kind=kind, **{**defaults, **encoded}
-                    )
-                )
-            row = conn.execute(select(workflow_schedules).where(*where)).one()
-        return _schedule(row._mapping)
-
     def create_schedule(self, project_id: int, kind: str, now: datetime, **values: object) -> Schedule:
         """Create the project's schedule of ``kind`` with ``values`` unless it exists; returns it as stored.
         One another server created meanwhile stays as that server armed it (and maybe re-armed it, firing
