@@ -3,18 +3,22 @@ failures, artifacts with checksums, jobs and prediction thresholds."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.factories import image_bytes, make_project, photo_bytes, unique_colour, write_folder_dataset
 from visionloop.core import datasets
 from visionloop.core.entities import DatasetType, JobStatus, TaskType, VersionStatus
+from visionloop.core.gate import compare_versions
 from visionloop.core.images import content_hash
 from visionloop.core.manifests import PixelBox
-from visionloop.core.ports import ProgressFn, TrainedModel, TrainingSpec
+from visionloop.core.ports import EVALUATED_PREFIX, ProgressFn, TrainedModel, TrainingSpec
 from visionloop.core.projects import get_dataset
 from visionloop.core.services import Services
 from visionloop.core.training import (
@@ -264,3 +268,57 @@ def test_a_detection_spec_holds_the_boxes(services: Services) -> None:
     for ex in (*spec.train, *spec.test):
         [box] = ex.boxes
         assert ex.labels == (box.label,) and box.left == pytest.approx(10 / 96) and box.height == 0.25
+
+
+def test_the_engine_is_told_whether_test_was_split_off_train(
+    services: Services, project: str, tmp_path: Path
+) -> None:
+    """TEST holding what the automatic split moved there: the user gave those images to train on (the
+    engine may learn them once evaluated); an image added to TEST by hand makes TEST the user's."""
+    engine = RecordingEngine()
+
+    def train() -> bool:
+        version, _ = request_training(services, project)
+        snap = json.loads(services.store.get("snapshots", f"{version.snapshot_id}.json"))
+        claimed = services.repo.claim_job(services.clock.now())
+        assert claimed is not None
+        run_training_job(services, engine, claimed, REGION, ACCOUNT)
+        return bool(snap["test_split_off"])
+
+    assert train() is True
+    extra = tmp_path / "extra" / "red"
+    extra.mkdir(parents=True)
+    (extra / "x.jpg").write_bytes(image_bytes(color=(250, 5, 5)))
+    datasets.import_folder(services, project, str(tmp_path / "extra"), DatasetType.TEST)
+    assert train() is False
+    assert [spec.test_split_off for spec in engine.specs] == [True, False]
+
+
+class LearnsTestEngine(ColourEngine):
+    """The colour engine, serving a model that has "learned its TEST images" (here: one whose colours
+    are swapped, so that it is told apart) and keeping the evaluated one under EVALUATED_PREFIX."""
+
+    def train(
+        self, spec: TrainingSpec, load_image: Callable[[str], bytes], progress: ProgressFn
+    ) -> TrainedModel:
+        trained = super().train(spec, load_image, progress)
+        centroids = np.load(io.BytesIO(trained.files["centroids.npy"]))
+        buf = io.BytesIO()
+        np.save(buf, centroids[::-1])
+        files = {**trained.files, "centroids.npy": buf.getvalue()}
+        files[EVALUATED_PREFIX + "centroids.npy"] = trained.files["centroids.npy"]
+        return dataclasses.replace(trained, files=files)
+
+
+def test_the_gate_compares_the_models_as_they_were_evaluated(services: Services, project: str) -> None:
+    versions = []
+    for engine in (LearnsTestEngine(), ColourEngine()):
+        request_training(services, project)
+        claimed = services.repo.claim_job(services.clock.now())
+        assert claimed is not None
+        versions.append(run_training_job(services, engine, claimed, REGION, ACCOUNT))
+    champion, challenger = versions
+    served = ColourEngine().load(load_artifact(services, champion))
+    assert served.labels[int(np.argmax(served.predict([image_bytes(color=(220, 20, 20))])[0]))] == "blue"
+    result = compare_versions(services, ColourEngine(), champion, challenger, 0.0)
+    assert result["champion_macro_f1"] == result["challenger_macro_f1"] == 1.0 and result["passed"]

@@ -3,7 +3,9 @@ serving the project (the champion) on the same frozen test set, label by label.
 
 The test set is the challenger's TEST snapshot (frozen when it was trained) without the images the
 champion was trained on, so that neither model has seen an image it is judged on (when that leaves no
-image, the whole snapshot is used and the result says so). Both models predict every image with their
+image, the whole snapshot is used and the result says so). Each model is loaded as it was evaluated: a
+served model that has since learned its own TEST images (an automatic split's, see
+core.ports.EVALUATED_PREFIX) is compared as it was before. Both models predict every image with their
 own assumed thresholds (Rekognition's rule: a label is predicted when its probability reaches its
 threshold); per label, F1 = 2·TP / (2·TP + FP + FN) over the images. The challenger fails the gate when
 any label with test images has an F1 lower than the champion's by more than ``max_drop``
@@ -32,7 +34,7 @@ from visionloop.core.jobs import fail_job, finish_job
 from visionloop.core.ports import TrainingEngine
 from visionloop.core.scoring import f1_by_label, model_outputs, output_predictions
 from visionloop.core.services import Services
-from visionloop.core.training import SNAPSHOTS_BUCKET, load_artifact
+from visionloop.core.training import SNAPSHOTS_BUCKET, as_evaluated, load_artifact
 from visionloop.errors import InvalidInput, VisionloopError
 
 log = logging.getLogger("visionloop.gate")
@@ -178,7 +180,8 @@ def _snapshot(svc: Services, version: ModelVersion) -> dict[str, list[dict[str, 
 def _predict(
     svc: Services, engine: TrainingEngine, version: ModelVersion, hashes: Sequence[str]
 ) -> list[set[str]]:
-    model = engine.load(load_artifact(svc, version))
+    # as evaluated: a served head that has learned its TEST images too would be judged on images it saw
+    model = engine.load(as_evaluated(load_artifact(svc, version)))
     out: list[set[str]] = []
     for start in range(0, len(hashes), BATCH):
         images = [load_image(svc.store, h) for h in hashes[start : start + BATCH]]

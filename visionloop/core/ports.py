@@ -719,6 +719,10 @@ class Repository(
 
 
 SCENE_KEY_PREFIX = "scene:"  # the keys a SceneClusterer gives to the images it clustered
+#: A trained artifact's files under this prefix replace the files of the same name to give the model as it
+#: was evaluated, when the served one has since learned its TEST images too (TrainingSpec.test_split_off):
+#: comparing two versions on images neither has seen needs the evaluated models (core.gate).
+EVALUATED_PREFIX = "evaluated/"
 
 
 @dataclass(frozen=True)
@@ -765,6 +769,9 @@ class TrainingSpec:
     max_seconds: float | None
     hyperparams: Mapping[str, object]
     grouping_warnings: tuple[str, ...] = ()  # from grouping TRAIN + TEST, for the evaluation to report
+    # TEST holds exactly the images an automatic split moved out of TRAIN (training's own split, or
+    # DistributeDatasetEntries): the user gave them all to train on
+    test_split_off: bool = False
 
 
 @dataclass(frozen=True)

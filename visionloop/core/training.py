@@ -32,7 +32,14 @@ from visionloop.core.grouping import group_entries
 from visionloop.core.ids import version_arn
 from visionloop.core.images import load_image
 from visionloop.core.jobs import finish_job
-from visionloop.core.ports import LoadedDetector, LoadedModel, TrainingEngine, TrainingExample, TrainingSpec
+from visionloop.core.ports import (
+    EVALUATED_PREFIX,
+    LoadedDetector,
+    LoadedModel,
+    TrainingEngine,
+    TrainingExample,
+    TrainingSpec,
+)
 from visionloop.core.projects import get_dataset, get_project
 from visionloop.core.scoring import check_detect_options, model_outputs, output_predictions
 from visionloop.core.services import Services
@@ -103,7 +110,7 @@ def request_training(
     if splittable and empty_test and svc.repo.count_entries(train.id) > 0:
         split_dataset(svc, project.name)
         test = svc.repo.find_dataset(project.id, DatasetType.TEST)
-    snapshot = _snapshot(svc, train.id, test.id if test else None)
+    snapshot = _snapshot(svc, project, train.id, test.id if test else None)
     body = json.dumps(snapshot, sort_keys=True, separators=(",", ":")).encode()
     snapshot_id = hashlib.sha256(body).hexdigest()
     if not svc.store.exists(SNAPSHOTS_BUCKET, f"{snapshot_id}.json"):
@@ -164,11 +171,14 @@ def _next_version_name(svc: Services, project: Project) -> str:
     return f"v{n}"
 
 
-def _snapshot(svc: Services, train_id: int, test_id: int | None) -> dict[str, Any]:
+def _snapshot(svc: Services, project: Project, train_id: int, test_id: int | None) -> dict[str, Any]:
     """What a version trains on: TRAIN and TEST rows with their groups of similar photos (grouped over
-    both datasets together, so that an engine's own folds can keep each group on one side)."""
+    both datasets together, so that an engine's own folds can keep each group on one side), and whether
+    TEST is what the project's last automatic split moved out of TRAIN (``test_split_off``)."""
     train = svc.repo.list_entries(train_id)
     test = svc.repo.list_entries(test_id) if test_id is not None else []
+    splits = svc.repo.list_splits(project.id)
+    split_off = bool(test) and bool(splits) and {e.content_hash for e in test} <= set(splits[-1].test_hashes)
     grouping = group_entries([*train, *test], entry_phashes(svc, [*train, *test]))
 
     def rows(entries: list[DatasetEntry]) -> list[dict[str, Any]]:
@@ -190,6 +200,7 @@ def _snapshot(svc: Services, train_id: int, test_id: int | None) -> dict[str, An
             "evidence": grouping.evidence,
             "warnings": list(grouping.warnings),
         },
+        "test_split_off": split_off,
     }
 
 
@@ -349,6 +360,7 @@ def _spec(svc: Services, project: Project, version: ModelVersion, region: str, a
         max_seconds=requested.get("max_seconds"),
         hyperparams=dict(requested.get("hyperparams") or {}),
         grouping_warnings=tuple(snap.get("grouping", {}).get("warnings", ())),
+        test_split_off=bool(snap.get("test_split_off", False)),
     )
 
 
@@ -381,6 +393,20 @@ def load_artifact(svc: Services, version: ModelVersion) -> dict[str, bytes]:
             raise StorageError(f"artifact file {name!r} of model version {version.name!r} is corrupt")
         files[name] = data
     return files
+
+
+def as_evaluated(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """An artifact's files as the model was when it was evaluated on TEST: the files under
+    EVALUATED_PREFIX in place of those of the same name (the same files when it has none)."""
+    out = {name: data for name, data in files.items() if not name.startswith(EVALUATED_PREFIX)}
+    out.update(
+        {
+            name[len(EVALUATED_PREFIX) :]: data
+            for name, data in files.items()
+            if name.startswith(EVALUATED_PREFIX)
+        }
+    )
+    return out
 
 
 # --- prediction ----------------------------------------------------------------------------------------

@@ -254,6 +254,29 @@ def fit_classifier(
     return clf
 
 
+def refit_with(
+    clf: FittedClassifier,
+    images: Sequence[bytes],
+    labels: Sequence[Sequence[int]],
+    embed: EmbedFn | None = None,
+) -> bool:
+    """Fit the kept linear head again on ``images`` (the training images and more, e.g. the TEST images
+    once they have been evaluated), with everything cross-validation chose kept as it is: backbones,
+    views, L2 strength; the out-of-fold logits (calibration, thresholds) stay those of the first fit.
+    Returns False, changing nothing, for a fine-tuned network (its fit is too costly to repeat)."""
+    if clf.kind_ != "linear" or clf.l2_ is None:
+        return False
+    r = clf.recipe
+    assert r.backbones is not None and r.views is not None
+    target = _targets(labels, clf.n_labels, clf.multi_label)
+    if len(images) != len(target):
+        raise InvalidInput(f"{len(images)} images but {len(target)} label lists")
+    found = clf.embeddings(images, r.backbones, r.views, embed)
+    views = [concat_views(found, r.backbones, v) for v in r.views]
+    clf.head_ = _make_head(clf, clf.l2_).fit(*_stack(views, target, np.arange(len(target))), init=clf.head_)
+    return True
+
+
 def _scene_estimate(
     embeddings: FloatArray,
     train_views: Sequence[FloatArray],

@@ -1,0 +1,87 @@
+"""When TEST was split off TRAIN automatically, the served head learns the TEST images too once they have
+been evaluated; the artifact keeps the head as evaluated (``evaluated/`` files) so that two versions can
+still be compared on images neither has seen. Through the real engine (EfficientNet-Lite0, ONNX)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.engines.conftest import make_jpeg
+from visionloop.core.entities import TaskType
+from visionloop.core.ports import EVALUATED_PREFIX, TrainedModel, TrainingExample, TrainingSpec
+from visionloop.core.training import as_evaluated
+from visionloop.engines.classification import ClassificationEngine
+from visionloop.errors import InvalidInput
+
+N_TRAIN, N_TEST = 24, 8
+IMAGES = {f"{i:064x}": make_jpeg(i, size=(96, 80)) for i in range(N_TRAIN + N_TEST)}
+
+
+def spec(split_off: bool, **hyperparams: Any) -> TrainingSpec:
+    hashes = sorted(IMAGES)
+    examples = [TrainingExample(h, ("a" if i % 2 else "b",), f"g{i}") for i, h in enumerate(hashes)]
+    return TrainingSpec(
+        project="p",
+        version="v1",
+        version_arn="arn",
+        task=TaskType.CLASSIFICATION,
+        labels=("a", "b"),
+        train=tuple(examples[:N_TRAIN]),
+        test=tuple(examples[N_TRAIN:]),
+        backbone="efficientnet-lite0",
+        mode="fast",
+        seed=0,
+        max_seconds=None,
+        hyperparams={"views": ["full"], "predict_views": ["full"], "l2": 0.01, "folds": 3, **hyperparams},
+        test_split_off=split_off,
+    )
+
+
+@pytest.fixture
+def engine(tmp_path: Path, onnx_cache: Path) -> ClassificationEngine:
+    (tmp_path / "onnx").symlink_to(onnx_cache)  # the session's exported backbones
+    return ClassificationEngine(tmp_path, num_threads=1)
+
+
+def train(engine: ClassificationEngine, s: TrainingSpec) -> TrainedModel:
+    return engine.train(s, IMAGES.__getitem__, lambda fraction, stage: None)
+
+
+def test_a_split_off_test_set_is_learned_after_it_is_evaluated(engine: ClassificationEngine) -> None:
+    refitted = train(engine, spec(split_off=True))
+    kept = train(engine, spec(split_off=False))
+    assert (
+        refitted.params["refit_on_test"] is True and refitted.params["trained_on_images"] == N_TRAIN + N_TEST
+    )
+    assert kept.params["refit_on_test"] is False and kept.params["trained_on_images"] == N_TRAIN
+    # the evaluation is of the head before it saw TEST: the same as the version that never learns TEST
+    assert refitted.evaluation == kept.evaluation and refitted.thresholds == kept.thresholds
+    assert not any(name.startswith(EVALUATED_PREFIX) for name in kept.files)
+    assert {EVALUATED_PREFIX + "weights.npz", EVALUATED_PREFIX + "classifier.json"} <= set(refitted.files)
+    assert as_evaluated(kept.files) == dict(kept.files)
+    evaluated = as_evaluated(refitted.files)
+    assert set(evaluated) == set(kept.files)
+    assert evaluated["weights.npz"] == kept.files["weights.npz"] != refitted.files["weights.npz"]
+
+    test_images = [IMAGES[ex.content_hash] for ex in spec(True).test]
+    served = engine.load(refitted.files).predict_proba(test_images)
+    before = engine.load(evaluated).predict_proba(test_images)
+    np.testing.assert_allclose(before, engine.load(kept.files).predict_proba(test_images), atol=1e-12)
+    assert not np.allclose(served, before)
+    # the head that learned the TEST images fits them better than the one that never saw them
+    truth = np.array([0 if ex.labels == ("a",) else 1 for ex in spec(True).test])
+    rows = np.arange(len(truth))
+    assert np.log(served[rows, truth]).mean() > np.log(before[rows, truth]).mean()
+
+
+def test_an_expert_decides_whether_test_is_learned(engine: ClassificationEngine) -> None:
+    assert train(engine, spec(split_off=True, refit_on_test=False)).params["refit_on_test"] is False
+    given = train(engine, spec(split_off=False, refit_on_test=True))
+    assert given.params["refit_on_test"] is True
+    with pytest.raises(InvalidInput, match="refit_on_test must be true or false"):
+        train(engine, dataclasses.replace(spec(split_off=True), hyperparams={"refit_on_test": "yes"}))
