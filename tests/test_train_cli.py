@@ -45,6 +45,8 @@ def test_training_completes_with_an_evaluation(trained: tuple[Path, dict]) -> No
     assert any("only 1 test image;" in w for w in ev["warnings"]), ev["warnings"]
     assert version["params"]["backbones"] == ["efficientnet-lite0-int8"]
     assert version["params"]["library_versions"]["visionloop"]
+    # TEST was split off automatically: the served head learned it once it was evaluated
+    assert version["params"]["refit_on_test"] is True and version["params"]["trained_on_images"] == 10
 
 
 def test_jobs_and_evaluate_commands(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
@@ -54,6 +56,7 @@ def test_jobs_and_evaluate_commands(trained: tuple[Path, dict]) -> None:  # type
     assert job["status"] == "SUCCEEDED" and job["progress"] == 1.0
     result = CliRunner().invoke(cli, ["--data-dir", str(data), "evaluate", "logos"])
     assert result.exit_code == 0 and "amazon_logo" in result.output and "macro F1" in result.output
+    assert "also learned its 2 TEST images" in result.output
 
 
 def test_predict_in_a_fresh_process_is_identical(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]

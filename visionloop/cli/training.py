@@ -102,6 +102,11 @@ def _print_evaluation(v: ModelVersion) -> None:
             f"macro F1 on new scenes {num(ev.get('new_scenes_macro_f1'))} (cross-validation holding out "
             "whole scenes: what to expect on photos of new places or days)"
         )
+    if v.params.get("refit_on_test"):
+        console.print(
+            f"after this evaluation the model also learned its {ev.get('n_images')} TEST images (split off "
+            f"TRAIN automatically): it learned from {v.params.get('trained_on_images')} images"
+        )
     for w in ev.get("warnings", []):
         console.print(f"[yellow]warning:[/] {w}")
 

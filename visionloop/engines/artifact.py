@@ -117,7 +117,7 @@ class FittedClassifier:
                     # which takes a while): a stage of its own, not counted as images embedded
                     done = len(out) * len(images) / max(1, total)
                     progress(done, f"loading the network ({name})")
-                    bb.session  # noqa: B018 (created now, not during the first chunk)
+                    bb.warm_up()  # the runtime is made now, not during the first chunk
                     progress(done, f"embedding images (0 of {len(images)})")
                 parts = []
                 for start in range(0, len(images), step):

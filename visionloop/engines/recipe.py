@@ -1,19 +1,19 @@
 """The default training recipe for custom image classification: what runs when a user presses *train*.
 
-Chosen on the grocery-produce benchmark (``bench/research/README.md``)::
+Chosen on photos of a later session of grocery-produce and on held-out tiles of magnetic-tile
+(``bench/research/README.md``, ``bench/heldout.py``)::
 
-    fast (default)  images ──► EfficientNet-Lite2 (ONNX Runtime) on the whole image and its mirror image
+    fast (default)  images ──► EfficientNet-Lite0 in INT8 (ONNX Runtime) on seven views: the whole image,
+                               its mirror, its four quarters and its centre
                            ──► embeddings (cached by the caller through ``embed``)
-                           ──► logistic-regression head, both views as training samples, its L2 strength
-                               chosen by stratified k-fold cross-validation on the training images only
-                           ──► prediction: logits averaged over the two views
+                           ──► logistic-regression head, every view a training sample, its L2 strength
+                               chosen by cross-validation over groups of similar photos
+                           ──► prediction: logits averaged over the seven views
 
-    best            images ──► Lite2 stem + blocks[:-1] (ONNX Runtime), once per image and per view
-                               (whole, mirrored, zoomed 4/3, zoomed and mirrored) ──► cached activations
-                           ──► fine-tune the last block + head conv + classifier on them (finetune.py),
-                               cross-validated on the same folds as the frozen-feature head; whichever
-                               has the better out-of-fold macro F1 is kept (the other is discarded)
-                           ──► prediction: the fine-tuned network exported to ONNX, two views averaged
+    best            the same with twelve training views (the mirrored quarters and centre too), Lite0,
+                    Lite2 and both together, each also against the whole image and its mirror alone;
+                    whichever cross-validates best is kept (a costlier candidate must win by more than
+                    0.01). Fine-tuning the last block on cached activations is an expert's option.
 
 The user never picks hyper-parameters; an expert may set any :class:`TrainingRecipe` field that is
 ``None`` by default. ``holdout_logits_`` are the out-of-fold logits of the kept model: fit a calibrator

@@ -189,3 +189,14 @@ def test_a_version_without_evaluation(
     assert page.status_code == 200 and "still training" in page.text and "<svg" not in page.text
     page = client.get("/console/projects/empty/compare")
     assert page.status_code == 200 and "needs two trained versions" in page.text
+
+
+def test_a_model_that_learned_its_test_images_says_so(
+    client: TestClient, services: Services, logos: list[ModelVersion], olga: str
+) -> None:
+    assert 'id="learned-test"' not in client.get(f"{P}/versions/v1").text
+    params = {**logos[0].params, "refit_on_test": True, "trained_on_images": 30}
+    services.repo.update_version(logos[0].id, params=params)
+    html = client.get(f"{P}/versions/v1").text
+    assert 'id="learned-test"' in html
+    assert "also learned its 6 TEST images" in html and "learned from 30 images" in html

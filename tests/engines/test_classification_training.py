@@ -1,6 +1,8 @@
-"""When TEST was split off TRAIN automatically, the served head learns the TEST images too once they have
-been evaluated; the artifact keeps the head as evaluated (``evaluated/`` files) so that two versions can
-still be compared on images neither has seen. Through the real engine (EfficientNet-Lite0, ONNX)."""
+"""Training paths of the classification engine, through the real engine (EfficientNet-Lite0 on ONNX
+Runtime, Lite3 on LiteRT): when TEST was split off TRAIN automatically the served head learns the TEST
+images once they are evaluated, and the artifact keeps the head as evaluated (``evaluated/`` files) so
+two versions can still be compared on images neither has seen; the search leaves part of the time
+budget to the evaluation; the LiteRT backbone trains."""
 
 from __future__ import annotations
 
@@ -85,3 +87,20 @@ def test_an_expert_decides_whether_test_is_learned(engine: ClassificationEngine)
     assert given.params["refit_on_test"] is True
     with pytest.raises(InvalidInput, match="refit_on_test must be true or false"):
         train(engine, dataclasses.replace(spec(split_off=True), hyperparams={"refit_on_test": "yes"}))
+
+
+def test_the_search_leaves_a_tenth_of_the_budget_to_evaluating_and_learning_test(
+    engine: ClassificationEngine,
+) -> None:
+    trained = train(engine, dataclasses.replace(spec(split_off=True), max_seconds=100.0))
+    assert 80.0 < trained.params["classifier"]["recipe"]["max_seconds"] <= 90.0  # less the reading
+
+
+def test_the_litert_backbone_trains_learns_test_and_predicts(engine: ClassificationEngine) -> None:
+    """efficientnet-lite3-int8 runs on LiteRT, not ONNX Runtime: training used to fail asking for its
+    ONNX Runtime session."""
+    s = dataclasses.replace(spec(split_off=True), backbone="efficientnet-lite3-int8")
+    trained = train(engine, s)
+    assert trained.params["backbones"] == ["efficientnet-lite3-int8"] and trained.params["refit_on_test"]
+    probs = engine.load(trained.files).predict_proba([IMAGES[ex.content_hash] for ex in s.test])
+    assert probs.shape == (N_TEST, 2) and np.allclose(probs.sum(axis=1), 1.0)
