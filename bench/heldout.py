@@ -196,6 +196,11 @@ def main() -> None:
             f"honesty     : reported − held out = {ev['macro_f1'] - held_f1:+.3f}; "
             f"the interval {'contains' if inside else 'does NOT contain'} the held-out F1"
         )
+        expected = ev.get("new_photos_macro_f1") or {}
+        if expected:
+            low, high = expected["lower"], expected["upper"]
+            held = "contains" if low <= held_f1 <= high else "does NOT contain"
+            print(f"new photos  : {low:.3f}–{high:.3f} ({expected['basis']}) {held} the held-out F1")
         print(
             f"review      : {int((wrong & to_review).sum())} of {int(wrong.sum())} wrong predictions "
             f"({(wrong & to_review).sum() / max(1, wrong.sum()):.0%}) and {int((~wrong & to_review).sum())} "

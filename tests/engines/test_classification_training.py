@@ -17,7 +17,7 @@ from tests.engines.conftest import make_jpeg
 from visionloop.core.entities import TaskType
 from visionloop.core.ports import EVALUATED_PREFIX, TrainedModel, TrainingExample, TrainingSpec
 from visionloop.core.training import as_evaluated
-from visionloop.engines.classification import ClassificationEngine
+from visionloop.engines.classification import ClassificationEngine, new_photos_range
 from visionloop.errors import InvalidInput
 
 N_TRAIN, N_TEST = 24, 8
@@ -63,6 +63,7 @@ def test_a_split_off_test_set_is_learned_after_it_is_evaluated(engine: Classific
     assert kept.params["refit_on_test"] is False and kept.params["trained_on_images"] == N_TRAIN
     # the evaluation is of the head before it saw TEST: the same as the version that never learns TEST
     assert refitted.evaluation == kept.evaluation and refitted.thresholds == kept.thresholds
+    assert refitted.evaluation["new_photos_macro_f1"]["basis"] == "TEST"  # too few images for scenes
     assert not any(name.startswith(EVALUATED_PREFIX) for name in kept.files)
     assert {EVALUATED_PREFIX + "weights.npz", EVALUATED_PREFIX + "classifier.json"} <= set(refitted.files)
     assert as_evaluated(kept.files) == dict(kept.files)
@@ -104,3 +105,13 @@ def test_the_litert_backbone_trains_learns_test_and_predicts(engine: Classificat
     assert trained.params["backbones"] == ["efficientnet-lite3-int8"] and trained.params["refit_on_test"]
     probs = engine.load(trained.files).predict_proba([IMAGES[ex.content_hash] for ex in s.test])
     assert probs.shape == (N_TEST, 2) and np.allclose(probs.sum(axis=1), 1.0)
+
+
+def test_the_f1_to_expect_on_new_photos_is_a_range() -> None:
+    ev = {"macro_f1_interval": {"lower": 0.9, "upper": 1.0}, "new_scenes_macro_f1": 0.82}
+    assert new_photos_range(ev, True) == {"lower": 0.82, "upper": 1.0, "basis": "new scenes to TEST"}
+    # scenes that could not be learned (magnetic-tile's lightings) say nothing of new photos
+    assert new_photos_range(ev, False) == {"lower": 0.9, "upper": 1.0, "basis": "TEST"}
+    assert new_photos_range(dict(ev, new_scenes_macro_f1=None), None)["basis"] == "TEST"  # type: ignore[index]
+    assert new_photos_range(dict(ev, new_scenes_macro_f1=0.95), True)["lower"] == 0.9  # type: ignore[index]
+    assert new_photos_range({"macro_f1_interval": None}, True) is None

@@ -102,6 +102,12 @@ def _print_evaluation(v: ModelVersion) -> None:
             f"macro F1 on new scenes {num(ev.get('new_scenes_macro_f1'))} (cross-validation holding out "
             "whole scenes: what to expect on photos of new places or days)"
         )
+    expected = ev.get("new_photos_macro_f1") or {}
+    if expected:
+        console.print(
+            f"macro F1 to expect on new photos {num(expected.get('lower'))}–{num(expected.get('upper'))} "
+            + ("(TEST's interval)" if expected.get("basis") == "TEST" else "(from new scenes to TEST)")
+        )
     if v.params.get("refit_on_test"):
         console.print(
             f"after this evaluation the model also learned its {ev.get('n_images')} TEST images (split off "

@@ -65,6 +65,8 @@ class FittedClassifier:
         self.backbone_scores_: dict[str, float] = {}  # best out-of-fold macro F1 per backbone set
         self.n_groups_: int | None = None  # groups of similar photos the folds kept together
         self.scene_cv_macro_f1_: float | None = None  # out-of-fold macro F1 on held-out scenes
+        # whether heads that never saw a scene beat a model that learned nothing on it (None: not measured)
+        self.scenes_learnable_: bool | None = None
         # out-of-fold logits on held-out scenes (calibrate_on_scenes; not saved)
         self.scene_holdout_logits_: FloatArray | None = None
         self.warnings_: list[str] = []
@@ -235,6 +237,7 @@ class FittedClassifier:
             "scene_cv_macro_f1": None
             if self.scene_cv_macro_f1_ is None
             else round(self.scene_cv_macro_f1_, 4),
+            "scenes_learnable": self.scenes_learnable_,
             "warnings": list(self.warnings_),
             "finetune": self.finetune_report_,
             "stopped_early": self.stopped_early_,
@@ -312,6 +315,7 @@ class FittedClassifier:
         clf.backbone_scores_ = {str(k): float(v) for k, v in params.get("backbones_cv_macro_f1", {}).items()}
         clf.n_groups_ = params.get("cv_groups")
         clf.scene_cv_macro_f1_ = params.get("scene_cv_macro_f1")
+        clf.scenes_learnable_ = params.get("scenes_learnable")
         clf.warnings_ = [str(w) for w in params.get("warnings", [])]
         clf.finetune_report_ = dict(params["finetune"])
         clf.timings_ = dict(params["timings"])

@@ -244,6 +244,7 @@ def fit_classifier(
         if scene is not None:
             clf.scene_cv_macro_f1_ = scene[0]
             learnable = scene[0] >= _chance_macro_f1(target, clf) + SCENES_BEAT_CHANCE_BY
+            clf.scenes_learnable_ = learnable
             clf.scene_holdout_logits_ = scene[1] if r.calibrate_on_scenes and learnable else None
         clf.timings_["scene_estimate_seconds"] = time.monotonic() - scene_started
     if r.finetune:

@@ -200,3 +200,19 @@ def test_a_model_that_learned_its_test_images_says_so(
     html = client.get(f"{P}/versions/v1").text
     assert 'id="learned-test"' in html
     assert "also learned its 6 TEST images" in html and "learned from 30 images" in html
+
+
+def test_the_f1_to_expect_on_new_photos(
+    client: TestClient, services: Services, logos: list[ModelVersion], olga: str
+) -> None:
+    base = dict(logos[0].evaluation or {}, threshold_source="validation", new_scenes_macro_f1=0.823)
+    range_ = {"lower": 0.823, "upper": 1.0, "basis": "new scenes to TEST"}
+    store_evaluation(services, logos[0], dict(base, new_photos_macro_f1=range_))
+    html = client.get(f"{P}/versions/v1").text
+    assert 'id="new-photos-f1">82%–100%' in html and "from the F1 on new scenes to TEST" in html
+    assert "expect something between the F1 on new scenes and the TEST F1" in html
+    range_ = {"lower": 0.52, "upper": 0.82, "basis": "TEST"}
+    store_evaluation(services, logos[0], dict(base, new_photos_macro_f1=range_))
+    html = client.get(f"{P}/versions/v1").text
+    assert 'id="new-photos-f1">52%–82%' in html and "TEST's 95% interval" in html
+    assert "did not learn it" in html and "expect something between" not in html

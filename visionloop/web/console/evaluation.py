@@ -116,6 +116,9 @@ class Evaluation(EvaluationFacts[LabelMetrics]):
     # macro F1 of cross-validation holding out whole scenes (what to expect on photos of new places or
     # days); None where it was not measured
     new_scenes_macro_f1: float | None = None
+    # the macro F1 to expect on new photos, and what the range spans ("new scenes to TEST" or "TEST")
+    new_photos_macro_f1: Interval | None = None
+    new_photos_basis: str | None = None
     # "validation" (chosen on cross-validation of the training images) or "test" (tuned on TEST);
     # None in evaluations stored before it was recorded, which were tuned on TEST
     threshold_source: str | None = None
@@ -260,6 +263,10 @@ def read_evaluation(raw: Mapping[str, object] | None) -> Evaluation | None:
         reliability=_bins(calibration.get("reliability")),
         threshold_source=source if isinstance(source := raw.get("threshold_source"), str) else None,
         new_scenes_macro_f1=_num(raw.get("new_scenes_macro_f1")),
+        new_photos_macro_f1=_interval(raw.get("new_photos_macro_f1")),
+        new_photos_basis=basis
+        if isinstance(basis := _map(raw.get("new_photos_macro_f1")).get("basis"), str)
+        else None,
         n_groups=_int(raw.get("n_groups")) or None,
     )
 
