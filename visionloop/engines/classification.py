@@ -212,9 +212,9 @@ class ClassificationEngine:
             new_scenes_f1=clf.scene_cv_macro_f1_,
         )
         # The version serves a head that has also learned the TEST images when TEST was split off TRAIN
-        # automatically (the user gave them all to train on): about a quarter more photos, +0.03-0.05
-        # macro F1 on photos of a later session (docs/training.md). The evaluation above is of the head
-        # before, on images it never saw; the refitted head can only have seen more.
+        # automatically (the user gave them all to train on): a quarter more photos, +0.005 to +0.059
+        # macro F1 on photos the product never saw in six benchmark runs (docs/training.md). The
+        # evaluation above is of the head before, on images it had not seen.
         refitted = False
         evaluated: dict[str, bytes] = {}
         if refit and clf.kind_ == "linear":
