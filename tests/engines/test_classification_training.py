@@ -16,6 +16,7 @@ import pytest
 from tests.engines.conftest import make_jpeg
 from visionloop.core.entities import TaskType
 from visionloop.core.ports import EVALUATED_PREFIX, TrainedModel, TrainingExample, TrainingSpec
+from visionloop.core.records.evaluation import Interval
 from visionloop.core.training import as_evaluated
 from visionloop.engines.classification import ClassificationEngine, new_photos_range
 from visionloop.errors import InvalidInput
@@ -64,6 +65,8 @@ def test_a_split_off_test_set_is_learned_after_it_is_evaluated(engine: Classific
     # the evaluation is of the head before it saw TEST: the same as the version that never learns TEST
     assert refitted.evaluation == kept.evaluation and refitted.thresholds == kept.thresholds
     assert refitted.evaluation["new_photos_macro_f1"]["basis"] == "TEST"  # too few images for scenes
+    extensions = refitted.summary["VisionloopExtensions"]
+    assert extensions["NewPhotosF1Range"]["Basis"] == "TEST"  # type: ignore[index]
     assert not any(name.startswith(EVALUATED_PREFIX) for name in kept.files)
     assert {EVALUATED_PREFIX + "weights.npz", EVALUATED_PREFIX + "classifier.json"} <= set(refitted.files)
     assert as_evaluated(kept.files) == dict(kept.files)
@@ -108,10 +111,10 @@ def test_the_litert_backbone_trains_learns_test_and_predicts(engine: Classificat
 
 
 def test_the_f1_to_expect_on_new_photos_is_a_range() -> None:
-    ev = {"macro_f1_interval": {"lower": 0.9, "upper": 1.0}, "new_scenes_macro_f1": 0.82}
-    assert new_photos_range(ev, True) == {"lower": 0.82, "upper": 1.0, "basis": "new scenes to TEST"}
+    test = Interval(0.9, 1.0)
+    assert new_photos_range(test, 0.82, True) == {"lower": 0.82, "upper": 1.0, "basis": "new scenes to TEST"}
     # scenes that could not be learned (magnetic-tile's lightings) say nothing of new photos
-    assert new_photos_range(ev, False) == {"lower": 0.9, "upper": 1.0, "basis": "TEST"}
-    assert new_photos_range(dict(ev, new_scenes_macro_f1=None), None)["basis"] == "TEST"  # type: ignore[index]
-    assert new_photos_range(dict(ev, new_scenes_macro_f1=0.95), True)["lower"] == 0.9  # type: ignore[index]
-    assert new_photos_range({"macro_f1_interval": None}, True) is None
+    assert new_photos_range(test, 0.82, False) == {"lower": 0.9, "upper": 1.0, "basis": "TEST"}
+    assert new_photos_range(test, None, None) == {"lower": 0.9, "upper": 1.0, "basis": "TEST"}
+    assert new_photos_range(test, 0.95, True) == {"lower": 0.9, "upper": 1.0, "basis": "new scenes to TEST"}
+    assert new_photos_range(None, 0.82, True) is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,9 +42,11 @@ def build_summary(
     calibration_error: float | None = None,
     reliability: Sequence[ReliabilityBin] | None = None,
     new_scenes_f1: float | None = None,
+    new_photos_f1: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary document as a JSON-ready dict (§4.1 keys plus ``VisionloopExtensions``).
-    ``new_scenes_f1``: the macro F1 of cross-validation holding out whole scenes, if measured."""
+    ``new_scenes_f1``: the macro F1 of cross-validation holding out whole scenes, if measured;
+    ``new_photos_f1``: the range of macro F1 to expect on new photos (``lower``, ``upper``, ``basis``)."""
     if evaluation.macro_f1 is None or evaluation.macro_precision is None or evaluation.macro_recall is None:
         raise InvalidInput("no label has test images, so there is no evaluation to summarise")
     if n_training_images < 0:
@@ -69,6 +71,13 @@ def build_summary(
         EXTENSIONS_KEY: {
             **_extensions(evaluation, calibration_error, reliability),
             "NewScenesF1Score": new_scenes_f1,
+            "NewPhotosF1Range": None
+            if new_photos_f1 is None
+            else {
+                "Lower": new_photos_f1["lower"],
+                "Upper": new_photos_f1["upper"],
+                "Basis": new_photos_f1["basis"],
+            },
         },
     }
 
