@@ -124,7 +124,7 @@ class LinearHead:
             self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
         xs = (x - self.mean_) / self.scale_
         w = _sample_weights(sample_weight, len(x))
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             # float32: two to four times faster than float64 on these fits, weights within 0.1 %
             xt = torch.from_numpy(xs.astype(np.float32))
             yt = torch.from_numpy(y.astype(np.float32) if self.multi_label else y)
@@ -211,14 +211,17 @@ class _Threads:
         import torch
 
         self.before = torch.get_num_threads()
-        torch.set_num_threads(self.n)
+        if self.before != self.n:  # already so: nothing to change (heads fitted in parallel threads)
+            torch.set_num_threads(self.n)
 
     def __exit__(self, *exc: object) -> None:
         import torch
 
-        torch.set_num_threads(self.before)
+        if self.before != self.n:
+            torch.set_num_threads(self.before)
 
 
-def _torch_threads(n: int) -> _Threads:
-    """Run a block with a fixed torch thread count (results depend on it at the last bit)."""
+def torch_threads(n: int) -> _Threads:
+    """Run a block with a fixed torch thread count (results depend on it at the last bit). Heads fitted
+    in parallel threads must run inside one ``torch_threads(1)``: the count is global to the process."""
     return _Threads(n)
