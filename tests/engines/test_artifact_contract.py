@@ -65,6 +65,13 @@ KINDS = {
     # kind: (task, mode, hyper-parameters, the classifier file it must write)
     "linear": (TaskType.CLASSIFICATION, "fast", {"folds": 3}, "weights.npz"),
     "linear-multi-label": (TaskType.MULTI_LABEL, "fast", {"folds": 3}, "weights.npz"),
+    # the served head learned TEST after the evaluation; the evaluated one is kept under evaluated/
+    "linear-learned-test": (
+        TaskType.CLASSIFICATION,
+        "fast",
+        {"folds": 3, "refit_on_test": True},
+        "weights.npz",
+    ),
     "linear-int8": (
         TaskType.CLASSIFICATION,
         "fast",
@@ -92,7 +99,7 @@ from pathlib import Path
 import numpy as np
 from visionloop.engines.classification import ClassificationEngine
 art, cache, images = Path(sys.argv[1]), sys.argv[2], json.loads(Path(sys.argv[3]).read_text())
-files = {p.name: p.read_bytes() for p in art.iterdir()}
+files = {p.relative_to(art).as_posix(): p.read_bytes() for p in art.rglob("*") if p.is_file()}
 model = ClassificationEngine(cache, num_threads=1).load(files)
 probs = model.predict([Path(p).read_bytes() for p in images])
 print(json.dumps({"labels": list(model.labels), "probs": probs}))
@@ -119,9 +126,12 @@ def test_train_save_load_in_a_fresh_process_and_predict(
     # 10-11 images a label: too few for scenes, so the calibrator saw the grouped folds only
     assert trained.params["calibrated_on"] == ["grouped folds"]
 
+    assert trained.params["refit_on_test"] is (kind == "linear-learned-test")
+    assert ("evaluated/weights.npz" in trained.files) is (kind == "linear-learned-test")
     art = tmp_path / "artifact"
     art.mkdir()
     for name, data in trained.files.items():
+        (art / name).parent.mkdir(exist_ok=True)
         (art / name).write_bytes(data)
     images = sorted(photos)[:6]
     for i, name in enumerate(images):
