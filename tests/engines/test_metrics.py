@@ -563,3 +563,20 @@ def test_label_metrics_to_dict_is_its_fields_and_reliable() -> None:
     ev = evaluate_classification(y, probs, ["a", "b", "c"], multi_label=True, n_resamples=20)
     for metrics, stored in zip(ev.per_label, ev.to_dict()["per_label"], strict=True):
         assert metrics.to_dict() == stored == dict(to_jsonable(metrics), reliable=metrics.reliable)
+
+
+def test_a_single_label_threshold_is_chosen_where_the_label_came_top() -> None:
+    """Label A's probability on four A images (0.9, 0.8, 0.6, 0.45) and four B images (0.55, 0.3, 0.2,
+    0.1); B's is the rest. Over every image A's best cut-off takes in the A image at 0.45, which B won:
+    0.375, so an image at 0.45/0.55 meets both labels' cut-offs. Among the images A came top (0.45
+    counts as 0) A's cut-off is 0.575, between the B image at 0.55 and the A image at 0.6."""
+    p_a = np.array([0.9, 0.8, 0.6, 0.45, 0.55, 0.3, 0.2, 0.1])
+    probs = np.stack([p_a, 1 - p_a], axis=1)
+    truth = indicator_matrix([0, 0, 0, 0, 1, 1, 1, 1], 2, False)
+    every = choose_thresholds(probs, truth)
+    top = choose_thresholds(probs, truth, top_label_only=True)
+    assert every[0] == pytest.approx(0.375) and every[1] is not None and every[1] <= 0.55
+    assert top[0] == pytest.approx(0.575)
+    assert (probs[3] >= np.array(every)).all()  # the unsure image got both labels
+    assert not (probs[3] >= np.array(top)).all()
+    assert choose_thresholds(np.zeros((0, 2)), np.zeros((0, 2), bool), top_label_only=True) == [None, None]

@@ -159,15 +159,7 @@ class ClassificationEngine:
         # from models trained on a handful of images and the thresholds they give are noise (8 logo
         # photos: 0.23 and 0.77 for two labels, and a right top label missed its threshold): then the
         # thresholds are tuned on TEST as Rekognition does, and the evaluation says so.
-        # A single-label model's label is chosen among the images where it came top: the probabilities of
-        # the other labels count as 0. Chosen over every image, two labels' thresholds could both be met
-        # by one image (magnetic-tile: 0.30 and 0.46, so an unsure tile got both labels) and a label's
-        # threshold set by images some other label wins anyway: on photos of a later session this rule
-        # scored +0.006 to +0.066 macro F1 (grocery, grocery20, magnetic-tile; docs/training.md).
-        oof_probs = calibrator.transform(clf.holdout_logits_)
-        if not multi:
-            top = oof_probs.argmax(axis=1)
-            oof_probs = np.where(np.arange(oof_probs.shape[1]) == top[:, None], oof_probs, 0.0)
+        # A single-label model's thresholds are chosen among the images where each label came top.
         oof_truth = indicator_matrix(
             [set(y) for y in clf.holdout_labels_] if multi else [y[0] for y in clf.holdout_labels_],
             len(spec.labels),
@@ -175,7 +167,8 @@ class ClassificationEngine:
         )
         cv_thresholds: list[float] | None = None
         if oof_truth.sum(axis=0).min() >= MIN_THRESHOLD_POSITIVES:
-            chosen = choose_thresholds(oof_probs, oof_truth)
+            oof_probs = calibrator.transform(clf.holdout_logits_)
+            chosen = choose_thresholds(oof_probs, oof_truth, top_label_only=not multi)
             cv_thresholds = [DEFAULT_THRESHOLD if t is None else t for t in chosen]
 
         progress(0.85, "evaluating on the TEST dataset")
