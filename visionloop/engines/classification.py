@@ -142,7 +142,8 @@ class ClassificationEngine:
             cache_dir=self.cache_dir / "onnx",
             groups=[ex.group for ex in spec.train],
         )
-        del train_images
+        if not refit:  # kept for learning the TEST images too, rather than read from the store again
+            del train_images
         progress(0.8, "calibrating")
         calib_logits = clf.holdout_logits_
         calib_truth = _targets(clf.holdout_labels_, len(spec.labels), multi)
@@ -218,9 +219,8 @@ class ClassificationEngine:
         if refit and clf.kind_ == "linear":
             evaluated = _classifier_files(clf)
             progress(0.95, "learning the TEST images too")
-            images = [load_image(ex.content_hash) for ex in (*spec.train, *spec.test)]
-            refitted = refit_with(clf, images, y_train + y_test, embed)
-            del images
+            refitted = refit_with(clf, [*train_images, *test_images], y_train + y_test, embed)
+            del train_images
         thresholds = evaluation.thresholds(default=DEFAULT_THRESHOLD)
         classifier = clf.get_params()
         params = {
