@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from visionloop.core.entities import TaskType
+from visionloop.core.ports import TrainingExample, TrainingSpec
 from visionloop.engines.backbones import Backbone
 from visionloop.engines.registry import create_backbone, list_backbones
 
@@ -30,6 +33,29 @@ def make_jpeg(seed: int, size: tuple[int, int] = (320, 240), quality: int = 90) 
     buf = io.BytesIO()
     Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(buf, "JPEG", quality=quality)
     return buf.getvalue()
+
+
+def synthetic_spec(
+    images: dict[str, bytes], n_train: int, hyperparams: dict[str, object], **fields: object
+) -> TrainingSpec:
+    """A two-label spec on ``images`` (keyed by hash, made with make_jpeg): labels alternate, each image
+    its own group, the first ``n_train`` (by hash) TRAIN and the rest TEST; EfficientNet-Lite0, fast."""
+    examples = [TrainingExample(h, ("a" if i % 2 else "b",), f"g{i}") for i, h in enumerate(sorted(images))]
+    spec = TrainingSpec(
+        project="p",
+        version="v1",
+        version_arn="arn",
+        task=TaskType.CLASSIFICATION,
+        labels=("a", "b"),
+        train=tuple(examples[:n_train]),
+        test=tuple(examples[n_train:]),
+        backbone="efficientnet-lite0",
+        mode="fast",
+        seed=0,
+        max_seconds=None,
+        hyperparams=hyperparams,
+    )
+    return dataclasses.replace(spec, **fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.engines.conftest import make_jpeg
-from visionloop.core.entities import TaskType
-from visionloop.core.ports import EVALUATED_PREFIX, TrainedModel, TrainingExample, TrainingSpec
+from tests.engines.conftest import make_jpeg, synthetic_spec
+from visionloop.core.ports import EVALUATED_PREFIX, TrainedModel, TrainingSpec
 from visionloop.core.records.evaluation import Interval
 from visionloop.core.training import as_evaluated
 from visionloop.engines.classification import ClassificationEngine, new_photos_range
@@ -26,23 +25,8 @@ IMAGES = {f"{i:064x}": make_jpeg(i, size=(96, 80)) for i in range(N_TRAIN + N_TE
 
 
 def spec(split_off: bool, **hyperparams: Any) -> TrainingSpec:
-    hashes = sorted(IMAGES)
-    examples = [TrainingExample(h, ("a" if i % 2 else "b",), f"g{i}") for i, h in enumerate(hashes)]
-    return TrainingSpec(
-        project="p",
-        version="v1",
-        version_arn="arn",
-        task=TaskType.CLASSIFICATION,
-        labels=("a", "b"),
-        train=tuple(examples[:N_TRAIN]),
-        test=tuple(examples[N_TRAIN:]),
-        backbone="efficientnet-lite0",
-        mode="fast",
-        seed=0,
-        max_seconds=None,
-        hyperparams={"views": ["full"], "predict_views": ["full"], "l2": 0.01, "folds": 3, **hyperparams},
-        test_split_off=split_off,
-    )
+    fixed = {"views": ["full"], "predict_views": ["full"], "l2": 0.01, "folds": 3}
+    return synthetic_spec(IMAGES, N_TRAIN, {**fixed, **hyperparams}, test_split_off=split_off)
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.engines.conftest import make_jpeg
-from visionloop.core.entities import TaskType
-from visionloop.core.ports import TrainingExample, TrainingSpec
+from tests.engines.conftest import make_jpeg, synthetic_spec
 from visionloop.core.training import stage_kind
 from visionloop.engines.artifact import PROGRESS_CHUNK
 from visionloop.engines.classification import READ_SHARE, ClassificationEngine
@@ -19,21 +17,8 @@ def test_progress_is_monotonic_and_reports_reading_and_embedding_as_they_go(
     tmp_path: Path, onnx_cache: Path
 ) -> None:
     images = {f"{i:064x}": make_jpeg(i, size=(96, 80)) for i in range(N_TRAIN + 12)}
-    hashes = sorted(images)
-    examples = [TrainingExample(h, ("a" if i % 2 else "b",), f"g{i}") for i, h in enumerate(hashes)]
-    spec = TrainingSpec(
-        project="p",
-        version="v1",
-        version_arn="arn",
-        task=TaskType.CLASSIFICATION,
-        labels=("a", "b"),
-        train=tuple(examples[:N_TRAIN]),
-        test=tuple(examples[N_TRAIN:]),
-        backbone="efficientnet-lite0",
-        mode="fast",
-        seed=0,
-        max_seconds=None,
-        hyperparams={"views": ["full"], "predict_views": ["full"], "l2_grid": [0.01, 0.1]},
+    spec = synthetic_spec(
+        images, N_TRAIN, {"views": ["full"], "predict_views": ["full"], "l2_grid": [0.01, 0.1]}
     )
     (tmp_path / "onnx").symlink_to(onnx_cache)  # the session's exported backbones
     reports: list[tuple[float, str]] = []
