@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from visionloop.engines.backbones import Backbone
 from visionloop.engines.preprocess import (
     Preprocessing,
     decode_image,
+    image_size,
     normalised_levels,
     preprocess_batch,
     preprocess_image,
@@ -19,7 +21,7 @@ from visionloop.engines.preprocess import (
     to_array,
     to_codes,
 )
-from visionloop.engines.recipe import VIEWS
+from visionloop.engines.recipe import VIEWS, view_backbone
 from visionloop.errors import InvalidImage
 
 LITE = Preprocessing(input_size=224, resize_size=256, mean=(127.0,) * 3, std=(128.0,) * 3)
@@ -261,3 +263,40 @@ def test_normalised_levels_are_what_to_array_gives_each_level() -> None:
     chw = np.stack([levels, levels[::-1], levels.T])
     expected = np.stack([normalised_levels(p)[c][chw[c]] for c in range(3)])
     np.testing.assert_array_equal(to_array(image, p), expected)
+
+
+def test_image_size_reads_the_header_only() -> None:
+    assert image_size(_encode(_solid((1, 2, 3), (640, 480)), "JPEG")) == (640, 480)
+    assert image_size(_encode(_solid((1, 2, 3), (31, 70)), "PNG")) == (31, 70)
+    assert image_size(b"not an image") is None
+
+
+def test_whole_views_see_the_ends_of_an_oblong_image_centred_views_do_not(lite0: Backbone) -> None:
+    image = _solid((0, 0, 0), (900, 300))
+    image.paste((255, 255, 255), (0, 0, 90, 300))  # a white band on the far left
+    data = _encode(image, "PNG")
+
+    def pixels(view: str) -> np.ndarray:
+        p = view_backbone("efficientnet-lite0", view, base=lite0).spec.preprocessing
+        return preprocess_image(data, p, flip=VIEWS[view].flip)
+
+    assert pixels("full").max() < -0.9 and pixels("tile-tl").max() < -0.9  # the centre is all black
+    assert pixels("whole")[:, :, :10].min() > 0.9 and pixels("whole")[:, :, -10:].max() < -0.9
+    assert pixels("whole-flip")[:, :, -10:].min() > 0.9
+    assert pixels("whole-tl")[:, :, :30].min() > 0.9 and pixels("whole-tr").max() < -0.9
+    # a square image: whole and centred views are the same pixels (and the same embeddings)
+    square = _encode(
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3), np.uint8)), "PNG"
+    )
+    for centred, whole in (
+        ("full", "whole"),
+        ("tile-br", "whole-br"),
+        ("tile-centre-flip", "whole-centre-flip"),
+    ):
+        a = view_backbone("efficientnet-lite0", centred, base=lite0).spec.preprocessing
+        b = view_backbone("efficientnet-lite0", whole, base=lite0).spec.preprocessing
+        assert a.id != b.id  # cached apart all the same
+        np.testing.assert_array_equal(
+            preprocess_image(square, a, flip=VIEWS[centred].flip),
+            preprocess_image(square, b, flip=VIEWS[whole].flip),
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import subprocess
 import sys
@@ -13,13 +14,23 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from visionloop.engines.artifact import FittedClassifier
 from visionloop.engines.backbones import Backbone
-from visionloop.engines.recipe import TILE_VIEWS, VIEWS, TrainingRecipe, View
+from visionloop.engines.recipe import (
+    MIRRORED_TILE_VIEWS,
+    TILE_VIEWS,
+    VIEWS,
+    TrainingRecipe,
+    View,
+    mostly_square,
+    whole_framed,
+)
 from visionloop.engines.selection import (
     CHEAPER_WINS_WITHIN,
     SCENES_BEAT_CHANCE_BY,
+    _candidates,
     _chance_macro_f1,
     _folds,
     _strata,
@@ -262,6 +273,7 @@ def test_extra_views_are_kept_only_if_they_win(photos: Photos, onnx_cache: Path,
         ({"predict_views": ("full", "full")}, "predict_views"),
         ({"finetune": "yes"}, "finetune"),
         ({"search_views": 1}, "search_views"),
+        ({"search_framing": "no"}, "search_framing"),
         ({"mode": "best", "epochs": 0}, "epochs"),
         ({"mode": "best", "lr": 0.0}, "lr"),
         ({"mode": "best", "finetune_blocks": 0}, "finetune_blocks"),
@@ -578,3 +590,95 @@ def test_chance_is_the_better_of_the_constant_answer_and_guessing() -> None:
     constant = (1.0 + 0.0) / 2
     guess = (2 * 1.0 * 0.5 / 1.5 + 2 * 0.25 * 0.5 / 0.75) / 2
     assert _chance_macro_f1(both, multi) == pytest.approx(max(constant, guess))
+
+
+# --- framing: views of the whole image for oblong images -----------------------------------------------
+
+
+def test_every_centred_view_of_the_whole_image_has_a_whole_twin() -> None:
+    assert whole_framed(TILE_VIEWS) == (
+        "whole",
+        "whole-flip",
+        "whole-tl",
+        "whole-tr",
+        "whole-bl",
+        "whole-br",
+        "whole-centre",
+    )
+    twins = whole_framed(MIRRORED_TILE_VIEWS)
+    assert twins is not None and len(twins) == 12
+    for centred, whole in zip(MIRRORED_TILE_VIEWS, twins, strict=True):
+        assert VIEWS[whole] == dataclasses.replace(VIEWS[centred], whole=True)
+    assert whole_framed(("full", "zoom")) is None  # a zoomed view has no twin
+    assert whole_framed(("whole", "whole-flip")) is None  # already whole
+
+
+def test_images_are_mostly_square_unless_a_tenth_are_oblong() -> None:
+    assert mostly_square([(348, 348)] * 10)
+    assert mostly_square([(348, 348)] * 10 + [(640, 480)])  # 1 of 11 oblong
+    assert not mostly_square([(348, 348)] * 9 + [(640, 480)])  # 1 of 10
+    assert not mostly_square([(200, 480)] * 3)  # tall counts too
+    assert mostly_square([(110, 100)] * 3)  # the centre square leaves less than a tenth unseen
+    assert mostly_square([None, None])  # unreadable headers never ask for the search
+
+
+def test_candidates_try_each_set_of_views_centred_then_of_the_whole_image() -> None:
+    fast = TrainingRecipe().resolved()
+    assert fast.search_framing is True
+    assert _candidates(fast) == [(fast.backbones, TILE_VIEWS, TILE_VIEWS)]
+    centred, whole = _candidates(fast, framing=True)
+    assert centred == (fast.backbones, TILE_VIEWS, TILE_VIEWS)
+    assert whole == (fast.backbones, whole_framed(TILE_VIEWS), whole_framed(TILE_VIEWS))
+    best = TrainingRecipe(mode="best").resolved()
+    candidates = _candidates(best, framing=True)
+    assert len(candidates) == 2 * len(_candidates(best)) == 12
+    for (names, train, predict), (twin_names, twin_train, twin_predict) in zip(
+        candidates[::2], candidates[1::2], strict=True
+    ):
+        assert (
+            names == twin_names
+            and whole_framed(train) == twin_train
+            and whole_framed(predict) == twin_predict
+        )
+    # an expert's views are used as given
+    assert TrainingRecipe(views=("full",), predict_views=("full",)).resolved().search_framing is False
+    assert TrainingRecipe(views=("full",), search_framing=True).resolved().search_framing is True
+
+
+def marked_strip(mark: bool, seed: int) -> bytes:
+    """A 3:1 strip of noise; with ``mark``, a bright disc near one end, outside the centre square."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(60, 120, (160, 480, 3)).astype(np.uint8)
+    if mark:
+        y, x = np.mgrid[0:160, 0:480]
+        cx = 50 if seed % 2 else 430
+        pixels[(x - cx) ** 2 + (y - 80) ** 2 < 30**2] = (250, 250, 250)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def noise_square(seed: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (200, 200, 3)).astype(np.uint8)).save(
+        buf, "PNG"
+    )
+    return buf.getvalue()
+
+
+def test_oblong_images_with_marks_at_their_ends_choose_the_whole_image(onnx_cache: Path) -> None:
+    """Through the real INT8 network: the centre square never shows the marks, the whole image does."""
+    images = [marked_strip(i % 2 == 1, i // 2) for i in range(32)]
+    labels = [[i % 2] for i in range(32)]
+    clf = fit_classifier(images, labels, 2, recipe=TrainingRecipe(folds=4), cache_dir=onnx_cache)
+    whole = ",".join(whole_framed(TILE_VIEWS) or ())
+    assert set(clf.view_scores_) == {",".join(TILE_VIEWS), whole}
+    assert clf.view_scores_[whole] > clf.view_scores_[",".join(TILE_VIEWS)] + CHEAPER_WINS_WITHIN
+    assert clf.recipe.views == clf.recipe.predict_views == whole_framed(TILE_VIEWS)
+    assert clf.view_scores_[whole] >= 0.9
+    # square crops of the same strips: nothing to search
+    squares = [noise_square(i) for i in range(8)]
+    square = fit_classifier(
+        squares, [[i % 2] for i in range(8)], 2, recipe=TrainingRecipe(folds=2), cache_dir=onnx_cache
+    )
+    assert list(square.view_scores_) == [",".join(TILE_VIEWS)]

@@ -56,6 +56,7 @@ EXPERT_HYPERPARAMS = (
     "folds",
     "search_views",
     "search_backbones",
+    "search_framing",
     "scene_folds",
     "scene_estimate",
     "calibrate_on_scenes",

@@ -94,6 +94,15 @@ def decode_image(data: bytes, draft_size: int | None = None) -> Image.Image:
     return _to_rgb(image)
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from the image's header (nothing decoded), or None when it cannot be read."""
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            return opened.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB":
         return image

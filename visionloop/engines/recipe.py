@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,14 +50,17 @@ MODES = ("fast", "best")
 class View:
     """A way of showing an image to the backbone.
 
-    ``zoom`` = 1 keeps the whole image, resized so its short side is the input size, then centre-cropped
+    ``zoom`` = 1 keeps the image resized so its short side is the input size, then centre-cropped
     (0.875 is the usual ImageNet crop); ``flip`` mirrors it; ``region`` (left, top, right, bottom as
-    fractions of that square) shows one part of it closer: a tile.
+    fractions of that square) shows one part of it closer: a tile. ``whole`` squashes the whole image
+    into the square instead of cropping its centre, so no part of an oblong image is left unseen (the
+    tiles then cover every pixel).
     """
 
     zoom: float = 1.0
     flip: bool = False
     region: tuple[float, float, float, float] | None = None
+    whole: bool = False
 
 
 VIEWS: dict[str, View] = {
@@ -78,6 +81,42 @@ VIEWS: dict[str, View] = {
     "tile-br-flip": View(flip=True, region=(0.5, 0.5, 1.0, 1.0)),
     "tile-centre-flip": View(flip=True, region=(0.25, 0.25, 0.75, 0.75)),
 }
+#: The same views of the whole image squashed to a square ("whole-…"), for oblong images whose centre
+#: square leaves part of them unseen: a third of magnetic-tile's crops are 2.4 times as long as wide.
+VIEWS.update(
+    {
+        "whole": View(whole=True),
+        "whole-flip": View(flip=True, whole=True),
+        **{
+            "whole-" + name.removeprefix("tile-"): dataclasses.replace(view, whole=True)
+            for name, view in VIEWS.items()
+            if name.startswith("tile-")
+        },
+    }
+)
+
+
+#: An image is oblong when its centre square leaves more than a tenth of it unseen (4:3 photos leave a
+#: quarter); the recipe cross-validates whole-image framing when at least this share of images are.
+OBLONG_ASPECT = 1 / 0.9
+OBLONG_SHARE = 0.1
+
+
+def mostly_square(sizes: Sequence[tuple[int, int] | None]) -> bool:
+    """Whether fewer than OBLONG_SHARE of these (width, height) are oblong (unreadable sizes count square)."""
+    oblong = sum(1 for s in sizes if s is not None and max(s) > OBLONG_ASPECT * max(1, min(s)))
+    return oblong < OBLONG_SHARE * len(sizes)
+
+
+def whole_framed(views: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The same views of the whole image (``full`` → ``whole``, ``tile-tl`` → ``whole-tl``), or None when
+    one of them has no such twin (a zoom) or all of them already show the whole image."""
+    if all(VIEWS[v].whole for v in views):
+        return None
+    twins = [v if VIEWS[v].whole else v.replace("full", "whole").replace("tile-", "whole-") for v in views]
+    return tuple(twins) if all(t in VIEWS and VIEWS[t].whole for t in twins) else None
+
+
 #: The whole image, its mirror image, its four quarters and its centre, each seen by the backbone at
 #: its input size: on photos of a later session of grocery-produce, a linear head on these seven views
 #: (trained on all of them, logits averaged over all of them) reached macro F1 0.87 where the whole
@@ -105,6 +144,7 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "finetune": False,
         "search_views": False,
         "search_backbones": False,
+        "search_framing": True,
         "max_seconds": None,
     },
     "best": {
@@ -116,6 +156,7 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "finetune": False,
         "search_views": True,
         "search_backbones": True,
+        "search_framing": True,
         "max_seconds": 600.0,
     },
 }
@@ -141,6 +182,10 @@ class TrainingRecipe:
     - ``search_views``: also cross-validate training on ``predict_views`` alone, and keep the extra
       (augmentation) views only if they win: zoomed views help on produce but cut off the defects at
       a tile's edge (``best`` does this unless an expert gives ``views``).
+    - ``search_framing``: when at least :data:`OBLONG_SHARE` of the training images are oblong (their
+      centre square leaves more than a tenth of them unseen), also cross-validate every candidate on
+      the same views of the whole image squashed to a square (``whole-…``), kept only if it wins by
+      more than ``CHEAPER_WINS_WITHIN`` (a defect at the end of a long crop is outside the centre).
     - ``scene_folds``: cross-validation folds hold out whole scenes (each label's groups clustered by
       what they look like) instead of groups: choices and calibration for photos of new places or days,
       pessimistic when new photos look like the training ones (see engines/scenes.py).
@@ -164,6 +209,7 @@ class TrainingRecipe:
     folds: int | None = None
     search_views: bool | None = None
     search_backbones: bool | None = None
+    search_framing: bool | None = None
     scene_folds: bool = False
     scene_estimate: bool = True
     calibrate_on_scenes: bool = True
@@ -181,6 +227,8 @@ class TrainingRecipe:
         chosen: dict[str, Any] = {}
         if self.views is not None and self.search_views is None:
             chosen["search_views"] = False  # an expert's views are used as given
+        if self.views is not None and self.search_framing is None:
+            chosen["search_framing"] = False
         if self.backbones is not None and self.search_backbones is None:
             chosen["search_backbones"] = False  # an expert's backbones are used as given
         if self.finetune and self.backbones is None:
@@ -241,6 +289,7 @@ class TrainingRecipe:
             "force_finetune",
             "search_views",
             "search_backbones",
+            "search_framing",
             "scene_folds",
             "scene_estimate",
             "calibrate_on_scenes",
@@ -290,7 +339,10 @@ def view_backbone(
     v = VIEWS[view]
     p = base.spec.preprocessing
     size = p.input_size
-    pre = dataclasses.replace(
-        p, resize_size=max(size, round(size / v.zoom)), resize_mode="shorter", region=v.region
-    )
+    if v.whole:
+        pre = dataclasses.replace(p, resize_size=size, resize_mode="squash", region=v.region)
+    else:
+        pre = dataclasses.replace(
+            p, resize_size=max(size, round(size / v.zoom)), resize_mode="shorter", region=v.region
+        )
     return base.with_preprocessing(pre)

@@ -31,7 +31,8 @@ from visionloop.engines.artifact import (
 )
 from visionloop.engines.heads import LinearHead, torch_threads
 from visionloop.engines.metrics import label_scores
-from visionloop.engines.recipe import VIEWS, TrainingRecipe
+from visionloop.engines.preprocess import image_size
+from visionloop.engines.recipe import VIEWS, TrainingRecipe, mostly_square, whole_framed
 from visionloop.engines.scenes import scene_groups
 from visionloop.errors import InvalidInput
 
@@ -182,7 +183,9 @@ def fit_classifier(
     report = progress or (lambda fraction, stage: None)
     deadline = _Deadline.after(r.max_seconds)
     clf = FittedClassifier(r, n_labels, multi_label, cache_dir)
-    all_views = list(dict.fromkeys([*r.views, *r.predict_views]))
+    framing = bool(r.search_framing) and not mostly_square([image_size(b) for b in images])
+    candidates = _candidates(r, framing)
+    all_views = list(dict.fromkeys(v for _, train, predict in candidates for v in (*train, *predict)))
     share = 0.3 if r.finetune else 0.6
 
     report(0.0, f"embedding images (0 of {len(images)})")
@@ -210,7 +213,6 @@ def fit_classifier(
         fold_groups = [str(i) for i in range(len(target))]
     folds = _folds(target, r.folds, r.seed, multi_label, fold_groups)
     clf.n_groups_ = len(set(fold_groups))
-    candidates = _candidates(r)
     search: _Search | None = None
     chosen = candidates[0]
     for ci, (names, views, predict_views) in enumerate(candidates):
@@ -316,20 +318,29 @@ def _scene_estimate(
 Candidate = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # backbones, train views, predict views
 
 
-def _candidates(r: TrainingRecipe) -> list[Candidate]:
-    """(backbones, training views, prediction views) to cross-validate, the cheapest first: a costlier
+def _candidates(r: TrainingRecipe, framing: bool = False) -> list[Candidate]:
+    """(backbones, training views, prediction views) to cross-validate, the cheapest first: a later
     one must win by more than CHEAPER_WINS_WITHIN. With ``search_views`` the whole-image views alone
     (the image and its mirror, for training and prediction) compete with the recipe's views: tiles
-    help with produce on shelves and small defects, not with one centred logo."""
+    help with produce on shelves and small defects, not with one centred logo. With ``framing`` each
+    is followed by the same views of the whole image squashed to a square (oblong images)."""
     assert r.backbones is not None and r.views is not None and r.predict_views is not None
     backbone_sets = [tuple(r.backbones)]
     if r.search_backbones and len(r.backbones) > 1:
         backbone_sets = [(name,) for name in r.backbones] + [tuple(r.backbones)]
     full = (tuple(r.views), tuple(r.predict_views))
     view_sets = [full]
-    whole = tuple(v for v in r.predict_views if VIEWS[v].region is None and VIEWS[v].zoom == 1.0)
-    if r.search_views and whole and (whole, whole) != full:
-        view_sets = [(whole, whole), full]
+    image = tuple(v for v in r.predict_views if VIEWS[v].region is None and VIEWS[v].zoom == 1.0)
+    if r.search_views and image and (image, image) != full:
+        view_sets = [(image, image), full]
+    if framing:
+        framed = []
+        for train, predict in view_sets:
+            framed.append((train, predict))
+            whole_train, whole_predict = whole_framed(train), whole_framed(predict)
+            if whole_train is not None and whole_predict is not None:
+                framed.append((whole_train, whole_predict))
+        view_sets = framed
     return [(names, train, predict) for names in backbone_sets for train, predict in view_sets]
 
 
