@@ -102,3 +102,25 @@ def test_the_f1_to_expect_on_new_photos_is_a_range() -> None:
     assert new_photos_range(test, None, None) == {"lower": 0.9, "upper": 1.0, "basis": "TEST"}
     assert new_photos_range(test, 0.95, True) == {"lower": 0.9, "upper": 1.0, "basis": "new scenes to TEST"}
     assert new_photos_range(None, 0.82, True) is None
+
+
+def test_the_version_names_the_backbones_and_framing_cross_validation_kept(
+    engine: ClassificationEngine,
+) -> None:
+    """Oblong images (96 × 80): both framings and both backbones are cross-validated; the version's
+    params name what was kept, not every candidate (the console shows them)."""
+    searched = spec(
+        split_off=False,
+        backbones=["efficientnet-lite0", "efficientnet-lite0-int8"],
+        search_backbones=True,
+        search_framing=True,
+    )
+    model = train(engine, searched)
+    classifier = model.params["classifier"]
+    assert isinstance(classifier, dict)
+    kept = classifier["recipe"]
+    assert model.params["backbones"] == kept["backbones"] and len(kept["backbones"]) in (1, 2)
+    assert set(classifier["views_cv_macro_f1"]) == {"full", "whole"}
+    assert model.params["framing"] == ("whole image" if kept["views"] == ["whole"] else "centre")
+    plain = train(engine, spec(split_off=False))
+    assert plain.params["framing"] == "centre" and plain.params["backbones"] == ["efficientnet-lite0"]

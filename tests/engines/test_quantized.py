@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from visionloop.engines.backbones import Backbone
+from visionloop.engines.onnx_runtime import EXACT_INT8, OnnxSession
 from visionloop.engines.quantized import QuantizedBackbone, calibration_images
 from visionloop.engines.recipe import view_backbone
 from visionloop.engines.registry import create_backbone
@@ -39,6 +40,24 @@ def test_embeds_like_the_fp32_network(lite0_int8: Backbone, lite0: Backbone, jpe
     assert cosine.min() > 0.95, cosine
     assert not np.array_equal(quantized, full)  # it is not the fp32 graph under another name
     assert lite0_int8.spec.version != lite0.spec.version  # so cached embeddings never mix
+
+
+def test_sessions_use_exact_int8_kernels(tmp_path: Path) -> None:
+    """Without it, x86 CPUs lacking VNNI saturate INT8 sums: embeddings at cosine 0.6–0.9 to fp32's (AVX2
+    AMD EPYC), where test_embeds_like_the_fp32_network failed; CPUs with VNNI are exact either way."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "identity.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    options = OnnxSession(path, 1)._session.get_session_options()
+    assert options.get_session_config_entry(EXACT_INT8[0]) == EXACT_INT8[1] == "1"
 
 
 def test_graph_is_quantized_and_cached(lite0_int8: Backbone, lite0: Backbone) -> None:

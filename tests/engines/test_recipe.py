@@ -30,9 +30,9 @@ from visionloop.engines.recipe import (
 from visionloop.engines.selection import (
     CHEAPER_WINS_WITHIN,
     SCENES_BEAT_CHANCE_BY,
-    _candidates,
     _chance_macro_f1,
     _folds,
+    _framing_probe,
     _strata,
     fit_classifier,
 )
@@ -622,27 +622,34 @@ def test_images_are_mostly_square_unless_a_tenth_are_oblong() -> None:
     assert mostly_square([None, None])  # unreadable headers never ask for the search
 
 
-def test_candidates_try_each_set_of_views_centred_then_of_the_whole_image() -> None:
+def test_oblong_images_probe_the_prediction_views_centred_and_of_the_whole_image() -> None:
+    oblong, square = [_png((480, 160))] * 10, [_png((200, 200))] * 10
     fast = TrainingRecipe().resolved()
     assert fast.search_framing is True
-    assert _candidates(fast) == [(fast.backbones, TILE_VIEWS, TILE_VIEWS)]
-    centred, whole = _candidates(fast, framing=True)
-    assert centred == (fast.backbones, TILE_VIEWS, TILE_VIEWS)
-    assert whole == (fast.backbones, whole_framed(TILE_VIEWS), whole_framed(TILE_VIEWS))
-    best = TrainingRecipe(mode="best").resolved()
-    candidates = _candidates(best, framing=True)
-    assert len(candidates) == 2 * len(_candidates(best)) == 12
-    for (names, train, predict), (twin_names, twin_train, twin_predict) in zip(
-        candidates[::2], candidates[1::2], strict=True
-    ):
-        assert (
-            names == twin_names
-            and whole_framed(train) == twin_train
-            and whole_framed(predict) == twin_predict
-        )
-    # an expert's views are used as given
-    assert TrainingRecipe(views=("full",), predict_views=("full",)).resolved().search_framing is False
-    assert TrainingRecipe(views=("full",), search_framing=True).resolved().search_framing is True
+    probe = _framing_probe(fast, oblong)
+    assert probe is not None and probe.centred == TILE_VIEWS and probe.whole == whole_framed(TILE_VIEWS)
+    assert probe.whole_train == whole_framed(TILE_VIEWS)
+    assert _framing_probe(fast, square) is None
+    best = _framing_probe(TrainingRecipe(mode="best").resolved(), oblong)
+    assert (
+        best is not None
+        and best.centred == TILE_VIEWS
+        and best.whole_train == whole_framed(MIRRORED_TILE_VIEWS)
+    )
+    assert _framing_probe(TrainingRecipe(mode="best", finetune=True).resolved(), oblong) is None
+    # an expert's views are used as given, unless the expert asks for the search
+    given = TrainingRecipe(views=("full",), predict_views=("full",)).resolved()
+    assert given.search_framing is False and _framing_probe(given, oblong) is None
+    asked = TrainingRecipe(views=("full",), predict_views=("full",), search_framing=True).resolved()
+    assert _framing_probe(asked, oblong) == type(probe)(("full",), ("whole",), ("whole",))
+    zoomed = TrainingRecipe(views=("full", "zoom"), predict_views=("full",), search_framing=True).resolved()
+    assert _framing_probe(zoomed, oblong) is None  # a zoom has no whole-image twin
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def marked_strip(mark: bool, seed: int) -> bytes:

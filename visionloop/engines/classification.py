@@ -34,7 +34,7 @@ from visionloop.engines.calibration import (
 from visionloop.engines.embeddings import EmbeddingCache, embed_with_cache
 from visionloop.engines.evaluation_summary import build_summary
 from visionloop.engines.metrics import choose_thresholds, evaluate_classification, indicator_matrix
-from visionloop.engines.recipe import TrainingRecipe
+from visionloop.engines.recipe import VIEWS, TrainingRecipe
 from visionloop.engines.selection import fit_classifier, refit_with
 from visionloop.errors import InvalidInput, StorageError
 
@@ -225,7 +225,9 @@ class ClassificationEngine:
         thresholds = evaluation.thresholds(default=DEFAULT_THRESHOLD)
         classifier = clf.get_params()
         params = {
-            "backbones": list(recipe.backbones or ()),
+            # what cross-validation kept (best mode searches backbones; oblong images, the framing)
+            "backbones": list(clf.recipe.backbones or ()),
+            "framing": "whole image" if any(VIEWS[v].whole for v in clf.recipe.views or ()) else "centre",
             "classifier": classifier,
             "calibration": calibrator.to_dict(),
             # out-of-fold predictions the calibrator was fitted on: grouped folds, and held-out scenes

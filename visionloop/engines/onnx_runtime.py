@@ -142,6 +142,13 @@ def export_onnx(module: torch.nn.Module, input_size: int, output_names: Sequence
     return bytes(program.model_proto.SerializeToString())
 
 
+#: INT8 graphs on x86 CPUs without VNNI (AVX2 only): ONNX Runtime's fast u8s8 kernels (VPMADDUBSW) saturate
+#: their 16-bit sums, so the same graph gave other embeddings than on a VNNI CPU; this mode uses exact
+#: kernels. Measured on an AVX2-only AMD EPYC (80 photos): cosine of the INT8 Lite0 embeddings to fp32's
+#: 0.872 mean (0.616 worst) → 0.980 (0.917), 14.7 → 17.4 ms an image. No effect on fp32 graphs or VNNI CPUs.
+EXACT_INT8 = ("session.x64quantprecision", "1")
+
+
 class OnnxSession:
     """An ONNX Runtime CPU session with its intra-op threads set.
 
@@ -156,6 +163,7 @@ class OnnxSession:
         options.intra_op_num_threads = num_threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        options.add_session_config_entry(*EXACT_INT8)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session: Any = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -183,18 +183,21 @@ def fit_classifier(
     report = progress or (lambda fraction, stage: None)
     deadline = _Deadline.after(r.max_seconds)
     clf = FittedClassifier(r, n_labels, multi_label, cache_dir)
-    framing = bool(r.search_framing) and not mostly_square([image_size(b) for b in images])
-    candidates = _candidates(r, framing)
-    all_views = list(dict.fromkeys(v for _, train, predict in candidates for v in (*train, *predict)))
     share = 0.3 if r.finetune else 0.6
-
+    probe = _framing_probe(r, images)
+    first = (r.backbones[0],)
     report(0.0, f"embedding images (0 of {len(images)})")
     acts: dict[str, npt.NDArray[np.float16]] = {}
     if r.finetune:
-        acts, by_view = _activations(clf, images, all_views, lambda f, s: report(share * f, s))
+        acts, by_view = _activations(clf, images, _all_views(r), lambda f, s: report(share * f, s))
         found = {(r.backbones[0], view): x for view, x in by_view.items()}
+    elif probe is not None:
+        # oblong images: the first backbone's prediction views, centred and of the whole image, first;
+        # the other views and backbones are embedded in the framing cross-validation keeps
+        probe_views = [*probe.centred, *probe.whole]
+        found = clf.embeddings(images, first, probe_views, embed, lambda f, s: report(share / 3 * f, s))
     else:
-        found = clf.embeddings(images, r.backbones, all_views, embed, lambda f, s: report(share * f, s))
+        found = clf.embeddings(images, r.backbones, _all_views(r), embed, lambda f, s: report(share * f, s))
     clf.timings_["embed_seconds"] = time.monotonic() - started
 
     fit_started = time.monotonic()
@@ -213,22 +216,48 @@ def fit_classifier(
         fold_groups = [str(i) for i in range(len(target))]
     folds = _folds(target, r.folds, r.seed, multi_label, fold_groups)
     clf.n_groups_ = len(set(fold_groups))
+    searched: dict[Candidate, _Search] = {}
+
+    def cross_validate(candidate: Candidate, part: ProgressFn) -> _Search:
+        if candidate not in searched:
+            names, views, predict_views = candidate
+            val_views = [concat_views(found, names, v) for v in predict_views]
+            train_views = [concat_views(found, names, v) for v in views]
+            result = _search_l2(train_views, val_views, target, folds, clf, deadline, part)
+            key = ",".join(views)
+            clf.view_scores_[key] = max(clf.view_scores_.get(key, 0.0), result.best)
+            clf.backbone_scores_["+".join(names)] = max(
+                clf.backbone_scores_.get("+".join(names), 0.0), result.best
+            )
+            searched[candidate] = result
+        return searched[candidate]
+
+    if probe is not None:
+        centred = cross_validate((first, probe.centred, probe.centred), _part(report, share, share + 0.03))
+        whole = cross_validate((first, probe.whole, probe.whole), _part(report, share + 0.03, share + 0.06))
+        if whole.best > centred.best + CHEAPER_WINS_WITHIN:
+            r = clf.recipe = dataclasses.replace(r, views=probe.whole_train, predict_views=probe.whole)
+        embed_started = time.monotonic()
+        for name in r.backbones or ():
+            missing = [v for v in _all_views(r) if (name, v) not in found]
+            if missing:
+                report(share + 0.06, f"embedding images (0 of {len(images)})")
+                found.update(clf.embeddings(images, (name,), missing, embed))
+        embedding = time.monotonic() - embed_started
+        clf.timings_["embed_seconds"] += embedding
+        fit_started += embedding  # fit_seconds counts fitting only
+    assert r.backbones is not None and r.views is not None and r.predict_views is not None
+    candidates = _candidates(r)
     search: _Search | None = None
     chosen = candidates[0]
-    for ci, (names, views, predict_views) in enumerate(candidates):
+    for ci, candidate in enumerate(candidates):
         if search is not None and deadline.passed():
             clf.stopped_early_ = True
             break
         part = _part(report, share + 0.1 * ci / len(candidates), share + 0.1 * (ci + 1) / len(candidates))
-        val_views = [concat_views(found, names, v) for v in predict_views]
-        train_views = [concat_views(found, names, v) for v in views]
-        result = _search_l2(train_views, val_views, target, folds, clf, deadline, part)
-        clf.view_scores_[",".join(views)] = max(clf.view_scores_.get(",".join(views), 0.0), result.best)
-        clf.backbone_scores_["+".join(names)] = max(
-            clf.backbone_scores_.get("+".join(names), 0.0), result.best
-        )
+        result = cross_validate(candidate, part)
         if search is None or result.best > search.best + CHEAPER_WINS_WITHIN:
-            search, chosen = result, (names, views, predict_views)
+            search, chosen = result, candidate
     assert search is not None
     names, views, predict_views = chosen
     if chosen != (tuple(r.backbones), tuple(r.views), tuple(r.predict_views)):
@@ -318,12 +347,11 @@ def _scene_estimate(
 Candidate = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # backbones, train views, predict views
 
 
-def _candidates(r: TrainingRecipe, framing: bool = False) -> list[Candidate]:
-    """(backbones, training views, prediction views) to cross-validate, the cheapest first: a later
+def _candidates(r: TrainingRecipe) -> list[Candidate]:
+    """(backbones, training views, prediction views) to cross-validate, the cheapest first: a costlier
     one must win by more than CHEAPER_WINS_WITHIN. With ``search_views`` the whole-image views alone
     (the image and its mirror, for training and prediction) compete with the recipe's views: tiles
-    help with produce on shelves and small defects, not with one centred logo. With ``framing`` each
-    is followed by the same views of the whole image squashed to a square (oblong images)."""
+    help with produce on shelves and small defects, not with one centred logo."""
     assert r.backbones is not None and r.views is not None and r.predict_views is not None
     backbone_sets = [tuple(r.backbones)]
     if r.search_backbones and len(r.backbones) > 1:
@@ -333,15 +361,34 @@ def _candidates(r: TrainingRecipe, framing: bool = False) -> list[Candidate]:
     image = tuple(v for v in r.predict_views if VIEWS[v].region is None and VIEWS[v].zoom == 1.0)
     if r.search_views and image and (image, image) != full:
         view_sets = [(image, image), full]
-    if framing:
-        framed = []
-        for train, predict in view_sets:
-            framed.append((train, predict))
-            whole_train, whole_predict = whole_framed(train), whole_framed(predict)
-            if whole_train is not None and whole_predict is not None:
-                framed.append((whole_train, whole_predict))
-        view_sets = framed
     return [(names, train, predict) for names in backbone_sets for train, predict in view_sets]
+
+
+def _all_views(r: TrainingRecipe) -> list[str]:
+    """Every view some candidate trains or predicts on."""
+    return list(dict.fromkeys(v for _, train, predict in _candidates(r) for v in (*train, *predict)))
+
+
+@dataclass(frozen=True)
+class _FramingProbe:
+    centred: tuple[str, ...]  # the recipe's prediction views
+    whole: tuple[str, ...]  # the same of the whole image
+    whole_train: tuple[str, ...]  # the recipe's training views of the whole image
+
+
+def _framing_probe(r: TrainingRecipe, images: Sequence[bytes]) -> _FramingProbe | None:
+    """The prediction views centred and of the whole image, to cross-validate on the first backbone
+    before anything else, when the recipe searches framing and at least OBLONG_SHARE of the images are
+    oblong (their centre square leaves part of them unseen); None otherwise. Not with fine-tuning."""
+    assert r.views is not None and r.predict_views is not None
+    if not r.search_framing or r.finetune:
+        return None
+    whole_train, whole_predict = whole_framed(r.views), whole_framed(r.predict_views)
+    if whole_train is None or whole_predict is None:
+        return None
+    if mostly_square([image_size(b) for b in images]):
+        return None
+    return _FramingProbe(tuple(r.predict_views), whole_predict, whole_train)
 
 
 def _strata(target: npt.NDArray[Any], multi_label: bool) -> list[str]:

@@ -202,6 +202,15 @@ def test_a_model_that_learned_its_test_images_says_so(
     assert "also learned its 6 TEST images" in html and "learned from 30 images" in html
 
 
+def test_a_model_on_views_of_the_whole_image_says_so(
+    client: TestClient, services: Services, logos: list[ModelVersion], olga: str
+) -> None:
+    assert 'id="framing"' not in client.get(f"{P}/versions/v1").text
+    services.repo.update_version(logos[0].id, params={**logos[0].params, "framing": "whole image"})
+    html = client.get(f"{P}/versions/v1").text
+    assert 'id="framing"' in html and "views of the whole image</span>" in html
+
+
 def test_the_f1_to_expect_on_new_photos(
     client: TestClient, services: Services, logos: list[ModelVersion], olga: str
 ) -> None:
