@@ -677,7 +677,16 @@ def test_oblong_images_with_marks_at_their_ends_choose_the_whole_image(onnx_cach
     """Through the real INT8 network: the centre square never shows the marks, the whole image does."""
     images = [marked_strip(i % 2 == 1, i // 2) for i in range(32)]
     labels = [[i % 2] for i in range(32)]
-    clf = fit_classifier(images, labels, 2, recipe=TrainingRecipe(folds=4), cache_dir=onnx_cache)
+    seen: list[float] = []
+    clf = fit_classifier(
+        images,
+        labels,
+        2,
+        recipe=TrainingRecipe(folds=4),
+        cache_dir=onnx_cache,
+        progress=lambda fraction, stage: seen.append(fraction),
+    )
+    assert seen == sorted(seen) and seen[-1] == 1.0  # the probe, then the rest: the bar never goes back
     whole = ",".join(whole_framed(TILE_VIEWS) or ())
     assert set(clf.view_scores_) == {",".join(TILE_VIEWS), whole}
     assert clf.view_scores_[whole] > clf.view_scores_[",".join(TILE_VIEWS)] + CHEAPER_WINS_WITHIN

@@ -188,9 +188,10 @@ class TrainingRecipe:
       (augmentation) views only if they win: zoomed views help on produce but cut off the defects at
       a tile's edge (``best`` does this unless an expert gives ``views``).
     - ``search_framing``: when at least :data:`OBLONG_SHARE` of the training images are oblong (their
-      centre square leaves more than a tenth of them unseen), also cross-validate every candidate on
-      the same views of the whole image squashed to a square (``whole-…``), kept only if it wins by
-      more than ``CHEAPER_WINS_WITHIN`` (a defect at the end of a long crop is outside the centre).
+      centre square leaves more than a tenth of them unseen), first cross-validate the first backbone
+      on ``predict_views`` against the same views of the whole image squashed to a square
+      (``whole-…``); the whole image is kept (for every view and backbone) only if it wins by more
+      than ``CHEAPER_WINS_WITHIN`` (a defect at the end of a long crop is outside the centre).
     - ``scene_folds``: cross-validation folds hold out whole scenes (each label's groups clustered by
       what they look like) instead of groups: choices and calibration for photos of new places or days,
       pessimistic when new photos look like the training ones (see engines/scenes.py).

@@ -195,7 +195,7 @@ def fit_classifier(
         # oblong images: the first backbone's prediction views, centred and of the whole image, first;
         # the other views and backbones are embedded in the framing cross-validation keeps
         probe_views = [*probe.centred, *probe.whole]
-        found = clf.embeddings(images, first, probe_views, embed, lambda f, s: report(share / 3 * f, s))
+        found = clf.embeddings(images, first, probe_views, embed, lambda f, s: report(0.4 * share * f, s))
     else:
         found = clf.embeddings(images, r.backbones, _all_views(r), embed, lambda f, s: report(share * f, s))
     clf.timings_["embed_seconds"] = time.monotonic() - started
@@ -233,16 +233,19 @@ def fit_classifier(
         return searched[candidate]
 
     if probe is not None:
-        centred = cross_validate((first, probe.centred, probe.centred), _part(report, share, share + 0.03))
-        whole = cross_validate((first, probe.whole, probe.whole), _part(report, share + 0.03, share + 0.06))
+        centred = cross_validate(
+            (first, probe.centred, probe.centred), _part(report, 0.4 * share, 0.45 * share)
+        )
+        whole = cross_validate((first, probe.whole, probe.whole), _part(report, 0.45 * share, 0.5 * share))
         if whole.best > centred.best + CHEAPER_WINS_WITHIN:
             r = clf.recipe = dataclasses.replace(r, views=probe.whole_train, predict_views=probe.whole)
         embed_started = time.monotonic()
-        for name in r.backbones or ():
-            missing = [v for v in _all_views(r) if (name, v) not in found]
-            if missing:
-                report(share + 0.06, f"embedding images (0 of {len(images)})")
-                found.update(clf.embeddings(images, (name,), missing, embed))
+        # the probe's views are embedded; the rest of every backbone's, a part of the progress bar each
+        to_embed = {name: [v for v in _all_views(r) if (name, v) not in found] for name in r.backbones or ()}
+        to_embed = {name: todo for name, todo in to_embed.items() if todo}
+        for i, (name, todo) in enumerate(to_embed.items()):
+            low, high = (0.5 + 0.5 * i / len(to_embed)) * share, (0.5 + 0.5 * (i + 1) / len(to_embed)) * share
+            found.update(clf.embeddings(images, (name,), todo, embed, _part(report, low, high)))
         embedding = time.monotonic() - embed_started
         clf.timings_["embed_seconds"] += embedding
         fit_started += embedding  # fit_seconds counts fitting only
