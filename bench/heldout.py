@@ -162,8 +162,8 @@ def main() -> None:
             f"(the product split off {ev['n_images']} for its TEST, {ev.get('n_groups')} groups); "
             f"{len(held_paths)} held out"
         )
-        views = [str(v) for v in recipe.get("views") or []]
-        framing = "of the whole image" if views and views[0].startswith("whole") else "centred"
+        views = recipe.get("views") or []
+        framing = "of the whole image" if version.params.get("framing") == "whole image" else "centred"
         print(
             f"recipe      : backbones {recipe.get('backbones')}, {len(views)} views {framing}, "
             f"L2 {clf.get('l2')}; CV macro F1 per backbone set {clf.get('backbones_cv_macro_f1')}; "
