@@ -50,13 +50,18 @@ def test_training_completes_with_an_evaluation(trained: tuple[Path, dict]) -> No
 
 
 def test_jobs_and_evaluate_commands(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
-    data, _ = trained
+    data, version = trained
     result = CliRunner().invoke(cli, ["--data-dir", str(data), "jobs", "list", "--json"])
     [job] = json.loads(result.output)
     assert job["status"] == "SUCCEEDED" and job["progress"] == 1.0
     result = CliRunner().invoke(cli, ["--data-dir", str(data), "evaluate", "logos"])
     assert result.exit_code == 0 and "amazon_logo" in result.output and "macro F1" in result.output
     assert "also learned its 2 TEST images" in result.output
+    # what training kept: fast mode's seven views, in the framing cross-validation chose (the logos are
+    # oblong photos, so it chose between the centre square and the whole image)
+    framing = {"whole image": "of the whole image", "centre": "centred"}[version["params"]["framing"]]
+    line = f"efficientnet-lite0-int8, linear head, 7 views {framing} (7 averaged to predict), fast mode"
+    assert f"model: {line}" in " ".join(result.output.split()), result.output
 
 
 def test_predict_in_a_fresh_process_is_identical(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]

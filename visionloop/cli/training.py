@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,22 @@ def _print_detection_evaluation(ev: dict[str, Any]) -> None:
         console.print(f"[yellow]warning:[/] {w}")
 
 
+def _model_line(params: Mapping[str, Any]) -> str:
+    """What training kept, in words: "efficientnet-lite0-int8, linear head, 7 views centred (7 averaged
+    to predict), fast mode"; empty for versions whose params do not say (detectors, older versions)."""
+    backbones = params.get("backbones") or []
+    classifier = params.get("classifier")
+    if not backbones or not isinstance(classifier, Mapping):
+        return ""
+    recipe = classifier.get("recipe") or {}
+    views, predict = recipe.get("views") or [], recipe.get("predict_views") or []
+    framing = "of the whole image" if params.get("framing") == "whole image" else "centred"
+    head = "fine-tuned network" if classifier.get("kind") == "finetuned" else "linear head"
+    line = f"{' + '.join(map(str, backbones))}, {head}, {len(views)} views {framing}"
+    line += f" ({len(predict)} averaged to predict)" if predict else ""
+    return f"{line}, {params['mode']} mode" if params.get("mode") else line
+
+
 def _print_evaluation(v: ModelVersion) -> None:
     console.print(f"[bold]{v.name}[/]: {v.status.value} — {v.status_message}")
     if not v.evaluation:
@@ -108,6 +125,9 @@ def _print_evaluation(v: ModelVersion) -> None:
             f"macro F1 to expect on new photos {num(expected.get('lower'))}–{num(expected.get('upper'))} "
             + ("(TEST's interval)" if expected.get("basis") == "TEST" else "(from new scenes to TEST)")
         )
+    model = _model_line(v.params)
+    if model:
+        console.print(f"model: {model}")
     if v.params.get("refit_on_test"):
         console.print(
             f"after this evaluation the model also learned its {ev.get('n_images')} TEST images (split off "
