@@ -8,12 +8,21 @@ from pathlib import Path
 import pytest
 
 from visionloop.bootstrap import build_services
+from visionloop.cli.app import console, err_console
 from visionloop.core.services import Services
 from visionloop.settings import Settings, load_settings
 from visionloop.storage.s3 import S3Options
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's tables 200 columns wide in every test, so no cell wraps or is cut short: a pytest-xdist
+    worker has no terminal, and its consoles rendered 80 columns (a face's attributes wrapped)."""
+    monkeypatch.setattr(console, "_width", 200)
+    monkeypatch.setattr(err_console, "_width", 200)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from tests.workflows.helpers import colour_project, drive, rules
 from visionloop.bootstrap import build_services, fake_engine
 from visionloop.cli import cli
-from visionloop.cli.app import console
 from visionloop.core.runkinds import RunContext
 from visionloop.core.services import Services
 from visionloop.core.serving import Serving
@@ -39,13 +38,6 @@ def ctx(svc: Services) -> Iterator[RunContext]:
     host = ProcessInferenceHost(fake_engine, threads=1)
     yield RunContext(svc, Serving(host))
     host.close()
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tables 200 columns wide, so no cell is cut short: the COLUMNS given to the command alone did not
-    do it in a pytest-xdist worker, whose console rendered 80 columns."""
-    monkeypatch.setattr(console, "_width", 200)
 
 
 def run(data: Path, *args: str, code: int = 0) -> str:
