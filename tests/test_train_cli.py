@@ -103,3 +103,24 @@ def test_same_seed_same_model(trained: tuple[Path, dict]) -> None:  # type: igno
     assert again["f1"] == first["f1"]
     assert again["evaluation"]["per_label"] == first["evaluation"]["per_label"]
     assert again["params"]["classifier"]["l2"] == first["params"]["classifier"]["l2"]
+
+
+def test_hyperparams_option(trained: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    data, _ = trained
+
+    def train(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, ["--data-dir", str(data), "train", "logos", *args])
+        return result.exit_code, result.output
+
+    code, out = train("--version-name", "l2", "--hyperparams", '{"l2": 0.01}', "--json")
+    assert code == 0, out
+    version = json.loads(out)
+    assert version["status"] == "TRAINING_COMPLETED" and version["params"]["classifier"]["l2"] == 0.01
+    # the trainer checks names and values: the version fails with a message that names the wrong one
+    code, out = train("--version-name", "bad", "--hyperparams", '{"epochz": 3}', "--json")
+    failed = json.loads(out)
+    assert code == 1 and failed["status"] == "TRAINING_FAILED" and "epochz" in failed["status_message"]
+    # what is not a JSON object is refused before anything is queued
+    for text, why in (("{l2: 1}", "not JSON"), ("[1]", "a JSON object is needed")):
+        code, out = train("--hyperparams", text)
+        assert code == 2 and "--hyperparams" in out and why in out, out

@@ -67,7 +67,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     data = root / "var"
     run(data, "project", "create", PROJECT, "--task", "object_detection")
     run(data, "dataset", "import", PROJECT, str(root / "coco.json"), "--format", "coco")
-    version = run(data, "train", PROJECT, "--max-seconds", "60")
+    # a fixed number of epochs, not a time budget: with the suite in two processes a 60-second budget
+    # bought fewer steps and the detector found fewer objects than on an idle machine
+    version = run(data, "train", PROJECT, "--max-seconds", "600", "--hyperparams", '{"max_epochs": 40}')
     return data, version
 
 
@@ -99,7 +101,7 @@ def test_predict_returns_boxes(trained: tuple[Path, dict[str, Any]], tmp_path: P
 
 def test_detect_custom_labels_on_a_real_server(trained: tuple[Path, dict[str, Any]]) -> None:
     data, _ = trained
-    scenes = [shapes_scene(20_000 + i, SIZE) for i in range(6)]
+    scenes = [shapes_scene(20_000 + i, SIZE) for i in range(12)]
     with serve_process(data, {"VISIONLOOP_WORKERS": "0"}) as url:
         rek: Any = boto3.client(
             "rekognition",
@@ -144,6 +146,6 @@ def test_detect_custom_labels_on_a_real_server(trained: tuple[Path, dict[str, An
                 found += 1
                 at_thresholds += any(matches(lab, truth) for lab in labels)
                 at_30 += any(matches(lab, truth) for lab in every if lab["Confidence"] >= 30)
-        # a 60-second detector on 32 images, thresholds tuned on 8: most objects, not all
+        # a detector trained 30 epochs on 32 images, thresholds tuned on 8: most objects, not all
         assert at_30 / found >= 0.8 and at_thresholds / found >= 0.6, (at_30, at_thresholds, found)
         rek.stop_project_version(ProjectVersionArn=arn)

@@ -146,6 +146,11 @@ def _print_evaluation(v: ModelVersion) -> None:
 @click.option("--mode", type=click.Choice(["fast", "best"]), default="fast", show_default=True)
 @click.option("--max-seconds", type=float, help="Training time budget.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--hyperparams",
+    metavar="JSON",
+    help="Expert hyper-parameters as a JSON object, e.g. '{\"max_epochs\": 30}' (docs/training.md).",
+)
 @click.option("--background", is_flag=True, help="Only queue the job (a running server's worker trains it).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
@@ -157,6 +162,7 @@ def train(
     mode: str,
     max_seconds: float | None,
     seed: int,
+    hyperparams: str | None,
     background: bool,
     as_json: bool,
 ) -> None:
@@ -164,7 +170,7 @@ def train(
     from visionloop.core.training import TrainingOptions, request_training
 
     svc = ctx.services
-    opts = TrainingOptions(version_name, backbone, mode, seed, max_seconds)
+    opts = TrainingOptions(version_name, backbone, mode, seed, max_seconds, _hyperparams(hyperparams))
     version, job = request_training(svc, project_name, opts)
     if background:
         data = {"version": version.name, "job": job.id, "status": job.status.value}
@@ -174,6 +180,21 @@ def train(
     emit(_version_data(version), as_json, lambda: _print_evaluation(version))
     if version.status is VersionStatus.TRAINING_FAILED:
         sys.exit(1)
+
+
+def _hyperparams(text: str | None) -> dict[str, Any] | None:
+    """``--hyperparams``: a JSON object (the trainer checks its names and values)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not JSON: {e}", param_hint="--hyperparams") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter(
+            'a JSON object is needed, e.g. {"max_epochs": 30}', param_hint="--hyperparams"
+        )
+    return value
 
 
 def _run_in_foreground(ctx: Context, job: Job, show: bool) -> ModelVersion:
