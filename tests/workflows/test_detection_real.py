@@ -146,6 +146,6 @@ def test_detect_custom_labels_on_a_real_server(trained: tuple[Path, dict[str, An
                 found += 1
                 at_thresholds += any(matches(lab, truth) for lab in labels)
                 at_30 += any(matches(lab, truth) for lab in every if lab["Confidence"] >= 30)
-        # a detector trained 30 epochs on 32 images, thresholds tuned on 8: most objects, not all
+        # a detector trained 40 epochs on 32 images, thresholds tuned on 8: most objects, not all
         assert at_30 / found >= 0.8 and at_thresholds / found >= 0.6, (at_30, at_thresholds, found)
         rek.stop_project_version(ProjectVersionArn=arn)
