@@ -173,7 +173,7 @@ def main() -> None:
         print(
             f"recipe      : backbones {recipe.get('backbones')}, {len(views)} views {framing}, "
             f"L2 {clf.get('l2')}; CV macro F1 per backbone set {clf.get('backbones_cv_macro_f1')}; "
-            f"fine-tuning {clf.get('finetune') or 'off'}; "
+            f"fine-tuning {clf.get('finetune') or 'off'}; patch scores {clf.get('patch_scores') or 'off'}; "
             f"{clf.get('cv_groups')} groups in the CV folds"
         )
         cut = sorted(version.thresholds.values())

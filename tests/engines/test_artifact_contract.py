@@ -78,6 +78,13 @@ KINDS = {
         {"folds": 3, "backbones": ["efficientnet-lite0-int8"]},
         "weights.npz",
     ),
+    # patch scores stacked on the linear head: banks and stacker in weights.npz, the pyramid at load
+    "linear-patch-scores": (
+        TaskType.CLASSIFICATION,
+        "fast",
+        {"folds": 3, "force_patch_scores": True, "patch_size": 128, "patch_bank": 64},
+        "weights.npz",
+    ),
     "finetuned": (
         TaskType.CLASSIFICATION,
         "best",
@@ -126,6 +133,12 @@ def test_train_save_load_in_a_fresh_process_and_predict(
     # 10-11 images a label: too few for scenes, so the calibrator saw the grouped folds only
     assert trained.params["calibrated_on"] == ["grouped folds"]
 
+    patches = trained.params["classifier"]["patches"]
+    assert (patches is not None) is (kind == "linear-patch-scores")
+    if patches is not None:
+        report = trained.params["classifier"]["patch_scores"]
+        assert report["kept"] and report["reason"] == "forced by the recipe", report
+        assert patches["size"] == 128 and 0.0 <= report["cv_macro_f1"] <= 1.0
     assert trained.params["refit_on_test"] is (kind == "linear-learned-test")
     assert ("evaluated/weights.npz" in trained.files) is (kind == "linear-learned-test")
     art = tmp_path / "artifact"

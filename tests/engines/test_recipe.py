@@ -29,6 +29,7 @@ from visionloop.engines.recipe import (
 )
 from visionloop.engines.selection import (
     CHEAPER_WINS_WITHIN,
+    PATCH_MAX_LABELS,
     SCENES_BEAT_CHANCE_BY,
     _chance_macro_f1,
     _folds,
@@ -277,6 +278,11 @@ def test_extra_views_are_kept_only_if_they_win(photos: Photos, onnx_cache: Path,
         ({"mode": "best", "epochs": 0}, "epochs"),
         ({"mode": "best", "lr": 0.0}, "lr"),
         ({"mode": "best", "finetune_blocks": 0}, "finetune_blocks"),
+        ({"patch_scores": "yes"}, "patch_scores"),
+        ({"patch_size": 100}, "patch_size"),
+        ({"patch_size": 2048}, "patch_size"),
+        ({"patch_bank": 0}, "patch_bank"),
+        ({"force_patch_scores": 1}, "force_patch_scores"),
     ],
 )
 def test_bad_hyperparameters_are_refused(kwargs: dict[str, Any], message: str, photos: Photos) -> None:
@@ -698,3 +704,34 @@ def test_oblong_images_with_marks_at_their_ends_choose_the_whole_image(onnx_cach
         squares, [[i % 2] for i in range(8)], 2, recipe=TrainingRecipe(folds=2), cache_dir=onnx_cache
     )
     assert list(square.view_scores_) == [",".join(TILE_VIEWS)]
+
+
+def test_patch_scores_are_cross_validated_and_kept_only_when_they_win(
+    photos: Photos, onnx_cache: Path, memo: MemoEmbed
+) -> None:
+    plain = lite0_fit(photos, onnx_cache, memo)
+    assert plain.patch_report_ == {} and plain.patches_ is None  # fast mode: not tried
+    tried = lite0_fit(photos, onnx_cache, memo, patch_scores=True, patch_size=128, patch_bank=64)
+    report = tried.patch_report_
+    assert set(report) >= {"kept", "reason", "cv_macro_f1", "linear_cv_macro_f1"}
+    assert report["linear_cv_macro_f1"] == pytest.approx(plain.cv_scores_[plain.l2_], abs=1e-4)
+    assert report["kept"] is (report["cv_macro_f1"] > report["linear_cv_macro_f1"] + CHEAPER_WINS_WITHIN)
+    assert (tried.patches_ is not None) is report["kept"]
+    probs = tried.predict_proba(photos.test)
+    assert probs.shape == (len(photos.test), len(LABELS)) and np.allclose(probs.sum(1), 1.0)
+    # forced: the stack predicts, and its out-of-fold logits are what calibration is fitted on
+    forced = lite0_fit(photos, onnx_cache, memo, force_patch_scores=True, patch_size=128, patch_bank=64)
+    assert forced.patches_ is not None and forced.patch_report_["kept"]
+    assert forced.scene_holdout_logits_ is None
+    assert forced.holdout_logits_.shape == (len(photos.train), len(LABELS))
+    stacked = forced.decision_function(photos.test)
+    linear = np.mean(
+        [forced.head_.decision_function(v) for v in forced.features(photos.test).values()], axis=0
+    )
+    assert not np.allclose(stacked, linear)
+    np.testing.assert_allclose(stacked, forced.stacked_logits(linear, forced.patch_scores(photos.test)))
+    # a bank per label: not with more labels than PATCH_MAX_LABELS
+    many = lite0_fit(
+        photos, onnx_cache, memo, n_labels=PATCH_MAX_LABELS + 1, patch_scores=True, patch_size=128
+    )
+    assert many.patch_report_ == {"kept": False, "reason": f"more than {PATCH_MAX_LABELS} labels"}

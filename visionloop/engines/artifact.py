@@ -18,11 +18,13 @@ import numpy as np
 import numpy.typing as npt
 
 from visionloop.engines.heads import LinearHead
+from visionloop.engines.patches import PatchBanks, patch_maps, pyramid
 from visionloop.engines.recipe import VIEWS, TrainingRecipe, view_backbone
 from visionloop.errors import NotFitted, StorageError
 
 if TYPE_CHECKING:
     from visionloop.engines.backbones import Backbone
+    from visionloop.engines.detection.features import FeaturePyramid
 
 FloatArray = npt.NDArray[np.float64]
 ProgressFn = Callable[[float, str], None]
@@ -71,6 +73,11 @@ class FittedClassifier:
         self.scene_holdout_logits_: FloatArray | None = None
         self.warnings_: list[str] = []
         self.finetune_report_: dict[str, Any] = {}
+        # patch scores stacked on the linear head (engines.patches), when cross-validation kept them
+        self.patches_: PatchBanks | None = None
+        self.stacker_: LinearHead | None = None
+        self.patch_fill_: FloatArray | None = None  # a label's score where its bank is empty
+        self.patch_report_: dict[str, Any] = {}
         self.holdout_logits_: FloatArray = np.zeros((0, n_labels))
         self.holdout_labels_: list[list[int]] = []
         self.holdout_index_: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
@@ -79,6 +86,7 @@ class FittedClassifier:
         self._backbones: dict[str, Backbone] = {}
         self._bases: dict[str, Backbone] = {}
         self._session: Any = None
+        self._pyramid: FeaturePyramid | None = None
 
     # --- features --------------------------------------------------------------------------------
 
@@ -197,7 +205,34 @@ class FittedClassifier:
         head = self.head_
         feats = self.features(images, embed)
         logits: FloatArray = np.mean([head.decision_function(v) for v in feats.values()], axis=0)
+        if self.patches_ is not None:
+            logits = self.stacked_logits(logits, self.patch_scores(images))
         return logits
+
+    def pyramid(self) -> FeaturePyramid:
+        """The feature pyramid patch scores are computed with (made on first use)."""
+        if self._pyramid is None:
+            self._pyramid = pyramid(self.recipe.num_threads, self.cache_dir)
+        return self._pyramid
+
+    def pyramid_version(self) -> str:
+        """The version of the weights the patch scores' network has (a cheap look, no network made)."""
+        from visionloop.engines.backbones import efficientnet_lite0
+
+        return str(efficientnet_lite0(cache_dir=self.cache_dir).spec.version)
+
+    def patch_scores(self, images: Sequence[bytes]) -> FloatArray:
+        """``(n, n_labels)`` patch scores of encoded images against the kept banks."""
+        assert self.patches_ is not None
+        return self.patches_.scores(patch_maps(self.pyramid(), images, self.patches_.size))
+
+    def stacked_logits(self, logits: FloatArray, scores: FloatArray) -> FloatArray:
+        """The stacker's logits from the linear head's and the patch scores (an empty bank's score
+        replaced by ``patch_fill_``)."""
+        assert self.stacker_ is not None and self.patch_fill_ is not None
+        scores = np.where(np.isnan(scores), self.patch_fill_[None, :], scores)
+        out: FloatArray = self.stacker_.decision_function(np.concatenate([logits, scores], axis=1))
+        return out
 
     def predict_proba(self, images: Sequence[bytes], embed: EmbedFn | None = None) -> FloatArray:
         """Probabilities ``(n, n_labels)``: softmax, or one sigmoid per label for multi-label."""
@@ -240,6 +275,14 @@ class FittedClassifier:
             "scenes_learnable": self.scenes_learnable_,
             "warnings": list(self.warnings_),
             "finetune": self.finetune_report_,
+            "patch_scores": self.patch_report_,
+            "patches": None
+            if self.patches_ is None or self.stacker_ is None
+            else {
+                "size": self.patches_.size,
+                "stacker": self.stacker_.get_params(),
+                "pyramid_version": self.pyramid_version(),
+            },
             "stopped_early": self.stopped_early_,
             "timings": {k: round(v, 2) for k, v in self.timings_.items()},
             "backbone_fingerprints": {
@@ -260,7 +303,13 @@ class FittedClassifier:
             name, data = ONNX_FILE, self.onnx_
         else:
             assert self.head_ is not None
-            name, data = WEIGHTS_FILE, _npz_bytes(self.head_.state())
+            arrays = dict(self.head_.state())
+            if self.patches_ is not None:
+                assert self.stacker_ is not None and self.patch_fill_ is not None
+                arrays.update(self.patches_.state(_BANK_PREFIX))
+                arrays.update({_STACKER_PREFIX + k: v for k, v in self.stacker_.state().items()})
+                arrays[_FILL_KEY] = self.patch_fill_
+            name, data = WEIGHTS_FILE, _npz_bytes(arrays)
         (d / name).write_bytes(data)
         meta = {
             "format": FORMAT,
@@ -309,6 +358,20 @@ class FittedClassifier:
             with np.load(io.BytesIO(data)) as z:
                 arrays = {k: z[k] for k in z.files}
             clf.head_ = LinearHead.from_state(params["head"], arrays)
+            patches = params.get("patches")
+            if patches is not None:
+                if patches.get("pyramid_version") != clf.pyramid_version():
+                    raise StorageError(
+                        "the patch scores' backbone changed since the classifier was trained: train again"
+                    )
+                clf.patches_ = PatchBanks.from_state(int(patches["size"]), clf.n_labels, arrays, _BANK_PREFIX)
+                stacker = {
+                    k.removeprefix(_STACKER_PREFIX): v
+                    for k, v in arrays.items()
+                    if k.startswith(_STACKER_PREFIX)
+                }
+                clf.stacker_ = LinearHead.from_state(patches["stacker"], stacker)
+                clf.patch_fill_ = np.asarray(arrays[_FILL_KEY], dtype=np.float64)
         clf.l2_ = params["l2"]
         clf.cv_scores_ = {float(k): float(v) for k, v in params["cv_macro_f1"].items()}
         clf.view_scores_ = {str(k): float(v) for k, v in params.get("views_cv_macro_f1", {}).items()}
@@ -318,6 +381,7 @@ class FittedClassifier:
         clf.scenes_learnable_ = params.get("scenes_learnable")
         clf.warnings_ = [str(w) for w in params.get("warnings", [])]
         clf.finetune_report_ = dict(params["finetune"])
+        clf.patch_report_ = dict(params.get("patch_scores") or {})
         clf.timings_ = dict(params["timings"])
         clf.stopped_early_ = bool(params["stopped_early"])
         for key, fingerprint in params["backbone_fingerprints"].items():
@@ -327,6 +391,11 @@ class FittedClassifier:
                     f"backbone {backbone} ({view}) changed since the classifier was trained: train again"
                 )
         return clf
+
+
+_BANK_PREFIX = "patch_bank_"
+_STACKER_PREFIX = "stacker_"
+_FILL_KEY = "patch_fill"
 
 
 def logits_to_proba(logits: FloatArray, multi_label: bool) -> FloatArray:

@@ -150,6 +150,7 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "search_views": False,
         "search_backbones": False,
         "search_framing": True,
+        "patch_scores": False,
         "max_seconds": None,
     },
     "best": {
@@ -162,6 +163,7 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "search_views": True,
         "search_backbones": True,
         "search_framing": True,
+        "patch_scores": True,
         "max_seconds": 600.0,
     },
 }
@@ -200,6 +202,12 @@ class TrainingRecipe:
     - ``calibrate_on_scenes``: keep those out-of-scene logits (``scene_holdout_logits_``) so the
       confidence calibrator is fitted on them too, not only on the grouped folds' (needs
       ``scene_estimate``): confidences for photos of new places or days.
+    - ``patch_scores``: with at most :data:`~visionloop.engines.selection.PATCH_MAX_LABELS` labels, also
+      cross-validate the linear head's logits stacked with patch scores (the distance of an image's
+      most unusual patch to each label's bank of patches, :mod:`visionloop.engines.patches`); kept only
+      if they win by more than ``CHEAPER_WINS_WITHIN`` (``best`` does this). ``patch_size``: the pixels
+      the patches are seen at; ``patch_bank``: the patches each label's bank keeps;
+      ``force_patch_scores``: keep them whatever cross-validation says (an expert's or a test's choice).
     - ``finetune``: fine-tune the backbone's last blocks (kept only if it wins on validation, or
       always with ``force_finetune``); ``finetune_blocks``, ``epochs``, ``lr``: how.
     """
@@ -219,6 +227,10 @@ class TrainingRecipe:
     scene_folds: bool = False
     scene_estimate: bool = True
     calibrate_on_scenes: bool = True
+    patch_scores: bool | None = None
+    patch_size: int = 448
+    patch_bank: int = 2000
+    force_patch_scores: bool = False
     finetune: bool | None = None
     finetune_blocks: int | None = None
     epochs: int | None = None
@@ -237,6 +249,8 @@ class TrainingRecipe:
             chosen["search_framing"] = False
         if self.backbones is not None and self.search_backbones is None:
             chosen["search_backbones"] = False  # an expert's backbones are used as given
+        if self.force_patch_scores and self.patch_scores is None:
+            chosen["patch_scores"] = True
         if self.finetune and self.backbones is None:
             # fine-tuning trains one network, in fp32: Lite0 (an INT8 graph cannot be fine-tuned)
             chosen["backbones"] = (FINETUNE_BACKBONE,)
@@ -299,10 +313,16 @@ class TrainingRecipe:
             "scene_folds",
             "scene_estimate",
             "calibrate_on_scenes",
+            "patch_scores",
+            "force_patch_scores",
         )
         for flag in flags:
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidInput(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        integer("patch_size", self.patch_size, 64)
+        if self.patch_size % 32 or self.patch_size > 1024:
+            raise InvalidInput(f"patch_size must be a multiple of 32 up to 1024, got {self.patch_size!r}")
+        integer("patch_bank", self.patch_bank, 1)
         integer("finetune_blocks", self.finetune_blocks, 1)
         integer("epochs", self.epochs, 1)
         number("lr", self.lr, strict=True)
