@@ -116,6 +116,12 @@ def test_hyperparams_option(trained: tuple[Path, dict]) -> None:  # type: ignore
     assert code == 0, out
     version = json.loads(out)
     assert version["status"] == "TRAINING_COMPLETED" and version["params"]["classifier"]["l2"] == 0.01
+    # patch scores kept whatever cross-validation says: the model line names them
+    patches = '{"force_patch_scores": true, "patch_size": 128, "patch_bank": 64}'
+    code, out = train("--version-name", "patches", "--hyperparams", patches, "--json")
+    assert code == 0 and json.loads(out)["params"]["classifier"]["patches"]["size"] == 128, out
+    result = CliRunner().invoke(cli, ["--data-dir", str(data), "evaluate", "logos", "patches"])
+    assert "linear head with patch scores at 128 px" in " ".join(result.output.split()), result.output
     # the trainer checks names and values: the version fails with a message that names the wrong one
     code, out = train("--version-name", "bad", "--hyperparams", '{"epochz": 3}', "--json")
     failed = json.loads(out)

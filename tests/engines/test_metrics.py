@@ -580,3 +580,21 @@ def test_a_single_label_threshold_is_chosen_where_the_label_came_top() -> None:
     assert (probs[3] >= np.array(every)).all()  # the unsure image got both labels
     assert not (probs[3] >= np.array(top)).all()
     assert choose_thresholds(np.zeros((0, 2)), np.zeros((0, 2), bool), top_label_only=True) == [None, None]
+
+
+def test_a_top_label_cut_off_is_above_the_labels_probabilities_where_it_was_not_top() -> None:
+    """Two labels, every top label right: among the images where A came top (0.9, 0.7, 0.55) the best
+    cut-off's gap reaches down to 0 (0.275), which B's images meet with A at 0.45 and 0.3. It is raised
+    to the middle of 0.45 (A's highest probability where it was not top) and 0.55."""
+    p_a = np.array([0.9, 0.7, 0.55, 0.45, 0.3, 0.1])
+    probs = np.stack([p_a, 1 - p_a], axis=1)
+    truth = indicator_matrix([0, 0, 0, 1, 1, 1], 2, False)
+    cut = choose_thresholds(probs, truth, top_label_only=True)
+    assert cut[0] == pytest.approx(0.5) and cut[1] == pytest.approx(0.5)
+    predicted = probs >= np.array(cut)
+    assert (predicted.sum(axis=1) == 1).all() and (predicted == truth).all()
+    # a label that never comes top above its highest other probability is cut just above it
+    probs3 = np.array([[0.4, 0.35, 0.25], [0.2, 0.45, 0.35], [0.1, 0.3, 0.6]])
+    cut3 = choose_thresholds(probs3, indicator_matrix([0, 1, 2], 3, False), top_label_only=True)
+    assert cut3[0] == pytest.approx(0.3) and cut3[1] == pytest.approx(0.4)
+    assert (probs3 >= np.array(cut3)).sum() == 3

@@ -80,6 +80,8 @@ def _model_line(params: Mapping[str, Any]) -> str:
     views, predict = recipe.get("views") or [], recipe.get("predict_views") or []
     framing = "of the whole image" if params.get("framing") == "whole image" else "centred"
     head = "fine-tuned network" if classifier.get("kind") == "finetuned" else "linear head"
+    if classifier.get("patches"):
+        head += f" with patch scores at {classifier['patches'].get('size')} px"
     line = f"{' + '.join(map(str, backbones))}, {head}, {len(views)} views {framing}"
     line += f" ({len(predict)} averaged to predict)" if predict else ""
     return f"{line}, {params['mode']} mode" if params.get("mode") else line

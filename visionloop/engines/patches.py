@@ -125,11 +125,21 @@ class PatchBanks:
         """A bank per label from the maps of its images (``members[label]``, indices into ``maps``);
         a label without images gets an empty bank (its score is then undefined: NaN)."""
         banks = []
+        per_image = maps.shape[1]
         for label, idx in enumerate(members):
             if len(idx) == 0:
                 banks.append(np.zeros((0, maps.shape[2]), dtype=np.float16))
                 continue
-            banks.append(coreset(maps[idx].reshape(-1, maps.shape[2]), bank_size, seed + label))
+            # the coreset's random pool, drawn without copying every patch of the label's images first
+            total = len(idx) * per_image
+            rng = np.random.default_rng(seed + label)
+            pick = (
+                np.sort(rng.choice(total, CORESET_POOL, replace=False))
+                if total > CORESET_POOL
+                else np.arange(total)
+            )
+            pool = maps[np.asarray(idx)[pick // per_image], pick % per_image]
+            banks.append(coreset(pool, bank_size, seed + label))
         return cls(size, banks)
 
     def scores(self, maps: npt.NDArray[Any]) -> FloatArray:

@@ -211,6 +211,16 @@ def test_a_model_on_views_of_the_whole_image_says_so(
     assert 'id="framing"' in html and "views of the whole image</span>" in html
 
 
+def test_a_model_with_patch_scores_says_so(
+    client: TestClient, services: Services, logos: list[ModelVersion], olga: str
+) -> None:
+    assert 'id="patch-scores"' not in client.get(f"{P}/versions/v1").text
+    classifier = {**logos[0].params.get("classifier", {}), "patches": {"size": 448}}
+    services.repo.update_version(logos[0].id, params={**logos[0].params, "classifier": classifier})
+    html = client.get(f"{P}/versions/v1").text
+    assert 'id="patch-scores"' in html and "with patch scores</span>" in html
+
+
 def test_the_f1_to_expect_on_new_photos(
     client: TestClient, services: Services, logos: list[ModelVersion], olga: str
 ) -> None:
