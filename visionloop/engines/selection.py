@@ -671,11 +671,15 @@ def _maybe_stack(
     seen = search.holdout_index
     features = np.concatenate([search.holdout, patches.scores[seen]], axis=1)
     position = {int(i): k for k, i in enumerate(seen)}
+    fold_rows = [
+        np.array([position[int(i)] for i in val if int(i) in position], dtype=np.int64) for val in folds
+    ]
+    fold_rows = [rows for rows in fold_rows if len(rows)]
+    if len(fold_rows) < 2:  # the search stopped after one fold: nothing to fit the stacker on
+        info["reason"] = "no cross-validation to judge them on"
+        return
     stacked = np.zeros((len(seen), clf.n_labels))
-    for val in folds:
-        rows = np.array([position[int(i)] for i in val if int(i) in position], dtype=np.int64)
-        if len(rows) == 0:
-            continue
+    for rows in fold_rows:
         rest = np.setdiff1d(np.arange(len(seen)), rows)
         head = _make_head(clf, STACKER_L2).fit(features[rest], target[seen][rest])
         stacked[rows] = head.decision_function(features[rows])
