@@ -18,7 +18,10 @@ def test_progress_is_monotonic_and_reports_reading_and_embedding_as_they_go(
 ) -> None:
     images = {f"{i:064x}": make_jpeg(i, size=(96, 80)) for i in range(N_TRAIN + 12)}
     spec = synthetic_spec(
-        images, N_TRAIN, {"views": ["full"], "predict_views": ["full"], "l2_grid": [0.01, 0.1]}
+        images,
+        N_TRAIN,
+        # 152 images of two labels: patch scores are tried too (at 128 px here, to be quick)
+        {"views": ["full"], "predict_views": ["full"], "l2_grid": [0.01, 0.1], "patch_size": 128},
     )
     (tmp_path / "onnx").symlink_to(onnx_cache)  # the session's exported backbones
     reports: list[tuple[float, str]] = []
@@ -27,6 +30,10 @@ def test_progress_is_monotonic_and_reports_reading_and_embedding_as_they_go(
     )
     fractions = [f for f, _ in reports]
     assert fractions == sorted(fractions), "progress never goes back"
+    stages = [stage for _, stage in reports]
+    assert (
+        f"patch scores ({N_TRAIN} of {N_TRAIN} images)" in stages and "patch scores (fold 5 of 5)" in stages
+    )
     assert fractions[-1] == 1.0 and reports[-1][1] == "done"
     reading = [f for f, stage in reports if stage_kind(stage) == "reading images"]
     assert len(reading) >= 10 and any(0 < f < READ_SHARE for f in reading)

@@ -54,6 +54,9 @@ SCENES_BEAT_CHANCE_BY = 0.1
 #: this many training images (their patches are held in memory: 0.9 GB for 910 images at 448 px).
 PATCH_MAX_LABELS = 4
 PATCH_MAX_IMAGES = 2500
+#: ... and with at least this many (unless forced): with fewer, five folds of a handful of images each
+#: cannot tell whether the stack wins, and the two minutes they cost would double a small training.
+PATCH_MIN_IMAGES = 100
 #: The stacker's L2 strength (logistic regression on a handful of standardised columns).
 STACKER_L2 = 3e-3
 
@@ -271,8 +274,10 @@ def fit_classifier(
         if search is not None and deadline.passed():
             clf.stopped_early_ = True
             break
-        low, width = share + 0.05, 0.05
-        part = _part(report, low + width * ci / len(candidates), low + width * (ci + 1) / len(candidates))
+        # after the patch scores' share; ends at share + 0.1 exactly, where the head's fit reports
+        part = _part(
+            report, share + 0.05 * (1 + ci / len(candidates)), share + 0.05 * (1 + (ci + 1) / len(candidates))
+        )
         result = cross_validate(candidate, part)
         if search is None or result.best > search.best + CHEAPER_WINS_WITHIN:
             search, chosen = result, candidate
@@ -611,6 +616,9 @@ def _patch_scores(
         return None
     if n > PATCH_MAX_IMAGES:
         info["reason"] = f"more than {PATCH_MAX_IMAGES} training images"
+        return None
+    if n < PATCH_MIN_IMAGES and not r.force_patch_scores:
+        info["reason"] = f"fewer than {PATCH_MIN_IMAGES} training images"
         return None
     if len(folds) < 2:
         info["reason"] = "no cross-validation to judge them on"
