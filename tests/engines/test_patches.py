@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visionloop.engines.patches import PatchBanks, coreset, farthest_patch, patch_maps, pyramid
+from visionloop.engines.patches import PatchBanks, coreset, farthest_patch, feature_pyramid, patch_maps
 
 from .conftest import DATASETS
 
@@ -73,7 +73,7 @@ def test_defects_lie_farther_from_a_bank_of_free_tiles_than_other_free_photos(on
         for label in ("Blowhole", "Break", "Crack", "Fray", "Uneven")
         for f in sorted((root / label).glob("*.jpg"))[::12]
     ]
-    net = pyramid(1, onnx_cache)
+    net = feature_pyramid(1, onnx_cache)
     size = 224
     bank_maps = patch_maps(net, [f.read_bytes() for f in bank_files], size)
     assert bank_maps.shape == (len(bank_files), (size // 8) ** 2, sum(net.channels[:2]))

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from visionloop.engines.heads import LinearHead
-from visionloop.engines.patches import PatchBanks, patch_maps, pyramid
+from visionloop.engines.patches import PatchBanks, feature_pyramid, patch_maps
 from visionloop.engines.recipe import VIEWS, TrainingRecipe, view_backbone
 from visionloop.errors import NotFitted, StorageError
 
@@ -212,7 +212,7 @@ class FittedClassifier:
     def pyramid(self) -> FeaturePyramid:
         """The feature pyramid patch scores are computed with (made on first use)."""
         if self._pyramid is None:
-            self._pyramid = pyramid(self.recipe.num_threads, self.cache_dir)
+            self._pyramid = feature_pyramid(self.recipe.num_threads, self.cache_dir)
         return self._pyramid
 
     def pyramid_version(self) -> str:

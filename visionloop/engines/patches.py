@@ -157,7 +157,7 @@ class PatchBanks:
         return cls(size, [np.asarray(arrays[f"{prefix}{k}"], dtype=np.float16) for k in range(n_labels)])
 
 
-def pyramid(num_threads: int, cache_dir: str | os.PathLike[str] | None) -> FeaturePyramid:
+def feature_pyramid(num_threads: int, cache_dir: str | os.PathLike[str] | None) -> FeaturePyramid:
     """The feature pyramid patch maps come from (Lite0, fp32, ONNX Runtime)."""
     from visionloop.engines.detection.features import FeaturePyramid
 
