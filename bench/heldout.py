@@ -20,7 +20,8 @@ Figures: the product's own macro F1 (at its assumed thresholds) with its 95% int
 TEST images it split off the TRAIN photos; on the held-out photos: macro F1 at the assumed thresholds
 and top-1, accuracy, ECE of the top label's confidence (and of the head as evaluated, when the served
 head also learned TEST); the share of wrong predictions whose top
-confidence is below --min-confidence (they would go to human review); training wall time.
+confidence is below --min-confidence (they would go to human review), and what the product's review
+guide suggests for min_confidence with what that setting caught held out; training wall time.
 """
 
 from __future__ import annotations
@@ -217,6 +218,18 @@ def main() -> None:
             f"({(wrong & to_review).sum() / max(1, wrong.sum()):.0%}) and {int((~wrong & to_review).sum())} "
             f"of {int((~wrong).sum())} right ones have a top confidence below {args.min_confidence:g}%"
         )
+        guide = (ev.get("review_guide") or {}).get("suggested")
+        if guide:
+            level = guide["min_confidence"]
+            caught = confidence[wrong] * 100 < level
+            share = caught.mean() if len(caught) else 0.0
+            sent = confidence * 100 < level
+            print(
+                f"review guide: suggests min_confidence {level:g} (cross-validation: catches "
+                f"{guide['wrong_caught']:.0%} of the wrong answers, sends {guide['sent']:.0%}); held out it "
+                f"caught {int(caught.sum())} of {int(wrong.sum())} ({share:.0%}) "
+                f"and sent {sent.mean():.0%} of all answers"
+            )
         for w in ev.get("warnings", []):
             print(f"warning     : {w}")
 

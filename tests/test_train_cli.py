@@ -57,6 +57,12 @@ def test_jobs_and_evaluate_commands(trained: tuple[Path, dict]) -> None:  # type
     result = CliRunner().invoke(cli, ["--data-dir", str(data), "evaluate", "logos"])
     assert result.exit_code == 0 and "amazon_logo" in result.output and "macro F1" in result.output
     assert "also learned its 2 TEST images" in result.output
+    # the review guide, measured on the cross-validation of the 8 training images
+    guide = version["evaluation"]["review_guide"]
+    assert guide["images"] == 8 and guide["basis"] == "cross-validation"
+    if guide["suggested"] is not None:  # no suggestion when cross-validation made no mistake
+        level = guide["suggested"]["min_confidence"]
+        assert f"review: min_confidence {level:g} sends" in " ".join(result.output.split()), result.output
     # what training kept: fast mode's seven views, in the framing cross-validation chose (the logos are
     # oblong photos, so it chose between the centre square and the whole image)
     framing = {"whole image": "of the whole image", "centre": "centred"}[version["params"]["framing"]]

@@ -49,6 +49,11 @@ def test_a_split_off_test_set_is_learned_after_it_is_evaluated(engine: Classific
     # the evaluation is of the head before it saw TEST: the same as the version that never learns TEST
     assert refitted.evaluation == kept.evaluation and refitted.thresholds == kept.thresholds
     assert refitted.evaluation["new_photos_macro_f1"]["basis"] == "TEST"  # too few images for scenes
+    # the review guide is measured on the out-of-fold predictions of the training images, not TEST
+    guide = refitted.evaluation["review_guide"]
+    assert guide["basis"] == "cross-validation" and guide["images"] == N_TRAIN
+    assert [row["min_confidence"] for row in guide["levels"]][:3] == [50, 60, 70]
+    assert guide["suggested"] is None or guide["suggested"]["wrong_caught"] >= 0.8 or guide["wrong"] == 0
     extensions = refitted.summary["VisionloopExtensions"]
     assert extensions["NewPhotosF1Range"]["Basis"] == "TEST"  # type: ignore[index]
     assert not any(name.startswith(EVALUATED_PREFIX) for name in kept.files)

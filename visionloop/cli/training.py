@@ -127,6 +127,13 @@ def _print_evaluation(v: ModelVersion) -> None:
             f"macro F1 to expect on new photos {num(expected.get('lower'))}–{num(expected.get('upper'))} "
             + ("(TEST's interval)" if expected.get("basis") == "TEST" else "(from new scenes to TEST)")
         )
+    suggested = (ev.get("review_guide") or {}).get("suggested")
+    if suggested:
+        console.print(
+            f"review: min_confidence {suggested['min_confidence']:g} sends "
+            f"{suggested['wrong_caught']:.0%} of the wrong answers to people and "
+            f"{suggested['sent']:.0%} of all answers (cross-validation of the training images)"
+        )
     model = _model_line(v.params)
     if model:
         console.print(f"model: {model}")

@@ -35,6 +35,7 @@ from visionloop.engines.embeddings import EmbeddingCache, embed_with_cache
 from visionloop.engines.evaluation_summary import build_summary
 from visionloop.engines.metrics import choose_thresholds, evaluate_classification, indicator_matrix
 from visionloop.engines.recipe import VIEWS, TrainingRecipe
+from visionloop.engines.review_guide import review_guide
 from visionloop.engines.selection import fit_classifier, refit_with
 from visionloop.errors import InvalidInput, StorageError
 
@@ -172,8 +173,13 @@ class ClassificationEngine:
             multi,
         )
         cv_thresholds: list[float] | None = None
+        oof_probs = calibrator.transform(clf.holdout_logits_)
+        # what a min_confidence review rule catches, measured on the same out-of-fold predictions
+        oof_top = np.argmax(oof_probs, axis=1)
+        guide = review_guide(
+            oof_probs[np.arange(len(oof_top)), oof_top], oof_truth[np.arange(len(oof_top)), oof_top] > 0
+        )
         if oof_truth.sum(axis=0).min() >= MIN_THRESHOLD_POSITIVES:
-            oof_probs = calibrator.transform(clf.holdout_logits_)
             chosen = choose_thresholds(oof_probs, oof_truth, top_label_only=not multi)
             cv_thresholds = [DEFAULT_THRESHOLD if t is None else t for t in chosen]
 
@@ -268,6 +274,7 @@ class ClassificationEngine:
         # what to expect on photos of new places or days: cross-validation holding out whole scenes
         evaluation_dict["new_scenes_macro_f1"] = clf.scene_cv_macro_f1_
         evaluation_dict["new_photos_macro_f1"] = new_photos
+        evaluation_dict["review_guide"] = guide
         progress(1.0, "done")
         return TrainedModel(
             files=files,

@@ -18,6 +18,7 @@ from visionloop.core.accounts import Accounts
 from visionloop.core.datasets import import_folder
 from visionloop.core.entities import ModelVersion, VersionStatus
 from visionloop.core.services import Services
+from visionloop.engines.review_guide import review_guide
 
 P = "/console/projects/logos"
 
@@ -235,3 +236,23 @@ def test_the_f1_to_expect_on_new_photos(
     html = client.get(f"{P}/versions/v1").text
     assert 'id="new-photos-f1">52%–82%' in html and "TEST's 95% interval" in html
     assert "did not learn it" in html and "expect something between" not in html
+
+
+def test_the_review_guide_shows_what_min_confidence_catches(
+    client: TestClient, services: Services, logos: list[ModelVersion], olga: str
+) -> None:
+    base = {k: v for k, v in (logos[0].evaluation or {}).items() if k != "review_guide"}
+    store_evaluation(services, logos[0], base)  # an evaluation stored before the guide existed
+    assert 'id="review-guide"' not in client.get(f"{P}/versions/v1").text
+    confidence = [0.9, 0.6, 0.75, 0.95, 0.55, 0.85, 0.99, 0.7]
+    correct = [True, False, False, True, False, True, True, True]
+    store_evaluation(services, logos[0], dict(base, review_guide=review_guide(confidence, correct)))
+    html = client.get(f"{P}/versions/v1").text
+    assert (
+        'id="review-guide"' in html and "cross-validation of the 8 training images (3 wrong answers" in html
+    )
+    assert "too few for more than a rough guide" in html
+    assert '<tr><td>70</td><td class="num">67%</td><td class="num">25%</td></tr>' in html
+    assert (
+        "set <code>min_confidence</code> to <strong>76</strong>: it sent 100% of them and 50% of all" in html
+    )

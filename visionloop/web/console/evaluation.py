@@ -95,6 +95,28 @@ class EvaluationFacts(Generic[RowT]):
 
 
 @dataclass(frozen=True)
+class ReviewLevel:
+    """A ``min_confidence`` setting: the share of wrong answers it sends to review (None without wrong
+    answers) and the share of all answers."""
+
+    min_confidence: float
+    wrong_caught: float | None
+    sent: float
+
+
+@dataclass(frozen=True)
+class ReviewGuide:
+    """What a min_confidence review rule catches, measured on training's out-of-fold predictions."""
+
+    images: int
+    wrong: int
+    few_wrong: bool
+    target: float
+    levels: tuple[ReviewLevel, ...]
+    suggested: ReviewLevel | None
+
+
+@dataclass(frozen=True)
 class Evaluation(EvaluationFacts[LabelMetrics]):
     labels: tuple[str, ...]
     multi_label: bool
@@ -123,6 +145,7 @@ class Evaluation(EvaluationFacts[LabelMetrics]):
     # None in evaluations stored before it was recorded, which were tuned on TEST
     threshold_source: str | None = None
     n_groups: int | None = None  # groups of near-duplicate test photos the intervals resampled
+    review_guide: ReviewGuide | None = None
 
     def label(self, name: str) -> LabelMetrics | None:
         return next((row for row in self.per_label if row.label == name), None)
@@ -220,6 +243,29 @@ def _confusion(value: object) -> ConfusionMatrix | None:
     return ConfusionMatrix(labels, tuple(rows), tuple(shares), str(m.get("basis", "top1")))
 
 
+def _review_level(value: object) -> ReviewLevel | None:
+    m = _map(value)
+    level, sent = _num(m.get("min_confidence")), _num(m.get("sent"))
+    if level is None or sent is None:
+        return None
+    return ReviewLevel(level, _num(m.get("wrong_caught")), sent)
+
+
+def _review_guide(value: object) -> ReviewGuide | None:
+    m = _map(value)
+    levels = tuple(row for row in map(_review_level, _maps(m.get("levels"))) if row is not None)
+    if not levels:
+        return None
+    return ReviewGuide(
+        images=_int(m.get("images")),
+        wrong=_int(m.get("wrong")),
+        few_wrong=m.get("few_wrong") is True,
+        target=_num(m.get("target")) or 0.8,
+        levels=levels,
+        suggested=_review_level(m.get("suggested")),
+    )
+
+
 def _bins(value: object) -> tuple[ReliabilityBin, ...]:
     bins = []
     for m in _maps(value):
@@ -268,6 +314,7 @@ def read_evaluation(raw: Mapping[str, object] | None) -> Evaluation | None:
         if isinstance(basis := _map(raw.get("new_photos_macro_f1")).get("basis"), str)
         else None,
         n_groups=_int(raw.get("n_groups")) or None,
+        review_guide=_review_guide(raw.get("review_guide")),
     )
 
 
