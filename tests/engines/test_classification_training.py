@@ -56,6 +56,13 @@ def test_a_split_off_test_set_is_learned_after_it_is_evaluated(engine: Classific
     assert guide["suggested"] is None or guide["suggested"]["wrong_caught"] >= 0.8 or guide["wrong"] == 0
     extensions = refitted.summary["VisionloopExtensions"]
     assert extensions["NewPhotosF1Range"]["Basis"] == "TEST"  # type: ignore[index]
+    in_summary = extensions["ReviewGuide"]  # type: ignore[index]
+    assert in_summary["Images"] == N_TRAIN and len(in_summary["Levels"]) == len(guide["levels"])
+    assert in_summary["Levels"][2] == {
+        "MinConfidence": 70,
+        "WrongAnswersSent": guide["levels"][2]["wrong_caught"],
+        "AnswersSent": guide["levels"][2]["sent"],
+    }
     assert not any(name.startswith(EVALUATED_PREFIX) for name in kept.files)
     assert {EVALUATED_PREFIX + "weights.npz", EVALUATED_PREFIX + "classifier.json"} <= set(refitted.files)
     assert as_evaluated(kept.files) == dict(kept.files)

@@ -220,6 +220,7 @@ class ClassificationEngine:
             reliability=reliability,
             new_scenes_f1=clf.scene_cv_macro_f1_,
             new_photos_f1=new_photos,
+            review_guide=guide,
         )
         # The version serves a head that has also learned the TEST images when TEST was split off TRAIN
         # automatically (the user gave them all to train on): a quarter more photos, +0.005 to +0.059

@@ -43,10 +43,12 @@ def build_summary(
     reliability: Sequence[ReliabilityBin] | None = None,
     new_scenes_f1: float | None = None,
     new_photos_f1: Mapping[str, Any] | None = None,
+    review_guide: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary document as a JSON-ready dict (§4.1 keys plus ``VisionloopExtensions``).
     ``new_scenes_f1``: the macro F1 of cross-validation holding out whole scenes, if measured;
-    ``new_photos_f1``: the range of macro F1 to expect on new photos (``lower``, ``upper``, ``basis``)."""
+    ``new_photos_f1``: the range of macro F1 to expect on new photos (``lower``, ``upper``, ``basis``);
+    ``review_guide``: what min_confidence settings send to review (engines.review_guide)."""
     if evaluation.macro_f1 is None or evaluation.macro_precision is None or evaluation.macro_recall is None:
         raise InvalidInput("no label has test images, so there is no evaluation to summarise")
     if n_training_images < 0:
@@ -78,7 +80,26 @@ def build_summary(
                 "Upper": new_photos_f1["upper"],
                 "Basis": new_photos_f1["basis"],
             },
+            "ReviewGuide": None if review_guide is None else _review_guide_entry(review_guide),
         },
+    }
+
+
+def _review_guide_entry(guide: Mapping[str, Any]) -> dict[str, Any]:
+    def level(row: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "MinConfidence": row["min_confidence"],
+            "WrongAnswersSent": row["wrong_caught"],
+            "AnswersSent": row["sent"],
+        }
+
+    suggested = guide.get("suggested")
+    return {
+        "Basis": guide["basis"],
+        "Images": guide["images"],
+        "WrongAnswers": guide["wrong"],
+        "Levels": [level(row) for row in guide["levels"]],
+        "Suggested": None if suggested is None else level(suggested),
     }
 
 
