@@ -218,6 +218,7 @@ def main() -> None:
             f"({(wrong & to_review).sum() / max(1, wrong.sum()):.0%}) and {int((~wrong & to_review).sum())} "
             f"of {int((~wrong).sum())} right ones have a top confidence below {args.min_confidence:g}%"
         )
+        basis = (ev.get("review_guide") or {}).get("basis")
         guide = (ev.get("review_guide") or {}).get("suggested")
         if guide:
             level = guide["min_confidence"]
@@ -225,7 +226,7 @@ def main() -> None:
             share = caught.mean() if len(caught) else 0.0
             sent = confidence * 100 < level
             print(
-                f"review guide: suggests min_confidence {level:g} (cross-validation: catches "
+                f"review guide: suggests min_confidence {level:g} ({basis}: catches "
                 f"{guide['wrong_caught']:.0%} of the wrong answers, sends {guide['sent']:.0%}); held out it "
                 f"caught {int(caught.sum())} of {int(wrong.sum())} ({share:.0%}) "
                 f"and sent {sent.mean():.0%} of all answers"

@@ -132,7 +132,7 @@ def _print_evaluation(v: ModelVersion) -> None:
         console.print(
             f"review: min_confidence {suggested['min_confidence']:g} sends "
             f"{suggested['wrong_caught']:.0%} of the wrong answers to people and "
-            f"{suggested['sent']:.0%} of all answers (cross-validation of the training images)"
+            f"{suggested['sent']:.0%} of all answers (out-of-fold predictions of the training images)"
         )
     model = _model_line(v.params)
     if model:

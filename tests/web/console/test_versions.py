@@ -248,11 +248,13 @@ def test_the_review_guide_shows_what_min_confidence_catches(
     correct = [True, False, False, True, False, True, True, True]
     store_evaluation(services, logos[0], dict(base, review_guide=review_guide(confidence, correct)))
     html = client.get(f"{P}/versions/v1").text
-    assert (
-        'id="review-guide"' in html and "cross-validation of the 8 training images (3 wrong answers" in html
-    )
+    assert 'id="review-guide"' in html and "8 out-of-fold predictions of the training images" in html
+    assert "3 of them wrong: too few" in html and "never saw its scene" not in html
     assert "too few for more than a rough guide" in html
     assert '<tr><td>70</td><td class="num">67%</td><td class="num">25%</td></tr>' in html
     assert (
         "set <code>min_confidence</code> to <strong>76</strong>: it sent 100% of them and 50% of all" in html
     )
+    on_scenes = dict(review_guide(confidence, correct) or {}, basis="cross-validation and new scenes")
+    store_evaluation(services, logos[0], dict(base, review_guide=on_scenes))
+    assert "by heads that never saw its scene" in client.get(f"{P}/versions/v1").text

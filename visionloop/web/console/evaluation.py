@@ -108,7 +108,8 @@ class ReviewLevel:
 class ReviewGuide:
     """What a min_confidence review rule catches, measured on training's out-of-fold predictions."""
 
-    images: int
+    basis: str  # "cross-validation", or "cross-validation and new scenes"
+    images: int  # out-of-fold predictions (twice the training images with new scenes)
     wrong: int
     few_wrong: bool
     target: float
@@ -256,7 +257,9 @@ def _review_guide(value: object) -> ReviewGuide | None:
     levels = tuple(row for row in map(_review_level, _maps(m.get("levels"))) if row is not None)
     if not levels:
         return None
+    basis = m.get("basis")
     return ReviewGuide(
+        basis=basis if isinstance(basis, str) else "cross-validation",
         images=_int(m.get("images")),
         wrong=_int(m.get("wrong")),
         few_wrong=m.get("few_wrong") is True,
