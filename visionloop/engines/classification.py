@@ -173,7 +173,6 @@ class ClassificationEngine:
             multi,
         )
         cv_thresholds: list[float] | None = None
-        oof_probs = calibrator.transform(clf.holdout_logits_)
         # What a min_confidence review rule catches, measured on the predictions the calibrator was fitted
         # on: the grouped folds' and, when they could be learned, the held-out scenes' (new photos are
         # answered less surely than the grouped folds say: on grocery-produce's later session the
@@ -186,6 +185,7 @@ class ClassificationEngine:
         if guide is not None:
             guide["basis"] = "cross-validation and new scenes" if on_scenes else "cross-validation"
         if oof_truth.sum(axis=0).min() >= MIN_THRESHOLD_POSITIVES:
+            oof_probs = calibrator.transform(clf.holdout_logits_)
             chosen = choose_thresholds(oof_probs, oof_truth, top_label_only=not multi)
             cv_thresholds = [DEFAULT_THRESHOLD if t is None else t for t in chosen]
 
