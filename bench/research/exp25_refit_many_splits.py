@@ -67,6 +67,17 @@ def split_test(tr, y, g, seed):
     return np.setdiff1d(tr, test), test
 
 
+def splits(seed):
+    """Labels, TRAIN, TEST (the automatic split inside), held-out tiles, and TRAIN's fold per image
+    (folds of whole tiles) for outer split ``seed``."""
+    _, y, tr, he, g = magnetic(seed)
+    train, test = split_test(tr, y, g, seed)
+    rng = np.random.default_rng(seed)
+    groups = np.array(sorted(set(g[train]))); rng.shuffle(groups)
+    fold_of = {gr: k % FOLDS for k, gr in enumerate(groups)}
+    return y, train, test, he, np.array([fold_of[g[i]] for i in train])
+
+
 def stacker(Z, yz):
     sc = StandardScaler().fit(Z)
     m = LogisticRegression(C=1.0).fit(sc.transform(Z), yz)
@@ -75,12 +86,7 @@ def stacker(Z, yz):
 
 def run(seed, P, F):
     t0 = time.time()
-    _, y, tr, he, g = magnetic(seed)
-    train, test = split_test(tr, y, g, seed)
-    rng = np.random.default_rng(seed)
-    groups = np.array(sorted(set(g[train]))); rng.shuffle(groups)
-    fold_of = {gr: k % FOLDS for k, gr in enumerate(groups)}
-    fold = np.array([fold_of[g[i]] for i in train])
+    y, train, test, he, fold = splits(seed)
     both = np.concatenate([train, test])
     oof = np.zeros(len(train))
     s_oof = [np.zeros((len(train), 2)), np.zeros((len(train), 2))]

@@ -19,8 +19,8 @@ from exp11_heldout_features import CACHE
 from exp20_subclasses import VIEWS
 from exp21_squash_views import squash_feats
 from exp23_patch_knn import coreset, lr_logit, patches, FOLDS
-from exp25_refit_many_splits import split_test, BANK
-from heldout_common import magnetic, mf1
+from exp25_refit_many_splits import splits, BANK
+from heldout_common import mf1
 from visionloop.engines.calibration import Calibrator, expected_calibration_error
 
 KS = (1, 3, 5, 10, 30)
@@ -52,12 +52,7 @@ def compute(seed, P, F):
     if f.exists():
         return dict(np.load(f))
     t0 = time.time()
-    _, y, tr, he, g = magnetic(seed)
-    train, test = split_test(tr, y, g, seed)
-    rng = np.random.default_rng(seed)
-    groups = np.array(sorted(set(g[train]))); rng.shuffle(groups)
-    fold_of = {gr: k % FOLDS for k, gr in enumerate(groups)}
-    fold = np.array([fold_of[g[i]] for i in train])
+    y, train, test, he, fold = splits(seed)
     both = np.concatenate([train, test])
     oof = np.zeros(len(train)); s_oof = np.zeros((len(train), 2, len(KS)))
     for k in range(FOLDS):
