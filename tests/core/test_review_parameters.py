@@ -4,6 +4,7 @@ human loops publish human_loop_created / human_loop_completed events (core.event
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -94,6 +95,79 @@ def test_the_parameter_threshold_replaces_the_flows_own(svc: Services, hook: Rev
     detect(hook, 0.3)  # below the flow's own 40 again
     hook.flush()
     assert len(hook.started) == 2
+
+
+def guide(min_confidence: float | None) -> dict[str, object]:
+    """An evaluation whose review guide suggests ``min_confidence`` (None: suggests nothing)."""
+    suggested = (
+        None
+        if min_confidence is None
+        else {"min_confidence": min_confidence, "wrong_caught": 0.8, "sent": 0.3}
+    )
+    return {"review_guide": {"basis": "cross-validation", "images": 100, "wrong": 20, "suggested": suggested}}
+
+
+def add_version(svc: Services, name: str, evaluation: dict[str, object] | None) -> None:
+    project = svc.repo.get_project("logos")
+    version = svc.repo.create_version(project.id, name, "fake", "fast", "s" * 64, T0)
+    svc.repo.update_version(version.id, evaluation=evaluation)
+
+
+def test_each_version_can_set_its_own_threshold_from_its_review_guide(
+    svc: Services, hook: ReviewHook
+) -> None:
+    add_version(svc, "v1", guide(85))
+    add_version(svc, "v2", {"macro_f1": 0.9})  # no guide (e.g. trained before it): min_confidence applies
+    add_version(svc, "v3", guide(None))  # no wrong answers: nothing suggested
+    parameters.update_parameters(
+        svc,
+        "logos",
+        {"human_review_enabled": True, "min_confidence": 60, "suggested_min_confidence_enabled": True},
+        changed_by="t",
+    )
+
+    def top(version: str, p: float) -> None:
+        hook(Detection("logos", version, image(), {"cat": p, "dog": round(1 - p, 3)}))
+        hook.flush()
+
+    top("v1", 0.80)  # below v1's 85: reviewed
+    top("v1", 0.80)  # the same again, decided from the cache on the caller's thread
+    top("v1", 0.90)  # above
+    top("v2", 0.80)  # above the parameter's 60
+    top("v2", 0.55)  # below it
+    top("v3", 0.55)
+    top("gone", 0.55)  # a version that does not exist: min_confidence
+    top("gone", 0.70)
+    assert [loop.model_version for loop in hook.started] == ["v1", "v1", "v2", "v3", "gone"]
+    parameters.update_parameters(svc, "logos", {"suggested_min_confidence_enabled": False}, changed_by="t")
+    top("v1", 0.80)  # the parameter's 60 again
+    parameters.update_parameters(
+        svc,
+        "logos",
+        {"human_review_enabled": False, "suggested_min_confidence_enabled": True},
+        changed_by="t",
+    )
+    top("v1", 0.80)  # only with human review on
+    assert len(hook.started) == 5
+
+
+def test_suggested_min_confidence_reads_only_a_sound_suggestion(svc: Services) -> None:
+    add_version(svc, "v1", guide(77))
+    version = svc.repo.get_version(svc.repo.get_project("logos").id, "v1")
+    assert review.suggested_min_confidence(version) == 77.0
+    for evaluation in (
+        None,
+        {},
+        {"review_guide": None},
+        {"review_guide": []},
+        {"review_guide": {"suggested": "70"}},
+        guide(None),
+        {"review_guide": {"suggested": {"min_confidence": "70"}}},
+        {"review_guide": {"suggested": {"min_confidence": True}}},
+        guide(101),
+        guide(-1),
+    ):
+        assert review.suggested_min_confidence(replace(version, evaluation=evaluation)) is None, evaluation
 
 
 def test_every_nth_detection_is_sampled_for_audit(svc: Services, hook: ReviewHook) -> None:

@@ -255,6 +255,7 @@ def test_the_review_guide_shows_what_min_confidence_catches(
     assert (
         "set <code>min_confidence</code> to <strong>76</strong>: it sent 100% of them and 50% of all" in html
     )
+    assert 'href="/console/projects/logos/workflow/parameters">Human review and Suggested minimum' in html
     on_scenes = dict(review_guide(confidence, correct) or {}, basis="cross-validation and new scenes")
     store_evaluation(services, logos[0], dict(base, review_guide=on_scenes))
     assert "by heads that never saw its scene" in client.get(f"{P}/versions/v1").text

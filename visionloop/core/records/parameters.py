@@ -54,6 +54,16 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "Low-confidence detections (below min_confidence) start a human review loop.",
     ),
     ParameterSpec(
+        "suggested_min_confidence_enabled",
+        bool,
+        False,
+        None,
+        None,
+        "With human_review_enabled, each detection's threshold is the min_confidence suggested by the "
+        "model version that answered it (its review guide: the lowest setting that sent at least 80 % of "
+        "its wrong cross-validated answers to review); min_confidence where a version suggests none.",
+    ),
+    ParameterSpec(
         "auto_training_enabled",
         bool,
         False,
@@ -147,6 +157,7 @@ class Parameters:
 
     min_confidence: float = 50.0
     human_review_enabled: bool = False
+    suggested_min_confidence_enabled: bool = False
     auto_training_enabled: bool = False
     training_poll_minutes: int = 60
     min_untrained_images: int = 10

@@ -31,7 +31,8 @@ Use cases (``svc`` is core.services.Services; ``now`` defaults to ``svc.clock.no
     hook.py     maybe_start_loop(svc, detection) — the rule: the top confidence below the flow's
                 ``min_confidence`` (or the one given) starts a LOW_CONFIDENCE loop; otherwise
                 ``audit_rate`` samples an AUDIT loop. ReviewRules caches each project's rule for the
-                detection path (workflows.review_hook runs it on a background thread).
+                detection path (workflows.review_hook runs it on a background thread), with each
+                version's suggested_min_confidence (its review guide's) when the parameters ask for it.
     items.py    the queue: next_item(svc, reviewer, now) LEASES an item to one reviewer (atomically; the
                 same reviewer asking again gets the same item back while the lease lasts), submit_answer,
                 skip_item (never shown to that reviewer again), release_item (back to the queue),
@@ -49,7 +50,12 @@ Use cases (``svc`` is core.services.Services; ``now`` defaults to ``svc.clock.no
 from visionloop.core.review.answers import agreement_by_label, majority
 from visionloop.core.review.checks import MAX_INPUT_CHARS, TOP_GUESSES, check_loop_name
 from visionloop.core.review.flows import ensure_flow, find_flow, flow_by_arn, flow_choices, get_flow, put_flow
-from visionloop.core.review.hook import ReviewRules, maybe_start_loop, review_purpose
+from visionloop.core.review.hook import (
+    ReviewRules,
+    maybe_start_loop,
+    review_purpose,
+    suggested_min_confidence,
+)
 from visionloop.core.review.items import (
     held_loop,
     item_image,
@@ -103,5 +109,6 @@ __all__ = [
     "start_loop",
     "stop_loop",
     "submit_answer",
+    "suggested_min_confidence",
     "waiting_counts",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from visionloop.core.entities import Prediction
+from visionloop.core.entities import ModelVersion, Prediction
 from visionloop.core.images import content_hash, store_image
 from visionloop.core.parameters import get_parameters
 from visionloop.core.records.events import EventType
@@ -44,6 +44,19 @@ def review_purpose(
     if flow.settings.audit_rate > 0 and (rng or random).random() < flow.settings.audit_rate:
         return LoopPurpose.AUDIT
     return None
+
+
+def suggested_min_confidence(version: ModelVersion) -> float | None:
+    """The ``min_confidence`` a version's review guide suggests (0..100: the lowest setting that sent the
+    guide's target share of its wrong cross-validated answers to review); None when the version has no
+    guide (object detection, versions trained before the guide) or its guide suggests nothing (no wrong
+    answers)."""
+    guide = (version.evaluation or {}).get("review_guide")
+    suggested = guide.get("suggested") if isinstance(guide, Mapping) else None
+    value = suggested.get("min_confidence") if isinstance(suggested, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        return None
+    return float(value)
 
 
 def maybe_start_loop(
@@ -127,10 +140,12 @@ class ReviewRules:
     when it is not cached, and starts the loop (maybe_start_loop).
 
     The rule is the flow's, with the project's parameters (core.parameters) on top: with
-    ``human_review_enabled`` the threshold is the parameter ``min_confidence`` (else the flow's own);
-    with ``human_sampling_enabled`` every ``human_sampling_interval``-th detection of the project (counted
-    here, in memory, since the last sampled one) starts an AUDIT loop when the threshold did not already
-    pick it. A project whose parameters want loops gets its default flow (``region``, ``account``: its
+    ``human_review_enabled`` the threshold is the parameter ``min_confidence`` (else the flow's own), or,
+    with ``suggested_min_confidence_enabled`` too, the one suggested by the version that answered the
+    detection (suggested_min_confidence; ``min_confidence`` where it suggests none; cached like the
+    rule); with ``human_sampling_enabled`` every ``human_sampling_interval``-th detection of the project
+    (counted here, in memory, since the last sampled one) starts an AUDIT loop when the threshold did not
+    already pick it. A project whose parameters want loops gets its default flow (``region``, ``account``: its
     ARN)."""
 
     def __init__(
@@ -140,8 +155,11 @@ class ReviewRules:
         self.ttl = ttl
         self.region = region
         self.account = account
-        # project -> (seen at, flow with the parameters' threshold, sample every n-th or None)
-        self._flows: dict[str, tuple[float, FlowDefinition | None, int | None]] = {}
+        # project -> (seen at, flow with the parameters' threshold, sample every n-th or None, whether
+        # each version's suggested threshold replaces it)
+        self._flows: dict[str, tuple[float, FlowDefinition | None, int | None, bool]] = {}
+        # (project, version) -> (seen at, the version's suggested min_confidence or None)
+        self._suggested: dict[tuple[str, str], tuple[float, float | None]] = {}
         self._counts: dict[str, int] = {}  # project -> detections since the last sampled one
         self._count_lock = threading.Lock()
         self._unsubscribe = svc.bus.subscribe(
@@ -154,19 +172,26 @@ class ReviewRules:
         cached = self._flows.get(detection.project)
         if cached is None or time.monotonic() - cached[0] >= self.ttl:
             return True, None
-        _, flow, every = cached
+        _, flow, every, from_model = cached
         if flow is None or (not flow.has_rule and every is None):
             return False, None
-        purpose = self._purpose(detection, flow, every)
+        threshold = None
+        if from_model:
+            known = self._suggested.get((detection.project, detection.version))
+            if known is None or time.monotonic() - known[0] >= self.ttl:
+                return True, None
+            threshold = known[1]
+        purpose = self._purpose(detection, flow, every, threshold)
         return purpose is not None, purpose
 
     def consider(self, detection: Detection, purpose: LoopPurpose | None = None) -> HumanLoop | None:
         """Start the loop the rule asks for (``purpose``: what ``decide`` found), if any."""
-        flow, every = self._rule(detection.project)
+        flow, every, from_model = self._rule(detection.project)
         if flow is None or (not flow.has_rule and every is None):
             return None
         if purpose is None:
-            purpose = self._purpose(detection, flow, every)
+            threshold = self._version_threshold(detection) if from_model else None
+            purpose = self._purpose(detection, flow, every, threshold)
             if purpose is None:
                 return None
         return maybe_start_loop(self.svc, detection, flow=flow, purpose=purpose)
@@ -175,15 +200,20 @@ class ReviewRules:
         """Forget what is cached (after a flow changed)."""
         if project is None:
             self._flows.clear()
+            self._suggested.clear()
         else:
             self._flows.pop(project, None)
+            for key in [k for k in self._suggested if k[0] == project]:
+                self._suggested.pop(key, None)
 
     def close(self) -> None:
         """Stop following parameter changes."""
         self._unsubscribe()
 
-    def _purpose(self, detection: Detection, flow: FlowDefinition, every: int | None) -> LoopPurpose | None:
-        purpose = review_purpose(flow, detection.probabilities)
+    def _purpose(
+        self, detection: Detection, flow: FlowDefinition, every: int | None, threshold: float | None = None
+    ) -> LoopPurpose | None:
+        purpose = review_purpose(flow, detection.probabilities, threshold)
         if every is None:
             return purpose
         with self._count_lock:
@@ -192,10 +222,25 @@ class ReviewRules:
             self._counts[detection.project] = 0 if sampled else count
         return purpose or (LoopPurpose.AUDIT if sampled else None)
 
-    def _rule(self, project_name: str) -> tuple[FlowDefinition | None, int | None]:
+    def _version_threshold(self, detection: Detection) -> float | None:
+        """The suggested min_confidence of the version that answered ``detection`` (None: the flow's)."""
+        key = (detection.project, detection.version)
+        known = self._suggested.get(key)
+        if known is not None and time.monotonic() - known[0] < self.ttl:
+            return known[1]
+        try:
+            project = self.svc.repo.get_project(detection.project)
+            threshold = suggested_min_confidence(self.svc.repo.get_version(project.id, detection.version))
+        except NotFound:
+            threshold = None
+        self._suggested[key] = (time.monotonic(), threshold)
+        return threshold
+
+    def _rule(self, project_name: str) -> tuple[FlowDefinition | None, int | None, bool]:
         cached = self._flows.get(project_name)
         if cached is not None and time.monotonic() - cached[0] < self.ttl:
-            return cached[1], cached[2]
+            return cached[1], cached[2], cached[3]
+        from_model = False
         try:
             project = self.svc.repo.get_project(project_name)
         except NotFound:
@@ -209,5 +254,6 @@ class ReviewRules:
                 settings = replace(flow.settings, min_confidence=params.min_confidence)
                 flow = replace(flow, settings=settings)
             every = params.human_sampling_interval if params.human_sampling_enabled else None
-        self._flows[project_name] = (time.monotonic(), flow, every)
-        return flow, every
+            from_model = params.human_review_enabled and params.suggested_min_confidence_enabled
+        self._flows[project_name] = (time.monotonic(), flow, every, from_model)
+        return flow, every, from_model

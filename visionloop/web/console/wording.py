@@ -18,6 +18,7 @@ from visionloop.web.numbers import percent
 PARAMETER_TITLES = {
     "min_confidence": "Minimum confidence",
     "human_review_enabled": "Human review",
+    "suggested_min_confidence_enabled": "Suggested minimum confidence",
     "auto_training_enabled": "Automatic training",
     "training_poll_minutes": "Training check every (minutes)",
     "min_untrained_images": "New labelled images needed",
