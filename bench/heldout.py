@@ -42,8 +42,10 @@ from visionloop.bootstrap import build_engine, build_services
 from visionloop.core.datasets import import_folder
 from visionloop.core.projects import create_project
 from visionloop.core.training import TrainingOptions, as_evaluated, load_artifact, request_training
+from visionloop.engines.artifact import logits_to_proba
 from visionloop.engines.calibration import expected_calibration_error, top_label_confidence
 from visionloop.engines.metrics import evaluate_classification
+from visionloop.engines.recipe import CASCADE_VIEWS
 from visionloop.settings import load_settings
 from visionloop.workflows.worker import run_job
 
@@ -106,6 +108,11 @@ def main() -> None:
     ap.add_argument("--min-confidence", type=float, default=70.0)
     ap.add_argument("--split-by-scene", action="store_true", help="the split_by_scene setting")
     ap.add_argument("--hyperparams", default="{}", help="an expert's hyper-parameters, as JSON")
+    ap.add_argument(
+        "--cascade-sweep",
+        action="store_true",
+        help="also measure the held-out photos with the cascade at other thresholds",
+    )
     args = ap.parse_args()
     if not (args.datasets / "grocery-produce").is_dir():
         sys.exit(f"{args.datasets} has no grocery-produce folder")
@@ -145,6 +152,24 @@ def main() -> None:
         held_images = [p.read_bytes() for _, p in held_paths]
         probs = model.predict_proba(held_images)
         predict_seconds = time.perf_counter() - started
+        # the cascade (engines.selection._choose_cascade): the same model with every view for every image
+        cascade = getattr(model.classifier, "cascade_", None)
+        if cascade is not None:
+            clf_model = model.classifier
+            started = time.perf_counter()
+            clf_model.cascade_ = None
+            every_view_probs = model.predict_proba(held_images)
+            every_view_seconds = time.perf_counter() - started
+            clf_model.cascade_ = cascade
+            views = clf_model.recipe.predict_views[:CASCADE_VIEWS]
+            first = np.mean(
+                [
+                    clf_model.head_.decision_function(x)
+                    for x in clf_model.features(held_images, views=views).values()
+                ],
+                axis=0,
+            )
+            early_share = float(np.mean(logits_to_proba(first, False).max(axis=1) >= cascade))
         # the head as evaluated (before it learned the TEST images too, when it did)
         evaluated_probs = engine.load(as_evaluated(load_artifact(svc, version))).predict_proba(held_images)
         truth = np.array([y for y, _ in held_paths])
@@ -184,6 +209,22 @@ def main() -> None:
         )
         print(f"training    : {train_seconds:.1f} s wall (timings {params.get('timings')})")
         print(f"predicting  : {len(held_paths) / predict_seconds:.1f} images/s in one process")
+        if cascade is not None:
+            every = evaluate_classification(
+                truth.tolist(), every_view_probs, labels, thresholds=thresholds, n_resamples=0
+            )
+            report = clf.get("cascade") or {}
+            print(
+                f"cascade     : the first {CASCADE_VIEWS} views answer alone at a top probability of "
+                f"{cascade:g} or more ({report.get('answered_by_first_views_cv', float('nan')):.0%} of the "
+                f"out-of-fold images, {early_share:.0%} of the held-out ones); every view for every image: "
+                f"macro F1 {every.macro_f1 or 0.0:.3f} (top-1 {every.top1_macro_f1 or float('nan'):.3f}), "
+                f"{len(held_paths) / every_view_seconds:.1f} images/s"
+            )
+        else:
+            print(f"cascade     : none ({clf.get('cascade') or 'not applicable'})")
+        if args.cascade_sweep:
+            sweep(model, held_images, truth, labels, thresholds)
         print(
             f"reported    : macro F1 {ev['macro_f1']:.3f} (95% {lo:.3f}–{hi:.3f}), top-1 macro F1 "
             f"{ev.get('top1_macro_f1') or float('nan'):.3f}, ECE {ev['calibration']['ece']:.3f} "
@@ -233,6 +274,30 @@ def main() -> None:
             )
         for w in ev.get("warnings", []):
             print(f"warning     : {w}")
+
+
+def sweep(
+    model: object, images: list[bytes], truth: np.ndarray, labels: list[str], thresholds: list[float]
+) -> None:
+    """Held-out macro F1 and the share answered by the first views, the cascade at other thresholds."""
+    clf = model.classifier  # type: ignore[attr-defined]
+    if clf.kind_ != "linear" or clf.patches_ is not None:
+        return
+    kept = clf.cascade_
+    for t in (0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99):
+        clf.cascade_ = t
+        probs = model.predict_proba(images)  # type: ignore[attr-defined]
+        views = clf.recipe.predict_views[:CASCADE_VIEWS]
+        first = np.mean(
+            [clf.head_.decision_function(x) for x in clf.features(images, views=views).values()], axis=0
+        )
+        m = evaluate_classification(truth.tolist(), probs, labels, thresholds=thresholds, n_resamples=0)
+        early = float(np.mean(logits_to_proba(first, False).max(axis=1) >= t))
+        print(
+            f"  cascade at {t:g}: held-out macro F1 {m.macro_f1 or 0.0:.3f}, "
+            f"top-1 {m.top1_macro_f1 or 0.0:.3f}, {early:.0%} answered by the first views"
+        )
+    clf.cascade_ = kept
 
 
 if __name__ == "__main__":

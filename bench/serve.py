@@ -4,17 +4,21 @@ default on the Rekognition-compatible endpoint (POST / with the image base64 in 
 sends it), or with --api native on the native detect endpoint (the image as the raw request body) — with
 the default per-label thresholds, at 1 and 8 concurrent clients: images/s, p50 and p99 latency.
 
-    .venv/bin/python bench/serve.py [--dataset grocery|logos|flickrlogos] [--api aws|native]
-        [--model small|default] [--requests 400] [--units 1,2] [--clients 1,8] [--threads N]
-        [--max-seconds S] [--data-dir DIR] [--json]
+    .venv/bin/python bench/serve.py [--dataset grocery|grocery-later|logos|flickrlogos] [--api aws|native]
+        [--model small|default|default-every-view|default-fp32] [--requests 400] [--units 1,2]
+        [--clients 1,8] [--threads N] [--max-seconds S] [--data-dir DIR] [--json]
 
 --model small (default): EfficientNet-Lite0 on one view, the small model the serving target is set for;
 --model default: what `visionloop train` gives (EfficientNet-Lite0 quantized to INT8 on seven views of
 each image: the whole image, its mirror, its four quarters and its centre; seven network passes);
---model default-fp32: the same on the fp32 Lite0.
+--model default-fp32: the same on the fp32 Lite0; --model default-every-view: the default without its
+cascade (every image through the seven views; the default answers from the first two alone where they
+are sure enough, docs/training.md).
 --dataset grocery (default when ../shared/datasets/grocery-produce exists): 5 labels x 16 photos of
 grocery-produce (the first files by name) for training; the requests cycle through 64 other photos of
-those labels, 348 px JPEGs of 15-40 KB. --dataset logos: the 10 aws-logos photos for training and the
+those labels, 348 px JPEGs of 15-40 KB. --dataset grocery-later: the same labels' first 16 `train_*`
+photos for training and their 46 `val_*` photos, taken in a later session, as requests (a model is
+surer of photos like its training photos). --dataset logos: the 10 aws-logos photos for training and the
 10 inference_images as requests. --dataset flickrlogos: an object-detection project, FlickrLogos-27's
 COCO file imported whole and trained as `visionloop train` trains it (--max-seconds: its budget; the
 product splits off TEST itself), the requests cycling through 64 of its photos. Every client runs the
@@ -74,8 +78,12 @@ def pick_images(dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
     train, requests = {}, []
     for label in GROCERY_LABELS:
         files = sorted(p for p in (root / label).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
-        train[label] = files[:16]
-        requests += files[16:29]
+        if dataset == "grocery-later":  # requests from the later session (val_*), as new photos come
+            train[label] = [p for p in files if p.name.startswith("train_")][:16]
+            requests += [p for p in files if p.name.startswith("val_")]
+        else:
+            train[label] = files[:16]
+            requests += files[16:29]
     return train, requests[:64]
 
 
@@ -88,6 +96,8 @@ MODELS = {
     # what `visionloop train` gives by default: Lite0 INT8 on seven views (whole, mirror, four quarters,
     # centre)
     "default": {},
+    # the same without the cascade: every image through all seven views
+    "default-every-view": {"hyperparams": {"cascade": False}},
     # the same seven views on the fp32 Lite0 (the default before the INT8 graph: twice the CPU a pass)
     "default-fp32": {"backbone": "efficientnet-lite0"},
 }
@@ -294,7 +304,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     default = "grocery" if (SHARED / "grocery-produce").is_dir() else "logos"
-    parser.add_argument("--dataset", choices=("grocery", "logos", "flickrlogos"), default=default)
+    parser.add_argument(
+        "--dataset", choices=("grocery", "grocery-later", "logos", "flickrlogos"), default=default
+    )
     parser.add_argument("--api", choices=("aws", "native"), default="aws")
     parser.add_argument("--model", choices=tuple(MODELS), default="small")
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement")

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from visionloop.engines.heads import LinearHead
 from visionloop.engines.patches import PatchBanks, feature_pyramid, patch_maps
-from visionloop.engines.recipe import VIEWS, TrainingRecipe, view_backbone
+from visionloop.engines.recipe import CASCADE_VIEWS, VIEWS, TrainingRecipe, view_backbone
 from visionloop.errors import NotFitted, StorageError
 
 if TYPE_CHECKING:
@@ -78,6 +78,10 @@ class FittedClassifier:
         self.stacker_: LinearHead | None = None
         self.patch_fill_: FloatArray | None = None  # a label's score where its bank is empty
         self.patch_report_: dict[str, Any] = {}
+        # the first CASCADE_VIEWS prediction views answer alone at this softmax top probability or above
+        # (recipe ``cascade``; None: every image is seen in every prediction view)
+        self.cascade_: float | None = None
+        self.cascade_report_: dict[str, Any] = {}
         self.holdout_logits_: FloatArray = np.zeros((0, n_labels))
         self.holdout_labels_: list[list[int]] = []
         self.holdout_index_: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
@@ -203,10 +207,32 @@ class FittedClassifier:
             return self._finetuned_logits(images)
         assert self.head_ is not None
         head = self.head_
+        if self.cascade_ is not None and self.patches_ is None:
+            return self._cascade_logits(images, embed)
         feats = self.features(images, embed)
         logits: FloatArray = np.mean([head.decision_function(v) for v in feats.values()], axis=0)
         if self.patches_ is not None:
             logits = self.stacked_logits(logits, self.patch_scores(images))
+        return logits
+
+    def _cascade_logits(self, images: Sequence[bytes], embed: EmbedFn | None) -> FloatArray:
+        """The linear head's logits in two stages: the mean over the first CASCADE_VIEWS prediction
+        views where their softmax top probability reaches ``cascade_``, the mean over every prediction
+        view elsewhere (the other views embedded for those images only)."""
+        assert self.head_ is not None and self.cascade_ is not None
+        views = self.recipe.predict_views
+        assert views is not None
+        first = [
+            self.head_.decision_function(v)
+            for v in self.features(images, embed, views=views[:CASCADE_VIEWS]).values()
+        ]
+        logits: FloatArray = np.mean(first, axis=0)
+        unsure = np.flatnonzero(logits_to_proba(logits, self.multi_label).max(axis=1) < self.cascade_)
+        if len(unsure) and len(views) > CASCADE_VIEWS:
+            rest = self.features([images[int(i)] for i in unsure], embed, views=views[CASCADE_VIEWS:])
+            total = np.sum([f[unsure] for f in first], axis=0)
+            total += np.sum([self.head_.decision_function(v) for v in rest.values()], axis=0)
+            logits[unsure] = total / len(views)
         return logits
 
     def pyramid(self) -> FeaturePyramid:
@@ -283,6 +309,9 @@ class FittedClassifier:
                 "stacker": self.stacker_.get_params(),
                 "pyramid_version": self.pyramid_version(),
             },
+            "cascade": {**self.cascade_report_, "min_top_probability": self.cascade_}
+            if self.cascade_ is not None or self.cascade_report_
+            else None,
             "stopped_early": self.stopped_early_,
             "timings": {k: round(v, 2) for k, v in self.timings_.items()},
             "backbone_fingerprints": {
@@ -382,6 +411,12 @@ class FittedClassifier:
         clf.warnings_ = [str(w) for w in params.get("warnings", [])]
         clf.finetune_report_ = dict(params["finetune"])
         clf.patch_report_ = dict(params.get("patch_scores") or {})
+        cascade = params.get("cascade")  # absent before the cascade: every view, as trained
+        if cascade is not None:
+            clf.cascade_ = (
+                None if cascade.get("min_top_probability") is None else float(cascade["min_top_probability"])
+            )
+            clf.cascade_report_ = {k: v for k, v in cascade.items() if k != "min_top_probability"}
         clf.timings_ = dict(params["timings"])
         clf.stopped_early_ = bool(params["stopped_early"])
         for key, fingerprint in params["backbone_fingerprints"].items():

@@ -65,6 +65,7 @@ EXPERT_HYPERPARAMS = (
     "patch_size",
     "patch_bank",
     "force_patch_scores",
+    "cascade",
     "finetune",
     "force_finetune",
     "finetune_blocks",

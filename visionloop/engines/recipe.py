@@ -140,6 +140,9 @@ MIRRORED_TILE_VIEWS = (
     "tile-br-flip",
     "tile-centre-flip",
 )
+#: A linear head's first two prediction views (the whole image and its mirror) answer alone when they
+#: are sure enough (``cascade``); the others are embedded only for the images they are unsure of.
+CASCADE_VIEWS = 2
 
 _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fast": {
@@ -215,6 +218,12 @@ class TrainingRecipe:
       the patches are seen at; ``patch_bank``: the patches each label's bank keeps;
       ``force_patch_scores``: try them whatever the number of images and keep them whatever
       cross-validation says (an expert's or a test's choice).
+    - ``cascade``: predict in two stages when a linear head (no patch scores, single-label) has more
+      than :data:`CASCADE_VIEWS` prediction views: the first ``CASCADE_VIEWS`` views answer alone when
+      their softmax top probability reaches a threshold, and the other views are embedded only for the
+      images below it. The threshold is the lowest (0.50–0.99) at which the first views never changed
+      an answer of all the views in cross-validation; none, no cascade. Calibration, thresholds and
+      the review guide are then measured on the cascade's out-of-fold answers, as served.
     - ``finetune``: fine-tune the backbone's last blocks (kept only if it wins on validation, or
       always with ``force_finetune``); ``finetune_blocks``, ``epochs``, ``lr``: how.
     """
@@ -238,6 +247,7 @@ class TrainingRecipe:
     patch_size: int = 448
     patch_bank: int = 2000
     force_patch_scores: bool = False
+    cascade: bool = True
     finetune: bool | None = None
     finetune_blocks: int | None = None
     epochs: int | None = None
@@ -322,6 +332,7 @@ class TrainingRecipe:
             "calibrate_on_scenes",
             "patch_scores",
             "force_patch_scores",
+            "cascade",
         )
         for flag in flags:
             if not isinstance(getattr(self, flag), bool):

@@ -28,12 +28,13 @@ from visionloop.engines.artifact import (
     FloatArray,
     ProgressFn,
     concat_views,
+    logits_to_proba,
 )
 from visionloop.engines.heads import LinearHead, torch_threads
 from visionloop.engines.metrics import label_scores
 from visionloop.engines.patches import PATCH_BATCH, PatchBanks, patch_maps
 from visionloop.engines.preprocess import image_size
-from visionloop.engines.recipe import VIEWS, TrainingRecipe, mostly_square, whole_framed
+from visionloop.engines.recipe import CASCADE_VIEWS, VIEWS, TrainingRecipe, mostly_square, whole_framed
 from visionloop.engines.scenes import scene_groups
 from visionloop.errors import InvalidInput
 
@@ -59,6 +60,9 @@ PATCH_MAX_IMAGES = 2500
 PATCH_MIN_IMAGES = 100
 #: The stacker's L2 strength (logistic regression on a handful of standardised columns).
 STACKER_L2 = 3e-3
+#: The cascade's thresholds (softmax top probability of the first views): the lowest that never changed
+#: an answer of the grouped folds is kept (_choose_cascade; docs/serving.md, "The cascade").
+CASCADE_GRID = tuple(round(0.5 + 0.01 * i, 2) for i in range(50))
 
 
 @dataclass
@@ -292,6 +296,7 @@ def fit_classifier(
     clf.head_ = _fit_head(train_views, target, clf, search)
     clf.kind_ = "linear"
     clf.timings_["fit_seconds"] = time.monotonic() - fit_started
+    scene_first: FloatArray | None = None
     if r.scene_estimate and r.predict_views and not deadline.passed():
         scene_started = time.monotonic()
         report(share + 0.12, "cross-validating on new scenes")
@@ -304,6 +309,7 @@ def fit_classifier(
             learnable = scene[0] >= _chance_macro_f1(target, clf) + SCENES_BEAT_CHANCE_BY
             clf.scenes_learnable_ = learnable
             clf.scene_holdout_logits_ = scene[1] if r.calibrate_on_scenes and learnable else None
+            scene_first = scene[2]
         clf.timings_["scene_estimate_seconds"] = time.monotonic() - scene_started
     if patches is not None:
         _maybe_stack(clf, patches, target, folds, search)
@@ -311,8 +317,45 @@ def fit_classifier(
         ft_started = time.monotonic()
         _maybe_finetune(clf, acts, target, folds, search, deadline, _part(report, share + 0.12, 0.99))
         clf.timings_["finetune_seconds"] = time.monotonic() - ft_started
+    if r.cascade:
+        _choose_cascade(clf, search, scene_first)
     report(1.0, "done")
     return clf
+
+
+def _choose_cascade(clf: FittedClassifier, search: _Search, scene_first: FloatArray | None) -> None:
+    """Keep a cascade (``clf.cascade_``) for a single-label linear head without patch scores: the lowest
+    threshold of CASCADE_GRID at which the first CASCADE_VIEWS views' answer, wherever their softmax top
+    probability reaches it, is the answer of all the prediction views on every image of the grouped
+    folds (out of fold). The out-of-fold logits the calibrator, the thresholds and the review guide are
+    fitted on (the grouped folds', and the held-out scenes' when the calibrator uses them) become the
+    cascade's, as served. (Held-out scenes are not asked never to change: on grocery-produce they would
+    have set 0.98–0.99, two views answering a third of a later session's photos, where 0.8–0.92 answered
+    60–70 % of them at the same macro F1.)"""
+    if clf.kind_ != "linear" or clf.patches_ is not None or clf.multi_label or search.first is None:
+        return
+    if clf.holdout_logits_ is not search.holdout or search.holdout is None:
+        return  # the out-of-fold logits are another model's
+    top = logits_to_proba(search.first, False).max(axis=1)
+    changed = search.first.argmax(axis=1) != search.holdout.argmax(axis=1)
+    worst = float(top[changed].max()) if changed.any() else 0.0
+    threshold = next((t for t in CASCADE_GRID if t > worst), None)
+    if threshold is None:
+        clf.cascade_report_ = {"kept": False, "worst_changed_top_probability": round(worst, 4)}
+        return
+
+    def served(f: FloatArray, a: FloatArray) -> FloatArray:
+        early = logits_to_proba(f, False).max(axis=1) >= threshold
+        return np.where(early[:, None], f, a)
+
+    clf.cascade_ = threshold
+    clf.cascade_report_ = {
+        "views": list((clf.recipe.predict_views or ())[:CASCADE_VIEWS]),
+        "answered_by_first_views_cv": round(float(np.mean(top >= threshold)), 4),
+    }
+    clf.holdout_logits_ = served(search.first, search.holdout)
+    if clf.scene_holdout_logits_ is not None and scene_first is not None:
+        clf.scene_holdout_logits_ = served(scene_first, clf.scene_holdout_logits_)
 
 
 def refit_with(
@@ -345,12 +388,12 @@ def _scene_estimate(
     target: npt.NDArray[Any],
     clf: FittedClassifier,
     l2: float,
-) -> tuple[float, FloatArray] | None:
-    """Out-of-fold macro F1 (and the logits) when each fold holds out whole *scenes*: each label's images
-    clustered by what they look like (k-means on the embeddings, engines.scenes), ignoring groups. A
-    model judged on scenes it has not seen scored on grocery-produce what it scored on photos of a later
-    session (0.86 vs 0.87); when new photos look like the training ones (one camera, one lighting) it
-    is pessimistic.
+) -> tuple[float, FloatArray, FloatArray] | None:
+    """Out-of-fold macro F1 (and the logits, and those of the first CASCADE_VIEWS views) when each fold
+    holds out whole *scenes*: each label's images clustered by what they look like (k-means on the
+    embeddings, engines.scenes), ignoring groups. A model judged on scenes it has not seen scored on
+    grocery-produce what it scored on photos of a later session (0.86 vs 0.87); when new photos look
+    like the training ones (one camera, one lighting) it is pessimistic.
     None when no label has enough images for scenes."""
     scenes = scene_groups(embeddings, _strata(target, clf.multi_label), None, seed=clf.recipe.seed)
     if not any(key.startswith(SCENE_KEY_PREFIX) for key in scenes):
@@ -360,13 +403,16 @@ def _scene_estimate(
         return None
     n = len(target)
     oof = np.zeros((n, clf.n_labels))
+    first = np.zeros((n, clf.n_labels))
 
     def fit(val: npt.NDArray[np.int64]) -> LinearHead:
         return _make_head(clf, l2).fit(*_stack(train_views, target, np.setdiff1d(np.arange(n), val)))
 
     for val, head in zip(folds, _in_parallel(fit, folds, _workers(clf)), strict=True):
-        oof[val] = np.mean([head.decision_function(v[val]) for v in val_views], axis=0)
-    return _macro_f1(oof, target, clf.multi_label), oof
+        per_view = [head.decision_function(v[val]) for v in val_views]
+        oof[val] = np.mean(per_view, axis=0)
+        first[val] = np.mean(per_view[:CASCADE_VIEWS], axis=0)
+    return _macro_f1(oof, target, clf.multi_label), oof, first
 
 
 Candidate = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # backbones, train views, predict views
@@ -474,6 +520,7 @@ class _Search:
     scores: dict[float, float] = field(default_factory=dict)
     holdout: FloatArray | None = None
     holdout_index: npt.NDArray[np.int64] | None = None
+    first: FloatArray | None = None  # the holdout images' logits from the first CASCADE_VIEWS views
 
     @property
     def best(self) -> float:
@@ -526,8 +573,10 @@ def _search_l2(
     scores: dict[float, float] = {}
     previous: dict[int, LinearHead] = {}  # warm starts along the path, per fold
     workers = _workers(clf)
+    cascade = len(val_views) > CASCADE_VIEWS
     for gi, l2 in enumerate(grid):
         oof = np.zeros((n, clf.n_labels))
+        first = np.zeros((n, clf.n_labels))  # the first CASCADE_VIEWS views' mean (the cascade)
         done: list[npt.NDArray[np.int64]] = []
         for start in range(0, len(folds), workers):
             if deadline.passed() and (best is not None or done):
@@ -541,7 +590,10 @@ def _search_l2(
             for fi, head in zip(batch, _in_parallel(fit, batch, workers), strict=True):
                 val = folds[fi]
                 previous[fi] = head
-                oof[val] = np.mean([head.decision_function(v[val]) for v in val_views], axis=0)
+                per_view = [head.decision_function(v[val]) for v in val_views]
+                oof[val] = np.mean(per_view, axis=0)
+                if cascade:
+                    first[val] = np.mean(per_view[:CASCADE_VIEWS], axis=0)
                 done.append(val)
                 fits, total = gi * len(folds) + fi + 1, len(grid) * len(folds)
                 report(
@@ -556,7 +608,7 @@ def _search_l2(
         score = _macro_f1(oof[seen], target[seen], clf.multi_label)
         scores[l2] = score
         if best is None or score > scores[best.l2]:
-            best = _Search(l2, holdout=oof[seen], holdout_index=seen)
+            best = _Search(l2, holdout=oof[seen], holdout_index=seen, first=first[seen] if cascade else None)
         if clf.stopped_early_:
             break
     assert best is not None
