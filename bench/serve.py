@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import base64
 import http.client
+import itertools
 import json
 import os
 import socket
@@ -59,7 +60,20 @@ class Request:
     headers: dict[str, str]
 
 
-def pick_images(dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
+def later_labels(root: Path, n: int) -> list[str]:
+    """The ``n`` grocery-produce labels with photos of the later session (``val_*``) and the most
+    ``train_*`` photos (ties by name)."""
+    counts = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        names = [p.name for p in d.iterdir()]
+        if any(x.startswith("val_") for x in names):
+            counts[d.name] = sum(x.startswith("train_") for x in names)
+    return sorted(sorted(counts, key=lambda k: (-counts[k], k))[:n])
+
+
+def pick_images(
+    dataset: str, n_labels: int = len(GROCERY_LABELS)
+) -> tuple[dict[str, list[Path]], list[Path]]:
     """(training files per label, request images)."""
     if dataset == "flickrlogos":
         from PIL import Image
@@ -75,15 +89,20 @@ def pick_images(dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
         train = {lab: sorted((root / lab).iterdir()) for lab in ("amazon_logo", "aws_logo")}
         return train, sorted((root / "inference_images").iterdir())
     root = SHARED / "grocery-produce"
-    train, requests = {}, []
-    for label in GROCERY_LABELS:
+    train = {}
+    requests: list[Path] = []
+    by_label: dict[str, list[Path]] = {}
+    labels = GROCERY_LABELS if n_labels == len(GROCERY_LABELS) else later_labels(root, n_labels)
+    for label in labels:
         files = sorted(p for p in (root / label).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
         if dataset == "grocery-later":  # requests from the later session (val_*), as new photos come
             train[label] = [p for p in files if p.name.startswith("train_")][:16]
-            requests += [p for p in files if p.name.startswith("val_")]
+            by_label[label] = [p for p in files if p.name.startswith("val_")]
         else:
             train[label] = files[:16]
             requests += files[16:29]
+    if dataset == "grocery-later":  # every label's later photos, in turn
+        requests = [p for group in itertools.zip_longest(*by_label.values()) for p in group if p]
     return train, requests[:64]
 
 
@@ -307,6 +326,12 @@ def main() -> None:
     parser.add_argument(
         "--dataset", choices=("grocery", "grocery-later", "logos", "flickrlogos"), default=default
     )
+    parser.add_argument(
+        "--labels",
+        type=int,
+        default=len(GROCERY_LABELS),
+        help="grocery-later: train on this many labels (those with the most photos) instead of the five",
+    )
     parser.add_argument("--api", choices=("aws", "native"), default="aws")
     parser.add_argument("--model", choices=tuple(MODELS), default="small")
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
@@ -322,7 +347,7 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    train_files, request_files = pick_images(args.dataset)
+    train_files, request_files = pick_images(args.dataset, args.labels)
     images = [p.read_bytes() for p in request_files]
     with tempfile.TemporaryDirectory(prefix="vl-bench-serve-") as tmp:
         data = Path(args.data_dir) if args.data_dir else Path(tmp) / "var"
