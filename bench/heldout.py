@@ -42,7 +42,7 @@ from visionloop.bootstrap import build_engine, build_services
 from visionloop.core.datasets import import_folder
 from visionloop.core.projects import create_project
 from visionloop.core.training import TrainingOptions, as_evaluated, load_artifact, request_training
-from visionloop.engines.artifact import logits_to_proba
+from visionloop.engines.artifact import sure_enough
 from visionloop.engines.calibration import expected_calibration_error, top_label_confidence
 from visionloop.engines.metrics import evaluate_classification
 from visionloop.engines.recipe import CASCADE_VIEWS
@@ -161,15 +161,7 @@ def main() -> None:
             every_view_probs = model.predict_proba(held_images)
             every_view_seconds = time.perf_counter() - started
             clf_model.cascade_ = cascade
-            views = clf_model.recipe.predict_views[:CASCADE_VIEWS]
-            first = np.mean(
-                [
-                    clf_model.head_.decision_function(x)
-                    for x in clf_model.features(held_images, views=views).values()
-                ],
-                axis=0,
-            )
-            early_share = float(np.mean(logits_to_proba(first, False).max(axis=1) >= cascade))
+            early_share = float(np.mean(sure_enough(first_logits(model, held_images), cascade)))
         # the head as evaluated (before it learned the TEST images too, when it did)
         evaluated_probs = engine.load(as_evaluated(load_artifact(svc, version))).predict_proba(held_images)
         truth = np.array([y for y, _ in held_paths])
@@ -276,6 +268,11 @@ def main() -> None:
             print(f"warning     : {w}")
 
 
+def first_logits(model: object, images: list[bytes]) -> np.ndarray:
+    """The loaded classifier's mean logits over its first views (the cascade's first stage)."""
+    return np.mean(model.classifier.first_view_logits(images), axis=0)  # type: ignore[attr-defined]
+
+
 def sweep(
     model: object, images: list[bytes], truth: np.ndarray, labels: list[str], thresholds: list[float]
 ) -> None:
@@ -284,15 +281,12 @@ def sweep(
     if clf.kind_ != "linear" or clf.patches_ is not None:
         return
     kept = clf.cascade_
+    first = first_logits(model, images)
     for t in (0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99):
         clf.cascade_ = t
         probs = model.predict_proba(images)  # type: ignore[attr-defined]
-        views = clf.recipe.predict_views[:CASCADE_VIEWS]
-        first = np.mean(
-            [clf.head_.decision_function(x) for x in clf.features(images, views=views).values()], axis=0
-        )
         m = evaluate_classification(truth.tolist(), probs, labels, thresholds=thresholds, n_resamples=0)
-        early = float(np.mean(logits_to_proba(first, False).max(axis=1) >= t))
+        early = float(np.mean(sure_enough(first, t)))
         print(
             f"  cascade at {t:g}: held-out macro F1 {m.macro_f1 or 0.0:.3f}, "
             f"top-1 {m.top1_macro_f1 or 0.0:.3f}, {early:.0%} answered by the first views"

@@ -215,19 +215,23 @@ class FittedClassifier:
             logits = self.stacked_logits(logits, self.patch_scores(images))
         return logits
 
+    def first_view_logits(self, images: Sequence[bytes], embed: EmbedFn | None = None) -> list[FloatArray]:
+        """The linear head's logits on each of the first CASCADE_VIEWS prediction views (the cascade's
+        first stage: their mean answers where it is sure enough)."""
+        assert self.head_ is not None and self.recipe.predict_views is not None
+        views = self.recipe.predict_views[:CASCADE_VIEWS]
+        return [self.head_.decision_function(v) for v in self.features(images, embed, views=views).values()]
+
     def _cascade_logits(self, images: Sequence[bytes], embed: EmbedFn | None) -> FloatArray:
         """The linear head's logits in two stages: the mean over the first CASCADE_VIEWS prediction
-        views where their softmax top probability reaches ``cascade_``, the mean over every prediction
-        view elsewhere (the other views embedded for those images only)."""
+        views where they are sure enough (:func:`sure_enough`), the mean over every prediction view
+        elsewhere (the other views embedded for those images only)."""
         assert self.head_ is not None and self.cascade_ is not None
         views = self.recipe.predict_views
         assert views is not None
-        first = [
-            self.head_.decision_function(v)
-            for v in self.features(images, embed, views=views[:CASCADE_VIEWS]).values()
-        ]
+        first = self.first_view_logits(images, embed)
         logits: FloatArray = np.mean(first, axis=0)
-        unsure = np.flatnonzero(logits_to_proba(logits, self.multi_label).max(axis=1) < self.cascade_)
+        unsure = np.flatnonzero(~sure_enough(logits, self.cascade_))
         if len(unsure) and len(views) > CASCADE_VIEWS:
             rest = self.features([images[int(i)] for i in unsure], embed, views=views[CASCADE_VIEWS:])
             total = np.sum([f[unsure] for f in first], axis=0)
@@ -441,6 +445,12 @@ def logits_to_proba(logits: FloatArray, multi_label: bool) -> FloatArray:
     z = np.exp(logits - logits.max(axis=1, keepdims=True))
     out = z / z.sum(axis=1, keepdims=True)
     return out
+
+
+def sure_enough(logits: FloatArray, threshold: float) -> npt.NDArray[np.bool_]:
+    """The cascade's rule: where the first views' softmax top probability reaches ``threshold``."""
+    sure: npt.NDArray[np.bool_] = logits_to_proba(logits, False).max(axis=1) >= threshold
+    return sure
 
 
 def concat_views(found: Mapping[tuple[str, str], FloatArray], names: Sequence[str], view: str) -> FloatArray:

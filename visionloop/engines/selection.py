@@ -29,6 +29,7 @@ from visionloop.engines.artifact import (
     ProgressFn,
     concat_views,
     logits_to_proba,
+    sure_enough,
 )
 from visionloop.engines.heads import LinearHead, torch_threads
 from visionloop.engines.metrics import label_scores
@@ -345,8 +346,7 @@ def _choose_cascade(clf: FittedClassifier, search: _Search, scene_first: FloatAr
         return
 
     def served(f: FloatArray, a: FloatArray) -> FloatArray:
-        early = logits_to_proba(f, False).max(axis=1) >= threshold
-        return np.where(early[:, None], f, a)
+        return np.where(sure_enough(f, threshold)[:, None], f, a)
 
     clf.cascade_ = threshold
     clf.cascade_report_ = {
