@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from train_classification import files_by_label, link_tree  # bench/ is on sys.path when run
@@ -42,8 +43,9 @@ from visionloop.bootstrap import build_engine, build_services
 from visionloop.core.datasets import import_folder
 from visionloop.core.projects import create_project
 from visionloop.core.training import TrainingOptions, as_evaluated, load_artifact, request_training
-from visionloop.engines.artifact import sure_enough
+from visionloop.engines.artifact import FloatArray, sure_enough
 from visionloop.engines.calibration import expected_calibration_error, top_label_confidence
+from visionloop.engines.classification import LoadedClassifier
 from visionloop.engines.metrics import evaluate_classification
 from visionloop.engines.recipe import CASCADE_VIEWS
 from visionloop.settings import load_settings
@@ -144,8 +146,9 @@ def main() -> None:
         version = svc.repo.get_version_by_id(claimed.version_id or 0)
         if version.evaluation is None:
             sys.exit(f"training failed: {version.status_message}")
-        ev = dict(version.evaluation)
+        ev: dict[str, Any] = dict(version.evaluation)
         model = engine.load(load_artifact(svc, version))
+        assert isinstance(model, LoadedClassifier)
         labels = list(model.labels)
         held_paths = [(labels.index(k), p) for k, v in held.items() for p in v]
         started = time.perf_counter()
@@ -163,7 +166,9 @@ def main() -> None:
             clf_model.cascade_ = cascade
             early_share = float(np.mean(sure_enough(first_logits(model, held_images), cascade)))
         # the head as evaluated (before it learned the TEST images too, when it did)
-        evaluated_probs = engine.load(as_evaluated(load_artifact(svc, version))).predict_proba(held_images)
+        evaluated = engine.load(as_evaluated(load_artifact(svc, version)))
+        assert isinstance(evaluated, LoadedClassifier)
+        evaluated_probs = evaluated.predict_proba(held_images)
         truth = np.array([y for y, _ in held_paths])
         thresholds = [version.thresholds[k] for k in labels]
         measured, before = (
@@ -173,8 +178,8 @@ def main() -> None:
         confidence, correct = top_label_confidence(probs, truth)
         wrong = ~correct
         to_review = confidence * 100 < args.min_confidence
-        params = dict(version.params)
-        clf = dict(params.get("classifier") or {})  # type: ignore[call-overload]
+        params: dict[str, Any] = dict(version.params)
+        clf: dict[str, Any] = dict(params.get("classifier") or {})
         recipe = clf.get("recipe", {})
         interval = ev.get("macro_f1_interval") or {}
         lo, hi = interval.get("lower", float("nan")), interval.get("upper", float("nan"))
@@ -244,8 +249,8 @@ def main() -> None:
         expected = ev.get("new_photos_macro_f1") or {}
         if expected:
             low, high = expected["lower"], expected["upper"]
-            held = "contains" if low <= held_f1 <= high else "does NOT contain"
-            print(f"new photos  : {low:.3f}–{high:.3f} ({expected['basis']}) {held} the held-out F1")
+            verdict = "contains" if low <= held_f1 <= high else "does NOT contain"
+            print(f"new photos  : {low:.3f}–{high:.3f} ({expected['basis']}) {verdict} the held-out F1")
         print(
             f"review      : {int((wrong & to_review).sum())} of {int(wrong.sum())} wrong predictions "
             f"({(wrong & to_review).sum() / max(1, wrong.sum()):.0%}) and {int((~wrong & to_review).sum())} "
@@ -268,23 +273,28 @@ def main() -> None:
             print(f"warning     : {w}")
 
 
-def first_logits(model: object, images: list[bytes]) -> np.ndarray:
+def first_logits(model: LoadedClassifier, images: list[bytes]) -> FloatArray:
     """The loaded classifier's mean logits over its first views (the cascade's first stage)."""
-    return np.mean(model.classifier.first_view_logits(images), axis=0)  # type: ignore[attr-defined]
+    logits: FloatArray = np.mean(model.classifier.first_view_logits(images), axis=0)
+    return logits
 
 
 def sweep(
-    model: object, images: list[bytes], truth: np.ndarray, labels: list[str], thresholds: list[float]
+    model: LoadedClassifier,
+    images: list[bytes],
+    truth: np.ndarray,
+    labels: list[str],
+    thresholds: list[float],
 ) -> None:
     """Held-out macro F1 and the share answered by the first views, the cascade at other thresholds."""
-    clf = model.classifier  # type: ignore[attr-defined]
+    clf = model.classifier
     if clf.kind_ != "linear" or clf.patches_ is not None:
         return
     kept = clf.cascade_
     first = first_logits(model, images)
     for t in (0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99):
         clf.cascade_ = t
-        probs = model.predict_proba(images)  # type: ignore[attr-defined]
+        probs = model.predict_proba(images)
         m = evaluate_classification(truth.tolist(), probs, labels, thresholds=thresholds, n_resamples=0)
         early = float(np.mean(sure_enough(first, t)))
         print(

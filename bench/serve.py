@@ -165,7 +165,7 @@ def train(
     svc.repo.close()
     if version.status.value != "TRAINING_COMPLETED":
         sys.exit(f"training failed: {version.status_message}")
-    ev = version.evaluation
+    ev: dict[str, Any] = dict(version.evaluation or {})
     if ev.get("task") == "object_detection":
         print(
             f"self-reported on the product's own TEST split: mAP@0.5 {ev['map50']:.3f}, "

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from visionloop.bootstrap import build_engine, build_services
 from visionloop.core.datasets import import_folder
@@ -181,12 +182,13 @@ def main() -> None:
         version = svc.repo.get_version_by_id(claimed.version_id or 0)
         if version.evaluation is None:
             sys.exit(f"training failed: {version.status_message}")
-        ev = dict(version.evaluation)
-        timings = dict(version.params["timings"])  # type: ignore[call-overload]
+        ev: dict[str, Any] = dict(version.evaluation)
+        params: dict[str, Any] = dict(version.params)
+        timings: dict[str, Any] = dict(params["timings"])
         n_train = sum(len(v) for v in train.values()) if test else None
         print(f"data set   : {root} ({args.subset}{', binary ' + args.binary if args.binary else ''})")
         print(f"split      : {split_note}; {ev['n_images']} test images, {n_train or 'auto'} train images")
-        clf = dict(version.params.get("classifier") or {})  # type: ignore[call-overload]
+        clf: dict[str, Any] = dict(params.get("classifier") or {})
         recipe = clf.get("recipe", {})
         print(
             f"recipe     : mode {args.mode}, backbones {recipe.get('backbones')}, "
@@ -224,12 +226,15 @@ def main() -> None:
         for m in ev["per_label"]:
             lo, hi = (m.get("f1_interval") or {}).get("lower"), (m.get("f1_interval") or {}).get("upper")
             interval = f"{lo:.2f}–{hi:.2f}" if lo is not None else "—"
-            fmt = lambda x: "—" if x is None else f"{x:.3f}"  # noqa: E731
             print(
                 f"{m['label']:<18}{m['n_test_images']:>5}{fmt(m['precision']):>10}{fmt(m['recall']):>8}{fmt(m['f1']):>7}{interval:>14}{fmt(m['threshold']):>10}"
             )
         for w in ev.get("warnings", []):
             print(f"warning: {w}")
+
+
+def fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
 
 
 if __name__ == "__main__":
