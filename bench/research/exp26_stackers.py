@@ -110,6 +110,36 @@ def variants(d):
     return out
 
 
+def with_score(d, s_oof, s_he, names):
+    """Held-out decision functions of the product's stacker and of one more per-image score (column j of
+    ``s_oof`` on TRAIN out of fold, of ``s_he`` on the held-out tiles, named ``names[j]``): alone, with
+    the linear logit, and added to the product's inputs."""
+    nt = len(d['y_test'])
+    lin, oof, S, So, yt = d['lin_t'][nt:], d['oof'], d['s'][nt:, :, 0], d['s_oof'][:, :, 0], d['y_train']
+    out = {'product': stack(np.column_stack([oof, So]), yt, np.column_stack([lin, S]))}
+    for j, name in enumerate(names):
+        out[f'{name} alone'] = stack(s_oof[:, [j]], yt, s_he[:, [j]])
+        out[f'lin+{name}'] = stack(np.column_stack([oof, s_oof[:, j]]), yt, np.column_stack([lin, s_he[:, j]]))
+        out[f'product+{name}'] = stack(np.column_stack([oof, So, s_oof[:, j]]), yt, np.column_stack([lin, S, s_he[:, j]]))
+    return out
+
+
+def record(res, d, var):
+    """Add each variant's held-out macro F1 (decision function > 0) to ``res``; the split's figures."""
+    for name, z in var.items():
+        res.setdefault(name, []).append(mf1(d['y_he'], (z > 0).astype(int)))
+    return ' '.join(f'{k}={v[-1]:.3f}' for k, v in res.items())
+
+
+def print_paired(res, base):
+    """Mean held-out macro F1 of each variant over the splits, and its paired difference to ``base``."""
+    b = np.array(res[base])
+    for name, v in res.items():
+        v = np.array(v); dv = v - b
+        print(f'  {name:24s} {v.mean():.3f} (sd {v.std():.3f})  vs product {dv.mean():+.3f} '
+              f'(se {dv.std(ddof=1) / np.sqrt(len(dv)):.3f}, wins {int((dv > 0).sum())}, losses {int((dv < 0).sum())})')
+
+
 if __name__ == '__main__':
     P = patches()
     F = [squash_feats('magnetic-tile', v) for v in VIEWS]
@@ -119,11 +149,8 @@ if __name__ == '__main__':
     for d in data:
         for name, z in variants(d).items():
             res.setdefault(name, []).append(mf1(d['y_he'], (z > 0).astype(int)))
-    base = np.array(res['stack top1 C1.0'])
-    print(f'held-out macro F1 at arg-max over {SPLITS} splits (the product: stack top1 C1.0 = {base.mean():.3f})')
-    for name, v in res.items():
-        v = np.array(v); dv = v - base
-        print(f'  {name:24s} {v.mean():.3f} (sd {v.std():.3f})  vs product {dv.mean():+.3f} (se {dv.std(ddof=1) / np.sqrt(len(dv)):.3f}, wins {int((dv > 0).sum())}, losses {int((dv < 0).sum())})')
+    print(f'held-out macro F1 at arg-max over {SPLITS} splits (the product: stack top1 C1.0 = {np.mean(res["stack top1 C1.0"]):.3f})')
+    print_paired(res, 'stack top1 C1.0')
     print('held-out calibration, pooled over the splits (ECE, 15 bins; share of wrong answers below 70 %):')
     for j, k in enumerate(KS):
         for C in (1.0, 0.1):

@@ -19,11 +19,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.argv = [sys.argv[0], '448'] + sys.argv[1:]
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
-from exp11_heldout_features import CACHE
 from exp23_patch_knn import patches, FOLDS
 from exp25_refit_many_splits import splits
-from exp26_stackers import compute, stack
-from heldout_common import mf1
+from exp26_stackers import compute, print_paired, record, with_score
 
 SPLITS = int(os.environ.get('SPLITS', 12))
 NEG_PER_IMG = 100
@@ -69,7 +67,6 @@ if __name__ == '__main__':
         t0 = time.time()
         d = compute(seed, P, None)
         y, train, test, he, fold = splits(seed)
-        both = np.concatenate([train, test]); ask = np.concatenate([test, he]); nt = len(test)
         mo = np.zeros((len(train), len(POOL)))
         for k in range(FOLDS):
             inner, val = train[fold != k], train[fold == k]
@@ -77,17 +74,6 @@ if __name__ == '__main__':
             mo[fold == k] = img_scores(mdl, sc, P, val)
         mdl, sc = fit_mil(P, y, train, seed)
         ms = img_scores(mdl, sc, P, he)
-        lin, oof = d['lin_t'][nt:], d['oof']; S, So = d['s'][nt:], d['s_oof']
-        yt, ye = d['y_train'], d['y_he']
-        var = {'product': stack(np.column_stack([oof, So[:, :, 0]]), yt, np.column_stack([lin, S[:, :, 0]]))}
-        for j, p in enumerate(POOL):
-            var[f'mil top{p} alone'] = stack(mo[:, [j]], yt, ms[:, [j]])
-            var[f'lin+mil top{p}'] = stack(np.column_stack([oof, mo[:, j]]), yt, np.column_stack([lin, ms[:, j]]))
-            var[f'product+mil top{p}'] = stack(np.column_stack([oof, So[:, :, 0], mo[:, j]]), yt, np.column_stack([lin, S[:, :, 0], ms[:, j]]))
-        for name, z in var.items():
-            res.setdefault(name, []).append(mf1(ye, (z > 0).astype(int)))
-        print(f'split {seed} {time.time()-t0:.0f}s ' + ' '.join(f'{k}={v[-1]:.3f}' for k, v in res.items()), flush=True)
-    base = np.array(res['product'])
-    for name, v in res.items():
-        v = np.array(v); dv = v - base
-        print(f'  {name:22s} {v.mean():.3f} (sd {v.std():.3f}) vs product {dv.mean():+.3f} (se {dv.std(ddof=1)/np.sqrt(len(dv)):.3f}, wins {(dv>0).sum()}, losses {(dv<0).sum()})')
+        var = with_score(d, mo, ms, [f'mil top{p}' for p in POOL])
+        print(f'split {seed} {time.time()-t0:.0f}s ' + record(res, d, var), flush=True)
+    print_paired(res, 'product')

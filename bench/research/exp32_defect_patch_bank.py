@@ -15,8 +15,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.argv = [sys.argv[0], '448'] + sys.argv[1:]
 from exp23_patch_knn import patches, coreset, FOLDS
 from exp25_refit_many_splits import splits, BANK
-from exp26_stackers import compute, stack
-from heldout_common import mf1
+from exp26_stackers import compute, print_paired, record, with_score
 SPLITS = int(os.environ.get('SPLITS', 3)); TOP = int(os.environ.get('TOP', 16))
 
 def nearest(Q, B, bb):
@@ -46,22 +45,12 @@ res = {}
 P = patches()
 for seed in range(SPLITS):
     t0 = time.time(); d = compute(seed, P, None)
-    y, train, test, he, fold = splits(seed); nt = len(test)
+    y, train, test, he, fold = splits(seed)
     mo = np.zeros((len(train), 3))
     for k in range(FOLDS):
         inner, val = train[fold != k], train[fold == k]
         mo[fold == k] = score(P, val, banks(P, y, inner, seed))
     ms = score(P, he, banks(P, y, train, seed))
-    lin, oof = d['lin_t'][nt:], d['oof']; S, So = d['s'][nt:], d['s_oof']; yt, ye = d['y_train'], d['y_he']
-    var = {'product': stack(np.column_stack([oof, So[:, :, 0]]), yt, np.column_stack([lin, S[:, :, 0]]))}
-    for j, nm in enumerate(('max', 'top5', 'ratio')):
-        var[f'{nm} alone'] = stack(mo[:, [j]], yt, ms[:, [j]])
-        var[f'lin+{nm}'] = stack(np.column_stack([oof, mo[:, j]]), yt, np.column_stack([lin, ms[:, j]]))
-        var[f'product+{nm}'] = stack(np.column_stack([oof, So[:, :, 0], mo[:, j]]), yt, np.column_stack([lin, S[:, :, 0], ms[:, j]]))
-    for name, z in var.items():
-        res.setdefault(name, []).append(mf1(ye, (z > 0).astype(int)))
-    print(f'split {seed} {time.time()-t0:.0f}s ' + ' '.join(f'{k}={v[-1]:.3f}' for k, v in res.items()), flush=True)
-base = np.array(res['product'])
-for name, v in res.items():
-    v = np.array(v); dv = v - base
-    print(f'  {name:18s} {v.mean():.3f} vs product {dv.mean():+.3f} (wins {(dv>0).sum()}, losses {(dv<0).sum()})')
+    var = with_score(d, mo, ms, ('max', 'top5', 'ratio'))
+    print(f'split {seed} {time.time()-t0:.0f}s ' + record(res, d, var), flush=True)
+print_paired(res, 'product')

@@ -19,9 +19,9 @@ import exp23_patch_knn  # noqa: E402  (reads SIZE from sys.argv once)
 from exp11_heldout_features import CACHE  # noqa: E402
 from exp20_subclasses import VIEWS  # noqa: E402
 from exp21_squash_views import squash_feats  # noqa: E402
-from exp23_patch_knn import lr_logit, patches, FOLDS  # noqa: E402
+from exp23_patch_knn import patches, FOLDS  # noqa: E402
 from exp25_refit_many_splits import splits  # noqa: E402
-from exp26_stackers import bank_scores, compute, stack  # noqa: E402
+from exp26_stackers import bank_scores, compute, print_paired, stack  # noqa: E402
 from heldout_common import mf1  # noqa: E402
 
 assert exp23_patch_knn.SIZE == SIZE
@@ -63,8 +63,4 @@ if __name__ == '__main__':
         for name, z in var.items():
             res.setdefault(name, []).append(mf1(ye, (z > 0).astype(int)))
         print(f'split {seed}: ' + ' | '.join(f'{k} {v[-1]:.3f}' for k, v in res.items()), flush=True)
-    base = np.array(res['stack 448 (product)'])
-    for name, v in res.items():
-        v = np.array(v); dv = v - base
-        print(f'  {name:22s} {v.mean():.3f} (sd {v.std():.3f}) vs product {dv.mean():+.3f} '
-              f'(se {dv.std(ddof=1) / np.sqrt(len(dv)):.3f}, wins {(dv > 0).sum()}, losses {(dv < 0).sum()})')
+    print_paired(res, 'stack 448 (product)')
